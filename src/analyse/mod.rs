@@ -1,0 +1,222 @@
+//! `mist analyse`: presentation and validation. Parsing stays in `formats/`; this module
+//! gathers what the parsers expose into a [`Report`] and renders it as a table, as detail
+//! lines or as JSON (the stable shape of DESIGN.md §1, documented in `docs/analyse-json.md`).
+
+pub mod dtsc;
+pub mod render;
+pub mod stats;
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::dtsc::Packet;
+use crate::formats::{Finding, FormatError, FormatSpec, Severity};
+use crate::io::Source;
+
+pub use stats::Stats;
+
+/// What the user asked `analyse` for.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// 0 = summary only; 1 = structures and every packet; higher = more structure, then hex.
+    pub detail: u8,
+    /// Check the file against its spec and collect findings.
+    pub validate: bool,
+    /// The caller will print JSON: collect packets into the report instead of printing lines.
+    pub json: bool,
+}
+
+/// Everything `analyse` found, in the shape `--json` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The input as named on the command line.
+    pub file: String,
+    /// Format name from the table (`dtsc`, `flv` ...).
+    pub format: String,
+    /// Size of the input in bytes, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Longest track duration in ms.
+    pub duration_ms: i64,
+    /// Per-track summaries.
+    pub tracks: Vec<TrackReport>,
+    /// Every packet in file order (from `--detail 1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets: Option<Vec<PacketRow>>,
+    /// Problems found (with `--validate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Vec<Finding>>,
+}
+
+impl Report {
+    /// True when a finding is an error (validate exits 1).
+    pub fn has_errors(&self) -> bool {
+        self.findings
+            .as_ref()
+            .is_some_and(|f| f.iter().any(|f| f.severity == Severity::Error))
+    }
+}
+
+/// One track's summary.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TrackReport {
+    /// Track id as the container numbers it.
+    pub id: u32,
+    /// `video`, `audio`, `meta`, `subtitle`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// ffprobe's codec name (`h264`, `aac`, `mp3`).
+    pub codec: String,
+    /// `[1, ticks per second]` of `dts`/`pts` values.
+    pub timebase: [u32; 2],
+    /// Number of packets.
+    pub packets: u64,
+    /// Number of keyframes.
+    pub keyframes: u64,
+    /// Payload bytes.
+    pub bytes: u64,
+    /// First decode time, in timebase ticks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    /// Duration in ms (last presentation end minus first presentation time).
+    pub duration_ms: i64,
+    /// Average bits per second over the duration.
+    pub bitrate: u64,
+    /// Mean distance between keyframes, in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyframe_interval_ms: Option<i64>,
+    /// Picture width.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Picture height.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Frames per second, as declared (or measured when undeclared).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fps: Option<f64>,
+    /// Codec profile (`High`, `LC`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Codec level (`3.0`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// Sample rate in Hz.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u32>,
+    /// Channel count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u32>,
+    /// ISO 639-2 language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+}
+
+/// One packet of the listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PacketRow {
+    /// Track id.
+    pub track: u32,
+    /// Decode time in timebase ticks.
+    pub dts: i64,
+    /// Presentation time in timebase ticks.
+    pub pts: i64,
+    /// Payload bytes (in the core framing).
+    pub size: usize,
+    /// Keyframe flag.
+    pub key: bool,
+    /// Byte offset of the packet's container unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+impl PacketRow {
+    /// The listing row of a packet.
+    pub fn of(p: &Packet) -> PacketRow {
+        PacketRow {
+            track: p.track.0,
+            dts: p.dts.0,
+            pts: p.pts().0,
+            size: p.data.len(),
+            key: p.keyframe,
+            offset: p.pos,
+        }
+    }
+}
+
+/// Why an analysis could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyseError {
+    /// The input is not valid for its format.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// Writing the detail output failed.
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+    /// The format has no reader yet.
+    #[error("{0}: reading this format is not built yet")]
+    NotBuilt(&'static str),
+}
+
+/// Analyses `src` as `spec`: the format's own analyser when it has one, else the generic one.
+pub fn run(
+    spec: &FormatSpec,
+    src: Source,
+    opts: &Options,
+    out: &mut dyn Write,
+) -> Result<Report, AnalyseError> {
+    match spec.analyse {
+        Some(f) => f(src, opts, out),
+        None => generic(spec, src, opts, out),
+    }
+}
+
+/// Analysis through the format's demuxer alone: summary, packet listing and the findings the
+/// demuxer reports.
+pub fn generic(
+    spec: &FormatSpec,
+    src: Source,
+    opts: &Options,
+    out: &mut dyn Write,
+) -> Result<Report, AnalyseError> {
+    let open = spec.open.ok_or(AnalyseError::NotBuilt(spec.name))?;
+    let file = src.name().to_string();
+    let size = src.len();
+    let mut demux = open(src)?;
+    let meta = demux.meta().clone();
+    let mut stats = Stats::new(&meta);
+    let mut rows = Vec::new();
+    let mut findings = Vec::new();
+    loop {
+        match demux.next_packet() {
+            Ok(Some(p)) => {
+                stats.add(&p);
+                if opts.detail >= 1 {
+                    if opts.json {
+                        rows.push(PacketRow::of(&p));
+                    } else {
+                        render::packet_line(out, &meta, &p)?;
+                        if opts.detail >= 3 {
+                            render::hex_dump(out, &p.data, 32)?;
+                        }
+                    }
+                }
+                findings.extend(demux.take_findings());
+            }
+            Ok(None) => break,
+            Err(e) if opts.validate => {
+                findings.push(Finding::error(e.offset, e.to_string()));
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    findings.extend(demux.take_findings());
+    Ok(stats.into_report(
+        file,
+        spec.name,
+        size,
+        (opts.detail >= 1 && opts.json).then_some(rows),
+        opts.validate.then_some(findings),
+    ))
+}

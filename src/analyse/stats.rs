@@ -1,0 +1,156 @@
+//! Per-track statistics gathered packet by packet: counts, bytes, time span, keyframe spacing.
+
+use crate::codec;
+use crate::dtsc::{Meta, Packet, Ticks, Time, Timebase, Track};
+use crate::formats::Finding;
+
+use super::{PacketRow, Report, TrackReport};
+
+#[derive(Clone, Debug, Default)]
+struct TrackStats {
+    packets: u64,
+    keyframes: u64,
+    bytes: u64,
+    first_dts: Option<Ticks>,
+    last_dts: Ticks,
+    prev_dts: Ticks,
+    min_pts: Option<Ticks>,
+    max_pts: Ticks,
+    first_key: Option<Ticks>,
+    last_key: Ticks,
+}
+
+/// Accumulates a [`Report`]'s track summaries from packets.
+#[derive(Clone, Debug)]
+pub struct Stats {
+    tracks: Vec<(Track, TrackStats)>,
+}
+
+impl Stats {
+    /// Empty statistics for the tracks of `meta`.
+    pub fn new(meta: &Meta) -> Stats {
+        Stats {
+            tracks: meta
+                .tracks
+                .iter()
+                .map(|t| (t.clone(), TrackStats::default()))
+                .collect(),
+        }
+    }
+
+    /// Counts one packet (packets of unknown tracks are ignored).
+    pub fn add(&mut self, p: &Packet) {
+        let Some((_, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == p.track) else {
+            return;
+        };
+        s.packets += 1;
+        s.bytes += p.data.len() as u64;
+        if s.first_dts.is_none() {
+            s.first_dts = Some(p.dts);
+            s.last_dts = p.dts;
+        }
+        s.prev_dts = s.last_dts;
+        s.last_dts = p.dts;
+        let pts = p.pts();
+        s.min_pts = Some(s.min_pts.map_or(pts, |m| m.min(pts)));
+        s.max_pts = if s.packets == 1 {
+            pts
+        } else {
+            s.max_pts.max(pts)
+        };
+        if p.keyframe {
+            s.keyframes += 1;
+            if s.first_key.is_none() {
+                s.first_key = Some(p.dts);
+            }
+            s.last_key = p.dts;
+        }
+    }
+
+    /// The finished report.
+    pub fn into_report(
+        self,
+        file: String,
+        format: &str,
+        size: Option<u64>,
+        packets: Option<Vec<PacketRow>>,
+        findings: Option<Vec<Finding>>,
+    ) -> Report {
+        let tracks: Vec<TrackReport> = self
+            .tracks
+            .into_iter()
+            .map(|(t, s)| track_report(&t, &s))
+            .collect();
+        let duration_ms = tracks.iter().map(|t| t.duration_ms).max().unwrap_or(0);
+        Report {
+            file,
+            format: format.to_string(),
+            size,
+            duration_ms,
+            tracks,
+            packets,
+            findings,
+        }
+    }
+}
+
+fn ms(t: i64, base: Timebase) -> i64 {
+    Time::new(Ticks(t), base).as_ms()
+}
+
+fn track_report(t: &Track, s: &TrackStats) -> TrackReport {
+    let base = t.timebase;
+    // The last packet lasts as long as the gap before it, as ffprobe and MistServer assume.
+    let last_gap = s.last_dts - s.prev_dts;
+    let duration_ticks = match s.min_pts {
+        Some(min) => (s.max_pts - min) + last_gap,
+        None => 0,
+    };
+    let duration_ms = ms(duration_ticks, base);
+    let bitrate = if duration_ticks > 0 {
+        (u128::from(s.bytes) * 8 * u128::from(base.per_second()) / duration_ticks as u128) as u64
+    } else {
+        0
+    };
+    let keyframe_interval_ms = match s.first_key {
+        Some(first) if s.keyframes > 1 => {
+            Some(ms(s.last_key - first, base) / (s.keyframes as i64 - 1))
+        }
+        _ => None,
+    };
+    let info = codec::describe(t);
+    let mut r = TrackReport {
+        id: t.id.0,
+        kind: t.kind.as_str().to_string(),
+        codec: t.codec.ffprobe_name(),
+        timebase: [1, base.per_second()],
+        packets: s.packets,
+        keyframes: s.keyframes,
+        bytes: s.bytes,
+        start: s.first_dts.map(|d| d.0),
+        duration_ms,
+        bitrate,
+        keyframe_interval_ms,
+        profile: info.profile,
+        level: info.level,
+        lang: t.lang.clone(),
+        ..TrackReport::default()
+    };
+    if let Some(v) = t.video() {
+        r.width = (v.width > 0).then_some(v.width).or(info.width);
+        r.height = (v.height > 0).then_some(v.height).or(info.height);
+        r.fps = if v.fpks > 0 {
+            Some(f64::from(v.fpks) / 1000.0)
+        } else if s.packets > 1 && duration_ticks > 0 {
+            let fps = s.packets as f64 * f64::from(base.per_second()) / duration_ticks as f64;
+            Some((fps * 1000.0).round() / 1000.0)
+        } else {
+            None
+        };
+    }
+    if let Some(a) = t.audio() {
+        r.rate = (a.rate > 0).then_some(a.rate).or(info.rate);
+        r.channels = (a.channels > 0).then_some(a.channels).or(info.channels);
+    }
+    r
+}

@@ -1,0 +1,157 @@
+//! Command-line arguments ("low args"): clap structs only. `cmd/` turns them into plans.
+
+use std::path::PathBuf;
+
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand};
+
+use mist::dtsc::Time;
+use mist::formats::probe;
+
+const EXAMPLES: &str = "\
+Examples:
+  mist convert in.dtsc out.dtsc            copy a DTSC file (writes out.dtsc and out.dtsc.dtsh)
+  mist convert in.dtsc out.dtsc --tracks video --start 4 --end 8
+  mist analyse in.dtsc                     summary table of tracks
+  mist analyse in.dtsc --detail 1 --json   every packet, machine-readable
+  mist analyse in.dtsc --validate          check the index against the packets
+  mist completions bash > /etc/bash_completion.d/mist";
+
+/// mist: convert, remux, analyse and serve media (FLV, MPEG-TS, MP4, MP3, DTSC, H.264, AAC).
+#[derive(Debug, Parser)]
+#[command(name = "mist", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert media from one container to another (packets are copied, never re-encoded).
+    #[command(after_help = "\
+Examples:
+  mist convert in.dtsc out.dtsc
+  mist convert in.dtsc out.dtsc --tracks audio
+  mist convert in.dtsc - --to dtsc | other-tool     (stdout; the .dtsh index is not written)
+  mist convert in.dtsc cut.dtsc --start 2 --end 0:06.5 --force")]
+    Convert(ConvertArgs),
+    /// Remux a file (same engine as convert); packaging to folders (HLS/DASH) comes later.
+    #[command(after_help = "\
+Examples:
+  mist remux in.dtsc out.dtsc --tracks 1,2
+  mist remux in.dtsc out/ --to hls                  (not built yet: says so and exits 1)")]
+    Remux(ConvertArgs),
+    /// Print what a file holds: tracks, codecs, timing, and with --detail every structure.
+    #[command(
+        visible_alias = "analyze",
+        after_help = "\
+Detail levels: 0 summary; 1 headers and every packet; 2 also index tables and structures;
+3 also hex dumps of payloads.
+Examples:
+  mist analyse in.dtsc
+  mist analyse in.dtsc --detail 2
+  mist analyse in.dtsc --json --detail 1 | jq '.packets | length'
+  mist analyse in.dtsc --validate               (exit 1 if errors are found)"
+    )]
+    Analyse(AnalyseArgs),
+    /// Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API).
+    #[command(after_help = "\
+Examples:
+  mist serve
+  mist serve --stream live=push:// --stream movie=/media/movie.mp4")]
+    Serve(ServeArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  mist completions bash > ~/.local/share/bash-completion/completions/mist
+  mist completions zsh > ~/.zfunc/_mist
+  mist completions fish > ~/.config/fish/completions/mist.fish")]
+    Completions(CompletionsArgs),
+}
+
+fn format_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(probe::names())
+}
+
+fn parse_time(s: &str) -> Result<Time, String> {
+    Time::parse_seconds(s)
+        .ok_or_else(|| format!("'{s}' is not a time (seconds: 12, 12.5, 1:02.5, 1:00:00)"))
+}
+
+/// Arguments of `convert` and `remux`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Input file (`-` for stdin).
+    pub input: PathBuf,
+    /// Output file (`-` for stdout).
+    pub output: PathBuf,
+    /// Output format (default: from the output's extension).
+    #[arg(long, value_parser = format_names())]
+    pub to: Option<String>,
+    /// Input format (default: detected from the content, then the extension).
+    #[arg(long, value_parser = format_names())]
+    pub from: Option<String>,
+    /// Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta).
+    #[arg(long, default_value = "all")]
+    pub tracks: String,
+    /// Start at the keyframe at or before this time (seconds, or [h:]m:s).
+    #[arg(long, value_parser = parse_time)]
+    pub start: Option<Time>,
+    /// Stop before this time (seconds, or [h:]m:s).
+    #[arg(long, value_parser = parse_time)]
+    pub end: Option<Time>,
+    /// Overwrite the output if it exists.
+    #[arg(short, long)]
+    pub force: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `analyse`.
+#[derive(Debug, Args)]
+pub struct AnalyseArgs {
+    /// Input file (`-` for stdin).
+    pub input: PathBuf,
+    /// How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps.
+    #[arg(short = 'D', long, default_value_t = 0)]
+    pub detail: u8,
+    /// Check the file against its spec; exit 1 if an error is found.
+    #[arg(short = 'V', long)]
+    pub validate: bool,
+    /// Print JSON (shape documented in docs/analyse-json.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Input format (default: detected from the content, then the extension).
+    #[arg(long, value_parser = format_names())]
+    pub format: Option<String>,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML or JSON).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub http: String,
+    /// RTMP listen address.
+    #[arg(long, default_value = "0.0.0.0:1935")]
+    pub rtmp: String,
+    /// API listen address.
+    #[arg(long, default_value = "127.0.0.1:4242")]
+    pub api: String,
+    /// A stream: NAME=SOURCE (push://, a file, a folder, rtmp://, http(s)://, dtsc://).
+    #[arg(long = "stream", value_name = "NAME=SOURCE")]
+    pub streams: Vec<String>,
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}

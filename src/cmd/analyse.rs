@@ -1,0 +1,48 @@
+//! `mist analyse`: picks the format, runs the analyser, prints the report.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mist::analyse::{self, render, Options};
+use mist::formats;
+use mist::io::Source;
+
+use super::UsageError;
+use crate::cli::AnalyseArgs;
+
+/// Runs `analyse`.
+pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
+    let name = a.input.display().to_string();
+    let src = Source::open(&a.input).with_context(|| name.clone())?;
+    let spec = match &a.format {
+        Some(f) => {
+            formats::spec_by_name(f).ok_or_else(|| UsageError(format!("unknown format {f}")))?
+        }
+        None => formats::detect(src.head(), src.path())
+            .ok_or_else(|| anyhow::anyhow!("{name}: unknown format (use --format to say which)"))?,
+    };
+    let opts = Options {
+        detail: a.detail,
+        validate: a.validate,
+        json: a.json,
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let report = analyse::run(spec, src, &opts, &mut out).with_context(|| name.clone())?;
+    if a.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", render::summary(&report))?;
+        if let Some(f) = &report.findings {
+            write!(out, "{}", render::findings(f))?;
+        }
+    }
+    out.flush()?;
+    Ok(if report.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

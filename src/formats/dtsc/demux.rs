@@ -1,0 +1,128 @@
+//! The DTSC demuxer: packets in file order, the index from the file (or built by one scan),
+//! and seeking by key positions.
+
+use crate::dtsc::index::{Builder, PartInfo};
+use crate::dtsc::wire::{Unit, FORMAT};
+use crate::dtsc::{Index, Meta, Packet, Time, TrackKind};
+use crate::formats::error::{FormatError, Problem};
+use crate::formats::{Demuxer as DemuxerTrait, Finding};
+use crate::io::Source;
+
+use super::scan::{to_packet, Scanner};
+
+/// Reads a DTSC input.
+pub struct Demuxer {
+    scan: Scanner,
+}
+
+/// Opens `src` as DTSC (the format table's `open`).
+pub fn open(src: Source) -> Result<Box<dyn DemuxerTrait>, FormatError> {
+    Ok(Box::new(Demuxer::open(src)?))
+}
+
+impl Demuxer {
+    /// Opens `src`.
+    pub fn open(src: Source) -> Result<Demuxer, FormatError> {
+        Ok(Demuxer {
+            scan: Scanner::open(src)?,
+        })
+    }
+
+    /// Index built by reading every packet from the start of the data (payloads dropped).
+    pub fn scan_index(&mut self) -> Result<Index, FormatError> {
+        let meta = &self.scan.meta;
+        let mut builders: Vec<Builder> = meta
+            .tracks
+            .iter()
+            .map(|t| Builder::new(t.kind == TrackKind::Video, t.timebase))
+            .collect();
+        let resume = self.scan.position();
+        self.scan.seek_to(self.scan.data_start)?;
+        while let Some(item) = self.scan.next_item()? {
+            let Unit::Packet(p) = item.unit else { continue };
+            let Some(id) = self.scan.track_of(p.track) else {
+                continue;
+            };
+            let Some(i) = self.scan.meta.position(id) else {
+                continue;
+            };
+            builders[i].push(PartInfo {
+                dts: crate::dtsc::Ticks(p.time.min(i64::MAX as u64) as i64),
+                cts: p.offset.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+                size: p.data.len() as u32,
+                keyframe: p.keyframe,
+                pos: item.offset,
+                unit_size: p.unit_size,
+            });
+        }
+        self.scan.seek_to(resume)?;
+        Ok(Index {
+            tracks: builders.into_iter().map(Builder::finish).collect(),
+        })
+    }
+}
+
+impl DemuxerTrait for Demuxer {
+    fn meta(&self) -> &Meta {
+        &self.scan.meta
+    }
+
+    fn next_packet(&mut self) -> Result<Option<Packet>, FormatError> {
+        loop {
+            let Some(item) = self.scan.next_item()? else {
+                return Ok(None);
+            };
+            match item.unit {
+                Unit::Packet(p) => match self.scan.track_of(p.track) {
+                    Some(id) => return Ok(Some(to_packet(id, p, item.offset))),
+                    None => self.scan.findings.push(Finding::warning(
+                        item.offset,
+                        format!("packet for unknown track id {} skipped", p.track),
+                    )),
+                },
+                // Superseding headers (moreheader targets) and wire commands carry no media.
+                Unit::Header(_) | Unit::Command(_) => {}
+            }
+        }
+    }
+
+    fn build_index(&mut self) -> Result<(), FormatError> {
+        if self.scan.meta.index.is_none() {
+            let idx = self.scan_index()?;
+            self.scan.meta.index = Some(idx);
+        }
+        Ok(())
+    }
+
+    fn seek(&mut self, to: Time) -> Result<(), FormatError> {
+        self.build_index()?;
+        let meta = &self.scan.meta;
+        let Some(index) = &meta.index else {
+            return Err(FormatError::new(
+                FORMAT,
+                0,
+                Problem::Unsupported("seeking without an index".into()),
+            ));
+        };
+        let mut pos = u64::MAX;
+        for (t, ti) in meta.tracks.iter().zip(&index.tracks) {
+            if let Some(k) = ti.key_at_or_before(to.ceil_in(t.timebase)) {
+                pos = pos.min(k.pos);
+            }
+        }
+        let pos = if pos == u64::MAX || pos < self.scan.data_start {
+            self.scan.data_start
+        } else {
+            pos
+        };
+        self.scan.seek_to(pos)
+    }
+
+    fn position(&self) -> u64 {
+        self.scan.position()
+    }
+
+    fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.scan.findings)
+    }
+}

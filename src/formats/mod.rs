@@ -1,0 +1,299 @@
+//! Containers: one folder per format, each with probe + reader + demux + mux, and the one
+//! table ([`FORMATS`]) through which convert, remux, analyse and serve find them.
+//!
+//! Adding a format is adding one folder and one row. Nothing outside `formats/` matches on
+//! [`Format`]; it asks the table.
+
+pub mod dtsc;
+pub mod error;
+pub mod probe;
+
+use std::fmt;
+
+use crate::analyse;
+use crate::dtsc::{Codec, Framing, Meta, Packet, Time};
+use crate::io::{ByteSink, Source};
+
+pub use error::{FormatError, Problem};
+pub use probe::{detect, spec, spec_by_extension, spec_by_name};
+
+/// The containers mist knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// MistServer's DTSC (`.dtsc` + `.dtsh`).
+    Dtsc,
+    /// Adobe FLV.
+    Flv,
+    /// MPEG-2 transport stream.
+    Ts,
+    /// Progressive MP4.
+    Mp4,
+    /// Fragmented MP4.
+    Fmp4,
+    /// MPEG audio layer III elementary stream.
+    Mp3,
+    /// H.264 Annex B elementary stream.
+    H264,
+    /// AAC in ADTS.
+    Aac,
+}
+
+/// How sure a probe is that the bytes are its format: 0 = not it, 100 = certain.
+pub type Score = u8;
+
+/// A non-fatal problem found while reading, at a byte offset (`analyse --validate` lists them).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// `error`, `warning` or `info`.
+    pub severity: Severity,
+    /// Byte offset where it was found.
+    pub offset: u64,
+    /// What is wrong, in one line.
+    pub message: String,
+}
+
+/// How bad a [`Finding`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; not wrong.
+    Info,
+    /// Unusual or tolerated, but playable.
+    Warning,
+    /// Against the spec or not playable as is.
+    Error,
+}
+
+impl Finding {
+    /// An error finding.
+    pub fn error(offset: u64, message: impl Into<String>) -> Finding {
+        Finding {
+            severity: Severity::Error,
+            offset,
+            message: message.into(),
+        }
+    }
+    /// A warning finding.
+    pub fn warning(offset: u64, message: impl Into<String>) -> Finding {
+        Finding {
+            severity: Severity::Warning,
+            offset,
+            message: message.into(),
+        }
+    }
+    /// An informational finding.
+    pub fn info(offset: u64, message: impl Into<String>) -> Finding {
+        Finding {
+            severity: Severity::Info,
+            offset,
+            message: message.into(),
+        }
+    }
+}
+
+/// A container reader over a [`Source`].
+///
+/// For implementers: `meta()` is complete after opening (tracks with init data);
+/// `next_packet` yields packets in decode order as the file interleaves them, in each
+/// codec's canonical framing ([`Codec::canonical_framing`]), times in the track's own
+/// timebase with wraps already unwrapped; bad input is an `Err` with the offset, never a panic.
+pub trait Demuxer: Send {
+    /// Tracks and, once built, the index.
+    fn meta(&self) -> &Meta;
+    /// The next packet in file order, or `None` at the end.
+    fn next_packet(&mut self) -> Result<Option<Packet>, FormatError>;
+    /// Builds the full index (every packet's time, size, keyframe flag, position) if the
+    /// container does not carry one, without keeping payloads. Reading continues from where
+    /// it was.
+    fn build_index(&mut self) -> Result<(), FormatError>;
+    /// Positions the reader so that every packet of every track with a time at or after `to`
+    /// is still ahead (packets before it may come too; callers filter).
+    fn seek(&mut self, to: Time) -> Result<(), FormatError>;
+    /// Bytes of the source consumed so far (for progress).
+    fn position(&self) -> u64;
+    /// Non-fatal problems met since the last call.
+    fn take_findings(&mut self) -> Vec<Finding> {
+        Vec::new()
+    }
+}
+
+/// Options a muxer may honour.
+#[derive(Clone, Debug, Default)]
+pub struct MuxOptions {
+    /// Target fragment/segment duration in ms for fragmented outputs.
+    pub fragment_ms: Option<u32>,
+}
+
+/// A file written next to the main output (`OUT.dtsh` beside `OUT.dtsc`).
+#[derive(Clone, Debug)]
+pub struct SideFile {
+    /// Appended to the output path: `.dtsh`.
+    pub suffix: &'static str,
+    /// Its whole content.
+    pub data: Vec<u8>,
+}
+
+/// What a muxer hands back at the end besides the bytes it streamed.
+#[derive(Clone, Debug, Default)]
+pub struct Finish {
+    /// Bytes to overwrite at an offset, if the output can seek (headers whose totals are known
+    /// only at the end). Streaming outputs skip them; what was written first is still valid.
+    pub patches: Vec<(u64, Vec<u8>)>,
+    /// Files to write beside the output.
+    pub side_files: Vec<SideFile>,
+}
+
+/// A container writer. It never touches files or sockets; the caller drains the sink.
+///
+/// For implementers: `start` gets the tracks (and the index when [`MuxCaps::needs_index`]);
+/// `write` gets packets in decode order interleaved across tracks, in the framing
+/// `MuxCaps::framing` asked for; `finish` ends the stream.
+pub trait Muxer: Send {
+    /// Writes whatever precedes the first packet.
+    fn start(&mut self, meta: &Meta, out: &mut dyn ByteSink) -> Result<(), FormatError>;
+    /// Writes one packet.
+    fn write(&mut self, pkt: &Packet, out: &mut dyn ByteSink) -> Result<(), FormatError>;
+    /// Ends the stream.
+    fn finish(&mut self, out: &mut dyn ByteSink) -> Result<Finish, FormatError>;
+}
+
+/// What a muxer needs from the pipeline.
+#[derive(Clone, Copy)]
+pub struct MuxCaps {
+    /// True when the muxer needs `Meta::index` filled before `start` (faststart MP4).
+    pub needs_index: bool,
+    /// The framing the muxer wants for a codec, or `None` when it cannot carry the codec.
+    pub framing: fn(&Codec) -> Option<Framing>,
+}
+
+/// Opens a demuxer on a source.
+pub type OpenFn = fn(Source) -> Result<Box<dyn Demuxer>, FormatError>;
+/// Creates a muxer.
+pub type MuxerFn = fn(&MuxOptions) -> Box<dyn Muxer>;
+/// A format's own analyser (structure detail and validation); formats without one get the
+/// generic, demuxer-based analysis.
+pub type AnalyseFn = fn(
+    Source,
+    &analyse::Options,
+    &mut dyn std::io::Write,
+) -> Result<analyse::Report, analyse::AnalyseError>;
+
+/// One row of the format table: everything convert, remux, analyse and serve need to know.
+pub struct FormatSpec {
+    /// Which format.
+    pub format: Format,
+    /// Short name, as `--to`/`--format` take it (`flv`).
+    pub name: &'static str,
+    /// One line for help texts.
+    pub description: &'static str,
+    /// File extensions, without the dot; the first is the one outputs get.
+    pub extensions: &'static [&'static str],
+    /// MIME type for HTTP.
+    pub mime: &'static str,
+    /// Scores the first bytes of an input (total, cheap, never fails).
+    pub probe: fn(&[u8]) -> Score,
+    /// Opens a demuxer, when reading is built.
+    pub open: Option<OpenFn>,
+    /// Creates a muxer, when writing is built.
+    pub muxer: Option<MuxerFn>,
+    /// What the muxer needs.
+    pub mux_caps: MuxCaps,
+    /// The format's own analyser, when it has one.
+    pub analyse: Option<AnalyseFn>,
+}
+
+impl fmt::Debug for FormatSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FormatSpec")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// A probe for formats that have none yet.
+pub fn never(_: &[u8]) -> Score {
+    0
+}
+
+/// Mux capabilities of a format that cannot write yet.
+pub const NO_MUX: MuxCaps = MuxCaps {
+    needs_index: false,
+    framing: |_| None,
+};
+
+/// A row for a container whose reader and writer are not built yet: found by extension,
+/// refused with a clear message.
+const fn planned(
+    format: Format,
+    name: &'static str,
+    description: &'static str,
+    extensions: &'static [&'static str],
+    mime: &'static str,
+) -> FormatSpec {
+    FormatSpec {
+        format,
+        name,
+        description,
+        extensions,
+        mime,
+        probe: never,
+        open: None,
+        muxer: None,
+        mux_caps: NO_MUX,
+        analyse: None,
+    }
+}
+
+/// Every format mist knows, in probe order.
+pub static FORMATS: &[FormatSpec] = &[
+    dtsc::SPEC,
+    planned(
+        Format::Flv,
+        "flv",
+        "Adobe Flash Video",
+        &["flv"],
+        "video/x-flv",
+    ),
+    planned(
+        Format::Ts,
+        "ts",
+        "MPEG-2 transport stream",
+        &["ts", "m2ts", "mts"],
+        "video/mp2t",
+    ),
+    planned(
+        Format::Mp4,
+        "mp4",
+        "MP4 (progressive, faststart)",
+        &["mp4", "m4v", "m4a", "mov"],
+        "video/mp4",
+    ),
+    planned(
+        Format::Fmp4,
+        "fmp4",
+        "fragmented MP4",
+        &["fmp4", "cmfv", "m4s"],
+        "video/mp4",
+    ),
+    planned(
+        Format::Mp3,
+        "mp3",
+        "MPEG audio layer III",
+        &["mp3"],
+        "audio/mpeg",
+    ),
+    planned(
+        Format::H264,
+        "h264",
+        "raw H.264 Annex B",
+        &["h264", "264", "avc"],
+        "video/h264",
+    ),
+    planned(
+        Format::Aac,
+        "aac",
+        "raw AAC in ADTS",
+        &["aac", "adts"],
+        "audio/aac",
+    ),
+];

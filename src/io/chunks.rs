@@ -1,0 +1,130 @@
+//! Buffered reading that hands out [`Bytes`] slices of large reads, so demuxers can keep
+//! payloads as slices of the read buffer instead of copying each one.
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+use bytes::{Bytes, BytesMut};
+
+/// How much one read asks the OS for.
+const READ_CHUNK: usize = 1 << 20;
+
+/// A forward reader over any `Read` that knows the absolute offset of what it hands out.
+pub struct ChunkReader<R> {
+    inner: R,
+    buf: BytesMut,
+    /// Absolute offset of `buf[0]`.
+    start: u64,
+    eof: bool,
+}
+
+impl<R: Read> ChunkReader<R> {
+    /// Starts reading `inner` at absolute offset `start`.
+    pub fn new(inner: R, start: u64) -> Self {
+        Self {
+            inner,
+            buf: BytesMut::new(),
+            start,
+            eof: false,
+        }
+    }
+
+    /// Absolute offset of the next unconsumed byte.
+    pub fn offset(&self) -> u64 {
+        self.start
+    }
+
+    /// The buffered, unconsumed bytes.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Makes at least `n` bytes available if the input has them; returns how many are buffered.
+    pub fn fill(&mut self, n: usize) -> io::Result<usize> {
+        while self.buf.len() < n && !self.eof {
+            let want = (n - self.buf.len()).max(READ_CHUNK);
+            self.buf.reserve(want);
+            let len = self.buf.len();
+            // Reading straight into spare capacity needs unsafe; zeroing a chunk is cheap next
+            // to the read itself.
+            self.buf.resize(len + want, 0);
+            let got = loop {
+                match self.inner.read(&mut self.buf[len..]) {
+                    Ok(g) => break g,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.buf.truncate(len);
+                        return Err(e);
+                    }
+                }
+            };
+            self.buf.truncate(len + got);
+            if got == 0 {
+                self.eof = true;
+            }
+        }
+        Ok(self.buf.len())
+    }
+
+    /// True when the input is exhausted and nothing is buffered.
+    pub fn at_end(&mut self) -> io::Result<bool> {
+        Ok(self.fill(1)? == 0)
+    }
+
+    /// Takes `n` buffered bytes as a shared slice (call [`fill`](Self::fill) first).
+    pub fn take(&mut self, n: usize) -> Bytes {
+        let n = n.min(self.buf.len());
+        self.start += n as u64;
+        self.buf.split_to(n).freeze()
+    }
+
+    /// Drops `n` bytes, reading past the buffer if needed; returns how many were skipped.
+    pub fn skip(&mut self, n: u64) -> io::Result<u64> {
+        let mut left = n;
+        while left > 0 {
+            if self.buf.is_empty() && self.fill(1)? == 0 {
+                break;
+            }
+            let k = (left.min(self.buf.len() as u64)) as usize;
+            let _ = self.buf.split_to(k);
+            self.start += k as u64;
+            left -= k as u64;
+        }
+        Ok(n - left)
+    }
+
+    /// The wrapped reader.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+}
+
+impl<R: Read + Seek> ChunkReader<R> {
+    /// Moves to absolute offset `to`, dropping the buffer.
+    pub fn seek_to(&mut self, to: u64) -> io::Result<()> {
+        self.inner.seek(SeekFrom::Start(to))?;
+        self.buf.clear();
+        self.start = to;
+        self.eof = false;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_and_skip_track_offsets() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(3 * READ_CHUNK + 17).collect();
+        let mut r = ChunkReader::new(io::Cursor::new(data.clone()), 0);
+        assert!(r.fill(4).unwrap() >= 4);
+        assert_eq!(&r.take(4)[..], &data[..4]);
+        assert_eq!(r.skip(READ_CHUNK as u64).unwrap(), READ_CHUNK as u64);
+        assert_eq!(r.offset(), 4 + READ_CHUNK as u64);
+        r.fill(10).unwrap();
+        assert_eq!(r.buffered()[0], data[4 + READ_CHUNK]);
+        let rest = data.len() as u64 - r.offset();
+        assert_eq!(r.skip(u64::MAX).unwrap(), rest);
+        assert!(r.at_end().unwrap());
+    }
+}

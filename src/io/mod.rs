@@ -1,0 +1,14 @@
+//! Reading and writing primitives, one of each: the cursor every parser reads through, the
+//! bit reader, byte sinks muxers write into, sources demuxers read from, and the
+//! temp-file-then-rename output.
+
+pub mod atomic;
+pub mod chunks;
+pub mod cursor;
+pub mod sink;
+pub mod source;
+
+pub use chunks::ChunkReader;
+pub use cursor::Cursor;
+pub use sink::{ByteSink, VecSink};
+pub use source::Source;

@@ -1,0 +1,150 @@
+//! A byte source for demuxers: a file (seekable, with a length) or stdin (forward only), plus
+//! the first bytes kept aside for format probing.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// How many bytes of the start of an input the probe looks at.
+pub const PROBE_BYTES: usize = 64 << 10;
+
+enum Inner {
+    File(File),
+    Stdin {
+        head: Vec<u8>,
+        head_pos: usize,
+        stdin: io::Stdin,
+    },
+    Memory(io::Cursor<Vec<u8>>),
+}
+
+/// An input a demuxer reads: `Read`, `Seek` where possible, a length where known, and a name.
+pub struct Source {
+    inner: Inner,
+    name: String,
+    path: Option<PathBuf>,
+    len: Option<u64>,
+    head: Vec<u8>,
+}
+
+impl Source {
+    /// Opens a file, or stdin when `path` is `-`.
+    pub fn open(path: &Path) -> io::Result<Source> {
+        if path.as_os_str() == "-" {
+            let mut stdin = io::stdin();
+            let mut head = Vec::with_capacity(PROBE_BYTES);
+            (&mut stdin)
+                .take(PROBE_BYTES as u64)
+                .read_to_end(&mut head)?;
+            return Ok(Source {
+                inner: Inner::Stdin {
+                    head: head.clone(),
+                    head_pos: 0,
+                    stdin,
+                },
+                name: "-".into(),
+                path: None,
+                len: None,
+                head,
+            });
+        }
+        let mut file = File::open(path)?;
+        let meta = file.metadata()?;
+        if meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "is a directory",
+            ));
+        }
+        let mut head = Vec::with_capacity(PROBE_BYTES);
+        (&mut file)
+            .take(PROBE_BYTES as u64)
+            .read_to_end(&mut head)?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(Source {
+            inner: Inner::File(file),
+            name: path.display().to_string(),
+            path: Some(path.to_path_buf()),
+            len: Some(meta.len()),
+            head,
+        })
+    }
+
+    /// A source over bytes in memory (tests, fuzzing, HTTP bodies already received).
+    pub fn from_bytes(name: &str, data: Vec<u8>) -> Source {
+        let head = data[..data.len().min(PROBE_BYTES)].to_vec();
+        Source {
+            len: Some(data.len() as u64),
+            inner: Inner::Memory(io::Cursor::new(data)),
+            name: name.into(),
+            path: None,
+            head,
+        }
+    }
+
+    /// The name to show in messages (the path as given, or `-`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file path, when the source is a file (side files such as `.dtsh` sit beside it).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Total length in bytes, when known.
+    pub fn len(&self) -> Option<u64> {
+        self.len
+    }
+
+    /// True when the source is known to hold no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == Some(0)
+    }
+
+    /// The first bytes (up to [`PROBE_BYTES`]), for probing.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// True when [`Seek`] works on this source.
+    pub fn is_seekable(&self) -> bool {
+        !matches!(self.inner, Inner::Stdin { .. })
+    }
+}
+
+impl Read for Source {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            Inner::File(f) => f.read(buf),
+            Inner::Memory(m) => m.read(buf),
+            Inner::Stdin {
+                head,
+                head_pos,
+                stdin,
+            } => {
+                if *head_pos < head.len() {
+                    let n = buf.len().min(head.len() - *head_pos);
+                    buf[..n].copy_from_slice(&head[*head_pos..*head_pos + n]);
+                    *head_pos += n;
+                    Ok(n)
+                } else {
+                    stdin.read(buf)
+                }
+            }
+        }
+    }
+}
+
+impl Seek for Source {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match &mut self.inner {
+            Inner::File(f) => f.seek(pos),
+            Inner::Memory(m) => m.seek(pos),
+            Inner::Stdin { .. } => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "stdin cannot seek",
+            )),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The `mist` binary: parse the command line, run a command, map the outcome to an exit code
+//! (0 success, 1 bad input or failed work, 2 usage).
+
+mod cli;
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MIST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match cmd::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed pipe (`mist analyse x --detail 3 | head`) is how readers say "enough".
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            let usage = e.downcast_ref::<cmd::UsageError>().is_some();
+            let msg = format!("{e:#}");
+            let msg = msg.trim_start_matches(": ");
+            eprintln!("mist: {msg}");
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
