@@ -1,0 +1,141 @@
+//! Test harness shared by the integration tests: the real `mist` binary, fixtures, a fresh
+//! temporary folder per test, and asserts that print what differed.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A `Command` for the `mist` binary built by cargo for these tests.
+pub fn mist() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mist"));
+    c.env("RUST_BACKTRACE", "0").env_remove("MIST_LOG");
+    c
+}
+
+/// Path of a committed fixture under `tests/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    assert!(p.exists(), "fixture {} is missing", p.display());
+    p
+}
+
+/// Path of a file MistServer wrote, under `tests/fixtures/interop/`.
+pub fn interop(name: &str) -> PathBuf {
+    fixture(&format!("interop/{name}"))
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh folder for one test, removed when dropped (kept if the test panics, to look at).
+pub struct TestDir {
+    path: PathBuf,
+}
+
+impl TestDir {
+    /// Creates `target/test-scratch/<name>-<pid>-<n>`.
+    pub fn new(name: &str) -> TestDir {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create test dir");
+        TestDir { path }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A path inside the folder.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Copies a file into the folder under `name`, returning its new path.
+    pub fn copy_in(&self, from: &Path, name: &str) -> PathBuf {
+        let to = self.join(name);
+        std::fs::copy(from, &to).expect("copy into test dir");
+        to
+    }
+
+    /// Names of the files in the folder, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.path)
+            .expect("read test dir")
+            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Runs a command and returns its output, printing both streams if `expect_ok` is not met.
+pub fn run(cmd: &mut Command, expect_ok: bool) -> Output {
+    let out = cmd.output().expect("run mist");
+    if out.status.success() != expect_ok {
+        panic!(
+            "{:?} exited with {:?} (expected {})\n--- stdout\n{}\n--- stderr\n{}",
+            cmd,
+            out.status.code(),
+            if expect_ok { "success" } else { "failure" },
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// Runs `mist ARGS`, expecting success; returns stdout as text.
+pub fn mist_ok(args: &[&str]) -> String {
+    let out = run(mist().args(args), true);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `mist ARGS`, expecting failure; returns (exit code, stderr).
+pub fn mist_err(args: &[&str]) -> (i32, String) {
+    let out = run(mist().args(args), false);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Parses `mist analyse --json` output of a file.
+pub fn analyse_json(path: &Path, extra: &[&str]) -> serde_json::Value {
+    let p = path.to_str().expect("utf-8 path");
+    let mut args = vec!["analyse", p, "--json"];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&mist_ok(&args)).expect("analyse --json prints JSON")
+}
+
+/// Asserts two byte strings are equal, reporting the first differing offset instead of
+/// dumping megabytes.
+pub fn assert_same_bytes(what: &str, got: &[u8], want: &[u8]) {
+    if got == want {
+        return;
+    }
+    let first = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    panic!(
+        "{what}: bytes differ at offset {first} (got {} bytes, want {}); got {:02x?}, want {:02x?}",
+        got.len(),
+        want.len(),
+        &got[first..(first + 16).min(got.len())],
+        &want[first..(first + 16).min(want.len())]
+    );
+}
