@@ -131,6 +131,10 @@ pub struct SideFile {
     pub suffix: &'static str,
     /// Its whole content.
     pub data: Vec<u8>,
+    /// How much newer than the main output the side file's mtime must look. MistServer
+    /// rebuilds a `.dtsh` that is not at least 15 s newer than its media file, so the
+    /// pipeline backdates the main output by this much.
+    pub fresher_by: std::time::Duration,
 }
 
 /// What a muxer hands back at the end besides the bytes it streamed.

@@ -180,6 +180,18 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
             sink.patch(*at, bytes).map_err(out_err)?;
         }
         out.put_back(sink.into_inner().map_err(out_err)?);
+        let fresher_by = finish
+            .side_files
+            .iter()
+            .map(|s| s.fresher_by)
+            .max()
+            .unwrap_or_default();
+        if !fresher_by.is_zero() {
+            let when = std::time::SystemTime::now()
+                .checked_sub(fresher_by)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            out.file().set_modified(when).map_err(out_err)?;
+        }
         let mut sides = Vec::new();
         for side in &finish.side_files {
             let path = side_path(&plan.output, side.suffix);

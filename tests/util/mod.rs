@@ -66,7 +66,12 @@ impl TestDir {
     pub fn files(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&self.path)
             .expect("read test dir")
-            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         v.sort();
         v

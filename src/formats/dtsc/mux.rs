@@ -146,6 +146,8 @@ impl MuxerTrait for Muxer {
             side_files: vec![SideFile {
                 suffix: ".dtsh",
                 data: h.encode(true),
+                // MistServer's rule is 15 s; a minute leaves room for clock granularity.
+                fresher_by: std::time::Duration::from_secs(60),
             }],
         })
     }
