@@ -122,15 +122,32 @@ pub trait Demuxer: Send {
 pub struct MuxOptions {
     /// Target fragment/segment duration in ms for fragmented outputs.
     pub fragment_ms: Option<u32>,
+    /// A folder where a muxer may keep scratch files (index tables of long outputs), so its
+    /// memory stays bounded whatever the input size. `None`: keep everything in memory.
+    pub scratch_dir: Option<std::path::PathBuf>,
+}
+
+/// A piece of a side file: bytes in memory, or the start of a scratch file.
+#[derive(Debug)]
+pub enum Chunk {
+    /// Bytes held in memory.
+    Bytes(Vec<u8>),
+    /// The first `len` bytes of a scratch file.
+    File {
+        /// The scratch file (read from its start).
+        file: std::fs::File,
+        /// How many bytes of it.
+        len: u64,
+    },
 }
 
 /// A file written next to the main output (`OUT.dtsh` beside `OUT.dtsc`).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SideFile {
     /// Appended to the output path: `.dtsh`.
     pub suffix: &'static str,
-    /// Its whole content.
-    pub data: Vec<u8>,
+    /// Its content, in order.
+    pub chunks: Vec<Chunk>,
     /// How much newer than the main output the side file's mtime must look. MistServer
     /// rebuilds a `.dtsh` that is not at least 15 s newer than its media file, so the
     /// pipeline backdates the main output by this much.
@@ -138,7 +155,7 @@ pub struct SideFile {
 }
 
 /// What a muxer hands back at the end besides the bytes it streamed.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Finish {
     /// Bytes to overwrite at an offset, if the output can seek (headers whose totals are known
     /// only at the end). Streaming outputs skip them; what was written first is still valid.

@@ -150,7 +150,14 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
     };
     let total = src.len();
     let mut demux = open(src).map_err(in_err)?;
-    let mut muxer = new_muxer(&plan.mux);
+    let mut mux_options = plan.mux.clone();
+    if mux_options.scratch_dir.is_none() && plan.output.as_os_str() != "-" {
+        mux_options.scratch_dir = Some(match plan.output.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        });
+    }
+    let mut muxer = new_muxer(&mux_options);
 
     progress.begin(total);
     let result = (|| {
@@ -193,19 +200,17 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
             out.file().set_modified(when).map_err(out_err)?;
         }
         let mut sides = Vec::new();
-        for side in &finish.side_files {
+        for side in finish.side_files {
             let path = side_path(&plan.output, side.suffix);
             let mut f =
                 AtomicFile::create(&path, plan.force).map_err(|err| PipelineError::Output {
                     path: path.display().to_string(),
                     err,
                 })?;
-            f.file()
-                .write_all(&side.data)
-                .map_err(|err| PipelineError::Output {
-                    path: path.display().to_string(),
-                    err,
-                })?;
+            write_chunks(f.file(), side.chunks).map_err(|err| PipelineError::Output {
+                path: path.display().to_string(),
+                err,
+            })?;
             sides.push(f);
         }
         // The main output first, so side files (indexes) are never older than what they index.
@@ -219,6 +224,28 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
     })();
     progress.end();
     result
+}
+
+/// Writes side-file chunks in order, copying scratch files through a bounded buffer.
+fn write_chunks(out: &mut std::fs::File, chunks: Vec<formats::Chunk>) -> io::Result<()> {
+    let mut w = io::BufWriter::with_capacity(1 << 20, out);
+    for c in chunks {
+        match c {
+            formats::Chunk::Bytes(b) => w.write_all(&b)?,
+            formats::Chunk::File { mut file, len } => {
+                use std::io::{Read, Seek};
+                file.seek(io::SeekFrom::Start(0))?;
+                let copied = io::copy(&mut (&mut file).take(len), &mut w)?;
+                if copied != len {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "scratch file shorter than expected",
+                    ));
+                }
+            }
+        }
+    }
+    w.flush()
 }
 
 /// `OUT` + `suffix` (`x.dtsc` → `x.dtsc.dtsh`).
