@@ -13,7 +13,10 @@ fn help_lists_every_subcommand_with_examples() {
     assert!(out.contains("Examples:"), "{out}");
     for sub in ["convert", "remux", "analyse", "serve", "completions"] {
         let h = mist_ok(&[sub, "--help"]);
-        assert!(h.contains("Examples:"), "{sub} --help has no examples:\n{h}");
+        assert!(
+            h.contains("Examples:"),
+            "{sub} --help has no examples:\n{h}"
+        );
     }
 }
 

@@ -185,6 +185,9 @@ pub struct MuxCaps {
     pub needs_index: bool,
     /// The framing the muxer wants for a codec, or `None` when it cannot carry the codec.
     pub framing: fn(&Codec) -> Option<Framing>,
+    /// True when the container can store negative decode times (MP4, through edit lists).
+    /// Otherwise the pipeline shifts every track so the earliest decode time is 0.
+    pub negative_times: bool,
 }
 
 /// Opens a demuxer on a source.
@@ -240,6 +243,7 @@ pub fn never(_: &[u8]) -> Score {
 pub const NO_MUX: MuxCaps = MuxCaps {
     needs_index: false,
     framing: |_| None,
+    negative_times: false,
 };
 
 /// A row for a container whose reader and writer are not built yet: found by extension,

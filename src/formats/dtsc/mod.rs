@@ -29,6 +29,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mux_caps: MuxCaps {
         needs_index: false,
         framing: |c| Some(c.canonical_framing()),
+        negative_times: false,
     },
     analyse: Some(crate::analyse::dtsc::analyse),
 };
