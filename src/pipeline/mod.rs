@@ -498,7 +498,7 @@ pub fn open(path: &Path) -> Result<Box<dyn Demuxer>, PipelineError> {
 mod tests {
     use super::*;
     use crate::dtsc::{Codec, Packet, Ticks, Timebase, Track, TrackKind};
-    use crate::formats::{Format, Muxer as _};
+    use crate::formats::Format;
     use crate::io::VecSink;
     use bytes::Bytes;
 
