@@ -117,6 +117,32 @@ pub trait Demuxer: Send {
     }
 }
 
+/// What an incremental [`Reader`] hands out.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// The track list, at the start and again whenever it changes (a new PMT, a new sequence
+    /// header with other parameters); consumers re-check their muxer setup on each one.
+    Tracks(Vec<crate::dtsc::Track>),
+    /// A media packet.
+    Packet(Packet),
+    /// A non-fatal problem at a byte offset.
+    Finding(Finding),
+}
+
+/// An incremental (sans-IO) container parser: feed bytes as they arrive from a file, a socket
+/// or an HTTP body, take events out. Live inputs use it; file demuxers may stand on it.
+///
+/// For implementers: `next_event` returns `Ok(None)` when it needs more bytes, never an
+/// error for that; the events of a stream must not depend on how it was cut into chunks.
+pub trait Reader: Send {
+    /// Hands over the next chunk of input.
+    fn feed(&mut self, chunk: bytes::Bytes);
+    /// The next complete event, `Ok(None)` if more bytes are needed.
+    fn next_event(&mut self) -> Result<Option<Event>, FormatError>;
+    /// End of input: an error if the stream stopped inside a structure.
+    fn finish(&mut self) -> Result<(), FormatError>;
+}
+
 /// Options a muxer may honour.
 #[derive(Clone, Debug, Default)]
 pub struct MuxOptions {
