@@ -6,7 +6,6 @@
 //!     cargo run --release --example synth_dtsc -- IN.dtsc OUT.dtsc SIZE_MB
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -94,11 +93,11 @@ fn run() -> Result<()> {
     }
     let total = sink.position();
     sink.into_inner()?.sync_all()?;
-    for side in &finish.side_files {
+    for side in finish.side_files {
         let mut name = out_path.clone().into_os_string();
         name.push(side.suffix);
         File::create(&name)
-            .and_then(|mut f| f.write_all(&side.data))
+            .and_then(|mut f| mist::pipeline::write_chunks(&mut f, side.chunks))
             .with_context(|| format!("write {}", PathBuf::from(&name).display()))?;
     }
     println!(

@@ -227,7 +227,7 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
 }
 
 /// Writes side-file chunks in order, copying scratch files through a bounded buffer.
-fn write_chunks(out: &mut std::fs::File, chunks: Vec<formats::Chunk>) -> io::Result<()> {
+pub fn write_chunks(out: &mut std::fs::File, chunks: Vec<formats::Chunk>) -> io::Result<()> {
     let mut w = io::BufWriter::with_capacity(1 << 20, out);
     for c in chunks {
         match c {
