@@ -75,6 +75,38 @@ fn format_names() -> PossibleValuesParser {
     PossibleValuesParser::new(probe::names())
 }
 
+/// `25`, `29.97`, `30000/1001`: a frame rate as an exact fraction.
+fn parse_fps(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("'{s}' is not a frame rate (25, 29.97, 30000/1001)");
+    let (num, den) = match s.split_once('/') {
+        Some((n, d)) => (
+            n.trim().parse::<u32>().map_err(|_| bad())?,
+            d.trim().parse::<u32>().map_err(|_| bad())?,
+        ),
+        None => {
+            let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+            if frac.len() > 3 || !frac.chars().all(|c| c.is_ascii_digit()) {
+                return Err(bad());
+            }
+            let den = 10u32.pow(frac.len() as u32);
+            let int: u32 = int.parse().map_err(|_| bad())?;
+            let frac: u32 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
+            let num = int.checked_mul(den).and_then(|n| n.checked_add(frac)).ok_or_else(bad)?;
+            // 29.97 and 23.976 mean the NTSC rates, as ffmpeg reads them.
+            match (num, den) {
+                (2997, 100) => (30000, 1001),
+                (23976, 1000) => (24000, 1001),
+                (5994, 100) => (60000, 1001),
+                x => x,
+            }
+        }
+    };
+    if num == 0 || den == 0 || num / den > 1000 {
+        return Err(bad());
+    }
+    Ok((num, den))
+}
+
 fn parse_time(s: &str) -> Result<Time, String> {
     Time::parse_seconds(s)
         .ok_or_else(|| format!("'{s}' is not a time (seconds: 12, 12.5, 1:02.5, 1:00:00)"))
@@ -108,6 +140,10 @@ pub struct ConvertArgs {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream's
+    /// VUI timing, else 25.
+    #[arg(long, value_parser = parse_fps)]
+    pub fps: Option<(u32, u32)>,
 }
 
 /// Arguments of `analyse`.
@@ -127,6 +163,10 @@ pub struct AnalyseArgs {
     /// Input format (default: detected from the content, then the extension).
     #[arg(long, value_parser = format_names())]
     pub format: Option<String>,
+    /// Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream's
+    /// VUI timing, else 25.
+    #[arg(long, value_parser = parse_fps)]
+    pub fps: Option<(u32, u32)>,
 }
 
 /// Arguments of `serve`.

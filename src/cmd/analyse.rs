@@ -14,7 +14,9 @@ use crate::cli::AnalyseArgs;
 /// Runs `analyse`.
 pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
     let name = a.input.display().to_string();
-    let src = Source::open(&a.input).with_context(|| name.clone())?;
+    let src = Source::open(&a.input)
+        .with_context(|| name.clone())?
+        .with_demux_options(formats::DemuxOptions { fps: a.fps });
     let spec = match &a.format {
         Some(f) => {
             formats::spec_by_name(f).ok_or_else(|| UsageError(format!("unknown format {f}")))?

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use mist::formats::{self, MuxOptions};
+use mist::formats::{self, DemuxOptions, MuxOptions};
 use mist::pipeline::{self, Plan, Selection};
 
 use super::progress::Bar;
@@ -48,6 +48,7 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
             end: a.end,
             force: a.force,
             mux: MuxOptions::default(),
+            demux: DemuxOptions { fps: a.fps },
         },
         a.quiet,
     ))

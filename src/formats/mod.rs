@@ -7,6 +7,7 @@
 pub mod dtsc;
 pub mod error;
 pub mod probe;
+pub mod raw;
 
 use std::fmt;
 
@@ -141,6 +142,15 @@ pub trait Reader: Send {
     fn next_event(&mut self) -> Result<Option<Event>, FormatError>;
     /// End of input: an error if the stream stopped inside a structure.
     fn finish(&mut self) -> Result<(), FormatError>;
+}
+
+/// Options a demuxer may honour. They travel with the [`Source`] (see
+/// [`Source::with_demux_options`]), so [`OpenFn`] keeps its one argument.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DemuxOptions {
+    /// Frame rate (numerator, denominator) for inputs that carry no timestamps (raw H.264);
+    /// it overrides what the stream declares.
+    pub fps: Option<(u32, u32)>,
 }
 
 /// Options a muxer may honour.
@@ -333,18 +343,6 @@ pub static FORMATS: &[FormatSpec] = &[
         &["mp3"],
         "audio/mpeg",
     ),
-    planned(
-        Format::H264,
-        "h264",
-        "raw H.264 Annex B",
-        &["h264", "264", "avc"],
-        "video/h264",
-    ),
-    planned(
-        Format::Aac,
-        "aac",
-        "raw AAC in ADTS",
-        &["aac", "adts"],
-        "audio/aac",
-    ),
+    raw::H264_SPEC,
+    raw::AAC_SPEC,
 ];

@@ -5,6 +5,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use crate::formats::DemuxOptions;
+
 /// How many bytes of the start of an input the probe looks at.
 pub const PROBE_BYTES: usize = 64 << 10;
 
@@ -25,6 +27,7 @@ pub struct Source {
     path: Option<PathBuf>,
     len: Option<u64>,
     head: Vec<u8>,
+    demux: DemuxOptions,
 }
 
 impl Source {
@@ -46,6 +49,7 @@ impl Source {
                 path: None,
                 len: None,
                 head,
+                demux: DemuxOptions::default(),
             });
         }
         let mut file = File::open(path)?;
@@ -67,6 +71,7 @@ impl Source {
             path: Some(path.to_path_buf()),
             len: Some(meta.len()),
             head,
+            demux: DemuxOptions::default(),
         })
     }
 
@@ -79,6 +84,7 @@ impl Source {
             name: name.into(),
             path: None,
             head,
+            demux: DemuxOptions::default(),
         }
     }
 
@@ -105,6 +111,17 @@ impl Source {
     /// The first bytes (up to [`PROBE_BYTES`]), for probing.
     pub fn head(&self) -> &[u8] {
         &self.head
+    }
+
+    /// The source with options for the demuxer that will read it (`--fps`).
+    pub fn with_demux_options(mut self, opts: DemuxOptions) -> Source {
+        self.demux = opts;
+        self
+    }
+
+    /// Options for the demuxer reading this source.
+    pub fn demux_options(&self) -> &DemuxOptions {
+        &self.demux
     }
 
     /// True when [`Seek`] works on this source.

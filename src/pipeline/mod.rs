@@ -11,7 +11,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::dtsc::{Meta, Packet, Time, TrackId, TrackKind};
-use crate::formats::{self, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer};
+use crate::formats::{
+    self, DemuxOptions, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer,
+};
 use crate::io::atomic::AtomicFile;
 use crate::io::sink::FileSink;
 use crate::io::{ByteSink, Source};
@@ -40,6 +42,8 @@ pub struct Plan {
     pub force: bool,
     /// Options for the muxer.
     pub mux: MuxOptions,
+    /// Options for the demuxer (`--fps` for raw H.264).
+    pub demux: DemuxOptions,
 }
 
 /// Receives progress; the CLI shows a bar, tests and pipes show nothing.
@@ -126,10 +130,12 @@ pub enum PipelineError {
 /// Runs a conversion. On failure nothing is left at `plan.output`.
 pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, PipelineError> {
     let in_name = plan.input.display().to_string();
-    let src = Source::open(&plan.input).map_err(|err| PipelineError::Open {
-        path: in_name.clone(),
-        err,
-    })?;
+    let src = Source::open(&plan.input)
+        .map_err(|err| PipelineError::Open {
+            path: in_name.clone(),
+            err,
+        })?
+        .with_demux_options(plan.demux.clone());
     let from = match plan.from {
         Some(f) => f,
         None => formats::detect(src.head(), src.path())
@@ -572,6 +578,7 @@ mod tests {
             end: None,
             force: false,
             mux: MuxOptions::default(),
+            demux: DemuxOptions::default(),
         };
         let mut job = Job::prepare(&plan, &mut d, "in", "out").unwrap();
         let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());

@@ -1,0 +1,594 @@
+//! AAC in ADTS (`.aac`): the frame scanner (sync, resync, truncation), the demuxer, the muxer
+//! and the probe.
+//!
+//! Every ADTS frame is one packet: the raw AAC data with the 7-byte (9 with CRC) header
+//! stripped, the track's AudioSpecificConfig built from the first header, times in samples
+//! (timebase = sample rate, 1024 samples per raw data block).
+
+use std::io::Read;
+
+use bytes::Bytes;
+
+use crate::codec::aac::{AdtsHeader, AudioSpecificConfig, ADTS_HEADER_LEN};
+use crate::dtsc::index::{Builder, PartInfo};
+use crate::dtsc::{
+    Audio, Codec, Framing, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind,
+};
+use crate::formats::error::{FormatError, Problem};
+use crate::formats::{
+    Demuxer as DemuxerTrait, Finding, Finish, MuxOptions, Muxer as MuxerTrait, Score,
+};
+use crate::io::chunks::ChunkReader;
+use crate::io::{ByteSink, Source};
+
+/// Format name in errors.
+pub const FORMAT: &str = "aac";
+/// Samples in one raw data block (the 960-sample variant cannot be signalled in ADTS).
+pub const SAMPLES_PER_BLOCK: i64 = 1024;
+/// The first frame must start within this many bytes (after an ID3v2 tag).
+pub const MAX_LEADING_GARBAGE: u64 = 64 << 10;
+/// An ID3v2 tag larger than this is refused.
+pub const MAX_ID3_SIZE: u64 = 16 << 20;
+/// Frames a probe chains before it is sure.
+const PROBE_FRAMES: usize = 4;
+
+/// Length of the ID3v2 tag at the start of `data` (header, body and footer), if one is there.
+pub fn id3v2_len(data: &[u8]) -> Option<u64> {
+    let h = data.get(..10)?;
+    if &h[..3] != b"ID3" || h[3] == 0xff || h[4] == 0xff || h[6..10].iter().any(|b| b & 0x80 != 0)
+    {
+        return None;
+    }
+    let size = h[6..10]
+        .iter()
+        .fold(0u64, |acc, &b| (acc << 7) | u64::from(b));
+    let footer = if h[5] & 0x10 != 0 { 10 } else { 0 };
+    Some(10 + size + footer)
+}
+
+/// A header that parses and describes a frame a decoder can use.
+fn header_at(data: &[u8], offset: u64) -> Option<AdtsHeader> {
+    let h = AdtsHeader::parse(data, offset).ok()?;
+    (h.sampling_frequency() > 0).then_some(h)
+}
+
+/// One ADTS frame.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// Absolute offset of the header.
+    pub offset: u64,
+    /// The header.
+    pub header: AdtsHeader,
+    /// The whole frame, header included (a slice of the read buffer).
+    pub data: Bytes,
+}
+
+impl Frame {
+    /// The raw AAC data after the header.
+    pub fn payload(&self) -> Bytes {
+        self.data.slice(self.header.header_len().min(self.data.len())..)
+    }
+
+    /// Samples the frame decodes to.
+    pub fn samples(&self) -> i64 {
+        SAMPLES_PER_BLOCK * (i64::from(self.header.number_of_raw_data_blocks) + 1)
+    }
+}
+
+/// Reads ADTS frames one after the other, resynchronising on garbage.
+pub struct Scanner {
+    r: ChunkReader<Source>,
+    /// Offset of the first frame (after an ID3v2 tag).
+    pub data_start: u64,
+    /// The first frame's header.
+    pub first: AdtsHeader,
+    /// Bytes of the leading ID3v2 tag (0 if none).
+    pub id3_len: u64,
+    seekable: bool,
+    findings: Vec<Finding>,
+}
+
+fn io_err(at: u64) -> impl Fn(std::io::Error) -> FormatError {
+    move |e| FormatError::io(FORMAT, at, e)
+}
+
+impl Scanner {
+    /// Opens `src`: skips an ID3v2 tag and finds the first frame.
+    pub fn open(src: Source) -> Result<Scanner, FormatError> {
+        let seekable = src.is_seekable();
+        let mut r = ChunkReader::new(src, 0);
+        r.fill(10).map_err(io_err(0))?;
+        let mut findings = Vec::new();
+        let mut id3_len = 0;
+        if let Some(n) = id3v2_len(r.buffered()) {
+            if n > MAX_ID3_SIZE {
+                return Err(FormatError::new(
+                    FORMAT,
+                    6,
+                    Problem::Limit {
+                        what: "ID3v2 tag size",
+                        limit: MAX_ID3_SIZE,
+                    },
+                ));
+            }
+            let skipped = r.skip(n).map_err(io_err(0))?;
+            if skipped < n {
+                return Err(FormatError::new(
+                    FORMAT,
+                    0,
+                    Problem::Truncated {
+                        what: "ID3v2 tag",
+                        need: n - skipped,
+                    },
+                ));
+            }
+            findings.push(Finding::info(0, format!("ID3v2 tag of {n} bytes skipped")));
+            id3_len = n;
+        }
+        let mut s = Scanner {
+            r,
+            data_start: id3_len,
+            first: AdtsHeader::parse(&[0xff, 0xf1, 0x50, 0x80, 0x01, 0x1f, 0xfc], 0)?,
+            id3_len,
+            seekable,
+            findings,
+        };
+        let start = s.r.offset();
+        match s.sync()? {
+            Some(h) if s.r.offset() - start <= MAX_LEADING_GARBAGE => {
+                s.first = h;
+                s.data_start = s.r.offset();
+                Ok(s)
+            }
+            _ => Err(FormatError::invalid(
+                FORMAT,
+                start,
+                "no ADTS frame (sync word 0xFFF with layer 0) found",
+            )),
+        }
+    }
+
+    /// Positions the reader at the next frame header (a header whose frame is followed by
+    /// another header or by the end of the input), skipping garbage with a finding.
+    fn sync(&mut self) -> Result<Option<AdtsHeader>, FormatError> {
+        let start = self.r.offset();
+        loop {
+            let have = self.r.fill(ADTS_HEADER_LEN + 2).map_err(io_err(self.r.offset()))?;
+            if have == 0 {
+                if self.r.offset() > start {
+                    self.findings.push(Finding::error(
+                        start,
+                        format!(
+                            "{} bytes without an ADTS sync word at the end",
+                            self.r.offset() - start
+                        ),
+                    ));
+                }
+                return Ok(None);
+            }
+            let at = self.r.offset();
+            if let Some(h) = header_at(self.r.buffered(), at) {
+                let len = usize::from(h.frame_length);
+                let have = self.r.fill(len + 9).map_err(io_err(at))?;
+                let confirmed = if have <= len {
+                    // The frame reaches (or runs past) the end: take it; a short one is
+                    // reported by `next_frame`.
+                    true
+                } else {
+                    header_at(&self.r.buffered()[len..], at + len as u64).is_some()
+                        || (self.r.offset() == start && have - len < ADTS_HEADER_LEN)
+                };
+                if confirmed {
+                    if at > start {
+                        self.findings.push(Finding::error(
+                            start,
+                            format!("no ADTS sync word: {} bytes skipped", at - start),
+                        ));
+                    }
+                    return Ok(Some(h));
+                }
+            }
+            if have < ADTS_HEADER_LEN && self.trailing_id3v1(start)? {
+                return Ok(None);
+            }
+            self.r.skip(1).map_err(io_err(at))?;
+        }
+    }
+
+    /// An ID3v1 tag (`TAG`, 128 bytes) as the last bytes: skipped with a note.
+    fn trailing_id3v1(&mut self, start: u64) -> Result<bool, FormatError> {
+        let at = self.r.offset();
+        if at != start {
+            return Ok(false);
+        }
+        let have = self.r.fill(129).map_err(io_err(at))?;
+        if have == 128 && self.r.buffered().starts_with(b"TAG") {
+            self.r.skip(128).map_err(io_err(at))?;
+            self.findings
+                .push(Finding::info(at, "ID3v1 tag at the end skipped"));
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The next frame, `None` at the end; a frame cut short by the end of the input is an
+    /// error at its header.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, FormatError> {
+        let at = self.r.offset();
+        let have = self.r.fill(ADTS_HEADER_LEN + 2).map_err(io_err(at))?;
+        if have == 0 {
+            return Ok(None);
+        }
+        let h = match header_at(self.r.buffered(), at) {
+            Some(h) => h,
+            None => {
+                if have >= 128 || !self.trailing_id3v1(at)? {
+                    if have < ADTS_HEADER_LEN && self.r.buffered().starts_with(&[0xff]) {
+                        return Err(FormatError::new(
+                            FORMAT,
+                            at,
+                            Problem::Truncated {
+                                what: "ADTS header",
+                                need: (ADTS_HEADER_LEN - have) as u64,
+                            },
+                        ));
+                    }
+                    match self.sync()? {
+                        Some(h) => h,
+                        None => return Ok(None),
+                    }
+                } else {
+                    return Ok(None);
+                }
+            }
+        };
+        let at = self.r.offset();
+        let len = usize::from(h.frame_length);
+        let have = self.r.fill(len).map_err(io_err(at))?;
+        if have < len {
+            return Err(FormatError::new(
+                FORMAT,
+                at,
+                Problem::Truncated {
+                    what: "ADTS frame",
+                    need: (len - have) as u64,
+                },
+            ));
+        }
+        if h.sampling_frequency_index != self.first.sampling_frequency_index
+            || h.channel_configuration != self.first.channel_configuration
+            || h.profile != self.first.profile
+        {
+            self.findings.push(Finding::warning(
+                at,
+                format!(
+                    "ADTS parameters change: {} Hz, {} channel config, profile {} (first frame: \
+                     {} Hz, {}, {})",
+                    h.sampling_frequency(),
+                    h.channel_configuration,
+                    h.profile,
+                    self.first.sampling_frequency(),
+                    self.first.channel_configuration,
+                    self.first.profile
+                ),
+            ));
+        }
+        Ok(Some(Frame {
+            offset: at,
+            header: h,
+            data: self.r.take(len),
+        }))
+    }
+
+    /// Offset of the next unread byte.
+    pub fn position(&self) -> u64 {
+        self.r.offset()
+    }
+
+    /// Non-fatal problems met so far.
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+
+    fn seek_to(&mut self, to: u64) -> Result<(), FormatError> {
+        if !self.seekable {
+            return Err(FormatError::new(
+                FORMAT,
+                to,
+                Problem::Unsupported("seeking in a stream that cannot seek".into()),
+            ));
+        }
+        self.r.seek_to(to).map_err(io_err(to))
+    }
+}
+
+/// The track an ADTS stream holds, from its first header.
+pub fn track_of(first: &AdtsHeader) -> Result<Track, FormatError> {
+    let asc = first.to_asc();
+    let rate = first.sampling_frequency();
+    let tb = Timebase::new(rate).ok_or_else(|| {
+        FormatError::new(
+            FORMAT,
+            0,
+            Problem::BadValue {
+                field: "sampling_frequency_index",
+                value: u64::from(first.sampling_frequency_index),
+            },
+        )
+    })?;
+    let mut t = Track::new(TrackId(1), TrackKind::Audio, Codec::Aac, tb);
+    t.init = Bytes::from(asc.build()?);
+    t.params = Params::Audio(Audio {
+        rate,
+        channels: asc.channels().unwrap_or(0),
+        sample_bits: 16,
+    });
+    Ok(t)
+}
+
+/// Reads a `.aac` ADTS stream.
+pub struct Demuxer {
+    scan: Scanner,
+    meta: Meta,
+    samples: i64,
+}
+
+/// Opens `src` as ADTS (the format table's `open`).
+pub fn open(src: Source) -> Result<Box<dyn DemuxerTrait>, FormatError> {
+    Ok(Box::new(Demuxer::open(src)?))
+}
+
+impl Demuxer {
+    /// Opens `src`.
+    pub fn open(src: Source) -> Result<Demuxer, FormatError> {
+        let scan = Scanner::open(src)?;
+        let meta = Meta {
+            tracks: vec![track_of(&scan.first)?],
+            ..Meta::default()
+        };
+        Ok(Demuxer {
+            scan,
+            meta,
+            samples: 0,
+        })
+    }
+}
+
+impl DemuxerTrait for Demuxer {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn next_packet(&mut self) -> Result<Option<Packet>, FormatError> {
+        let Some(f) = self.scan.next_frame()? else {
+            return Ok(None);
+        };
+        let dts = self.samples;
+        self.samples += f.samples();
+        Ok(Some(Packet {
+            track: TrackId(1),
+            dts: Ticks(dts),
+            cts: 0,
+            keyframe: true,
+            data: f.payload(),
+            pos: Some(f.offset),
+        }))
+    }
+
+    fn build_index(&mut self) -> Result<(), FormatError> {
+        if self.meta.index.is_some() {
+            return Ok(());
+        }
+        let resume = (self.scan.position(), self.samples);
+        let base = self.meta.tracks[0].timebase;
+        let mut b = Builder::new(false, base);
+        self.scan.seek_to(self.scan.data_start)?;
+        let mut samples = 0i64;
+        let result = (|| -> Result<(), FormatError> {
+            while let Some(f) = self.scan.next_frame()? {
+                b.push(PartInfo {
+                    dts: Ticks(samples),
+                    cts: 0,
+                    size: f.header.payload_len() as u32,
+                    keyframe: true,
+                    pos: f.offset,
+                    unit_size: u64::from(f.header.frame_length),
+                });
+                samples += f.samples();
+            }
+            Ok(())
+        })();
+        self.scan.seek_to(resume.0)?;
+        self.samples = resume.1;
+        // Findings of the index scan repeat what reading will find again.
+        let _ = self.scan.take_findings();
+        result?;
+        self.meta.index = Some(crate::dtsc::Index {
+            tracks: vec![b.finish()],
+        });
+        Ok(())
+    }
+
+    fn seek(&mut self, to: Time) -> Result<(), FormatError> {
+        self.build_index()?;
+        let base = self.meta.tracks[0].timebase;
+        let key = self
+            .meta
+            .index
+            .as_ref()
+            .and_then(|i| i.tracks.first())
+            .and_then(|ti| ti.key_at_or_before(to.ceil_in(base)).copied());
+        match key {
+            Some(k) => {
+                self.scan.seek_to(k.pos)?;
+                self.samples = k.time.0;
+            }
+            None => {
+                self.scan.seek_to(self.scan.data_start)?;
+                self.samples = 0;
+            }
+        }
+        Ok(())
+    }
+
+    fn position(&self) -> u64 {
+        self.scan.position()
+    }
+
+    fn take_findings(&mut self) -> Vec<Finding> {
+        self.scan.take_findings()
+    }
+}
+
+/// Scores the start of an input: consecutive ADTS frames (sync word with layer 0, so never
+/// an MP3 frame, whose layer bits are never 0), after an optional ID3v2 tag.
+pub fn probe(head: &[u8]) -> Score {
+    let start = match id3v2_len(head) {
+        Some(n) => match usize::try_from(n) {
+            Ok(n) if n < head.len() => n,
+            _ => return 0,
+        },
+        None => 0,
+    };
+    let mut pos = start;
+    let mut frames = 0;
+    while frames < PROBE_FRAMES {
+        let Some(rest) = head.get(pos..) else { break };
+        if rest.is_empty() {
+            break;
+        }
+        let Some(h) = header_at(rest, pos as u64) else {
+            return 0;
+        };
+        frames += 1;
+        pos += usize::from(h.frame_length);
+    }
+    match frames {
+        PROBE_FRAMES.. => 90,
+        // Fewer frames than that only when the input ends after them.
+        n if n >= 2 && pos == head.len() => 70,
+        1 if pos == head.len() => 30,
+        _ => 0,
+    }
+}
+
+/// Writes `.aac`: each packet (already ADTS-framed by the pipeline from the track's
+/// AudioSpecificConfig) as it is.
+#[derive(Default)]
+pub struct Muxer {
+    track: Option<TrackId>,
+}
+
+/// A new `.aac` muxer (the format table's `muxer`).
+pub fn new_muxer(_: &MuxOptions) -> Box<dyn MuxerTrait> {
+    Box::<Muxer>::default()
+}
+
+impl MuxerTrait for Muxer {
+    fn start(&mut self, meta: &Meta, _: &mut dyn ByteSink) -> Result<(), FormatError> {
+        let [t] = meta.tracks.as_slice() else {
+            return Err(FormatError::new(
+                FORMAT,
+                0,
+                Problem::Unsupported(format!(
+                    "{} tracks in an ADTS stream (it holds one; choose with --tracks)",
+                    meta.tracks.len()
+                )),
+            ));
+        };
+        if t.codec != Codec::Aac || t.framing != Framing::Adts {
+            return Err(FormatError::new(
+                FORMAT,
+                0,
+                Problem::Unsupported(format!(
+                    "{} ({:?}) in an ADTS stream",
+                    t.codec.ffprobe_name(),
+                    t.framing
+                )),
+            ));
+        }
+        // The pipeline built the headers from this configuration; check it once here too.
+        AudioSpecificConfig::parse(&t.init, 0)?;
+        self.track = Some(t.id);
+        Ok(())
+    }
+
+    fn write(&mut self, pkt: &Packet, out: &mut dyn ByteSink) -> Result<(), FormatError> {
+        if Some(pkt.track) != self.track {
+            return Ok(());
+        }
+        let at = out.position();
+        out.put_shared(pkt.data.clone())
+            .map_err(|e| FormatError::io(FORMAT, at, e))
+    }
+
+    fn finish(&mut self, _: &mut dyn ByteSink) -> Result<Finish, FormatError> {
+        Ok(Finish::default())
+    }
+}
+
+/// Reads a whole source (used by tests and fuzzing to check invariants).
+pub fn read_all(src: Source) -> Result<Vec<Packet>, FormatError> {
+    let mut d = Demuxer::open(src)?;
+    let mut v = Vec::new();
+    while let Some(p) = d.next_packet()? {
+        v.push(p);
+    }
+    Ok(v)
+}
+
+#[allow(dead_code)]
+fn _assert_read(_: &dyn Read) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(payload: usize) -> Vec<u8> {
+        // Hand-built 7-byte header: MPEG-4, LC (profile 1), index 3 (48 kHz), 2 channels.
+        let asc = AudioSpecificConfig::new(2, 48000, 2);
+        let mut v = AdtsHeader::from_asc(&asc, payload).unwrap().to_bytes();
+        v.extend(std::iter::repeat(0x21).take(payload));
+        v
+    }
+
+    #[test]
+    fn garbage_is_skipped_with_a_finding_at_its_offset() {
+        let mut data = frame(10);
+        data.extend_from_slice(&[1, 2, 3]);
+        data.extend(frame(12));
+        data.extend(frame(5));
+        let mut d = Demuxer::open(Source::from_bytes("x.aac", data)).unwrap();
+        let mut got = Vec::new();
+        while let Some(p) = d.next_packet().unwrap() {
+            got.push((p.dts.0, p.data.len(), p.pos));
+        }
+        assert_eq!(got, vec![(0, 10, Some(0)), (1024, 12, Some(20)), (2048, 5, Some(39))]);
+        let f = d.take_findings();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].offset, 17);
+    }
+
+    #[test]
+    fn a_cut_last_frame_is_an_error_at_its_header() {
+        let mut data = frame(10);
+        data.extend(frame(30));
+        data.truncate(17 + 20);
+        let mut d = Demuxer::open(Source::from_bytes("x.aac", data)).unwrap();
+        assert!(d.next_packet().unwrap().is_some());
+        let e = d.next_packet().unwrap_err();
+        assert_eq!(e.offset, 17);
+        assert!(e.is_truncation());
+    }
+
+    #[test]
+    fn probe_never_takes_mp3() {
+        // An MPEG-1 layer III header (ff fb: layer bits 01) is not ADTS.
+        assert_eq!(probe(&[0xff, 0xfb, 0x90, 0x64, 0, 0, 0, 0, 0]), 0);
+        let mut three = frame(10);
+        three.extend(frame(10));
+        three.extend(frame(10));
+        three.extend(frame(10));
+        assert_eq!(probe(&three), 90);
+    }
+}

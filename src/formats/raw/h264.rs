@@ -1,0 +1,1221 @@
+//! H.264 Annex B elementary streams (`.h264`): the access-unit splitter (sans-IO), timing from
+//! a frame rate and picture order counts, the demuxer, the muxer and the probe.
+//!
+//! Access units (H.264 7.4.1.2.3): a new one starts at an access unit delimiter, SPS, PPS, SEI
+//! or NAL types 14–18 that follow a coded slice of the current one, and at the first slice of
+//! a new primary picture (`first_mb_in_slice` 0, or a slice header that differs from the
+//! previous one in a field 7.4.1.2.4 lists). Each access unit becomes one packet holding all
+//! its NAL units (AUD, parameter sets and SEI included) with 4-byte lengths.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::codec::h264::{
+    AnnexBNals, AvcConfig, NalType, PocCalculator, Pps, SliceHeader, Sps,
+};
+use crate::dtsc::index::{Builder, PartInfo};
+use crate::dtsc::{
+    Codec, Framing, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind, Video,
+};
+use crate::formats::error::{FormatError, Problem};
+use crate::formats::{
+    Demuxer as DemuxerTrait, Finding, Finish, MuxOptions, Muxer as MuxerTrait, Score,
+};
+use crate::io::{BitReader, ByteSink, Source};
+
+use super::sei;
+
+/// Format name in errors.
+pub const FORMAT: &str = "h264";
+/// A NAL unit larger than this is refused (a 4K intra frame is a few MB).
+pub const MAX_NAL_SIZE: usize = 64 << 20;
+/// An access unit with more NAL units than this is refused.
+pub const MAX_NALS_PER_AU: usize = 4096;
+/// Reorder window in frames: the DPB holds at most 16 frames (H.264 A.3.1), so no frame
+/// waits for more than 16 others before output.
+pub const REORDER_WINDOW: usize = 16;
+/// Access units read at open to find the parameter sets and measure the reorder depth.
+pub const PREFETCH_AUS: usize = 64;
+/// Access units read at open, at most, while looking for the first SPS and PPS.
+pub const MAX_AUS_BEFORE_PARAMETER_SETS: usize = 1024;
+/// Frame rate when neither `--fps` nor the SPS gives one (ffmpeg's default for raw H.264).
+pub const DEFAULT_FPS: (u32, u32) = (25, 1);
+/// Bytes read from the source at a time.
+const READ_CHUNK: usize = 1 << 20;
+
+/// One NAL unit of an Annex B stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nal {
+    /// Absolute offset of its start code.
+    pub offset: u64,
+    /// 3 or 4.
+    pub start_code_len: u8,
+    /// The NAL unit (header byte first), trailing zero bytes removed; a slice of the input.
+    pub data: Bytes,
+}
+
+impl Nal {
+    /// `nal_unit_type`.
+    pub fn kind(&self) -> NalType {
+        NalType(self.data.first().map_or(0, |b| b & 0x1f))
+    }
+
+    /// Absolute offset of the NAL unit's header byte.
+    pub fn data_offset(&self) -> u64 {
+        self.offset + u64::from(self.start_code_len)
+    }
+}
+
+/// One access unit: the NAL units of one primary coded picture and what precedes it.
+#[derive(Clone, Debug)]
+pub struct AccessUnit {
+    /// Absolute offset of the first NAL unit's start code.
+    pub offset: u64,
+    /// Bytes from `offset` to the next access unit's start code (ffprobe's packet size).
+    pub size: u64,
+    /// The NAL units in stream order.
+    pub nals: Vec<Nal>,
+    /// The first slice's header, when its SPS and PPS were known.
+    pub slice: Option<SliceHeader>,
+    /// The SPS the first slice refers to.
+    pub sps: Option<Arc<Sps>>,
+    /// True when it holds a coded slice.
+    pub has_slice: bool,
+    /// True when it holds an IDR slice.
+    pub idr: bool,
+    /// True when an SEI recovery point is in it.
+    pub recovery_point: bool,
+}
+
+impl AccessUnit {
+    fn new(offset: u64) -> AccessUnit {
+        AccessUnit {
+            offset,
+            size: 0,
+            nals: Vec::new(),
+            slice: None,
+            sps: None,
+            has_slice: false,
+            idr: false,
+            recovery_point: false,
+        }
+    }
+
+    /// A random access point: an IDR picture, or a picture with a recovery point SEI (as
+    /// ffmpeg's H.264 parser flags key frames).
+    pub fn keyframe(&self) -> bool {
+        self.idr || self.recovery_point
+    }
+
+    /// Bytes of the payload in 4-byte length-prefixed form.
+    pub fn length_prefixed_len(&self) -> usize {
+        self.nals.iter().map(|n| 4 + n.data.len()).sum()
+    }
+
+    /// The payload in the canonical framing: every NAL unit with a 4-byte length.
+    pub fn to_length_prefixed(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.length_prefixed_len());
+        for n in &self.nals {
+            out.put_u32(n.data.len() as u32);
+            out.extend_from_slice(&n.data);
+        }
+        out.freeze()
+    }
+}
+
+/// The fields of a slice header that tell pictures apart (H.264 7.4.1.2.4).
+fn same_picture(a: &SliceHeader, b: &SliceHeader, sps: &Sps) -> bool {
+    a.frame_num == b.frame_num
+        && a.pps_id == b.pps_id
+        && a.field_pic == b.field_pic
+        && a.bottom_field == b.bottom_field
+        && (a.nal_ref_idc == 0) == (b.nal_ref_idc == 0)
+        && a.idr == b.idr
+        && (!a.idr || a.idr_pic_id == b.idr_pic_id)
+        && match sps.pic_order_cnt_type {
+            0 => {
+                a.pic_order_cnt_lsb == b.pic_order_cnt_lsb
+                    && a.delta_pic_order_cnt_bottom == b.delta_pic_order_cnt_bottom
+            }
+            1 => a.delta_pic_order_cnt == b.delta_pic_order_cnt,
+            _ => true,
+        }
+}
+
+/// `first_mb_in_slice` of a slice NAL unit.
+fn first_mb(nal: &[u8], offset: u64) -> Result<u32, FormatError> {
+    let head = nal.get(1..nal.len().min(8)).unwrap_or(&[]);
+    let rbsp = crate::codec::h264::remove_emulation_prevention(head);
+    BitReader::new(&rbsp, offset + 1, "h264 slice").read_ue("first_mb_in_slice")
+}
+
+/// Splits an Annex B byte stream into access units, sans-IO: feed bytes as they come, take
+/// access units out; the result does not depend on how the input was cut.
+#[derive(Default)]
+pub struct AuSplitter {
+    buf: BytesMut,
+    /// Absolute offset of `buf[0]`.
+    base: u64,
+    /// Where to continue looking for a start code in `buf`.
+    scan: usize,
+    /// True once the first start code was found; `buf` then starts with a start code.
+    started: bool,
+    sc_len: u8,
+    au: Option<AccessUnit>,
+    last_slice: Option<SliceHeader>,
+    sps: HashMap<u32, (Bytes, Arc<Sps>)>,
+    pps: HashMap<u32, (Bytes, Arc<Pps>)>,
+    /// The first SPS and PPS NAL units seen (one per id), for the track's `avcC`.
+    first_sets: Vec<Bytes>,
+    ready: VecDeque<AccessUnit>,
+    findings: Vec<Finding>,
+    finished: bool,
+    /// NAL units seen, for detail output.
+    nal_count: u64,
+}
+
+impl AuSplitter {
+    /// A splitter for a stream whose first byte is at absolute offset `base`.
+    pub fn new(base: u64) -> AuSplitter {
+        AuSplitter {
+            base,
+            ..AuSplitter::default()
+        }
+    }
+
+    /// A splitter starting at `base` that already knows the parameter sets of `other` (for
+    /// seeking into the middle of a stream).
+    pub fn resume(base: u64, other: &AuSplitter) -> AuSplitter {
+        AuSplitter {
+            base,
+            sps: other.sps.clone(),
+            pps: other.pps.clone(),
+            first_sets: other.first_sets.clone(),
+            ..AuSplitter::default()
+        }
+    }
+
+    /// Hands over the next bytes.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// End of input: the last NAL unit and access unit are complete.
+    pub fn finish(&mut self) {
+        self.finished = true;
+    }
+
+    /// Non-fatal problems met so far.
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+
+    /// The first SPS/PPS NAL units seen, one per id, in order.
+    pub fn first_parameter_sets(&self) -> &[Bytes] {
+        &self.first_sets
+    }
+
+    /// True once an SPS and a PPS were seen.
+    pub fn has_parameter_sets(&self) -> bool {
+        !self.sps.is_empty() && !self.pps.is_empty()
+    }
+
+    /// The SPS with this id, when seen.
+    pub fn sps(&self, id: u32) -> Option<&Arc<Sps>> {
+        self.sps.get(&id).map(|(_, s)| s)
+    }
+
+    /// The PPS with this id, when seen.
+    pub fn pps(&self, id: u32) -> Option<&Arc<Pps>> {
+        self.pps.get(&id).map(|(_, p)| p)
+    }
+
+    /// The next complete access unit, `Ok(None)` when more bytes are needed (or, after
+    /// [`finish`](Self::finish), at the end).
+    pub fn next_au(&mut self) -> Result<Option<AccessUnit>, FormatError> {
+        loop {
+            if let Some(au) = self.ready.pop_front() {
+                return Ok(Some(au));
+            }
+            match self.next_nal()? {
+                Some(nal) => self.push_nal(nal)?,
+                None => {
+                    if self.finished {
+                        if let Some(mut au) = self.au.take() {
+                            au.size = self.base + self.buf.len() as u64 - au.offset;
+                            self.close(au);
+                            continue;
+                        }
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Finds the next start code at or after `from`; the index of its `00 00 01`.
+    fn find_start_code(&self, from: usize) -> Option<usize> {
+        let d = &self.buf[..];
+        let mut i = from;
+        while i + 2 < d.len() {
+            let c = d[i + 2];
+            if c > 1 {
+                i += 3;
+            } else if c == 1 && d[i] == 0 && d[i + 1] == 0 {
+                return Some(i);
+            } else {
+                i += 1;
+            }
+        }
+        None
+    }
+
+    /// The next complete NAL unit, if the buffer holds one.
+    fn next_nal(&mut self) -> Result<Option<Nal>, FormatError> {
+        loop {
+            if !self.started {
+                match self.find_start_code(self.scan) {
+                    Some(p) => {
+                        let sc = if p > 0 && self.buf[p - 1] == 0 { p - 1 } else { p };
+                        if self.buf[..sc].iter().any(|&b| b != 0) {
+                            self.findings.push(Finding::warning(
+                                self.base,
+                                format!("{sc} bytes before the first start code skipped"),
+                            ));
+                        }
+                        let _ = self.buf.split_to(sc);
+                        self.base += sc as u64;
+                        self.sc_len = (p + 3 - sc) as u8;
+                        self.scan = usize::from(self.sc_len);
+                        self.started = true;
+                    }
+                    None => {
+                        // Keep the last two bytes: they may begin a start code.
+                        let keep = if self.finished { 0 } else { 2 };
+                        let drop = self.buf.len().saturating_sub(keep);
+                        if self.buf[..drop].iter().any(|&b| b != 0) {
+                            self.findings.push(Finding::warning(
+                                self.base,
+                                format!("{drop} bytes without a start code skipped"),
+                            ));
+                        }
+                        let _ = self.buf.split_to(drop);
+                        self.base += drop as u64;
+                        self.scan = 0;
+                        return Ok(None);
+                    }
+                }
+            }
+            let sc = usize::from(self.sc_len);
+            let (end, next_sc) = match self.find_start_code(self.scan) {
+                Some(p) => {
+                    let next = if p > sc && self.buf[p - 1] == 0 { p - 1 } else { p };
+                    (next, Some((next, (p + 3 - next) as u8)))
+                }
+                None if self.finished => {
+                    if self.buf.is_empty() {
+                        return Ok(None);
+                    }
+                    (self.buf.len(), None)
+                }
+                None => {
+                    if self.buf.len() - sc > MAX_NAL_SIZE {
+                        return Err(FormatError::new(
+                            FORMAT,
+                            self.base,
+                            Problem::Limit {
+                                what: "NAL unit size",
+                                limit: MAX_NAL_SIZE as u64,
+                            },
+                        ));
+                    }
+                    self.scan = self.buf.len().saturating_sub(2).max(sc);
+                    return Ok(None);
+                }
+            };
+            let offset = self.base;
+            let chunk = self.buf.split_to(end).freeze();
+            self.base += end as u64;
+            let mut stop = chunk.len();
+            while stop > sc && chunk[stop - 1] == 0 {
+                stop -= 1;
+            }
+            let nal = Nal {
+                offset,
+                start_code_len: self.sc_len,
+                data: chunk.slice(sc.min(stop)..stop),
+            };
+            match next_sc {
+                Some((_, len)) => {
+                    self.sc_len = len;
+                    self.scan = usize::from(len);
+                }
+                None => {
+                    self.scan = 0;
+                    self.started = false;
+                }
+            }
+            if nal.data.is_empty() {
+                // Only zeros between two start codes: no NAL unit; the bytes stay in the span.
+                continue;
+            }
+            return Ok(Some(nal));
+        }
+    }
+
+    /// Ends `au` and queues it, noting access units without a picture.
+    fn close(&mut self, au: AccessUnit) {
+        if !au.has_slice {
+            self.findings.push(Finding::warning(
+                au.offset,
+                format!(
+                    "access unit without a coded slice ({} NAL units) dropped",
+                    au.nals.len()
+                ),
+            ));
+            return;
+        }
+        self.ready.push_back(au);
+    }
+
+    fn push_nal(&mut self, nal: Nal) -> Result<(), FormatError> {
+        self.nal_count += 1;
+        let t = nal.kind();
+        let at = nal.data_offset();
+        if nal.data.first().is_some_and(|b| b & 0x80 != 0) {
+            self.findings.push(Finding::error(
+                at,
+                format!("NAL unit ({t}) with forbidden_zero_bit set"),
+            ));
+        }
+        let has_vcl = self.au.as_ref().is_some_and(|a| a.has_slice);
+        let mut slice: Option<(SliceHeader, Arc<Sps>)> = None;
+        let starts_new = match t.0 {
+            6..=9 | 14..=18 => has_vcl,
+            1 | 2 | 5 => {
+                let mb = first_mb(&nal.data, at);
+                if matches!(t.0, 1 | 5) {
+                    slice = self.slice_header(&nal);
+                }
+                let new_picture = match (&slice, &self.last_slice) {
+                    (Some((sh, sps)), Some(prev)) => !same_picture(sh, prev, sps),
+                    _ => false,
+                };
+                has_vcl && (matches!(mb, Ok(0)) || new_picture)
+            }
+            _ => false,
+        };
+        match t {
+            NalType::SPS => self.store_sps(&nal, has_vcl),
+            NalType::PPS => self.store_pps(&nal),
+            _ => {}
+        }
+        if starts_new {
+            if let Some(mut au) = self.au.take() {
+                au.size = nal.offset - au.offset;
+                self.close(au);
+            }
+        }
+        let au = self.au.get_or_insert_with(|| AccessUnit::new(nal.offset));
+        if au.nals.len() >= MAX_NALS_PER_AU {
+            return Err(FormatError::new(
+                FORMAT,
+                at,
+                Problem::Limit {
+                    what: "NAL units in one access unit",
+                    limit: MAX_NALS_PER_AU as u64,
+                },
+            ));
+        }
+        if t.is_slice() {
+            if !au.has_slice {
+                if let Some((sh, sps)) = &slice {
+                    au.slice = Some(sh.clone());
+                    au.sps = Some(sps.clone());
+                }
+            }
+            au.has_slice = true;
+            au.idr |= t == NalType::IDR;
+            if let Some((sh, _)) = slice {
+                self.last_slice = Some(sh);
+            }
+        }
+        if t == NalType::SEI {
+            match sei::parse(&nal.data, at) {
+                Ok(msgs) => {
+                    if msgs.iter().any(|m| m.recovery_point.is_some()) {
+                        au.recovery_point = true;
+                    }
+                }
+                Err(e) => self.findings.push(Finding::warning(
+                    e.offset,
+                    format!("SEI not readable: {}", e.problem),
+                )),
+            }
+        }
+        au.nals.push(nal);
+        Ok(())
+    }
+
+    fn slice_header(&mut self, nal: &Nal) -> Option<(SliceHeader, Arc<Sps>)> {
+        let at = nal.data_offset();
+        let pps_id = SliceHeader::pps_id_of(&nal.data, at).ok()?;
+        let Some((_, pps)) = self.pps.get(&pps_id) else {
+            self.findings.push(Finding::error(
+                at,
+                format!("slice refers to PPS {pps_id}, which has not been seen"),
+            ));
+            return None;
+        };
+        let Some((_, sps)) = self.sps.get(&pps.sps_id) else {
+            self.findings.push(Finding::error(
+                at,
+                format!("PPS {pps_id} refers to SPS {}, which has not been seen", pps.sps_id),
+            ));
+            return None;
+        };
+        match SliceHeader::parse(&nal.data, at, sps, pps) {
+            Ok(sh) => Some((sh, sps.clone())),
+            Err(e) => {
+                self.findings.push(Finding::error(
+                    e.offset,
+                    format!("slice header not readable: {}", e.problem),
+                ));
+                None
+            }
+        }
+    }
+
+    fn store_sps(&mut self, nal: &Nal, mid_stream: bool) {
+        match Sps::parse(&nal.data, nal.data_offset()) {
+            Ok(s) => {
+                let id = s.sps_id;
+                match self.sps.get(&id) {
+                    Some((old, _)) if *old != nal.data => {
+                        let seen_slices = mid_stream || self.last_slice.is_some();
+                        self.findings.push(Finding::warning(
+                            nal.offset,
+                            format!(
+                                "SPS {id} changes{}",
+                                if seen_slices { " mid-stream" } else { "" }
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => self.first_sets.push(nal.data.clone()),
+                }
+                self.sps.insert(id, (nal.data.clone(), Arc::new(s)));
+            }
+            Err(e) => self.findings.push(Finding::error(
+                e.offset,
+                format!("SPS not readable: {}", e.problem),
+            )),
+        }
+    }
+
+    fn store_pps(&mut self, nal: &Nal) {
+        match Pps::parse(&nal.data, nal.data_offset()) {
+            Ok(p) => {
+                let id = p.pps_id;
+                if !self.pps.contains_key(&id) {
+                    self.first_sets.push(nal.data.clone());
+                }
+                self.pps.insert(id, (nal.data.clone(), Arc::new(p)));
+            }
+            Err(e) => self.findings.push(Finding::error(
+                e.offset,
+                format!("PPS not readable: {}", e.problem),
+            )),
+        }
+    }
+}
+
+/// A frame rate as a clock: the timebase and the ticks per frame, chosen so that every
+/// frame time is exact (90 kHz when the frame duration is a whole number of its ticks, else
+/// the rate's numerator).
+pub fn clock(fps: (u32, u32)) -> (Timebase, i64) {
+    let (num, den) = fps;
+    if num > 0 && (90_000u64 * u64::from(den)) % u64::from(num) == 0 {
+        return (Timebase::MPEG, (90_000 * i64::from(den)) / i64::from(num));
+    }
+    match Timebase::new(num) {
+        Some(tb) => (tb, i64::from(den.max(1))),
+        None => (Timebase::MPEG, 3600),
+    }
+}
+
+/// An access unit with its times.
+#[derive(Clone, Debug)]
+pub struct TimedAu {
+    /// The access unit.
+    pub au: AccessUnit,
+    /// Decode order number (0 = first).
+    pub number: i64,
+    /// Decode time.
+    pub dts: Ticks,
+    /// Presentation time.
+    pub pts: Ticks,
+    /// Picture order count, when the slice header could be read.
+    pub poc: Option<i64>,
+}
+
+struct Pending {
+    au: AccessUnit,
+    number: i64,
+    period: u64,
+    poc: Option<i64>,
+}
+
+/// Times access units the way MP4Box does: decode times from the frame index, presentation
+/// times from the frame's rank in picture order count within its POC period (between IDRs /
+/// MMCO 5), plus a constant delay of `delay` frames so that pts ≥ dts.
+pub struct Timing {
+    dur: i64,
+    delay: i64,
+    calc: PocCalculator,
+    next_number: i64,
+    period: u64,
+    window: VecDeque<Pending>,
+    history: VecDeque<(u64, Option<i64>)>,
+    findings: Vec<Finding>,
+    clamped: bool,
+}
+
+impl Timing {
+    /// Frames of `dur` ticks, numbered from `first`.
+    pub fn new(dur: i64, first: i64) -> Timing {
+        Timing {
+            dur,
+            delay: 0,
+            calc: PocCalculator::new(),
+            next_number: first,
+            period: 0,
+            window: VecDeque::new(),
+            history: VecDeque::new(),
+            findings: Vec::new(),
+            clamped: false,
+        }
+    }
+
+    /// The presentation delay in frames.
+    pub fn delay(&self) -> i64 {
+        self.delay
+    }
+
+    /// Sets the presentation delay in frames (before the first [`pop`](Self::pop)).
+    pub fn set_delay(&mut self, frames: i64) {
+        self.delay = frames.clamp(0, REORDER_WINDOW as i64);
+    }
+
+    /// Access units waiting for their presentation time.
+    pub fn waiting(&self) -> usize {
+        self.window.len()
+    }
+
+    /// Non-fatal problems (reordering deeper than the delay).
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+
+    /// Adds the next access unit in decode order.
+    pub fn push(&mut self, au: AccessUnit) {
+        let poc = match (&au.slice, &au.sps) {
+            (Some(sh), Some(sps)) => {
+                let p = self.calc.next(sps, sh);
+                if p.resets && sh.idr {
+                    self.period += 1;
+                }
+                let poc = Some(p.poc);
+                if p.resets && !sh.idr {
+                    // MMCO 5: this picture is the last of its period's order; later ones
+                    // start a new one.
+                    self.window.push_back(Pending {
+                        au,
+                        number: self.next_number,
+                        period: self.period,
+                        poc,
+                    });
+                    self.next_number += 1;
+                    self.period += 1;
+                    return;
+                }
+                poc
+            }
+            _ => None,
+        };
+        self.window.push_back(Pending {
+            au,
+            number: self.next_number,
+            period: self.period,
+            poc,
+        });
+        self.next_number += 1;
+    }
+
+    /// The largest number of frames that precede a frame in decode order and follow it in
+    /// presentation order, among the access units waiting now (`max_num_reorder_frames` as
+    /// the stream shows it).
+    pub fn measured_reorder_depth(&self) -> i64 {
+        let w: Vec<&Pending> = self.window.iter().collect();
+        let mut depth = 0i64;
+        for (i, p) in w.iter().enumerate() {
+            let Some(poc) = p.poc else { continue };
+            let from = i.saturating_sub(REORDER_WINDOW);
+            let n = w[from..i]
+                .iter()
+                .filter(|q| q.period == p.period && q.poc.is_some_and(|x| x > poc))
+                .count() as i64;
+            depth = depth.max(n);
+        }
+        depth
+    }
+
+    /// The next access unit with its times, once enough later ones are known (or at the end
+    /// when `finished`).
+    pub fn pop(&mut self, finished: bool) -> Option<TimedAu> {
+        if self.window.is_empty() || (!finished && self.window.len() <= REORDER_WINDOW) {
+            return None;
+        }
+        let p = self.window.pop_front()?;
+        let mut rank_shift = 0i64;
+        if let Some(poc) = p.poc {
+            let smaller_later = self
+                .window
+                .iter()
+                .take(REORDER_WINDOW)
+                .filter(|q| q.period == p.period && q.poc.is_some_and(|x| x < poc))
+                .count() as i64;
+            let greater_earlier = self
+                .history
+                .iter()
+                .filter(|(period, x)| *period == p.period && x.is_some_and(|x| x > poc))
+                .count() as i64;
+            rank_shift = smaller_later - greater_earlier;
+        }
+        let mut pts_frame = p.number + self.delay + rank_shift;
+        if pts_frame < p.number {
+            if !self.clamped {
+                self.clamped = true;
+                self.findings.push(Finding::warning(
+                    p.au.offset,
+                    format!(
+                        "frames are reordered deeper than the {}-frame delay: presentation \
+                         times clamped to decode times",
+                        self.delay
+                    ),
+                ));
+            }
+            pts_frame = p.number;
+        }
+        self.history.push_back((p.period, p.poc));
+        if self.history.len() > REORDER_WINDOW {
+            self.history.pop_front();
+        }
+        Some(TimedAu {
+            number: p.number,
+            dts: Ticks(p.number * self.dur),
+            pts: Ticks(pts_frame * self.dur),
+            poc: p.poc,
+            au: p.au,
+        })
+    }
+}
+
+/// The SPS of the first access unit that has one (for the delay and the frame rate).
+fn first_sps(t: &Timing) -> Option<Arc<Sps>> {
+    t.window.iter().find_map(|p| p.au.sps.clone())
+}
+
+/// The presentation delay the stream declares (VUI `max_num_reorder_frames`, else
+/// `max_dec_frame_buffering`), else the depth measured over the first access units.
+fn choose_delay(t: &Timing) -> i64 {
+    let declared = first_sps(t).and_then(|s| {
+        let v = s.vui.as_ref()?;
+        v.max_num_reorder_frames.or(v.max_dec_frame_buffering)
+    });
+    match declared {
+        Some(d) => i64::from(d),
+        None => t.measured_reorder_depth(),
+    }
+}
+
+/// The opening part both the demuxer and the analyser do: read until the parameter sets are
+/// known and enough access units are waiting to choose the delay; build the track.
+pub struct Scan {
+    src: Source,
+    /// The splitter.
+    pub split: AuSplitter,
+    /// The timing stage.
+    pub timing: Timing,
+    eof: bool,
+    read_pos: u64,
+    chunk: Vec<u8>,
+    /// The track the stream holds.
+    pub track: Track,
+    /// Frame rate used, and where it came from (`--fps`, `VUI`, `default`).
+    pub fps: ((u32, u32), &'static str),
+    findings: Vec<Finding>,
+}
+
+impl Scan {
+    /// Opens `src` (reading from its current position, absolute offset `base`).
+    pub fn open(src: Source) -> Result<Scan, FormatError> {
+        let forced = src.demux_options().fps;
+        let mut s = Scan {
+            src,
+            split: AuSplitter::new(0),
+            timing: Timing::new(1, 0),
+            eof: false,
+            read_pos: 0,
+            chunk: vec![0; READ_CHUNK],
+            track: Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MPEG),
+            fps: (DEFAULT_FPS, "default"),
+            findings: Vec::new(),
+        };
+        let mut aus = 0usize;
+        while aus < PREFETCH_AUS || !s.split.has_parameter_sets() {
+            if aus >= MAX_AUS_BEFORE_PARAMETER_SETS {
+                break;
+            }
+            match s.pull()? {
+                Some(au) => {
+                    s.timing.push(au);
+                    aus += 1;
+                }
+                None => break,
+            }
+        }
+        if !s.split.has_parameter_sets() {
+            let what = if aus == 0 {
+                "no access unit (not an H.264 Annex B stream)".to_string()
+            } else {
+                format!("no SPS and PPS in the first {aus} access units")
+            };
+            return Err(FormatError::invalid(FORMAT, s.read_pos.min(s.split.base), what));
+        }
+        let mut annexb = BytesMut::new();
+        for n in s.split.first_parameter_sets() {
+            annexb.extend_from_slice(&[0, 0, 0, 1]);
+            annexb.extend_from_slice(n);
+        }
+        let cfg = AvcConfig::from_annexb_parameter_sets(&annexb.freeze(), 0)?
+            .ok_or_else(|| FormatError::invalid(FORMAT, 0, "no usable SPS and PPS"))?;
+        let sps = cfg.first_sps()?;
+        s.fps = match (forced, sps.fps()) {
+            (Some(f), _) => (f, "--fps"),
+            (None, Some(f)) => (f, "VUI"),
+            (None, None) => (DEFAULT_FPS, "default"),
+        };
+        let (tb, dur) = clock(s.fps.0);
+        let delay = choose_delay(&s.timing);
+        // Re-time what was read with the chosen clock.
+        let mut timing = Timing::new(dur, 0);
+        timing.set_delay(delay);
+        for p in std::mem::take(&mut s.timing.window) {
+            timing.push(p.au);
+        }
+        s.timing = timing;
+        s.track.timebase = tb;
+        s.track.init = cfg.build()?;
+        let fpks = u32::try_from(
+            (u64::from(s.fps.0 .0) * 1000 + u64::from(s.fps.0 .1) / 2) / u64::from(s.fps.0 .1.max(1)),
+        )
+        .unwrap_or(0);
+        s.track.params = Params::Video(Video {
+            width: sps.width(),
+            height: sps.height(),
+            fpks,
+        });
+        Ok(s)
+    }
+
+    /// Reads the next access unit from the source.
+    fn pull(&mut self) -> Result<Option<AccessUnit>, FormatError> {
+        loop {
+            if let Some(au) = self.split.next_au()? {
+                self.findings.extend(self.split.take_findings());
+                return Ok(Some(au));
+            }
+            self.findings.extend(self.split.take_findings());
+            if self.eof {
+                return Ok(None);
+            }
+            let n = loop {
+                match self.src.read(&mut self.chunk) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(FormatError::io(FORMAT, self.read_pos, e)),
+                }
+            };
+            if n == 0 {
+                self.eof = true;
+                self.split.finish();
+            } else {
+                self.split.feed(&self.chunk[..n]);
+                self.read_pos += n as u64;
+            }
+        }
+    }
+
+    /// The next access unit with its times, in decode order.
+    pub fn next_timed(&mut self) -> Result<Option<TimedAu>, FormatError> {
+        loop {
+            if let Some(t) = self.timing.pop(self.eof) {
+                self.findings.extend(self.timing.take_findings());
+                return Ok(Some(t));
+            }
+            match self.pull()? {
+                Some(au) => self.timing.push(au),
+                None => {
+                    if self.timing.waiting() == 0 {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Findings met so far.
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        let mut f = std::mem::take(&mut self.findings);
+        f.extend(self.split.take_findings());
+        f.extend(self.timing.take_findings());
+        f
+    }
+
+    /// Bytes read from the source.
+    pub fn position(&self) -> u64 {
+        self.read_pos
+    }
+
+    /// Restarts reading at `pos` (a keyframe's start code) as frame number `number`,
+    /// keeping the parameter sets known so far.
+    fn restart(&mut self, pos: u64, number: i64) -> Result<(), FormatError> {
+        self.src
+            .seek(SeekFrom::Start(pos))
+            .map_err(|e| FormatError::io(FORMAT, pos, e))?;
+        self.split = AuSplitter::resume(pos, &self.split);
+        let delay = self.timing.delay;
+        self.timing = Timing::new(self.timing.dur, number);
+        self.timing.set_delay(delay);
+        self.eof = false;
+        self.read_pos = pos;
+        Ok(())
+    }
+}
+
+/// The packet of a timed access unit.
+pub fn to_packet(t: &TimedAu) -> Packet {
+    Packet {
+        track: TrackId(1),
+        dts: t.dts,
+        cts: i32::try_from(t.pts.0 - t.dts.0).unwrap_or(i32::MAX),
+        keyframe: t.au.keyframe(),
+        data: t.au.to_length_prefixed(),
+        pos: Some(t.au.offset),
+    }
+}
+
+/// A keyframe where reading can restart with exact times (an IDR picture).
+#[derive(Clone, Copy, Debug)]
+struct Restart {
+    pos: u64,
+    number: i64,
+    dts: Ticks,
+}
+
+/// Reads a `.h264` Annex B stream.
+pub struct Demuxer {
+    scan: Scan,
+    meta: Meta,
+    restarts: Vec<Restart>,
+}
+
+/// Opens `src` as raw H.264 (the format table's `open`).
+pub fn open(src: Source) -> Result<Box<dyn DemuxerTrait>, FormatError> {
+    Ok(Box::new(Demuxer::open(src)?))
+}
+
+impl Demuxer {
+    /// Opens `src`.
+    pub fn open(src: Source) -> Result<Demuxer, FormatError> {
+        let scan = Scan::open(src)?;
+        let meta = Meta {
+            tracks: vec![scan.track.clone()],
+            ..Meta::default()
+        };
+        Ok(Demuxer {
+            scan,
+            meta,
+            restarts: Vec::new(),
+        })
+    }
+}
+
+impl DemuxerTrait for Demuxer {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn next_packet(&mut self) -> Result<Option<Packet>, FormatError> {
+        Ok(self.scan.next_timed()?.map(|t| to_packet(&t)))
+    }
+
+    fn build_index(&mut self) -> Result<(), FormatError> {
+        if self.meta.index.is_some() {
+            return Ok(());
+        }
+        if !self.scan.src.is_seekable() {
+            return Err(FormatError::new(
+                FORMAT,
+                0,
+                Problem::Unsupported("indexing a raw H.264 stream that cannot seek".into()),
+            ));
+        }
+        let resume = self.scan.read_pos;
+        self.scan
+            .src
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| FormatError::io(FORMAT, 0, e))?;
+        let mut opts = self.scan.src.demux_options().clone();
+        opts.fps = Some(self.scan.fps.0);
+        // A second scan over the same source: the source is handed over and back.
+        let src = std::mem::replace(&mut self.scan.src, Source::from_bytes("", Vec::new()));
+        let mut index_scan = Scan::open(src.with_demux_options(opts))?;
+        let mut b = Builder::new(true, self.scan.track.timebase);
+        let mut restarts = Vec::new();
+        let result = (|| -> Result<(), FormatError> {
+            while let Some(t) = index_scan.next_timed()? {
+                if t.au.idr {
+                    restarts.push(Restart {
+                        pos: t.au.offset,
+                        number: t.number,
+                        dts: t.dts,
+                    });
+                }
+                b.push(PartInfo {
+                    dts: t.dts,
+                    cts: i32::try_from(t.pts.0 - t.dts.0).unwrap_or(i32::MAX),
+                    size: t.au.length_prefixed_len() as u32,
+                    keyframe: t.au.keyframe(),
+                    pos: t.au.offset,
+                    unit_size: t.au.size,
+                });
+            }
+            Ok(())
+        })();
+        let Scan { src, .. } = index_scan;
+        self.scan.src = src;
+        self.scan
+            .src
+            .seek(SeekFrom::Start(resume))
+            .map_err(|e| FormatError::io(FORMAT, resume, e))?;
+        result?;
+        self.restarts = restarts;
+        self.meta.index = Some(crate::dtsc::Index {
+            tracks: vec![b.finish()],
+        });
+        Ok(())
+    }
+
+    fn seek(&mut self, to: Time) -> Result<(), FormatError> {
+        self.build_index()?;
+        let want = to.ceil_in(self.scan.track.timebase);
+        let r = self
+            .restarts
+            .iter()
+            .rev()
+            .find(|r| r.dts <= want)
+            .copied()
+            .unwrap_or(Restart {
+                pos: 0,
+                number: 0,
+                dts: Ticks(0),
+            });
+        self.scan.restart(r.pos, r.number)
+    }
+
+    fn position(&self) -> u64 {
+        self.scan.position()
+    }
+
+    fn take_findings(&mut self) -> Vec<Finding> {
+        self.scan.take_findings()
+    }
+}
+
+/// Scores the start of an input: a start code at the very beginning (after zero bytes),
+/// then NAL units with the forbidden bit clear that include an SPS, a PPS and a slice (or an
+/// AUD followed by a slice).
+pub fn probe(head: &[u8]) -> Score {
+    let zeros = head.iter().take_while(|&&b| b == 0).count();
+    if !(2..=8).contains(&zeros) || head.get(zeros) != Some(&1) {
+        return 0;
+    }
+    let (mut sps, mut pps, mut slice, mut aud, mut bad) = (false, false, false, false, 0);
+    for (i, n) in AnnexBNals::new(Bytes::copy_from_slice(head), 0).enumerate() {
+        if i >= 64 {
+            break;
+        }
+        let b = n.data[0];
+        if b & 0x80 != 0 {
+            bad += 1;
+            continue;
+        }
+        let (ref_idc, t) = ((b >> 5) & 3, b & 0x1f);
+        match t {
+            7 if ref_idc != 0 && Sps::parse(&n.data, 0).is_ok() => sps = true,
+            8 if ref_idc != 0 => pps = true,
+            1 | 5 => slice = true,
+            9 => aud = true,
+            0 | 24..=31 => bad += 1,
+            _ => {}
+        }
+    }
+    if bad > 0 {
+        return 0;
+    }
+    match (sps, pps, slice, aud) {
+        (true, true, true, _) => 90,
+        (true, true, false, _) => 60,
+        (_, _, true, true) => 50,
+        _ => 0,
+    }
+}
+
+/// Writes `.h264` Annex B the way ffmpeg's `-f h264` does (its `h264_mp4toannexb` filter):
+/// packets as they are, with the SPS and PPS of the track's `avcC` inserted before the first
+/// slice of every keyframe that does not carry them. No access unit delimiters are added
+/// (ffmpeg adds none either); those the packets hold are kept.
+#[derive(Default)]
+pub struct Muxer {
+    sets: Vec<Bytes>,
+    track: Option<TrackId>,
+}
+
+/// A new `.h264` muxer (the format table's `muxer`).
+pub fn new_muxer(_: &MuxOptions) -> Box<dyn MuxerTrait> {
+    Box::<Muxer>::default()
+}
+
+/// The parameter sets of a track's init data: an `avcC`, or Annex B NAL units.
+fn parameter_sets(init: &Bytes) -> Vec<Bytes> {
+    if let Ok(c) = AvcConfig::parse(init, 0) {
+        return c.sps.into_iter().chain(c.pps).collect();
+    }
+    AnnexBNals::new(init.clone(), 0)
+        .map(|n| n.data)
+        .filter(|d| matches!(NalType(d[0] & 0x1f), NalType::SPS | NalType::PPS))
+        .collect()
+}
+
+impl MuxerTrait for Muxer {
+    fn start(&mut self, meta: &Meta, _: &mut dyn ByteSink) -> Result<(), FormatError> {
+        let [t] = meta.tracks.as_slice() else {
+            return Err(FormatError::new(
+                FORMAT,
+                0,
+                Problem::Unsupported(format!(
+                    "{} tracks in a raw H.264 stream (it holds one; choose with --tracks)",
+                    meta.tracks.len()
+                )),
+            ));
+        };
+        if t.codec != Codec::H264 || t.framing != Framing::AnnexB {
+            return Err(FormatError::new(
+                FORMAT,
+                0,
+                Problem::Unsupported(format!(
+                    "{} ({:?}) in a raw H.264 stream",
+                    t.codec.ffprobe_name(),
+                    t.framing
+                )),
+            ));
+        }
+        self.sets = parameter_sets(&t.init);
+        self.track = Some(t.id);
+        Ok(())
+    }
+
+    fn write(&mut self, pkt: &Packet, out: &mut dyn ByteSink) -> Result<(), FormatError> {
+        if Some(pkt.track) != self.track {
+            return Ok(());
+        }
+        let at = out.position();
+        let io = |e| FormatError::io(FORMAT, at, e);
+        if !pkt.keyframe || self.sets.is_empty() {
+            return out.put_shared(pkt.data.clone()).map_err(io);
+        }
+        let nals: Vec<_> = AnnexBNals::new(pkt.data.clone(), 0).collect();
+        let has = |t: NalType| nals.iter().any(|n| NalType(n.data[0] & 0x1f) == t);
+        if has(NalType::SPS) && has(NalType::PPS) {
+            return out.put_shared(pkt.data.clone()).map_err(io);
+        }
+        let mut buf = BytesMut::with_capacity(pkt.data.len() + 256);
+        let mut inserted = false;
+        for n in &nals {
+            if !inserted && NalType(n.data[0] & 0x1f).is_slice() {
+                for s in &self.sets {
+                    buf.extend_from_slice(&[0, 0, 0, 1]);
+                    buf.extend_from_slice(s);
+                }
+                inserted = true;
+            }
+            buf.extend_from_slice(&[0, 0, 0, 1]);
+            buf.extend_from_slice(&n.data);
+        }
+        out.put_shared(buf.freeze()).map_err(io)
+    }
+
+    fn finish(&mut self, _: &mut dyn ByteSink) -> Result<Finish, FormatError> {
+        Ok(Finish::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(pieces: &[&[u8]]) -> Vec<(u64, u64, usize)> {
+        let mut s = AuSplitter::new(0);
+        let mut out = Vec::new();
+        for p in pieces {
+            s.feed(p);
+            while let Some(au) = s.next_au().unwrap() {
+                out.push((au.offset, au.size, au.nals.len()));
+            }
+        }
+        s.finish();
+        while let Some(au) = s.next_au().unwrap() {
+            out.push((au.offset, au.size, au.nals.len()));
+        }
+        out
+    }
+
+    #[test]
+    fn clock_is_exact() {
+        // Hand-computed: 25 fps = 3600 ticks of 90 kHz; 30000/1001 = 3003; 24000/1001 is not
+        // whole in 90 kHz (3753.75), so its own numerator: 1001 ticks of 1/24000.
+        assert_eq!(clock((25, 1)), (Timebase::MPEG, 3600));
+        assert_eq!(clock((30000, 1001)), (Timebase::MPEG, 3003));
+        assert_eq!(clock((24000, 1001)), (Timebase::new(24000).unwrap(), 1001));
+    }
+
+    #[test]
+    fn aud_starts_access_units_however_the_input_is_cut() {
+        // Hand-made: AUD, non-IDR slice (first_mb 0: `1` ue = 0x80), AUD, slice, trailing zero.
+        let s: &[u8] = &[
+            0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 0x80, 0x11, 0, 0, 0, 1, 0x09, 0xf0, 0, 0,
+            1, 0x41, 0x80, 0x22, 0,
+        ];
+        let whole = split(&[s]);
+        // AU 0: bytes 0..13 (up to the 4-byte start code of the second AUD), 2 NAL units.
+        assert_eq!(whole, vec![(0, 13, 2), (13, 12, 2)]);
+        for cut in 0..s.len() {
+            assert_eq!(split(&[&s[..cut], &s[cut..]]), whole, "cut at {cut}");
+        }
+    }
+}

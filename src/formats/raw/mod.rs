@@ -1,0 +1,86 @@
+//! Raw elementary streams: H.264 in Annex B (`.h264`) and AAC in ADTS (`.aac`).
+//!
+//! | part | specification |
+//! |---|---|
+//! | byte stream format, start codes | ITU-T H.264 Annex B |
+//! | access unit boundaries | ITU-T H.264 7.4.1.2.3 (order of NAL units), 7.4.1.2.4 (first slice of a new primary picture) |
+//! | picture order count → presentation order | ITU-T H.264 8.2.1 (via `codec::h264::PocCalculator`); timing as MP4Box imports raw H.264 |
+//! | SEI messages (recovery point, user data) | ITU-T H.264 7.3.2.3, D.1.7, D.1.8 |
+//! | ADTS | ISO/IEC 13818-7 6.2 / ISO/IEC 14496-3 1.A.2 |
+//! | ID3v2 tag before ADTS | id3.org ID3v2.4 structure §3.1 (synchsafe size) |
+//!
+//! **H.264 reading.** Each access unit is one packet holding every NAL unit of it (AUD,
+//! parameter sets and SEI included) with 4-byte lengths; the track's `avcC` is built from the
+//! first SPS and PPS of each id. Keyframes are IDR pictures and pictures with a recovery
+//! point SEI (what ffmpeg's H.264 parser flags). Raw H.264 has no timestamps: frame `n` is
+//! decoded at `n` frame durations, the rate taken from `--fps`, else the SPS VUI timing
+//! (`time_scale / (2 × num_units_in_tick)`), else 25 fps; the timebase is 90 kHz when a
+//! frame is a whole number of its ticks, else the rate's numerator, so every time is exact.
+//! Presentation times come from the picture order count as MP4Box does it: a frame's rank
+//! in POC order within its POC period (IDR to IDR), plus a constant delay of
+//! `max_num_reorder_frames` (VUI; else `max_dec_frame_buffering`; else the deepest
+//! reordering seen in the first [`h264::PREFETCH_AUS`] access units) so that pts ≥ dts.
+//!
+//! **H.264 writing** does what `ffmpeg -f h264` does (its `h264_mp4toannexb` filter): 4-byte
+//! start codes, the `avcC` SPS/PPS inserted before the first slice of each keyframe that
+//! lacks them, and no access unit delimiters added (those in the packets are kept).
+//!
+//! **AAC** reading strips the 7/9-byte ADTS headers; times are sample counts at the sample
+//! rate (1024 per raw data block). Writing rebuilds 7-byte headers from the track's
+//! AudioSpecificConfig (`pipeline::adapt`), so ADTS → anything → ADTS is byte-identical for
+//! CRC-less, single-block input written by ffmpeg.
+//!
+//! Known gaps:
+//! - Field-coded (PAFF/MBAFF field pair) streams: each field is its own access unit and is
+//!   timed as a frame; ffmpeg pairs fields into one packet.
+//! - Arbitrary slice order and redundant pictures (Baseline features) may split access
+//!   units wrongly: a slice with `first_mb_in_slice` 0 always starts a new picture.
+//! - A stream that reorders deeper than the delay it declares gets presentation times
+//!   clamped to decode times (with a finding).
+//! - Seeking restarts at IDR pictures only (recovery-point keyframes are not restart points).
+//! - Access units with no coded slice (a stray AUD or SEI at the end) are dropped with a finding.
+//! - The ADTS `crc_check` is read but not verified (`codec::aac` does not compute it), and
+//!   frames with several raw data blocks are passed as one packet.
+
+pub mod aac;
+pub mod h264;
+pub mod sei;
+
+use super::{Format, FormatSpec, MuxCaps};
+use crate::dtsc::{Codec, Framing};
+
+/// The `.h264` row of the format table.
+pub const H264_SPEC: FormatSpec = FormatSpec {
+    format: Format::H264,
+    name: "h264",
+    description: "raw H.264 Annex B",
+    extensions: &["h264", "264", "avc"],
+    mime: "video/h264",
+    probe: h264::probe,
+    open: Some(h264::open),
+    muxer: Some(h264::new_muxer),
+    mux_caps: MuxCaps {
+        needs_index: false,
+        framing: |c| (*c == Codec::H264).then_some(Framing::AnnexB),
+        negative_times: false,
+    },
+    analyse: Some(crate::analyse::raw::analyse_h264),
+};
+
+/// The `.aac` row of the format table.
+pub const AAC_SPEC: FormatSpec = FormatSpec {
+    format: Format::Aac,
+    name: "aac",
+    description: "raw AAC in ADTS",
+    extensions: &["aac", "adts"],
+    mime: "audio/aac",
+    probe: aac::probe,
+    open: Some(aac::open),
+    muxer: Some(aac::new_muxer),
+    mux_caps: MuxCaps {
+        needs_index: false,
+        framing: |c| (*c == Codec::Aac).then_some(Framing::Adts),
+        negative_times: false,
+    },
+    analyse: Some(crate::analyse::raw::analyse_aac),
+};
