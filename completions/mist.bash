@@ -76,7 +76,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__analyse)
-            opts="-D -V -h --detail --validate --json --format --help"
+            opts="-D -V -h --detail --validate --json --format --fps --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -92,6 +92,10 @@ _mist() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "dtsc flv ts mp4 fmp4 mp3 h264 aac" -- "${cur}"))
+                    return 0
+                    ;;
+                --fps)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -116,7 +120,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__convert)
-            opts="-f -q -h --to --from --tracks --start --end --force --quiet --help"
+            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,6 +143,10 @@ _mist() {
                     return 0
                     ;;
                 --end)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fps)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -248,7 +256,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__remux)
-            opts="-f -q -h --to --from --tracks --start --end --force --quiet --help"
+            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -271,6 +279,10 @@ _mist() {
                     return 0
                     ;;
                 --end)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fps)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

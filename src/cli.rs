@@ -90,8 +90,15 @@ fn parse_fps(s: &str) -> Result<(u32, u32), String> {
             }
             let den = 10u32.pow(frac.len() as u32);
             let int: u32 = int.parse().map_err(|_| bad())?;
-            let frac: u32 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
-            let num = int.checked_mul(den).and_then(|n| n.checked_add(frac)).ok_or_else(bad)?;
+            let frac: u32 = if frac.is_empty() {
+                0
+            } else {
+                frac.parse().map_err(|_| bad())?
+            };
+            let num = int
+                .checked_mul(den)
+                .and_then(|n| n.checked_add(frac))
+                .ok_or_else(bad)?;
             // 29.97 and 23.976 mean the NTSC rates, as ffmpeg reads them.
             match (num, den) {
                 (2997, 100) => (30000, 1001),

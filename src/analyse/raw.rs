@@ -55,7 +55,10 @@ pub fn sps_lines(s: &Sps) -> Vec<String> {
             s.log2_max_frame_num,
             s.pic_order_cnt_type,
             if s.pic_order_cnt_type == 0 {
-                format!(" (log2_max_pic_order_cnt_lsb {})", s.log2_max_pic_order_cnt_lsb)
+                format!(
+                    " (log2_max_pic_order_cnt_lsb {})",
+                    s.log2_max_pic_order_cnt_lsb
+                )
             } else {
                 String::new()
             },
@@ -238,11 +241,7 @@ fn nal_detail(
     Ok(())
 }
 
-fn au_line(
-    out: &mut dyn Write,
-    meta: &Meta,
-    t: &h264::TimedAu,
-) -> std::io::Result<()> {
+fn au_line(out: &mut dyn Write, meta: &Meta, t: &h264::TimedAu) -> std::io::Result<()> {
     let base = meta.tracks.first().map(|t| t.timebase);
     writeln!(
         out,

@@ -35,8 +35,7 @@ const PROBE_FRAMES: usize = 4;
 /// Length of the ID3v2 tag at the start of `data` (header, body and footer), if one is there.
 pub fn id3v2_len(data: &[u8]) -> Option<u64> {
     let h = data.get(..10)?;
-    if &h[..3] != b"ID3" || h[3] == 0xff || h[4] == 0xff || h[6..10].iter().any(|b| b & 0x80 != 0)
-    {
+    if &h[..3] != b"ID3" || h[3] == 0xff || h[4] == 0xff || h[6..10].iter().any(|b| b & 0x80 != 0) {
         return None;
     }
     let size = h[6..10]
@@ -66,7 +65,8 @@ pub struct Frame {
 impl Frame {
     /// The raw AAC data after the header.
     pub fn payload(&self) -> Bytes {
-        self.data.slice(self.header.header_len().min(self.data.len())..)
+        self.data
+            .slice(self.header.header_len().min(self.data.len())..)
     }
 
     /// Samples the frame decodes to.
@@ -153,7 +153,10 @@ impl Scanner {
     fn sync(&mut self) -> Result<Option<AdtsHeader>, FormatError> {
         let start = self.r.offset();
         loop {
-            let have = self.r.fill(ADTS_HEADER_LEN + 2).map_err(io_err(self.r.offset()))?;
+            let have = self
+                .r
+                .fill(ADTS_HEADER_LEN + 2)
+                .map_err(io_err(self.r.offset()))?;
             if have == 0 {
                 if self.r.offset() > start {
                     self.findings.push(Finding::error(
@@ -170,13 +173,15 @@ impl Scanner {
             if let Some(h) = header_at(self.r.buffered(), at) {
                 let len = usize::from(h.frame_length);
                 let have = self.r.fill(len + 9).map_err(io_err(at))?;
-                let confirmed = if have <= len {
+                let confirmed = if at == start {
+                    // In sync (the file start, or where the previous frame ended).
+                    true
+                } else if have <= len {
                     // The frame reaches (or runs past) the end: take it; a short one is
                     // reported by `next_frame`.
                     true
                 } else {
                     header_at(&self.r.buffered()[len..], at + len as u64).is_some()
-                        || (self.r.offset() == start && have - len < ADTS_HEADER_LEN)
                 };
                 if confirmed {
                     if at > start {
@@ -187,9 +192,6 @@ impl Scanner {
                     }
                     return Ok(Some(h));
                 }
-            }
-            if have < ADTS_HEADER_LEN && self.trailing_id3v1(start)? {
-                return Ok(None);
             }
             self.r.skip(1).map_err(io_err(at))?;
         }
@@ -222,23 +224,21 @@ impl Scanner {
         let h = match header_at(self.r.buffered(), at) {
             Some(h) => h,
             None => {
-                if have >= 128 || !self.trailing_id3v1(at)? {
-                    if have < ADTS_HEADER_LEN && self.r.buffered().starts_with(&[0xff]) {
-                        return Err(FormatError::new(
-                            FORMAT,
-                            at,
-                            Problem::Truncated {
-                                what: "ADTS header",
-                                need: (ADTS_HEADER_LEN - have) as u64,
-                            },
-                        ));
-                    }
-                    match self.sync()? {
-                        Some(h) => h,
-                        None => return Ok(None),
-                    }
-                } else {
+                if self.trailing_id3v1(at)? {
                     return Ok(None);
+                }
+                let buf = self.r.buffered();
+                if buf.len() >= 2 && buf[0] == 0xff && buf[1] & 0xf6 == 0xf0 {
+                    // A sync word with layer 0 whose header the input cuts short.
+                    if let Err(e) = AdtsHeader::parse(buf, at) {
+                        if e.is_truncation() {
+                            return Err(FormatError::new(FORMAT, at, e.problem));
+                        }
+                    }
+                }
+                match self.sync()? {
+                    Some(h) => h,
+                    None => return Ok(None),
                 }
             }
         };
@@ -563,7 +563,10 @@ mod tests {
         while let Some(p) = d.next_packet().unwrap() {
             got.push((p.dts.0, p.data.len(), p.pos));
         }
-        assert_eq!(got, vec![(0, 10, Some(0)), (1024, 12, Some(20)), (2048, 5, Some(39))]);
+        assert_eq!(
+            got,
+            vec![(0, 10, Some(0)), (1024, 12, Some(20)), (2048, 5, Some(39))]
+        );
         let f = d.take_findings();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].offset, 17);

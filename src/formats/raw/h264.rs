@@ -13,9 +13,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::h264::{
-    AnnexBNals, AvcConfig, NalType, PocCalculator, Pps, SliceHeader, Sps,
-};
+use crate::codec::h264::{AnnexBNals, AvcConfig, NalType, PocCalculator, Pps, SliceHeader, Sps};
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{
     Codec, Framing, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind, Video,
@@ -279,7 +277,11 @@ impl AuSplitter {
             if !self.started {
                 match self.find_start_code(self.scan) {
                     Some(p) => {
-                        let sc = if p > 0 && self.buf[p - 1] == 0 { p - 1 } else { p };
+                        let sc = if p > 0 && self.buf[p - 1] == 0 {
+                            p - 1
+                        } else {
+                            p
+                        };
                         if self.buf[..sc].iter().any(|&b| b != 0) {
                             self.findings.push(Finding::warning(
                                 self.base,
@@ -293,8 +295,8 @@ impl AuSplitter {
                         self.started = true;
                     }
                     None => {
-                        // Keep the last two bytes: they may begin a start code.
-                        let keep = if self.finished { 0 } else { 2 };
+                        // Keep the last three bytes: they may begin a 4-byte start code.
+                        let keep = if self.finished { 0 } else { 3 };
                         let drop = self.buf.len().saturating_sub(keep);
                         if self.buf[..drop].iter().any(|&b| b != 0) {
                             self.findings.push(Finding::warning(
@@ -312,7 +314,11 @@ impl AuSplitter {
             let sc = usize::from(self.sc_len);
             let (end, next_sc) = match self.find_start_code(self.scan) {
                 Some(p) => {
-                    let next = if p > sc && self.buf[p - 1] == 0 { p - 1 } else { p };
+                    let next = if p > sc && self.buf[p - 1] == 0 {
+                        p - 1
+                    } else {
+                        p
+                    };
                     (next, Some((next, (p + 3 - next) as u8)))
                 }
                 None if self.finished => {
@@ -473,7 +479,10 @@ impl AuSplitter {
         let Some((_, sps)) = self.sps.get(&pps.sps_id) else {
             self.findings.push(Finding::error(
                 at,
-                format!("PPS {pps_id} refers to SPS {}, which has not been seen", pps.sps_id),
+                format!(
+                    "PPS {pps_id} refers to SPS {}, which has not been seen",
+                    pps.sps_id
+                ),
             ));
             return None;
         };
@@ -794,7 +803,11 @@ impl Scan {
             } else {
                 format!("no SPS and PPS in the first {aus} access units")
             };
-            return Err(FormatError::invalid(FORMAT, s.read_pos.min(s.split.base), what));
+            return Err(FormatError::invalid(
+                FORMAT,
+                s.read_pos.min(s.split.base),
+                what,
+            ));
         }
         let mut annexb = BytesMut::new();
         for n in s.split.first_parameter_sets() {
@@ -821,7 +834,8 @@ impl Scan {
         s.track.timebase = tb;
         s.track.init = cfg.build()?;
         let fpks = u32::try_from(
-            (u64::from(s.fps.0 .0) * 1000 + u64::from(s.fps.0 .1) / 2) / u64::from(s.fps.0 .1.max(1)),
+            (u64::from(s.fps.0 .0) * 1000 + u64::from(s.fps.0 .1) / 2)
+                / u64::from(s.fps.0 .1.max(1)),
         )
         .unwrap_or(0);
         s.track.params = Params::Video(Video {
@@ -1208,14 +1222,83 @@ mod tests {
     fn aud_starts_access_units_however_the_input_is_cut() {
         // Hand-made: AUD, non-IDR slice (first_mb 0: `1` ue = 0x80), AUD, slice, trailing zero.
         let s: &[u8] = &[
-            0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 0x80, 0x11, 0, 0, 0, 1, 0x09, 0xf0, 0, 0,
-            1, 0x41, 0x80, 0x22, 0,
+            0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 0x80, 0x11, 0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1,
+            0x41, 0x80, 0x22, 0,
         ];
         let whole = split(&[s]);
-        // AU 0: bytes 0..13 (up to the 4-byte start code of the second AUD), 2 NAL units.
-        assert_eq!(whole, vec![(0, 13, 2), (13, 12, 2)]);
+        // AU 0: bytes 0..12 (up to the 4-byte start code of the second AUD), 2 NAL units;
+        // AU 1: the 13 bytes after, its trailing zero included.
+        assert_eq!(whole, vec![(0, 12, 2), (12, 13, 2)]);
         for cut in 0..s.len() {
             assert_eq!(split(&[&s[..cut], &s[cut..]]), whole, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn fixture_splits_the_same_however_it_is_cut() {
+        // Oracle: the one-piece split of the same bytes (the sans-IO contract), and the
+        // sidecar's count (50 access units).
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/h264_bframes.h264");
+        let data = std::fs::read(path).unwrap();
+        let whole = split(&[&data]);
+        assert_eq!(whole.len(), 50);
+        for cut in (0..data.len())
+            .step_by(997)
+            .chain([1, 2, 3, 4, 5, 3188, 3189, 3190])
+        {
+            assert_eq!(split(&[&data[..cut], &data[cut..]]), whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn muxer_inserts_parameter_sets_before_the_first_slice_of_a_bare_keyframe() {
+        // Oracle: what `ffmpeg -i h264_only.flv -c copy -f h264` writes for the first frame
+        // (observed NAL types 6, 7, 8, 5: SEI, then SPS and PPS from the avcC, then the IDR
+        // slice); a later keyframe that carries its own SPS/PPS is left alone.
+        let sps = Bytes::from_static(&[0x67, 0x42, 0xc0, 0x0d, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40]);
+        let pps = Bytes::from_static(&[0x68, 0xce, 0x06, 0x72]);
+        let mut annexb = BytesMut::new();
+        for n in [&sps, &pps] {
+            annexb.extend_from_slice(&[0, 0, 0, 1]);
+            annexb.extend_from_slice(n);
+        }
+        let mut t = Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MPEG);
+        t.framing = Framing::AnnexB;
+        t.init = AvcConfig::from_annexb_parameter_sets(&annexb.freeze(), 0)
+            .unwrap()
+            .unwrap()
+            .build()
+            .unwrap();
+        let meta = Meta {
+            tracks: vec![t],
+            ..Meta::default()
+        };
+        let mut m = Muxer::default();
+        let mut out = crate::io::sink::VecSink::default();
+        m.start(&meta, &mut out).unwrap();
+        let pkt = |data: &'static [u8], keyframe| Packet {
+            track: TrackId(1),
+            dts: Ticks(0),
+            cts: 0,
+            keyframe,
+            data: Bytes::from_static(data),
+            pos: None,
+        };
+        m.write(
+            &pkt(&[0, 0, 0, 1, 0x06, 5, 0x80, 0, 0, 0, 1, 0x65, 0x88], true),
+            &mut out,
+        )
+        .unwrap();
+        m.write(&pkt(&[0, 0, 0, 1, 0x41, 0x9a], false), &mut out)
+            .unwrap();
+        let types: Vec<u8> = AnnexBNals::new(Bytes::from(out.data.clone()), 0)
+            .map(|n| n.data[0] & 0x1f)
+            .collect();
+        assert_eq!(types, vec![6, 7, 8, 5, 1]);
+        let nals: Vec<Bytes> = AnnexBNals::new(Bytes::from(out.data), 0)
+            .map(|n| n.data)
+            .collect();
+        assert_eq!((&nals[1], &nals[2]), (&sps, &pps));
     }
 }

@@ -1,0 +1,353 @@
+//! Raw elementary streams (`.h264` Annex B, `.aac` ADTS): listings against the ffprobe
+//! sidecars, presentation order of B-frames, round trips through DTSC, `--fps`, trimming, and
+//! malformed input. Each test names its oracle.
+
+mod util;
+
+use bytes::Bytes;
+use mist::codec::h264::AnnexBNals;
+use mist::formats::raw::{aac, h264};
+use mist::formats::Demuxer as _;
+use mist::io::Source;
+use serde_json::Value;
+use util::ffprobe;
+use util::*;
+
+fn packets_of(doc: &Value) -> Vec<Value> {
+    doc["packets"].as_array().expect("packets").clone()
+}
+
+/// Oracle: the ffprobe sidecars. Raw H.264 packets there have no times, so count, size (the
+/// Annex B bytes of each access unit), key flag and `pos` are compared; ADTS packets also
+/// compare pts/dts as exact fractions of a second (1/28224000 there, 1/48000 here).
+#[test]
+fn listings_equal_the_ffprobe_sidecars() {
+    for name in ["h264_bframes.h264", "h264_baseline.h264", "aac_lc.aac"] {
+        let doc = analyse_json(&fixture(name), &["--detail", "1"]);
+        let want = ffprobe::sidecar(name);
+        let (got, bases) = ffprobe::from_mist_json(&doc);
+        ffprobe::assert_same_packets(name, &got, &bases, &want);
+        let got_pos: Vec<Option<u64>> = got.iter().map(|p| p.pos).collect();
+        let want_pos: Vec<Option<u64>> = want.packets.iter().map(|p| p.pos).collect();
+        assert_eq!(got_pos, want_pos, "{name}: packet offsets");
+        let t = &doc["tracks"][0];
+        let s = &want.streams[0];
+        assert_eq!(t["codec"], s.codec_name.as_str(), "{name}");
+        assert_eq!(t["profile"].as_str(), s.profile.as_deref(), "{name}");
+        if s.codec_type == "video" {
+            assert_eq!(t["width"].as_u64(), s.width, "{name}");
+            assert_eq!(t["height"].as_u64(), s.height, "{name}");
+        } else {
+            assert_eq!(t["rate"].as_u64(), s.sample_rate, "{name}");
+            assert_eq!(t["channels"].as_u64(), s.channels, "{name}");
+        }
+    }
+}
+
+/// Oracle: `h264_only.flv.ffprobe.json`. generate.sh encodes it with the same x264 settings
+/// from the same source as `h264_bframes.h264` (bit-exact), and ffmpeg's FLV muxer wrote the
+/// encoder's timestamps: dts 0, 40, 80 ms …, pts with the 2-frame B delay (80, 200, 120 …).
+/// That the slices are the same is checked first: each access unit without its AUD, SPS and
+/// PPS has exactly the FLV packet's AVCC size. Then mist's times for the raw stream (no
+/// timestamps in the file: POC order + `max_num_reorder_frames` 2 from the VUI) must equal
+/// FLV's, in the demuxer (90 kHz) and after conversion to DTSC (ms).
+#[test]
+fn bframe_presentation_order_equals_the_encoders() {
+    let flv = ffprobe::sidecar("h264_only.flv");
+    let data = std::fs::read(fixture("h264_bframes.h264")).unwrap();
+    let mut d = h264::Demuxer::open(Source::from_bytes("b.h264", data)).unwrap();
+    assert_eq!(d.meta().tracks[0].timebase.per_second(), 90_000);
+    let mut got = Vec::new();
+    while let Some(p) = d.next_packet().unwrap() {
+        let mut slice_bytes = 0;
+        for n in mist::codec::h264::LengthPrefixedNals::new(p.data.clone(), 4, 0) {
+            let (_, nal) = n.unwrap();
+            if !matches!(nal[0] & 0x1f, 7..=9) {
+                slice_bytes += 4 + nal.len() as u64;
+            }
+        }
+        got.push((slice_bytes, p.dts.0, p.pts().0, p.keyframe));
+    }
+    assert_eq!(got.len(), flv.packets.len());
+    for (n, (g, w)) in got.iter().zip(&flv.packets).enumerate() {
+        assert_eq!(g.0, w.size, "packet {n}: not the same slices as the FLV");
+        assert_eq!(g.1, w.dts.unwrap() * 90, "packet {n} dts");
+        assert_eq!(g.2, w.pts.unwrap() * 90, "packet {n} pts");
+        assert_eq!(g.3, w.key, "packet {n} key");
+    }
+    // Presentation times are all different: sorted, they rise strictly by one frame.
+    let mut pts: Vec<i64> = got.iter().map(|g| g.2).collect();
+    pts.sort_unstable();
+    assert!(pts.windows(2).all(|w| w[1] - w[0] == 3600));
+
+    let dir = TestDir::new("raw_bframes_dtsc");
+    let out = dir.join("b.dtsc");
+    mist_ok(&[
+        "convert",
+        fixture("h264_bframes.h264").to_str().unwrap(),
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let doc = analyse_json(&out, &["--detail", "1"]);
+    let ms: Vec<(i64, i64)> = packets_of(&doc)
+        .iter()
+        .map(|p| (p["dts"].as_i64().unwrap(), p["pts"].as_i64().unwrap()))
+        .collect();
+    let want: Vec<(i64, i64)> = flv
+        .packets
+        .iter()
+        .map(|p| (p.dts.unwrap(), p.pts.unwrap()))
+        .collect();
+    assert_eq!(ms, want);
+}
+
+/// Oracle: round trip. ffmpeg wrote `aac_lc.aac` with 7-byte CRC-less headers, so rebuilding
+/// each header from the AudioSpecificConfig gives back the same bytes.
+#[test]
+fn aac_through_dtsc_and_back_is_byte_identical() {
+    let dir = TestDir::new("raw_aac_rt");
+    let (mid, back) = (dir.join("a.dtsc"), dir.join("a.aac"));
+    let src = fixture("aac_lc.aac");
+    mist_ok(&[
+        "convert",
+        src.to_str().unwrap(),
+        mid.to_str().unwrap(),
+        "-q",
+    ]);
+    mist_ok(&[
+        "convert",
+        mid.to_str().unwrap(),
+        back.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_same_bytes(
+        "aac → dtsc → aac",
+        &std::fs::read(&back).unwrap(),
+        &std::fs::read(&src).unwrap(),
+    );
+}
+
+fn nal_list(path: &std::path::Path) -> Vec<Bytes> {
+    let data = Bytes::from(std::fs::read(path).unwrap());
+    AnnexBNals::new(data, 0).map(|n| n.data).collect()
+}
+
+/// Oracle: round trip, compared as NAL unit lists (type and bytes of every NAL unit in
+/// order). The bytes differ only in start codes: mist writes 4-byte start codes everywhere,
+/// as ffmpeg's `-f h264` does, where x264 used 3-byte ones inside access units. Every NAL
+/// unit (AUDs, parameter sets, SEI) is kept, none added: the keyframes carry their SPS/PPS.
+#[test]
+fn h264_through_dtsc_and_back_keeps_every_nal_unit() {
+    let dir = TestDir::new("raw_h264_rt");
+    for name in ["h264_bframes.h264", "h264_baseline.h264"] {
+        let (mid, back) = (dir.join("v.dtsc"), dir.join("v.h264"));
+        let src = fixture(name);
+        mist_ok(&[
+            "convert",
+            src.to_str().unwrap(),
+            mid.to_str().unwrap(),
+            "-q",
+            "--force",
+        ]);
+        mist_ok(&[
+            "convert",
+            mid.to_str().unwrap(),
+            back.to_str().unwrap(),
+            "-q",
+            "--force",
+        ]);
+        let (want, got) = (nal_list(&src), nal_list(&back));
+        assert_eq!(got.len(), want.len(), "{name}: NAL unit count");
+        for (n, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "{name}: NAL unit {n}");
+        }
+        // And reading the output again gives the same listing, except the sizes that grew by
+        // one byte per 3-byte start code.
+        let a = analyse_json(&src, &["--detail", "1"]);
+        let b = analyse_json(&back, &["--detail", "1"]);
+        let key = |d: &Value| -> Vec<(i64, i64, bool)> {
+            packets_of(d)
+                .iter()
+                .map(|p| {
+                    (
+                        p["dts"].as_i64().unwrap(),
+                        p["pts"].as_i64().unwrap(),
+                        p["key"].as_bool().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            key(&a),
+            key(&b),
+            "{name}: times and keys after the round trip"
+        );
+    }
+}
+
+/// Oracle: the definition of `--fps` (hand-computed ticks): 30000/1001 is 3003 ticks of
+/// 90 kHz per frame; 24000/1001 is not a whole number of 90 kHz ticks (3753.75), so the
+/// timebase becomes 1/24000 with 1001 ticks per frame; frame 49 of 25 fps ends at 2 s.
+#[test]
+fn fps_option_sets_exact_frame_times() {
+    let f = fixture("h264_baseline.h264");
+    let f = f.to_str().unwrap();
+    let doc = analyse_json(
+        std::path::Path::new(f),
+        &["--detail", "1", "--fps", "30000/1001"],
+    );
+    assert_eq!(doc["tracks"][0]["timebase"], serde_json::json!([1, 90000]));
+    let dts: Vec<i64> = packets_of(&doc)
+        .iter()
+        .map(|p| p["dts"].as_i64().unwrap())
+        .collect();
+    assert_eq!(dts, (0..50).map(|n| n * 3003).collect::<Vec<_>>());
+    let doc = analyse_json(
+        std::path::Path::new(f),
+        &["--detail", "1", "--fps", "23.976"],
+    );
+    assert_eq!(doc["tracks"][0]["timebase"], serde_json::json!([1, 24000]));
+    assert_eq!(packets_of(&doc)[49]["dts"], 49 * 1001);
+    let (code, err) = mist_err(&["analyse", f, "--fps", "0"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+/// Oracle: the sidecars' key flags (frames 0 and 25 of 50 at 25 fps, so 1.0 s) and the
+/// ADTS frame duration (1024/48000 s): `--start 1` begins at the keyframe at 1 s for video,
+/// and for audio at the first frame at or after 1 s after starting from the index key before it.
+#[test]
+fn start_trims_on_keyframes() {
+    let dir = TestDir::new("raw_trim");
+    let out = dir.join("v.dtsc");
+    mist_ok(&[
+        "convert",
+        fixture("h264_bframes.h264").to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--start",
+        "1",
+        "-q",
+    ]);
+    let p = packets_of(&analyse_json(&out, &["--detail", "1"]));
+    assert_eq!(p.len(), 25);
+    assert_eq!(p[0]["key"], true);
+    let out = dir.join("a.dtsc");
+    mist_ok(&[
+        "convert",
+        fixture("aac_lc.aac").to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--start",
+        "1",
+        "-q",
+    ]);
+    let p = packets_of(&analyse_json(&out, &["--detail", "1"]));
+    // Frames 47 (1.0027 s) to 94: 48 frames; frame 46 starts at 0.981 s, before --start.
+    assert_eq!(p.len(), 48);
+}
+
+/// Oracle: the fixtures' own formats. The raw probes pick their own files by content even
+/// under a neutral name, and say 0 for every other fixture (FLV, MP3, TS, MP4), so ADTS never
+/// takes an MP3 file (their sync words differ in the layer bits).
+#[test]
+fn probes_recognise_their_own_content_only() {
+    for name in ffprobe::fixtures_with_sidecars() {
+        let head = std::fs::read(fixture(&name)).unwrap();
+        let head = &head[..head.len().min(64 << 10)];
+        let (h, a) = (h264::probe(head), aac::probe(head));
+        match name.rsplit('.').next() {
+            Some("h264") => assert!(h >= 80 && a == 0, "{name}: {h} {a}"),
+            Some("aac") => assert!(a >= 80 && h == 0, "{name}: {h} {a}"),
+            _ => assert!(h == 0 && a == 0, "{name}: h264 {h}, aac {a}"),
+        }
+        let found = mist::formats::detect(head, None).map(|s| s.name);
+        match name.rsplit('.').next() {
+            Some(ext @ ("h264" | "aac")) => assert_eq!(found, Some(ext), "{name}"),
+            _ => assert!(!matches!(found, Some("h264" | "aac")), "{name}: {found:?}"),
+        }
+    }
+}
+
+/// Reads every packet in-process: Ok(count) or Err(offset).
+fn read_all(name: &str, data: &[u8]) -> Result<usize, u64> {
+    let src = Source::from_bytes(name, data.to_vec());
+    let mut d: Box<dyn mist::formats::Demuxer> = if name.ends_with(".aac") {
+        aac::open(src).map_err(|e| e.offset)?
+    } else {
+        h264::open(src).map_err(|e| e.offset)?
+    };
+    let mut n = 0;
+    loop {
+        match d.next_packet() {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => return Ok(n),
+            Err(e) => return Err(e.offset),
+        }
+    }
+}
+
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// Oracle: the inputs' own lengths. Every cut (at a stride) and every fixed-seed bit flip of
+/// the raw fixtures ends in an error at an offset inside the input or in a valid, not longer
+/// result, never a panic; through the binary, a failure is one line naming the byte offset,
+/// exit 1, and no output file.
+#[test]
+fn truncated_and_flipped_raw_streams_fail_cleanly() {
+    let dir = TestDir::new("raw_malformed");
+    for name in ["aac_lc.aac", "h264_baseline.h264", "h264_bframes.h264"] {
+        let data = std::fs::read(fixture(name)).unwrap();
+        let full = read_all(name, &data).unwrap();
+        let stride = (data.len() / 150).max(1);
+        for cut in (0..data.len()).step_by(stride) {
+            match read_all(name, &data[..cut]) {
+                Ok(n) => assert!(n <= full, "{name} cut {cut}: {n} packets"),
+                Err(off) => assert!(off <= cut as u64, "{name} cut {cut}: offset {off}"),
+            }
+        }
+        let mut seed = 0x5eed_u64;
+        for _ in 0..300 {
+            let mut d = data.clone();
+            for _ in 0..4 {
+                let bit = (xorshift(&mut seed) as usize) % (d.len() * 8);
+                d[bit / 8] ^= 0x80 >> (bit % 8);
+            }
+            if let Err(off) = read_all(name, &d) {
+                assert!(off <= d.len() as u64, "{name}: offset {off}");
+            }
+        }
+        // Through the binary: a cut inside the last ADTS frame, and a cut H.264 stream that
+        // keeps only its first AUD and part of its SPS.
+        let cut = if name.ends_with(".aac") {
+            data.len() - 40
+        } else {
+            20
+        };
+        let input = dir.join(name);
+        std::fs::write(&input, &data[..cut]).unwrap();
+        let out = dir.join("out.dtsc");
+        let (code, err) = mist_err(&[
+            "convert",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert_eq!(code, 1, "{name}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
+        assert!(
+            err.contains(name) && err.contains("at byte"),
+            "{name}: {err}"
+        );
+        let at: u64 = err
+            .rsplit("at byte ")
+            .next()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name}: no offset in {err}"));
+        assert!(at <= cut as u64, "{name}: {err}");
+        assert!(!out.exists(), "{name}: output left behind");
+        assert_eq!(dir.files().iter().filter(|f| f.contains("out")).count(), 0);
+    }
+}
