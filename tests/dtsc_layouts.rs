@@ -21,8 +21,11 @@ fn original() -> (Vec<u8>, Header) {
     (data, side)
 }
 
-/// (position, dts, cts, key, payload) of every packet.
-fn read(path: &std::path::Path) -> (Vec<(usize, i64, i32, bool, Bytes)>, bool) {
+/// (position, dts, cts, key, payload) of one packet.
+type Row = (usize, i64, i32, bool, Bytes);
+
+/// Every packet, and whether the file carried an index.
+fn read(path: &std::path::Path) -> (Vec<Row>, bool) {
     let mut d = Demuxer::open(Source::open(path).unwrap()).unwrap();
     let meta = d.meta().clone();
     let had_index = meta.index.is_some();
