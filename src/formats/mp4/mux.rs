@@ -76,6 +76,20 @@ impl Plan {
     }
 }
 
+/// The `track_ID` each track gets: its own id when all are valid (non-zero, distinct), else
+/// 1, 2, ... in order.
+pub fn track_ids(meta: &Meta) -> Vec<u32> {
+    let ids: Vec<u32> = meta.tracks.iter().map(|t| t.id.0).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() == ids.len() && !ids.contains(&0) {
+        ids
+    } else {
+        (1..=ids.len() as u32).collect()
+    }
+}
+
 /// The clock a track is written in.
 pub fn output_timescale(t: &Track) -> u32 {
     let src = t.timebase.per_second();
@@ -158,6 +172,7 @@ struct Chunk {
 #[derive(Default)]
 pub struct Muxer {
     tracks: Vec<Track>,
+    ids: Vec<u32>,
     plans: Vec<Plan>,
     chunks: Vec<Chunk>,
     cur: usize,
@@ -374,6 +389,7 @@ fn movie_duration(p: &Plan, movie_ts: u32) -> u64 {
 pub fn write_trak(
     w: &mut Writer,
     t: &Track,
+    id: u32,
     p: &Plan,
     chunk_sizes: &[u32],
     chunk_offsets: Vec<u64>,
@@ -389,7 +405,7 @@ pub fn write_trak(
         flags: 3,
         creation: 0,
         modification: 0,
-        track_id: t.id.0,
+        track_id: id,
         duration: dur,
         layer: 0,
         alternate_group: u16::from(audio),
@@ -476,13 +492,14 @@ impl Muxer {
             .map(|p| movie_duration(p, MOVIE_TIMESCALE))
             .max()
             .unwrap_or(0);
-        let next = self.tracks.iter().map(|t| t.id.0).max().unwrap_or(0) + 1;
+        let next = self.ids.iter().copied().max().unwrap_or(0) + 1;
         Mvhd::new(MOVIE_TIMESCALE, dur, next).write(&mut w);
         for (ti, (t, p)) in self.tracks.iter().zip(&self.plans).enumerate() {
             let mine: Vec<&Chunk> = self.chunks.iter().filter(|c| c.track == ti).collect();
             write_trak(
                 &mut w,
                 t,
+                self.ids[ti],
                 p,
                 &mine.iter().map(|c| c.count).collect::<Vec<_>>(),
                 mine.iter().map(|c| c.offset).collect(),
@@ -530,6 +547,7 @@ impl MuxerTrait for Muxer {
             return Err(err("the index does not cover every track"));
         }
         self.tracks = meta.tracks.clone();
+        self.ids = track_ids(meta);
         self.plans = meta
             .tracks
             .iter()
