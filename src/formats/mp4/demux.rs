@@ -302,6 +302,16 @@ impl Demuxer {
         })
     }
 
+    /// The payload of a top-level box (for `analyse`), up to `limit` bytes.
+    pub fn read_box(&mut self, h: &BoxHeader, limit: u64) -> Result<Cursor, FormatError> {
+        let n = h.payload_len();
+        if n > limit {
+            return Err(too_big(h.offset, "box size", limit));
+        }
+        let b = read_at(&mut self.src, h.payload_offset(), n as usize, "box payload")?;
+        Ok(Cursor::new(b, h.payload_offset(), FORMAT))
+    }
+
     /// Reads `size` bytes at `offset` through the read-ahead window.
     pub fn read_payload(&mut self, offset: u64, size: u32) -> Result<Bytes, FormatError> {
         let size = u64::from(size);
