@@ -10,7 +10,8 @@ pub mod select;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::dtsc::{Meta, Time, TrackId, TrackKind};
+use crate::dtsc::index::{Builder, PartInfo};
+use crate::dtsc::{Meta, Packet, Ticks, Time, Timebase, TrackId, TrackKind};
 use crate::formats::{self, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer};
 use crate::io::atomic::AtomicFile;
 use crate::io::sink::FileSink;
@@ -303,8 +304,10 @@ impl Job {
         }
         if plan.to.mux_caps.needs_index {
             demux.build_index().map_err(in_err)?;
-            // Trims and selection change what is written, so a muxer that needs the index
-            // gets the source's index only when neither applies.
+            // Selection keeps whole tracks, so the source's index still describes each kept
+            // track; a time window drops packets, so then the index of exactly what will be
+            // written is built by one pass over the window (payloads dropped), and the reader
+            // is rewound.
             if plan.start.is_none() && plan.end.is_none() {
                 if let Some(idx) = &demux.meta().index {
                     meta.index = Some(crate::dtsc::Index {
@@ -314,6 +317,39 @@ impl Job {
                             .collect(),
                     });
                 }
+            } else {
+                let mut window = Window::new(&keep, &meta, start, plan.end);
+                let mut adapters: Vec<Adapter> = keep.iter().map(|(_, a)| a.clone()).collect();
+                let mut builders: Vec<Builder> = meta
+                    .tracks
+                    .iter()
+                    .map(|t| Builder::new(t.kind == TrackKind::Video, t.timebase))
+                    .collect();
+                let rewind = start.unwrap_or(Time::new(Ticks(i64::MIN / 4), Timebase::MS));
+                while let Some(pkt) = demux.next_packet().map_err(in_err)? {
+                    let slot = match window.admit(&pkt) {
+                        Admit::Write(slot) => slot,
+                        Admit::Skip => continue,
+                        Admit::Stop => break,
+                    };
+                    let pos = pkt.pos.unwrap_or(0);
+                    let pkt = adapters[slot].apply(pkt).map_err(|err| PipelineError::Format {
+                        path: out_name.to_string(),
+                        err,
+                    })?;
+                    builders[slot].push(PartInfo {
+                        dts: pkt.dts,
+                        cts: pkt.cts,
+                        size: pkt.data.len() as u32,
+                        keyframe: pkt.keyframe,
+                        pos,
+                        unit_size: pkt.data.len() as u64,
+                    });
+                }
+                meta.index = Some(crate::dtsc::Index {
+                    tracks: builders.into_iter().map(Builder::finish).collect(),
+                });
+                demux.seek(rewind).map_err(in_err)?;
             }
         }
         Ok(Job {
@@ -342,7 +378,7 @@ impl Job {
             tracks: self.meta.tracks.len(),
             ..Outcome::default()
         };
-        let mut ended = vec![false; self.keep.len()];
+        let mut window = Window::new(&self.keep, &self.meta, self.start, self.end);
         let mut last_report = 0u64;
         loop {
             let pkt = demux.next_packet().map_err(|err| PipelineError::Format {
@@ -350,21 +386,11 @@ impl Job {
                 err,
             })?;
             let Some(pkt) = pkt else { break };
-            let Some(slot) = self.keep.iter().position(|(id, _)| *id == pkt.track) else {
-                continue;
+            let slot = match window.admit(&pkt) {
+                Admit::Write(slot) => slot,
+                Admit::Skip => continue,
+                Admit::Stop => break,
             };
-            let base = self.meta.tracks[slot].timebase;
-            let t = Time::new(pkt.dts, base);
-            if self.start.is_some_and(|s| t < s) {
-                continue;
-            }
-            if self.end.is_some_and(|e| t >= e) {
-                ended[slot] = true;
-                if ended.iter().all(|e| *e) {
-                    break;
-                }
-                continue;
-            }
             let pkt = self.keep[slot].1.apply(pkt).map_err(out_err)?;
             muxer.write(&pkt, sink).map_err(out_err)?;
             outcome.packets += 1;
@@ -377,6 +403,56 @@ impl Job {
         let finish = muxer.finish(sink).map_err(out_err)?;
         outcome.bytes = sink.position();
         Ok((outcome, finish))
+    }
+}
+
+/// What to do with a packet.
+enum Admit {
+    /// Write it, for the kept track at this slot.
+    Write(usize),
+    /// Leave it out.
+    Skip,
+    /// Every kept track has passed the end: stop reading.
+    Stop,
+}
+
+/// The track selection and time window, applied packet by packet (the same way by the
+/// index pass and by the copy).
+struct Window {
+    ids: Vec<TrackId>,
+    bases: Vec<Timebase>,
+    start: Option<Time>,
+    end: Option<Time>,
+    ended: Vec<bool>,
+}
+
+impl Window {
+    fn new(keep: &[(TrackId, Adapter)], meta: &Meta, start: Option<Time>, end: Option<Time>) -> Window {
+        Window {
+            ids: keep.iter().map(|(id, _)| *id).collect(),
+            bases: meta.tracks.iter().map(|t| t.timebase).collect(),
+            start,
+            end,
+            ended: vec![false; keep.len()],
+        }
+    }
+
+    fn admit(&mut self, pkt: &Packet) -> Admit {
+        let Some(slot) = self.ids.iter().position(|id| *id == pkt.track) else {
+            return Admit::Skip;
+        };
+        let t = Time::new(pkt.dts, self.bases[slot]);
+        if self.start.is_some_and(|s| t < s) {
+            return Admit::Skip;
+        }
+        if self.end.is_some_and(|e| t >= e) {
+            self.ended[slot] = true;
+            if self.ended.iter().all(|e| *e) {
+                return Admit::Stop;
+            }
+            return Admit::Skip;
+        }
+        Admit::Write(slot)
     }
 }
 
