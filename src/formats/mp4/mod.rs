@@ -52,6 +52,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mux_caps: MuxCaps {
         needs_index: true,
         framing,
+        negative_times: true,
     },
     analyse: Some(crate::analyse::mp4::analyse),
 };
@@ -69,6 +70,7 @@ pub const FMP4_SPEC: FormatSpec = FormatSpec {
     mux_caps: MuxCaps {
         needs_index: false,
         framing,
+        negative_times: true,
     },
     analyse: Some(crate::analyse::mp4::analyse),
 };
