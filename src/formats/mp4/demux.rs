@@ -326,12 +326,13 @@ impl Demuxer {
         }
         let len = self.info.len;
         if end > len {
+            // Reported where the file ends: the sample lies (partly) beyond it.
             return Err(FormatError::new(
                 FORMAT,
-                offset,
+                offset.min(len),
                 Problem::Truncated {
                     what: "sample data",
-                    need: end - len,
+                    need: end - offset.max(len),
                 },
             ));
         }
