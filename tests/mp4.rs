@@ -85,7 +85,11 @@ fn ffprobe_listing(name: &str) -> Listing {
 fn packet_listings_equal_ffprobe_show_packets() {
     // Oracle: the ffprobe -show_packets sidecars written by tests/fixtures/generate.sh.
     for name in FIXTURES {
-        assert_eq!(mist_listing(&fixture(name)), ffprobe_listing(name), "{name}");
+        assert_eq!(
+            mist_listing(&fixture(name)),
+            ffprobe_listing(name),
+            "{name}"
+        );
     }
 }
 
@@ -123,8 +127,18 @@ fn mp4_to_dtsc_to_mp4_keeps_millisecond_times() {
     let name = "frag.mp4";
     let dtsc = dir.join("x.dtsc");
     let back = dir.join("x.mp4");
-    mist_ok(&["convert", "-q", fixture(name).to_str().unwrap(), dtsc.to_str().unwrap()]);
-    mist_ok(&["convert", "-q", dtsc.to_str().unwrap(), back.to_str().unwrap()]);
+    mist_ok(&[
+        "convert",
+        "-q",
+        fixture(name).to_str().unwrap(),
+        dtsc.to_str().unwrap(),
+    ]);
+    mist_ok(&[
+        "convert",
+        "-q",
+        dtsc.to_str().unwrap(),
+        back.to_str().unwrap(),
+    ]);
     let want = ffprobe_listing(name);
     let got = mist_listing(&back);
     let src_scales = [12_800i64, 48_000];
@@ -134,8 +148,16 @@ fn mp4_to_dtsc_to_mp4_keeps_millisecond_times() {
         assert_eq!(w.len(), g.len());
         for (a, b) in w.iter().zip(g) {
             let ms = |v: i64, s: i64| (v * 1000 + s / 2).div_euclid(s);
-            assert_eq!(ms(a.0, src_scales[t]), ms(b.0, out_scales[t]), "track {t} dts");
-            assert_eq!(ms(a.1, src_scales[t]), ms(b.1, out_scales[t]), "track {t} pts");
+            assert_eq!(
+                ms(a.0, src_scales[t]),
+                ms(b.0, out_scales[t]),
+                "track {t} dts"
+            );
+            assert_eq!(
+                ms(a.1, src_scales[t]),
+                ms(b.1, out_scales[t]),
+                "track {t} pts"
+            );
             assert_eq!((a.2, a.3), (b.2, b.3));
         }
     }
@@ -304,6 +326,9 @@ fn validate_notes_moov_after_mdat() {
     // Oracle: moov_end.mp4 is written with moov last (generate.sh, no +faststart).
     let j = analyse_json(&fixture("moov_end.mp4"), &["--validate"]);
     let f = j["findings"].as_array().unwrap();
-    assert!(f.iter().any(|x| x["message"].as_str().unwrap().contains("moov comes after mdat")));
+    assert!(f.iter().any(|x| x["message"]
+        .as_str()
+        .unwrap()
+        .contains("moov comes after mdat")));
     assert!(f.iter().all(|x| x["severity"] != "error"));
 }

@@ -193,13 +193,26 @@ fn print_header(out: &mut dyn Write, h: &BoxHeader, depth: usize) -> std::io::Re
 fn is_container(kind: &[u8; 4]) -> bool {
     matches!(
         kind,
-        b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" | b"edts" | b"dinf" | b"mvex" | b"moof"
-            | b"traf" | b"udta"
+        b"moov"
+            | b"trak"
+            | b"mdia"
+            | b"minf"
+            | b"stbl"
+            | b"edts"
+            | b"dinf"
+            | b"mvex"
+            | b"moof"
+            | b"traf"
+            | b"udta"
     )
 }
 
 fn list<T: std::fmt::Debug>(v: &[T]) -> String {
-    let shown: Vec<String> = v.iter().take(SHOW_ENTRIES).map(|x| format!("{x:?}")).collect();
+    let shown: Vec<String> = v
+        .iter()
+        .take(SHOW_ENTRIES)
+        .map(|x| format!("{x:?}"))
+        .collect();
     format!(
         "{} entries: {}{}",
         v.len(),
@@ -238,12 +251,18 @@ fn print_payload(
                 "major {} minor {} compatible {}",
                 fourcc_str(f.major),
                 f.minor,
-                f.compatible.iter().map(|b| fourcc_str(*b)).collect::<Vec<_>>().join(" ")
+                f.compatible
+                    .iter()
+                    .map(|b| fourcc_str(*b))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             )
         }),
         b"mvhd" => Mvhd::parse(&mut c).map(|v| format!("{v:?}")),
         b"tkhd" => Tkhd::parse(&mut c).map(|v| format!("{v:?}")),
-        b"elst" => Elst::parse(&mut c).map(|v| format!("version {} {}", v.version, list(&v.entries))),
+        b"elst" => {
+            Elst::parse(&mut c).map(|v| format!("version {} {}", v.version, list(&v.entries)))
+        }
         b"mdhd" => Mdhd::parse(&mut c).map(|v| {
             format!(
                 "{v:?} language {}",
@@ -251,7 +270,8 @@ fn print_payload(
                     .unwrap_or_else(|| "und".into())
             )
         }),
-        b"hdlr" => Hdlr::parse(&mut c).map(|v| format!("handler {} name {:?}", fourcc_str(v.handler), v.name)),
+        b"hdlr" => Hdlr::parse(&mut c)
+            .map(|v| format!("handler {} name {:?}", fourcc_str(v.handler), v.name)),
         b"stsd" => Stsd::parse(&mut c).map(|v| {
             v.entries
                 .iter()
@@ -260,11 +280,22 @@ fn print_payload(
                 .join("; ")
         }),
         b"stts" => Stts::parse(&mut c).map(|v| list(&v.entries)),
-        b"ctts" => Ctts::parse(&mut c).map(|v| format!("version {} {}", v.version, list(&v.entries))),
+        b"ctts" => {
+            Ctts::parse(&mut c).map(|v| format!("version {} {}", v.version, list(&v.entries)))
+        }
         b"stss" => Stss::parse(&mut c).map(|v| list(&v.samples)),
         b"stsc" => Stsc::parse(&mut c).map(|v| list(&v.entries)),
-        b"stsz" => Stsz::parse(&mut c).map(|v| format!("constant {} count {} {}", v.constant, v.count, list(&v.sizes))),
-        b"stz2" => Stsz::parse_compact(&mut c).map(|v| format!("count {} {}", v.count, list(&v.sizes))),
+        b"stsz" => Stsz::parse(&mut c).map(|v| {
+            format!(
+                "constant {} count {} {}",
+                v.constant,
+                v.count,
+                list(&v.sizes)
+            )
+        }),
+        b"stz2" => {
+            Stsz::parse_compact(&mut c).map(|v| format!("count {} {}", v.count, list(&v.sizes)))
+        }
         b"stco" => Stco::parse(&mut c, false).map(|v| list(&v.offsets)),
         b"co64" => Stco::parse(&mut c, true).map(|v| list(&v.offsets)),
         b"trex" => Trex::parse(&mut c).map(|v| format!("{v:?}")),

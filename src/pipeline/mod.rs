@@ -397,9 +397,10 @@ impl Job {
         self.meta.index = Some(crate::dtsc::Index {
             tracks: builders.into_iter().map(Builder::finish).collect(),
         });
-        let rewind = self
-            .start
-            .unwrap_or(Time::new(crate::dtsc::Ticks(i64::MIN / 4), crate::dtsc::Timebase::MS));
+        let rewind = self.start.unwrap_or(Time::new(
+            crate::dtsc::Ticks(i64::MIN / 4),
+            crate::dtsc::Timebase::MS,
+        ));
         demux.seek(rewind).map_err(|err| PipelineError::Format {
             path: self.in_name.clone(),
             err,

@@ -234,17 +234,13 @@ impl Demuxer {
                     info.moofs += 1;
                     let c = load(&mut src, MAX_MOOF, "moof")?;
                     if moov.is_some() {
-                        parse_moof_tolerant(c, pos, &mut frag, &mut lists, &mut findings);
+                        parse_moof_tolerant(c, pos, len, &mut frag, &mut lists, &mut findings);
                     } else if pending_moofs.len() < 1024 {
                         let b = c.peek_rest().to_vec();
                         pending_moofs.push((pos, Bytes::from(b)));
                     }
                 }
-                b"mdat" => {
-                    if info.first_mdat.is_none() {
-                        info.first_mdat = Some(pos);
-                    }
-                }
+                b"mdat" if info.first_mdat.is_none() => info.first_mdat = Some(pos),
                 b"sidx" if info.sidx.len() < MAX_SIDX => {
                     let mut c = load(&mut src, 1 << 20, "sidx")?;
                     match Sidx::parse(&mut c) {
@@ -261,13 +257,15 @@ impl Demuxer {
         };
         for (at, b) in pending_moofs {
             let c = Cursor::new(b, at + 8, FORMAT);
-            parse_moof_tolerant(c, at, &mut frag, &mut lists, &mut findings);
+            parse_moof_tolerant(c, at, len, &mut frag, &mut lists, &mut findings);
         }
         info.moov_offset.get_or_insert(0);
 
         let mut tracks = Vec::new();
         let mut meta = Meta::default();
-        let mut budget = MAX_SAMPLES;
+        // A sample takes at least one byte of the file, so a file cannot hold more samples than
+        // bytes: tiny hostile files with huge counts are refused before anything is allocated.
+        let mut budget = MAX_SAMPLES.min(len);
         for (i, t) in movie.traks.iter().enumerate() {
             let Some((track, nal_len)) = make_track(t, &mut findings) else {
                 continue;
@@ -277,7 +275,14 @@ impl Demuxer {
             budget -= samples.len() as u64;
             let from_moov = samples.len();
             samples.append(&mut lists[i]);
-            apply_edits(t, movie.mvhd.timescale, &mut samples, from_moov, track.kind, &mut findings);
+            apply_edits(
+                t,
+                movie.mvhd.timescale,
+                &mut samples,
+                from_moov,
+                track.kind,
+                &mut findings,
+            );
             let mut track = track;
             set_rate(&mut track, &samples);
             tracks.push(TrackSamples {
@@ -413,12 +418,13 @@ impl Demuxer {
 fn parse_moof_tolerant(
     c: Cursor,
     at: u64,
+    file_len: u64,
     frag: &mut [FragTrack],
     lists: &mut [Vec<Sample>],
     findings: &mut Vec<Finding>,
 ) {
     let used: u64 = lists.iter().map(|l| l.len() as u64).sum();
-    let mut budget = MAX_SAMPLES.saturating_sub(used);
+    let mut budget = MAX_SAMPLES.min(file_len).saturating_sub(used);
     if let Err(e) = reader::parse_moof(c, at, frag, lists, &mut budget, findings) {
         findings.push(Finding::error(e.offset, e.to_string()));
     }
@@ -620,7 +626,11 @@ fn apply_edits(
         for k in start..from_moov {
             let s = &samples[k];
             let next = samples.get(k + 1).map_or(s.dts, |n| n.dts);
-            let d = if k + 1 < samples.len() { next - s.dts } else { 0 };
+            let d = if k + 1 < samples.len() {
+                next - s.dts
+            } else {
+                0
+            };
             let pts = s.dts + i64::from(s.cts);
             if pts + d >= limit && (s.sync || kind == TrackKind::Audio) {
                 end = k + 1;
@@ -665,10 +675,7 @@ impl DemuxerTrait for Demuxer {
         for t in &mut self.tracks {
             let want = to.ceil_in(t.timebase).0;
             let upto = t.samples.partition_point(|s| s.dts <= want);
-            t.next = (0..upto)
-                .rev()
-                .find(|&k| t.samples[k].sync)
-                .unwrap_or(0);
+            t.next = (0..upto).rev().find(|&k| t.samples[k].sync).unwrap_or(0);
         }
         Ok(())
     }

@@ -17,11 +17,12 @@ use bytes::Bytes;
 
 use super::boxes::edts::{Edit, Elst};
 use super::boxes::fragment::{
-    write_mfhd, write_tfdt, Tfhd, Trun, TrunSample, SAMPLE_NON_SYNC, SAMPLE_SYNC,
-    TFHD_BASE_IS_MOOF,
+    write_mfhd, write_tfdt, Tfhd, Trun, TrunSample, SAMPLE_NON_SYNC, SAMPLE_SYNC, TFHD_BASE_IS_MOOF,
 };
 use super::boxes::ftyp::Ftyp;
-use super::boxes::media::{pack_language, write_dinf, write_nmhd, write_smhd, write_vmhd, Hdlr, Mdhd};
+use super::boxes::media::{
+    pack_language, write_dinf, write_nmhd, write_smhd, write_vmhd, Hdlr, Mdhd,
+};
 use super::boxes::movie::{Mvhd, Tkhd};
 use super::boxes::mvex::{write_mvex, Trex};
 use super::boxes::stco::Stco;
@@ -199,7 +200,11 @@ impl Muxer {
     }
 
     /// Writes the buffered fragment (and the init segment before the first one).
-    fn flush(&mut self, out: &mut dyn ByteSink, next: Option<(usize, i64)>) -> Result<(), FormatError> {
+    fn flush(
+        &mut self,
+        out: &mut dyn ByteSink,
+        next: Option<(usize, i64)>,
+    ) -> Result<(), FormatError> {
         if self.pending.iter().all(Vec::is_empty) {
             return Ok(());
         }
@@ -293,7 +298,10 @@ impl Muxer {
                     },
                 )
             })?);
-            at += self.pending[*i].iter().map(|s| s.data.len() as u64).sum::<u64>();
+            at += self.pending[*i]
+                .iter()
+                .map(|s| s.data.len() as u64)
+                .sum::<u64>();
         }
         let moof = build(&trafs, &self.ids, self.sequence);
         out.put(&moof).map_err(io(out))?;

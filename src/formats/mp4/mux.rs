@@ -25,7 +25,9 @@ use bytes::Bytes;
 
 use super::boxes::edts::{Edit, Elst};
 use super::boxes::ftyp::Ftyp;
-use super::boxes::media::{pack_language, write_dinf, write_nmhd, write_smhd, write_vmhd, Hdlr, Mdhd};
+use super::boxes::media::{
+    pack_language, write_dinf, write_nmhd, write_smhd, write_vmhd, Hdlr, Mdhd,
+};
 use super::boxes::movie::{Mvhd, Tkhd};
 use super::boxes::stco::Stco;
 use super::boxes::stsc::Stsc;
@@ -119,7 +121,10 @@ pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan
     let src = t.timebase;
     let times = ti.part_times();
     if times.len() != ti.parts.len() {
-        return Err(err(format!("track {}: index keys do not cover its parts", t.id)));
+        return Err(err(format!(
+            "track {}: index keys do not cover its parts",
+            t.id
+        )));
     }
     let mut keyframe = vec![t.kind != TrackKind::Video; ti.parts.len()];
     if t.kind == TrackKind::Video {
@@ -140,7 +145,10 @@ pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan
             .map_err(|_| err(format!("track {}: composition offset too large", t.id)))?;
         if let Some(&prev) = p.dts.last() {
             if d < prev {
-                return Err(err(format!("track {}: decode time goes back at packet {i}", t.id)));
+                return Err(err(format!(
+                    "track {}: decode time goes back at packet {i}",
+                    t.id
+                )));
             }
         }
         p.dts.push(d);
@@ -259,12 +267,28 @@ pub fn sample_entry(t: &Track, btrt: Option<Btrt>) -> Result<SampleEntry, Format
         Codec::H264 | Codec::Hevc => {
             let v = t.video().copied().unwrap_or_default();
             let info = crate::codec::describe(t);
-            let cfg = if t.codec == Codec::H264 { *b"avcC" } else { *b"hvcC" };
+            let cfg = if t.codec == Codec::H264 {
+                *b"avcC"
+            } else {
+                *b"hvcC"
+            };
             (
-                if t.codec == Codec::H264 { *b"avc1" } else { *b"hvc1" },
+                if t.codec == Codec::H264 {
+                    *b"avc1"
+                } else {
+                    *b"hvc1"
+                },
                 EntryKind::Visual(Visual {
-                    width: (if v.width > 0 { v.width } else { info.width.unwrap_or(0) }) as u16,
-                    height: (if v.height > 0 { v.height } else { info.height.unwrap_or(0) }) as u16,
+                    width: (if v.width > 0 {
+                        v.width
+                    } else {
+                        info.width.unwrap_or(0)
+                    }) as u16,
+                    height: (if v.height > 0 {
+                        v.height
+                    } else {
+                        info.height.unwrap_or(0)
+                    }) as u16,
                     config: Some((cfg, t.init.clone())),
                     btrt,
                 }),
@@ -286,7 +310,11 @@ pub fn sample_entry(t: &Track, btrt: Option<Btrt>) -> Result<SampleEntry, Format
                 EntryKind::Audio(Audio {
                     channels: a.channels.max(1) as u16,
                     sample_size: 16,
-                    rate: if a.rate > 0 { a.rate } else { t.timebase.per_second() },
+                    rate: if a.rate > 0 {
+                        a.rate
+                    } else {
+                        t.timebase.per_second()
+                    },
                     esds: Some(esds),
                     btrt,
                 }),
@@ -540,9 +568,10 @@ impl Muxer {
 
 impl MuxerTrait for Muxer {
     fn start(&mut self, meta: &Meta, out: &mut dyn ByteSink) -> Result<(), FormatError> {
-        let index = meta.index.as_ref().ok_or_else(|| {
-            err("progressive MP4 is written from the index, and none was given")
-        })?;
+        let index = meta
+            .index
+            .as_ref()
+            .ok_or_else(|| err("progressive MP4 is written from the index, and none was given"))?;
         if index.tracks.len() != meta.tracks.len() {
             return Err(err("the index does not cover every track"));
         }

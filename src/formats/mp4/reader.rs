@@ -83,7 +83,11 @@ pub struct Movie {
 }
 
 fn missing(at: u64, what: &str) -> FormatError {
-    FormatError::new(FORMAT, at, Problem::Invalid(format!("missing '{what}' box")))
+    FormatError::new(
+        FORMAT,
+        at,
+        Problem::Invalid(format!("missing '{what}' box")),
+    )
 }
 
 /// Parses a `moov` payload.

@@ -125,9 +125,14 @@ impl Tfhd {
         if let Some(v) = self.base_data_offset {
             w.u64(v);
         }
-        for v in [self.description, self.duration, self.size, self.sample_flags]
-            .into_iter()
-            .flatten()
+        for v in [
+            self.description,
+            self.duration,
+            self.size,
+            self.sample_flags,
+        ]
+        .into_iter()
+        .flatten()
         {
             w.u32(v);
         }
