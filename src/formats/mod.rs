@@ -6,6 +6,7 @@
 
 pub mod dtsc;
 pub mod error;
+pub mod mp4;
 pub mod probe;
 pub mod raw;
 
@@ -322,20 +323,8 @@ pub static FORMATS: &[FormatSpec] = &[
         &["ts", "m2ts", "mts"],
         "video/mp2t",
     ),
-    planned(
-        Format::Mp4,
-        "mp4",
-        "MP4 (progressive, faststart)",
-        &["mp4", "m4v", "m4a", "mov"],
-        "video/mp4",
-    ),
-    planned(
-        Format::Fmp4,
-        "fmp4",
-        "fragmented MP4",
-        &["fmp4", "cmfv", "m4s"],
-        "video/mp4",
-    ),
+    mp4::SPEC,
+    mp4::FMP4_SPEC,
     planned(
         Format::Mp3,
         "mp3",
