@@ -6,6 +6,7 @@
 
 pub mod dtsc;
 pub mod error;
+pub mod mp3;
 pub mod probe;
 
 use std::fmt;
@@ -326,13 +327,7 @@ pub static FORMATS: &[FormatSpec] = &[
         &["fmp4", "cmfv", "m4s"],
         "video/mp4",
     ),
-    planned(
-        Format::Mp3,
-        "mp3",
-        "MPEG audio layer III",
-        &["mp3"],
-        "audio/mpeg",
-    ),
+    mp3::SPEC,
     planned(
         Format::H264,
         "h264",
