@@ -30,9 +30,12 @@ fn describe(h: &FrameHeader) -> String {
         ChannelMode::DualChannel => "dual channel",
         ChannelMode::Mono => "mono",
     };
+    let layer = ["I", "II", "III"]
+        .get(usize::from(h.layer).saturating_sub(1))
+        .copied()
+        .unwrap_or("?");
     format!(
-        "{v} layer {} {} kbit/s {} Hz {mode}{}{}",
-        h.layer,
+        "{v} layer {layer} {} kbit/s {} Hz {mode}{}{}",
         h.bitrate_kbps,
         h.sample_rate,
         if h.padding { ", padded" } else { "" },
@@ -62,7 +65,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
     let mut cbr = false;
     let mut samples = 0i64;
     loop {
-        let item = match walk.next() {
+        let item = match walk.next_item() {
             Ok(Some(i)) => i,
             Ok(None) => break,
             Err(e) if opts.validate => {
@@ -151,13 +154,14 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                     Some(_) => {}
                     None => first = Some(*header),
                 }
-                if opts.validate && !truncated {
-                    if item.data.as_ref().and_then(|d| header.check_crc(d)) == Some(false) {
-                        note(
-                            &mut findings,
-                            Finding::error(item.offset, "frame CRC does not match"),
-                        );
-                    }
+                if opts.validate
+                    && !truncated
+                    && item.data.as_ref().and_then(|d| header.check_crc(d)) == Some(false)
+                {
+                    note(
+                        &mut findings,
+                        Finding::error(item.offset, "frame CRC does not match"),
+                    );
                 }
                 let p = Packet {
                     track: TRACK_ID,

@@ -73,7 +73,7 @@ impl Walker {
     }
 
     /// The next unit, or `None` at the end.
-    pub fn next(&mut self) -> Result<Option<Item>, FormatError> {
+    pub fn next_item(&mut self) -> Result<Option<Item>, FormatError> {
         loop {
             let step = self.scan.step(self.chunks.buffered(), self.eof);
             let unit = match step {
@@ -152,7 +152,7 @@ impl Demuxer {
         let mut findings = Vec::new();
         let mut garbage = 0u64;
         loop {
-            let Some(item) = walk.next()? else {
+            let Some(item) = walk.next_item()? else {
                 return Err(FormatError::invalid(
                     "mp3",
                     walk.offset(),
@@ -230,7 +230,7 @@ impl Demuxer {
         let result = (|| -> Result<(), FormatError> {
             self.walk.seek_to_frame(self.data_start)?;
             let mut samples = 0i64;
-            while let Some(item) = self.walk.next()? {
+            while let Some(item) = self.walk.next_item()? {
                 if let Unit::Frame { header, len, .. } = item.unit {
                     b.push(PartInfo {
                         dts: Ticks(samples),
@@ -265,7 +265,7 @@ impl DemuxerTrait for Demuxer {
             return Ok(Some(p));
         }
         loop {
-            let Some(item) = self.walk.next()? else {
+            let Some(item) = self.walk.next_item()? else {
                 return Ok(None);
             };
             self.findings.extend(item.finding.clone());
