@@ -275,3 +275,31 @@ fn index_and_seek() {
     let q = d.next_packet().unwrap().unwrap();
     assert_eq!(q.dts.0, p.dts.0 + 1152);
 }
+
+/// Oracle: what the fixtures are (generate.sh): no FLV, TS, MP4, ADTS or H.264 fixture
+/// scores as MP3, except that containers carrying MP3 frames may score at most the "frames
+/// further in" half score, below any container's own certain probe.
+#[test]
+fn probe_does_not_claim_other_formats() {
+    for entry in std::fs::read_dir(util::fixture("")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.ends_with(".json")
+            || name.ends_with(".sh")
+            || name.ends_with(".md")
+            || path.is_dir()
+        {
+            continue;
+        }
+        let data = std::fs::read(&path).unwrap();
+        let head = &data[..data.len().min(mist::io::source::PROBE_BYTES)];
+        let score = mist::formats::mp3::probe(head);
+        if name.ends_with(".mp3") {
+            assert!(score >= 80, "{name}: {score}");
+        } else if name.contains("mp3") {
+            assert!(score <= 45, "{name}: {score}");
+        } else {
+            assert_eq!(score, 0, "{name}");
+        }
+    }
+}

@@ -63,8 +63,11 @@ fn run_of_frames(head: &[u8], mut at: usize) -> (u32, bool) {
     (n, true)
 }
 
-/// Scores MPEG audio: several consecutive valid frames, or an ID3v2 tag followed by a frame.
-/// A lone sync word scores nothing (`FF Fx` happens in any binary data).
+/// Scores MPEG audio: at least three consecutive valid frames (two when they fill the
+/// bytes shown), or an ID3v2 tag followed by frames. A lone sync word or a single frame scores
+/// nothing (`FF Fx` happens in any binary data); frames found further in score less than
+/// frames at the start, so containers that carry MP3 (MP4, FLV, TS) keep their own higher
+/// scores.
 pub fn probe(head: &[u8]) -> Score {
     let mut start = 0usize;
     let mut tagged = false;
@@ -72,54 +75,41 @@ pub fn probe(head: &[u8]) -> Score {
         tagged = true;
         match usize::try_from(t.total_len()) {
             Ok(l) if l < head.len() => start = l,
-            // The tag is longer than what we were shown: ID3v2 alone (other formats carry
-            // it too, e.g. ADTS AAC), so a modest score.
+            // The tag is longer than what we were shown (cover art): ID3v2 alone, which
+            // other formats carry too (ADTS AAC), so a modest score.
             _ => return 30,
         }
     }
     let search_end = head.len().min(start + PROBE_SEARCH);
-    let mut best = 0u32;
-    let mut best_at_start = false;
+    let mut best: Score = 0;
     let mut i = start;
     while i + 4 <= search_end {
         if head[i] == 0xff && FrameHeader::is_valid(&head[i..]) {
             let (n, hit_end) = run_of_frames(head, i);
-            // A run cut short by the end of the probe bytes counts as whole.
-            let n = if hit_end {
-                n.max(1) + u32::from(n >= 2)
-            } else {
-                n
+            let mut score: Score = match n {
+                0 | 1 => 0,
+                2 if hit_end => 25,
+                2 => 0,
+                3 => 50,
+                4 => 75,
+                _ => 90,
             };
-            if n > best {
-                best = n;
-                best_at_start = i == start;
+            if i != start {
+                score /= 2;
+            } else if tagged && score > 0 {
+                score = score.max(80);
             }
-            if n >= 4 {
+            best = best.max(score);
+            if best >= 90 {
                 break;
             }
         }
         i += 1;
     }
-    let score: Score = match best {
-        0 => 0,
-        1 => 5,
-        2 => 25,
-        3 => 50,
-        4 => 75,
-        _ => 90,
-    };
-    if best == 0 {
-        return if tagged { 30 } else { 0 };
-    }
-    let score = if best_at_start {
-        score.saturating_add(5)
+    if tagged {
+        best.max(30)
     } else {
-        score
-    };
-    if tagged && best >= 1 {
-        score.max(80)
-    } else {
-        score
+        best
     }
 }
 
@@ -140,16 +130,21 @@ mod tests {
 
     #[test]
     fn probe_needs_several_frames() {
-        assert_eq!(probe(&[0xff, 0xfb, 0x94, 0x64]), 5 + 5);
+        assert_eq!(probe(&[0xff, 0xfb, 0x94, 0x64]), 0);
         assert!(probe(&frames(6)) >= 90);
+        assert_eq!(probe(&frames(3)[..384 * 2 + 10]), 50);
         assert_eq!(probe(b"hello world, not audio"), 0);
         // One frame then garbage: weak.
         let mut v = frames(1);
         v.extend([1u8; 500]);
-        assert!(probe(&v) <= 10);
+        assert_eq!(probe(&v), 0);
         // An ID3v2 tag then a frame: high.
         let mut v = b"ID3\x04\x00\x00\x00\x00\x00\x02ab".to_vec();
-        v.extend(frames(1));
+        v.extend(frames(2));
         assert!(probe(&v) >= 80);
+        // Frames that start further in: half the score.
+        let mut v = vec![0u8; 100];
+        v.extend(frames(6));
+        assert_eq!(probe(&v), 45);
     }
 }
