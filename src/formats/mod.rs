@@ -6,6 +6,7 @@
 
 pub mod dtsc;
 pub mod error;
+pub mod mp3;
 pub mod mp4;
 pub mod probe;
 pub mod raw;
@@ -325,13 +326,7 @@ pub static FORMATS: &[FormatSpec] = &[
     ),
     mp4::SPEC,
     mp4::FMP4_SPEC,
-    planned(
-        Format::Mp3,
-        "mp3",
-        "MPEG audio layer III",
-        &["mp3"],
-        "audio/mpeg",
-    ),
+    mp3::SPEC,
     raw::H264_SPEC,
     raw::AAC_SPEC,
 ];
