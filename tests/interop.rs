@@ -257,3 +257,146 @@ fn mp3_crc_agrees_with_ffmpeg() {
         .count();
     assert_eq!(crc_errors, 85);
 }
+
+/// `ffprobe -of json` with the given entries on a file, parsed.
+fn raw_ffprobe(path: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    util::require("ffprobe");
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(out.status.success(), "ffprobe failed on {}", path.display());
+    serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
+}
+
+/// Oracle: ffprobe. `ffprobe -show_frames` on the raw fixture decodes it and lists frames in
+/// presentation order, each with the byte offset of its access unit (`pkt_pos`); the sidecar
+/// lists the access units in decode order. So the presentation order of decode indices is
+/// known without trusting mist. `mist convert h264_bframes.h264 x.mp4` (ffmpeg -c copy cannot
+/// time a raw stream with B-frames) must give 50 packets with strictly increasing DTS whose
+/// PTS sort into exactly that order, and decode without a word from ffmpeg.
+#[test]
+fn raw_h264_with_bframes_converts_to_mp4_in_presentation_order() {
+    let raw = util::fixture("h264_bframes.h264");
+    let side = ffprobe::sidecar("h264_bframes.h264");
+    let decode_index = |pos: u64| {
+        side.packets
+            .iter()
+            .position(|p| p.pos == Some(pos))
+            .unwrap_or_else(|| panic!("no access unit at {pos}"))
+    };
+    let frames = raw_ffprobe(&raw, &["-show_frames", "-show_entries", "frame=pkt_pos"]);
+    let want: Vec<usize> = frames["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .map(|f| decode_index(ffprobe::num(f.get("pkt_pos")).expect("pkt_pos") as u64))
+        .collect();
+    assert_eq!(want.len(), 50);
+    assert_ne!(
+        want,
+        (0..50).collect::<Vec<_>>(),
+        "the fixture has B-frames"
+    );
+
+    let dir = util::TestDir::new("interop_raw_bframes");
+    let out = dir.join("x.mp4");
+    util::mist_ok(&[
+        "convert",
+        raw.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let got = ffprobe::run(&out);
+    let pk = got.stream_packets(0);
+    assert_eq!(pk.len(), 50);
+    let dts: Vec<i64> = pk.iter().map(|p| p.dts.expect("dts")).collect();
+    assert!(
+        dts.windows(2).all(|w| w[0] < w[1]),
+        "DTS not strictly rising: {dts:?}"
+    );
+    let mut order: Vec<usize> = (0..pk.len()).collect();
+    order.sort_by_key(|&i| pk[i].pts.expect("pts"));
+    let pts: Vec<i64> = order.iter().map(|&i| pk[i].pts.unwrap()).collect();
+    assert!(pts.windows(2).all(|w| w[0] < w[1]), "PTS repeat: {pts:?}");
+    assert_eq!(
+        order, want,
+        "presentation order differs from ffprobe's frames"
+    );
+    assert!(pk.iter().zip(&dts).all(|(p, d)| p.pts.unwrap() >= *d));
+    let keys: Vec<bool> = pk.iter().map(|p| p.key).collect();
+    let want_keys: Vec<bool> = side.packets.iter().map(|p| p.key).collect();
+    assert_eq!(keys, want_keys);
+    assert_eq!(ffmpeg_decode_errors(&out, &[]), "");
+}
+
+/// Oracle: ffmpeg and ffprobe on what mist wrote. `.h264` and `.aac` outputs — from the raw
+/// fixtures through DTSC, and from an MP4 whose H.264 has its parameter sets only in the
+/// `avcC` (so mist must insert them before keyframes) — decode without a word, and ffprobe
+/// counts the source's packets and keyframes.
+#[test]
+fn raw_outputs_decode_cleanly() {
+    let dir = util::TestDir::new("interop_raw_outputs");
+    let conv = |from: &std::path::Path, to: &str, extra: &[&str]| {
+        let out = dir.join(to);
+        let mut args = vec![
+            "convert",
+            from.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "-q",
+            "--force",
+        ];
+        args.extend_from_slice(extra);
+        util::mist_ok(&args);
+        out
+    };
+    let cases: Vec<(std::path::PathBuf, &str, usize)> = vec![
+        {
+            let mid = conv(&util::fixture("h264_bframes.h264"), "b.dtsc", &[]);
+            (conv(&mid, "b.h264", &[]), "h264_bframes.h264", 0)
+        },
+        {
+            let mid = conv(&util::fixture("aac_lc.aac"), "a.dtsc", &[]);
+            (conv(&mid, "a.aac", &[]), "aac_lc.aac", 0)
+        },
+        (
+            conv(
+                &util::fixture("faststart.mp4"),
+                "v.h264",
+                &["--tracks", "video"],
+            ),
+            "faststart.mp4",
+            0,
+        ),
+        (
+            conv(
+                &util::fixture("faststart.mp4"),
+                "s.aac",
+                &["--tracks", "audio"],
+            ),
+            "faststart.mp4",
+            1,
+        ),
+    ];
+    for (out, source, stream) in cases {
+        assert_eq!(ffmpeg_decode_errors(&out, &[]), "", "{}", out.display());
+        let want = ffprobe::sidecar(source);
+        let got = ffprobe::run(&out);
+        let (g, w) = (got.stream_packets(0), want.stream_packets(stream));
+        assert_eq!(g.len(), w.len(), "{}: packet count", out.display());
+        assert_eq!(
+            g.iter().filter(|p| p.key).count(),
+            if want.streams[stream].codec_type == "video" {
+                w.iter().filter(|p| p.key).count()
+            } else {
+                g.len()
+            },
+            "{}: keyframes",
+            out.display()
+        );
+        assert_eq!(got.streams[0].codec_name, want.streams[stream].codec_name);
+        assert_eq!(got.streams[0].profile, want.streams[stream].profile);
+    }
+}

@@ -351,3 +351,83 @@ fn truncated_and_flipped_raw_streams_fail_cleanly() {
         assert_eq!(dir.files().iter().filter(|f| f.contains("out")).count(), 0);
     }
 }
+
+/// Baseline (no reordering) followed by the High stream with B-frames, then an AUD + SEI
+/// with no picture.
+fn concatenated() -> (Vec<u8>, usize, usize) {
+    let mut data = std::fs::read(fixture("h264_baseline.h264")).unwrap();
+    let first = data.len();
+    data.extend(std::fs::read(fixture("h264_bframes.h264")).unwrap());
+    let tail = data.len();
+    // AUD, then an SEI (user data unregistered, 1 byte) and nothing else.
+    data.extend_from_slice(&[
+        0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x06, 0x05, 0x01, 0x00, 0x80,
+    ]);
+    (data, first, tail)
+}
+
+/// Oracle: the two fixtures' lengths (where the second SPS and the trailing AUD start) and
+/// the definition of presentation order: when the second stream's SPS declares 2 reorder
+/// frames after a first part with none, presentation times must stay strictly increasing and
+/// never before decode times (mist raises the delay at the IDR, leaving a 2-frame gap), and
+/// the findings name the SPS change and the picture-less access unit at their offsets.
+#[test]
+fn deeper_reordering_mid_stream_keeps_presentation_times_increasing() {
+    let (data, first, tail) = concatenated();
+    let dir = TestDir::new("raw_concat");
+    let input = dir.join("cat.h264");
+    std::fs::write(&input, &data).unwrap();
+    let doc = analyse_json(&input, &["--detail", "1", "--validate"]);
+    let p = packets_of(&doc);
+    assert_eq!(p.len(), 100);
+    let mut pts: Vec<i64> = p.iter().map(|p| p["pts"].as_i64().unwrap()).collect();
+    assert!(p.iter().all(|p| p["pts"].as_i64() >= p["dts"].as_i64()));
+    pts.sort_unstable();
+    assert!(pts.windows(2).all(|w| w[0] < w[1]));
+    let findings = doc["findings"].as_array().unwrap();
+    let at = |text: &str| -> Option<u64> {
+        findings
+            .iter()
+            .find(|f| f["message"].as_str().unwrap().contains(text))
+            .and_then(|f| f["offset"].as_u64())
+    };
+    assert_eq!(at("SPS 0 changes mid-stream"), Some(first as u64 + 6));
+    assert_eq!(at("without a coded slice"), Some(tail as u64));
+}
+
+/// Oracle: the demuxer's own full read. After `build_index` and a seek to 3 s, the packets
+/// from the IDR at or before 3 s are exactly the ones a full read gives from there (same
+/// times, flags and bytes), also for the concatenated stream whose delay changes.
+#[test]
+fn seeking_gives_the_packets_of_a_full_read() {
+    let (cat, _, _) = concatenated();
+    for (name, data) in [
+        (
+            "h264_bframes.h264",
+            std::fs::read(fixture("h264_bframes.h264")).unwrap(),
+        ),
+        ("cat.h264", cat),
+    ] {
+        let all = {
+            let mut d = h264::Demuxer::open(Source::from_bytes(name, data.clone())).unwrap();
+            let mut v = Vec::new();
+            while let Some(p) = d.next_packet().unwrap() {
+                v.push(p);
+            }
+            v
+        };
+        let mut d = h264::Demuxer::open(Source::from_bytes(name, data)).unwrap();
+        let _ = d.next_packet().unwrap();
+        d.seek(mist::dtsc::Time::from_ms(3000)).unwrap();
+        let first = d.next_packet().unwrap().unwrap();
+        assert!(first.keyframe, "{name}");
+        let from = all.iter().position(|p| p.dts == first.dts).unwrap();
+        let mut rest = vec![first];
+        while let Some(p) = d.next_packet().unwrap() {
+            rest.push(p);
+        }
+        assert_eq!(rest, all[from..].to_vec(), "{name}");
+        assert!(all[from].dts.0 <= 3 * 90_000, "{name}");
+        assert!(all[from..].len() < all.len(), "{name}");
+    }
+}

@@ -682,13 +682,47 @@ impl Timing {
         depth
     }
 
+    /// The reorder depth the frames of `first`'s POC period show among `first` and the
+    /// access units waiting after it.
+    fn depth_from(&self, first: &Pending) -> i64 {
+        let frames: Vec<&Pending> = std::iter::once(first)
+            .chain(self.window.iter().take(REORDER_WINDOW))
+            .filter(|q| q.period == first.period)
+            .collect();
+        let mut depth = 0;
+        for (i, q) in frames.iter().enumerate() {
+            let Some(poc) = q.poc else { continue };
+            let n = frames[..i]
+                .iter()
+                .filter(|e| e.poc.is_some_and(|x| x > poc))
+                .count() as i64;
+            depth = depth.max(n);
+        }
+        depth
+    }
+
     /// The next access unit with its times, once enough later ones are known (or at the end
     /// when `finished`).
+    ///
+    /// At each IDR picture the delay may grow (never shrink) to what that picture's SPS
+    /// declares or, without a declaration, to the reordering seen in the frames after it: the
+    /// previous period has been presented by then, so presentation times stay strictly
+    /// increasing (with a gap of the added frames).
     pub fn pop(&mut self, finished: bool) -> Option<TimedAu> {
         if self.window.is_empty() || (!finished && self.window.len() <= REORDER_WINDOW) {
             return None;
         }
         let p = self.window.pop_front()?;
+        if p.au.idr {
+            let declared = p.au.sps.as_ref().and_then(|s| {
+                let v = s.vui.as_ref()?;
+                v.max_num_reorder_frames.or(v.max_dec_frame_buffering)
+            });
+            let want = declared.map_or_else(|| self.depth_from(&p), i64::from);
+            if want > self.delay {
+                self.set_delay(want);
+            }
+        }
         let mut rank_shift = 0i64;
         if let Some(poc) = p.poc {
             let smaller_later = self
@@ -907,12 +941,11 @@ impl Scan {
 
     /// Restarts reading at `pos` (a keyframe's start code) as frame number `number`,
     /// keeping the parameter sets known so far.
-    fn restart(&mut self, pos: u64, number: i64) -> Result<(), FormatError> {
+    fn restart(&mut self, pos: u64, number: i64, delay: i64) -> Result<(), FormatError> {
         self.src
             .seek(SeekFrom::Start(pos))
             .map_err(|e| FormatError::io(FORMAT, pos, e))?;
         self.split = AuSplitter::resume(pos, &self.split);
-        let delay = self.timing.delay;
         self.timing = Timing::new(self.timing.dur, number);
         self.timing.set_delay(delay);
         self.eof = false;
@@ -939,6 +972,8 @@ struct Restart {
     pos: u64,
     number: i64,
     dts: Ticks,
+    /// The presentation delay in effect there.
+    delay: i64,
 }
 
 /// Reads a `.h264` Annex B stream.
@@ -946,6 +981,7 @@ pub struct Demuxer {
     scan: Scan,
     meta: Meta,
     restarts: Vec<Restart>,
+    initial_delay: i64,
 }
 
 /// Opens `src` as raw H.264 (the format table's `open`).
@@ -962,6 +998,7 @@ impl Demuxer {
             ..Meta::default()
         };
         Ok(Demuxer {
+            initial_delay: scan.timing.delay(),
             scan,
             meta,
             restarts: Vec::new(),
@@ -1008,6 +1045,7 @@ impl DemuxerTrait for Demuxer {
                         pos: t.au.offset,
                         number: t.number,
                         dts: t.dts,
+                        delay: index_scan.timing.delay(),
                     });
                 }
                 b.push(PartInfo {
@@ -1048,8 +1086,9 @@ impl DemuxerTrait for Demuxer {
                 pos: 0,
                 number: 0,
                 dts: Ticks(0),
+                delay: self.initial_delay,
             });
-        self.scan.restart(r.pos, r.number)
+        self.scan.restart(r.pos, r.number, r.delay)
     }
 
     fn position(&self) -> u64 {

@@ -19,7 +19,10 @@
 //! Presentation times come from the picture order count as MP4Box does it: a frame's rank
 //! in POC order within its POC period (IDR to IDR), plus a constant delay of
 //! `max_num_reorder_frames` (VUI; else `max_dec_frame_buffering`; else the deepest
-//! reordering seen in the first [`h264::PREFETCH_AUS`] access units) so that pts ≥ dts.
+//! reordering seen in the first [`h264::PREFETCH_AUS`] access units) so that pts ≥ dts. At
+//! each later IDR the delay may grow to what that picture's SPS declares (or shows): the
+//! previous period is presented by then, so presentation times stay strictly increasing,
+//! with a gap of the added frames.
 //!
 //! **H.264 writing** does what `ffmpeg -f h264` does (its `h264_mp4toannexb` filter): 4-byte
 //! start codes, the `avcC` SPS/PPS inserted before the first slice of each keyframe that
@@ -35,8 +38,9 @@
 //!   timed as a frame; ffmpeg pairs fields into one packet.
 //! - Arbitrary slice order and redundant pictures (Baseline features) may split access
 //!   units wrongly: a slice with `first_mb_in_slice` 0 always starts a new picture.
-//! - A stream that reorders deeper than the delay it declares gets presentation times
-//!   clamped to decode times (with a finding).
+//! - A stream that reorders deeper than its SPS declares, or (without a declaration) deeper
+//!   than the first 16 frames after an IDR show, gets presentation times clamped to decode
+//!   times (with a finding), which can repeat a presentation time.
 //! - Seeking restarts at IDR pictures only (recovery-point keyframes are not restart points).
 //! - Access units with no coded slice (a stray AUD or SEI at the end) are dropped with a finding.
 //! - The ADTS `crc_check` is read but not verified (`codec::aac` does not compute it), and
