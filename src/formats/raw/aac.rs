@@ -5,8 +5,6 @@
 //! stripped, the track's AudioSpecificConfig built from the first header, times in samples
 //! (timebase = sample rate, 1024 samples per raw data block).
 
-use std::io::Read;
-
 use bytes::Bytes;
 
 use crate::codec::aac::{AdtsHeader, AudioSpecificConfig, ADTS_HEADER_LEN};
@@ -128,6 +126,7 @@ impl Scanner {
         let mut s = Scanner {
             r,
             data_start: id3_len,
+            // Replaced by the first real header below (a valid 8-byte LC frame header).
             first: AdtsHeader::parse(&[0xff, 0xf1, 0x50, 0x80, 0x01, 0x1f, 0xfc], 0)?,
             id3_len,
             seekable,
@@ -526,19 +525,6 @@ impl MuxerTrait for Muxer {
         Ok(Finish::default())
     }
 }
-
-/// Reads a whole source (used by tests and fuzzing to check invariants).
-pub fn read_all(src: Source) -> Result<Vec<Packet>, FormatError> {
-    let mut d = Demuxer::open(src)?;
-    let mut v = Vec::new();
-    while let Some(p) = d.next_packet()? {
-        v.push(p);
-    }
-    Ok(v)
-}
-
-#[allow(dead_code)]
-fn _assert_read(_: &dyn Read) {}
 
 #[cfg(test)]
 mod tests {

@@ -171,8 +171,6 @@ pub struct AuSplitter {
     ready: VecDeque<AccessUnit>,
     findings: Vec<Finding>,
     finished: bool,
-    /// NAL units seen, for detail output.
-    nal_count: u64,
 }
 
 impl AuSplitter {
@@ -388,7 +386,6 @@ impl AuSplitter {
     }
 
     fn push_nal(&mut self, nal: Nal) -> Result<(), FormatError> {
-        self.nal_count += 1;
         let t = nal.kind();
         let at = nal.data_offset();
         if nal.data.first().is_some_and(|b| b & 0x80 != 0) {
@@ -591,6 +588,7 @@ pub struct Timing {
     history: VecDeque<(u64, Option<i64>)>,
     findings: Vec<Finding>,
     clamped: bool,
+    last_period: Option<u64>,
 }
 
 impl Timing {
@@ -606,6 +604,7 @@ impl Timing {
             history: VecDeque::new(),
             findings: Vec::new(),
             clamped: false,
+            last_period: None,
         }
     }
 
@@ -634,24 +633,13 @@ impl Timing {
         let poc = match (&au.slice, &au.sps) {
             (Some(sh), Some(sps)) => {
                 let p = self.calc.next(sps, sh);
-                if p.resets && sh.idr {
+                if p.resets {
+                    // An IDR or MMCO 5 picture is output after every picture before it
+                    // (C.4.4: the DPB is emptied first) and starts a new order: after MMCO 5
+                    // its own count becomes 0 (8.2.1, tempPicOrderCnt).
                     self.period += 1;
                 }
-                let poc = Some(p.poc);
-                if p.resets && !sh.idr {
-                    // MMCO 5: this picture is the last of its period's order; later ones
-                    // start a new one.
-                    self.window.push_back(Pending {
-                        au,
-                        number: self.next_number,
-                        period: self.period,
-                        poc,
-                    });
-                    self.next_number += 1;
-                    self.period += 1;
-                    return;
-                }
-                poc
+                Some(if sh.mmco5 { 0 } else { p.poc })
             }
             _ => None,
         };
@@ -704,7 +692,7 @@ impl Timing {
     /// The next access unit with its times, once enough later ones are known (or at the end
     /// when `finished`).
     ///
-    /// At each IDR picture the delay may grow (never shrink) to what that picture's SPS
+    /// At the first picture of each POC period (an IDR) the delay may grow (never shrink) to what that picture's SPS
     /// declares or, without a declaration, to the reordering seen in the frames after it: the
     /// previous period has been presented by then, so presentation times stay strictly
     /// increasing (with a gap of the added frames).
@@ -713,7 +701,8 @@ impl Timing {
             return None;
         }
         let p = self.window.pop_front()?;
-        if p.au.idr {
+        if self.last_period != Some(p.period) {
+            self.last_period = Some(p.period);
             let declared = p.au.sps.as_ref().and_then(|s| {
                 let v = s.vui.as_ref()?;
                 v.max_num_reorder_frames.or(v.max_dec_frame_buffering)
