@@ -4,6 +4,7 @@
 
 pub mod dtsc;
 pub mod mp3;
+pub mod mp4;
 pub mod render;
 pub mod stats;
 

@@ -7,6 +7,7 @@
 pub mod dtsc;
 pub mod error;
 pub mod mp3;
+pub mod mp4;
 pub mod probe;
 
 use std::fmt;
@@ -313,20 +314,8 @@ pub static FORMATS: &[FormatSpec] = &[
         &["ts", "m2ts", "mts"],
         "video/mp2t",
     ),
-    planned(
-        Format::Mp4,
-        "mp4",
-        "MP4 (progressive, faststart)",
-        &["mp4", "m4v", "m4a", "mov"],
-        "video/mp4",
-    ),
-    planned(
-        Format::Fmp4,
-        "fmp4",
-        "fragmented MP4",
-        &["fmp4", "cmfv", "m4s"],
-        "video/mp4",
-    ),
+    mp4::SPEC,
+    mp4::FMP4_SPEC,
     mp3::SPEC,
     planned(
         Format::H264,

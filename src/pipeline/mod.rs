@@ -10,6 +10,7 @@ pub mod select;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{Meta, Packet, Time, TrackId, TrackKind};
 use crate::formats::{self, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer};
 use crate::io::atomic::AtomicFile;
@@ -342,22 +343,7 @@ impl Job {
                 demux.seek(s).map_err(in_err)?;
             }
         }
-        if plan.to.mux_caps.needs_index {
-            demux.build_index().map_err(in_err)?;
-            // Trims and selection change what is written, so a muxer that needs the index
-            // gets the source's index only when neither applies.
-            if plan.start.is_none() && plan.end.is_none() {
-                if let Some(idx) = &demux.meta().index {
-                    meta.index = Some(crate::dtsc::Index {
-                        tracks: kept_positions
-                            .iter()
-                            .filter_map(|&i| idx.tracks.get(i).cloned())
-                            .collect(),
-                    });
-                }
-            }
-        }
-        Ok(Job {
+        let mut job = Job {
             meta,
             keep,
             start,
@@ -366,6 +352,58 @@ impl Job {
             negative_ok: plan.to.mux_caps.negative_times,
             in_name: in_name.to_string(),
             out_name: out_name.to_string(),
+        };
+        if plan.to.mux_caps.needs_index {
+            demux.build_index().map_err(in_err)?;
+            // Selection keeps whole tracks, so the source's index still describes each kept
+            // track. A time window drops packets: then the index of exactly what will be
+            // written is built by one pass over the window (payloads dropped), and the reader
+            // is rewound.
+            if plan.start.is_none() && plan.end.is_none() {
+                if let Some(idx) = &demux.meta().index {
+                    job.meta.index = Some(crate::dtsc::Index {
+                        tracks: kept_positions
+                            .iter()
+                            .filter_map(|&i| idx.tracks.get(i).cloned())
+                            .collect(),
+                    });
+                }
+            } else {
+                job.index_window(demux)?;
+            }
+        }
+        Ok(job)
+    }
+
+    /// Builds `meta.index` from the packets the window lets through, then rewinds the reader.
+    fn index_window(&mut self, demux: &mut dyn Demuxer) -> Result<(), PipelineError> {
+        let mut builders: Vec<Builder> = self
+            .meta
+            .tracks
+            .iter()
+            .map(|t| Builder::new(t.kind == TrackKind::Video, t.timebase))
+            .collect();
+        self.ended = vec![false; self.keep.len()];
+        while let Some((slot, pkt)) = self.next_kept(demux)? {
+            builders[slot].push(PartInfo {
+                dts: pkt.dts,
+                cts: pkt.cts,
+                size: pkt.data.len() as u32,
+                keyframe: pkt.keyframe,
+                pos: pkt.pos.unwrap_or(0),
+                unit_size: pkt.data.len() as u64,
+            });
+        }
+        self.meta.index = Some(crate::dtsc::Index {
+            tracks: builders.into_iter().map(Builder::finish).collect(),
+        });
+        let rewind = self.start.unwrap_or(Time::new(
+            crate::dtsc::Ticks(i64::MIN / 4),
+            crate::dtsc::Timebase::MS,
+        ));
+        demux.seek(rewind).map_err(|err| PipelineError::Format {
+            path: self.in_name.clone(),
+            err,
         })
     }
 
