@@ -552,7 +552,9 @@ mod tests {
     /// r_frame_rate 30000/1001).
     #[test]
     fn x264_variants_match_ffprobe() {
-        let cases: [(&str, &[u8], &str, u8, u32, u32); 4] = [
+        // (options, SPS NAL, profile, level, width, height)
+        type Case<'a> = (&'a str, &'a [u8], &'a str, u8, u32, u32);
+        let cases: [Case; 4] = [
             (
                 "-x264-params cqm=jvt -s 720x480",
                 &[
