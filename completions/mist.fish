@@ -49,7 +49,7 @@ fmp4\t''
 mp3\t''
 h264\t''
 aac\t''"
-complete -c mist -n "__fish_mist_using_subcommand convert" -l tracks -d 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta)' -r
+complete -c mist -n "__fish_mist_using_subcommand convert" -l tracks -d 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -l start -d 'Start at the keyframe at or before this time (seconds, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -l end -d 'Stop before this time (seconds, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
@@ -72,7 +72,7 @@ fmp4\t''
 mp3\t''
 h264\t''
 aac\t''"
-complete -c mist -n "__fish_mist_using_subcommand remux" -l tracks -d 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta)' -r
+complete -c mist -n "__fish_mist_using_subcommand remux" -l tracks -d 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -l start -d 'Start at the keyframe at or before this time (seconds, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -l end -d 'Stop before this time (seconds, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r

@@ -132,3 +132,63 @@ fn annexb_round_trip_keeps_nal_units() {
     assert_eq!(sps.profile_name(), want.streams[0].profile.as_deref());
     assert_eq!(sps.level(), 13);
 }
+
+mod properties {
+    use super::*;
+    use mist::codec::aac::AudioSpecificConfig;
+    use mist::codec::h264::{LengthPrefixedNals, PocCalculator};
+    use mist::codec::mp3::FrameHeader;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Oracle: the invariants the fuzz targets check, on random bytes (the fuzzers are
+        /// only compiled in CI): no panic, errors inside the input, Annex B → lengths →
+        /// Annex B → lengths is stable after the first step.
+        #[test]
+        fn annexb_conversions_are_stable(data in proptest::collection::vec(
+            prop_oneof![Just(0u8), Just(1u8), Just(3u8), any::<u8>()], 0..300)) {
+            let b = Bytes::from(data.clone());
+            let lp = annexb_to_length_prefixed(&b, 0).unwrap();
+            let back = length_prefixed_to_annexb(&lp, 4, 0).unwrap();
+            prop_assert_eq!(annexb_to_length_prefixed(&back, 0).unwrap(), lp);
+            for size in [1u8, 2, 4] {
+                for r in LengthPrefixedNals::new(b.clone(), size, 7) {
+                    if let Err(e) = r {
+                        prop_assert!(e.offset <= 7 + data.len() as u64);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn parameter_set_parsers_never_panic(data in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut sps = vec![0x67];
+            sps.extend(&data);
+            if let Ok(s) = Sps::parse(&sps, 0) {
+                prop_assert!(s.width() <= s.coded_width());
+                let mut pps = vec![0x68, 0xce, 0x38, 0x80];
+                pps.truncate(4);
+                if let Ok(p) = Pps::parse(&pps, 0) {
+                    let mut sl = vec![0x65];
+                    sl.extend(&data);
+                    if let Ok(h) = SliceHeader::parse(&sl, 0, &s, &p) {
+                        let _ = PocCalculator::new().next(&s, &h);
+                    }
+                }
+            } else if let Err(e) = Sps::parse(&sps, 0) {
+                prop_assert!(e.offset <= sps.len() as u64);
+            }
+            if let Ok(a) = AudioSpecificConfig::parse(&data, 0) {
+                if let Ok(b) = a.build() {
+                    let again = AudioSpecificConfig::parse(&b, 0).unwrap();
+                    prop_assert_eq!(again.build().unwrap(), b);
+                }
+            }
+            if let Ok(h) = FrameHeader::parse(&data, 0) {
+                prop_assert_eq!(&h.to_bytes()[..], &data[..4]);
+            }
+        }
+    }
+}

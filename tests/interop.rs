@@ -62,90 +62,6 @@ fn sidecars_match_installed_ffprobe() {
     );
 }
 
-/// Oracle: ffprobe and ffmpeg on mist's MP4 and fMP4 outputs of every MP4 fixture: the same
-/// streams (codec, time base, size/rate, language) and, per stream, the same packets (dts, pts,
-/// size, keyframe flag) as the source's sidecar; strictly increasing DTS; `ffmpeg -v error`
-/// decodes without a word; progressive output has moov before mdat.
-#[test]
-fn mp4_outputs_play_in_ffmpeg_with_the_source_packets() {
-    util::require("ffprobe");
-    util::require("ffmpeg");
-    let dir = util::TestDir::new("interop-mp4");
-    for name in [
-        "faststart.mp4",
-        "moov_end.mp4",
-        "frag.mp4",
-        "bframes_editlist.mp4",
-        "two_audio.mp4",
-        "ntsc_2997.mp4",
-        "vfr.mp4",
-        "aac_44k.mp4",
-        "mp3_in.mp4",
-    ] {
-        let want = ffprobe::sidecar(name);
-        for to in ["mp4", "fmp4"] {
-            let out = dir.join(&format!("{to}-{name}"));
-            let src = util::fixture(name);
-            util::mist_ok(&[
-                "convert",
-                "-q",
-                src.to_str().unwrap(),
-                out.to_str().unwrap(),
-                "--to",
-                to,
-            ]);
-            let got = ffprobe::run(&out);
-            assert_eq!(got.streams.len(), want.streams.len(), "{name} -> {to}");
-            for (g, w) in got.streams.iter().zip(&want.streams) {
-                assert_eq!(
-                    (
-                        &g.codec_name,
-                        g.time_base,
-                        g.width,
-                        g.height,
-                        g.sample_rate,
-                        &g.language
-                    ),
-                    (
-                        &w.codec_name,
-                        w.time_base,
-                        w.width,
-                        w.height,
-                        w.sample_rate,
-                        &w.language
-                    ),
-                    "{name} -> {to}"
-                );
-            }
-            for s in 0..want.streams.len() {
-                let key = |p: &&ffprobe::FfprobePacket| (p.dts, p.pts, p.size, p.key);
-                let g: Vec<_> = got.stream_packets(s).iter().map(key).collect();
-                let w: Vec<_> = want.stream_packets(s).iter().map(key).collect();
-                assert_eq!(g, w, "{name} -> {to} stream {s}");
-                assert!(
-                    g.windows(2).all(|x| x[0].0 < x[1].0),
-                    "{name}: DTS not increasing"
-                );
-            }
-            let err = std::process::Command::new("ffmpeg")
-                .args(["-v", "error", "-i"])
-                .arg(&out)
-                .args(["-f", "null", "-"])
-                .output()
-                .expect("run ffmpeg");
-            assert!(
-                err.stderr.is_empty(),
-                "{name} -> {to}: ffmpeg says {}",
-                String::from_utf8_lossy(&err.stderr)
-            );
-            if to == "mp4" {
-                let data = std::fs::read(&out).unwrap();
-                let at = |b: &[u8]| data.windows(4).position(|w| w == b).unwrap();
-                assert!(at(b"moov") < at(b"mdat"), "{name}: not faststart");
-            }
-        }
-    }
-}
 /// Runs `ffmpeg -v error [extra] -i path -f null -` and returns what it printed.
 fn ffmpeg_decode_errors(path: &std::path::Path, extra: &[&str]) -> String {
     util::require("ffmpeg");
@@ -256,6 +172,90 @@ fn mp3_crc_agrees_with_ffmpeg() {
         .filter(|f| f["message"].as_str().unwrap_or("").contains("CRC"))
         .count();
     assert_eq!(crc_errors, 85);
+}
+/// Oracle: ffprobe and ffmpeg on mist's MP4 and fMP4 outputs of every MP4 fixture: the same
+/// streams (codec, time base, size/rate, language) and, per stream, the same packets (dts, pts,
+/// size, keyframe flag) as the source's sidecar; strictly increasing DTS; `ffmpeg -v error`
+/// decodes without a word; progressive output has moov before mdat.
+#[test]
+fn mp4_outputs_play_in_ffmpeg_with_the_source_packets() {
+    util::require("ffprobe");
+    util::require("ffmpeg");
+    let dir = util::TestDir::new("interop-mp4");
+    for name in [
+        "faststart.mp4",
+        "moov_end.mp4",
+        "frag.mp4",
+        "bframes_editlist.mp4",
+        "two_audio.mp4",
+        "ntsc_2997.mp4",
+        "vfr.mp4",
+        "aac_44k.mp4",
+        "mp3_in.mp4",
+    ] {
+        let want = ffprobe::sidecar(name);
+        for to in ["mp4", "fmp4"] {
+            let out = dir.join(&format!("{to}-{name}"));
+            let src = util::fixture(name);
+            util::mist_ok(&[
+                "convert",
+                "-q",
+                src.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--to",
+                to,
+            ]);
+            let got = ffprobe::run(&out);
+            assert_eq!(got.streams.len(), want.streams.len(), "{name} -> {to}");
+            for (g, w) in got.streams.iter().zip(&want.streams) {
+                assert_eq!(
+                    (
+                        &g.codec_name,
+                        g.time_base,
+                        g.width,
+                        g.height,
+                        g.sample_rate,
+                        &g.language
+                    ),
+                    (
+                        &w.codec_name,
+                        w.time_base,
+                        w.width,
+                        w.height,
+                        w.sample_rate,
+                        &w.language
+                    ),
+                    "{name} -> {to}"
+                );
+            }
+            for s in 0..want.streams.len() {
+                let key = |p: &&ffprobe::FfprobePacket| (p.dts, p.pts, p.size, p.key);
+                let g: Vec<_> = got.stream_packets(s).iter().map(key).collect();
+                let w: Vec<_> = want.stream_packets(s).iter().map(key).collect();
+                assert_eq!(g, w, "{name} -> {to} stream {s}");
+                assert!(
+                    g.windows(2).all(|x| x[0].0 < x[1].0),
+                    "{name}: DTS not increasing"
+                );
+            }
+            let err = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-i"])
+                .arg(&out)
+                .args(["-f", "null", "-"])
+                .output()
+                .expect("run ffmpeg");
+            assert!(
+                err.stderr.is_empty(),
+                "{name} -> {to}: ffmpeg says {}",
+                String::from_utf8_lossy(&err.stderr)
+            );
+            if to == "mp4" {
+                let data = std::fs::read(&out).unwrap();
+                let at = |b: &[u8]| data.windows(4).position(|w| w == b).unwrap();
+                assert!(at(b"moov") < at(b"mdat"), "{name}: not faststart");
+            }
+        }
+    }
 }
 
 /// `ffprobe -of json` with the given entries on a file, parsed.

@@ -332,3 +332,24 @@ fn validate_notes_moov_after_mdat() {
         .contains("moov comes after mdat")));
     assert!(f.iter().all(|x| x["severity"] != "error"));
 }
+
+#[test]
+fn summary_from_sample_tables_equals_summary_from_packets() {
+    // The summary (--detail 0) reads only moov/moof; reading every packet must agree with it.
+    for name in [
+        "faststart.mp4",
+        "moov_end.mp4",
+        "frag.mp4",
+        "bframes_editlist.mp4",
+        "two_audio.mp4",
+        "ntsc_2997.mp4",
+        "vfr.mp4",
+        "aac_44k.mp4",
+        "mp3_in.mp4",
+    ] {
+        let quick = analyse_json(&fixture(name), &[]);
+        let full = analyse_json(&fixture(name), &["--detail", "1"]);
+        assert_eq!(quick["tracks"], full["tracks"], "{name}");
+        assert_eq!(quick["duration_ms"], full["duration_ms"], "{name}");
+    }
+}

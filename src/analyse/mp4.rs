@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::dtsc::{Meta, TrackKind};
+use crate::dtsc::{Meta, Ticks, TrackKind};
 use crate::formats::mp4::boxes::edts::Elst;
 use crate::formats::mp4::boxes::fragment::{self, Tfhd, Trun};
 use crate::formats::mp4::boxes::ftyp::Ftyp;
@@ -132,6 +132,21 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
     let mut stats = Stats::new(&meta);
     let mut rows = Vec::new();
     let mut last = vec![None; meta.tracks.len()];
+    if opts.detail == 0 && !opts.validate {
+        // The summary needs only the sample tables (moov/moof): no payload is read.
+        for ts in &demux.tracks {
+            for smp in &ts.samples {
+                stats.add_sample(
+                    ts.id,
+                    Ticks(smp.dts),
+                    smp.cts,
+                    u64::from(smp.size),
+                    smp.sync,
+                );
+            }
+        }
+        return Ok(stats.into_report(file, "mp4", size, None, None));
+    }
     loop {
         let p = match demux.next_packet() {
             Ok(Some(p)) => p,

@@ -115,6 +115,14 @@ pub enum PipelineError {
         /// What went wrong, with the offset.
         err: FormatError,
     },
+    /// The output format cannot carry the tracks asked for.
+    #[error("{path}: {why}")]
+    CannotCarry {
+        /// The output.
+        path: String,
+        /// Which tracks, and why.
+        why: String,
+    },
     /// The selection kept nothing.
     #[error("{0}: no tracks left to write (check --tracks)")]
     NoTracks(String),
@@ -294,25 +302,31 @@ impl Job {
         };
         let mut keep = Vec::new();
         let mut kept_positions = Vec::new();
+        let mut skipped = Vec::new();
         for (i, t) in source.tracks.iter().enumerate() {
             if !plan.tracks.keeps(t) {
                 continue;
             }
-            let want =
-                (plan.to.mux_caps.framing)(&t.codec).ok_or_else(|| PipelineError::Format {
+            let Some(want) = (plan.to.mux_caps.framing)(&t.codec) else {
+                let what = format!(
+                    "{} track {} ({})",
+                    t.kind.as_str(),
+                    t.id,
+                    t.codec.ffprobe_name()
+                );
+                // Without --tracks, take what the output can carry (`x.flv` → `y.mp3` keeps
+                // the audio), as ffmpeg picks streams; an explicit selection is honoured or
+                // refused.
+                if plan.tracks.is_implicit() {
+                    tracing::info!("{what} left out: {} cannot carry it", plan.to.name);
+                    skipped.push(what);
+                    continue;
+                }
+                return Err(PipelineError::CannotCarry {
                     path: out_name.to_string(),
-                    err: FormatError::new(
-                        plan.to.name,
-                        0,
-                        formats::Problem::Unsupported(format!(
-                            "{} track {} ({}) in {}",
-                            t.kind.as_str(),
-                            t.id,
-                            t.codec.ffprobe_name(),
-                            plan.to.name
-                        )),
-                    ),
-                })?;
+                    why: format!("{} cannot carry {what}", plan.to.name),
+                });
+            };
             let adapter = Adapter::new(t, want).map_err(|err| PipelineError::Format {
                 path: out_name.to_string(),
                 err,
@@ -322,7 +336,18 @@ impl Job {
             kept_positions.push(i);
         }
         if keep.is_empty() {
-            return Err(PipelineError::NoTracks(in_name.to_string()));
+            return Err(if skipped.is_empty() {
+                PipelineError::NoTracks(in_name.to_string())
+            } else {
+                PipelineError::CannotCarry {
+                    path: out_name.to_string(),
+                    why: format!(
+                        "{} cannot carry any track of {in_name}: {}",
+                        plan.to.name,
+                        skipped.join(", ")
+                    ),
+                }
+            });
         }
 
         // Trimming on keyframes: start at the key at or before --start of the first kept video
