@@ -14,7 +14,11 @@ fn split(pieces: &[&[u8]]) -> Result<Vec<(u64, u64, Vec<u64>)>, u64> {
     let mut out = Vec::new();
     let drain = |s: &mut AuSplitter, out: &mut Vec<_>| -> Result<(), u64> {
         while let Some(au) = s.next_au().map_err(|e| e.offset)? {
-            out.push((au.offset, au.size, au.nals.iter().map(|n| n.offset).collect()));
+            out.push((
+                au.offset,
+                au.size,
+                au.nals.iter().map(|n| n.offset).collect(),
+            ));
         }
         Ok(())
     };
