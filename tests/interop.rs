@@ -400,3 +400,111 @@ fn raw_outputs_decode_cleanly() {
         assert_eq!(got.streams[0].profile, want.streams[stream].profile);
     }
 }
+
+/// Decode indices of `raw`'s frames in presentation order, from ffprobe alone: `-show_frames`
+/// lists decoded frames in output order with their access unit's offset, `-show_packets` the
+/// access units in decode order.
+fn raw_presentation_order(raw: &std::path::Path) -> Vec<usize> {
+    let packets = raw_ffprobe(raw, &["-show_packets"]);
+    let pos: Vec<i64> = packets["packets"]
+        .as_array()
+        .expect("packets")
+        .iter()
+        .map(|p| ffprobe::num(p.get("pos")).expect("pos"))
+        .collect();
+    let frames = raw_ffprobe(raw, &["-show_frames", "-show_entries", "frame=pkt_pos"]);
+    frames["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .map(|f| {
+            let at = ffprobe::num(f.get("pkt_pos")).expect("pkt_pos");
+            pos.iter()
+                .position(|&p| p == at)
+                .expect("frame of a packet")
+        })
+        .collect()
+}
+
+/// Oracle: ffprobe on streams x264 writes at test time with the features that make access
+/// unit splitting and timing hard: 4 slices per picture (`first_mb_in_slice` ≠ 0), periodic
+/// intra refresh (no IDR after the first; keyframes only from recovery point SEI), MBAFF
+/// interlacing with 3 B-frames, and open GOPs with a strict B-pyramid. For each, mist's
+/// listing equals ffprobe's packets (offset, size, key flag), and its conversion to MP4 has
+/// strictly increasing DTS, PTS in ffprobe's frame order, and decodes without a word.
+#[test]
+fn raw_h264_variants_split_and_time_like_ffmpeg() {
+    util::require("ffmpeg");
+    let dir = util::TestDir::new("interop_raw_variants");
+    let variants: [(&str, &[&str]); 4] = [
+        ("slices", &["-bf", "2", "-x264-params", "slices=4"]),
+        (
+            "irefresh",
+            &["-bf", "0", "-x264-params", "intra-refresh=1:keyint=20"],
+        ),
+        (
+            "mbaff",
+            &["-bf", "3", "-flags", "+ildct+ilme", "-x264-params", "tff=1"],
+        ),
+        (
+            "opengop",
+            &[
+                "-bf",
+                "3",
+                "-x264-params",
+                "open-gop=1:keyint=25:b-pyramid=strict",
+            ],
+        ),
+    ];
+    for (name, opts) in variants {
+        let raw = dir.join(&format!("{name}.h264"));
+        let st = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi"])
+            .args(["-i", "testsrc2=size=320x240:rate=25", "-t", "2"])
+            .args(["-c:v", "libx264", "-preset", "veryfast"])
+            .args(opts)
+            .args(["-f", "h264"])
+            .arg(&raw)
+            .status()
+            .expect("run ffmpeg");
+        assert!(st.success(), "{name}: ffmpeg failed");
+        let want = ffprobe::run(&raw);
+        let doc = util::analyse_json(&raw, &["--detail", "1", "--validate"]);
+        let (got, _) = ffprobe::from_mist_json(&doc);
+        let g: Vec<(Option<u64>, u64, bool)> = got.iter().map(|p| (p.pos, p.size, p.key)).collect();
+        let w: Vec<(Option<u64>, u64, bool)> = want
+            .packets
+            .iter()
+            .map(|p| (p.pos, p.size, p.key))
+            .collect();
+        assert_eq!(g, w, "{name}: packets");
+        assert_eq!(doc["findings"], serde_json::json!([]), "{name}: findings");
+
+        let out = dir.join(&format!("{name}.mp4"));
+        util::mist_ok(&[
+            "convert",
+            raw.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        let mp4 = ffprobe::run(&out);
+        let pk = mp4.stream_packets(0);
+        assert_eq!(pk.len(), w.len(), "{name}");
+        assert!(
+            pk.windows(2).all(|p| p[0].dts < p[1].dts),
+            "{name}: DTS not strictly increasing"
+        );
+        let mut order: Vec<usize> = (0..pk.len()).collect();
+        order.sort_by_key(|&i| pk[i].pts);
+        assert!(
+            order.windows(2).all(|o| pk[o[0]].pts < pk[o[1]].pts),
+            "{name}: PTS repeat"
+        );
+        assert_eq!(
+            order,
+            raw_presentation_order(&raw),
+            "{name}: presentation order"
+        );
+        assert_eq!(ffmpeg_decode_errors(&out, &[]), "", "{name}");
+    }
+}
