@@ -580,4 +580,31 @@ mod tests {
         three.extend(frame(10));
         assert_eq!(probe(&three), 90);
     }
+
+    #[test]
+    fn crc_protected_frames_lose_their_nine_byte_header() {
+        // Hand-built: protection_absent 0 makes the header 9 bytes (7 + crc_check, ISO/IEC
+        // 13818-7 6.2); the packet is the raw data after it, and the track is the same as for
+        // 7-byte headers. The CRC itself is not verified (a known gap).
+        let asc = AudioSpecificConfig::new(2, 44100, 1);
+        let mut data = Vec::new();
+        for payload in [6usize, 9, 4] {
+            let mut h = AdtsHeader::from_asc(&asc, payload).unwrap();
+            h.protection_absent = false;
+            h.crc = Some(0xbeef);
+            h.frame_length = (payload + 9) as u16;
+            h.write(&mut data);
+            data.extend(std::iter::repeat(0x42).take(payload));
+        }
+        assert_eq!(probe(&data), 70);
+        let mut d = Demuxer::open(Source::from_bytes("c.aac", data)).unwrap();
+        let t = &d.meta().tracks[0];
+        assert_eq!((t.timebase.per_second(), t.audio().unwrap().channels), (44100, 1));
+        let mut got = Vec::new();
+        while let Some(p) = d.next_packet().unwrap() {
+            assert!(p.data.iter().all(|&b| b == 0x42));
+            got.push((p.dts.0, p.data.len(), p.pos.unwrap()));
+        }
+        assert_eq!(got, vec![(0, 6, 0), (1024, 9, 15), (2048, 4, 33)]);
+    }
 }
