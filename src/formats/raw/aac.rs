@@ -599,7 +599,10 @@ mod tests {
         assert_eq!(probe(&data), 70);
         let mut d = Demuxer::open(Source::from_bytes("c.aac", data)).unwrap();
         let t = &d.meta().tracks[0];
-        assert_eq!((t.timebase.per_second(), t.audio().unwrap().channels), (44100, 1));
+        assert_eq!(
+            (t.timebase.per_second(), t.audio().unwrap().channels),
+            (44100, 1)
+        );
         let mut got = Vec::new();
         while let Some(p) = d.next_packet().unwrap() {
             assert!(p.data.iter().all(|&b| b == 0x42));

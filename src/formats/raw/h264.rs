@@ -783,13 +783,59 @@ pub struct Scan {
     /// The timing stage.
     pub timing: Timing,
     eof: bool,
+    /// True once the source and the splitter are both exhausted.
+    drained: bool,
     read_pos: u64,
     chunk: Vec<u8>,
     /// The track the stream holds.
     pub track: Track,
     /// Frame rate used, and where it came from (`--fps`, `VUI`, `default`).
-    pub fps: ((u32, u32), &'static str),
+    pub fps: FpsSource,
     findings: Vec<Finding>,
+}
+
+/// Where the frame rate came from.
+pub type FpsSource = ((u32, u32), &'static str);
+
+/// The track and the timing of a stream, once `split` has seen the parameter sets and
+/// `prefetched` holds the first access units (their POCs computed with a placeholder clock):
+/// the `avcC` from the first SPS/PPS of each id, the frame rate (`forced`, else VUI, else
+/// 25), the clock, the delay, and the prefetched access units re-timed with them.
+fn setup(
+    split: &AuSplitter,
+    prefetched: &Timing,
+    forced: Option<(u32, u32)>,
+) -> Result<(Track, Timing, FpsSource), FormatError> {
+    let mut annexb = BytesMut::new();
+    for n in split.first_parameter_sets() {
+        annexb.extend_from_slice(&[0, 0, 0, 1]);
+        annexb.extend_from_slice(n);
+    }
+    let cfg = AvcConfig::from_annexb_parameter_sets(&annexb.freeze(), 0)?
+        .ok_or_else(|| FormatError::invalid(FORMAT, 0, "no usable SPS and PPS"))?;
+    let sps = cfg.first_sps()?;
+    let fps = match (forced, sps.fps()) {
+        (Some(f), _) => (f, "--fps"),
+        (None, Some(f)) => (f, "VUI"),
+        (None, None) => (DEFAULT_FPS, "default"),
+    };
+    let (tb, dur) = clock(fps.0);
+    let mut timing = Timing::new(dur, 0);
+    timing.set_delay(choose_delay(prefetched));
+    for p in &prefetched.window {
+        timing.push(p.au.clone());
+    }
+    let mut track = Track::new(TrackId(1), TrackKind::Video, Codec::H264, tb);
+    track.init = cfg.build()?;
+    let (num, den) = fps.0;
+    let fpks = u32::try_from((u64::from(num) * 1000 + u64::from(den) / 2) / u64::from(den.max(1)))
+        .unwrap_or(0);
+    track.params = Params::Video(Video {
+        width: sps.width(),
+        height: sps.height(),
+        fpks,
+    });
+    Ok((track, timing, fps))
 }
 
 impl Scan {
@@ -801,6 +847,7 @@ impl Scan {
             split: AuSplitter::new(0),
             timing: Timing::new(1, 0),
             eof: false,
+            drained: false,
             read_pos: 0,
             chunk: vec![0; READ_CHUNK],
             track: Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MPEG),
@@ -832,40 +879,10 @@ impl Scan {
                 what,
             ));
         }
-        let mut annexb = BytesMut::new();
-        for n in s.split.first_parameter_sets() {
-            annexb.extend_from_slice(&[0, 0, 0, 1]);
-            annexb.extend_from_slice(n);
-        }
-        let cfg = AvcConfig::from_annexb_parameter_sets(&annexb.freeze(), 0)?
-            .ok_or_else(|| FormatError::invalid(FORMAT, 0, "no usable SPS and PPS"))?;
-        let sps = cfg.first_sps()?;
-        s.fps = match (forced, sps.fps()) {
-            (Some(f), _) => (f, "--fps"),
-            (None, Some(f)) => (f, "VUI"),
-            (None, None) => (DEFAULT_FPS, "default"),
-        };
-        let (tb, dur) = clock(s.fps.0);
-        let delay = choose_delay(&s.timing);
-        // Re-time what was read with the chosen clock.
-        let mut timing = Timing::new(dur, 0);
-        timing.set_delay(delay);
-        for p in std::mem::take(&mut s.timing.window) {
-            timing.push(p.au);
-        }
+        let (track, timing, fps) = setup(&s.split, &s.timing, forced)?;
+        s.track = track;
         s.timing = timing;
-        s.track.timebase = tb;
-        s.track.init = cfg.build()?;
-        let fpks = u32::try_from(
-            (u64::from(s.fps.0 .0) * 1000 + u64::from(s.fps.0 .1) / 2)
-                / u64::from(s.fps.0 .1.max(1)),
-        )
-        .unwrap_or(0);
-        s.track.params = Params::Video(Video {
-            width: sps.width(),
-            height: sps.height(),
-            fpks,
-        });
+        s.fps = fps;
         Ok(s)
     }
 
@@ -900,13 +917,15 @@ impl Scan {
     /// The next access unit with its times, in decode order.
     pub fn next_timed(&mut self) -> Result<Option<TimedAu>, FormatError> {
         loop {
-            if let Some(t) = self.timing.pop(self.eof) {
+            if let Some(t) = self.timing.pop(self.drained) {
                 self.findings.extend(self.timing.take_findings());
                 return Ok(Some(t));
             }
             match self.pull()? {
                 Some(au) => self.timing.push(au),
                 None => {
+                    // Every access unit is known: the last ones can be timed now.
+                    self.drained = true;
                     if self.timing.waiting() == 0 {
                         return Ok(None);
                     }
@@ -938,6 +957,7 @@ impl Scan {
         self.timing = Timing::new(self.timing.dur, number);
         self.timing.set_delay(delay);
         self.eof = false;
+        self.drained = false;
         self.read_pos = pos;
         Ok(())
     }
@@ -1086,6 +1106,131 @@ impl DemuxerTrait for Demuxer {
 
     fn take_findings(&mut self) -> Vec<Finding> {
         self.scan.take_findings()
+    }
+}
+
+/// The incremental (sans-IO) `.h264` reader for streams that arrive in pieces (pipes,
+/// HTTP bodies): the same access units and times as [`Demuxer`], as
+/// [`Event`](crate::formats::Event)s. The track is announced once the parameter sets and
+/// [`PREFETCH_AUS`] access units (or the end) have been seen.
+pub struct StreamReader {
+    split: AuSplitter,
+    forced: Option<(u32, u32)>,
+    /// Access units before the track is decided (POCs with a placeholder clock).
+    prefetch: Timing,
+    prefetched: usize,
+    timing: Option<Timing>,
+    finished: bool,
+    /// True once finished and every access unit is out of the splitter.
+    drained: bool,
+    events: VecDeque<crate::formats::Event>,
+}
+
+impl StreamReader {
+    /// A reader; `fps` overrides the stream's frame rate.
+    pub fn new(fps: Option<(u32, u32)>) -> StreamReader {
+        StreamReader {
+            split: AuSplitter::new(0),
+            forced: fps,
+            prefetch: Timing::new(1, 0),
+            prefetched: 0,
+            timing: None,
+            finished: false,
+            drained: false,
+            events: VecDeque::new(),
+        }
+    }
+
+    fn queue_findings(&mut self) {
+        let mut f = self.split.take_findings();
+        if let Some(t) = self.timing.as_mut() {
+            f.extend(t.take_findings());
+        }
+        self.events
+            .extend(f.into_iter().map(crate::formats::Event::Finding));
+    }
+}
+
+impl crate::formats::Reader for StreamReader {
+    fn feed(&mut self, chunk: Bytes) {
+        self.split.feed(&chunk);
+    }
+
+    fn next_event(&mut self) -> Result<Option<crate::formats::Event>, FormatError> {
+        use crate::formats::Event;
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(Some(e));
+            }
+            if let Some(t) = self.timing.as_mut() {
+                if let Some(au) = t.pop(self.drained) {
+                    self.queue_findings();
+                    self.events.push_front(Event::Packet(to_packet(&au)));
+                    continue;
+                }
+                let Some(au) = self.split.next_au()? else {
+                    if self.finished && !self.drained {
+                        self.drained = true;
+                        continue;
+                    }
+                    self.queue_findings();
+                    if self.events.is_empty() {
+                        return Ok(None);
+                    }
+                    continue;
+                };
+                if let Some(t) = self.timing.as_mut() {
+                    t.push(au);
+                }
+                continue;
+            }
+            let au = self.split.next_au()?;
+            self.queue_findings();
+            let ready = match au {
+                Some(au) => {
+                    self.prefetch.push(au);
+                    self.prefetched += 1;
+                    self.split.has_parameter_sets() && self.prefetched >= PREFETCH_AUS
+                }
+                None if self.finished => {
+                    if !self.split.has_parameter_sets() {
+                        if self.prefetched == 0 {
+                            return Ok(None);
+                        }
+                        return Err(FormatError::invalid(
+                            FORMAT,
+                            0,
+                            format!("no SPS and PPS in {} access units", self.prefetched),
+                        ));
+                    }
+                    true
+                }
+                None => return Ok(None),
+            };
+            if !ready {
+                if self.prefetched >= MAX_AUS_BEFORE_PARAMETER_SETS {
+                    return Err(FormatError::invalid(
+                        FORMAT,
+                        0,
+                        format!(
+                            "no SPS and PPS in the first {} access units",
+                            self.prefetched
+                        ),
+                    ));
+                }
+                continue;
+            }
+            let (track, timing, _) = setup(&self.split, &self.prefetch, self.forced)?;
+            self.prefetch = Timing::new(1, 0);
+            self.timing = Some(timing);
+            self.events.push_back(Event::Tracks(vec![track]));
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), FormatError> {
+        self.split.finish();
+        self.finished = true;
+        Ok(())
     }
 }
 
@@ -1328,5 +1473,41 @@ mod tests {
             .map(|n| n.data)
             .collect();
         assert_eq!((&nals[1], &nals[2]), (&sps, &pps));
+    }
+
+    #[test]
+    fn stream_reader_gives_the_demuxers_packets_however_the_input_is_cut() {
+        // Oracle: the file demuxer on the same bytes (and the sans-IO contract: the events
+        // do not depend on the cuts).
+        use crate::formats::{Event, Reader as _};
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/h264_bframes.h264");
+        let data = std::fs::read(path).unwrap();
+        let mut want = Vec::new();
+        let mut d = Demuxer::open(Source::from_bytes("b.h264", data.clone())).unwrap();
+        while let Some(p) = d.next_packet().unwrap() {
+            want.push(p);
+        }
+        for piece in [1usize, 7, 1000, 4096, data.len()] {
+            let mut r = StreamReader::new(None);
+            let (mut tracks, mut got) = (Vec::new(), Vec::new());
+            let mut take = |r: &mut StreamReader| {
+                while let Some(e) = r.next_event().unwrap() {
+                    match e {
+                        Event::Tracks(t) => tracks.push(t),
+                        Event::Packet(p) => got.push(p),
+                        Event::Finding(f) => panic!("finding {f:?}"),
+                    }
+                }
+            };
+            for c in data.chunks(piece) {
+                r.feed(Bytes::copy_from_slice(c));
+                take(&mut r);
+            }
+            r.finish().unwrap();
+            take(&mut r);
+            assert_eq!(tracks, vec![d.meta().tracks.clone()], "pieces of {piece}");
+            assert_eq!(got, want, "pieces of {piece}");
+        }
     }
 }
