@@ -1,12 +1,13 @@
 //! The `.h264` access-unit splitter and demuxer: never panic; access units lie inside the
 //! input, in order, and do not overlap; feeding the input in two pieces (cut anywhere) gives
 //! the same access units as one piece; the demuxer's errors point inside the input and its
-//! decode times rise.
+//! decode times rise, and the stream reader gives the demuxer's packets.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mist::formats::raw::h264::AuSplitter;
-use mist::formats::Demuxer as _;
+use mist::dtsc::Packet;
+use mist::formats::raw::h264::{AuSplitter, StreamReader};
+use mist::formats::{Demuxer as _, Event, Reader as _};
 use mist::io::Source;
 
 fn split(pieces: &[&[u8]]) -> Result<Vec<(u64, u64, Vec<u64>)>, u64> {
@@ -31,6 +32,27 @@ fn split(pieces: &[&[u8]]) -> Result<Vec<(u64, u64, Vec<u64>)>, u64> {
     Ok(out)
 }
 
+/// Packets from the stream reader fed in two pieces, or the error offset.
+fn stream(data: &[u8], cut: usize) -> Result<Vec<Packet>, u64> {
+    let mut r = StreamReader::new(None);
+    let mut packets = Vec::new();
+    let mut take = |r: &mut StreamReader| -> Result<(), u64> {
+        while let Some(e) = r.next_event().map_err(|e| e.offset)? {
+            if let Event::Packet(p) = e {
+                packets.push(p);
+            }
+        }
+        Ok(())
+    };
+    for p in [&data[..cut], &data[cut..]] {
+        r.feed(bytes::Bytes::copy_from_slice(p));
+        take(&mut r)?;
+    }
+    r.finish().map_err(|e| e.offset)?;
+    take(&mut r)?;
+    Ok(packets)
+}
+
 fuzz_target!(|data: &[u8]| {
     let len = data.len() as u64;
     let whole = split(&[data]);
@@ -52,17 +74,25 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(a, b, "cut at {cut}");
         }
     }
+    let cut = data
+        .first()
+        .map_or(0, |&b| usize::from(b) * data.len() / 256);
     match mist::formats::raw::h264::Demuxer::open(Source::from_bytes("f.h264", data.to_vec())) {
         Ok(mut d) => {
             let mut last = None;
+            let mut all = Vec::new();
             loop {
                 match d.next_packet() {
                     Ok(Some(p)) => {
                         assert!(last.map_or(true, |l| p.dts.0 > l));
                         assert!(p.cts >= 0);
                         last = Some(p.dts.0);
+                        all.push(p);
                     }
-                    Ok(None) => break,
+                    Ok(None) => {
+                        assert_eq!(stream(data, cut), Ok(all), "stream reader differs");
+                        break;
+                    }
                     Err(e) => {
                         assert!(e.offset <= len);
                         break;

@@ -254,23 +254,8 @@ impl Scanner {
                 },
             ));
         }
-        if h.sampling_frequency_index != self.first.sampling_frequency_index
-            || h.channel_configuration != self.first.channel_configuration
-            || h.profile != self.first.profile
-        {
-            self.findings.push(Finding::warning(
-                at,
-                format!(
-                    "ADTS parameters change: {} Hz, {} channel config, profile {} (first frame: \
-                     {} Hz, {}, {})",
-                    h.sampling_frequency(),
-                    h.channel_configuration,
-                    h.profile,
-                    self.first.sampling_frequency(),
-                    self.first.channel_configuration,
-                    self.first.profile
-                ),
-            ));
+        if let Some(f) = parameter_change(&self.first, &h, at) {
+            self.findings.push(f);
         }
         Ok(Some(Frame {
             offset: at,
@@ -299,6 +284,28 @@ impl Scanner {
         }
         self.r.seek_to(to).map_err(io_err(to))
     }
+}
+
+/// A warning when a frame's header describes other audio than the first frame's.
+fn parameter_change(first: &AdtsHeader, h: &AdtsHeader, at: u64) -> Option<Finding> {
+    let same = h.sampling_frequency_index == first.sampling_frequency_index
+        && h.channel_configuration == first.channel_configuration
+        && h.profile == first.profile;
+    (!same).then(|| {
+        Finding::warning(
+            at,
+            format!(
+                "ADTS parameters change: {} Hz, channel configuration {}, profile {} (first \
+                 frame: {} Hz, {}, {})",
+                h.sampling_frequency(),
+                h.channel_configuration,
+                h.profile,
+                first.sampling_frequency(),
+                first.channel_configuration,
+                first.profile
+            ),
+        )
+    })
 }
 
 /// The track an ADTS stream holds, from its first header.
@@ -436,6 +443,209 @@ impl DemuxerTrait for Demuxer {
 
     fn take_findings(&mut self) -> Vec<Finding> {
         self.scan.take_findings()
+    }
+}
+
+/// The incremental (sans-IO) ADTS reader for streams that arrive in pieces (pipes, HTTP
+/// bodies): the same packets, times and findings as [`Demuxer`], as
+/// [`Event`](crate::formats::Event)s; the track is announced with the first frame.
+#[derive(Default)]
+pub struct StreamReader {
+    buf: bytes::BytesMut,
+    /// Absolute offset of `buf[0]`.
+    base: u64,
+    started: bool,
+    id3_left: u64,
+    first: Option<AdtsHeader>,
+    samples: i64,
+    garbage_from: Option<u64>,
+    finished: bool,
+    /// A packet to hand out after the finding about it.
+    queued: Option<crate::formats::Event>,
+}
+
+impl StreamReader {
+    /// A reader for a stream starting at byte 0.
+    pub fn new() -> StreamReader {
+        StreamReader::default()
+    }
+
+    fn skip(&mut self, n: usize) {
+        let n = n.min(self.buf.len());
+        let _ = self.buf.split_to(n);
+        self.base += n as u64;
+    }
+}
+
+impl crate::formats::Reader for StreamReader {
+    fn feed(&mut self, chunk: Bytes) {
+        self.buf.extend_from_slice(&chunk);
+    }
+
+    fn next_event(&mut self) -> Result<Option<crate::formats::Event>, FormatError> {
+        use crate::formats::Event;
+        if let Some(e) = self.queued.take() {
+            return Ok(Some(e));
+        }
+        if !self.started {
+            if self.buf.len() < 10 && !self.finished {
+                return Ok(None);
+            }
+            self.started = true;
+            if let Some(n) = id3v2_len(&self.buf) {
+                if n > MAX_ID3_SIZE {
+                    return Err(FormatError::new(
+                        FORMAT,
+                        6,
+                        Problem::Limit {
+                            what: "ID3v2 tag size",
+                            limit: MAX_ID3_SIZE,
+                        },
+                    ));
+                }
+                self.id3_left = n;
+                return Ok(Some(Event::Finding(Finding::info(
+                    0,
+                    format!("ID3v2 tag of {n} bytes skipped"),
+                ))));
+            }
+        }
+        if self.id3_left > 0 {
+            let n = self.id3_left.min(self.buf.len() as u64);
+            self.skip(n as usize);
+            self.id3_left -= n;
+            if self.id3_left > 0 {
+                if self.finished {
+                    return Err(FormatError::new(
+                        FORMAT,
+                        0,
+                        Problem::Truncated {
+                            what: "ID3v2 tag",
+                            need: self.id3_left,
+                        },
+                    ));
+                }
+                return Ok(None);
+            }
+        }
+        loop {
+            if self.buf.is_empty() {
+                if let (Some(from), true) = (self.garbage_from, self.finished) {
+                    self.garbage_from = None;
+                    return Ok(Some(Event::Finding(Finding::error(
+                        from,
+                        format!(
+                            "{} bytes without an ADTS sync word at the end",
+                            self.base - from
+                        ),
+                    ))));
+                }
+                return Ok(None);
+            }
+            let at = self.base;
+            if self.finished
+                && self.garbage_from.is_none()
+                && self.buf.len() == 128
+                && self.buf.starts_with(b"TAG")
+            {
+                self.skip(128);
+                return Ok(Some(Event::Finding(Finding::info(
+                    at,
+                    "ID3v1 tag at the end skipped",
+                ))));
+            }
+            let h = match AdtsHeader::parse(&self.buf, at) {
+                Ok(h) if h.sampling_frequency() > 0 => h,
+                Err(e) if e.is_truncation() && !self.finished => return Ok(None),
+                Err(e)
+                    if e.is_truncation()
+                        && self.garbage_from.is_none()
+                        && self.buf[0] == 0xff
+                        && self.buf.get(1).is_some_and(|b| b & 0xf6 == 0xf0) =>
+                {
+                    return Err(FormatError::new(FORMAT, at, e.problem));
+                }
+                _ => {
+                    self.garbage_from.get_or_insert(at);
+                    self.skip(1);
+                    if self.first.is_none()
+                        && self
+                            .garbage_from
+                            .is_some_and(|g| at - g > MAX_LEADING_GARBAGE)
+                    {
+                        return Err(FormatError::invalid(
+                            FORMAT,
+                            0,
+                            "no ADTS frame (sync word 0xFFF with layer 0) found",
+                        ));
+                    }
+                    continue;
+                }
+            };
+            let len = usize::from(h.frame_length);
+            if self.garbage_from.is_some() {
+                // Resynchronising: the next header must follow, or the input must end.
+                if self.buf.len() < len + 9 && !self.finished {
+                    return Ok(None);
+                }
+                // As the demuxer: a frame that reaches or runs past the end is taken;
+                // otherwise a header must follow it.
+                let next = self.buf.get(len..).unwrap_or(&[]);
+                if !next.is_empty() && header_at(next, at + len as u64).is_none() {
+                    self.skip(1);
+                    continue;
+                }
+                if let Some(from) = self.garbage_from.take() {
+                    return Ok(Some(Event::Finding(Finding::error(
+                        from,
+                        format!("no ADTS sync word: {} bytes skipped", at - from),
+                    ))));
+                }
+            }
+            if self.buf.len() < len {
+                if self.finished {
+                    return Err(FormatError::new(
+                        FORMAT,
+                        at,
+                        Problem::Truncated {
+                            what: "ADTS frame",
+                            need: (len - self.buf.len()) as u64,
+                        },
+                    ));
+                }
+                return Ok(None);
+            }
+            let Some(first) = self.first else {
+                self.first = Some(h);
+                return Ok(Some(Event::Tracks(vec![track_of(&h)?])));
+            };
+            let frame = Frame {
+                offset: at,
+                header: h,
+                data: self.buf.split_to(len).freeze(),
+            };
+            self.base += len as u64;
+            let dts = self.samples;
+            self.samples += frame.samples();
+            let pkt = Event::Packet(Packet {
+                track: TrackId(1),
+                dts: Ticks(dts),
+                cts: 0,
+                keyframe: true,
+                data: frame.payload(),
+                pos: Some(at),
+            });
+            if let Some(f) = parameter_change(&first, &h, at) {
+                self.queued = Some(pkt);
+                return Ok(Some(Event::Finding(f)));
+            }
+            return Ok(Some(pkt));
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), FormatError> {
+        self.finished = true;
+        Ok(())
     }
 }
 
@@ -609,5 +819,76 @@ mod tests {
             got.push((p.dts.0, p.data.len(), p.pos.unwrap()));
         }
         assert_eq!(got, vec![(0, 6, 0), (1024, 9, 15), (2048, 4, 33)]);
+    }
+
+    #[test]
+    fn stream_reader_gives_the_demuxers_packets_however_the_input_is_cut() {
+        // Oracle: the file demuxer on the same bytes, and the sans-IO contract (the events do
+        // not depend on the cuts). The input has garbage in the middle.
+        use crate::formats::{Event, Reader as _};
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/aac_lc.aac");
+        let mut data = std::fs::read(path).unwrap();
+        data.splice(155..155, [1u8, 2, 3, 0xff, 0xf1]);
+        let mut d = Demuxer::open(Source::from_bytes("a.aac", data.clone())).unwrap();
+        let mut want = Vec::new();
+        while let Some(p) = d.next_packet().unwrap() {
+            want.push(p);
+        }
+        let want_findings: Vec<u64> = d.take_findings().iter().map(|f| f.offset).collect();
+        assert_eq!(want_findings, vec![155]);
+        for piece in [1usize, 5, 155, 4096, data.len()] {
+            let mut r = StreamReader::new();
+            let (mut tracks, mut got, mut findings) = (Vec::new(), Vec::new(), Vec::new());
+            let mut take = |r: &mut StreamReader| {
+                while let Some(e) = r.next_event().unwrap() {
+                    match e {
+                        Event::Tracks(t) => tracks.push(t),
+                        Event::Packet(p) => got.push(p),
+                        Event::Finding(f) => findings.push(f.offset),
+                    }
+                }
+            };
+            for c in data.chunks(piece) {
+                r.feed(Bytes::copy_from_slice(c));
+                take(&mut r);
+            }
+            r.finish().unwrap();
+            take(&mut r);
+            assert_eq!(tracks, vec![d.meta().tracks.clone()], "pieces of {piece}");
+            assert_eq!(got, want, "pieces of {piece}");
+            assert_eq!(findings, want_findings, "pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn resync_rules_agree_between_demuxer_and_stream_reader() {
+        // Regression (fuzz): after garbage, a header is only taken when another header follows
+        // its frame or the frame reaches the end; five stray bytes after it are neither, so
+        // both readers drop it and report the bytes from the garbage on. Oracle: the rule.
+        use crate::formats::{Event, Reader as _};
+        let mut data = frame(10);
+        data.extend_from_slice(&[1, 2, 3]);
+        data.extend(frame(12));
+        data.extend_from_slice(&[9; 5]);
+        let mut d = Demuxer::open(Source::from_bytes("x.aac", data.clone())).unwrap();
+        let mut a = Vec::new();
+        while let Some(p) = d.next_packet().unwrap() {
+            a.push(p);
+        }
+        let fa: Vec<u64> = d.take_findings().iter().map(|f| f.offset).collect();
+        let mut r = StreamReader::new();
+        r.feed(Bytes::from(data));
+        r.finish().unwrap();
+        let (mut b, mut fb) = (Vec::new(), Vec::new());
+        while let Some(e) = r.next_event().unwrap() {
+            match e {
+                Event::Packet(p) => b.push(p),
+                Event::Finding(f) => fb.push(f.offset),
+                Event::Tracks(_) => {}
+            }
+        }
+        assert_eq!(a.len(), 1);
+        assert_eq!((a, fa), (b, fb));
     }
 }
