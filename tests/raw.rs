@@ -431,3 +431,37 @@ fn seeking_gives_the_packets_of_a_full_read() {
         assert!(all[from..].len() < all.len(), "{name}");
     }
 }
+
+/// Oracle: the sidecar (access unit 8 starts at byte 8044, keyframes are units 0 and 25).
+/// A stream cut at unit 8 lists all 42 remaining units in `analyse` (as ffprobe would), but
+/// the demuxer starts at the keyframe (unit 25, now the 18th) with decode time 0, and says
+/// that 17 undecodable units were dropped, at the cut's first byte.
+#[test]
+fn a_stream_cut_mid_gop_starts_at_its_first_keyframe() {
+    let side = ffprobe::sidecar("h264_bframes.h264");
+    let at = side.packets[8].pos.unwrap() as usize;
+    assert_eq!(at, 8044);
+    let data = std::fs::read(fixture("h264_bframes.h264")).unwrap()[at..].to_vec();
+    let dir = TestDir::new("raw_cut_gop");
+    let input = dir.join("cut.h264");
+    std::fs::write(&input, &data).unwrap();
+    assert_eq!(
+        packets_of(&analyse_json(&input, &["--detail", "1"])).len(),
+        42
+    );
+    let mut d = h264::Demuxer::open(Source::from_bytes("cut.h264", data)).unwrap();
+    let mut got = Vec::new();
+    while let Some(p) = d.next_packet().unwrap() {
+        got.push(p);
+    }
+    assert_eq!(got.len(), 25);
+    assert!(got[0].keyframe && got[0].dts.0 == 0);
+    assert_eq!(got[0].pos, Some(side.packets[25].pos.unwrap() - at as u64));
+    let f = d.take_findings();
+    let dropped = f
+        .iter()
+        .find(|f| f.message.contains("before the first keyframe"))
+        .expect("a finding about the dropped units");
+    assert_eq!(dropped.offset, 0);
+    assert!(dropped.message.starts_with("17 "), "{}", dropped.message);
+}

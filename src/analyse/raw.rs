@@ -266,7 +266,7 @@ pub fn analyse_h264(
 ) -> Result<Report, AnalyseError> {
     let file = src.name().to_string();
     let size = src.len();
-    let mut scan = h264::Scan::open(src)?;
+    let mut scan = h264::Scan::open(src, true)?;
     let meta = Meta {
         tracks: vec![scan.track.clone()],
         ..Meta::default()

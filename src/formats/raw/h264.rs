@@ -539,6 +539,51 @@ impl AuSplitter {
     }
 }
 
+/// Drops the access units before the first keyframe (a stream cut mid-GOP): nothing can
+/// decode them. Reports how many, once.
+#[derive(Clone, Debug, Default)]
+pub struct LeadingFilter {
+    /// Still dropping.
+    active: bool,
+    dropped: u64,
+    first_at: u64,
+}
+
+impl LeadingFilter {
+    /// A filter that drops (`true`) or keeps everything (`false`).
+    pub fn new(drop: bool) -> LeadingFilter {
+        LeadingFilter {
+            active: drop,
+            ..LeadingFilter::default()
+        }
+    }
+
+    /// Whether `au` passes; a finding when the first keyframe ends a run of dropped ones.
+    pub fn admit(&mut self, au: &AccessUnit) -> (bool, Option<Finding>) {
+        if !self.active {
+            return (true, None);
+        }
+        if !au.keyframe() {
+            if self.dropped == 0 {
+                self.first_at = au.offset;
+            }
+            self.dropped += 1;
+            return (false, None);
+        }
+        self.active = false;
+        let f = (self.dropped > 0).then(|| {
+            Finding::warning(
+                self.first_at,
+                format!(
+                    "{} access units before the first keyframe dropped (not decodable)",
+                    self.dropped
+                ),
+            )
+        });
+        (true, f)
+    }
+}
+
 /// A frame rate as a clock: the timebase and the ticks per frame, chosen so that every
 /// frame time is exact (90 kHz when the frame duration is a whole number of its ticks, else
 /// the rate's numerator).
@@ -785,6 +830,7 @@ pub struct Scan {
     eof: bool,
     /// True once the source and the splitter are both exhausted.
     drained: bool,
+    leading: LeadingFilter,
     read_pos: u64,
     chunk: Vec<u8>,
     /// The track the stream holds.
@@ -839,8 +885,10 @@ fn setup(
 }
 
 impl Scan {
-    /// Opens `src` (reading from its current position, absolute offset `base`).
-    pub fn open(src: Source) -> Result<Scan, FormatError> {
+    /// Opens `src` (reading from its current position as absolute offset 0). With
+    /// `keep_leading`, access units before the first keyframe are kept (the analyser lists
+    /// every access unit, as ffprobe does); else they are dropped with a finding.
+    pub fn open(src: Source, keep_leading: bool) -> Result<Scan, FormatError> {
         let forced = src.demux_options().fps;
         let mut s = Scan {
             src,
@@ -848,6 +896,7 @@ impl Scan {
             timing: Timing::new(1, 0),
             eof: false,
             drained: false,
+            leading: LeadingFilter::new(!keep_leading),
             read_pos: 0,
             chunk: vec![0; READ_CHUNK],
             track: Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MPEG),
@@ -868,7 +917,9 @@ impl Scan {
             }
         }
         if !s.split.has_parameter_sets() {
-            let what = if aus == 0 {
+            let what = if aus == 0 && s.leading.dropped > 0 {
+                format!("no keyframe in {} access units", s.leading.dropped)
+            } else if aus == 0 {
                 "no access unit (not an H.264 Annex B stream)".to_string()
             } else {
                 format!("no SPS and PPS in the first {aus} access units")
@@ -891,7 +942,12 @@ impl Scan {
         loop {
             if let Some(au) = self.split.next_au()? {
                 self.findings.extend(self.split.take_findings());
-                return Ok(Some(au));
+                let (pass, finding) = self.leading.admit(&au);
+                self.findings.extend(finding);
+                if pass {
+                    return Ok(Some(au));
+                }
+                continue;
             }
             self.findings.extend(self.split.take_findings());
             if self.eof {
@@ -1001,7 +1057,7 @@ pub fn open(src: Source) -> Result<Box<dyn DemuxerTrait>, FormatError> {
 impl Demuxer {
     /// Opens `src`.
     pub fn open(src: Source) -> Result<Demuxer, FormatError> {
-        let scan = Scan::open(src)?;
+        let scan = Scan::open(src, false)?;
         let meta = Meta {
             tracks: vec![scan.track.clone()],
             ..Meta::default()
@@ -1044,7 +1100,7 @@ impl DemuxerTrait for Demuxer {
         opts.fps = Some(self.scan.fps.0);
         // A second scan over the same source: the source is handed over and back.
         let src = std::mem::replace(&mut self.scan.src, Source::from_bytes("", Vec::new()));
-        let mut index_scan = Scan::open(src.with_demux_options(opts))?;
+        let mut index_scan = Scan::open(src.with_demux_options(opts), false)?;
         let mut b = Builder::new(true, self.scan.track.timebase);
         let mut restarts = Vec::new();
         let result = (|| -> Result<(), FormatError> {
@@ -1120,6 +1176,7 @@ pub struct StreamReader {
     prefetch: Timing,
     prefetched: usize,
     timing: Option<Timing>,
+    leading: LeadingFilter,
     finished: bool,
     /// True once finished and every access unit is out of the splitter.
     drained: bool,
@@ -1135,6 +1192,7 @@ impl StreamReader {
             prefetch: Timing::new(1, 0),
             prefetched: 0,
             timing: None,
+            leading: LeadingFilter::new(true),
             finished: false,
             drained: false,
             events: VecDeque::new(),
@@ -1179,13 +1237,26 @@ impl crate::formats::Reader for StreamReader {
                     }
                     continue;
                 };
-                if let Some(t) = self.timing.as_mut() {
+                let (pass, finding) = self.leading.admit(&au);
+                self.events.extend(finding.map(Event::Finding));
+                if let (true, Some(t)) = (pass, self.timing.as_mut()) {
                     t.push(au);
                 }
                 continue;
             }
             let au = self.split.next_au()?;
             self.queue_findings();
+            let au = match au {
+                Some(au) => {
+                    let (pass, finding) = self.leading.admit(&au);
+                    self.events.extend(finding.map(Event::Finding));
+                    if !pass {
+                        continue;
+                    }
+                    Some(au)
+                }
+                None => None,
+            };
             let ready = match au {
                 Some(au) => {
                     self.prefetch.push(au);

@@ -24,6 +24,12 @@
 //! previous period is presented by then, so presentation times stay strictly increasing,
 //! with a gap of the added frames.
 //!
+//! Access units before the first keyframe (a stream cut mid-GOP) cannot be decoded: the
+//! demuxer and the stream reader drop them with a finding, while `analyse` lists every
+//! access unit of the file, as ffprobe does. [`h264::StreamReader`] and
+//! [`aac::StreamReader`] are the sans-IO readers (`formats::Reader`) for streams arriving in
+//! pieces; they give the same packets as the file demuxers.
+//!
 //! **H.264 writing** does what `ffmpeg -f h264` does (its `h264_mp4toannexb` filter): 4-byte
 //! start codes, the `avcC` SPS/PPS inserted before the first slice of each keyframe that
 //! lacks them, and no access unit delimiters added (those in the packets are kept).
