@@ -127,6 +127,19 @@ pub struct AnalyseArgs {
     /// Input format (default: detected from the content, then the extension).
     #[arg(long, value_parser = format_names())]
     pub format: Option<String>,
+    /// Only this PID (MPEG-TS; decimal or 0x hex).
+    #[arg(long, value_parser = parse_pid)]
+    pub pid: Option<u16>,
+}
+
+fn parse_pid(s: &str) -> Result<u16, String> {
+    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u16::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    v.ok()
+        .filter(|p| *p < 0x2000)
+        .ok_or_else(|| format!("'{s}' is not a PID (0 to 8191, or 0x0 to 0x1fff)"))
 }
 
 /// Arguments of `serve`.

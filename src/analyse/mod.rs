@@ -5,6 +5,7 @@
 pub mod dtsc;
 pub mod render;
 pub mod stats;
+pub mod ts;
 
 use std::io::Write;
 
@@ -25,6 +26,8 @@ pub struct Options {
     pub validate: bool,
     /// The caller will print JSON: collect packets into the report instead of printing lines.
     pub json: bool,
+    /// Only this PID (formats with PIDs; others ignore it).
+    pub pid: Option<u16>,
 }
 
 /// Everything `analyse` found, in the shape `--json` prints.

@@ -7,6 +7,7 @@
 pub mod dtsc;
 pub mod error;
 pub mod probe;
+pub mod ts;
 
 use std::fmt;
 
@@ -122,6 +123,8 @@ pub trait Demuxer: Send {
 pub struct MuxOptions {
     /// Target fragment/segment duration in ms for fragmented outputs.
     pub fragment_ms: Option<u32>,
+    /// Write 192-byte M2TS units (4-byte arrival timestamp + TS packet) instead of 188-byte TS.
+    pub m2ts: bool,
 }
 
 /// A file written next to the main output (`OUT.dtsh` beside `OUT.dtsc`).
@@ -254,13 +257,7 @@ pub static FORMATS: &[FormatSpec] = &[
         &["flv"],
         "video/x-flv",
     ),
-    planned(
-        Format::Ts,
-        "ts",
-        "MPEG-2 transport stream",
-        &["ts", "m2ts", "mts"],
-        "video/mp2t",
-    ),
+    ts::SPEC,
     planned(
         Format::Mp4,
         "mp4",
