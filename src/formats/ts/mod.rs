@@ -51,7 +51,7 @@ pub const SPEC: FormatSpec = FormatSpec {
 /// Scores a head: sure with several packets at the 188 or 192 stride from the first bytes,
 /// less sure when the first sync byte comes after some garbage.
 pub fn probe(head: &[u8]) -> Score {
-    match packet::detect(head) {
+    match packet::detect(head, false) {
         Some((start, unit)) => {
             let runs = (0..)
                 .map(|i| start + i * unit)

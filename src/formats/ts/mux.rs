@@ -35,17 +35,21 @@ pub const AUDIO_PACK_TICKS: i64 = 3600;
 pub const AUDIO_PACK_BYTES: usize = 4000;
 /// Largest gap between PCRs, in 90 kHz ticks (40 ms).
 pub const PCR_INTERVAL: i64 = 3600;
+/// Most PCR-only packets written to bridge one gap in the input's times.
+pub const MAX_PCR_FILL: u32 = 50;
 /// Largest gap between PAT/PMT repetitions, in 90 kHz ticks (100 ms).
 pub const PSI_INTERVAL: i64 = 9000;
 /// How far the PCR runs behind the DTS of the data after it (FFmpeg's default `max_delay`).
 pub const PCR_DELAY: i64 = 63_000;
 
-/// The framing the muxer wants per codec.
+/// The framing the muxer wants per codec. The muxer also takes the canonical framings
+/// (length-prefixed H.264/HEVC, raw AAC with its AudioSpecificConfig) and converts them
+/// itself; until `pipeline/adapt.rs` converts framings it asks for those.
 pub fn framing(c: &Codec) -> Option<Framing> {
     match c {
-        Codec::H264 | Codec::Hevc => Some(Framing::AnnexB),
-        Codec::Aac => Some(Framing::Adts),
-        Codec::Mp3 | Codec::Mp2 | Codec::Ac3 => Some(Framing::Raw),
+        Codec::H264 | Codec::Hevc | Codec::Aac | Codec::Mp3 | Codec::Mp2 | Codec::Ac3 => {
+            Some(c.canonical_framing())
+        }
         _ => None,
     }
 }
@@ -152,7 +156,8 @@ impl Muxer {
     fn pcr_only(&mut self) {
         let pcr = self.clock;
         let pid = self.outs[self.pcr_out].pid;
-        let cc = self.outs[self.pcr_out].cc;
+        // A packet without payload repeats the counter of the last one with payload.
+        let cc = self.outs[self.pcr_out].cc.wrapping_sub(1) & 0x0F;
         let af = AfWrite {
             pcr: Some(Pcr::from_90k(pcr)),
             ..AfWrite::default()
@@ -171,6 +176,19 @@ impl Muxer {
             self.write_psi();
         }
         let is_pcr = i == self.pcr_out;
+        // PCR-only packets fill gaps in PCR_INTERVAL steps (a bounded number of them; a
+        // longer jump in the input is a jump in the PCR too).
+        let target = self.clock;
+        let mut steps = 0;
+        while let Some(l) = self.last_pcr {
+            if target - l <= PCR_INTERVAL || steps >= MAX_PCR_FILL {
+                break;
+            }
+            self.clock = l + PCR_INTERVAL;
+            self.pcr_only();
+            steps += 1;
+        }
+        self.clock = target;
         if !is_pcr && self.last_pcr.map_or(true, |l| self.clock - l >= PCR_INTERVAL) {
             self.pcr_only();
         }

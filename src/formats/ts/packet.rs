@@ -315,18 +315,26 @@ pub fn write(
 
 /// Finds the packet layout of `b`: `(first sync offset, unit size)` where unit size is 188 or
 /// 192 and the sync byte sits 0 or 4 bytes into each unit. `None` when no offset in the
-/// first [`SEARCH`] bytes has [`SYNC_RUN`] sync bytes in a row at either stride.
-pub fn detect(b: &[u8]) -> Option<(usize, usize)> {
+/// first [`SEARCH`] bytes has [`SYNC_RUN`] sync bytes in a row at either stride. With
+/// `complete` (`b` is the whole input), fewer are enough when the input holds fewer packets.
+pub fn detect(b: &[u8], complete: bool) -> Option<(usize, usize)> {
     for start in 0..b.len().min(SEARCH) {
         if b[start] != SYNC {
             continue;
         }
         for unit in [PACKET_SIZE, M2TS_SIZE] {
-            let runs = (0..SYNC_RUN)
-                .filter(|i| start + i * unit < b.len())
-                .all(|i| b[start + i * unit] == SYNC);
-            let enough = start + (SYNC_RUN - 1) * unit < b.len();
-            if runs && enough {
+            let prefix = unit - PACKET_SIZE;
+            let fits = (b.len() - start.saturating_sub(prefix)) / unit;
+            let need = if complete {
+                SYNC_RUN.min(fits)
+            } else {
+                SYNC_RUN
+            };
+            if need == 0 || start < prefix {
+                continue;
+            }
+            let ok = (0..need).all(|i| b.get(start + i * unit) == Some(&SYNC));
+            if ok {
                 return Some((start, unit));
             }
         }
@@ -384,6 +392,10 @@ mod tests {
             p.resize(188, 0);
             b.extend_from_slice(&p);
         }
-        assert_eq!(detect(&b), Some((14, 192)));
+        assert_eq!(detect(&b, false), Some((14, 192)));
+        // One lone packet is a stream only when it is the whole input.
+        let one = &b[14..202];
+        assert_eq!(detect(one, false), None);
+        assert_eq!(detect(one, true), Some((0, 188)));
     }
 }

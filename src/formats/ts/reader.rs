@@ -201,7 +201,7 @@ impl Reader {
     fn step(&mut self) -> bool {
         let Some(unit) = self.unit else {
             let enough = self.buf.len() >= MAX_SEARCH || self.eof;
-            match packet::detect(&self.buf) {
+            match packet::detect(&self.buf, self.eof) {
                 Some((start, unit)) => {
                     let prefix = unit - PACKET_SIZE;
                     let skip = start.saturating_sub(prefix);
