@@ -44,6 +44,8 @@ pub const SPEC: FormatSpec = FormatSpec {
     mux_caps: MuxCaps {
         needs_index: false,
         framing: mux::framing,
+        // 33-bit times cannot go below 0; the pipeline shifts such inputs.
+        negative_times: false,
     },
     analyse: Some(crate::analyse::ts::analyse),
 };
