@@ -76,7 +76,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__analyse)
-            opts="-D -V -h --detail --validate --json --format --help"
+            opts="-D -V -h --detail --validate --json --format --pid --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -92,6 +92,10 @@ _mist() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "dtsc flv ts mp4 fmp4 mp3 h264 aac" -- "${cur}"))
+                    return 0
+                    ;;
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

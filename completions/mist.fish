@@ -86,6 +86,7 @@ fmp4\t''
 mp3\t''
 h264\t''
 aac\t''"
+complete -c mist -n "__fish_mist_using_subcommand analyse" -l pid -d 'Only this PID (MPEG-TS; decimal or 0x hex)' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -s V -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -s h -l help -d 'Print help'
@@ -98,6 +99,7 @@ fmp4\t''
 mp3\t''
 h264\t''
 aac\t''"
+complete -c mist -n "__fish_mist_using_subcommand analyze" -l pid -d 'Only this PID (MPEG-TS; decimal or 0x hex)' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s V -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s h -l help -d 'Print help'
