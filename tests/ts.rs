@@ -413,3 +413,37 @@ fn m2ts_output_by_extension() {
         }
     }
 }
+
+fn reader_events(pieces: &[&[u8]]) -> Vec<String> {
+    let mut r = mist::formats::ts::reader::Reader::new();
+    let mut out = Vec::new();
+    for p in pieces {
+        r.feed(p);
+        while let Some(e) = r.next_event() {
+            out.push(format!("{e:?}"));
+        }
+    }
+    r.finish();
+    while let Some(e) = r.next_event() {
+        out.push(format!("{e:?}"));
+    }
+    out
+}
+
+/// Oracle: the reader fed the whole input at once. Any two-piece cut of a damaged stream
+/// (garbage in front, lost sync in the middle, flipped bytes) gives the same events.
+#[test]
+fn reader_events_do_not_depend_on_chunking() {
+    let mut data = vec![0x47u8; 300];
+    data.extend(std::fs::read(fixture("two_audio.ts")).unwrap());
+    let mid = data.len() / 2;
+    data.splice(mid..mid, b"junk in the middle".iter().copied());
+    for i in (5000..data.len()).step_by(7919) {
+        data[i] ^= 0xA5;
+    }
+    let whole = reader_events(&[&data]);
+    assert!(whole.iter().any(|e| e.contains("lost sync")), "damage is seen");
+    for cut in (0..data.len()).step_by(1733).chain([1, 188, 300, mid, mid + 5]) {
+        assert_eq!(reader_events(&[&data[..cut], &data[cut..]]), whole, "cut at {cut}");
+    }
+}

@@ -96,8 +96,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 }
             }
             if st.stats.is_none()
-                && (program.ready() || (n == 0 && program.pmt.is_some()) || input.offset() > PROBE_LIMIT)
                 && program.pmt.is_some()
+                && (program.ready() || input.offset() > PROBE_LIMIT)
             {
                 st.meta.tracks = program.tracks();
                 st.stats = Some(Stats::new(&st.meta));

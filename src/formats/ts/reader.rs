@@ -12,8 +12,6 @@ use super::packet::{self, Pcr, PACKET_SIZE, SYNC};
 use super::pes::{Assembler, Unit};
 use super::psi::{self, Pat, Pmt, TABLE_PAT, TABLE_PMT};
 
-/// Most bytes the reader buffers while looking for the first sync byte.
-pub const MAX_SEARCH: usize = packet::SEARCH;
 /// Findings about continuity errors past this many per PID are counted, not listed.
 pub const MAX_CC_FINDINGS: u32 = 100;
 
@@ -200,36 +198,48 @@ impl Reader {
     /// Processes one packet (or a resync step); false when nothing more can be done now.
     fn step(&mut self) -> bool {
         let Some(unit) = self.unit else {
-            let enough = self.buf.len() >= MAX_SEARCH || self.eof;
+            // Decide only on as many bytes as `detect` may look at, so the outcome does not
+            // depend on how the input was cut into pieces.
+            let window = packet::SEARCH + 2 * packet::M2TS_SIZE + 4;
+            if self.buf.len() < window && !self.eof {
+                return false;
+            }
             match packet::detect(&self.buf, self.eof) {
                 Some((start, unit)) => {
                     let prefix = unit - PACKET_SIZE;
                     let skip = start.saturating_sub(prefix);
-                    if start > prefix {
+                    let lost = self.lost_sync_at.take().unwrap_or(self.base);
+                    let total = self.base + skip as u64 - lost;
+                    if total > 0 {
                         self.events.push_back(Event::Finding(Finding::warning(
-                            self.base,
-                            format!("{skip} bytes before the first sync byte skipped"),
+                            lost,
+                            format!("{total} bytes before the first sync byte skipped"),
                         )));
                     }
                     self.consume(skip);
                     self.unit = Some(unit);
                     return true;
                 }
-                None if enough => {
-                    if !self.buf.is_empty() {
+                None if self.eof => {
+                    let lost = self.lost_sync_at.take().unwrap_or(self.base);
+                    let total = self.base + self.buf.len() as u64 - lost;
+                    if total > 0 {
                         self.events.push_back(Event::Finding(Finding::error(
-                            self.base,
-                            "no transport stream sync byte found".to_string(),
+                            lost,
+                            format!("no transport stream sync byte found in {total} bytes"),
                         )));
-                        let n = self.buf.len();
-                        self.consume(n);
                     }
-                    if self.eof {
-                        self.end();
-                    }
+                    let n = self.buf.len();
+                    self.consume(n);
+                    self.end();
                     return false;
                 }
-                None => return false,
+                None => {
+                    // Nothing in the searched bytes: drop them and search on.
+                    self.lost_sync_at.get_or_insert(self.base);
+                    self.consume(packet::SEARCH);
+                    return true;
+                }
             }
         };
         let prefix = unit - PACKET_SIZE;
@@ -253,12 +263,27 @@ impl Reader {
         if self.buf[prefix] != SYNC {
             // Lost sync: look for the next offset with sync bytes one and two units on.
             let lost = *self.lost_sync_at.get_or_insert(self.base);
-            let found = (1..self.buf.len()).find(|&i| {
+            // A candidate is decided once the bytes two units on are there (or the input ended).
+            let len = self.buf.len();
+            let eof = self.eof;
+            let mut found = None;
+            let mut undecided = len;
+            for i in 1..len {
+                let last = i + prefix + 2 * unit;
+                if last >= len && !eof {
+                    undecided = i;
+                    break;
+                }
                 let at = |k: usize| self.buf.get(i + prefix + k * unit).copied();
-                at(0) == Some(SYNC)
-                    && (at(1) == Some(SYNC) || (at(1).is_none() && self.eof))
-                    && at(2).map_or(true, |b| b == SYNC)
-            });
+                let ok = |k: usize| match at(k) {
+                    Some(b) => b == SYNC,
+                    None => eof,
+                };
+                if at(0) == Some(SYNC) && ok(1) && ok(2) {
+                    found = Some(i);
+                    break;
+                }
+            }
             match found {
                 Some(i) => {
                     self.consume(i);
@@ -269,26 +294,22 @@ impl Reader {
                     self.lost_sync_at = None;
                     true
                 }
-                None if self.eof => {
+                None if eof => {
                     self.events.push_back(Event::Finding(Finding::error(
                         lost,
                         format!(
                             "lost sync: {} bytes at the end skipped",
-                            self.base + self.buf.len() as u64 - lost
+                            self.base + len as u64 - lost
                         ),
                     )));
-                    let n = self.buf.len();
-                    self.consume(n);
+                    self.consume(len);
+                    self.lost_sync_at = None;
                     self.end();
                     false
                 }
                 None => {
-                    // Keep the tail that may hold the start of the next good packet.
-                    let keep = 2 * unit;
-                    if self.buf.len() > keep {
-                        let n = self.buf.len() - keep;
-                        self.consume(n);
-                    }
+                    // Every offset before the first undecided one is not a packet start.
+                    self.consume(undecided);
                     false
                 }
             }
