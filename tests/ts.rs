@@ -447,3 +447,39 @@ fn reader_events_do_not_depend_on_chunking() {
         assert_eq!(reader_events(&[&data[..cut], &data[cut..]]), whole, "cut at {cut}");
     }
 }
+
+/// Oracle: the file demuxer on the same bytes. The streaming reader (live inputs) announces
+/// the same tracks and yields the same packets, however the input is cut.
+#[test]
+fn stream_reader_matches_the_file_demuxer() {
+    use mist::formats::{Event, Reader as _};
+    let data = std::fs::read(fixture("two_audio.ts")).unwrap();
+    let mut d = Demuxer::open(Source::from_bytes("a.ts", data.clone()), Options::default()).unwrap();
+    let want_tracks = d.meta().tracks.clone();
+    let mut want = Vec::new();
+    while let Some(p) = d.next_packet().unwrap() {
+        want.push(p);
+    }
+    for chunk in [188, 1000, 4096, data.len()] {
+        let mut r = mist::formats::ts::demux::StreamReader::default();
+        let mut tracks = None;
+        let mut got = Vec::new();
+        let mut take = |r: &mut mist::formats::ts::demux::StreamReader| {
+            while let Some(e) = r.next_event().unwrap() {
+                match e {
+                    Event::Tracks(t) => tracks = Some(t),
+                    Event::Packet(p) => got.push(p),
+                    Event::Finding(f) => panic!("finding {f:?}"),
+                }
+            }
+        };
+        for c in data.chunks(chunk) {
+            r.feed(bytes::Bytes::copy_from_slice(c));
+            take(&mut r);
+        }
+        r.finish().unwrap();
+        take(&mut r);
+        assert_eq!(tracks.as_ref(), Some(&want_tracks), "chunk {chunk}");
+        assert_eq!(got, want, "chunk {chunk}");
+    }
+}

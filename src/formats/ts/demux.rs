@@ -489,3 +489,101 @@ impl DemuxerTrait for Demuxer {
         std::mem::take(&mut self.findings)
     }
 }
+
+/// The incremental TS reader for streams (TS over HTTP/TCP, pipes), on the project's sans-IO
+/// [`Reader`](crate::formats::Reader) contract: the first program's tracks are announced once
+/// the PMT and every stream's codec configuration are known (or [`PROBE_LIMIT`] bytes in,
+/// or at the end); packets read before that are held and follow the announcement.
+pub struct StreamReader {
+    reader: Reader,
+    program: Program,
+    announced: bool,
+    eof: bool,
+    held: Vec<Packet>,
+    out: VecDeque<crate::formats::Event>,
+    frames: Vec<(usize, Frame)>,
+    findings: Vec<Finding>,
+}
+
+impl StreamReader {
+    /// A reader for program `opts.program` (the first one by default).
+    pub fn new(opts: Options) -> StreamReader {
+        StreamReader {
+            reader: Reader::new(),
+            program: Program::new(opts.program),
+            announced: false,
+            eof: false,
+            held: Vec::new(),
+            out: VecDeque::new(),
+            frames: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    fn announce(&mut self) {
+        self.announced = true;
+        self.out
+            .push_back(crate::formats::Event::Tracks(self.program.tracks()));
+        for p in self.held.drain(..) {
+            self.out.push_back(crate::formats::Event::Packet(p));
+        }
+    }
+}
+
+impl Default for StreamReader {
+    fn default() -> Self {
+        StreamReader::new(Options::default())
+    }
+}
+
+impl crate::formats::Reader for StreamReader {
+    fn feed(&mut self, chunk: Bytes) {
+        self.reader.feed(&chunk);
+    }
+
+    fn next_event(&mut self) -> Result<Option<crate::formats::Event>, FormatError> {
+        use crate::formats::Event as E;
+        loop {
+            if let Some(e) = self.out.pop_front() {
+                return Ok(Some(e));
+            }
+            let Some(ev) = self.reader.next_event() else {
+                if self.eof && !self.announced && self.program.pmt.is_some() {
+                    self.announce();
+                    continue;
+                }
+                return Ok(None);
+            };
+            self.program.handle(ev, &mut self.frames, &mut self.findings);
+            for f in self.findings.drain(..) {
+                self.out.push_back(E::Finding(f));
+            }
+            for (i, f) in self.frames.drain(..) {
+                let Some(s) = self.program.streams.get(i) else {
+                    continue;
+                };
+                if s.splitter.kind().track_kind().is_none() {
+                    continue;
+                }
+                let p = to_packet(s.pid, s.splitter.kind(), f);
+                if self.announced {
+                    self.out.push_back(E::Packet(p));
+                } else {
+                    self.held.push(p);
+                }
+            }
+            if !self.announced
+                && self.program.pmt.is_some()
+                && (self.program.ready() || self.reader.offset() > PROBE_LIMIT)
+            {
+                self.announce();
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), FormatError> {
+        self.reader.finish();
+        self.eof = true;
+        Ok(())
+    }
+}
