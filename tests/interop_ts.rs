@@ -59,18 +59,35 @@ fn same_as_source(name: &str, out: &Path) {
         assert_eq!(g.codec_name, w.codec_name, "{name}");
         assert_eq!(g.codec_type, w.codec_type, "{name}");
         assert_eq!(g.language, w.language, "{name}");
-        assert_eq!((g.sample_rate, g.channels), (w.sample_rate, w.channels), "{name}");
+        assert_eq!(
+            (g.sample_rate, g.channels),
+            (w.sample_rate, w.channels),
+            "{name}"
+        );
         assert_eq!((g.width, g.height), (w.width, w.height), "{name}");
         let gp = got.stream_packets(g.index);
         let wp = want.stream_packets(w.index);
-        assert_eq!(gp.len(), wp.len(), "{name} stream {}: packet count", g.index);
+        assert_eq!(
+            gp.len(),
+            wp.len(),
+            "{name} stream {}: packet count",
+            g.index
+        );
         let dts: Vec<i64> = gp.iter().map(|p| p.dts.expect("dts")).collect();
-        assert!(dts.windows(2).all(|d| d[1] > d[0]), "{name}: DTS strictly increasing");
+        assert!(
+            dts.windows(2).all(|d| d[1] > d[0]),
+            "{name}: DTS strictly increasing"
+        );
         let keys = |v: &[&ffprobe::FfprobePacket]| v.iter().map(|p| p.key).collect::<Vec<_>>();
         assert_eq!(keys(&gp), keys(&wp), "{name} stream {}: keyframes", g.index);
         let sizes = |v: &[&ffprobe::FfprobePacket]| v.iter().map(|p| p.size).collect::<Vec<_>>();
         if g.codec_type == "audio" {
-            assert_eq!(sizes(&gp), sizes(&wp), "{name} stream {}: frame sizes", g.index);
+            assert_eq!(
+                sizes(&gp),
+                sizes(&wp),
+                "{name} stream {}: frame sizes",
+                g.index
+            );
         }
     }
 }

@@ -97,8 +97,9 @@ fn listings_equal_ffprobe_packets() {
         assert_eq!(ids.len(), streams.len(), "{name}: track count");
         let mut shift = None;
         for (i, (id, s)) in ids.iter().zip(streams).enumerate() {
-            let pid = i64::from_str_radix(s["id"].as_str().expect("id").trim_start_matches("0x"), 16)
-                .expect("hex pid");
+            let pid =
+                i64::from_str_radix(s["id"].as_str().expect("id").trim_start_matches("0x"), 16)
+                    .expect("hex pid");
             assert_eq!(*id as i64, pid, "{name}: track {i} id is the PID");
             let want = ffprobe_rows(&sc, i);
             let got = mist_rows(&j, *id);
@@ -107,14 +108,25 @@ fn listings_equal_ffprobe_packets() {
                 let d = g.0 - w.0;
                 let k = *shift.get_or_insert(d);
                 assert!(k == 0 || k == WRAP, "{name}: shift {k}");
-                assert_eq!((g.0 - k, g.1 - k), (w.0, w.1), "{name} stream {i} packet {n}: dts/pts");
-                assert_eq!((g.2, g.3), (w.2, w.3), "{name} stream {i} packet {n}: size/key");
+                assert_eq!(
+                    (g.0 - k, g.1 - k),
+                    (w.0, w.1),
+                    "{name} stream {i} packet {n}: dts/pts"
+                );
+                assert_eq!(
+                    (g.2, g.3),
+                    (w.2, w.3),
+                    "{name} stream {i} packet {n}: size/key"
+                );
                 if let Some(pos) = w.4 {
                     assert_eq!(g.4, Some(pos), "{name} stream {i} packet {n}: offset");
                 }
             }
             // Times keep increasing across the wrap.
-            assert!(got.windows(2).all(|w| w[1].0 > w[0].0), "{name}: dts increasing");
+            assert!(
+                got.windows(2).all(|w| w[1].0 > w[0].0),
+                "{name}: dts increasing"
+            );
         }
         if *name == "wrap33.ts" {
             assert_eq!(shift, Some(WRAP), "wrap33.ts crosses 2^33 and is unwrapped");
@@ -128,10 +140,19 @@ fn tracks_match_ffprobe_streams() {
     for name in FIXTURES {
         let sc = sidecar(name);
         let j = analyse_json(&fixture(name), &[]);
-        for (t, s) in j["tracks"].as_array().unwrap().iter().zip(sc["streams"].as_array().unwrap()) {
+        for (t, s) in j["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(sc["streams"].as_array().unwrap())
+        {
             assert_eq!(t["codec"], s["codec_name"], "{name}");
             assert_eq!(t["type"], s["codec_type"], "{name}");
-            assert_eq!(t.get("lang").and_then(Value::as_str), s["tags"]["language"].as_str(), "{name}");
+            assert_eq!(
+                t.get("lang").and_then(Value::as_str),
+                s["tags"]["language"].as_str(),
+                "{name}"
+            );
             if let Some(rate) = s.get("sample_rate") {
                 assert_eq!(t["rate"].as_i64(), Some(int(rate)), "{name}");
                 assert_eq!(t["channels"], s["channels"], "{name}");
@@ -142,7 +163,13 @@ fn tracks_match_ffprobe_streams() {
 
 fn convert(input: &Path, output: &Path, extra: &[&str]) {
     let mut c = mist();
-    c.args(["convert", input.to_str().unwrap(), output.to_str().unwrap(), "-f", "-q"]);
+    c.args([
+        "convert",
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+        "-f",
+        "-q",
+    ]);
     c.args(extra);
     run(&mut c, true);
 }
@@ -223,7 +250,11 @@ fn start_end_trims_work_on_ts_input() {
     let dir = TestDir::new("ts_trim");
     let out = dir.join("cut.ts");
     // The file's video starts at 1.4 s with keys every second: --start 2.5 starts at 2.4 s.
-    convert(&fixture("h264_aac.ts"), &out, &["--start", "2.5", "--end", "3.0"]);
+    convert(
+        &fixture("h264_aac.ts"),
+        &out,
+        &["--start", "2.5", "--end", "3.0"],
+    );
     validate_clean(&out);
     let sc = sidecar("h264_aac.ts");
     let j = analyse_json(&out, &["--detail", "1"]);
@@ -247,7 +278,11 @@ fn trims_work_across_the_33_bit_wrap() {
     let out = dir.join("cut.ts");
     // Video DTS runs from 2^33 - 98792 ticks; the key 1 s later is past the wrap.
     let start_ticks = WRAP - 98_792 + 90_000;
-    let start = format!("{}.{:06}", start_ticks / 90_000, (start_ticks % 90_000) * 100 / 9);
+    let start = format!(
+        "{}.{:06}",
+        start_ticks / 90_000,
+        (start_ticks % 90_000) * 100 / 9
+    );
     convert(&fixture("wrap33.ts"), &out, &["--start", &start]);
     let j = analyse_json(&out, &["--detail", "1"]);
     let v = mist_rows(&j, 256);
@@ -265,14 +300,28 @@ fn garbage_before_the_first_sync_byte_is_skipped_and_reported() {
     data.extend(std::fs::read(fixture("h264_aac.ts")).unwrap());
     let p = dir.join("g.ts");
     std::fs::write(&p, &data).unwrap();
-    let out = run(mist().args(["analyse", p.to_str().unwrap(), "--validate", "--json", "--detail", "1"]), true);
+    let out = run(
+        mist().args([
+            "analyse",
+            p.to_str().unwrap(),
+            "--validate",
+            "--json",
+            "--detail",
+            "1",
+        ]),
+        true,
+    );
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
     let f = j["findings"].as_array().unwrap();
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(int(&f[0]["offset"]), 0);
-    assert!(f[0]["message"].as_str().unwrap().contains(&format!("{garbage} bytes before")));
+    assert!(f[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("{garbage} bytes before")));
     let clean = analyse_json(&fixture("h264_aac.ts"), &["--detail", "1"]);
-    let shift = |r: &(i64, i64, i64, bool, Option<i64>)| (r.0, r.1, r.2, r.3, r.4.map(|o| o + garbage));
+    let shift =
+        |r: &(i64, i64, i64, bool, Option<i64>)| (r.0, r.1, r.2, r.3, r.4.map(|o| o + garbage));
     assert_eq!(
         mist_rows(&j, 256),
         mist_rows(&clean, 256).iter().map(shift).collect::<Vec<_>>()
@@ -288,15 +337,31 @@ fn a_corrupt_packet_loses_only_its_frame() {
     // The 3rd packet of the video PES at byte 564 (ffprobe pos of video packet 0): bump its CC.
     let at = 564 + 2 * 188;
     assert_eq!(data[at], 0x47);
-    assert_eq!(u16::from(data[at + 1] & 0x1F) << 8 | u16::from(data[at + 2]), 0x100);
+    assert_eq!(
+        u16::from(data[at + 1] & 0x1F) << 8 | u16::from(data[at + 2]),
+        0x100
+    );
     data[at + 3] = (data[at + 3] & 0xF0) | ((data[at + 3] + 5) & 0x0F);
     let p = dir.join("c.ts");
     std::fs::write(&p, &data).unwrap();
-    let out = run(mist().args(["analyse", p.to_str().unwrap(), "--validate", "--json", "--detail", "1"]), false);
+    let out = run(
+        mist().args([
+            "analyse",
+            p.to_str().unwrap(),
+            "--validate",
+            "--json",
+            "--detail",
+            "1",
+        ]),
+        false,
+    );
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
     let f = j["findings"].as_array().unwrap();
-    assert!(f.iter().any(|x| int(&x["offset"]) == at as i64
-        && x["message"].as_str().unwrap().contains("continuity")), "{f:#?}");
+    assert!(
+        f.iter().any(|x| int(&x["offset"]) == at as i64
+            && x["message"].as_str().unwrap().contains("continuity")),
+        "{f:#?}"
+    );
     assert_eq!(mist_rows(&j, 256).len(), 49);
     assert_eq!(mist_rows(&j, 257).len(), 95);
     // The demuxer, too, keeps going and the conversion succeeds.
@@ -314,11 +379,17 @@ fn truncated_last_packet_is_reported() {
     let cut = 188 * 200 + 77;
     let p = dir.join("t.ts");
     std::fs::write(&p, &data[..cut]).unwrap();
-    let out = run(mist().args(["analyse", p.to_str().unwrap(), "--validate", "--json"]), false);
+    let out = run(
+        mist().args(["analyse", p.to_str().unwrap(), "--validate", "--json"]),
+        false,
+    );
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
     let f = j["findings"].as_array().unwrap();
-    assert!(f.iter().any(|x| int(&x["offset"]) == 188 * 200
-        && x["message"].as_str().unwrap().contains("truncated packet")), "{f:#?}");
+    assert!(
+        f.iter().any(|x| int(&x["offset"]) == 188 * 200
+            && x["message"].as_str().unwrap().contains("truncated packet")),
+        "{f:#?}"
+    );
 }
 
 fn drain(data: Vec<u8>) -> Result<usize, u64> {
@@ -362,7 +433,7 @@ fn truncation_at_a_stride_and_bit_flips_never_panic() {
             s ^= s >> 7;
             s ^= s << 17;
             let i = (s % d.len() as u64) as usize;
-            d[i] ^= 1 << (s >> 32) % 8;
+            d[i] ^= 1 << ((s >> 32) % 8);
         }
         let _ = drain(d);
     }
@@ -374,7 +445,10 @@ fn truncation_at_a_stride_and_bit_flips_never_panic() {
     }
     let p = dir.join("f.ts");
     std::fs::write(&p, &d).unwrap();
-    let out = mist().args(["analyse", p.to_str().unwrap(), "--validate"]).output().unwrap();
+    let out = mist()
+        .args(["analyse", p.to_str().unwrap(), "--validate"])
+        .output()
+        .unwrap();
     assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
 }
 
@@ -384,9 +458,22 @@ fn detail_output_pretty_prints_tables_and_filters_by_pid() {
     let p = fixture("two_audio.ts");
     let s = mist_ok(&["analyse", p.to_str().unwrap(), "--detail", "1"]);
     assert!(s.contains("PAT at byte 188"), "{s}");
-    assert!(s.contains("stream PID 0x0101: type 0x0f (AAC (ADTS)) language eng"), "{s}");
-    assert!(s.contains("stream PID 0x0102: type 0x0f (AAC (ADTS)) language fra"), "{s}");
-    let s = mist_ok(&["analyse", p.to_str().unwrap(), "--detail", "2", "--pid", "0x102"]);
+    assert!(
+        s.contains("stream PID 0x0101: type 0x0f (AAC (ADTS)) language eng"),
+        "{s}"
+    );
+    assert!(
+        s.contains("stream PID 0x0102: type 0x0f (AAC (ADTS)) language fra"),
+        "{s}"
+    );
+    let s = mist_ok(&[
+        "analyse",
+        p.to_str().unwrap(),
+        "--detail",
+        "2",
+        "--pid",
+        "0x102",
+    ]);
     assert!(s.contains("TS packet at byte"));
     assert!(!s.contains("PID 0x0100 cc"), "other PIDs filtered");
     assert!(!s.contains("packet track 256"), "other tracks filtered");
@@ -406,7 +493,12 @@ fn m2ts_output_by_extension() {
     let a = analyse_json(&fixture("h264_mp3.ts"), &["--detail", "1"]);
     let b = analyse_json(&out, &["--detail", "1"]);
     for id in [256, 257] {
-        let t = |j: &Value| mist_rows(j, id).iter().map(|r| (r.0, r.1, r.2)).collect::<Vec<_>>();
+        let t = |j: &Value| {
+            mist_rows(j, id)
+                .iter()
+                .map(|r| (r.0, r.1, r.2))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(t(&a).len(), t(&b).len());
         if id == 257 {
             assert_eq!(t(&a), t(&b));
@@ -442,9 +534,19 @@ fn reader_events_do_not_depend_on_chunking() {
         data[i] ^= 0xA5;
     }
     let whole = reader_events(&[&data]);
-    assert!(whole.iter().any(|e| e.contains("lost sync")), "damage is seen");
-    for cut in (0..data.len()).step_by(1733).chain([1, 188, 300, mid, mid + 5]) {
-        assert_eq!(reader_events(&[&data[..cut], &data[cut..]]), whole, "cut at {cut}");
+    assert!(
+        whole.iter().any(|e| e.contains("lost sync")),
+        "damage is seen"
+    );
+    for cut in (0..data.len())
+        .step_by(1733)
+        .chain([1, 188, 300, mid, mid + 5])
+    {
+        assert_eq!(
+            reader_events(&[&data[..cut], &data[cut..]]),
+            whole,
+            "cut at {cut}"
+        );
     }
 }
 
@@ -454,7 +556,8 @@ fn reader_events_do_not_depend_on_chunking() {
 fn stream_reader_matches_the_file_demuxer() {
     use mist::formats::{Event, Reader as _};
     let data = std::fs::read(fixture("two_audio.ts")).unwrap();
-    let mut d = Demuxer::open(Source::from_bytes("a.ts", data.clone()), Options::default()).unwrap();
+    let mut d =
+        Demuxer::open(Source::from_bytes("a.ts", data.clone()), Options::default()).unwrap();
     let want_tracks = d.meta().tracks.clone();
     let mut want = Vec::new();
     while let Some(p) = d.next_packet().unwrap() {

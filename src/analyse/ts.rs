@@ -123,12 +123,9 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             .find(|f| f.severity == crate::formats::Severity::Error)
             .map(|f| format!(" (first problem at byte {}: {})", f.offset, f.message))
             .unwrap_or_default();
-        return Err(FormatError::invalid(
-            FORMAT,
-            0,
-            format!("no program could be read{first}"),
-        )
-        .into());
+        return Err(
+            FormatError::invalid(FORMAT, 0, format!("no program could be read{first}")).into(),
+        );
     }
     if text {
         st.summary(&reader, &program, size)?;
@@ -139,7 +136,10 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         findings.truncate(MAX_FINDINGS);
         findings.push(Finding::info(0, format!("{more} more findings not shown")));
     }
-    let stats = st.stats.take().unwrap_or_else(|| Stats::new(&Meta::default()));
+    let stats = st
+        .stats
+        .take()
+        .unwrap_or_else(|| Stats::new(&Meta::default()));
     Ok(stats.into_report(
         file,
         "ts",
@@ -189,7 +189,12 @@ impl State<'_> {
                         line.push_str(" es_priority");
                     }
                     if let Some(p) = af.pcr {
-                        line.push_str(&format!(" PCR {} ({}+{}/300)", p.ticks_27mhz(), p.base, p.ext));
+                        line.push_str(&format!(
+                            " PCR {} ({}+{}/300)",
+                            p.ticks_27mhz(),
+                            p.base,
+                            p.ext
+                        ));
                     }
                     if let Some(p) = af.opcr {
                         line.push_str(&format!(" OPCR {}", p.ticks_27mhz()));
@@ -225,7 +230,12 @@ impl State<'_> {
                         pmt.program, pmt.version, pmt.pcr_pid
                     )?;
                     for d in &pmt.descriptors {
-                        writeln!(self.out, "  program descriptor {:#04x}: {}", d.tag, hex(&d.data))?;
+                        writeln!(
+                            self.out,
+                            "  program descriptor {:#04x}: {}",
+                            d.tag,
+                            hex(&d.data)
+                        )?;
                     }
                     for s in &pmt.streams {
                         let mut extra = String::new();
@@ -233,7 +243,10 @@ impl State<'_> {
                             extra.push_str(&format!(" language {l}"));
                         }
                         if let Some(r) = s.registration() {
-                            extra.push_str(&format!(" registration {:?}", String::from_utf8_lossy(&r)));
+                            extra.push_str(&format!(
+                                " registration {:?}",
+                                String::from_utf8_lossy(&r)
+                            ));
                         }
                         writeln!(
                             self.out,
@@ -277,9 +290,15 @@ impl State<'_> {
                     s.sum_gap += gap;
                     if gap > MAX_PCR_GAP && self.opts.validate {
                         let msg = if gap > PCR_WRAP / 2 {
-                            format!("PID {pid:#x}: PCR goes back by {} ms", (PCR_WRAP - gap) / 27_000)
+                            format!(
+                                "PID {pid:#x}: PCR goes back by {} ms",
+                                (PCR_WRAP - gap) / 27_000
+                            )
                         } else {
-                            format!("PID {pid:#x}: PCR interval {} ms (over 100 ms)", gap / 27_000)
+                            format!(
+                                "PID {pid:#x}: PCR interval {} ms (over 100 ms)",
+                                gap / 27_000
+                            )
                         };
                         self.findings.push(Finding::error(*offset, msg));
                     }
@@ -312,12 +331,18 @@ impl State<'_> {
                     if step < 0 {
                         self.findings.push(Finding::error(
                             f.offset,
-                            format!("PID {pid:#x}: DTS goes back by {} ticks ({} → {})", -step, last, p.dts.0),
+                            format!(
+                                "PID {pid:#x}: DTS goes back by {} ticks ({} → {})",
+                                -step, last, p.dts.0
+                            ),
                         ));
                     } else if step > MAX_DTS_STEP {
                         self.findings.push(Finding::warning(
                             f.offset,
-                            format!("PID {pid:#x}: DTS jumps forward by {step} ticks ({} ms)", step / 90),
+                            format!(
+                                "PID {pid:#x}: DTS jumps forward by {step} ticks ({} ms)",
+                                step / 90
+                            ),
                         ));
                     }
                 }
@@ -346,9 +371,9 @@ impl State<'_> {
             return;
         }
         match &self.pat {
-            None if reader.unit_size().is_some() => {
-                self.findings.push(Finding::error(0, "no PAT in the stream"))
-            }
+            None if reader.unit_size().is_some() => self
+                .findings
+                .push(Finding::error(0, "no PAT in the stream")),
             Some(pat) => {
                 for (num, pid) in &pat.programs {
                     if !self.pmts.contains_key(pid) {
@@ -365,13 +390,21 @@ impl State<'_> {
             if !self.pcr.contains_key(&pmt.pcr_pid) && pmt.pcr_pid != 0x1FFF {
                 self.findings.push(Finding::error(
                     0,
-                    format!("program {}: no PCR found on PCR PID {:#x}", pmt.program, pmt.pcr_pid),
+                    format!(
+                        "program {}: no PCR found on PCR PID {:#x}",
+                        pmt.program, pmt.pcr_pid
+                    ),
                 ));
             }
         }
     }
 
-    fn summary(&mut self, reader: &Reader, program: &Program, size: Option<u64>) -> Result<(), AnalyseError> {
+    fn summary(
+        &mut self,
+        reader: &Reader,
+        program: &Program,
+        size: Option<u64>,
+    ) -> Result<(), AnalyseError> {
         let unit = reader.unit_size().unwrap_or(PACKET_SIZE);
         writeln!(
             self.out,
@@ -407,14 +440,18 @@ impl State<'_> {
                             s.pid,
                             s.stream_type,
                             es::stream_type_name(s.stream_type),
-                            s.language().map(|l| format!(", language {l}")).unwrap_or_default()
+                            s.language()
+                                .map(|l| format!(", language {l}"))
+                                .unwrap_or_default()
                         )?;
                     }
                 }
             }
         }
         if let (Some(bytes), Some(stats)) = (size, &self.stats) {
-            let r = stats.clone().into_report(String::new(), "ts", size, None, None);
+            let r = stats
+                .clone()
+                .into_report(String::new(), "ts", size, None, None);
             if r.duration_ms > 0 {
                 writeln!(
                     self.out,
@@ -428,5 +465,8 @@ impl State<'_> {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -25,9 +25,10 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
     let from = a.from.as_deref().and_then(formats::spec_by_name);
     // `.m2ts`/`.mts` outputs get 192-byte units (the TS muxer's M2TS option).
     let m2ts = to.name == "ts"
-        && a.output.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-            e.eq_ignore_ascii_case("m2ts") || e.eq_ignore_ascii_case("mts")
-        });
+        && a.output
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("m2ts") || e.eq_ignore_ascii_case("mts"));
     let tracks = Selection::parse(&a.tracks).map_err(|e| UsageError(e.to_string()))?;
     if let (Some(s), Some(e)) = (a.start, a.end) {
         if e <= s {

@@ -9,7 +9,9 @@ use bytes::Bytes;
 
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::time::Unwrapper;
-use crate::dtsc::{Audio, Codec, Index, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind};
+use crate::dtsc::{
+    Audio, Codec, Index, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind,
+};
 use crate::formats::error::{FormatError, Problem};
 use crate::formats::{Demuxer as DemuxerTrait, Finding};
 use crate::io::{ChunkReader, Source};
@@ -89,7 +91,9 @@ impl Program {
                 if let Some((want, got)) = unit.length_mismatch {
                     findings.push(Finding::error(
                         unit.offset,
-                        format!("PID {pid:#x}: PES_packet_length says {want} bytes, {got} were carried"),
+                        format!(
+                            "PID {pid:#x}: PES_packet_length says {want} bytes, {got} were carried"
+                        ),
                     ));
                 }
                 if unit.data.is_empty() {
@@ -123,8 +127,14 @@ impl Program {
                 });
                 let payload = unit.data.slice(h.header_len.min(unit.data.len())..);
                 let mut out = Vec::new();
-                s.splitter
-                    .push(unit.offset, payload, times, unit.random_access, &mut out, findings);
+                s.splitter.push(
+                    unit.offset,
+                    payload,
+                    times,
+                    unit.random_access,
+                    &mut out,
+                    findings,
+                );
                 frames.extend(out.into_iter().map(|f| (i, f)));
             }
             Event::Finding(f) => findings.push(f),
@@ -469,7 +479,10 @@ impl DemuxerTrait for Demuxer {
             None => (0, None),
         };
         // Offsets are those of sync bytes; an M2TS unit starts 4 bytes earlier.
-        let prefix = self.reader.unit_size().map_or(0, |u| u - super::packet::PACKET_SIZE) as u64;
+        let prefix = self
+            .reader
+            .unit_size()
+            .map_or(0, |u| u - super::packet::PACKET_SIZE) as u64;
         let start = pos.saturating_sub(prefix);
         self.src
             .seek_to(start)
@@ -554,7 +567,8 @@ impl crate::formats::Reader for StreamReader {
                 }
                 return Ok(None);
             };
-            self.program.handle(ev, &mut self.frames, &mut self.findings);
+            self.program
+                .handle(ev, &mut self.frames, &mut self.findings);
             for f in self.findings.drain(..) {
                 self.out.push_back(E::Finding(f));
             }

@@ -377,7 +377,11 @@ pub fn nal_units(b: &[u8]) -> impl Iterator<Item = &[u8]> {
     let n = starts.len();
     (0..n).map(move |k| {
         let s = starts[k];
-        let mut e = if k + 1 < n { starts[k + 1] - 3 } else { b.len() };
+        let mut e = if k + 1 < n {
+            starts[k + 1] - 3
+        } else {
+            b.len()
+        };
         while e > s && b[e - 1] == 0 {
             e -= 1;
         }
@@ -587,7 +591,11 @@ pub fn adts_for(asc: &[u8], raw_len: usize) -> Option<[u8; 7]> {
         return None;
     }
     // HE-AAC (5, 29) goes out as LC with implicit SBR: profile = AOT − 1 of the core.
-    let profile = if matches!(aot, 5 | 29) { 1 } else { (aot - 1).min(3) };
+    let profile = if matches!(aot, 5 | 29) {
+        1
+    } else {
+        (aot - 1).min(3)
+    };
     let len = raw_len + 7;
     if len > 0x1FFF {
         return None;
@@ -638,12 +646,20 @@ pub fn mpa_header(b: &[u8]) -> Option<MpaHeader> {
     }
     let pad = usize::from((h[2] >> 1) & 1);
     const V1: [[u32; 15]; 3] = [
-        [0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448],
-        [0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384],
-        [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320],
+        [
+            0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448,
+        ],
+        [
+            0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
+        ],
+        [
+            0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+        ],
     ];
     const V2: [[u32; 15]; 2] = [
-        [0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256],
+        [
+            0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256,
+        ],
         [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
     ];
     let kbps = if version == 3 {
@@ -651,8 +667,12 @@ pub fn mpa_header(b: &[u8]) -> Option<MpaHeader> {
     } else {
         V2[usize::from(layer.min(2) - 1)][bri]
     };
-    let rate = [[11025, 12000, 8000], [0, 0, 0], [22050, 24000, 16000], [44100, 48000, 32000]]
-        [usize::from(version)][sri];
+    let rate = [
+        [11025, 12000, 8000],
+        [0, 0, 0],
+        [22050, 24000, 16000],
+        [44100, 48000, 32000],
+    ][usize::from(version)][sri];
     let br = kbps as usize * 1000;
     let r = rate as usize;
     let (frame_len, samples) = match layer {
@@ -686,7 +706,10 @@ mod tests {
         assert_eq!((h.rate, h.channels, h.header_len), (48000, 2, 7));
         // AudioSpecificConfig: AOT 2, index 3, 2 channels = 0x11 0x90 (14496-3 §1.6.2.1).
         assert_eq!(h.asc, [0x11, 0x90]);
-        assert_eq!(adts_for(&h.asc, 148).unwrap()[..6], [0xFF, 0xF1, 0x4C, 0x80, 0x13, 0x7F]);
+        assert_eq!(
+            adts_for(&h.asc, 148).unwrap()[..6],
+            [0xFF, 0xF1, 0x4C, 0x80, 0x13, 0x7F]
+        );
     }
 
     #[test]
@@ -694,12 +717,17 @@ mod tests {
         // MPEG-1 layer III, 96 kbit/s, 48 kHz, no padding: 144 * 96000 / 48000 = 288 bytes,
         // the size ffprobe lists for every frame of tests/fixtures/h264_mp3.ts.
         let h = mpa_header(&[0xFF, 0xFB, 0x74, 0x00]).unwrap();
-        assert_eq!((h.layer, h.frame_len, h.samples, h.rate), (3, 288, 1152, 48000));
+        assert_eq!(
+            (h.layer, h.frame_len, h.samples, h.rate),
+            (3, 288, 1152, 48000)
+        );
     }
 
     #[test]
     fn nal_units_split_on_3_and_4_byte_start_codes() {
-        let b = [0, 0, 0, 1, 9, 0xF0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3];
+        let b = [
+            0, 0, 0, 1, 9, 0xF0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3,
+        ];
         let n: Vec<&[u8]> = nal_units(&b).collect();
         assert_eq!(n, vec![&[9u8, 0xF0][..], &[0x67, 1, 2][..], &[0x68, 3][..]]);
         let lp = annexb_to_length_prefixed(&b, is_h264_aud);

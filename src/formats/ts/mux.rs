@@ -189,7 +189,11 @@ impl Muxer {
             steps += 1;
         }
         self.clock = target;
-        if !is_pcr && self.last_pcr.map_or(true, |l| self.clock - l >= PCR_INTERVAL) {
+        if !is_pcr
+            && self
+                .last_pcr
+                .map_or(true, |l| self.clock - l >= PCR_INTERVAL)
+        {
             self.pcr_only();
         }
         let pes = std::mem::take(&mut self.pes);
@@ -219,7 +223,14 @@ impl Muxer {
         };
         self.pes.clear();
         let sid = self.outs[i].stream_id;
-        PesHeader::write(&mut self.pes, sid, p.pts as u64, Some(p.dts as u64), p.data.len(), false);
+        PesHeader::write(
+            &mut self.pes,
+            sid,
+            p.pts as u64,
+            Some(p.dts as u64),
+            p.data.len(),
+            false,
+        );
         self.pes.extend_from_slice(&p.data);
         self.write_pes(i, p.dts, true);
     }
@@ -231,7 +242,13 @@ impl Muxer {
             _ => vec![&pkt.data[..]],
         };
         let hevc = o.codec == Codec::Hevc;
-        let is_aud = |n: &[u8]| if hevc { es::is_hevc_aud(n) } else { es::is_h264_aud(n) };
+        let is_aud = |n: &[u8]| {
+            if hevc {
+                es::is_hevc_aud(n)
+            } else {
+                es::is_h264_aud(n)
+            }
+        };
         let is_sps = |n: &[u8]| {
             n.first().is_some_and(|b| {
                 if hevc {
@@ -268,7 +285,9 @@ impl MuxerTrait for Muxer {
         let ids_as_pids = {
             let mut seen = std::collections::HashSet::new();
             meta.tracks.iter().all(|t| {
-                (0x20..0x1FFF).contains(&t.id.0) && t.id.0 != u32::from(PMT_PID) && seen.insert(t.id.0)
+                (0x20..0x1FFF).contains(&t.id.0)
+                    && t.id.0 != u32::from(PMT_PID)
+                    && seen.insert(t.id.0)
             })
         };
         let (mut n_video, mut n_audio) = (0u8, 0u8);
@@ -351,7 +370,10 @@ impl MuxerTrait for Muxer {
             .iter()
             .position(|o| o.kind == TrackKind::Video)
             .unwrap_or(0);
-        let pcr_pid = self.outs.get(self.pcr_out).map_or(packet::NULL_PID, |o| o.pid);
+        let pcr_pid = self
+            .outs
+            .get(self.pcr_out)
+            .map_or(packet::NULL_PID, |o| o.pid);
         self.pat = Pat {
             ts_id: 1,
             version: 0,
@@ -387,7 +409,14 @@ impl MuxerTrait for Muxer {
                 let mut payload = Vec::with_capacity(pkt.data.len() + 64 + o.param_sets.len());
                 self.video_payload(o, pkt, &mut payload);
                 self.pes.clear();
-                PesHeader::write(&mut self.pes, o.stream_id, pts as u64, Some(dts as u64), payload.len(), true);
+                PesHeader::write(
+                    &mut self.pes,
+                    o.stream_id,
+                    pts as u64,
+                    Some(dts as u64),
+                    payload.len(),
+                    true,
+                );
                 self.pes.extend_from_slice(&payload);
                 self.write_pes(i, dts, pkt.keyframe);
             }
@@ -410,7 +439,10 @@ impl MuxerTrait for Muxer {
                 let gap = pts - p.last_pts;
                 if o.codec == Codec::Aac && o.framing != Framing::Adts {
                     let h = es::adts_for(&o.init, pkt.data.len()).ok_or_else(|| {
-                        err(at, format!("AAC frame of {} bytes too big for ADTS", pkt.data.len()))
+                        err(
+                            at,
+                            format!("AAC frame of {} bytes too big for ADTS", pkt.data.len()),
+                        )
                     })?;
                     p.data.extend_from_slice(&h);
                 }
@@ -422,7 +454,14 @@ impl MuxerTrait for Muxer {
             }
             _ => {
                 self.pes.clear();
-                PesHeader::write(&mut self.pes, o.stream_id, pts as u64, Some(dts as u64), pkt.data.len(), false);
+                PesHeader::write(
+                    &mut self.pes,
+                    o.stream_id,
+                    pts as u64,
+                    Some(dts as u64),
+                    pkt.data.len(),
+                    false,
+                );
                 self.pes.extend_from_slice(&pkt.data);
                 self.write_pes(i, dts, pkt.keyframe);
             }

@@ -282,9 +282,7 @@ pub fn write(
     out.push(SYNC);
     out.push(if pusi { 0x40 } else { 0 } | (pid >> 8) as u8 & 0x1F);
     out.push(pid as u8);
-    out.push(
-        if has_af { 0x20 } else { 0 } | if has_payload { 0x10 } else { 0 } | (cc & 0x0F),
-    );
+    out.push(if has_af { 0x20 } else { 0 } | if has_payload { 0x10 } else { 0 } | (cc & 0x0F));
     if has_af {
         // Field body: flags byte (if any room), PCR, stuffing.
         let body = af.size().saturating_sub(1) + stuff;
@@ -365,7 +363,13 @@ mod tests {
 
     #[test]
     fn written_packets_parse_back() {
-        for (len, pcr) in [(0usize, None), (1, Some(123_456u64)), (183, None), (184, None), (300, Some(5))] {
+        for (len, pcr) in [
+            (0usize, None),
+            (1, Some(123_456u64)),
+            (183, None),
+            (184, None),
+            (300, Some(5)),
+        ] {
             let payload = vec![0x5A; len];
             let mut out = Vec::new();
             let af = AfWrite {

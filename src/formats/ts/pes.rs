@@ -39,7 +39,10 @@ pub struct PesHeader {
 
 fn has_optional_header(stream_id: u8) -> bool {
     // program_stream_map, padding, private_stream_2, ECM, EMM, directory, DSMCC, H.222.1 E.
-    !matches!(stream_id, 0xBC | 0xBE | 0xBF | 0xF0 | 0xF1 | 0xFF | 0xF2 | 0xF8)
+    !matches!(
+        stream_id,
+        0xBC | 0xBE | 0xBF | 0xF0 | 0xF1 | 0xFF | 0xF2 | 0xF8
+    )
 }
 
 fn timestamp(b: &[u8]) -> u64 {
@@ -112,7 +115,9 @@ impl PesHeader {
         }
         h.data_alignment = f0 & 0x04 != 0;
         let hlen = usize::from(*hlen);
-        let opt = opt.get(..hlen).ok_or_else(|| short("PES header data", 9 + hlen))?;
+        let opt = opt
+            .get(..hlen)
+            .ok_or_else(|| short("PES header data", 9 + hlen))?;
         h.header_len = 9 + hlen;
         match f1 >> 6 {
             0b10 => {

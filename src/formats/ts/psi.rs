@@ -332,7 +332,9 @@ impl Pmt {
         };
         let pcr_pid = u16::from(p0 & 0x1F) << 8 | u16::from(*p1);
         let info_len = usize::from(i0 & 0x0F) << 8 | usize::from(*i1);
-        let info = rest.get(..info_len).ok_or_else(|| short(info_len - rest.len()))?;
+        let info = rest
+            .get(..info_len)
+            .ok_or_else(|| short(info_len - rest.len()))?;
         let descriptors = parse_descriptors(info, at + 12)?;
         let mut es = &rest[info_len..];
         let mut streams = Vec::new();
@@ -438,7 +440,10 @@ mod tests {
         let b = pat.encode();
         assert_eq!(
             b,
-            [0x00, 0xB0, 0x0D, 0x00, 0x01, 0xC1, 0x00, 0x00, 0x00, 0x01, 0xF0, 0x00, 0x2A, 0xB1, 0x04, 0xB2]
+            [
+                0x00, 0xB0, 0x0D, 0x00, 0x01, 0xC1, 0x00, 0x00, 0x00, 0x01, 0xF0, 0x00, 0x2A, 0xB1,
+                0x04, 0xB2
+            ]
         );
         let s = parse_section(&b, 0).unwrap();
         assert!(s.crc_ok);

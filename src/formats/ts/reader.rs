@@ -534,7 +534,10 @@ impl Reader {
                     if let Some(old) = &self.pat {
                         self.events.push_back(Event::Finding(Finding::info(
                             offset,
-                            format!("PAT version {} replaces version {}", pat.version, old.version),
+                            format!(
+                                "PAT version {} replaces version {}",
+                                pat.version, old.version
+                            ),
                         )));
                     }
                     for (_, pmt_pid) in &pat.programs {
@@ -632,7 +635,14 @@ mod tests {
         payload.extend_from_slice(section);
         payload.resize(184, 0xFF);
         let mut out = Vec::new();
-        packet::write(&mut out, pid, true, cc, packet::AfWrite::default(), &payload);
+        packet::write(
+            &mut out,
+            pid,
+            true,
+            cc,
+            packet::AfWrite::default(),
+            &payload,
+        );
         out
     }
 
@@ -648,9 +658,14 @@ mod tests {
         data.extend(psi_packet(0, 1, &pat.encode()));
         data.extend(psi_packet(0, 3, &pat.encode()));
         let whole = events(&data, data.len());
-        assert!(whole[0].contains("8 bytes before the first sync byte"), "{whole:?}");
+        assert!(
+            whole[0].contains("8 bytes before the first sync byte"),
+            "{whole:?}"
+        );
         assert!(whole.iter().filter(|e| e.starts_with("Pat")).count() == 1);
-        assert!(whole.iter().any(|e| e.contains("continuity counter 3 after 1")));
+        assert!(whole
+            .iter()
+            .any(|e| e.contains("continuity counter 3 after 1")));
         // Feeding in two pieces gives the same events.
         for split in [1, 100, 200, 300] {
             assert_eq!(events(&data, split), whole);
