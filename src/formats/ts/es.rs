@@ -2,12 +2,13 @@
 //! payload splits into the access units ffprobe counts (one H.264/HEVC access unit per PES;
 //! every ADTS frame and every MPEG audio frame separately), with their times.
 //!
-//! The small bitstream helpers at the bottom (Annex B NAL walking, avcC from parameter sets,
-//! ADTS and MPEG audio headers) stand in for `src/codec/` until it lands there; they read
-//! only what the transport stream layer needs.
+//! Header parsing comes from `src/codec/` (ADTS, MPEG audio, avcC from in-band parameter
+//! sets); the NAL walking here is the allocation-light split the TS layer needs per PES.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::codec::h264::AvcConfig;
+use crate::codec::{aac, mp3};
 use crate::dtsc::time::rescale_round;
 use crate::dtsc::{Codec, TrackKind};
 use crate::formats::Finding;
@@ -206,6 +207,22 @@ impl Splitter {
                     return;
                 };
                 let key = self.scan_video(&payload, random_access);
+                if self.kind == Kind::H264
+                    && self.learned.init.is_none()
+                    && self.sps.is_some()
+                    && self.pps.is_some()
+                {
+                    match AvcConfig::from_annexb_parameter_sets(&payload, offset)
+                        .and_then(|c| c.map(|c| c.build()).transpose())
+                    {
+                        Ok(init) => self.learned.init = init,
+                        Err(e) => {
+                            findings.push(Finding::error(e.offset, e.to_string()));
+                            self.sps = None;
+                            self.pps = None;
+                        }
+                    }
+                }
                 out.push(Frame {
                     offset,
                     dts,
@@ -245,11 +262,6 @@ impl Splitter {
                 }
             } else if (16..=23).contains(&((b0 >> 1) & 0x3F)) {
                 key = true;
-            }
-        }
-        if self.kind == Kind::H264 && self.learned.init.is_none() {
-            if let (Some(s), Some(p)) = (&self.sps, &self.pps) {
-                self.learned.init = avcc(s, p);
             }
         }
         let _ = random_access;
@@ -432,110 +444,6 @@ pub fn is_hevc_aud(nal: &[u8]) -> bool {
     nal.first().is_some_and(|b| (b >> 1) & 0x3F == 35)
 }
 
-/// An AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3.1) from one SPS and one PPS,
-/// with the high-profile extension when the profile needs it.
-pub fn avcc(sps: &[u8], pps: &[u8]) -> Option<Bytes> {
-    let (profile, compat, level) = (*sps.get(1)?, *sps.get(2)?, *sps.get(3)?);
-    let mut out = Vec::with_capacity(16 + sps.len() + pps.len());
-    out.extend_from_slice(&[1, profile, compat, level, 0xFF, 0xE1]);
-    out.extend_from_slice(&(sps.len() as u16).to_be_bytes());
-    out.extend_from_slice(sps);
-    out.push(1);
-    out.extend_from_slice(&(pps.len() as u16).to_be_bytes());
-    out.extend_from_slice(pps);
-    if matches!(profile, 100 | 110 | 122 | 144) {
-        let (chroma, luma, chroma_depth) = sps_chroma(sps).unwrap_or((1, 0, 0));
-        out.push(0xFC | chroma as u8 & 3);
-        out.push(0xF8 | luma as u8 & 7);
-        out.push(0xF8 | chroma_depth as u8 & 7);
-        out.push(0);
-    }
-    Some(Bytes::from(out))
-}
-
-/// The SPS and PPS NAL units of an avcC body.
-pub fn avcc_parameter_sets(avcc: &[u8]) -> Vec<&[u8]> {
-    fn read<'a>(avcc: &'a [u8], count: usize, pos: &mut usize, out: &mut Vec<&'a [u8]>) {
-        for _ in 0..count {
-            let Some(l) = avcc.get(*pos..*pos + 2) else {
-                return;
-            };
-            let len = usize::from(u16::from_be_bytes([l[0], l[1]]));
-            let Some(nal) = avcc.get(*pos + 2..*pos + 2 + len) else {
-                return;
-            };
-            out.push(nal);
-            *pos += 2 + len;
-        }
-    }
-    let mut out = Vec::new();
-    let Some(&n_sps) = avcc.get(5) else {
-        return out;
-    };
-    let mut pos = 6;
-    read(avcc, usize::from(n_sps & 0x1F), &mut pos, &mut out);
-    if let Some(&n_pps) = avcc.get(pos) {
-        pos += 1;
-        read(avcc, usize::from(n_pps), &mut pos, &mut out);
-    }
-    out
-}
-
-/// chroma_format_idc and bit depths (minus 8) of a high-profile SPS.
-fn sps_chroma(sps: &[u8]) -> Option<(u32, u32, u32)> {
-    // Remove emulation prevention bytes (00 00 03).
-    let mut rbsp = Vec::with_capacity(sps.len());
-    let mut zeros = 0;
-    for &b in sps.get(1..)? {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        rbsp.push(b);
-    }
-    let mut bits = Bits { b: &rbsp, pos: 24 };
-    bits.ue()?; // seq_parameter_set_id
-    let chroma = bits.ue()?;
-    if chroma == 3 {
-        bits.bit()?;
-    }
-    Some((chroma, bits.ue()?, bits.ue()?))
-}
-
-struct Bits<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl Bits<'_> {
-    fn bit(&mut self) -> Option<u32> {
-        let byte = *self.b.get(self.pos / 8)?;
-        let v = (byte >> (7 - self.pos % 8)) & 1;
-        self.pos += 1;
-        Some(u32::from(v))
-    }
-    fn ue(&mut self) -> Option<u32> {
-        let mut zeros = 0;
-        while self.bit()? == 0 {
-            zeros += 1;
-            if zeros > 31 {
-                return None;
-            }
-        }
-        let mut v = 0u32;
-        for _ in 0..zeros {
-            v = v << 1 | self.bit()?;
-        }
-        Some((1u32 << zeros) - 1 + v)
-    }
-}
-
-/// AAC sampling frequencies by index (ISO/IEC 14496-3 Table 1.18).
-pub const AAC_RATES: [u32; 13] = [
-    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-];
-
 /// The fields of an ADTS header mist uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdtsHeader {
@@ -553,62 +461,29 @@ pub struct AdtsHeader {
     pub asc: [u8; 2],
 }
 
-/// Reads an ADTS header (ISO/IEC 13818-7 §6.2) at the start of `b`.
+/// Reads an ADTS header (ISO/IEC 13818-7 §6.2) at the start of `b` (through
+/// [`codec::aac::AdtsHeader`](crate::codec::aac::AdtsHeader)).
 pub fn adts_header(b: &[u8]) -> Option<AdtsHeader> {
-    let h = b.get(..7)?;
-    if h[0] != 0xFF || h[1] & 0xF6 != 0xF0 {
-        return None;
-    }
-    let header_len = if h[1] & 1 == 1 { 7 } else { 9 };
-    let profile = h[2] >> 6;
-    let sfi = (h[2] >> 2) & 0x0F;
-    let channels = (h[2] & 1) << 2 | h[3] >> 6;
-    let frame_len = usize::from(h[3] & 3) << 11 | usize::from(h[4]) << 3 | usize::from(h[5] >> 5);
-    let blocks = u32::from(h[6] & 3) + 1;
-    let rate = *AAC_RATES.get(usize::from(sfi))?;
-    if frame_len < header_len {
-        return None;
-    }
-    let aot = profile + 1;
+    let h = aac::AdtsHeader::parse(b, 0).ok()?;
+    let asc = h.to_asc().build().ok()?;
+    let asc: [u8; 2] = asc.get(..2)?.try_into().ok()?;
     Some(AdtsHeader {
-        frame_len,
-        header_len,
-        samples: 1024 * blocks,
-        rate,
-        channels: u32::from(channels),
-        asc: [aot << 3 | sfi >> 1, (sfi & 1) << 7 | channels << 3],
+        frame_len: usize::from(h.frame_length),
+        header_len: h.header_len(),
+        samples: 1024 * (u32::from(h.number_of_raw_data_blocks) + 1),
+        rate: h.sampling_frequency(),
+        channels: u32::from(h.channel_configuration),
+        asc,
     })
 }
 
-/// The 7-byte ADTS header for a raw frame of `raw_len` bytes with AudioSpecificConfig `asc`.
-pub fn adts_for(asc: &[u8], raw_len: usize) -> Option<[u8; 7]> {
-    let a0 = *asc.first()?;
-    let a1 = *asc.get(1)?;
-    let aot = a0 >> 3;
-    let sfi = (a0 & 7) << 1 | a1 >> 7;
-    let ch = (a1 >> 3) & 0x0F;
-    if aot == 0 || aot == 31 || sfi == 15 {
-        return None;
-    }
-    // HE-AAC (5, 29) goes out as LC with implicit SBR: profile = AOT − 1 of the core.
-    let profile = if matches!(aot, 5 | 29) {
-        1
-    } else {
-        (aot - 1).min(3)
-    };
-    let len = raw_len + 7;
-    if len > 0x1FFF {
-        return None;
-    }
-    Some([
-        0xFF,
-        0xF1,
-        profile << 6 | sfi << 2 | (ch >> 2) & 1,
-        (ch & 3) << 6 | (len >> 11) as u8 & 3,
-        (len >> 3) as u8,
-        ((len & 7) as u8) << 5 | 0x1F,
-        0xFC,
-    ])
+/// The ADTS header for a raw frame of `raw_len` bytes with AudioSpecificConfig `asc`.
+pub fn adts_for(asc: &[u8], raw_len: usize) -> Option<Vec<u8>> {
+    let c = aac::AudioSpecificConfig::parse(asc, 0).ok()?;
+    let h = aac::AdtsHeader::from_asc(&c, raw_len).ok()?;
+    let mut out = Vec::with_capacity(9);
+    h.write(&mut out);
+    Some(out)
 }
 
 /// The fields of an MPEG audio frame header mist uses.
@@ -626,70 +501,20 @@ pub struct MpaHeader {
     pub channels: u32,
 }
 
-/// Reads an MPEG-1/2/2.5 audio frame header (ISO/IEC 11172-3 §2.4.1.3) at the start of `b`.
+/// Reads an MPEG-1/2/2.5 audio frame header (ISO/IEC 11172-3 §2.4.1.3) at the start of `b`
+/// (through [`codec::mp3::FrameHeader`](crate::codec::mp3::FrameHeader)).
 pub fn mpa_header(b: &[u8]) -> Option<MpaHeader> {
-    let h = b.get(..4)?;
-    if h[0] != 0xFF || h[1] & 0xE0 != 0xE0 {
-        return None;
-    }
-    let version = (h[1] >> 3) & 3; // 0 = 2.5, 2 = 2, 3 = 1
-    let layer = match (h[1] >> 1) & 3 {
-        1 => 3,
-        2 => 2,
-        3 => 1,
-        _ => return None,
-    };
-    let bri = usize::from(h[2] >> 4);
-    let sri = usize::from((h[2] >> 2) & 3);
-    if version == 1 || bri == 0 || bri == 15 || sri == 3 {
-        return None;
-    }
-    let pad = usize::from((h[2] >> 1) & 1);
-    const V1: [[u32; 15]; 3] = [
-        [
-            0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448,
-        ],
-        [
-            0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
-        ],
-        [
-            0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
-        ],
-    ];
-    const V2: [[u32; 15]; 2] = [
-        [
-            0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256,
-        ],
-        [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
-    ];
-    let kbps = if version == 3 {
-        V1[usize::from(layer - 1)][bri]
-    } else {
-        V2[usize::from(layer.min(2) - 1)][bri]
-    };
-    let rate = [
-        [11025, 12000, 8000],
-        [0, 0, 0],
-        [22050, 24000, 16000],
-        [44100, 48000, 32000],
-    ][usize::from(version)][sri];
-    let br = kbps as usize * 1000;
-    let r = rate as usize;
-    let (frame_len, samples) = match layer {
-        1 => ((12 * br / r + pad) * 4, 384),
-        2 => (144 * br / r + pad, 1152),
-        _ if version == 3 => (144 * br / r + pad, 1152),
-        _ => (72 * br / r + pad, 576),
-    };
+    let h = mp3::FrameHeader::parse(b, 0).ok()?;
+    let frame_len = h.frame_len();
     if frame_len < 4 {
         return None;
     }
     Some(MpaHeader {
-        layer,
+        layer: h.layer,
         frame_len,
-        samples,
-        rate,
-        channels: if h[3] >> 6 == 3 { 1 } else { 2 },
+        samples: h.samples_per_frame(),
+        rate: h.sample_rate,
+        channels: h.channels(),
     })
 }
 

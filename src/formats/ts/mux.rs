@@ -14,6 +14,7 @@
 
 use bytes::Bytes;
 
+use crate::codec::h264::AvcConfig;
 use crate::dtsc::{Codec, Framing, Meta, Packet, Timebase, TrackId, TrackKind};
 use crate::formats::error::{FormatError, Problem};
 use crate::formats::{Finish, MuxOptions, Muxer as MuxerTrait};
@@ -42,14 +43,14 @@ pub const PSI_INTERVAL: i64 = 9000;
 /// How far the PCR runs behind the DTS of the data after it (FFmpeg's default `max_delay`).
 pub const PCR_DELAY: i64 = 63_000;
 
-/// The framing the muxer wants per codec. The muxer also takes the canonical framings
-/// (length-prefixed H.264/HEVC, raw AAC with its AudioSpecificConfig) and converts them
-/// itself; until `pipeline/adapt.rs` converts framings it asks for those.
+/// The framing the muxer wants per codec (`pipeline/adapt.rs` converts to it). The muxer
+/// also takes the canonical framings (length-prefixed H.264/HEVC, raw AAC with its
+/// AudioSpecificConfig) and converts them itself, for callers that bypass the pipeline.
 pub fn framing(c: &Codec) -> Option<Framing> {
     match c {
-        Codec::H264 | Codec::Hevc | Codec::Aac | Codec::Mp3 | Codec::Mp2 | Codec::Ac3 => {
-            Some(c.canonical_framing())
-        }
+        Codec::H264 | Codec::Hevc => Some(Framing::AnnexB),
+        Codec::Aac => Some(Framing::Adts),
+        Codec::Mp3 | Codec::Mp2 | Codec::Ac3 => Some(Framing::Raw),
         _ => None,
     }
 }
@@ -317,10 +318,11 @@ impl MuxerTrait for Muxer {
                 FIRST_PID + i as u16
             };
             let mut param_sets = Vec::new();
-            if t.codec == Codec::H264 {
-                for ps in es::avcc_parameter_sets(&t.init) {
-                    param_sets.extend_from_slice(&[0, 0, 0, 1]);
-                    param_sets.extend_from_slice(ps);
+            if t.codec == Codec::H264 && !t.init.is_empty() {
+                // SPS/PPS to repeat before keyframes that do not carry their own.
+                match AvcConfig::parse(&t.init, 0) {
+                    Ok(c) => param_sets.extend_from_slice(&c.to_annexb()),
+                    Err(e) => tracing::warn!(track = %t.id, "ts: unusable avcC, parameter sets not repeated: {e}"),
                 }
             }
             if t.codec == Codec::Aac
