@@ -163,6 +163,26 @@ bench_dtsc() {
     compare_to dtsc mist
 }
 
+# Issue 5: MPEG-TS → TS and → DTSC against `ffmpeg -c copy` (TS), cat and cp, and
+# `mist analyse --json --detail 1` against `ffprobe -show_packets`. The input loops the
+# h264_aac.ts fixture (B-frames, AAC) with ffmpeg to TS_SIZE_MB (default 300).
+bench_ts() {
+    local big=$work/big.ts size=${TS_SIZE_MB:-300}
+    echo "ts: looping tests/fixtures/h264_aac.ts to $size MB with ffmpeg -c copy"
+    make_input_ffmpeg tests/fixtures/h264_aac.ts "$big" "$size"
+    warm "$big"
+    baseline ts "$big"
+    measure ts mist "$big" "$work/out.ts" -- "$mist" convert -q "$big" "$work/out.ts"
+    measure ts ffmpeg "$big" "$work/out.ts" -- ffmpeg -v error -y -i "$big" -map 0 -c copy -f mpegts "$work/out.ts"
+    compare_to ts mist
+    measure ts2dtsc mist "$big" "$work/out.dtsc" -- "$mist" convert -q "$big" "$work/out.dtsc"
+    measure ts2dtsc ffmpeg-nut "$big" "$work/out.nut" -- ffmpeg -v error -y -i "$big" -map 0 -c copy -f nut "$work/out.nut"
+    compare_to ts2dtsc mist
+    measure tsanalyse mist "$big" /dev/null -- sh -c '"$1" analyse --json --detail 1 "$2" >/dev/null' sh "$mist" "$big"
+    measure tsanalyse ffprobe "$big" /dev/null -- sh -c 'ffprobe -v error -of json -show_packets "$1" >/dev/null' sh "$big"
+    compare_to tsanalyse mist
+}
+
 # ---- main ---------------------------------------------------------------------------------------
 
 echo "building mist (release) into $target"

@@ -231,20 +231,7 @@ impl Splitter {
                     data: payload,
                 });
             }
-            Kind::Ac3 => {
-                let Some((dts, pts)) = times else {
-                    findings.push(Finding::warning(offset, "AC-3 PES without PTS: dropped"));
-                    return;
-                };
-                out.push(Frame {
-                    offset,
-                    dts,
-                    pts,
-                    key: true,
-                    data: payload,
-                });
-            }
-            Kind::Adts | Kind::Mpa => self.audio(offset, payload, times, out, findings),
+            Kind::Adts | Kind::Mpa | Kind::Ac3 => self.audio(offset, payload, times, out, findings),
             Kind::Latm | Kind::Other => {}
         }
     }
@@ -291,6 +278,7 @@ impl Splitter {
             let rest = &data[pos..];
             let head = match self.kind {
                 Kind::Adts => adts_header(rest).map(|h| (h.frame_len, h.samples, h.rate, h)),
+                Kind::Ac3 => ac3_header(rest).map(|h| (h.frame_len, h.samples, h.rate, h)),
                 _ => mpa_header(rest).map(|h| {
                     (
                         h.frame_len,
@@ -312,8 +300,16 @@ impl Splitter {
                     break; // maybe a header cut by the PES boundary
                 }
                 // Resync on the next sync word.
+                let ac3 = self.kind == Kind::Ac3;
                 let skip = (1..rest.len())
-                    .find(|&i| rest[i] == 0xFF && rest.get(i + 1).is_some_and(|b| b & 0xE0 == 0xE0))
+                    .find(|&i| {
+                        let next = rest.get(i + 1).copied().unwrap_or(0);
+                        if ac3 {
+                            rest[i] == 0x0B && next == 0x77
+                        } else {
+                            rest[i] == 0xFF && next & 0xE0 == 0xE0
+                        }
+                    })
                     .unwrap_or(rest.len());
                 if !self.resync_reported {
                     findings.push(Finding::error(
@@ -501,6 +497,40 @@ pub struct MpaHeader {
     pub channels: u32,
 }
 
+/// Reads an AC-3 syncframe header (ATSC A/52 §5.3.1, frame sizes from Table 5.18) at the
+/// start of `b`; E-AC-3 (bsid > 10) is not split.
+pub fn ac3_header(b: &[u8]) -> Option<AdtsHeader> {
+    let h = b.get(..7)?;
+    if h[0] != 0x0B || h[1] != 0x77 {
+        return None;
+    }
+    let fscod = h[4] >> 6;
+    let frmsizecod = usize::from(h[4] & 0x3F);
+    let bsid = h[5] >> 3;
+    if fscod == 3 || frmsizecod > 37 || bsid > 10 {
+        return None;
+    }
+    const KBPS: [u32; 19] = [
+        32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640,
+    ];
+    let kbps = KBPS[frmsizecod / 2];
+    let (rate, words) = match fscod {
+        0 => (48_000, 2 * kbps),
+        1 => (44_100, kbps * 96_000 / 44_100 + (frmsizecod as u32 & 1)),
+        _ => (32_000, 3 * kbps),
+    };
+    let acmod = usize::from(h[6] >> 5);
+    let channels = [2, 1, 2, 3, 3, 4, 4, 5][acmod];
+    Some(AdtsHeader {
+        frame_len: 2 * words as usize,
+        header_len: 0,
+        samples: 1536,
+        rate,
+        channels,
+        asc: [0, 0],
+    })
+}
+
 /// Reads an MPEG-1/2/2.5 audio frame header (ISO/IEC 11172-3 §2.4.1.3) at the start of `b`
 /// (through [`codec::mp3::FrameHeader`](crate::codec::mp3::FrameHeader)).
 pub fn mpa_header(b: &[u8]) -> Option<MpaHeader> {
@@ -535,6 +565,18 @@ mod tests {
             adts_for(&h.asc, 148).unwrap()[..6],
             [0xFF, 0xF1, 0x4C, 0x80, 0x13, 0x7F]
         );
+    }
+
+    #[test]
+    fn ac3_frame_sizes_from_table_5_18() {
+        // A/52 Table 5.18: 448 kbit/s (frmsizecod 30) is 896 words at 48 kHz; 640 kbit/s
+        // odd code (37) is 1394 words at 44.1 kHz; 32 kbit/s (0) is 96 words at 32 kHz.
+        let h = |fs: u8, code: u8| ac3_header(&[0x0B, 0x77, 0, 0, fs << 6 | code, 8 << 3, 0x40]);
+        assert_eq!(h(0, 30).unwrap().frame_len, 2 * 896);
+        assert_eq!(h(1, 37).unwrap().frame_len, 2 * 1394);
+        assert_eq!(h(2, 0).unwrap().frame_len, 2 * 96);
+        assert_eq!(h(0, 30).unwrap().channels, 2);
+        assert!(h(3, 0).is_none());
     }
 
     #[test]
