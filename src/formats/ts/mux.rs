@@ -322,7 +322,9 @@ impl MuxerTrait for Muxer {
                 // SPS/PPS to repeat before keyframes that do not carry their own.
                 match AvcConfig::parse(&t.init, 0) {
                     Ok(c) => param_sets.extend_from_slice(&c.to_annexb()),
-                    Err(e) => tracing::warn!(track = %t.id, "ts: unusable avcC, parameter sets not repeated: {e}"),
+                    Err(e) => {
+                        tracing::warn!(track = %t.id, "ts: unusable avcC, parameter sets not repeated: {e}")
+                    }
                 }
             }
             if t.codec == Codec::Aac
