@@ -235,45 +235,47 @@ impl Muxer {
         self.pes.extend_from_slice(&p.data);
         self.write_pes(i, p.dts, true);
     }
+}
 
-    fn video_payload(&self, o: &Out, pkt: &Packet, into: &mut Vec<u8>) {
-        let nals: Vec<&[u8]> = match o.framing {
-            Framing::AnnexB => es::nal_units(&pkt.data).collect(),
-            Framing::LengthPrefixed { size } => es::length_prefixed_units(&pkt.data, size),
-            _ => vec![&pkt.data[..]],
-        };
-        let hevc = o.codec == Codec::Hevc;
-        let is_aud = |n: &[u8]| {
-            if hevc {
-                es::is_hevc_aud(n)
-            } else {
-                es::is_h264_aud(n)
-            }
-        };
-        let is_sps = |n: &[u8]| {
-            n.first().is_some_and(|b| {
-                if hevc {
-                    (b >> 1) & 0x3F == 33
-                } else {
-                    b & 0x1F == 7
-                }
-            })
-        };
+/// An access unit in Annex B with an AUD first and, on keyframes without their own, the
+/// SPS/PPS from the avcC.
+fn video_payload(o: &Out, pkt: &Packet, into: &mut Vec<u8>) {
+    let nals: Vec<&[u8]> = match o.framing {
+        Framing::AnnexB => es::nal_units(&pkt.data).collect(),
+        Framing::LengthPrefixed { size } => es::length_prefixed_units(&pkt.data, size),
+        _ => vec![&pkt.data[..]],
+    };
+    let hevc = o.codec == Codec::Hevc;
+    let is_aud = |n: &[u8]| {
         if hevc {
-            into.extend_from_slice(&[0, 0, 0, 1, 0x46, 0x01, 0x50]);
+            es::is_hevc_aud(n)
         } else {
-            into.extend_from_slice(&[0, 0, 0, 1, 0x09, 0xF0]);
+            es::is_h264_aud(n)
         }
-        if pkt.keyframe && !nals.iter().any(|n| is_sps(n)) {
-            into.extend_from_slice(&o.param_sets);
-        }
-        for n in nals {
-            if n.is_empty() || is_aud(n) {
-                continue;
+    };
+    let is_sps = |n: &[u8]| {
+        n.first().is_some_and(|b| {
+            if hevc {
+                (b >> 1) & 0x3F == 33
+            } else {
+                b & 0x1F == 7
             }
-            into.extend_from_slice(&[0, 0, 0, 1]);
-            into.extend_from_slice(n);
+        })
+    };
+    if hevc {
+        into.extend_from_slice(&[0, 0, 0, 1, 0x46, 0x01, 0x50]);
+    } else {
+        into.extend_from_slice(&[0, 0, 0, 1, 0x09, 0xF0]);
+    }
+    if pkt.keyframe && !nals.iter().any(|n| is_sps(n)) {
+        into.extend_from_slice(&o.param_sets);
+    }
+    for n in nals {
+        if n.is_empty() || is_aud(n) {
+            continue;
         }
+        into.extend_from_slice(&[0, 0, 0, 1]);
+        into.extend_from_slice(n);
     }
 }
 
@@ -410,18 +412,13 @@ impl MuxerTrait for Muxer {
         let o = &self.outs[i];
         match o.codec {
             Codec::H264 | Codec::Hevc => {
-                let mut payload = Vec::with_capacity(pkt.data.len() + 64 + o.param_sets.len());
-                self.video_payload(o, pkt, &mut payload);
-                self.pes.clear();
-                PesHeader::write(
-                    &mut self.pes,
-                    o.stream_id,
-                    pts as u64,
-                    Some(dts as u64),
-                    payload.len(),
-                    true,
-                );
-                self.pes.extend_from_slice(&payload);
+                // Video PES are unbounded (length 0), so the header goes first and the access
+                // unit is written straight behind it.
+                let mut pes = std::mem::take(&mut self.pes);
+                pes.clear();
+                PesHeader::write(&mut pes, o.stream_id, pts as u64, Some(dts as u64), 0, true);
+                video_payload(o, pkt, &mut pes);
+                self.pes = pes;
                 self.write_pes(i, dts, pkt.keyframe);
             }
             Codec::Aac | Codec::Mp3 | Codec::Mp2 => {
