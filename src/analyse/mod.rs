@@ -3,6 +3,8 @@
 //! lines or as JSON (the stable shape of DESIGN.md §1, documented in `docs/analyse-json.md`).
 
 pub mod dtsc;
+pub mod mp3;
+pub mod mp4;
 pub mod render;
 pub mod stats;
 pub mod ts;

@@ -29,7 +29,10 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| e.eq_ignore_ascii_case("m2ts") || e.eq_ignore_ascii_case("mts"));
-    let tracks = Selection::parse(&a.tracks).map_err(|e| UsageError(e.to_string()))?;
+    let tracks = match &a.tracks {
+        Some(t) => Selection::parse(t).map_err(|e| UsageError(e.to_string()))?,
+        None => Selection::default(),
+    };
     if let (Some(s), Some(e)) = (a.start, a.end) {
         if e <= s {
             return Err(UsageError(format!(
