@@ -9,7 +9,10 @@ use mist::formats::Demuxer as _;
 use mist::io::Source;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(mut d) = Demuxer::open(Source::from_bytes("fuzz.ts", data.to_vec()), Options::default()) {
+    if let Ok(mut d) = Demuxer::open(
+        Source::from_bytes("fuzz.ts", data.to_vec()),
+        Options::default(),
+    ) {
         for _ in 0..100_000 {
             match d.next_packet() {
                 Ok(Some(_)) => {}

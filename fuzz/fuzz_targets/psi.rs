@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(Pat::parse(&again, 0).expect("PAT"), pat);
     }
     if let Ok(pmt) = Pmt::parse(&s, 0) {
-        if pmt.streams.iter().all(|x| x.descriptors.iter().all(|d| d.data.len() < 256)) {
+        if pmt
+            .streams
+            .iter()
+            .all(|x| x.descriptors.iter().all(|d| d.data.len() < 256))
+        {
             let b = pmt.encode();
             if b.len() <= 1024 {
                 let again = psi::parse_section(&b, 0).expect("encoded PMT parses");
