@@ -586,3 +586,35 @@ fn stream_reader_matches_the_file_demuxer() {
         assert_eq!(got, want, "chunk {chunk}");
     }
 }
+
+/// Oracle: the packets the demuxer yields. The index it builds (which faststart MP4 output
+/// uses) records those packets' sizes, times and keyframes, not the container's.
+#[test]
+fn index_describes_the_packets_the_demuxer_yields() {
+    let data = std::fs::read(fixture("two_audio.ts")).unwrap();
+    let mut d = Demuxer::open(Source::from_bytes("a.ts", data), Options::default()).unwrap();
+    d.build_index().unwrap();
+    let meta = d.meta().clone();
+    let index = meta.index.clone().expect("index");
+    let mut per_track: Vec<Vec<(i64, u32, bool)>> = vec![Vec::new(); meta.tracks.len()];
+    while let Some(p) = d.next_packet().unwrap() {
+        let i = meta.position(p.track).unwrap();
+        per_track[i].push((p.dts.0, p.data.len() as u32, p.keyframe));
+    }
+    for (i, ti) in index.tracks.iter().enumerate() {
+        let times = ti.part_times();
+        let sizes: Vec<u32> = ti.parts.iter().map(|p| p.size).collect();
+        let want_sizes: Vec<u32> = per_track[i].iter().map(|p| p.1).collect();
+        assert_eq!(sizes, want_sizes, "track {i} sizes");
+        let want_times: Vec<i64> = per_track[i].iter().map(|p| p.0).collect();
+        assert_eq!(
+            times.iter().map(|t| t.0).collect::<Vec<_>>(),
+            want_times,
+            "track {i} times"
+        );
+        if i == 0 {
+            let keys: Vec<i64> = per_track[i].iter().filter(|p| p.2).map(|p| p.0).collect();
+            assert_eq!(ti.keys.iter().map(|k| k.time.0).collect::<Vec<_>>(), keys);
+        }
+    }
+}

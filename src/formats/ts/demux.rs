@@ -272,6 +272,24 @@ pub fn to_packet(pid: u16, kind: Kind, f: Frame) -> Packet {
     }
 }
 
+/// Bytes the frame's packet holds after [`to_packet`] (the index records packet sizes).
+pub fn canonical_size(kind: Kind, f: &Frame) -> usize {
+    let nal_sum = |aud: fn(&[u8]) -> bool| {
+        es::nal_units(&f.data)
+            .filter(|n| !n.is_empty() && !aud(n))
+            .map(|n| 4 + n.len())
+            .sum()
+    };
+    match kind {
+        Kind::H264 => nal_sum(es::is_h264_aud),
+        Kind::Hevc => nal_sum(es::is_hevc_aud),
+        Kind::Adts => {
+            es::adts_header(&f.data).map_or(0, |h| f.data.len().saturating_sub(h.header_len))
+        }
+        _ => f.data.len(),
+    }
+}
+
 /// Reads a transport stream.
 pub struct Demuxer {
     src: ChunkReader<Source>,
@@ -408,10 +426,11 @@ impl Demuxer {
                 let Some(t) = self.meta.position(TrackId(u32::from(s.pid))) else {
                     continue;
                 };
+                let size = canonical_size(s.splitter.kind(), &f) as u32;
                 builders[t].push(PartInfo {
                     dts: Ticks(f.dts),
                     cts: (f.pts - f.dts).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
-                    size: f.data.len() as u32,
+                    size,
                     keyframe: f.key,
                     pos: f.offset,
                     unit_size: f.data.len() as u64,
