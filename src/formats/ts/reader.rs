@@ -181,6 +181,7 @@ impl Reader {
             *p = PsiBuf::default();
         }
         self.units.clear();
+        self.lost_sync_at = None;
     }
 
     /// The next event, or `None` when more input is needed (or, after `finish`, at the end).
