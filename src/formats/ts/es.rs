@@ -368,32 +368,33 @@ impl Splitter {
     }
 }
 
-/// The NAL units of an Annex B buffer (start codes and trailing zero bytes removed).
-pub fn nal_units(b: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
+/// Offset just past the next `00 00 01` at or after `from`, if any.
+fn next_start(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
     while i + 3 <= b.len() {
-        if b[i] == 0 && b[i + 1] == 0 && b[i + 2] == 1 {
-            starts.push(i + 3);
+        let c = b[i + 2];
+        if c > 1 {
             i += 3;
-        } else if b[i + 2] > 1 {
-            i += 3;
+        } else if c == 1 && b[i + 1] == 0 && b[i] == 0 {
+            return Some(i + 3);
         } else {
             i += 1;
         }
     }
-    let n = starts.len();
-    (0..n).map(move |k| {
-        let s = starts[k];
-        let mut e = if k + 1 < n {
-            starts[k + 1] - 3
-        } else {
-            b.len()
-        };
+    None
+}
+
+/// The NAL units of an Annex B buffer (start codes and trailing zero bytes removed).
+pub fn nal_units(b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut next = next_start(b, 0);
+    std::iter::from_fn(move || {
+        let s = next?;
+        next = next_start(b, s);
+        let mut e = next.map_or(b.len(), |n| n - 3);
         while e > s && b[e - 1] == 0 {
             e -= 1;
         }
-        &b[s..e]
+        Some(&b[s..e])
     })
 }
 

@@ -20,7 +20,7 @@ use crate::formats::error::{FormatError, Problem};
 use crate::formats::{Finish, MuxOptions, Muxer as MuxerTrait};
 use crate::io::ByteSink;
 
-use super::es;
+use super::es::{self, nal_units};
 use super::packet::{self, AfWrite, Pcr};
 use super::pes::PesHeader;
 use super::psi::{Descriptor, Pat, Pmt, PmtStream};
@@ -237,15 +237,37 @@ impl Muxer {
     }
 }
 
+/// H.264 access unit delimiter (primary_pic_type 7: any slice type).
+const H264_AUD: [u8; 6] = [0, 0, 0, 1, 0x09, 0xF0];
+/// HEVC access unit delimiter (pic_type 2).
+const HEVC_AUD: [u8; 7] = [0, 0, 0, 1, 0x46, 0x01, 0x50];
+
 /// An access unit in Annex B with an AUD first and, on keyframes without their own, the
 /// SPS/PPS from the avcC.
 fn video_payload(o: &Out, pkt: &Packet, into: &mut Vec<u8>) {
+    let hevc = o.codec == Codec::Hevc;
+    // The common case, Annex B from the pipeline without an AUD of its own and no parameter
+    // sets to add: AUD, then the access unit as it is.
+    if o.framing == Framing::AnnexB && !pkt.keyframe {
+        let first = nal_units(&pkt.data).next();
+        let has_aud = first.is_some_and(|n| {
+            if hevc {
+                es::is_hevc_aud(n)
+            } else {
+                es::is_h264_aud(n)
+            }
+        });
+        if !has_aud && pkt.data.starts_with(&[0, 0, 0, 1]) {
+            into.extend_from_slice(if hevc { &HEVC_AUD } else { &H264_AUD });
+            into.extend_from_slice(&pkt.data);
+            return;
+        }
+    }
     let nals: Vec<&[u8]> = match o.framing {
         Framing::AnnexB => es::nal_units(&pkt.data).collect(),
         Framing::LengthPrefixed { size } => es::length_prefixed_units(&pkt.data, size),
         _ => vec![&pkt.data[..]],
     };
-    let hevc = o.codec == Codec::Hevc;
     let is_aud = |n: &[u8]| {
         if hevc {
             es::is_hevc_aud(n)
@@ -262,11 +284,7 @@ fn video_payload(o: &Out, pkt: &Packet, into: &mut Vec<u8>) {
             }
         })
     };
-    if hevc {
-        into.extend_from_slice(&[0, 0, 0, 1, 0x46, 0x01, 0x50]);
-    } else {
-        into.extend_from_slice(&[0, 0, 0, 1, 0x09, 0xF0]);
-    }
+    into.extend_from_slice(if hevc { &HEVC_AUD } else { &H264_AUD });
     if pkt.keyframe && !nals.iter().any(|n| is_sps(n)) {
         into.extend_from_slice(&o.param_sets);
     }
