@@ -315,10 +315,12 @@ impl Reader {
                 }
             }
         } else {
-            let bytes = self.buf.split_to(unit).freeze();
+            // A copy of 188 bytes costs less than sharing the buffer (no reference counts).
+            let mut pk = [0u8; PACKET_SIZE];
+            pk.copy_from_slice(&self.buf[prefix..unit]);
             let at = self.base + prefix as u64;
-            self.base += unit as u64;
-            self.packet(bytes.slice(prefix..), at);
+            self.consume(unit);
+            self.packet(&pk, at);
             true
         }
     }
@@ -355,9 +357,9 @@ impl Reader {
         }
     }
 
-    fn packet(&mut self, b: Bytes, at: u64) {
+    fn packet(&mut self, b: &[u8; PACKET_SIZE], at: u64) {
         self.packets += 1;
-        let pk = match packet::parse(&b, at) {
+        let pk = match packet::parse(b, at) {
             Ok(p) => p,
             Err(e) => {
                 self.events
@@ -366,12 +368,12 @@ impl Reader {
             }
         };
         let h = pk.header;
-        let payload = b.slice(pk.payload_start.min(PACKET_SIZE)..);
+        let payload = &b[pk.payload_start.min(PACKET_SIZE)..];
         if self.packet_events {
             self.events.push_back(Event::Packet {
                 offset: at,
                 packet: pk,
-                payload: payload.clone(),
+                payload: Bytes::copy_from_slice(payload),
             });
         }
         if h.pid == packet::NULL_PID {
@@ -446,13 +448,13 @@ impl Reader {
             return;
         }
         if self.psi.contains_key(&h.pid) {
-            self.psi_payload(h.pid, h.pusi, &payload, at, damaged);
+            self.psi_payload(h.pid, h.pusi, payload, at, damaged);
         } else if let Some(a) = self.es.get_mut(&h.pid) {
             if damaged {
                 a.damage();
             }
             let mut out = std::mem::take(&mut self.units);
-            a.push(h.pusi, &payload, at, af.random_access, &mut out);
+            a.push(h.pusi, payload, at, af.random_access, &mut out);
             for unit in out.drain(..) {
                 self.events.push_back(Event::Pes { pid: h.pid, unit });
             }
