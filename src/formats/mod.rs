@@ -6,6 +6,7 @@
 
 pub mod dtsc;
 pub mod error;
+pub mod flv;
 pub mod probe;
 
 use std::fmt;
@@ -247,13 +248,7 @@ const fn planned(
 /// Every format mist knows, in probe order.
 pub static FORMATS: &[FormatSpec] = &[
     dtsc::SPEC,
-    planned(
-        Format::Flv,
-        "flv",
-        "Adobe Flash Video",
-        &["flv"],
-        "video/x-flv",
-    ),
+    flv::SPEC,
     planned(
         Format::Ts,
         "ts",

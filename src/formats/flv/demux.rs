@@ -1,0 +1,343 @@
+//! The FLV demuxer: the sans-IO [`Reader`] over a [`Source`], a look-ahead at open so `meta()`
+//! has every track with its configuration, an index built from tag headers alone (payloads are
+//! seeked over), and seeking through that index.
+
+use std::collections::VecDeque;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::dtsc::index::{Builder, PartInfo};
+use crate::dtsc::{Index, Meta, Packet, Ticks, Time, TrackKind};
+use crate::formats::error::{FormatError, Problem};
+use crate::formats::{Demuxer as DemuxerTrait, Finding};
+use crate::io::Source;
+
+use super::header::HEADER_LEN;
+use super::reader::{Event, Reader, Script, Streams, Tag};
+use super::tag::{TagHeader, TagType, PREV_TAG_SIZE_LEN, TAG_HEADER_LEN};
+use super::FORMAT;
+
+/// How much one read asks the source for.
+const READ_CHUNK: usize = 1 << 20;
+/// How far `open` reads ahead looking for tracks and sequence headers (FFmpeg probes ~5 MB).
+pub const PROBE_BYTES: u64 = 4 << 20;
+/// Script tags kept for `scripts()`; more are counted but dropped.
+pub const MAX_SCRIPTS: usize = 64;
+/// Body bytes the index scan reads of each tag (enough for every audio/video tag header).
+const SCAN_PREFIX: usize = 16;
+/// Buffer of the index scan: small, since it seeks over payloads.
+const SCAN_BUFFER: usize = 64 << 10;
+
+/// Reads an FLV input.
+pub struct Demuxer {
+    src: Source,
+    reader: Reader,
+    meta: Meta,
+    queue: VecDeque<Packet>,
+    findings: Vec<Finding>,
+    scripts: Vec<Script>,
+    eof: bool,
+    /// Absolute offset of the next byte to read from `src`.
+    read_pos: u64,
+    /// Offset of the first tag.
+    data_start: u64,
+}
+
+/// Opens `src` as FLV (the format table's `open`).
+pub fn open(src: Source) -> Result<Box<dyn DemuxerTrait>, FormatError> {
+    Ok(Box::new(Demuxer::open(src)?))
+}
+
+impl Demuxer {
+    /// Opens `src` and reads ahead until every track is known with its configuration.
+    pub fn open(src: Source) -> Result<Demuxer, FormatError> {
+        let mut d = Demuxer {
+            src,
+            reader: Reader::new(),
+            meta: Meta::default(),
+            queue: VecDeque::new(),
+            findings: Vec::new(),
+            scripts: Vec::new(),
+            eof: false,
+            read_pos: 0,
+            data_start: u64::from(HEADER_LEN) + PREV_TAG_SIZE_LEN as u64,
+        };
+        loop {
+            if let Some(h) = d.reader.header() {
+                d.data_start = u64::from(h.data_offset) + PREV_TAG_SIZE_LEN as u64;
+                let s = d.reader.streams();
+                let announced = (!h.has_video() || s.has(TrackKind::Video))
+                    && (!h.has_audio() || s.has(TrackKind::Audio));
+                let any = s.has(TrackKind::Video) || s.has(TrackKind::Audio);
+                if any && s.configured() && announced {
+                    break;
+                }
+                if d.reader.offset() > d.data_start + PROBE_BYTES {
+                    break;
+                }
+            }
+            match d.next_event()? {
+                None => break,
+                Some(Event::Packet(p)) => d.queue.push_back(p),
+                Some(other) => d.note(other),
+            }
+        }
+        if d.reader.header().is_none() {
+            return Err(FormatError::new(
+                FORMAT,
+                d.reader.offset(),
+                Problem::Truncated {
+                    what: "FLV header",
+                    need: u64::from(HEADER_LEN),
+                },
+            ));
+        }
+        d.meta = Meta {
+            tracks: d.reader.streams().tracks(),
+            live: false,
+            unix_zero: None,
+            index: None,
+        };
+        Ok(d)
+    }
+
+    /// Script tags read so far (`onMetaData` first, normally).
+    pub fn scripts(&self) -> &[Script] {
+        &self.scripts
+    }
+
+    fn note(&mut self, e: Event) {
+        match e {
+            Event::Finding(f) => self.findings.push(f),
+            Event::Script(s) if self.scripts.len() < MAX_SCRIPTS => self.scripts.push(s),
+            Event::Script(_) | Event::Tracks(_) | Event::Packet(_) => {}
+        }
+    }
+
+    fn fill(&mut self) -> Result<(), FormatError> {
+        let mut buf = BytesMut::zeroed(READ_CHUNK);
+        let mut got = 0;
+        while got < READ_CHUNK {
+            match self.src.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(FormatError::io(FORMAT, self.read_pos + got as u64, e)),
+            }
+        }
+        if got == 0 {
+            self.eof = true;
+            return Ok(());
+        }
+        buf.truncate(got);
+        self.read_pos += got as u64;
+        self.reader.feed(buf.freeze());
+        Ok(())
+    }
+
+    fn next_event(&mut self) -> Result<Option<Event>, FormatError> {
+        loop {
+            if let Some(e) = self.reader.next_event()? {
+                return Ok(Some(e));
+            }
+            if self.eof {
+                return self.reader.finish();
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Index of every track from tag headers alone: payloads are seeked over, except the
+    /// few bodies the stream state needs (sequence headers, NAL lengths other than 4 bytes).
+    pub fn scan_index(&mut self) -> Result<Index, FormatError> {
+        let mut builders: Vec<Builder> = self
+            .meta
+            .tracks
+            .iter()
+            .map(|t| Builder::new(t.kind == TrackKind::Video, t.timebase))
+            .collect();
+        let resume = self.read_pos;
+        let io = |at: u64| move |e: std::io::Error| FormatError::io(FORMAT, at, e);
+        self.src
+            .seek(SeekFrom::Start(self.data_start))
+            .map_err(io(self.data_start))?;
+        let mut streams = Streams::new();
+        let mut events = Vec::new();
+        {
+            let mut r = BufReader::with_capacity(SCAN_BUFFER, &mut self.src);
+            let mut at = self.data_start;
+            loop {
+                let mut hb = [0u8; TAG_HEADER_LEN];
+                match read_full(&mut r, &mut hb).map_err(io(at))? {
+                    0 => break,
+                    n if n < TAG_HEADER_LEN => break,
+                    _ => {}
+                }
+                let h = TagHeader::from_bytes(&hb);
+                let size = h.data_size as usize;
+                let need_all = match h.tag_type {
+                    TagType::AUDIO | TagType::VIDEO => true,
+                    _ => false,
+                };
+                let mut consumed = 0usize;
+                if need_all && size > 0 {
+                    let mut prefix = [0u8; SCAN_PREFIX];
+                    let n = size.min(SCAN_PREFIX);
+                    if read_full(&mut r, &mut prefix[..n]).map_err(io(at))? < n {
+                        break;
+                    }
+                    consumed = n;
+                    let whole = is_config(&h, &prefix[..n])
+                        || (h.tag_type == TagType::VIDEO
+                            && streams.nal_len().is_some_and(|l| l != 4));
+                    let body = if whole {
+                        let mut all = vec![0u8; size];
+                        all[..n].copy_from_slice(&prefix[..n]);
+                        if read_full(&mut r, &mut all[n..]).map_err(io(at))? < size - n {
+                            break;
+                        }
+                        consumed = size;
+                        Bytes::from(all)
+                    } else {
+                        Bytes::copy_from_slice(&prefix[..n])
+                    };
+                    let tag = Tag {
+                        offset: at,
+                        header: h,
+                        body,
+                    };
+                    streams.handle(&tag, &mut events);
+                    for e in events.drain(..) {
+                        let Event::Packet(p) = e else { continue };
+                        let Some(i) = self.meta.position(p.track) else {
+                            continue;
+                        };
+                        let payload = if whole {
+                            p.data.len()
+                        } else {
+                            // The packet holds the prefix only; the rest of the body is payload too.
+                            p.data.len() + (size - consumed)
+                        };
+                        builders[i].push(PartInfo {
+                            dts: p.dts,
+                            cts: p.cts,
+                            size: payload as u32,
+                            keyframe: p.keyframe,
+                            pos: at,
+                            unit_size: (TAG_HEADER_LEN + size + PREV_TAG_SIZE_LEN) as u64,
+                        });
+                    }
+                }
+                let skip = (size - consumed + PREV_TAG_SIZE_LEN) as i64;
+                r.seek_relative(skip).map_err(io(at))?;
+                at += (TAG_HEADER_LEN + size + PREV_TAG_SIZE_LEN) as u64;
+            }
+        }
+        self.src.seek(SeekFrom::Start(resume)).map_err(io(resume))?;
+        Ok(Index {
+            tracks: builders.into_iter().map(Builder::finish).collect(),
+        })
+    }
+}
+
+/// True when a tag is a sequence header whose whole body the stream state needs.
+fn is_config(h: &TagHeader, prefix: &[u8]) -> bool {
+    match (h.tag_type, prefix) {
+        (TagType::AUDIO, [f, 0, ..]) => f >> 4 == 10,
+        (TagType::VIDEO, [f, pt, ..]) if f & 0x80 == 0 => f & 0x0F == 7 && *pt == 0 || f & 0x0F == 12 && *pt == 0,
+        (TagType::VIDEO, [f, ..]) => matches!(f & 0x0F, 0 | 5),
+        _ => false,
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns how many bytes were read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+impl DemuxerTrait for Demuxer {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn next_packet(&mut self) -> Result<Option<Packet>, FormatError> {
+        if let Some(p) = self.queue.pop_front() {
+            return Ok(Some(p));
+        }
+        loop {
+            match self.next_event()? {
+                None => return Ok(None),
+                Some(Event::Packet(p)) => {
+                    if self.meta.track(p.track).is_some() {
+                        return Ok(Some(p));
+                    }
+                    self.findings.push(Finding::warning(
+                        p.pos.unwrap_or(0),
+                        format!(
+                            "track {} first appears after the look-ahead at open; its packets are skipped",
+                            p.track
+                        ),
+                    ));
+                }
+                Some(other) => self.note(other),
+            }
+        }
+    }
+
+    fn build_index(&mut self) -> Result<(), FormatError> {
+        if self.meta.index.is_none() && self.src.is_seekable() {
+            let idx = self.scan_index()?;
+            self.meta.index = Some(idx);
+        }
+        Ok(())
+    }
+
+    fn seek(&mut self, to: Time) -> Result<(), FormatError> {
+        self.build_index()?;
+        let Some(index) = &self.meta.index else {
+            return Err(FormatError::new(
+                FORMAT,
+                0,
+                Problem::Unsupported("seeking in FLV from a stream that cannot seek".into()),
+            ));
+        };
+        let mut best: Option<(u64, Ticks)> = None;
+        for (t, ti) in self.meta.tracks.iter().zip(&index.tracks) {
+            if let Some(k) = ti.key_at_or_before(to.ceil_in(t.timebase)) {
+                if best.map_or(true, |(p, _)| k.pos < p) {
+                    best = Some((k.pos, k.time));
+                }
+            }
+        }
+        let (pos, time) = best.unwrap_or((self.data_start, Ticks(0)));
+        self.src
+            .seek(SeekFrom::Start(pos))
+            .map_err(|e| FormatError::io(FORMAT, pos, e))?;
+        self.read_pos = pos;
+        self.eof = false;
+        self.queue.clear();
+        self.reader.tags_mut().reset_to_tag(pos);
+        self.reader
+            .streams_mut()
+            .set_clock(best.is_some().then_some(time.0));
+        Ok(())
+    }
+
+    fn position(&self) -> u64 {
+        self.reader.offset()
+    }
+
+    fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+}
