@@ -12,8 +12,7 @@ use crate::formats::flv::amf0::Value;
 use crate::formats::flv::header::Header;
 use crate::formats::flv::reader::{Event, Item, Streams, Tag, TagReader};
 use crate::formats::flv::tag::{
-    frame_type, AudioTagHeader, SoundFormat, TagType, VideoPacket, VideoTagHeader,
-    TAG_HEADER_LEN,
+    frame_type, AudioTagHeader, SoundFormat, TagType, VideoPacket, VideoTagHeader, TAG_HEADER_LEN,
 };
 use crate::formats::flv::FORMAT;
 use crate::formats::{Finding, FormatError};
@@ -336,7 +335,11 @@ fn nal_lines(out: &mut dyn Write, data: &[u8], n: u8) -> std::io::Result<()> {
         listed += 1;
     }
     if p < data.len() && listed < MAX_NALS_LISTED {
-        writeln!(out, "  {} bytes left that do not form a NAL unit", data.len() - p)?;
+        writeln!(
+            out,
+            "  {} bytes left that do not form a NAL unit",
+            data.len() - p
+        )?;
     }
     Ok(())
 }

@@ -411,7 +411,8 @@ mod tests {
         // Hand-computed from AMF0 §2.4 and §2.10: the string "onMetaData" then an ECMA array
         // with one property duration = 2.0.
         let want: &[u8] = &[
-            0x02, 0x00, 0x0a, b'o', b'n', b'M', b'e', b't', b'a', b'D', b'a', b't', b'a', // string
+            0x02, 0x00, 0x0a, b'o', b'n', b'M', b'e', b't', b'a', b'D', b'a', b't',
+            b'a', // string
             0x08, 0x00, 0x00, 0x00, 0x01, // ECMA array, count 1
             0x00, 0x08, b'd', b'u', b'r', b'a', b't', b'i', b'o', b'n', // key
             0x00, 0x40, 0x00, 0, 0, 0, 0, 0, 0, // number 2.0
@@ -423,7 +424,10 @@ mod tests {
         let mut c = Cursor::from_slice(want, 0, "flv");
         let vals = Value::parse_all(&mut c).unwrap();
         assert_eq!(vals[0].as_str(), Some("onMetaData"));
-        assert_eq!(vals[1].get("duration").and_then(Value::as_number), Some(2.0));
+        assert_eq!(
+            vals[1].get("duration").and_then(Value::as_number),
+            Some(2.0)
+        );
     }
 
     #[test]
@@ -501,10 +505,8 @@ mod tests {
                 props.clone().prop_map(Value::Object),
                 props.clone().prop_map(Value::EcmaArray),
                 proptest::collection::vec(inner, 0..6).prop_map(Value::StrictArray),
-                ("[A-Z][a-z]{0,8}", props).prop_map(|(class, properties)| Value::TypedObject {
-                    class,
-                    properties
-                }),
+                ("[A-Z][a-z]{0,8}", props)
+                    .prop_map(|(class, properties)| Value::TypedObject { class, properties }),
             ]
         })
     }

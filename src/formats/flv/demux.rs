@@ -8,7 +8,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use bytes::{Bytes, BytesMut};
 
 use crate::dtsc::index::{Builder, PartInfo};
-use crate::dtsc::{Index, Meta, Packet, Ticks, Time, TrackKind};
+use crate::dtsc::{Index, Meta, Packet, Ticks, Time, Track, TrackKind};
 use crate::formats::error::{FormatError, Problem};
 use crate::formats::{Demuxer as DemuxerTrait, Finding};
 use crate::io::Source;
@@ -37,7 +37,11 @@ pub struct Demuxer {
     queue: VecDeque<Packet>,
     findings: Vec<Finding>,
     scripts: Vec<Script>,
+    /// Each track as its first sequence header configured it.
+    first_config: Vec<Track>,
     eof: bool,
+    /// True once the end of input was reported.
+    finished: bool,
     /// Absolute offset of the next byte to read from `src`.
     read_pos: u64,
     /// Offset of the first tag.
@@ -59,7 +63,9 @@ impl Demuxer {
             queue: VecDeque::new(),
             findings: Vec::new(),
             scripts: Vec::new(),
+            first_config: Vec::new(),
             eof: false,
+            finished: false,
             read_pos: 0,
             data_start: u64::from(HEADER_LEN) + PREV_TAG_SIZE_LEN as u64,
         };
@@ -93,8 +99,16 @@ impl Demuxer {
                 },
             ));
         }
+        // Tracks as first configured: a sequence header that changes later (even within the
+        // look-ahead) is a finding, not the stream's configuration.
+        let mut tracks = d.reader.streams().tracks();
+        for t in &mut tracks {
+            if let Some(first) = d.first_config.iter().find(|f| f.id == t.id) {
+                *t = first.clone();
+            }
+        }
         d.meta = Meta {
-            tracks: d.reader.streams().tracks(),
+            tracks,
             live: false,
             unix_zero: None,
             index: None,
@@ -111,14 +125,26 @@ impl Demuxer {
         match e {
             Event::Finding(f) => self.findings.push(f),
             Event::Script(s) if self.scripts.len() < MAX_SCRIPTS => self.scripts.push(s),
-            Event::Script(_) | Event::Tracks(_) | Event::Packet(_) => {}
+            Event::Tracks(ts) => {
+                for t in ts {
+                    if !t.init.is_empty() && !self.first_config.iter().any(|f| f.id == t.id) {
+                        self.first_config.push(t);
+                    }
+                }
+            }
+            Event::Script(_) | Event::Packet(_) => {}
         }
     }
 
     fn fill(&mut self) -> Result<(), FormatError> {
-        let mut buf = BytesMut::zeroed(READ_CHUNK);
+        // Small inputs get a buffer of their size, not a whole chunk.
+        let want = match self.src.len() {
+            Some(len) => (len.saturating_sub(self.read_pos).min(READ_CHUNK as u64) as usize).max(1),
+            None => READ_CHUNK,
+        };
+        let mut buf = BytesMut::zeroed(want);
         let mut got = 0;
-        while got < READ_CHUNK {
+        while got < want {
             match self.src.read(&mut buf[got..]) {
                 Ok(0) => break,
                 Ok(n) => got += n,
@@ -142,6 +168,10 @@ impl Demuxer {
                 return Ok(Some(e));
             }
             if self.eof {
+                if self.finished {
+                    return Ok(None);
+                }
+                self.finished = true;
                 return self.reader.finish();
             }
             self.fill()?;
@@ -245,7 +275,9 @@ impl Demuxer {
 fn is_config(h: &TagHeader, prefix: &[u8]) -> bool {
     match (h.tag_type, prefix) {
         (TagType::AUDIO, [f, 0, ..]) => f >> 4 == 10,
-        (TagType::VIDEO, [f, pt, ..]) if f & 0x80 == 0 => f & 0x0F == 7 && *pt == 0 || f & 0x0F == 12 && *pt == 0,
+        (TagType::VIDEO, [f, pt, ..]) if f & 0x80 == 0 => {
+            f & 0x0F == 7 && *pt == 0 || f & 0x0F == 12 && *pt == 0
+        }
         (TagType::VIDEO, [f, ..]) => matches!(f & 0x0F, 0 | 5),
         _ => false,
     }
@@ -325,6 +357,7 @@ impl DemuxerTrait for Demuxer {
             .map_err(|e| FormatError::io(FORMAT, pos, e))?;
         self.read_pos = pos;
         self.eof = false;
+        self.finished = false;
         self.queue.clear();
         self.reader.tags_mut().reset_to_tag(pos);
         self.reader

@@ -114,12 +114,12 @@ mod tests {
 
     #[test]
     fn bad_signature_and_offset_name_the_field() {
-        let e = Header::parse(&mut Cursor::from_slice(b"FLX\x01\x05\0\0\0\x09", 0, "flv"))
-            .unwrap_err();
+        let e =
+            Header::parse(&mut Cursor::from_slice(b"FLX\x01\x05\0\0\0\x09", 0, "flv")).unwrap_err();
         assert_eq!(e.offset, 0);
         assert!(e.to_string().contains("FLV signature"), "{e}");
-        let e = Header::parse(&mut Cursor::from_slice(b"FLV\x01\x05\0\0\0\x03", 0, "flv"))
-            .unwrap_err();
+        let e =
+            Header::parse(&mut Cursor::from_slice(b"FLV\x01\x05\0\0\0\x03", 0, "flv")).unwrap_err();
         assert_eq!(e.offset, 5);
     }
 }

@@ -181,10 +181,7 @@ impl Muxer {
             .iter()
             .find(|t| matches!(t.codec, Codec::Aac | Codec::Mp3))
         {
-            p.push((
-                "audiocodecid".into(),
-                num(f64::from(a.audio_flags >> 4)),
-            ));
+            p.push(("audiocodecid".into(), num(f64::from(a.audio_flags >> 4))));
             p.push(("audiosamplerate".into(), num(f64::from(self.rate))));
             p.push(("audiosamplesize".into(), num(16.0)));
             p.push(("stereo".into(), Value::Boolean(self.channels >= 2)));
@@ -392,10 +389,24 @@ impl MuxerTrait for Muxer {
                 Codec::H264 => {
                     let mut h = Vec::with_capacity(5);
                     write_avc_header(&mut h, true, 0, 0);
-                    put_tag(out, &mut scratch, TagType::VIDEO, 0, &h, Some(t.init.clone()))?;
+                    put_tag(
+                        out,
+                        &mut scratch,
+                        TagType::VIDEO,
+                        0,
+                        &h,
+                        Some(t.init.clone()),
+                    )?;
                 }
                 Codec::Aac => {
-                    put_tag(out, &mut scratch, TagType::AUDIO, 0, &[0xAF, 0], Some(t.init.clone()))?;
+                    put_tag(
+                        out,
+                        &mut scratch,
+                        TagType::AUDIO,
+                        0,
+                        &[0xAF, 0],
+                        Some(t.init.clone()),
+                    )?;
                 }
                 _ => {}
             }
@@ -411,7 +422,11 @@ impl MuxerTrait for Muxer {
             .iter()
             .position(|t| t.id == pkt.track)
             .ok_or_else(|| {
-                FormatError::invalid(FORMAT, at, format!("packet for track {} not announced", pkt.track))
+                FormatError::invalid(
+                    FORMAT,
+                    at,
+                    format!("packet for track {} not announced", pkt.track),
+                )
             })?;
         let t = &mut self.tracks[i];
         // Absolute times are rescaled, then differenced (never a rescaled offset).
@@ -423,7 +438,11 @@ impl MuxerTrait for Muxer {
             return Err(FormatError::invalid(
                 FORMAT,
                 at,
-                format!("track {}: time {} ms is before the start of the file", pkt.track, dts - shift),
+                format!(
+                    "track {}: time {} ms is before the start of the file",
+                    pkt.track,
+                    dts - shift
+                ),
             ));
         }
         let cts = pts + shift - dts;
@@ -431,7 +450,10 @@ impl MuxerTrait for Muxer {
             return Err(FormatError::invalid(
                 FORMAT,
                 at,
-                format!("track {}: composition offset {cts} ms does not fit FLV's 24 bits", pkt.track),
+                format!(
+                    "track {}: composition offset {cts} ms does not fit FLV's 24 bits",
+                    pkt.track
+                ),
             ));
         }
         if t.first_ms.is_some() {

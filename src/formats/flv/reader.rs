@@ -24,9 +24,9 @@ use super::amf0;
 use super::codecs;
 use super::header::{Header, HEADER_LEN};
 use super::tag::{
-    codec_id, frame_type, AudioTagHeader, SoundFormat, TagHeader, TagType, VideoCodec,
-    VideoPacket, VideoTagHeader, FOURCC_AV01, FOURCC_AVC1, FOURCC_HVC1, FOURCC_VP09,
-    PREV_TAG_SIZE_LEN, TAG_HEADER_LEN,
+    codec_id, frame_type, AudioTagHeader, SoundFormat, TagHeader, TagType, VideoCodec, VideoPacket,
+    VideoTagHeader, FOURCC_AV01, FOURCC_AVC1, FOURCC_HVC1, FOURCC_VP09, PREV_TAG_SIZE_LEN,
+    TAG_HEADER_LEN,
 };
 use super::FORMAT;
 
@@ -40,7 +40,7 @@ pub const RESYNC_WINDOW: usize = 1 << 20;
 pub const MAX_SCRIPT_DECODE: usize = 1 << 20;
 
 /// One tag as framed: where it starts, its header, and its body (a shared slice).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tag {
     /// Absolute offset of the tag header.
     pub offset: u64,
@@ -51,7 +51,7 @@ pub struct Tag {
 }
 
 /// What the framing layer hands out.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Item {
     /// The file header.
     Header(Header),
@@ -273,7 +273,9 @@ impl TagReader {
                         self.suspect = true;
                         return Ok(Some(Item::Finding(Finding::error(
                             at,
-                            format!("PreviousTagSize is {got} but the tag before it takes {want} bytes"),
+                            format!(
+                                "PreviousTagSize is {got} but the tag before it takes {want} bytes"
+                            ),
                         ))));
                     }
                     self.suspect = false;
@@ -328,8 +330,10 @@ impl TagReader {
                 break;
             };
             let t = TagHeader::from_bytes(&h);
-            if !matches!(t.tag_type, TagType::AUDIO | TagType::VIDEO | TagType::SCRIPT)
-                || t.reserved != 0
+            if !matches!(
+                t.tag_type,
+                TagType::AUDIO | TagType::VIDEO | TagType::SCRIPT
+            ) || t.reserved != 0
                 || t.stream_id != 0
             {
                 continue;
@@ -436,7 +440,7 @@ impl Script {
 }
 
 /// What [`Streams`] makes of a tag.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// The track list, when a track appears or its configuration changes.
     Tracks(Vec<Track>),
@@ -507,10 +511,9 @@ impl Streams {
 
     /// True when every track so far has the configuration its codec needs.
     pub fn configured(&self) -> bool {
-        let v = self
-            .video
-            .as_ref()
-            .map_or(true, |v| v.nal_len.is_some() || !needs_config(&v.track.codec));
+        let v = self.video.as_ref().map_or(true, |v| {
+            v.nal_len.is_some() || !needs_config(&v.track.codec)
+        });
         let a = self
             .audio
             .as_ref()
@@ -544,7 +547,10 @@ impl Streams {
         if h.filter {
             out.push(Event::Finding(Finding::warning(
                 tag.offset,
-                format!("{:?} tag is encrypted (Filter bit set); skipped", h.tag_type),
+                format!(
+                    "{:?} tag is encrypted (Filter bit set); skipped",
+                    h.tag_type
+                ),
             )));
             return;
         }
@@ -620,7 +626,12 @@ impl Streams {
             });
             self.note_order(AUDIO_TRACK, out);
         }
-        let dts = self.time(&tag.header);
+        // Sequence headers do not move the clock (writers stamp them 0 whatever follows).
+        let dts = if ah.aac_packet_type == Some(0) {
+            Ticks(0)
+        } else {
+            self.time(&tag.header)
+        };
         let payload = c.rest();
         let mut emit_tracks = false;
         let mut packet = None;
@@ -736,7 +747,11 @@ impl Streams {
             });
             self.note_order(VIDEO_TRACK, out);
         }
-        let dts = self.time(&tag.header);
+        let dts = if matches!(vh.packet, VideoPacket::CodedFrames | VideoPacket::Frame) {
+            self.time(&tag.header)
+        } else {
+            Ticks(0)
+        };
         let payload = c.rest();
         let payload_at = c.offset() - payload.len() as u64;
         let tracks_now = |s: &Streams| s.tracks();
@@ -843,7 +858,10 @@ impl Streams {
 fn bad_tag(out: &mut Vec<Event>, tag: &Tag, e: &FormatError) {
     out.push(Event::Finding(Finding::error(
         e.offset,
-        format!("{:?} tag at byte {} is broken: {}", tag.header.tag_type, tag.offset, e.problem),
+        format!(
+            "{:?} tag at byte {} is broken: {}",
+            tag.header.tag_type, tag.offset, e.problem
+        ),
     )));
 }
 
@@ -855,11 +873,7 @@ fn script_tag(tag: &Tag, out: &mut Vec<Event>) {
         )));
         return;
     }
-    let mut c = Cursor::new(
-        tag.body.clone(),
-        tag.offset + TAG_HEADER_LEN as u64,
-        FORMAT,
-    );
+    let mut c = Cursor::new(tag.body.clone(), tag.offset + TAG_HEADER_LEN as u64, FORMAT);
     match amf0::Value::parse_all(&mut c) {
         Ok(values) => out.push(Event::Script(Script {
             offset: tag.offset,
@@ -868,7 +882,10 @@ fn script_tag(tag: &Tag, out: &mut Vec<Event>) {
         })),
         Err(e) => out.push(Event::Finding(Finding::error(
             e.offset,
-            format!("bad AMF0 in script tag at byte {}: {}", tag.offset, e.problem),
+            format!(
+                "bad AMF0 in script tag at byte {}: {}",
+                tag.offset, e.problem
+            ),
         ))),
     }
 }
@@ -912,7 +929,9 @@ pub fn video_codec(c: &VideoCodec) -> Result<Codec, String> {
         VideoCodec::Legacy(codec_id::VP6) => Codec::Other("vp6f".into()),
         VideoCodec::Legacy(codec_id::VP6_ALPHA) => Codec::Other("vp6a".into()),
         VideoCodec::Legacy(codec_id::SCREEN2) => Codec::Other("flashsv2".into()),
-        VideoCodec::Legacy(other) => return Err(format!("unknown video CodecID {other}; tag skipped")),
+        VideoCodec::Legacy(other) => {
+            return Err(format!("unknown video CodecID {other}; tag skipped"))
+        }
         VideoCodec::FourCc(f) if *f == FOURCC_AVC1 => Codec::H264,
         VideoCodec::FourCc(f) if *f == FOURCC_HVC1 => Codec::Hevc,
         VideoCodec::FourCc(f) if *f == FOURCC_AV01 => Codec::Other("av1".into()),

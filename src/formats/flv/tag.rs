@@ -443,22 +443,22 @@ impl VideoTagHeader {
         }
         let frame_type = b >> 4;
         let id = b & 0x0F;
-        let (packet, packet_type, composition_time) =
-            if (id == codec_id::AVC || id == codec_id::HEVC_NONSTANDARD)
-                && frame_type != frame_type::INFO
-            {
-                let pt = c.u8("AVCPacketType")?;
-                let cts = c.i24("CompositionTime")?;
-                let packet = match pt {
-                    0 => VideoPacket::SequenceStart,
-                    1 => VideoPacket::CodedFrames,
-                    2 => VideoPacket::SequenceEnd,
-                    other => VideoPacket::Unsupported(other),
-                };
-                (packet, Some(pt), cts)
-            } else {
-                (VideoPacket::Frame, None, 0)
+        let (packet, packet_type, composition_time) = if (id == codec_id::AVC
+            || id == codec_id::HEVC_NONSTANDARD)
+            && frame_type != frame_type::INFO
+        {
+            let pt = c.u8("AVCPacketType")?;
+            let cts = c.i24("CompositionTime")?;
+            let packet = match pt {
+                0 => VideoPacket::SequenceStart,
+                1 => VideoPacket::CodedFrames,
+                2 => VideoPacket::SequenceEnd,
+                other => VideoPacket::Unsupported(other),
             };
+            (packet, Some(pt), cts)
+        } else {
+            (VideoPacket::Frame, None, 0)
+        };
         Ok(VideoTagHeader {
             ex_header: false,
             frame_type,
