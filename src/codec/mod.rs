@@ -1,7 +1,11 @@
 //! Bitstream helpers containers share: H.264 (SPS, avcC, Annex B ⇄ length-prefixed),
 //! AAC (AudioSpecificConfig ⇄ ADTS) and MP3 frame headers.
 
-use crate::dtsc::Track;
+pub mod aac;
+pub mod h264;
+pub mod mp3;
+
+use crate::dtsc::{Codec, Track};
 
 /// What can be read from a track's codec data for display: profile, level, and parameters
 /// the container did not declare.
@@ -23,6 +27,143 @@ pub struct CodecInfo {
 
 /// Reads what it can from `track.init`; unknown or unparsable data gives an empty answer.
 pub fn describe(track: &Track) -> CodecInfo {
-    let _ = track;
-    CodecInfo::default()
+    match track.codec {
+        Codec::H264 => h264::AvcConfig::parse(&track.init, 0)
+            .and_then(|c| c.first_sps())
+            .map(|s| CodecInfo {
+                profile: s.profile_name().map(str::to_string),
+                level: Some(s.level_name()),
+                width: Some(s.width()),
+                height: Some(s.height()),
+                ..CodecInfo::default()
+            })
+            .unwrap_or_default(),
+        Codec::Aac => aac::AudioSpecificConfig::parse(&track.init, 0)
+            .map(|a| CodecInfo {
+                profile: a.profile_name().map(str::to_string),
+                rate: Some(a.sampling_frequency),
+                channels: a.channels(),
+                ..CodecInfo::default()
+            })
+            .unwrap_or_default(),
+        _ => CodecInfo::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtsc::{Timebase, TrackId, TrackKind};
+    use bytes::Bytes;
+
+    /// avcC of tests/fixtures/interop/vod_idx0.dtsc (= src10.mp4's, 45 bytes).
+    const VOD_AVCC: [u8; 45] = [
+        0x01, 0x64, 0x00, 0x1e, 0xff, 0xe1, 0x00, 0x1a, 0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40,
+        0xa0, 0x2f, 0xf9, 0x70, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c,
+        0x0f, 0x16, 0x2d, 0x96, 0x01, 0x00, 0x04, 0x68, 0xef, 0x8f, 0xcb, 0xfd, 0xf8, 0xf8, 0x00,
+    ];
+
+    #[test]
+    fn describe_reads_avcc_and_asc() {
+        // Oracle: ffprobe on src10.mp4: h264 High level 30 640x360; aac LC 48000 Hz 1 channel.
+        let mut v = Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MS);
+        v.init = Bytes::from_static(&VOD_AVCC);
+        let i = describe(&v);
+        assert_eq!(i.profile.as_deref(), Some("High"));
+        assert_eq!(i.level.as_deref(), Some("3.0"));
+        assert_eq!((i.width, i.height), (Some(640), Some(360)));
+        let mut a = Track::new(TrackId(2), TrackKind::Audio, Codec::Aac, Timebase::MS);
+        a.init = Bytes::from_static(&[0x11, 0x88, 0x56, 0xe5, 0x00]);
+        let i = describe(&a);
+        assert_eq!(i.profile.as_deref(), Some("LC"));
+        assert_eq!((i.rate, i.channels), (Some(48000), Some(1)));
+    }
+
+    #[test]
+    fn vod_avcc_round_trips_byte_identical() {
+        // The record has the High-profile tail fd f8 f8 00 (chroma 1, 8-bit, no SPS ext).
+        let b = Bytes::from_static(&VOD_AVCC);
+        let c = h264::AvcConfig::parse(&b, 0).unwrap();
+        assert_eq!((c.profile_idc, c.level_idc, c.length_size), (100, 30, 4));
+        assert_eq!((c.sps.len(), c.pps.len()), (1, 1));
+        let ext = c.ext.clone().unwrap();
+        assert_eq!(
+            (
+                ext.chroma_format,
+                ext.bit_depth_luma_minus8,
+                ext.sps_ext.len()
+            ),
+            (1, 0, 0)
+        );
+        assert_eq!(&c.build().unwrap()[..], &VOD_AVCC[..]);
+        assert_eq!(c.codec_string(), "avc1.64001e");
+        // Without the tail (as some writers emit it): still parses, ext None.
+        let short = Bytes::copy_from_slice(&VOD_AVCC[..41]);
+        let c2 = h264::AvcConfig::parse(&short, 0).unwrap();
+        assert!(c2.ext.is_none());
+        assert_eq!(&c2.build().unwrap()[..], &VOD_AVCC[..41]);
+        // From in-band parameter sets: the same record (FFmpeg writes the tail for High).
+        let annexb = c.to_annexb();
+        let c3 = h264::AvcConfig::from_annexb_parameter_sets(&annexb, 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&c3.build().unwrap()[..], &VOD_AVCC[..]);
+    }
+
+    /// A fixed-seed xorshift, so the corruption cases are the same on every run.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn truncated_and_flipped_configs_never_panic() {
+        let inputs: [&[u8]; 4] = [
+            &VOD_AVCC,
+            &[0x11, 0x88, 0x56, 0xe5, 0x00],
+            &[0xff, 0xf1, 0x4c, 0x80, 0x2e, 0x7f, 0xfc],
+            &[0xff, 0xfb, 0x90, 0x64],
+        ];
+        let check = |d: &[u8]| {
+            let b = Bytes::copy_from_slice(d);
+            if let Err(e) = h264::AvcConfig::parse(&b, 0) {
+                assert!(e.offset <= d.len() as u64);
+            }
+            if let Ok(c) = h264::AvcConfig::parse(&b, 0) {
+                for s in &c.sps {
+                    let _ = h264::Sps::parse(s, 0);
+                }
+                for p in &c.pps {
+                    let _ = h264::Pps::parse(p, 0);
+                }
+            }
+            if let Err(e) = h264::Sps::parse(d, 0) {
+                assert!(e.offset <= d.len() as u64);
+            }
+            if let Err(e) = aac::AudioSpecificConfig::parse(d, 0) {
+                assert!(e.offset <= d.len() as u64);
+            }
+            if let Err(e) = aac::AdtsHeader::parse(d, 0) {
+                assert!(e.offset <= d.len() as u64);
+            }
+            if let Err(e) = mp3::FrameHeader::parse(d, 0) {
+                assert!(e.offset <= d.len() as u64);
+            }
+        };
+        let mut seed = 0x5eed_u64;
+        for input in inputs {
+            for cut in 0..input.len() {
+                check(&input[..cut]);
+            }
+            check(&input[8.min(input.len())..]);
+            for _ in 0..2000 {
+                let mut d = input.to_vec();
+                let bit = (xorshift(&mut seed) as usize) % (d.len() * 8);
+                d[bit / 8] ^= 0x80 >> (bit % 8);
+                check(&d);
+            }
+        }
+    }
 }

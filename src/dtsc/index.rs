@@ -136,6 +136,7 @@ pub struct Builder {
     index: TrackIndex,
     last: Option<Ticks>,
     fragment_start: Ticks,
+    drained: u64,
 }
 
 impl Builder {
@@ -149,6 +150,7 @@ impl Builder {
             index: TrackIndex::default(),
             last: None,
             fragment_start: Ticks(0),
+            drained: 0,
         }
     }
 
@@ -190,7 +192,7 @@ impl Builder {
                 prev.duration = (t - prev.time) as u64;
             }
             idx.keys.push(Key {
-                first_part: (idx.parts.len() - 1) as u32,
+                first_part: (self.drained + idx.parts.len() as u64 - 1) as u32,
                 parts: 0,
                 time: t,
                 duration: 0,
@@ -242,7 +244,21 @@ impl Builder {
         true
     }
 
-    /// The index so far.
+    /// Removes and returns the finished parts, keeping the last `keep` in the index (the
+    /// last part's duration changes when the next packet arrives). Writers of long files
+    /// spill parts this way so memory stays bounded; key positions keep counting them.
+    pub fn drain_parts(&mut self, keep: usize) -> Vec<Part> {
+        let n = self.index.parts.len().saturating_sub(keep);
+        self.drained += n as u64;
+        self.index.parts.drain(..n).collect()
+    }
+
+    /// Parts removed by [`drain_parts`](Self::drain_parts) so far.
+    pub fn drained(&self) -> u64 {
+        self.drained
+    }
+
+    /// The index so far (without drained parts).
     pub fn index(&self) -> &TrackIndex {
         &self.index
     }

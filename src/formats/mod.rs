@@ -118,24 +118,71 @@ pub trait Demuxer: Send {
     }
 }
 
+/// What an incremental [`Reader`] hands out.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// The track list, at the start and again whenever it changes (a new PMT, a new sequence
+    /// header with other parameters); consumers re-check their muxer setup on each one.
+    Tracks(Vec<crate::dtsc::Track>),
+    /// A media packet.
+    Packet(Packet),
+    /// A non-fatal problem at a byte offset.
+    Finding(Finding),
+}
+
+/// An incremental (sans-IO) container parser: feed bytes as they arrive from a file, a socket
+/// or an HTTP body, take events out. Live inputs use it; file demuxers may stand on it.
+///
+/// For implementers: `next_event` returns `Ok(None)` when it needs more bytes, never an
+/// error for that; the events of a stream must not depend on how it was cut into chunks.
+pub trait Reader: Send {
+    /// Hands over the next chunk of input.
+    fn feed(&mut self, chunk: bytes::Bytes);
+    /// The next complete event, `Ok(None)` if more bytes are needed.
+    fn next_event(&mut self) -> Result<Option<Event>, FormatError>;
+    /// End of input: an error if the stream stopped inside a structure.
+    fn finish(&mut self) -> Result<(), FormatError>;
+}
+
 /// Options a muxer may honour.
 #[derive(Clone, Debug, Default)]
 pub struct MuxOptions {
     /// Target fragment/segment duration in ms for fragmented outputs.
     pub fragment_ms: Option<u32>,
+    /// A folder where a muxer may keep scratch files (index tables of long outputs), so its
+    /// memory stays bounded whatever the input size. `None`: keep everything in memory.
+    pub scratch_dir: Option<std::path::PathBuf>,
+}
+
+/// A piece of a side file: bytes in memory, or the start of a scratch file.
+#[derive(Debug)]
+pub enum Chunk {
+    /// Bytes held in memory.
+    Bytes(Vec<u8>),
+    /// The first `len` bytes of a scratch file.
+    File {
+        /// The scratch file (read from its start).
+        file: std::fs::File,
+        /// How many bytes of it.
+        len: u64,
+    },
 }
 
 /// A file written next to the main output (`OUT.dtsh` beside `OUT.dtsc`).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SideFile {
     /// Appended to the output path: `.dtsh`.
     pub suffix: &'static str,
-    /// Its whole content.
-    pub data: Vec<u8>,
+    /// Its content, in order.
+    pub chunks: Vec<Chunk>,
+    /// How much newer than the main output the side file's mtime must look. MistServer
+    /// rebuilds a `.dtsh` that is not at least 15 s newer than its media file, so the
+    /// pipeline backdates the main output by this much.
+    pub fresher_by: std::time::Duration,
 }
 
 /// What a muxer hands back at the end besides the bytes it streamed.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Finish {
     /// Bytes to overwrite at an offset, if the output can seek (headers whose totals are known
     /// only at the end). Streaming outputs skip them; what was written first is still valid.
@@ -165,6 +212,9 @@ pub struct MuxCaps {
     pub needs_index: bool,
     /// The framing the muxer wants for a codec, or `None` when it cannot carry the codec.
     pub framing: fn(&Codec) -> Option<Framing>,
+    /// True when the container can store negative decode times (MP4, through edit lists).
+    /// Otherwise the pipeline shifts every track so the earliest decode time is 0.
+    pub negative_times: bool,
 }
 
 /// Opens a demuxer on a source.
@@ -220,6 +270,7 @@ pub fn never(_: &[u8]) -> Score {
 pub const NO_MUX: MuxCaps = MuxCaps {
     needs_index: false,
     framing: |_| None,
+    negative_times: false,
 };
 
 /// A row for a container whose reader and writer are not built yet: found by extension,

@@ -73,11 +73,11 @@ impl AtomicFile {
         &self.target
     }
 
-    /// Syncs and renames onto the target.
+    /// Renames onto the target. Like `cp` and ffmpeg it does not fsync: that would tie a
+    /// batch conversion to the disk's write speed; the rename still guarantees no reader
+    /// ever sees a half-written file under the target name.
     pub fn commit(mut self) -> io::Result<()> {
-        if let Some(f) = self.file.take() {
-            f.sync_all()?;
-        }
+        self.file.take();
         fs::rename(&self.tmp, &self.target)?;
         self.done = true;
         Ok(())

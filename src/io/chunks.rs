@@ -7,6 +7,9 @@ use bytes::{Bytes, BytesMut};
 
 /// How much one read asks the OS for.
 const READ_CHUNK: usize = 1 << 20;
+/// The buffer grows by at most this much per read, so a corrupt length field asking for
+/// hundreds of megabytes costs nothing until the bytes really arrive.
+const MAX_GROWTH: usize = 16 << 20;
 
 /// A forward reader over any `Read` that knows the absolute offset of what it hands out.
 pub struct ChunkReader<R> {
@@ -41,7 +44,7 @@ impl<R: Read> ChunkReader<R> {
     /// Makes at least `n` bytes available if the input has them; returns how many are buffered.
     pub fn fill(&mut self, n: usize) -> io::Result<usize> {
         while self.buf.len() < n && !self.eof {
-            let want = (n - self.buf.len()).max(READ_CHUNK);
+            let want = (n - self.buf.len()).clamp(READ_CHUNK, MAX_GROWTH);
             self.buf.reserve(want);
             let len = self.buf.len();
             // Reading straight into spare capacity needs unsafe; zeroing a chunk is cheap next

@@ -3,11 +3,13 @@
 //! temp-file-then-rename output.
 
 pub mod atomic;
+pub mod bits;
 pub mod chunks;
 pub mod cursor;
 pub mod sink;
 pub mod source;
 
+pub use bits::{BitReader, BitWriter};
 pub use chunks::ChunkReader;
 pub use cursor::Cursor;
 pub use sink::{ByteSink, VecSink};

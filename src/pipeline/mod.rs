@@ -10,7 +10,7 @@ pub mod select;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::dtsc::{Meta, Time, TrackId, TrackKind};
+use crate::dtsc::{Meta, Packet, Time, TrackId, TrackKind};
 use crate::formats::{self, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer};
 use crate::io::atomic::AtomicFile;
 use crate::io::sink::FileSink;
@@ -150,7 +150,14 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
     };
     let total = src.len();
     let mut demux = open(src).map_err(in_err)?;
-    let mut muxer = new_muxer(&plan.mux);
+    let mut mux_options = plan.mux.clone();
+    if mux_options.scratch_dir.is_none() && plan.output.as_os_str() != "-" {
+        mux_options.scratch_dir = Some(match plan.output.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        });
+    }
+    let mut muxer = new_muxer(&mux_options);
 
     progress.begin(total);
     let result = (|| {
@@ -180,20 +187,30 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
             sink.patch(*at, bytes).map_err(out_err)?;
         }
         out.put_back(sink.into_inner().map_err(out_err)?);
+        let fresher_by = finish
+            .side_files
+            .iter()
+            .map(|s| s.fresher_by)
+            .max()
+            .unwrap_or_default();
+        if !fresher_by.is_zero() {
+            let when = std::time::SystemTime::now()
+                .checked_sub(fresher_by)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            out.file().set_modified(when).map_err(out_err)?;
+        }
         let mut sides = Vec::new();
-        for side in &finish.side_files {
+        for side in finish.side_files {
             let path = side_path(&plan.output, side.suffix);
             let mut f =
                 AtomicFile::create(&path, plan.force).map_err(|err| PipelineError::Output {
                     path: path.display().to_string(),
                     err,
                 })?;
-            f.file()
-                .write_all(&side.data)
-                .map_err(|err| PipelineError::Output {
-                    path: path.display().to_string(),
-                    err,
-                })?;
+            write_chunks(f.file(), side.chunks).map_err(|err| PipelineError::Output {
+                path: path.display().to_string(),
+                err,
+            })?;
             sides.push(f);
         }
         // The main output first, so side files (indexes) are never older than what they index.
@@ -209,6 +226,28 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
     result
 }
 
+/// Writes side-file chunks in order, copying scratch files through a bounded buffer.
+pub fn write_chunks(out: &mut std::fs::File, chunks: Vec<formats::Chunk>) -> io::Result<()> {
+    let mut w = io::BufWriter::with_capacity(1 << 20, out);
+    for c in chunks {
+        match c {
+            formats::Chunk::Bytes(b) => w.write_all(&b)?,
+            formats::Chunk::File { mut file, len } => {
+                use std::io::{Read, Seek};
+                file.seek(io::SeekFrom::Start(0))?;
+                let copied = io::copy(&mut (&mut file).take(len), &mut w)?;
+                if copied != len {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "scratch file shorter than expected",
+                    ));
+                }
+            }
+        }
+    }
+    w.flush()
+}
+
 /// `OUT` + `suffix` (`x.dtsc` → `x.dtsc.dtsh`).
 pub fn side_path(output: &Path, suffix: &str) -> PathBuf {
     let mut s = output.as_os_str().to_owned();
@@ -222,6 +261,8 @@ struct Job {
     keep: Vec<(TrackId, Adapter)>,
     start: Option<Time>,
     end: Option<Time>,
+    ended: Vec<bool>,
+    negative_ok: bool,
     in_name: String,
     out_name: String,
 }
@@ -321,9 +362,47 @@ impl Job {
             keep,
             start,
             end: plan.end,
+            ended: Vec::new(),
+            negative_ok: plan.to.mux_caps.negative_times,
             in_name: in_name.to_string(),
             out_name: out_name.to_string(),
         })
+    }
+
+    /// The next packet to write: selected, inside the time window, in the muxer's framing.
+    fn next_kept(
+        &mut self,
+        demux: &mut dyn Demuxer,
+    ) -> Result<Option<(usize, Packet)>, PipelineError> {
+        loop {
+            let pkt = demux.next_packet().map_err(|err| PipelineError::Format {
+                path: self.in_name.clone(),
+                err,
+            })?;
+            let Some(pkt) = pkt else { return Ok(None) };
+            let Some(slot) = self.keep.iter().position(|(id, _)| *id == pkt.track) else {
+                continue;
+            };
+            let t = Time::new(pkt.dts, self.meta.tracks[slot].timebase);
+            if self.start.is_some_and(|s| t < s) {
+                continue;
+            }
+            if self.end.is_some_and(|e| t >= e) {
+                self.ended[slot] = true;
+                if self.ended.iter().all(|e| *e) {
+                    return Ok(None);
+                }
+                continue;
+            }
+            let pkt = self.keep[slot]
+                .1
+                .apply(pkt)
+                .map_err(|err| PipelineError::Format {
+                    path: self.out_name.clone(),
+                    err,
+                })?;
+            return Ok(Some((slot, pkt)));
+        }
     }
 
     fn run(
@@ -333,8 +412,9 @@ impl Job {
         sink: &mut dyn ByteSink,
         progress: &dyn Progress,
     ) -> Result<(Outcome, Finish), PipelineError> {
+        let out_name = self.out_name.clone();
         let out_err = |err| PipelineError::Format {
-            path: self.out_name.clone(),
+            path: out_name.clone(),
             err,
         };
         muxer.start(&self.meta, sink).map_err(out_err)?;
@@ -342,34 +422,48 @@ impl Job {
             tracks: self.meta.tracks.len(),
             ..Outcome::default()
         };
-        let mut ended = vec![false; self.keep.len()];
+        self.ended = vec![false; self.keep.len()];
+
+        // Containers that cannot store negative decode times (everything but MP4, whose edit
+        // lists can) get every track shifted by the same amount, decided from the first
+        // packets: what ffmpeg's avoid_negative_ts does, and what MistServer's inputs do.
+        let mut pending = std::collections::VecDeque::new();
+        let mut shift = vec![0i64; self.keep.len()];
+        if !self.negative_ok {
+            let mut seen = vec![false; self.keep.len()];
+            while pending.len() < LOOKAHEAD_PACKETS && !seen.iter().all(|s| *s) {
+                let Some((slot, p)) = self.next_kept(demux)? else {
+                    break;
+                };
+                seen[slot] = true;
+                pending.push_back((slot, p));
+            }
+            let earliest = pending
+                .iter()
+                .map(|(slot, p): &(usize, Packet)| {
+                    Time::new(p.dts, self.meta.tracks[*slot].timebase)
+                })
+                .min();
+            if let Some(min) = earliest.filter(|m| m.ticks.0 < 0) {
+                let by = Time::new(crate::dtsc::Ticks(-min.ticks.0), min.base);
+                for (slot, t) in self.meta.tracks.iter().enumerate() {
+                    shift[slot] = by.ceil_in(t.timebase).0;
+                }
+            }
+        }
+
         let mut last_report = 0u64;
         loop {
-            let pkt = demux.next_packet().map_err(|err| PipelineError::Format {
-                path: self.in_name.clone(),
-                err,
-            })?;
-            let Some(pkt) = pkt else { break };
-            let Some(slot) = self.keep.iter().position(|(id, _)| *id == pkt.track) else {
-                continue;
+            let next = match pending.pop_front() {
+                Some(x) => Some(x),
+                None => self.next_kept(demux)?,
             };
-            let base = self.meta.tracks[slot].timebase;
-            let t = Time::new(pkt.dts, base);
-            if self.start.is_some_and(|s| t < s) {
-                continue;
-            }
-            if self.end.is_some_and(|e| t >= e) {
-                ended[slot] = true;
-                if ended.iter().all(|e| *e) {
-                    break;
-                }
-                continue;
-            }
-            let pkt = self.keep[slot].1.apply(pkt).map_err(out_err)?;
+            let Some((slot, mut pkt)) = next else { break };
+            pkt.dts = pkt.dts + shift[slot];
             muxer.write(&pkt, sink).map_err(out_err)?;
             outcome.packets += 1;
             let pos = demux.position();
-            if pos - last_report >= 1 << 20 {
+            if pos.saturating_sub(last_report) >= 1 << 20 {
                 progress.advance(pos);
                 last_report = pos;
             }
@@ -379,6 +473,10 @@ impl Job {
         Ok((outcome, finish))
     }
 }
+
+/// Packets read ahead to find the earliest decode time when a muxer cannot store negative
+/// times (a B-frame shift affects only the first few video packets).
+const LOOKAHEAD_PACKETS: usize = 256;
 
 /// Opens an input for reading packets directly (tests, serve's file inputs).
 pub fn open(path: &Path) -> Result<Box<dyn Demuxer>, PipelineError> {
@@ -394,4 +492,108 @@ pub fn open(path: &Path) -> Result<Box<dyn Demuxer>, PipelineError> {
         format: spec.name,
     })?;
     open(src).map_err(|err| PipelineError::Format { path: name, err })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtsc::{Codec, Packet, Ticks, Timebase, Track, TrackKind};
+    use crate::formats::Format;
+    use crate::io::VecSink;
+    use bytes::Bytes;
+
+    /// Packets from a list, as a demuxer would give them.
+    struct Listed {
+        meta: Meta,
+        packets: std::collections::VecDeque<Packet>,
+    }
+
+    impl Demuxer for Listed {
+        fn meta(&self) -> &Meta {
+            &self.meta
+        }
+        fn next_packet(&mut self) -> Result<Option<Packet>, FormatError> {
+            Ok(self.packets.pop_front())
+        }
+        fn build_index(&mut self) -> Result<(), FormatError> {
+            Ok(())
+        }
+        fn seek(&mut self, _: Time) -> Result<(), FormatError> {
+            Ok(())
+        }
+        fn position(&self) -> u64 {
+            0
+        }
+    }
+
+    fn pkt(track: u32, dts: i64, cts: i32, key: bool) -> Packet {
+        Packet {
+            track: TrackId(track),
+            dts: Ticks(dts),
+            cts,
+            keyframe: key,
+            data: Bytes::from_static(b"x"),
+            pos: None,
+        }
+    }
+
+    #[test]
+    fn negative_decode_times_shift_every_track_alike() {
+        // Video at 90 kHz starting two frames early (an MP4 B-frame shift: dts -6000, pts 0),
+        // audio at 48 kHz from 0. Shifting by 6000/90000 s moves audio by exactly 3200 ticks.
+        let v = Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MPEG);
+        let a = Track::new(
+            TrackId(2),
+            TrackKind::Audio,
+            Codec::Aac,
+            Timebase::new(48_000).unwrap(),
+        );
+        let mut d = Listed {
+            meta: Meta {
+                tracks: vec![v, a],
+                ..Meta::default()
+            },
+            packets: [
+                pkt(1, -6000, 6000, true),
+                pkt(2, 0, 0, true),
+                pkt(1, -3000, 12000, false),
+                pkt(2, 1024, 0, true),
+                pkt(1, 0, 3000, false),
+            ]
+            .into(),
+        };
+        let plan = Plan {
+            input: "in".into(),
+            output: "out".into(),
+            from: None,
+            to: formats::spec(Format::Dtsc),
+            tracks: Selection::default(),
+            start: None,
+            end: None,
+            force: false,
+            mux: MuxOptions::default(),
+        };
+        let mut job = Job::prepare(&plan, &mut d, "in", "out").unwrap();
+        let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());
+        let mut sink = VecSink::default();
+        job.run(&mut d, &mut m, &mut sink, &Silent).unwrap();
+        let _ = m.finish(&mut sink);
+        let mut back =
+            crate::formats::dtsc::demux::Demuxer::open(Source::from_bytes("o", sink.data)).unwrap();
+        let mut got = Vec::new();
+        while let Some(p) = back.next_packet().unwrap() {
+            got.push((p.track.0, p.dts.0, p.pts().0));
+        }
+        // In ms: video dts 0, 33, 67 (pts 67, 167, 100); audio 67 and 67 + 21.333 = 88.
+        assert_eq!(
+            got,
+            vec![
+                (0, 0, 67),
+                (1, 67, 67),
+                (0, 33, 167),
+                (1, 88, 88),
+                (0, 67, 100)
+            ]
+        );
+    }
 }

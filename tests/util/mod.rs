@@ -2,6 +2,8 @@
 //! temporary folder per test, and asserts that print what differed.
 #![allow(dead_code)]
 
+pub mod ffprobe;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,7 +68,12 @@ impl TestDir {
     pub fn files(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&self.path)
             .expect("read test dir")
-            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         v.sort();
         v
@@ -137,5 +144,22 @@ pub fn assert_same_bytes(what: &str, got: &[u8], want: &[u8]) {
         want.len(),
         &got[first..(first + 16).min(got.len())],
         &want[first..(first + 16).min(want.len())]
+    );
+}
+
+/// Panics loudly unless `tool` (e.g. `ffmpeg`, `ffprobe`) runs: interop tests must fail, not
+/// skip, on a machine without it (`.ci/run` installs it with `apt-get install -y ffmpeg`).
+pub fn require(tool: &str) {
+    let ok = Command::new(tool)
+        .arg("-version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "\n\n*** interop test needs `{tool}` on PATH and it is missing or broken. \
+         Install it (Debian: apt-get install -y ffmpeg) or run `cargo test` without \
+         --features interop. ***\n"
     );
 }

@@ -153,6 +153,15 @@ impl Header {
     /// The canonical encoding, in MistServer's member order; with `with_index` the index
     /// tables of tracks that have one are included.
     pub fn encode(&self, with_index: bool) -> Vec<u8> {
+        self.encode_split(with_index, &[]).concat()
+    }
+
+    /// The encoding in pieces, for writers that keep part tables outside memory:
+    /// `spilled[i]` parts of track `i` (9-byte records, in order, before its in-memory parts)
+    /// go between piece `i` and piece `i + 1`. With no spilled parts, the pieces joined are
+    /// [`encode`](Self::encode)'s bytes.
+    pub fn encode_split(&self, with_index: bool, spilled: &[u64]) -> Vec<Vec<u8>> {
+        let mut pieces = Vec::with_capacity(self.tracks.len() + 1);
         let mut body = Vec::with_capacity(1024);
         body.put_u8(value::OBJECT);
         if self.vod {
@@ -167,19 +176,31 @@ impl Header {
         }
         value::put_name(&mut body, "tracks");
         body.put_u8(value::OBJECT);
-        for t in &self.tracks {
+        let mut spilled_bytes = 0u64;
+        for (i, t) in self.tracks.iter().enumerate() {
             value::put_name(&mut body, &t.name);
-            t.encode(with_index, &mut body);
+            let extra = spilled.get(i).copied().unwrap_or(0);
+            if with_index && extra > 0 {
+                spilled_bytes += extra * 9;
+                let after = t.encode_around_spill(extra, &mut body);
+                pieces.push(std::mem::take(&mut body));
+                body = after;
+            } else {
+                t.encode(with_index, &mut body);
+            }
         }
         body.put_slice(&value::END);
         body.put_slice(&value::END);
-        let mut out = Vec::with_capacity(body.len() + 8);
-        out.put_slice(b"DTSC");
+        pieces.push(body);
         // The length comes from the bytes, not MistServer's formula (which is wrong for
         // tracks without packets, §1.11 Q8).
-        out.put_u32(body.len() as u32);
-        out.extend_from_slice(&body);
-        out
+        let len = pieces.iter().map(|p| p.len() as u64).sum::<u64>() + spilled_bytes;
+        let mut head = Vec::with_capacity(pieces[0].len() + 8);
+        head.put_slice(b"DTSC");
+        head.put_u32(len as u32);
+        head.extend_from_slice(&pieces[0]);
+        pieces[0] = head;
+        pieces
     }
 }
 
@@ -365,6 +386,33 @@ impl HeaderTrack {
             value::put_str(out, "keysizes", &ks);
             value::put_str(out, "parts", &p);
         }
+        self.encode_rest(index.is_some(), out);
+    }
+
+    /// Encodes up to the `parts` string's length (for `spilled` + in-memory parts), returns
+    /// the bytes that follow the spilled records (the in-memory parts and the rest).
+    fn encode_around_spill(&self, spilled: u64, out: &mut Vec<u8>) -> Vec<u8> {
+        let empty = TrackIndex::default();
+        let idx = self.index.as_ref().unwrap_or(&empty);
+        out.put_u8(value::OBJECT);
+        let (f, k, ks, p) = encode_index(idx);
+        value::put_str(out, "fragments", &f);
+        value::put_str(out, "keys", &k);
+        value::put_str(out, "keysizes", &ks);
+        value::put_name(out, "parts");
+        out.put_u8(value::STRING);
+        out.put_u32((spilled * 9 + p.len() as u64) as u32);
+        let mut after = p;
+        self.encode_rest(true, &mut after);
+        after
+    }
+
+    fn encode_rest(&self, with_index: bool, out: &mut Vec<u8>) {
+        let index = if with_index {
+            self.index.as_ref()
+        } else {
+            None
+        };
         value::put_int(out, "trackid", i64::from(self.trackid));
         if index.is_some() && self.missed_frags != 0 {
             value::put_int(out, "missed_frags", self.missed_frags);
@@ -473,6 +521,16 @@ pub fn decode_index(f: &[u8], k: &[u8], ks: &[u8], p: &[u8]) -> Result<TrackInde
     })
 }
 
+/// One `parts` record: size u24, duration u24, composition offset u24.
+pub fn encode_part(part: &Part) -> [u8; 9] {
+    let mut r = [0u8; 9];
+    r[0..3].copy_from_slice(&part.size.min(0xFF_FFFF).to_be_bytes()[1..]);
+    r[3..6].copy_from_slice(&part.duration.min(0xFF_FFFF).to_be_bytes()[1..]);
+    // Written as unsigned 24-bit: negative offsets do not survive (§1.11 Q3).
+    r[6..9].copy_from_slice(&((part.cts as u32) & 0xFF_FFFF).to_be_bytes()[1..]);
+    r
+}
+
 /// Encodes the four tables (key numbers 0-based, as MistServer 3.x writes them).
 pub fn encode_index(idx: &TrackIndex) -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
     let mut f = Vec::with_capacity(idx.fragments.len() * 13);
@@ -494,10 +552,7 @@ pub fn encode_index(idx: &TrackIndex) -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
     }
     let mut p = Vec::with_capacity(idx.parts.len() * 9);
     for part in &idx.parts {
-        put_u24(&mut p, part.size.min(0xFF_FFFF));
-        put_u24(&mut p, part.duration.min(0xFF_FFFF));
-        // Written as unsigned 24-bit: negative offsets do not survive (§1.11 Q3).
-        put_u24(&mut p, (part.cts as u32) & 0xFF_FFFF);
+        p.put_slice(&encode_part(part));
     }
     (f, k, ks, p)
 }

@@ -1,0 +1,133 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'mist'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'mist' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('convert', 'convert', [CompletionResultType]::ParameterValue, 'Convert media from one container to another (packets are copied, never re-encoded)')
+            [CompletionResult]::new('remux', 'remux', [CompletionResultType]::ParameterValue, 'Remux a file (same engine as convert); packaging to folders (HLS/DASH) comes later')
+            [CompletionResult]::new('analyse', 'analyse', [CompletionResultType]::ParameterValue, 'Print what a file holds: tracks, codecs, timing, and with --detail every structure')
+            [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Print what a file holds: tracks, codecs, timing, and with --detail every structure')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API)')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mist;convert' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Output format (default: from the output''s extension)')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Input format (default: detected from the content, then the extension)')
+            [CompletionResult]::new('--tracks', '--tracks', [CompletionResultType]::ParameterName, 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta)')
+            [CompletionResult]::new('--start', '--start', [CompletionResultType]::ParameterName, 'Start at the keyframe at or before this time (seconds, or [h:]m:s)')
+            [CompletionResult]::new('--end', '--end', [CompletionResultType]::ParameterName, 'Stop before this time (seconds, or [h:]m:s)')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Overwrite the output if it exists')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite the output if it exists')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress bar')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress bar')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mist;remux' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Output format (default: from the output''s extension)')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Input format (default: detected from the content, then the extension)')
+            [CompletionResult]::new('--tracks', '--tracks', [CompletionResultType]::ParameterName, 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta)')
+            [CompletionResult]::new('--start', '--start', [CompletionResultType]::ParameterName, 'Start at the keyframe at or before this time (seconds, or [h:]m:s)')
+            [CompletionResult]::new('--end', '--end', [CompletionResultType]::ParameterName, 'Stop before this time (seconds, or [h:]m:s)')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Overwrite the output if it exists')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite the output if it exists')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress bar')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress bar')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mist;analyse' {
+            [CompletionResult]::new('-D', '-D ', [CompletionResultType]::ParameterName, 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps')
+            [CompletionResult]::new('--detail', '--detail', [CompletionResultType]::ParameterName, 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Input format (default: detected from the content, then the extension)')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Check the file against its spec; exit 1 if an error is found')
+            [CompletionResult]::new('--validate', '--validate', [CompletionResultType]::ParameterName, 'Check the file against its spec; exit 1 if an error is found')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (shape documented in docs/analyse-json.md)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mist;analyze' {
+            [CompletionResult]::new('-D', '-D ', [CompletionResultType]::ParameterName, 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps')
+            [CompletionResult]::new('--detail', '--detail', [CompletionResultType]::ParameterName, 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Input format (default: detected from the content, then the extension)')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Check the file against its spec; exit 1 if an error is found')
+            [CompletionResult]::new('--validate', '--validate', [CompletionResultType]::ParameterName, 'Check the file against its spec; exit 1 if an error is found')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (shape documented in docs/analyse-json.md)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mist;serve' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (TOML or JSON)')
+            [CompletionResult]::new('--http', '--http', [CompletionResultType]::ParameterName, 'HTTP listen address')
+            [CompletionResult]::new('--rtmp', '--rtmp', [CompletionResultType]::ParameterName, 'RTMP listen address')
+            [CompletionResult]::new('--api', '--api', [CompletionResultType]::ParameterName, 'API listen address')
+            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'A stream: NAME=SOURCE (push://, a file, a folder, rtmp://, http(s)://, dtsc://)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mist;completions' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mist;help' {
+            [CompletionResult]::new('convert', 'convert', [CompletionResultType]::ParameterValue, 'Convert media from one container to another (packets are copied, never re-encoded)')
+            [CompletionResult]::new('remux', 'remux', [CompletionResultType]::ParameterValue, 'Remux a file (same engine as convert); packaging to folders (HLS/DASH) comes later')
+            [CompletionResult]::new('analyse', 'analyse', [CompletionResultType]::ParameterValue, 'Print what a file holds: tracks, codecs, timing, and with --detail every structure')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API)')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mist;help;convert' {
+            break
+        }
+        'mist;help;remux' {
+            break
+        }
+        'mist;help;analyse' {
+            break
+        }
+        'mist;help;serve' {
+            break
+        }
+        'mist;help;completions' {
+            break
+        }
+        'mist;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

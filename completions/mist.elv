@@ -1,0 +1,114 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[mist] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'mist'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'mist'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand convert 'Convert media from one container to another (packets are copied, never re-encoded)'
+            cand remux 'Remux a file (same engine as convert); packaging to folders (HLS/DASH) comes later'
+            cand analyse 'Print what a file holds: tracks, codecs, timing, and with --detail every structure'
+            cand analyze 'Print what a file holds: tracks, codecs, timing, and with --detail every structure'
+            cand serve 'Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API)'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mist;convert'= {
+            cand --to 'Output format (default: from the output''s extension)'
+            cand --from 'Input format (default: detected from the content, then the extension)'
+            cand --tracks 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta)'
+            cand --start 'Start at the keyframe at or before this time (seconds, or [h:]m:s)'
+            cand --end 'Stop before this time (seconds, or [h:]m:s)'
+            cand -f 'Overwrite the output if it exists'
+            cand --force 'Overwrite the output if it exists'
+            cand -q 'No progress bar'
+            cand --quiet 'No progress bar'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mist;remux'= {
+            cand --to 'Output format (default: from the output''s extension)'
+            cand --from 'Input format (default: detected from the content, then the extension)'
+            cand --tracks 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta)'
+            cand --start 'Start at the keyframe at or before this time (seconds, or [h:]m:s)'
+            cand --end 'Stop before this time (seconds, or [h:]m:s)'
+            cand -f 'Overwrite the output if it exists'
+            cand --force 'Overwrite the output if it exists'
+            cand -q 'No progress bar'
+            cand --quiet 'No progress bar'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mist;analyse'= {
+            cand -D 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps'
+            cand --detail 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps'
+            cand --format 'Input format (default: detected from the content, then the extension)'
+            cand -V 'Check the file against its spec; exit 1 if an error is found'
+            cand --validate 'Check the file against its spec; exit 1 if an error is found'
+            cand --json 'Print JSON (shape documented in docs/analyse-json.md)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mist;analyze'= {
+            cand -D 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps'
+            cand --detail 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps'
+            cand --format 'Input format (default: detected from the content, then the extension)'
+            cand -V 'Check the file against its spec; exit 1 if an error is found'
+            cand --validate 'Check the file against its spec; exit 1 if an error is found'
+            cand --json 'Print JSON (shape documented in docs/analyse-json.md)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mist;serve'= {
+            cand --config 'Configuration file (TOML or JSON)'
+            cand --http 'HTTP listen address'
+            cand --rtmp 'RTMP listen address'
+            cand --api 'API listen address'
+            cand --stream 'A stream: NAME=SOURCE (push://, a file, a folder, rtmp://, http(s)://, dtsc://)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mist;completions'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mist;help'= {
+            cand convert 'Convert media from one container to another (packets are copied, never re-encoded)'
+            cand remux 'Remux a file (same engine as convert); packaging to folders (HLS/DASH) comes later'
+            cand analyse 'Print what a file holds: tracks, codecs, timing, and with --detail every structure'
+            cand serve 'Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API)'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mist;help;convert'= {
+        }
+        &'mist;help;remux'= {
+        }
+        &'mist;help;analyse'= {
+        }
+        &'mist;help;serve'= {
+        }
+        &'mist;help;completions'= {
+        }
+        &'mist;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,116 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_mist_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_mist_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_mist_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_mist_using_subcommand
+    set -l cmd (__fish_mist_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c mist -n "__fish_mist_needs_command" -s h -l help -d 'Print help'
+complete -c mist -n "__fish_mist_needs_command" -s V -l version -d 'Print version'
+complete -c mist -n "__fish_mist_needs_command" -f -a "convert" -d 'Convert media from one container to another (packets are copied, never re-encoded)'
+complete -c mist -n "__fish_mist_needs_command" -f -a "remux" -d 'Remux a file (same engine as convert); packaging to folders (HLS/DASH) comes later'
+complete -c mist -n "__fish_mist_needs_command" -f -a "analyse" -d 'Print what a file holds: tracks, codecs, timing, and with --detail every structure'
+complete -c mist -n "__fish_mist_needs_command" -f -a "analyze" -d 'Print what a file holds: tracks, codecs, timing, and with --detail every structure'
+complete -c mist -n "__fish_mist_needs_command" -f -a "serve" -d 'Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API)'
+complete -c mist -n "__fish_mist_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c mist -n "__fish_mist_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mist -n "__fish_mist_using_subcommand convert" -l to -d 'Output format (default: from the output\'s extension)' -r -f -a "dtsc\t''
+flv\t''
+ts\t''
+mp4\t''
+fmp4\t''
+mp3\t''
+h264\t''
+aac\t''"
+complete -c mist -n "__fish_mist_using_subcommand convert" -l from -d 'Input format (default: detected from the content, then the extension)' -r -f -a "dtsc\t''
+flv\t''
+ts\t''
+mp4\t''
+fmp4\t''
+mp3\t''
+h264\t''
+aac\t''"
+complete -c mist -n "__fish_mist_using_subcommand convert" -l tracks -d 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta)' -r
+complete -c mist -n "__fish_mist_using_subcommand convert" -l start -d 'Start at the keyframe at or before this time (seconds, or [h:]m:s)' -r
+complete -c mist -n "__fish_mist_using_subcommand convert" -l end -d 'Stop before this time (seconds, or [h:]m:s)' -r
+complete -c mist -n "__fish_mist_using_subcommand convert" -s f -l force -d 'Overwrite the output if it exists'
+complete -c mist -n "__fish_mist_using_subcommand convert" -s q -l quiet -d 'No progress bar'
+complete -c mist -n "__fish_mist_using_subcommand convert" -s h -l help -d 'Print help'
+complete -c mist -n "__fish_mist_using_subcommand remux" -l to -d 'Output format (default: from the output\'s extension)' -r -f -a "dtsc\t''
+flv\t''
+ts\t''
+mp4\t''
+fmp4\t''
+mp3\t''
+h264\t''
+aac\t''"
+complete -c mist -n "__fish_mist_using_subcommand remux" -l from -d 'Input format (default: detected from the content, then the extension)' -r -f -a "dtsc\t''
+flv\t''
+ts\t''
+mp4\t''
+fmp4\t''
+mp3\t''
+h264\t''
+aac\t''"
+complete -c mist -n "__fish_mist_using_subcommand remux" -l tracks -d 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta)' -r
+complete -c mist -n "__fish_mist_using_subcommand remux" -l start -d 'Start at the keyframe at or before this time (seconds, or [h:]m:s)' -r
+complete -c mist -n "__fish_mist_using_subcommand remux" -l end -d 'Stop before this time (seconds, or [h:]m:s)' -r
+complete -c mist -n "__fish_mist_using_subcommand remux" -s f -l force -d 'Overwrite the output if it exists'
+complete -c mist -n "__fish_mist_using_subcommand remux" -s q -l quiet -d 'No progress bar'
+complete -c mist -n "__fish_mist_using_subcommand remux" -s h -l help -d 'Print help'
+complete -c mist -n "__fish_mist_using_subcommand analyse" -s D -l detail -d 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps' -r
+complete -c mist -n "__fish_mist_using_subcommand analyse" -l format -d 'Input format (default: detected from the content, then the extension)' -r -f -a "dtsc\t''
+flv\t''
+ts\t''
+mp4\t''
+fmp4\t''
+mp3\t''
+h264\t''
+aac\t''"
+complete -c mist -n "__fish_mist_using_subcommand analyse" -s V -l validate -d 'Check the file against its spec; exit 1 if an error is found'
+complete -c mist -n "__fish_mist_using_subcommand analyse" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
+complete -c mist -n "__fish_mist_using_subcommand analyse" -s h -l help -d 'Print help'
+complete -c mist -n "__fish_mist_using_subcommand analyze" -s D -l detail -d 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps' -r
+complete -c mist -n "__fish_mist_using_subcommand analyze" -l format -d 'Input format (default: detected from the content, then the extension)' -r -f -a "dtsc\t''
+flv\t''
+ts\t''
+mp4\t''
+fmp4\t''
+mp3\t''
+h264\t''
+aac\t''"
+complete -c mist -n "__fish_mist_using_subcommand analyze" -s V -l validate -d 'Check the file against its spec; exit 1 if an error is found'
+complete -c mist -n "__fish_mist_using_subcommand analyze" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
+complete -c mist -n "__fish_mist_using_subcommand analyze" -s h -l help -d 'Print help'
+complete -c mist -n "__fish_mist_using_subcommand serve" -l config -d 'Configuration file (TOML or JSON)' -r -F
+complete -c mist -n "__fish_mist_using_subcommand serve" -l http -d 'HTTP listen address' -r
+complete -c mist -n "__fish_mist_using_subcommand serve" -l rtmp -d 'RTMP listen address' -r
+complete -c mist -n "__fish_mist_using_subcommand serve" -l api -d 'API listen address' -r
+complete -c mist -n "__fish_mist_using_subcommand serve" -l stream -d 'A stream: NAME=SOURCE (push://, a file, a folder, rtmp://, http(s)://, dtsc://)' -r
+complete -c mist -n "__fish_mist_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c mist -n "__fish_mist_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "convert" -d 'Convert media from one container to another (packets are copied, never re-encoded)'
+complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "remux" -d 'Remux a file (same engine as convert); packaging to folders (HLS/DASH) comes later'
+complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "analyse" -d 'Print what a file holds: tracks, codecs, timing, and with --detail every structure'
+complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "serve" -d 'Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API)'
+complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

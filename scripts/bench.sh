@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Benchmarks mist's copy loop against the cheapest possible copies (cat, cp) and, where a
+# format has one, `ffmpeg -c copy`. Prints MB/s, ratios and peak RSS per tool and appends one
+# CSV line per timed run to bench/results/<date>-<host>.csv.
+#
+#   scripts/bench.sh                 # the DTSC benchmark (issue 3)
+#   scripts/bench.sh dtsc flv ...    # several benchmarks: each NAME runs the function bench_NAME
+#
+# Environment: SIZE_MB (input size, default 1100, at least 1000 for the issue 3 number),
+# RUNS (timed runs per tool, default 3; the best is reported), KEEP=1 keeps bench/work/.
+#
+# Adding a benchmark (FLV, TS, MP4 …): write `bench_NAME() { … }` below using the hooks:
+#   make_input_ffmpeg FIXTURE OUT SIZE_MB    big input by looping a fixture with ffmpeg -c copy
+#   warm FILE                                 read FILE once so every tool starts from the page cache
+#   measure BENCH TOOL INPUT OUTPUT -- CMD…   time CMD (best of RUNS), record wall, MB/s, peak RSS
+#   compare_to BENCH TOOL                     print TOOL's ratio against every other tool of BENCH
+# and call `baseline BENCH INPUT` for the cat/cp rows. ffmpeg rows are e.g.
+#   measure flv2flv ffmpeg "$in" "$out" -- ffmpeg -v error -y -i "$in" -map 0 -c copy "$out"
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+SIZE_MB=${SIZE_MB:-1100}
+RUNS=${RUNS:-3}
+KEEP=${KEEP:-0}
+work=$root/bench/work
+results_dir=$root/bench/results
+host=$(hostname -s 2>/dev/null || hostname)
+csv=$results_dir/$(date +%F)-$host.csv
+target=${CARGO_TARGET_DIR:-$root/target}
+mist=$target/release/mist
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | head -1)
+[ -n "$dirty" ] && commit="$commit+dirty"
+
+mkdir -p "$work" "$results_dir"
+[ -f "$csv" ] || echo "date,host,commit,bench,tool,run,input_bytes,output_bytes,wall_s,mb_per_s,peak_rss_kb,load1" >"$csv"
+
+cleanup() {
+    if [ "$KEEP" != 1 ]; then
+        rm -rf "$work"
+    else
+        echo "KEEP=1: inputs and outputs left in $work"
+    fi
+}
+trap cleanup EXIT
+
+# ---- hooks ----------------------------------------------------------------------------------
+
+# Best wall time / RSS per "bench tool" (filled by measure).
+declare -A BEST_WALL BEST_RSS BEST_MBS INPUT_BYTES
+declare -a ORDER
+
+# Times one command: prints "wall_seconds peak_rss_kb". Uses GNU time when present, else Python.
+timed() {
+    local tf
+    tf=$(mktemp)
+    local t0 t1
+    if [ -x /usr/bin/time ]; then
+        t0=$(date +%s%N)
+        /usr/bin/time -f '%M' -o "$tf" "$@" >/dev/null
+        t1=$(date +%s%N)
+        echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.4f", (b-a)/1e9}') $(tail -1 "$tf")"
+    else
+        python3 - "$@" <<'EOF'
+import resource, subprocess, sys, time
+t0 = time.monotonic()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+wall = time.monotonic() - t0
+print(f"{wall:.4f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+EOF
+    fi
+    rm -f "$tf"
+}
+
+# Reads FILE once so the timed runs all start with it in the page cache.
+warm() {
+    cat "$1" >/dev/null
+}
+
+# measure BENCH TOOL INPUT OUTPUT -- CMD...   (OUTPUT may be /dev/null; it is removed between runs)
+measure() {
+    local bench=$1 tool=$2 input=$3 output=$4
+    shift 4
+    [ "$1" = "--" ] && shift
+    local in_bytes out_bytes wall rss mbs run load
+    in_bytes=$(stat -c %s "$input")
+    for run in $(seq 1 "$RUNS"); do
+        if [ "$output" != /dev/null ]; then rm -f "$output" "$output".*; fi
+        sync
+        read -r wall rss < <(timed "$@")
+        out_bytes=0
+        if [ "$output" != /dev/null ] && [ -f "$output" ]; then out_bytes=$(stat -c %s "$output"); fi
+        mbs=$(awk -v b="$in_bytes" -v w="$wall" 'BEGIN{printf "%.1f", b/1e6/w}')
+        load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo NA)
+        echo "$(date -Iseconds),$host,$commit,$bench,$tool,$run,$in_bytes,$out_bytes,$wall,$mbs,$rss,$load" >>"$csv"
+        printf '  %-10s %-8s run %d: %8.3f s %9.1f MB/s %8d kB peak RSS\n' "$bench" "$tool" "$run" "$wall" "$mbs" "$rss"
+        local key="$bench $tool"
+        if [ -z "${BEST_WALL[$key]:-}" ] || awk -v a="$wall" -v b="${BEST_WALL[$key]}" 'BEGIN{exit !(a<b)}'; then
+            BEST_WALL[$key]=$wall
+            BEST_MBS[$key]=$mbs
+        fi
+        if [ -z "${BEST_RSS[$key]:-}" ] || [ "$rss" -gt "${BEST_RSS[$key]}" ]; then
+            BEST_RSS[$key]=$rss # the worst (highest) peak RSS over the runs
+        fi
+    done
+    INPUT_BYTES[$bench]=$in_bytes
+    ORDER+=("$key")
+    if [ "$output" != /dev/null ]; then rm -f "$output" "$output".*; fi
+}
+
+# cat and cp of INPUT: the floor every converter is compared with.
+baseline() {
+    local bench=$1 input=$2
+    measure "$bench" cat "$input" /dev/null -- sh -c 'cat "$1" >/dev/null' sh "$input"
+    measure "$bench" cp "$input" "$work/cp.out" -- cp "$input" "$work/cp.out"
+}
+
+# Prints TOOL's best throughput against every other tool of BENCH.
+compare_to() {
+    local bench=$1 tool=$2 key other
+    key="$bench $tool"
+    for other in "${ORDER[@]}"; do
+        [ "${other%% *}" = "$bench" ] || continue
+        [ "$other" = "$key" ] && continue
+        awk -v t="$tool" -v o="${other#* }" -v a="${BEST_WALL[$key]}" -v b="${BEST_WALL[$other]}" \
+            -v ra="${BEST_RSS[$key]}" -v rb="${BEST_RSS[$other]}" \
+            'BEGIN{printf "  %s takes %.2fx the time of %s (throughput %.2fx), peak RSS %.2fx\n", t, a/b, o, b/a, ra/rb}'
+    done
+}
+
+# make_input_ffmpeg FIXTURE OUT SIZE_MB: loops a fixture with `ffmpeg -stream_loop -c copy` until
+# OUT is about SIZE_MB (for the FLV/TS/MP4 benchmarks; timestamps keep increasing).
+make_input_ffmpeg() {
+    local fixture=$1 out=$2 size=$3
+    command -v ffmpeg >/dev/null || { echo "bench: ffmpeg needed to make $out" >&2; exit 1; }
+    ffmpeg -v error -y -stream_loop -1 -i "$fixture" -map 0 -c copy -fs "$((size * 1000000))" "$out"
+}
+
+summary() {
+    echo
+    echo "summary (best of $RUNS runs; RSS is the highest peak seen):"
+    printf '  %-10s %-8s %10s %12s %14s\n' bench tool wall_s MB/s peak_RSS_kB
+    local key
+    for key in "${ORDER[@]}"; do
+        printf '  %-10s %-8s %10s %12s %14s\n' "${key%% *}" "${key#* }" "${BEST_WALL[$key]}" "${BEST_MBS[$key]}" "${BEST_RSS[$key]}"
+    done
+    echo "results appended to ${csv#"$root"/}"
+}
+
+# ---- benchmarks ---------------------------------------------------------------------------------
+
+# Issue 3: DTSC → DTSC copy of a file of at least 1 GB made by repeating a MistServer-written
+# clip (examples/synth_dtsc.rs), against cat and cp.
+bench_dtsc() {
+    local big=$work/big.dtsc
+    echo "dtsc: synthesizing $SIZE_MB MB from tests/fixtures/interop/vod_idx0.dtsc"
+    "$target/release/examples/synth_dtsc" tests/fixtures/interop/vod_idx0.dtsc "$big" "$SIZE_MB"
+    warm "$big"
+    baseline dtsc "$big"
+    measure dtsc mist "$big" "$work/out.dtsc" -- "$mist" convert -q "$big" "$work/out.dtsc"
+    compare_to dtsc mist
+}
+
+# ---- main ---------------------------------------------------------------------------------------
+
+echo "building mist (release) into $target"
+cargo build --release --quiet --bin mist --example synth_dtsc
+[ -x /usr/bin/time ] || echo "note: /usr/bin/time not found (apt-get install -y time); using Python for peak RSS"
+
+benches=("$@")
+[ ${#benches[@]} -gt 0 ] || benches=(dtsc)
+for b in "${benches[@]}"; do
+    if ! declare -F "bench_$b" >/dev/null; then
+        echo "bench: no benchmark named '$b' (define bench_$b in scripts/bench.sh)" >&2
+        exit 2
+    fi
+    echo
+    echo "=== $b"
+    "bench_$b"
+done
+summary
