@@ -144,6 +144,21 @@ fn streams_match_ffprobe() {
                 assert_eq!(a.rate.to_string(), s["sample_rate"].as_str().unwrap());
                 assert_eq!(i64::from(a.channels), s["channels"].as_i64().unwrap());
             }
+            if let Some(v) = t.video() {
+                assert_eq!(i64::from(v.width), s["width"].as_i64().unwrap(), "{name}");
+                assert_eq!(i64::from(v.height), s["height"].as_i64().unwrap(), "{name}");
+                // r_frame_rate 25/1 = 25000 frames per kilo-second.
+                let (n, d) = s["r_frame_rate"].as_str().unwrap().split_once('/').unwrap();
+                let fpks = n.parse::<i64>().unwrap() * 1000 / d.parse::<i64>().unwrap();
+                assert_eq!(i64::from(v.fpks), fpks, "{name}");
+            }
+            if let Some(p) = s["profile"].as_str() {
+                assert_eq!(
+                    mist::codec::describe(t).profile.as_deref(),
+                    Some(p),
+                    "{name}"
+                );
+            }
             if t.codec == Codec::H264 {
                 assert_eq!(
                     t.init.len() as i64,

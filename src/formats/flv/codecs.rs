@@ -4,23 +4,32 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::codec::aac::AudioSpecificConfig;
+use crate::codec::h264::AvcConfig;
+use crate::codec::mp3::FrameHeader;
 use crate::dtsc::{Audio, Codec, Video};
 
-/// Reads an avcC (ISO/IEC 14496-15 §5.3.3.1) far enough to check it and find
-/// `lengthSizeMinusOne`; `None` when it is not one.
-fn avcc_nal_len(rec: &[u8]) -> Option<u8> {
-    // configurationVersion 1, profile, compatibility, level, 6 reserved bits + lengthSizeMinusOne,
-    // 3 reserved bits + numOfSequenceParameterSets, then u16 length + SPS.
-    let [1, _, _, _, ls, ns, l0, l1, sps0, ..] = *rec else {
-        return None;
-    };
-    let n = (ls & 3) + 1;
-    let sps_len = usize::from(u16::from_be_bytes([l0, l1]));
-    // With at least one SPS, its NAL type must be 7.
-    if ns & 0x1F > 0 && (sps0 & 0x1F != 7 || sps_len == 0 || rec.len() < 8 + sps_len) {
+/// Reads an avcC (ISO/IEC 14496-15 §5.3.3.1) with `crate::codec`: its NAL length size and
+/// the picture size and frame rate of its first SPS; `None` when it is not an avcC.
+fn avc_config(rec: &[u8]) -> Option<(u8, Video)> {
+    let cfg = AvcConfig::parse(&Bytes::copy_from_slice(rec), 0).ok()?;
+    // An avcC with an SPS whose NAL type is not 7 is some other record (an hvcC, say).
+    if cfg
+        .sps
+        .iter()
+        .any(|s| s.first().is_some_and(|b| b & 0x1F != 7))
+    {
         return None;
     }
-    (n != 3).then_some(n)
+    let video = cfg
+        .first_sps()
+        .map(|sps| Video {
+            width: sps.width(),
+            height: sps.height(),
+            fpks: sps.fpks().unwrap_or(0),
+        })
+        .unwrap_or_default();
+    Some((cfg.length_size, video))
 }
 
 /// Reads an hvcC (ISO/IEC 14496-15 §8.3.3.1) far enough to check it and find
@@ -53,7 +62,7 @@ fn hvcc_nal_len(rec: &[u8]) -> Option<u8> {
 /// The codec the configuration record really is, its NAL length size and the video
 /// parameters from its SPS. An id-7 tag carrying an hvcC (early OBS builds, srs #3464) is HEVC.
 pub fn video_config(rec: &[u8], declared: &Codec) -> Option<(Codec, u8, Video)> {
-    let try_avc = || avcc_nal_len(rec).map(|n| (Codec::H264, n, avc_video(rec)));
+    let try_avc = || avc_config(rec).map(|(n, v)| (Codec::H264, n, v));
     let try_hevc = || hvcc_nal_len(rec).map(|n| (Codec::Hevc, n, Video::default()));
     match declared {
         Codec::Hevc => try_hevc().or_else(try_avc),
@@ -61,72 +70,23 @@ pub fn video_config(rec: &[u8], declared: &Codec) -> Option<(Codec, u8, Video)> 
     }
 }
 
-/// Width, height and frame rate from the first SPS of an avcC.
-fn avc_video(rec: &[u8]) -> Video {
-    let _ = rec;
-    Video::default()
-}
-
-/// Sample rate and channels from an AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1).
+/// Sample rate and channels from an AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1); the
+/// output rate, as ffprobe reports it (doubled for implicit SBR).
 pub fn aac_params(asc: &[u8]) -> Option<Audio> {
-    const RATES: [u32; 13] = [
-        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-    ];
-    let mut bits = 0u64;
-    for (i, b) in asc.iter().take(8).enumerate() {
-        bits |= u64::from(*b) << (56 - 8 * i);
-    }
-    let avail = asc.len().min(8) * 8;
-    let mut pos = 0usize;
-    let mut read = |n: usize| -> Option<u32> {
-        if pos + n > avail {
-            return None;
-        }
-        let v = (bits << pos) >> (64 - n);
-        pos += n;
-        Some(v as u32)
-    };
-    let aot = read(5)?;
-    if aot == 31 {
-        read(6)?;
-    }
-    let idx = read(4)?;
-    let rate = if idx == 15 {
-        read(24)?
-    } else {
-        *RATES.get(idx as usize)?
-    };
-    let channels = read(4)?;
+    let a = AudioSpecificConfig::parse(asc, 0).ok()?;
     Some(Audio {
-        rate,
-        channels: if channels == 7 { 8 } else { channels },
+        rate: a.output_sampling_frequency(),
+        channels: a.channels().unwrap_or(0),
         sample_bits: 16,
     })
 }
 
 /// Sample rate and channels from the first MP3 frame header of a payload.
 pub fn mp3_params(frame: &[u8]) -> Option<Audio> {
-    let [b0, b1, b2, b3, ..] = *frame else {
-        return None;
-    };
-    if b0 != 0xFF || b1 & 0xE0 != 0xE0 {
-        return None;
-    }
-    let base = match (b2 >> 2) & 3 {
-        0 => 44100,
-        1 => 48000,
-        2 => 32000,
-        _ => return None,
-    };
-    let rate = match (b1 >> 3) & 3 {
-        3 => base,
-        2 => base / 2,
-        0 => base / 4,
-        _ => return None,
-    };
+    let h = FrameHeader::parse(frame, 0).ok()?;
     Some(Audio {
-        rate,
-        channels: if b3 >> 6 == 3 { 1 } else { 2 },
+        rate: h.sample_rate,
+        channels: h.channels(),
         sample_bits: 16,
     })
 }

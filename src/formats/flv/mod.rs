@@ -58,6 +58,8 @@ pub const SPEC: FormatSpec = FormatSpec {
     mux_caps: MuxCaps {
         needs_index: true,
         framing: mux::framing,
+        // FLV times are unsigned: the pipeline shifts tracks so the earliest is 0.
+        negative_times: false,
     },
     analyse: Some(crate::analyse::flv::analyse),
 };
