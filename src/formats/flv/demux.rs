@@ -206,10 +206,7 @@ impl Demuxer {
                 }
                 let h = TagHeader::from_bytes(&hb);
                 let size = h.data_size as usize;
-                let need_all = match h.tag_type {
-                    TagType::AUDIO | TagType::VIDEO => true,
-                    _ => false,
-                };
+                let need_all = matches!(h.tag_type, TagType::AUDIO | TagType::VIDEO);
                 let mut consumed = 0usize;
                 if need_all && size > 0 {
                     let mut prefix = [0u8; SCAN_PREFIX];
@@ -275,9 +272,7 @@ impl Demuxer {
 fn is_config(h: &TagHeader, prefix: &[u8]) -> bool {
     match (h.tag_type, prefix) {
         (TagType::AUDIO, [f, 0, ..]) => f >> 4 == 10,
-        (TagType::VIDEO, [f, pt, ..]) if f & 0x80 == 0 => {
-            f & 0x0F == 7 && *pt == 0 || f & 0x0F == 12 && *pt == 0
-        }
+        (TagType::VIDEO, [f, pt, ..]) if f & 0x80 == 0 => *pt == 0 && matches!(f & 0x0F, 7 | 12),
         (TagType::VIDEO, [f, ..]) => matches!(f & 0x0F, 0 | 5),
         _ => false,
     }
