@@ -790,3 +790,65 @@ fn corrupted_input_gives_the_same_events_however_it_is_split() {
         }
     }
 }
+
+#[test]
+fn summary_counts_and_parameters_match_ffprobe() {
+    // Oracle: the sidecars: packets per stream, and the stream parameters ffprobe reports.
+    for name in FIXTURES {
+        let probe = sidecar(name);
+        let got = util::analyse_json(&fixture(name), &[]);
+        let streams = probe["streams"].as_array().unwrap();
+        let tracks = got["tracks"].as_array().unwrap();
+        assert_eq!(tracks.len(), streams.len(), "{name}");
+        for (i, (t, s)) in tracks.iter().zip(streams).enumerate() {
+            let n = probe["packets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["stream_index"].as_u64() == Some(i as u64))
+                .count();
+            assert_eq!(
+                t["packets"].as_u64().unwrap() as usize,
+                n,
+                "{name} stream {i}"
+            );
+            assert_eq!(t["codec"], s["codec_name"], "{name} stream {i}");
+            for (ours, theirs) in [
+                ("width", "width"),
+                ("height", "height"),
+                ("channels", "channels"),
+            ] {
+                if s.get(theirs).is_some() {
+                    assert_eq!(t[ours], s[theirs], "{name} stream {i} {ours}");
+                }
+            }
+            if let Some(p) = s.get("profile") {
+                assert_eq!(&t["profile"], p, "{name} stream {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn muxer_refuses_codecs_flv_cannot_carry() {
+    // FLV output takes H.264, AAC and MP3 only (legacy tags); HEVC is refused by name.
+    let t = Track::new(
+        TrackId(1),
+        TrackKind::Video,
+        Codec::Hevc,
+        mist::dtsc::Timebase::MS,
+    );
+    let meta = Meta {
+        tracks: vec![t],
+        ..Meta::default()
+    };
+    let e = flv::Muxer::default()
+        .start(&meta, &mut VecSink::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("hevc"), "{e}");
+    assert_eq!(flv::mux::framing(&Codec::Hevc), None);
+    assert_eq!(
+        flv::mux::framing(&Codec::H264),
+        Some(mist::dtsc::Framing::LengthPrefixed { size: 4 })
+    );
+}

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 
 use bytes::BytesMut;
 
-use crate::dtsc::{Meta, Packet, Ticks, TrackId};
+use crate::dtsc::{Meta, Ticks, TrackId};
 use crate::formats::flv::amf0::Value;
 use crate::formats::flv::header::Header;
 use crate::formats::flv::reader::{Event, Item, Streams, Tag, TagReader};
@@ -40,12 +40,11 @@ pub fn analyse(
     let mut streams = Streams::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut rows = Vec::new();
-    let mut packets: Vec<Packet> = Vec::new();
     let mut header: Option<Header> = None;
     let mut events = Vec::new();
     let mut last_dts: [Option<(Ticks, u64)>; 2] = [None, None];
-    let mut stats: Option<Stats> = None;
     let mut meta = Meta::default();
+    let mut stats = Stats::new(&meta);
     let mut eof = false;
     let mut read_at = 0u64;
 
@@ -117,11 +116,7 @@ pub fn analyse(
                     match e {
                         Event::Tracks(t) => {
                             meta.tracks = t;
-                            let mut s = Stats::new(&meta);
-                            for p in &packets {
-                                s.add(p);
-                            }
-                            stats = Some(s);
+                            stats.update_tracks(&meta);
                         }
                         Event::Finding(f) => findings.push(f),
                         Event::Script(_) => {}
@@ -139,18 +134,9 @@ pub fn analyse(
                                 }
                             }
                             last_dts[slot] = Some((p.dts, tag.offset));
-                            if let Some(s) = stats.as_mut() {
-                                s.add(&p);
-                            }
+                            stats.add(&p);
                             if opts.detail >= 1 && opts.json {
                                 rows.push(PacketRow::of(&p));
-                            }
-                            // Kept only until every track is known (to rebuild stats then).
-                            if packets.len() < 4096 {
-                                packets.push(Packet {
-                                    data: bytes::Bytes::new(),
-                                    ..p
-                                });
                             }
                         }
                     }
@@ -180,7 +166,6 @@ pub fn analyse(
         findings.truncate(MAX_FINDINGS);
         findings.push(Finding::info(0, format!("{more} more findings not shown")));
     }
-    let stats = stats.unwrap_or_else(|| Stats::new(&meta));
     Ok(stats.into_report(
         file,
         "flv",

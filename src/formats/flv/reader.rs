@@ -457,8 +457,6 @@ struct VideoState {
     track: Track,
     /// Bytes in each NAL length prefix (from the avcC/hvcC), when configured.
     nal_len: Option<u8>,
-    legacy_id: Option<u8>,
-    fourcc: Option<[u8; 4]>,
 }
 
 #[derive(Clone, Debug)]
@@ -736,14 +734,6 @@ impl Streams {
             self.video = Some(VideoState {
                 track: Track::new(VIDEO_TRACK, TrackKind::Video, codec, Timebase::MS),
                 nal_len: None,
-                legacy_id: match vh.codec {
-                    VideoCodec::Legacy(id) => Some(id),
-                    VideoCodec::FourCc(_) => None,
-                },
-                fourcc: match vh.codec {
-                    VideoCodec::FourCc(f) => Some(f),
-                    VideoCodec::Legacy(_) => None,
-                },
             });
             self.note_order(VIDEO_TRACK, out);
         }
@@ -754,9 +744,7 @@ impl Streams {
         };
         let payload = c.rest();
         let payload_at = c.offset() - payload.len() as u64;
-        let tracks_now = |s: &Streams| s.tracks();
         let Some(v) = self.video.as_mut() else { return };
-        let _ = (&v.legacy_id, &v.fourcc);
         match vh.packet {
             VideoPacket::SequenceStart | VideoPacket::Mpeg2TsSequenceStart => {
                 let mut params = None;
@@ -806,8 +794,7 @@ impl Streams {
                 if let Some(p) = params {
                     v.track.params = Params::Video(p);
                 }
-                let t = tracks_now(self);
-                out.push(Event::Tracks(t));
+                out.push(Event::Tracks(self.tracks()));
             }
             VideoPacket::SequenceEnd | VideoPacket::Metadata => {}
             VideoPacket::CodedFrames | VideoPacket::Frame => {
