@@ -24,6 +24,8 @@ use super::{render, AnalyseError, Options, PacketRow, Stats};
 const MAX_FINDINGS: usize = 500;
 /// How much one read asks the source for.
 const READ_CHUNK: usize = 1 << 20;
+/// Strict array elements printed (keyframe lists and padding can be long).
+const MAX_ITEMS_SHOWN: usize = 64;
 /// NAL units listed per tag at `--detail 2`.
 const MAX_NALS_LISTED: usize = 64;
 
@@ -381,8 +383,11 @@ fn pretty(out: &mut dyn Write, key: Option<&str>, v: &Value, depth: usize) -> st
         }
         Value::StrictArray(items) => {
             writeln!(out, "{pad}{name}Strict Array ({} items)", items.len())?;
-            for (i, val) in items.iter().enumerate() {
+            for (i, val) in items.iter().enumerate().take(MAX_ITEMS_SHOWN) {
                 pretty(out, Some(&format!("[{i}]")), val, depth + 1)?;
+            }
+            if items.len() > MAX_ITEMS_SHOWN {
+                writeln!(out, "{pad}  … {} more", items.len() - MAX_ITEMS_SHOWN)?;
             }
         }
         Value::Number(n) => writeln!(out, "{pad}{name}{n}")?,

@@ -8,7 +8,7 @@
 //! (`MuxCaps::needs_index`), which tells it *how many* keyframes there will be, reserves an
 //! `onMetaData` of fixed size with that many slots, and at the end hands back a patch
 //! ([`Finish::patches`]) with the real times, positions, duration and file size. Every patched
-//! member is an AMF0 number (fixed 9 bytes); a trailing long-string member `mist_padding`
+//! member is an AMF0 number (fixed 9 bytes); a trailing member `mist_padding` (a strict array of nulls)
 //! absorbs any difference, so the patch never changes the tag's size. We chose this over
 //! computing positions up front because the index gives per-track sizes but not the interleaved
 //! order of the tags the pipeline will hand over. Without an index (trimmed conversions, stdin)
@@ -32,8 +32,9 @@ use super::FORMAT;
 
 /// Keyframe slots reserved in `onMetaData` when the index is not known in advance.
 pub const DEFAULT_KEY_SLOTS: usize = 1024;
-/// Keyframe slots are never more than this (18 bytes each in the file header).
-pub const MAX_KEY_SLOTS: usize = 1 << 20;
+/// Keyframe slots are never more than this (18 bytes each in the file header; the padding's
+/// nulls must stay within what AMF0 readers accept, [`super::amf0::MAX_ITEMS`]).
+pub const MAX_KEY_SLOTS: usize = 1 << 15;
 /// The `encoder` value written into `onMetaData`.
 const ENCODER: &str = concat!("mist ", env!("CARGO_PKG_VERSION"));
 
@@ -85,27 +86,22 @@ pub fn new(_: &MuxOptions) -> Box<dyn MuxerTrait> {
     Box::<Muxer>::default()
 }
 
-/// Bytes a padding member takes besides its text: key length, key, string marker, length.
-const PAD_MEMBER: usize = 2 + PAD_KEY.len() + 1 + 2;
+/// Bytes a padding member takes besides its elements: key length, key, strict-array marker
+/// and count.
+const PAD_MEMBER: usize = 2 + PAD_KEY.len() + 1 + 4;
 const PAD_KEY: &str = "mist_padding";
-/// Text per padding member (an AMF0 short string; FFmpeg 5.1 cannot read long strings).
-const PAD_CHUNK: usize = 60_000;
 
-/// Members of spaces taking exactly `bytes` bytes (0, or at least [`PAD_MEMBER`]).
+/// One member taking exactly `bytes` bytes (0, or at least [`PAD_MEMBER`]): a strict array of
+/// AMF0 nulls, one byte each. (A string would do too, but FFmpeg refuses metadata strings of
+/// 256 bytes or more.)
 fn padding(bytes: usize) -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    let mut rem = bytes;
-    while rem >= PAD_MEMBER {
-        let mut chunk = (rem - PAD_MEMBER).min(PAD_CHUNK);
-        let left = rem - PAD_MEMBER - chunk;
-        if left > 0 && left < PAD_MEMBER {
-            // Leave enough for one more member.
-            chunk -= PAD_MEMBER;
-        }
-        out.push((PAD_KEY.to_string(), Value::String(" ".repeat(chunk))));
-        rem -= PAD_MEMBER + chunk;
+    if bytes < PAD_MEMBER {
+        return Vec::new();
     }
-    out
+    vec![(
+        PAD_KEY.to_string(),
+        Value::StrictArray(vec![Value::Null; bytes - PAD_MEMBER]),
+    )]
 }
 
 fn io_err(at: u64) -> impl Fn(std::io::Error) -> FormatError {
