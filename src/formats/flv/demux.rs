@@ -27,7 +27,7 @@ pub const MAX_SCRIPTS: usize = 64;
 /// Body bytes the index scan reads of each tag (enough for every audio/video tag header).
 const SCAN_PREFIX: usize = 16;
 /// Buffer of the index scan: small, since it seeks over payloads.
-const SCAN_BUFFER: usize = 64 << 10;
+const SCAN_BUFFER: usize = 16 << 10;
 
 /// Reads an FLV input.
 pub struct Demuxer {

@@ -401,9 +401,17 @@ impl TagReader {
                     None => (TAG_HEADER_LEN - left) as u64,
                     Some(h) => {
                         let t = TagHeader::from_bytes(&h);
-                        (TAG_HEADER_LEN + t.data_size as usize - left) as u64
+                        (TAG_HEADER_LEN + t.data_size as usize).saturating_sub(left) as u64
                     }
                 };
+                if need == 0 {
+                    // Waiting to resync after a broken tag, and the input ended first.
+                    return Err(FormatError::invalid(
+                        FORMAT,
+                        self.offset,
+                        "no valid tag after a broken one before the end of the file",
+                    ));
+                }
                 Err(FormatError::new(
                     FORMAT,
                     self.offset + left as u64,
@@ -1007,6 +1015,58 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn run(data: &[u8], split: usize) -> (Vec<Event>, Option<u64>) {
+        let mut r = Reader::new();
+        let mut out = Vec::new();
+        for part in [&data[..split], &data[split..]] {
+            r.feed(Bytes::copy_from_slice(part));
+            loop {
+                match r.next_event() {
+                    Ok(Some(e)) => out.push(e),
+                    Ok(None) => break,
+                    Err(e) => return (out, Some(e.offset)),
+                }
+            }
+        }
+        match r.finish() {
+            Ok(e) => {
+                out.extend(e);
+                (out, None)
+            }
+            Err(e) => (out, Some(e.offset)),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_after_a_header_never_panic_and_split_feeds_agree(
+            body in proptest::collection::vec(any::<u8>(), 0..600),
+            tags in proptest::collection::vec((prop_oneof![Just(8u8), Just(9u8), Just(18u8), any::<u8>()], 0u32..40, any::<u32>()), 0..6),
+            split in any::<prop::sample::Index>(),
+        ) {
+            // Oracle: the one-piece feed; plus: errors point inside the input.
+            let mut f = Vec::new();
+            Header::new(true, true).write(&mut f);
+            f.extend_from_slice(&[0, 0, 0, 0]);
+            let mut rest = body.as_slice();
+            for (t, size, ts) in tags {
+                let n = (size as usize).min(rest.len());
+                TagHeader::new(TagType(t), size, ts).write(&mut f);
+                f.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                f.extend_from_slice(&(11 + size).to_be_bytes());
+            }
+            f.extend_from_slice(rest);
+            let whole = run(&f, f.len());
+            if let Some(at) = whole.1 {
+                prop_assert!(at <= f.len() as u64);
+            }
+            let at = split.index(f.len() + 1);
+            prop_assert_eq!(run(&f, at), whole);
+        }
+    }
 
     #[test]
     fn previous_tag_size_mismatch_is_a_finding_and_reading_goes_on() {
@@ -1036,6 +1096,27 @@ mod tests {
             Item::Tag(t) => assert_eq!((t.offset, t.header.timestamp_ms), (29, 5)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn garbage_after_a_wrong_size_ends_in_an_error_not_a_panic() {
+        // A wrong PreviousTagSize, then bytes that are no tag (type 0x3f, small size) and
+        // nothing valid after them: the reader waits for a resync point and, at the end,
+        // reports the broken stretch.
+        let mut f = Vec::new();
+        Header::new(true, false).write(&mut f);
+        f.extend_from_slice(&[0, 0, 0, 7]);
+        f.extend_from_slice(&[0x3f, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(&[0x55; 40]);
+        let mut r = TagReader::new();
+        r.feed(Bytes::from(f.clone()));
+        let mut n = 0;
+        while let Some(_) = r.next_item().unwrap() {
+            n += 1;
+        }
+        assert_eq!(n, 2, "header and the PreviousTagSize finding");
+        let e = r.finish().unwrap_err();
+        assert_eq!(e.offset, 13);
     }
 
     #[test]
