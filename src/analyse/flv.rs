@@ -5,8 +5,6 @@
 
 use std::io::{Read, Write};
 
-use bytes::BytesMut;
-
 use crate::dtsc::{Meta, Ticks, TrackId};
 use crate::formats::flv::amf0::Value;
 use crate::formats::flv::header::Header;
@@ -64,15 +62,17 @@ pub fn analyse(
                 }
             },
             Ok(None) => {
-                let mut buf = BytesMut::zeroed(READ_CHUNK);
-                let n = read_some(&mut src, &mut buf)
+                // `read_to_end` fills spare capacity without zeroing it first.
+                let mut buf = Vec::with_capacity(READ_CHUNK);
+                (&mut src)
+                    .take(READ_CHUNK as u64)
+                    .read_to_end(&mut buf)
                     .map_err(|e| FormatError::io(FORMAT, read_at, e))?;
-                if n == 0 {
+                if buf.is_empty() {
                     eof = true;
                 } else {
-                    buf.truncate(n);
-                    read_at += n as u64;
-                    tags.feed(buf.freeze());
+                    read_at += buf.len() as u64;
+                    tags.feed(bytes::Bytes::from(buf));
                 }
                 continue;
             }
@@ -185,19 +185,6 @@ fn fail(e: FormatError, opts: &Options, findings: &mut Vec<Finding>) -> Result<(
     } else {
         Err(e.into())
     }
-}
-
-fn read_some(src: &mut Source, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match src.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// One line per tag, plus what `detail` asks for below it.

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{Index, Meta, Packet, Ticks, Time, Track, TrackKind};
@@ -139,26 +139,23 @@ impl Demuxer {
     fn fill(&mut self) -> Result<(), FormatError> {
         // Small inputs get a buffer of their size, not a whole chunk.
         let want = match self.src.len() {
-            Some(len) => (len.saturating_sub(self.read_pos).min(READ_CHUNK as u64) as usize).max(1),
-            None => READ_CHUNK,
+            Some(len) => len
+                .saturating_sub(self.read_pos)
+                .clamp(1, READ_CHUNK as u64),
+            None => READ_CHUNK as u64,
         };
-        let mut buf = BytesMut::zeroed(want);
-        let mut got = 0;
-        while got < want {
-            match self.src.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(FormatError::io(FORMAT, self.read_pos + got as u64, e)),
-            }
-        }
-        if got == 0 {
+        // `read_to_end` fills spare capacity without zeroing it first.
+        let mut buf = Vec::with_capacity(want as usize);
+        (&mut self.src)
+            .take(want)
+            .read_to_end(&mut buf)
+            .map_err(|e| FormatError::io(FORMAT, self.read_pos, e))?;
+        if buf.is_empty() {
             self.eof = true;
             return Ok(());
         }
-        buf.truncate(got);
-        self.read_pos += got as u64;
-        self.reader.feed(buf.freeze());
+        self.read_pos += buf.len() as u64;
+        self.reader.feed(Bytes::from(buf));
         Ok(())
     }
 
