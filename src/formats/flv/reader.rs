@@ -1111,7 +1111,7 @@ mod tests {
         let mut r = TagReader::new();
         r.feed(Bytes::from(f.clone()));
         let mut n = 0;
-        while let Some(_) = r.next_item().unwrap() {
+        while r.next_item().unwrap().is_some() {
             n += 1;
         }
         assert_eq!(n, 2, "header and the PreviousTagSize finding");
