@@ -852,3 +852,32 @@ fn muxer_refuses_codecs_flv_cannot_carry() {
         Some(mist::dtsc::Framing::LengthPrefixed { size: 4 })
     );
 }
+
+#[test]
+fn header_scan_and_full_read_list_the_same_packets() {
+    // Oracle: the full read of every byte. `analyse --json --detail 1` reads tag headers only
+    // and seeks over payloads; with `--validate` it reads everything. Both must agree, also
+    // on a hand-built file with 2-byte NAL lengths (sizes are canonical, 4-byte, sizes).
+    let dir = TestDir::new("flv_scan_vs_full");
+    let mut short = avcc();
+    short[4] = 0xfd;
+    let f = build(
+        false,
+        true,
+        &[
+            (9, 0, video_tag(true, 0, 0, &short)),
+            (9, 0, video_tag(true, 1, 0, &[0, 2, 0x65, 0x88, 0, 1, 0x06])),
+            (9, 40, video_tag(false, 1, 0, &[0; 40])),
+        ],
+    );
+    let hand = dir.join("short.flv");
+    std::fs::write(&hand, f).unwrap();
+    let mut files: Vec<_> = FIXTURES.iter().map(|n| fixture(n)).collect();
+    files.push(hand);
+    for p in files {
+        let fast = util::analyse_json(&p, &["--detail", "1"]);
+        let full = util::analyse_json(&p, &["--detail", "1", "--validate"]);
+        assert_eq!(fast["packets"], full["packets"], "{}", p.display());
+        assert_eq!(fast["tracks"], full["tracks"], "{}", p.display());
+    }
+}

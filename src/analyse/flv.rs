@@ -7,10 +7,12 @@ use std::io::{Read, Write};
 
 use crate::dtsc::{Meta, Ticks, TrackId};
 use crate::formats::flv::amf0::Value;
-use crate::formats::flv::header::Header;
+use crate::formats::flv::demux::HeaderScan;
+use crate::formats::flv::header::{Header, HEADER_LEN};
 use crate::formats::flv::reader::{Event, Item, Streams, Tag, TagReader};
 use crate::formats::flv::tag::{
-    frame_type, AudioTagHeader, SoundFormat, TagType, VideoPacket, VideoTagHeader, TAG_HEADER_LEN,
+    frame_type, AudioTagHeader, SoundFormat, TagType, VideoPacket, VideoTagHeader,
+    PREV_TAG_SIZE_LEN, TAG_HEADER_LEN,
 };
 use crate::formats::flv::FORMAT;
 use crate::formats::{Finding, FormatError};
@@ -27,7 +29,94 @@ const MAX_ITEMS_SHOWN: usize = 64;
 /// NAL units listed per tag at `--detail 2`.
 const MAX_NALS_LISTED: usize = 64;
 
-/// Analyses an FLV input (the format table's `analyse`).
+/// What the walk over the tags has gathered.
+struct Walk<'o> {
+    opts: &'o Options,
+    streams: Streams,
+    findings: Vec<Finding>,
+    rows: Vec<PacketRow>,
+    header: Option<Header>,
+    events: Vec<Event>,
+    last_dts: [Option<Ticks>; 2],
+    meta: Meta,
+    stats: Stats,
+}
+
+impl Walk<'_> {
+    fn header(&mut self, h: Header, out: &mut dyn Write) -> std::io::Result<()> {
+        if !self.opts.json && self.opts.detail >= 1 {
+            writeln!(
+                out,
+                "FLV header: version {}, flags {:#04x} (audio {}, video {}), DataOffset {}",
+                h.version,
+                h.flags,
+                if h.has_audio() { "yes" } else { "no" },
+                if h.has_video() { "yes" } else { "no" },
+                h.data_offset
+            )?;
+        }
+        if h.version != 1 {
+            self.findings
+                .push(Finding::warning(3, format!("FLV version {}", h.version)));
+        }
+        if h.flags & 0xFA != 0 {
+            self.findings
+                .push(Finding::warning(4, "reserved header flag bits are set"));
+        }
+        self.header = Some(h);
+        Ok(())
+    }
+
+    /// One tag; `missing` body bytes were not read (header-only scan).
+    fn tag(&mut self, tag: &Tag, missing: usize, out: &mut dyn Write) -> std::io::Result<()> {
+        if !self.opts.json && self.opts.detail >= 1 {
+            tag_lines(out, tag, self.opts.detail, self.streams.nal_len())?;
+        }
+        if tag.header.stream_id != 0 {
+            self.findings.push(Finding::warning(
+                tag.offset + 8,
+                format!("StreamID is {} (should be 0)", tag.header.stream_id),
+            ));
+        }
+        self.streams.handle(tag, &mut self.events);
+        for e in self.events.drain(..) {
+            match e {
+                Event::Tracks(t) => {
+                    self.meta.tracks = t;
+                    self.stats.update_tracks(&self.meta);
+                }
+                Event::Finding(f) => self.findings.push(f),
+                Event::Script(_) => {}
+                Event::Packet(p) => {
+                    let slot = usize::from(p.track != TrackId(1));
+                    if let Some(prev) = self.last_dts[slot] {
+                        if p.dts < prev {
+                            self.findings.push(Finding::error(
+                                tag.offset,
+                                format!(
+                                    "track {}: timestamp {} ms goes back from {} ms",
+                                    p.track, p.dts.0, prev.0
+                                ),
+                            ));
+                        }
+                    }
+                    self.last_dts[slot] = Some(p.dts);
+                    let size = p.data.len() + missing;
+                    self.stats.add_sized(&p, size as u64);
+                    if self.opts.detail >= 1 && self.opts.json {
+                        let mut row = PacketRow::of(&p);
+                        row.size = size;
+                        self.rows.push(row);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Analyses an FLV input (the format table's `analyse`). Without `--validate` and below
+/// `--detail 2`, a seekable input is read by tag headers alone, seeking over payloads.
 pub fn analyse(
     mut src: Source,
     opts: &Options,
@@ -35,118 +124,31 @@ pub fn analyse(
 ) -> Result<super::Report, AnalyseError> {
     let file = src.name().to_string();
     let size = src.len();
-    let text = !opts.json;
-    let mut tags = TagReader::new();
-    let mut streams = Streams::new();
-    let mut findings: Vec<Finding> = Vec::new();
-    let mut rows = Vec::new();
-    let mut header: Option<Header> = None;
-    let mut events = Vec::new();
-    let mut last_dts: [Option<(Ticks, u64)>; 2] = [None, None];
-    let mut meta = Meta::default();
-    let mut stats = Stats::new(&meta);
-    let mut eof = false;
-    let mut read_at = 0u64;
-
-    loop {
-        let item = match tags.next_item() {
-            Ok(Some(i)) => i,
-            Ok(None) if eof => match tags.finish() {
-                Ok(f) => {
-                    findings.extend(f);
-                    break;
-                }
-                Err(e) => {
-                    fail(e, opts, &mut findings)?;
-                    break;
-                }
-            },
-            Ok(None) => {
-                // `read_to_end` fills spare capacity without zeroing it first.
-                let mut buf = Vec::with_capacity(READ_CHUNK);
-                (&mut src)
-                    .take(READ_CHUNK as u64)
-                    .read_to_end(&mut buf)
-                    .map_err(|e| FormatError::io(FORMAT, read_at, e))?;
-                if buf.is_empty() {
-                    eof = true;
-                } else {
-                    read_at += buf.len() as u64;
-                    tags.feed(bytes::Bytes::from(buf));
-                }
-                continue;
-            }
-            Err(e) => {
-                fail(e, opts, &mut findings)?;
-                break;
-            }
-        };
-        match item {
-            Item::Header(h) => {
-                if text && opts.detail >= 1 {
-                    writeln!(
-                        out,
-                        "FLV header: version {}, flags {:#04x} (audio {}, video {}), DataOffset {}",
-                        h.version,
-                        h.flags,
-                        if h.has_audio() { "yes" } else { "no" },
-                        if h.has_video() { "yes" } else { "no" },
-                        h.data_offset
-                    )?;
-                }
-                if h.version != 1 {
-                    findings.push(Finding::warning(3, format!("FLV version {}", h.version)));
-                }
-                if h.flags & 0xFA != 0 {
-                    findings.push(Finding::warning(4, "reserved header flag bits are set"));
-                }
-                header = Some(h);
-            }
-            Item::Finding(f) => findings.push(f),
-            Item::Tag(tag) => {
-                if text && opts.detail >= 1 {
-                    tag_lines(out, &tag, opts.detail, streams.nal_len())?;
-                }
-                if tag.header.stream_id != 0 {
-                    findings.push(Finding::warning(
-                        tag.offset + 8,
-                        format!("StreamID is {} (should be 0)", tag.header.stream_id),
-                    ));
-                }
-                streams.handle(&tag, &mut events);
-                for e in events.drain(..) {
-                    match e {
-                        Event::Tracks(t) => {
-                            meta.tracks = t;
-                            stats.update_tracks(&meta);
-                        }
-                        Event::Finding(f) => findings.push(f),
-                        Event::Script(_) => {}
-                        Event::Packet(p) => {
-                            let slot = usize::from(p.track != TrackId(1));
-                            if let Some((prev, _)) = last_dts[slot] {
-                                if p.dts < prev {
-                                    findings.push(Finding::error(
-                                        tag.offset,
-                                        format!(
-                                            "track {}: timestamp {} ms goes back from {} ms",
-                                            p.track, p.dts.0, prev.0
-                                        ),
-                                    ));
-                                }
-                            }
-                            last_dts[slot] = Some((p.dts, tag.offset));
-                            stats.add(&p);
-                            if opts.detail >= 1 && opts.json {
-                                rows.push(PacketRow::of(&p));
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    let meta = Meta::default();
+    let mut w = Walk {
+        opts,
+        streams: Streams::new(),
+        findings: Vec::new(),
+        rows: Vec::new(),
+        header: None,
+        events: Vec::new(),
+        last_dts: [None, None],
+        stats: Stats::new(&meta),
+        meta,
+    };
+    if !opts.validate && opts.detail <= 1 && src.is_seekable() {
+        scan_headers(&mut src, &mut w, out)?;
+    } else {
+        read_all(&mut src, &mut w, out)?;
     }
-
+    let Walk {
+        mut findings,
+        rows,
+        header,
+        streams,
+        stats,
+        ..
+    } = w;
     if let Some(h) = header {
         let has_v = streams.has(crate::dtsc::TrackKind::Video);
         let has_a = streams.has(crate::dtsc::TrackKind::Audio);
@@ -175,6 +177,66 @@ pub fn analyse(
         (opts.detail >= 1 && opts.json).then_some(rows),
         opts.validate.then_some(findings),
     ))
+}
+
+/// Tag headers only: the file header, then a [`HeaderScan`] that seeks over payloads.
+fn scan_headers(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(), AnalyseError> {
+    let mut hb = Vec::with_capacity(HEADER_LEN as usize);
+    (&mut *src)
+        .take(u64::from(HEADER_LEN))
+        .read_to_end(&mut hb)
+        .map_err(|e| FormatError::io(FORMAT, 0, e))?;
+    let h = Header::parse(&mut Cursor::from_slice(&hb, 0, FORMAT))?;
+    w.header(h, out)?;
+    let start = u64::from(h.data_offset) + PREV_TAG_SIZE_LEN as u64;
+    let mut scan = HeaderScan::new(src, start);
+    while let Some(st) = scan.next(w.streams.nal_len().is_some_and(|l| l != 4))? {
+        w.tag(&st.tag, st.missing, out)?;
+    }
+    Ok(())
+}
+
+/// Every byte, through the sans-IO tag reader (all checks, every payload).
+fn read_all(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(), AnalyseError> {
+    let mut tags = TagReader::new();
+    let mut eof = false;
+    let mut read_at = 0u64;
+    loop {
+        let item = match tags.next_item() {
+            Ok(Some(i)) => i,
+            Ok(None) if eof => {
+                match tags.finish() {
+                    Ok(f) => w.findings.extend(f),
+                    Err(e) => fail(e, w.opts, &mut w.findings)?,
+                }
+                return Ok(());
+            }
+            Ok(None) => {
+                // `read_to_end` fills spare capacity without zeroing it first.
+                let mut buf = Vec::with_capacity(READ_CHUNK);
+                (&mut *src)
+                    .take(READ_CHUNK as u64)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| FormatError::io(FORMAT, read_at, e))?;
+                if buf.is_empty() {
+                    eof = true;
+                } else {
+                    read_at += buf.len() as u64;
+                    tags.feed(bytes::Bytes::from(buf));
+                }
+                continue;
+            }
+            Err(e) => {
+                fail(e, w.opts, &mut w.findings)?;
+                return Ok(());
+            }
+        };
+        match item {
+            Item::Header(h) => w.header(h, out)?,
+            Item::Finding(f) => w.findings.push(f),
+            Item::Tag(tag) => w.tag(&tag, 0, out)?,
+        }
+    }
 }
 
 /// A fatal error becomes the last finding under `--validate`, else the error.

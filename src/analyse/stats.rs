@@ -58,11 +58,17 @@ impl Stats {
 
     /// Counts one packet (packets of unknown tracks are ignored).
     pub fn add(&mut self, p: &Packet) {
+        self.add_sized(p, p.data.len() as u64);
+    }
+
+    /// Counts one packet of `size` payload bytes (for scans that read headers only and hold
+    /// a packet without its payload).
+    pub fn add_sized(&mut self, p: &Packet, size: u64) {
         let Some((_, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == p.track) else {
             return;
         };
         s.packets += 1;
-        s.bytes += p.data.len() as u64;
+        s.bytes += size;
         if s.first_dts.is_none() {
             s.first_dts = Some(p.dts);
             s.last_dts = p.dts;

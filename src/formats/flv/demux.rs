@@ -3,7 +3,7 @@
 //! seeked over), and seeking through that index.
 
 use std::collections::VecDeque;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 
 use bytes::Bytes;
 
@@ -24,10 +24,11 @@ const READ_CHUNK: usize = 1 << 20;
 pub const PROBE_BYTES: u64 = 4 << 20;
 /// Script tags kept for `scripts()`; more are counted but dropped.
 pub const MAX_SCRIPTS: usize = 64;
-/// Body bytes the index scan reads of each tag (enough for every audio/video tag header).
-const SCAN_PREFIX: usize = 16;
-/// Buffer of the index scan: small, since it seeks over payloads.
-const SCAN_BUFFER: usize = 16 << 10;
+/// Body bytes the header scan reads of each tag (enough for every audio/video tag header).
+pub const SCAN_PREFIX: usize = 16;
+/// Bytes the header scan reads at once: small, since it seeks over payloads, yet enough to
+/// hold a run of small audio tags.
+const SCAN_WINDOW: usize = 4 << 10;
 
 /// Reads an FLV input.
 pub struct Demuxer {
@@ -185,83 +186,122 @@ impl Demuxer {
             .map(|t| Builder::new(t.kind == TrackKind::Video, t.timebase))
             .collect();
         let resume = self.read_pos;
-        let io = |at: u64| move |e: std::io::Error| FormatError::io(FORMAT, at, e);
-        self.src
-            .seek(SeekFrom::Start(self.data_start))
-            .map_err(io(self.data_start))?;
         let mut streams = Streams::new();
         let mut events = Vec::new();
-        {
-            let mut r = BufReader::with_capacity(SCAN_BUFFER, &mut self.src);
-            let mut at = self.data_start;
-            loop {
-                let mut hb = [0u8; TAG_HEADER_LEN];
-                match read_full(&mut r, &mut hb).map_err(io(at))? {
-                    0 => break,
-                    n if n < TAG_HEADER_LEN => break,
-                    _ => {}
-                }
-                let h = TagHeader::from_bytes(&hb);
-                let size = h.data_size as usize;
-                let need_all = matches!(h.tag_type, TagType::AUDIO | TagType::VIDEO);
-                let mut consumed = 0usize;
-                if need_all && size > 0 {
-                    let mut prefix = [0u8; SCAN_PREFIX];
-                    let n = size.min(SCAN_PREFIX);
-                    if read_full(&mut r, &mut prefix[..n]).map_err(io(at))? < n {
-                        break;
-                    }
-                    consumed = n;
-                    let whole = is_config(&h, &prefix[..n])
-                        || (h.tag_type == TagType::VIDEO
-                            && streams.nal_len().is_some_and(|l| l != 4));
-                    let body = if whole {
-                        let mut all = vec![0u8; size];
-                        all[..n].copy_from_slice(&prefix[..n]);
-                        if read_full(&mut r, &mut all[n..]).map_err(io(at))? < size - n {
-                            break;
-                        }
-                        consumed = size;
-                        Bytes::from(all)
-                    } else {
-                        Bytes::copy_from_slice(&prefix[..n])
-                    };
-                    let tag = Tag {
-                        offset: at,
-                        header: h,
-                        body,
-                    };
-                    streams.handle(&tag, &mut events);
-                    for e in events.drain(..) {
-                        let Event::Packet(p) = e else { continue };
-                        let Some(i) = self.meta.position(p.track) else {
-                            continue;
-                        };
-                        let payload = if whole {
-                            p.data.len()
-                        } else {
-                            // The packet holds the prefix only; the rest of the body is payload too.
-                            p.data.len() + (size - consumed)
-                        };
-                        builders[i].push(PartInfo {
-                            dts: p.dts,
-                            cts: p.cts,
-                            size: payload as u32,
-                            keyframe: p.keyframe,
-                            pos: at,
-                            unit_size: (TAG_HEADER_LEN + size + PREV_TAG_SIZE_LEN) as u64,
-                        });
-                    }
-                }
-                let skip = (size - consumed + PREV_TAG_SIZE_LEN) as i64;
-                r.seek_relative(skip).map_err(io(at))?;
-                at += (TAG_HEADER_LEN + size + PREV_TAG_SIZE_LEN) as u64;
+        let mut scan = HeaderScan::new(&mut self.src, self.data_start);
+        while let Some(st) = scan.next(streams.nal_len().is_some_and(|l| l != 4))? {
+            streams.handle(&st.tag, &mut events);
+            for e in events.drain(..) {
+                let Event::Packet(p) = e else { continue };
+                let Some(i) = self.meta.position(p.track) else {
+                    continue;
+                };
+                builders[i].push(PartInfo {
+                    dts: p.dts,
+                    cts: p.cts,
+                    size: (p.data.len() + st.missing) as u32,
+                    keyframe: p.keyframe,
+                    pos: st.tag.offset,
+                    unit_size: u64::from(st.tag.header.tag_size()) + PREV_TAG_SIZE_LEN as u64,
+                });
             }
         }
-        self.src.seek(SeekFrom::Start(resume)).map_err(io(resume))?;
+        self.src
+            .seek(SeekFrom::Start(resume))
+            .map_err(|e| FormatError::io(FORMAT, resume, e))?;
         Ok(Index {
             tracks: builders.into_iter().map(Builder::finish).collect(),
         })
+    }
+}
+
+/// A tag as the header scan sees it: the body is whole, or only its first bytes.
+#[derive(Clone, Debug)]
+pub struct ScanTag {
+    /// The tag, with the whole body or its first [`SCAN_PREFIX`] bytes.
+    pub tag: Tag,
+    /// Body bytes not read (0 when the body is whole).
+    pub missing: usize,
+}
+
+/// Walks the tags of a seekable source reading only their headers and first bytes: small
+/// windows of the file around each header, seeking over payloads. Sequence headers, script
+/// tags and (when asked) video bodies are read whole.
+pub struct HeaderScan<'a, R: Read + Seek> {
+    src: &'a mut R,
+    win: Vec<u8>,
+    win_start: u64,
+    at: u64,
+}
+
+impl<'a, R: Read + Seek> HeaderScan<'a, R> {
+    /// A scan from the tag header at `at`.
+    pub fn new(src: &'a mut R, at: u64) -> Self {
+        HeaderScan {
+            src,
+            win: Vec::new(),
+            win_start: 0,
+            at,
+        }
+    }
+
+    /// `n` bytes at `at` (fewer at the end of the input), from the window or a new read.
+    fn bytes_at(&mut self, at: u64, n: usize) -> Result<&[u8], FormatError> {
+        let in_window =
+            at >= self.win_start && at + n as u64 <= self.win_start + self.win.len() as u64;
+        if !in_window {
+            self.src
+                .seek(SeekFrom::Start(at))
+                .map_err(|e| FormatError::io(FORMAT, at, e))?;
+            self.win.clear();
+            (&mut *self.src)
+                .take(n.max(SCAN_WINDOW) as u64)
+                .read_to_end(&mut self.win)
+                .map_err(|e| FormatError::io(FORMAT, at, e))?;
+            self.win_start = at;
+        }
+        let from = (at - self.win_start) as usize;
+        let to = (from + n).min(self.win.len());
+        Ok(self.win.get(from..to).unwrap_or(&[]))
+    }
+
+    /// The next tag, or `None` at the end (or at a tag cut short by the end).
+    pub fn next(&mut self, whole_video: bool) -> Result<Option<ScanTag>, FormatError> {
+        let at = self.at;
+        let head = self.bytes_at(at, TAG_HEADER_LEN + SCAN_PREFIX)?;
+        let Some(hb) = head.get(..TAG_HEADER_LEN) else {
+            return Ok(None);
+        };
+        let mut hbuf = [0u8; TAG_HEADER_LEN];
+        hbuf.copy_from_slice(hb);
+        let h = TagHeader::from_bytes(&hbuf);
+        let size = h.data_size as usize;
+        let prefix = &head[TAG_HEADER_LEN..];
+        let prefix = &prefix[..prefix.len().min(size)];
+        let whole = match h.tag_type {
+            TagType::SCRIPT => size <= super::reader::MAX_SCRIPT_DECODE,
+            TagType::VIDEO => whole_video || is_config(&h, prefix),
+            TagType::AUDIO => is_config(&h, prefix),
+            _ => false,
+        } || size <= SCAN_PREFIX;
+        let body = if whole {
+            let b = self.bytes_at(at + TAG_HEADER_LEN as u64, size)?;
+            if b.len() < size {
+                return Ok(None);
+            }
+            Bytes::copy_from_slice(b)
+        } else {
+            Bytes::copy_from_slice(prefix)
+        };
+        self.at = at + u64::from(h.tag_size()) + PREV_TAG_SIZE_LEN as u64;
+        Ok(Some(ScanTag {
+            missing: size - body.len(),
+            tag: Tag {
+                offset: at,
+                header: h,
+                body,
+            },
+        }))
     }
 }
 
@@ -273,20 +313,6 @@ fn is_config(h: &TagHeader, prefix: &[u8]) -> bool {
         (TagType::VIDEO, [f, ..]) => matches!(f & 0x0F, 0 | 5),
         _ => false,
     }
-}
-
-/// Reads until `buf` is full or the input ends; returns how many bytes were read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 impl DemuxerTrait for Demuxer {
