@@ -26,7 +26,11 @@
 //!   skipped; `av01`/`vp09` are passed through as opaque codecs.
 //! - Encrypted tags (Filter bit) are skipped.
 //! - The muxer writes legacy AVC tags only (no HEVC/E-FLV output yet) and no AMF3.
-//! - Video parameters (size, fps, profile) from the avcC SPS come from `crate::codec`.
+//! - HEVC tracks get no picture size or frame rate (no hvcC/SPS parser in `crate::codec`
+//!   yet); H.264 ones get them from the avcC's SPS through `crate::codec`.
+//! - Resync after garbage happens only where a `PreviousTagSize` was wrong and the next
+//!   header is no tag; a candidate whose size check needs bytes past the end of the input is
+//!   not skipped, so such a file ends with an error rather than a later valid tag.
 
 pub mod amf0;
 mod codecs;
