@@ -37,7 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
         'mist;convert' {
             [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Output format (default: from the output''s extension)')
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Input format (default: detected from the content, then the extension)')
-            [CompletionResult]::new('--tracks', '--tracks', [CompletionResultType]::ParameterName, 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta)')
+            [CompletionResult]::new('--tracks', '--tracks', [CompletionResultType]::ParameterName, 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry')
             [CompletionResult]::new('--start', '--start', [CompletionResultType]::ParameterName, 'Start at the keyframe at or before this time (seconds, or [h:]m:s)')
             [CompletionResult]::new('--end', '--end', [CompletionResultType]::ParameterName, 'Stop before this time (seconds, or [h:]m:s)')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Overwrite the output if it exists')
@@ -51,7 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
         'mist;remux' {
             [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Output format (default: from the output''s extension)')
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Input format (default: detected from the content, then the extension)')
-            [CompletionResult]::new('--tracks', '--tracks', [CompletionResultType]::ParameterName, 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta)')
+            [CompletionResult]::new('--tracks', '--tracks', [CompletionResultType]::ParameterName, 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry')
             [CompletionResult]::new('--start', '--start', [CompletionResultType]::ParameterName, 'Start at the keyframe at or before this time (seconds, or [h:]m:s)')
             [CompletionResult]::new('--end', '--end', [CompletionResultType]::ParameterName, 'Stop before this time (seconds, or [h:]m:s)')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Overwrite the output if it exists')

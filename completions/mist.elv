@@ -33,7 +33,7 @@ set edit:completion:arg-completer[mist] = {|@words|
         &'mist;convert'= {
             cand --to 'Output format (default: from the output''s extension)'
             cand --from 'Input format (default: detected from the content, then the extension)'
-            cand --tracks 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta)'
+            cand --tracks 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry'
             cand --start 'Start at the keyframe at or before this time (seconds, or [h:]m:s)'
             cand --end 'Stop before this time (seconds, or [h:]m:s)'
             cand -f 'Overwrite the output if it exists'
@@ -46,7 +46,7 @@ set edit:completion:arg-completer[mist] = {|@words|
         &'mist;remux'= {
             cand --to 'Output format (default: from the output''s extension)'
             cand --from 'Input format (default: detected from the content, then the extension)'
-            cand --tracks 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta)'
+            cand --tracks 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry'
             cand --start 'Start at the keyframe at or before this time (seconds, or [h:]m:s)'
             cand --end 'Stop before this time (seconds, or [h:]m:s)'
             cand -f 'Overwrite the output if it exists'

@@ -94,8 +94,9 @@ pub struct ConvertArgs {
     #[arg(long, value_parser = format_names())]
     pub from: Option<String>,
     /// Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta).
-    #[arg(long, default_value = "all")]
-    pub tracks: String,
+    /// Default: every track the output format can carry.
+    #[arg(long)]
+    pub tracks: Option<String>,
     /// Start at the keyframe at or before this time (seconds, or [h:]m:s).
     #[arg(long, value_parser = parse_time)]
     pub start: Option<Time>,

@@ -28,7 +28,7 @@ type Row = (usize, i64, i32, bool, Bytes);
 fn read(path: &std::path::Path) -> (Vec<Row>, bool) {
     let mut d = Demuxer::open(Source::open(path).unwrap()).unwrap();
     let meta = d.meta().clone();
-    let had_index = meta.index.is_some();
+    let had_index = d.has_stored_index();
     let mut v = Vec::new();
     while let Some(p) = d.next_packet().unwrap() {
         v.push((

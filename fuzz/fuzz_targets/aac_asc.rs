@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
             }
             if let Ok(h) = AdtsHeader::from_asc(&a, 100) {
                 let bytes = h.to_bytes();
-                assert_eq!(AdtsHeader::parse(&bytes, 0).expect("built header parses"), h);
+                assert_eq!(
+                    AdtsHeader::parse(&bytes, 0).expect("built header parses"),
+                    h
+                );
             }
         }
         Err(e) => assert!(e.offset <= data.len() as u64),

@@ -5,8 +5,7 @@
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use mist::codec::h264::{
-    annexb_to_length_prefixed, length_prefixed_to_annexb, AnnexBNals, AvcConfig,
-    LengthPrefixedNals,
+    annexb_to_length_prefixed, length_prefixed_to_annexb, AnnexBNals, AvcConfig, LengthPrefixedNals,
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -6,7 +6,7 @@ use std::io::Write;
 use crate::dtsc::index::{Builder, PartInfo, TrackIndex};
 use crate::dtsc::wire::{Header, Unit, Value};
 use crate::dtsc::{Ticks, TrackKind};
-use crate::formats::dtsc::scan::{to_packet, Scanner};
+use crate::formats::dtsc::scan::{to_packet, IndexPolicy, Scanner};
 use crate::formats::Finding;
 use crate::io::Source;
 
@@ -19,7 +19,7 @@ const MAX_FINDINGS: usize = 200;
 pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Report, AnalyseError> {
     let file = src.name().to_string();
     let size = src.len();
-    let mut scan = Scanner::open(src)?;
+    let mut scan = Scanner::open(src, IndexPolicy::Load)?;
     let meta = scan.meta.clone();
     let text = !opts.json;
     let mut findings: Vec<Finding> = Vec::new();

@@ -102,7 +102,8 @@ impl Walk<'_> {
                     }
                     self.last_dts[slot] = Some(p.dts);
                     let size = p.data.len() + missing;
-                    self.stats.add_sized(&p, size as u64);
+                    self.stats
+                        .add_sample(p.track, p.dts, p.cts, size as u64, p.keyframe);
                     if self.opts.detail >= 1 && self.opts.json {
                         let mut row = PacketRow::of(&p);
                         row.size = size;

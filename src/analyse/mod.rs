@@ -4,6 +4,8 @@
 
 pub mod dtsc;
 pub mod flv;
+pub mod mp3;
+pub mod mp4;
 pub mod render;
 pub mod stats;
 

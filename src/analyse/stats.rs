@@ -1,7 +1,7 @@
 //! Per-track statistics gathered packet by packet: counts, bytes, time span, keyframe spacing.
 
 use crate::codec;
-use crate::dtsc::{Meta, Packet, Ticks, Time, Timebase, Track};
+use crate::dtsc::{Meta, Packet, Ticks, Time, Timebase, Track, TrackId};
 use crate::formats::Finding;
 
 use super::{PacketRow, Report, TrackReport};
@@ -58,36 +58,36 @@ impl Stats {
 
     /// Counts one packet (packets of unknown tracks are ignored).
     pub fn add(&mut self, p: &Packet) {
-        self.add_sized(p, p.data.len() as u64);
+        self.add_sample(p.track, p.dts, p.cts, p.data.len() as u64, p.keyframe);
     }
 
-    /// Counts one packet of `size` payload bytes (for scans that read headers only and hold
-    /// a packet without its payload).
-    pub fn add_sized(&mut self, p: &Packet, size: u64) {
-        let Some((_, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == p.track) else {
+    /// Counts one packet known only by its index entry (no payload read): analysers of
+    /// containers with a sample table use this for the summary.
+    pub fn add_sample(&mut self, track: TrackId, dts: Ticks, cts: i32, size: u64, keyframe: bool) {
+        let Some((_, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == track) else {
             return;
         };
         s.packets += 1;
         s.bytes += size;
         if s.first_dts.is_none() {
-            s.first_dts = Some(p.dts);
-            s.last_dts = p.dts;
+            s.first_dts = Some(dts);
+            s.last_dts = dts;
         }
         s.prev_dts = s.last_dts;
-        s.last_dts = p.dts;
-        let pts = p.pts();
+        s.last_dts = dts;
+        let pts = dts + i64::from(cts);
         s.min_pts = Some(s.min_pts.map_or(pts, |m| m.min(pts)));
         s.max_pts = if s.packets == 1 {
             pts
         } else {
             s.max_pts.max(pts)
         };
-        if p.keyframe {
+        if keyframe {
             s.keyframes += 1;
             if s.first_key.is_none() {
-                s.first_key = Some(p.dts);
+                s.first_key = Some(dts);
             }
-            s.last_key = p.dts;
+            s.last_key = dts;
         }
     }
 

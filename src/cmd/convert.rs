@@ -23,7 +23,10 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
         ))
     })?;
     let from = a.from.as_deref().and_then(formats::spec_by_name);
-    let tracks = Selection::parse(&a.tracks).map_err(|e| UsageError(e.to_string()))?;
+    let tracks = match &a.tracks {
+        Some(t) => Selection::parse(t).map_err(|e| UsageError(e.to_string()))?,
+        None => Selection::default(),
+    };
     if let (Some(s), Some(e)) = (a.start, a.end) {
         if e <= s {
             return Err(UsageError(format!(

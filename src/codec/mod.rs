@@ -41,7 +41,7 @@ pub fn describe(track: &Track) -> CodecInfo {
         Codec::Aac => aac::AudioSpecificConfig::parse(&track.init, 0)
             .map(|a| CodecInfo {
                 profile: a.profile_name().map(str::to_string),
-                rate: Some(a.sampling_frequency),
+                rate: Some(a.output_sampling_frequency()),
                 channels: a.channels(),
                 ..CodecInfo::default()
             })

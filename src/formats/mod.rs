@@ -7,6 +7,8 @@
 pub mod dtsc;
 pub mod error;
 pub mod flv;
+pub mod mp3;
+pub mod mp4;
 pub mod probe;
 
 use std::fmt;
@@ -307,27 +309,9 @@ pub static FORMATS: &[FormatSpec] = &[
         &["ts", "m2ts", "mts"],
         "video/mp2t",
     ),
-    planned(
-        Format::Mp4,
-        "mp4",
-        "MP4 (progressive, faststart)",
-        &["mp4", "m4v", "m4a", "mov"],
-        "video/mp4",
-    ),
-    planned(
-        Format::Fmp4,
-        "fmp4",
-        "fragmented MP4",
-        &["fmp4", "cmfv", "m4s"],
-        "video/mp4",
-    ),
-    planned(
-        Format::Mp3,
-        "mp3",
-        "MPEG audio layer III",
-        &["mp3"],
-        "audio/mpeg",
-    ),
+    mp4::SPEC,
+    mp4::FMP4_SPEC,
+    mp3::SPEC,
     planned(
         Format::H264,
         "h264",

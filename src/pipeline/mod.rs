@@ -10,6 +10,7 @@ pub mod select;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{Meta, Packet, Time, TrackId, TrackKind};
 use crate::formats::{self, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer};
 use crate::io::atomic::AtomicFile;
@@ -109,6 +110,14 @@ pub enum PipelineError {
         path: String,
         /// What went wrong, with the offset.
         err: FormatError,
+    },
+    /// The output format cannot carry the tracks asked for.
+    #[error("{path}: {why}")]
+    CannotCarry {
+        /// The output.
+        path: String,
+        /// Which tracks, and why.
+        why: String,
     },
     /// The selection kept nothing.
     #[error("{0}: no tracks left to write (check --tracks)")]
@@ -287,25 +296,31 @@ impl Job {
         };
         let mut keep = Vec::new();
         let mut kept_positions = Vec::new();
+        let mut skipped = Vec::new();
         for (i, t) in source.tracks.iter().enumerate() {
             if !plan.tracks.keeps(t) {
                 continue;
             }
-            let want =
-                (plan.to.mux_caps.framing)(&t.codec).ok_or_else(|| PipelineError::Format {
+            let Some(want) = (plan.to.mux_caps.framing)(&t.codec) else {
+                let what = format!(
+                    "{} track {} ({})",
+                    t.kind.as_str(),
+                    t.id,
+                    t.codec.ffprobe_name()
+                );
+                // Without --tracks, take what the output can carry (`x.flv` → `y.mp3` keeps
+                // the audio), as ffmpeg picks streams; an explicit selection is honoured or
+                // refused.
+                if plan.tracks.is_implicit() {
+                    tracing::info!("{what} left out: {} cannot carry it", plan.to.name);
+                    skipped.push(what);
+                    continue;
+                }
+                return Err(PipelineError::CannotCarry {
                     path: out_name.to_string(),
-                    err: FormatError::new(
-                        plan.to.name,
-                        0,
-                        formats::Problem::Unsupported(format!(
-                            "{} track {} ({}) in {}",
-                            t.kind.as_str(),
-                            t.id,
-                            t.codec.ffprobe_name(),
-                            plan.to.name
-                        )),
-                    ),
-                })?;
+                    why: format!("{} cannot carry {what}", plan.to.name),
+                });
+            };
             let adapter = Adapter::new(t, want).map_err(|err| PipelineError::Format {
                 path: out_name.to_string(),
                 err,
@@ -315,7 +330,18 @@ impl Job {
             kept_positions.push(i);
         }
         if keep.is_empty() {
-            return Err(PipelineError::NoTracks(in_name.to_string()));
+            return Err(if skipped.is_empty() {
+                PipelineError::NoTracks(in_name.to_string())
+            } else {
+                PipelineError::CannotCarry {
+                    path: out_name.to_string(),
+                    why: format!(
+                        "{} cannot carry any track of {in_name}: {}",
+                        plan.to.name,
+                        skipped.join(", ")
+                    ),
+                }
+            });
         }
 
         // Trimming on keyframes: start at the key at or before --start of the first kept video
@@ -342,22 +368,7 @@ impl Job {
                 demux.seek(s).map_err(in_err)?;
             }
         }
-        if plan.to.mux_caps.needs_index {
-            demux.build_index().map_err(in_err)?;
-            // Trims and selection change what is written, so a muxer that needs the index
-            // gets the source's index only when neither applies.
-            if plan.start.is_none() && plan.end.is_none() {
-                if let Some(idx) = &demux.meta().index {
-                    meta.index = Some(crate::dtsc::Index {
-                        tracks: kept_positions
-                            .iter()
-                            .filter_map(|&i| idx.tracks.get(i).cloned())
-                            .collect(),
-                    });
-                }
-            }
-        }
-        Ok(Job {
+        let mut job = Job {
             meta,
             keep,
             start,
@@ -366,6 +377,58 @@ impl Job {
             negative_ok: plan.to.mux_caps.negative_times,
             in_name: in_name.to_string(),
             out_name: out_name.to_string(),
+        };
+        if plan.to.mux_caps.needs_index {
+            demux.build_index().map_err(in_err)?;
+            // Selection keeps whole tracks, so the source's index still describes each kept
+            // track. A time window drops packets: then the index of exactly what will be
+            // written is built by one pass over the window (payloads dropped), and the reader
+            // is rewound.
+            if plan.start.is_none() && plan.end.is_none() {
+                if let Some(idx) = &demux.meta().index {
+                    job.meta.index = Some(crate::dtsc::Index {
+                        tracks: kept_positions
+                            .iter()
+                            .filter_map(|&i| idx.tracks.get(i).cloned())
+                            .collect(),
+                    });
+                }
+            } else {
+                job.index_window(demux)?;
+            }
+        }
+        Ok(job)
+    }
+
+    /// Builds `meta.index` from the packets the window lets through, then rewinds the reader.
+    fn index_window(&mut self, demux: &mut dyn Demuxer) -> Result<(), PipelineError> {
+        let mut builders: Vec<Builder> = self
+            .meta
+            .tracks
+            .iter()
+            .map(|t| Builder::new(t.kind == TrackKind::Video, t.timebase))
+            .collect();
+        self.ended = vec![false; self.keep.len()];
+        while let Some((slot, pkt)) = self.next_kept(demux)? {
+            builders[slot].push(PartInfo {
+                dts: pkt.dts,
+                cts: pkt.cts,
+                size: pkt.data.len() as u32,
+                keyframe: pkt.keyframe,
+                pos: pkt.pos.unwrap_or(0),
+                unit_size: pkt.data.len() as u64,
+            });
+        }
+        self.meta.index = Some(crate::dtsc::Index {
+            tracks: builders.into_iter().map(Builder::finish).collect(),
+        });
+        let rewind = self.start.unwrap_or(Time::new(
+            crate::dtsc::Ticks(i64::MIN / 4),
+            crate::dtsc::Timebase::MS,
+        ));
+        demux.seek(rewind).map_err(|err| PipelineError::Format {
+            path: self.in_name.clone(),
+            err,
         })
     }
 

@@ -32,12 +32,16 @@ impl Item {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selection {
     items: Vec<(bool, Item)>,
+    implicit: bool,
 }
 
 impl Default for Selection {
+    /// Every track, chosen by default rather than by the user: tracks the output cannot carry
+    /// are then left out instead of failing the conversion.
     fn default() -> Self {
         Selection {
             items: vec![(true, Item::All)],
+            implicit: true,
         }
     }
 }
@@ -90,7 +94,15 @@ impl Selection {
         if items.iter().all(|(k, _)| !k) {
             items.insert(0, (true, Item::All));
         }
-        Ok(Selection { items })
+        Ok(Selection {
+            items,
+            implicit: false,
+        })
+    }
+
+    /// True when the user did not choose (no `--tracks`).
+    pub fn is_implicit(&self) -> bool {
+        self.implicit
     }
 
     /// True when `t` is kept: the last matching item decides.

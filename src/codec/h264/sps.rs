@@ -492,10 +492,10 @@ mod tests {
     #[test]
     fn vod_sps_matches_ffprobe() {
         // Oracle: ffprobe on src10.mp4 (the same SPS): profile=High, level=30, 640x360,
-        // coded 640x360, r_frame_rate 30/1. Hand decode of the RBSP
-        // 64 00 1e | ac d9 40 a0 2f f9 70 11 00 00 00 01 00 00 00 3c 0f 16 2d 96:
-        // 1 (sps id 0) 010 (chroma 1) 1 1 (depths 8) 0 0 | 1 (log2_max_frame_num 4)
-        // 1 (poc type 0) 00110 (lsb log2 4+2=6) ... 0001010 (max_num_ref_frames 4? see below)
+        // r_frame_rate 30/1. By hand: 64 = profile 100, 1e = level 30; then ac =
+        // 1 (sps id 0) 010 (chroma_format_idc 1) 1 1 (8-bit luma/chroma) 0 (no bypass)
+        // 0 (no scaling matrix); 640x368 coded (40 x 23 macroblocks) with
+        // frame_crop_bottom_offset 4 x CropUnitY 2 = 8 rows cropped.
         let s = Sps::parse(&VOD_SPS, 100).unwrap();
         assert_eq!(s.profile_idc, 100);
         assert_eq!(s.profile_name(), Some("High"));
@@ -545,5 +545,134 @@ mod tests {
         s.constraint_flags = 0;
         assert_eq!(s.profile_name(), Some("Baseline"));
         assert_eq!(s.level_name(), "1.1");
+    }
+
+    /// SPSs written by x264 (`ffmpeg -f lavfi -i testsrc2=r=30000/1001 -c:v libx264` with
+    /// the options named); oracle: ffprobe on each stream (profile, level, width, height,
+    /// r_frame_rate 30000/1001).
+    #[test]
+    fn x264_variants_match_ffprobe() {
+        // (options, SPS NAL, profile, level, width, height)
+        type Case<'a> = (&'a str, &'a [u8], &'a str, u8, u32, u32);
+        let cases: [Case; 4] = [
+            (
+                "-x264-params cqm=jvt -s 720x480",
+                &[
+                    0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xb4, 0x3d, 0xbf, 0xf0, 0x00, 0x80,
+                    0x00, 0x91, 0x00, 0x00, 0x03, 0x03, 0xe9, 0x00, 0x00, 0xea, 0x60, 0x0f, 0x16,
+                    0x2d, 0x96,
+                ],
+                "High",
+                30,
+                720,
+                480,
+            ),
+            (
+                "-pix_fmt yuv444p -s 352x288",
+                &[
+                    0x67, 0xf4, 0x00, 0x0d, 0x91, 0x9b, 0x28, 0x2c, 0x12, 0xd8, 0x10, 0x80, 0x00,
+                    0x01, 0xf4, 0x80, 0x00, 0x75, 0x30, 0x07, 0x8a, 0x14, 0xcb,
+                ],
+                "High 4:4:4 Predictive",
+                13,
+                352,
+                288,
+            ),
+            (
+                "-pix_fmt yuv420p10le -s 640x360",
+                &[
+                    0x67, 0x6e, 0x00, 0x1e, 0xa6, 0xcd, 0x94, 0x0a, 0x02, 0xff, 0x97, 0xff, 0x00,
+                    0x03, 0x00, 0x04, 0x10, 0x00, 0x00, 0x3e, 0x90, 0x00, 0x0e, 0xa6, 0x00, 0xf1,
+                    0x62, 0xd9, 0x60,
+                ],
+                "High 10",
+                30,
+                640,
+                360,
+            ),
+            (
+                "-flags +ildct+ilme -x264-params interlaced=1 -s 1920x1080",
+                &[
+                    0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x04, 0x4f, 0xdf, 0xfe, 0x00,
+                    0x06, 0x00, 0x08, 0x20, 0x00, 0x00, 0x7d, 0x20, 0x00, 0x1d, 0x4c, 0x03, 0xe2,
+                    0xc5, 0xb2, 0xc0,
+                ],
+                "High",
+                40,
+                1920,
+                1080,
+            ),
+        ];
+        for (what, nal, profile, level, w, h) in cases {
+            let s = Sps::parse(nal, 0).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(s.profile_name(), Some(profile), "{what}");
+            assert_eq!(s.level(), level, "{what}");
+            assert_eq!((s.width(), s.height()), (w, h), "{what}");
+            assert_eq!(s.fps(), Some((30000, 1001)), "{what}");
+        }
+        let s = Sps::parse(cases[1].1, 0).unwrap();
+        assert_eq!((s.chroma_format_idc, s.chroma_array_type()), (3, 3));
+        let s = Sps::parse(cases[2].1, 0).unwrap();
+        assert_eq!((s.bit_depth_luma, s.bit_depth_chroma), (10, 10));
+        // Interlaced: frame_mbs_only 0, 68 map units of 2 fields x 16 = 1088 coded rows,
+        // frame_crop_bottom_offset 2 x CropUnitY 4 = 8 rows cropped.
+        let s = Sps::parse(cases[3].1, 0).unwrap();
+        assert!(!s.frame_mbs_only && s.mb_adaptive_frame_field);
+        assert_eq!((s.pic_height_in_map_units, s.coded_height()), (34, 1088));
+        assert_eq!(s.frame_crop, Some([0, 0, 0, 2]));
+    }
+
+    /// Hand-built High-profile SPS with a scaling matrix (H.264 7.3.2.1.1.1): list 0 present
+    /// with deltas 8, -8 (nextScale 16 then 8), then delta -8 again making nextScale 0 (the
+    /// rest of the list repeats: no more deltas); list 6 (8x8) present with delta -8 at once
+    /// (nextScale 0: "use default"); the rest absent. Then the ordinary fields: 1280x720.
+    #[test]
+    fn scaling_lists_are_skipped() {
+        use crate::io::BitWriter;
+        let mut w = BitWriter::new();
+        w.write_bits(8, 100); // profile_idc High
+        w.write_bits(8, 0);
+        w.write_bits(8, 31);
+        w.write_ue(0); // sps id
+        w.write_ue(1); // chroma 4:2:0
+        w.write_ue(0);
+        w.write_ue(0);
+        w.write_bit(false); // bypass
+        w.write_bit(true); // seq_scaling_matrix_present_flag
+        for i in 0..8 {
+            match i {
+                0 => {
+                    w.write_bit(true);
+                    w.write_se(8); // 8 + 8 = 16
+                    w.write_se(-8); // 16 - 8 = 8
+                    w.write_se(-8); // 8 - 8 = 0: stop reading deltas
+                }
+                6 => {
+                    w.write_bit(true);
+                    w.write_se(-8); // nextScale 0 at j = 0
+                }
+                _ => w.write_bit(false),
+            }
+        }
+        w.write_ue(0); // log2_max_frame_num_minus4
+        w.write_ue(2); // poc type 2
+        w.write_ue(1); // max_num_ref_frames
+        w.write_bit(false);
+        w.write_ue(79); // 80 MBs = 1280
+        w.write_ue(44); // 45 MBs = 720
+        w.write_bit(true); // frame_mbs_only
+        w.write_bit(true); // direct_8x8
+        w.write_bit(false); // no cropping
+        w.write_bit(false); // no VUI
+        w.write_bit(true); // rbsp_stop_one_bit
+        let rbsp = w.into_bytes();
+        let s = Sps::parse_rbsp(&rbsp, 0).unwrap();
+        assert!(s.scaling_matrix_present);
+        assert_eq!(
+            (s.width(), s.height(), s.level_name().as_str()),
+            (1280, 720, "3.1")
+        );
+        assert_eq!((s.pic_order_cnt_type, s.max_num_ref_frames), (2, 1));
+        assert_eq!(s.fps(), None);
     }
 }

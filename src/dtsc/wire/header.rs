@@ -83,6 +83,8 @@ pub struct HeaderTrack {
     pub efpks: i64,
     /// `missed_frags`.
     pub missed_frags: i64,
+    /// True when all four index tables are present, non-empty, in a version-3/4 header.
+    pub has_tables: bool,
     /// The index, when all four tables were present, non-empty and consistent.
     pub index: Option<TrackIndex>,
     /// Why present tables were not usable, if they were not.
@@ -101,9 +103,31 @@ impl Header {
     /// Parses the header object at the cursor, structurally (a `.dtsh` may carry a wrong length,
     /// §1.11 Q8). `at` is where the unit started; `declared_len` its length field.
     pub fn parse_object(c: &mut Cursor, at: u64, declared_len: u64) -> Result<Header, FormatError> {
+        Self::parse_object_with(c, at, declared_len, true)
+    }
+
+    /// As [`parse_object`](Self::parse_object); with `decode_index` false the index tables are
+    /// only checked for presence ([`HeaderTrack::has_tables`]), not decoded.
+    pub fn parse_object_with(
+        c: &mut Cursor,
+        at: u64,
+        declared_len: u64,
+        decode_index: bool,
+    ) -> Result<Header, FormatError> {
         let start = c.offset();
         let value = Value::parse(c)?;
         let encoded_len = c.offset() - at;
+        Self::from_value(value, start, declared_len, encoded_len, decode_index)
+    }
+
+    /// A header from its already parsed object (which started at byte `start`).
+    pub fn from_value(
+        value: Value,
+        start: u64,
+        declared_len: u64,
+        encoded_len: u64,
+        decode_index: bool,
+    ) -> Result<Header, FormatError> {
         if !matches!(value, Value::Object(_)) {
             return Err(FormatError::invalid(
                 FORMAT,
@@ -116,7 +140,7 @@ impl Header {
         let mut tracks = Vec::new();
         if let Some(Value::Object(members)) = value.get("tracks") {
             for (name, t) in members {
-                tracks.push(HeaderTrack::from_value(name, t, version));
+                tracks.push(HeaderTrack::from_value(name, t, version, decode_index));
             }
         }
         Ok(Header {
@@ -205,7 +229,7 @@ impl Header {
 }
 
 impl HeaderTrack {
-    fn from_value(name: &str, t: &Value, version: Option<i64>) -> HeaderTrack {
+    fn from_value(name: &str, t: &Value, version: Option<i64>, decode: bool) -> HeaderTrack {
         let int = |k: &str| t.get(k).and_then(Value::as_int).unwrap_or(0);
         let text = |k: &str| t.get(k).and_then(Value::as_text).unwrap_or_default();
         let mut ht = HeaderTrack {
@@ -230,6 +254,7 @@ impl HeaderTrack {
             fpks: int("fpks"),
             efpks: int("efpks"),
             missed_frags: int("missed_frags"),
+            has_tables: false,
             index: None,
             index_problem: None,
         };
@@ -243,7 +268,8 @@ impl HeaderTrack {
             blob("keysizes"),
             blob("parts"),
         ) {
-            {
+            ht.has_tables = matches!(version, Some(3) | Some(4));
+            if decode {
                 if matches!(version, Some(3) | Some(4)) {
                     match decode_index(&f, &k, &ks, &p) {
                         Ok(mut idx) => {
@@ -330,6 +356,7 @@ impl HeaderTrack {
             fpks: 0,
             efpks: 0,
             missed_frags: missed,
+            has_tables: index.is_some(),
             index: index.cloned(),
             index_problem: None,
         };

@@ -186,6 +186,134 @@ impl Value {
     }
 }
 
+/// Reads one value from a stream, keeping strings longer than `max_inline` bytes out of
+/// memory: they are skipped and stand as a one-byte placeholder (`Str(b"\0")`), so a reader
+/// can see that e.g. an index table is present without holding it. `offset` is where the
+/// value starts in the stream (for errors) and advances past it.
+pub fn parse_sparse<R: std::io::Read + std::io::Seek>(
+    r: &mut R,
+    offset: &mut u64,
+    max_inline: usize,
+) -> Result<Value, FormatError> {
+    sparse_depth(r, offset, max_inline, 0)
+}
+
+fn read_exact<R: std::io::Read>(
+    r: &mut R,
+    offset: &mut u64,
+    buf: &mut [u8],
+    what: &'static str,
+) -> Result<(), FormatError> {
+    r.read_exact(buf).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            FormatError::new(
+                super::FORMAT,
+                *offset,
+                Problem::Truncated {
+                    what,
+                    need: buf.len() as u64,
+                },
+            )
+        } else {
+            FormatError::io(super::FORMAT, *offset, e)
+        }
+    })?;
+    *offset += buf.len() as u64;
+    Ok(())
+}
+
+fn sparse_depth<R: std::io::Read + std::io::Seek>(
+    r: &mut R,
+    offset: &mut u64,
+    max_inline: usize,
+    depth: usize,
+) -> Result<Value, FormatError> {
+    if depth > MAX_DEPTH {
+        return Err(FormatError::new(
+            super::FORMAT,
+            *offset,
+            Problem::Limit {
+                what: "value nesting depth",
+                limit: MAX_DEPTH as u64,
+            },
+        ));
+    }
+    let mut b1 = [0u8; 1];
+    let at = *offset;
+    read_exact(r, offset, &mut b1, "type marker")?;
+    let mut b8 = [0u8; 8];
+    Ok(match b1[0] {
+        INT => {
+            read_exact(r, offset, &mut b8, "integer")?;
+            Value::Int(i64::from_be_bytes(b8))
+        }
+        DOUBLE => {
+            read_exact(r, offset, &mut b8, "double")?;
+            Value::Double(f64::from_be_bytes(b8))
+        }
+        NULL => Value::Null,
+        STRING => {
+            let mut b4 = [0u8; 4];
+            read_exact(r, offset, &mut b4, "string length")?;
+            let n = u32::from_be_bytes(b4) as usize;
+            if n > max_inline {
+                r.seek(std::io::SeekFrom::Current(n as i64))
+                    .map_err(|e| FormatError::io(super::FORMAT, *offset, e))?;
+                *offset += n as u64;
+                Value::Str(Bytes::from_static(b"\0"))
+            } else {
+                let mut v = vec![0u8; n];
+                read_exact(r, offset, &mut v, "string")?;
+                Value::Str(Bytes::from(v))
+            }
+        }
+        OBJECT | CONTAINER | ARRAY => {
+            let object = b1[0] != ARRAY;
+            let mut members = Vec::new();
+            let mut items = Vec::new();
+            loop {
+                let mut b2 = [0u8; 2];
+                read_exact(r, offset, &mut b2, "object member")?;
+                if b2 == [0, 0] {
+                    read_exact(r, offset, &mut b1, "end marker")?;
+                    break;
+                }
+                if object {
+                    let n = u16::from_be_bytes(b2) as usize;
+                    let mut name = vec![0u8; n];
+                    let name_at = *offset;
+                    read_exact(r, offset, &mut name, "member name")?;
+                    let name = String::from_utf8(name).map_err(|_| {
+                        FormatError::invalid(super::FORMAT, name_at, "member name is not UTF-8")
+                    })?;
+                    members.push((name, sparse_depth(r, offset, max_inline, depth + 1)?));
+                } else {
+                    // The two bytes were the start of the next value: put them back.
+                    r.seek(std::io::SeekFrom::Current(-2))
+                        .map_err(|e| FormatError::io(super::FORMAT, *offset, e))?;
+                    *offset -= 2;
+                    items.push(sparse_depth(r, offset, max_inline, depth + 1)?);
+                }
+            }
+            if object {
+                Value::Object(members)
+            } else {
+                Value::Array(items)
+            }
+        }
+        other => {
+            return Err(FormatError::new(
+                super::FORMAT,
+                at,
+                Problem::BadValue {
+                    field: "type marker",
+                    value: u64::from(other),
+                },
+            ))
+        }
+    })
+}
+
 /// C's `strtoll(s, 0, 0)`: optional sign, `0x` hex, leading-0 octal, else decimal; stops at
 /// the first bad digit.
 fn strtoll(s: &[u8]) -> i64 {
@@ -350,6 +478,33 @@ mod tests {
         let mut c = Cursor::from_slice(&bytes, 0, "dtsc");
         Value::skip(&mut c).unwrap();
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn sparse_parse_equals_full_parse_for_small_strings_and_skips_big_ones() {
+        let v = Value::Object(vec![
+            ("small".into(), Value::Str(Bytes::from_static(b"abc"))),
+            ("big".into(), Value::Str(Bytes::from(vec![7u8; 1000]))),
+            (
+                "list".into(),
+                Value::Array(vec![Value::Int(1), Value::Null, Value::Double(2.5)]),
+            ),
+        ]);
+        let bytes = v.to_bytes();
+        let mut off = 0;
+        let full = parse_sparse(&mut std::io::Cursor::new(&bytes), &mut off, usize::MAX).unwrap();
+        assert_eq!(full, v);
+        assert_eq!(off, bytes.len() as u64);
+        let mut off = 0;
+        let sparse = parse_sparse(&mut std::io::Cursor::new(&bytes), &mut off, 100).unwrap();
+        assert_eq!(
+            sparse.get("big"),
+            Some(&Value::Str(Bytes::from_static(b"\0")))
+        );
+        assert_eq!(sparse.get("list"), v.get("list"));
+        assert_eq!(off, bytes.len() as u64);
+        let mut off = 0;
+        assert!(parse_sparse(&mut std::io::Cursor::new(&bytes[..30]), &mut off, 100).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::formats::error::{FormatError, Problem};
 use crate::formats::{Demuxer as DemuxerTrait, Finding};
 use crate::io::Source;
 
-use super::scan::{to_packet, Scanner};
+use super::scan::{to_packet, IndexPolicy, Scanner};
 
 /// Reads a DTSC input.
 pub struct Demuxer {
@@ -24,8 +24,13 @@ impl Demuxer {
     /// Opens `src`.
     pub fn open(src: Source) -> Result<Demuxer, FormatError> {
         Ok(Demuxer {
-            scan: Scanner::open(src)?,
+            scan: Scanner::open(src, IndexPolicy::Defer)?,
         })
+    }
+
+    /// True when the input carries a usable index (it is read on `build_index`).
+    pub fn has_stored_index(&self) -> bool {
+        self.scan.has_stored_index()
     }
 
     /// Index built by reading every packet from the start of the data (payloads dropped).
@@ -88,7 +93,10 @@ impl DemuxerTrait for Demuxer {
 
     fn build_index(&mut self) -> Result<(), FormatError> {
         if self.scan.meta.index.is_none() {
-            let idx = self.scan_index()?;
+            let idx = match self.scan.load_stored_index()? {
+                Some(i) => i,
+                None => self.scan_index()?,
+            };
             self.scan.meta.index = Some(idx);
         }
         Ok(())

@@ -25,8 +25,26 @@ pub enum IdMapping {
     TrackId,
 }
 
+/// Whether opening keeps the stored index in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexPolicy {
+    /// Keep it (analysis compares it with the packets).
+    Load,
+    /// Remember only where it is; [`Scanner::load_stored_index`] reads it when asked.
+    /// A plain copy never needs it, and it grows with the file (9 bytes per packet).
+    Defer,
+}
+
+/// Where a usable stored index lives.
+#[derive(Clone, Debug)]
+enum Stored {
+    SideFile(std::path::PathBuf),
+    InFile(u64),
+}
+
 /// A DTSC input, opened: where its metadata came from and a reader positioned at its data.
 pub struct Scanner {
+    stored: Option<Stored>,
     reader: ChunkReader<Source>,
     /// Metadata as the model sees it (tracks with ids = header `trackid`).
     pub meta: Meta,
@@ -53,10 +71,55 @@ pub struct Item {
     pub unit: Unit,
 }
 
-fn read_side_file(path: &Path) -> Option<std::io::Result<Vec<u8>>> {
+fn side_path(path: &Path) -> std::path::PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(".dtsh");
-    let p = std::path::PathBuf::from(p);
+    std::path::PathBuf::from(p)
+}
+
+/// Strings longer than this stay on disk when a side file is read without its index.
+const SPARSE_INLINE_MAX: usize = 64 << 10;
+
+/// Reads a side file's header without loading its index tables (they may be tens of MB).
+fn read_side_header_sparse(path: &Path) -> Result<(Header, u64), FormatError> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| FormatError::io(FORMAT, 0, e))?;
+    let file_len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut r = std::io::BufReader::with_capacity(64 << 10, f);
+    let mut prefix = [0u8; 8];
+    r.read_exact(&mut prefix).map_err(|_| {
+        FormatError::new(
+            FORMAT,
+            0,
+            Problem::Truncated {
+                what: "side file header",
+                need: 8,
+            },
+        )
+    })?;
+    if &prefix[..4] != b"DTSC" {
+        return Err(FormatError::new(
+            FORMAT,
+            0,
+            Problem::BadValue {
+                field: "side file magic",
+                value: u64::from(u32::from_be_bytes([
+                    prefix[0], prefix[1], prefix[2], prefix[3],
+                ])),
+            },
+        ));
+    }
+    let declared = u64::from(u32::from_be_bytes([
+        prefix[4], prefix[5], prefix[6], prefix[7],
+    ]));
+    let mut offset = 8;
+    let value = wire::value::parse_sparse(&mut r, &mut offset, SPARSE_INLINE_MAX)?;
+    let h = Header::from_value(value, 8, declared, offset, false)?;
+    Ok((h, file_len))
+}
+
+fn read_side_file(path: &Path) -> Option<std::io::Result<Vec<u8>>> {
+    let p = side_path(path);
     if path.extension().is_some_and(|e| e == "dtsh") || !p.is_file() {
         return None;
     }
@@ -69,6 +132,11 @@ fn read_side_file(path: &Path) -> Option<std::io::Result<Vec<u8>>> {
 
 /// Parses a whole `.dtsh` (or any buffer holding one header) structurally.
 pub fn parse_side_header(data: Vec<u8>) -> Result<Header, FormatError> {
+    parse_side_header_with(data, true)
+}
+
+/// As [`parse_side_header`], decoding the index tables only when asked.
+fn parse_side_header_with(data: Vec<u8>, decode_index: bool) -> Result<Header, FormatError> {
     let mut c = Cursor::new(Bytes::from(data), 0, FORMAT);
     let magic = c.slice(4, "magic")?;
     if magic != b"DTSC" {
@@ -82,48 +150,51 @@ pub fn parse_side_header(data: Vec<u8>) -> Result<Header, FormatError> {
         ));
     }
     let declared = u64::from(c.u32("header length")?);
-    Header::parse_object(&mut c, 0, declared)
+    Header::parse_object_with(&mut c, 0, declared, decode_index)
 }
 
 impl Scanner {
     /// Opens `src`: reads a `.dtsh` beside it if there is one, the header chain at its start,
     /// and decides how packet ids map to tracks.
-    pub fn open(src: Source) -> Result<Scanner, FormatError> {
+    pub fn open(src: Source, policy: IndexPolicy) -> Result<Scanner, FormatError> {
         let mut findings = Vec::new();
-        let side_header = match src.path().and_then(read_side_file) {
+        let side = src.path().map(side_path);
+        let side_read = match (policy, src.path()) {
+            (_, None) => None,
+            (_, Some(p))
+                if p.extension().is_some_and(|e| e == "dtsh") || !side_path(p).is_file() =>
+            {
+                None
+            }
+            (IndexPolicy::Defer, Some(p)) => Some(read_side_header_sparse(&side_path(p))),
+            (IndexPolicy::Load, Some(p)) => read_side_file(p).map(|r| {
+                let data = r.map_err(|e| FormatError::io(FORMAT, 0, e))?;
+                let len = data.len() as u64;
+                parse_side_header(data).map(|h| (h, len))
+            }),
+        };
+        let side_header = match side_read {
             None => None,
             Some(Err(e)) => {
                 findings.push(Finding::warning(
-                    0,
-                    format!("cannot read .dtsh side file: {e}"),
+                    e.offset,
+                    format!(".dtsh side file ignored: {e}"),
                 ));
                 None
             }
-            Some(Ok(data)) => {
-                let file_len = data.len() as u64;
-                match parse_side_header(data) {
-                    Ok(h) => {
-                        if h.declared_len + 8 != file_len || h.encoded_len != file_len {
-                            findings.push(Finding::warning(
-                                4,
-                                format!(
-                                    ".dtsh length field says {} bytes but the header object takes {} of the file's {} (MistServer ignores it; so do we)",
-                                    h.declared_len,
-                                    h.encoded_len.saturating_sub(8),
-                                    file_len
-                                ),
-                            ));
-                        }
-                        Some(h)
-                    }
-                    Err(e) => {
-                        findings.push(Finding::warning(
-                            e.offset,
-                            format!(".dtsh side file ignored: {e}"),
-                        ));
-                        None
-                    }
+            Some(Ok((h, file_len))) => {
+                if h.declared_len + 8 != file_len || h.encoded_len != file_len {
+                    findings.push(Finding::warning(
+                        4,
+                        format!(
+                            ".dtsh length field says {} bytes but the header object takes {} of the file's {} (MistServer ignores it; so do we)",
+                            h.declared_len,
+                            h.encoded_len.saturating_sub(8),
+                            file_len
+                        ),
+                    ));
                 }
+                Some(h)
             }
         };
         let seekable = src.is_seekable();
@@ -152,7 +223,7 @@ impl Scanner {
         let data_start = reader.offset();
 
         // A header whose `moreheader` points further is superseded by the last of the chain.
-        let mut chain_last: Option<Header> = None;
+        let mut chain_last: Option<(u64, Header)> = None;
         if let Some((_, h)) = &file_header {
             let mut next = h.more_header;
             let mut hops = 0;
@@ -163,7 +234,7 @@ impl Scanner {
                 }
                 let h2 = read_header_at(&mut reader, at)?;
                 next = h2.more_header.filter(|n| *n != at);
-                chain_last = Some(h2);
+                chain_last = Some((at, h2));
             }
             if chain_last.is_some() {
                 reader
@@ -172,19 +243,24 @@ impl Scanner {
             }
         }
 
-        let in_file = chain_last.or_else(|| file_header.as_ref().map(|(_, h)| h.clone()));
-        let header = match (&side_header, &in_file) {
-            (Some(s), Some(f)) => {
-                let side_has_index = s.tracks.iter().all(|t| t.index.is_some());
-                let file_has_index = f.tracks.iter().all(|t| t.index.is_some());
-                if !side_has_index && file_has_index || s.tracks.is_empty() {
-                    f.clone()
+        let in_file = chain_last.or_else(|| file_header.clone());
+        let has_index = |h: &Header| {
+            !h.tracks.is_empty()
+                && h.tracks.iter().all(|t| match policy {
+                    IndexPolicy::Load => t.index.is_some(),
+                    IndexPolicy::Defer => t.has_tables,
+                })
+        };
+        let (header, from_side) = match (&side_header, &in_file) {
+            (Some(s), Some((_, f))) => {
+                if !has_index(s) && has_index(f) || s.tracks.is_empty() {
+                    (f.clone(), false)
                 } else {
-                    s.clone()
+                    (s.clone(), true)
                 }
             }
-            (Some(s), None) => s.clone(),
-            (None, Some(f)) => f.clone(),
+            (Some(s), None) => (s.clone(), true),
+            (None, Some((_, f))) => (f.clone(), false),
             (None, None) => {
                 return Err(FormatError::invalid(
                     FORMAT,
@@ -198,8 +274,34 @@ impl Scanner {
                 findings.push(Finding::warning(0, format!("track {}: {p}", t.trackid)));
             }
         }
-        let meta = header.to_meta();
+        let stored = match (has_index(&header), from_side, &side, &in_file) {
+            (false, ..) => None,
+            (true, true, Some(p), _) => Some(Stored::SideFile(p.clone())),
+            (true, false, _, Some((at, _))) => Some(Stored::InFile(*at)),
+            _ => None,
+        };
+        let mut header = header;
+        let mut file_header = file_header;
+        let mut side_header = side_header;
+        let mut meta = header.to_meta();
+        if policy == IndexPolicy::Defer {
+            meta.index = None;
+            for h in [
+                Some(&mut header),
+                side_header.as_mut(),
+                file_header.as_mut().map(|(_, h)| h),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                h.value = Value::Null;
+                for t in &mut h.tracks {
+                    t.index = None;
+                }
+            }
+        }
         let mut s = Scanner {
+            stored,
             reader,
             meta,
             header,
@@ -245,6 +347,40 @@ impl Scanner {
         } else {
             IdMapping::Position
         })
+    }
+
+    /// True when the input carries a usable index (in a side file or a header).
+    pub fn has_stored_index(&self) -> bool {
+        self.stored.is_some()
+    }
+
+    /// Reads the stored index that [`IndexPolicy::Defer`] left on disk, if the input has a
+    /// usable one; the read position is kept.
+    pub fn load_stored_index(&mut self) -> Result<Option<crate::dtsc::Index>, FormatError> {
+        let header = match self.stored.clone() {
+            None => return Ok(None),
+            Some(Stored::SideFile(p)) => {
+                let data = std::fs::read(&p).map_err(|e| FormatError::io(FORMAT, 0, e))?;
+                parse_side_header(data)?
+            }
+            Some(Stored::InFile(at)) => {
+                let resume = self.reader.offset();
+                let h = read_header_at(&mut self.reader, at)?;
+                self.seek_to(resume)?;
+                h
+            }
+        };
+        let meta = header.to_meta();
+        // The stored index must describe the same tracks, in the same order.
+        if meta
+            .tracks
+            .iter()
+            .map(|t| t.id)
+            .ne(self.meta.tracks.iter().map(|t| t.id))
+        {
+            return Ok(None);
+        }
+        Ok(meta.index)
     }
 
     /// The model track id of a packet's wire id, if it names a header track.

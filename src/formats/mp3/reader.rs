@@ -1,0 +1,365 @@
+//! The sans-IO MP3 scanner: given the bytes from the current position (and whether the input
+//! ends there), says what comes next — an ID3v2 tag, the Xing/Info/VBRI frame, an audio
+//! frame, garbage up to the next plausible frame, or the ID3v1 tag at the end. The file
+//! demuxer, the analyser and the incremental [`StreamReader`] all walk a stream with it.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::codec::mp3::{FrameHeader, Id3v2Header, VbrHeader, HEADER_LEN, ID3V1_LEN};
+use crate::dtsc::{Codec, Packet, Ticks, Timebase, Track, TrackId, TrackKind};
+use crate::formats::error::{FormatError, Problem};
+use crate::formats::{Event, Finding, Reader};
+
+/// The id mist gives the one MP3 track.
+pub const TRACK_ID: TrackId = TrackId(1);
+
+/// What comes next in the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// An ID3v2 tag of `len` bytes (header, body, footer); it may run past the input's end.
+    Id3v2 {
+        /// The tag header.
+        header: Id3v2Header,
+        /// Bytes the whole tag takes.
+        len: u64,
+    },
+    /// The 128-byte ID3v1 tag that ends the file.
+    Id3v1,
+    /// The first frame, holding a Xing/Info/VBRI header instead of audio (not a packet, as
+    /// in FFmpeg).
+    Vbr {
+        /// Its frame header.
+        header: FrameHeader,
+        /// The VBR header.
+        vbr: VbrHeader,
+        /// Frame length in bytes.
+        len: usize,
+    },
+    /// An audio frame.
+    Frame {
+        /// Its header.
+        header: FrameHeader,
+        /// Bytes of the frame present: the frame length, or less when the input ends inside it.
+        len: usize,
+        /// True when the input ends inside the frame.
+        truncated: bool,
+    },
+    /// Bytes that are not MPEG audio, up to the next plausible frame or tag.
+    Garbage {
+        /// How many.
+        len: usize,
+    },
+}
+
+/// The scanner's answer for the bytes it was shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Show at least this many bytes (or say the input ends).
+    Need(usize),
+    /// The next unit starts at the first byte shown.
+    Unit(Unit),
+    /// Nothing left.
+    End,
+}
+
+/// Walks an MP3 stream unit by unit (see the module doc).
+#[derive(Clone, Debug, Default)]
+pub struct Scanner {
+    seen_frame: bool,
+    resync: bool,
+}
+
+fn could_start_unit(b: &[u8]) -> bool {
+    b.len() < HEADER_LEN
+        || b.starts_with(b"ID3")
+        || b.starts_with(b"TAG")
+        || FrameHeader::is_valid(b)
+}
+
+impl Scanner {
+    /// A scanner at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A scanner placed at a known frame boundary after the first frame (after a seek).
+    pub fn at_frame_boundary() -> Self {
+        Scanner {
+            seen_frame: true,
+            resync: false,
+        }
+    }
+
+    /// What the bytes `buf` (from the current position) start with; `eof` says the input
+    /// ends after `buf`.
+    pub fn step(&mut self, buf: &[u8], eof: bool) -> Step {
+        if buf.is_empty() {
+            return if eof { Step::End } else { Step::Need(1) };
+        }
+        if buf.len() < 10 && !eof && b"ID3".starts_with(&buf[..buf.len().min(3)]) {
+            return Step::Need(10);
+        }
+        if buf.starts_with(b"ID3") {
+            if let Ok(Some(header)) = Id3v2Header::parse(buf, 0) {
+                return Step::Unit(Unit::Id3v2 {
+                    header,
+                    len: header.total_len(),
+                });
+            }
+        }
+        if buf.len() < HEADER_LEN && !eof {
+            return Step::Need(HEADER_LEN);
+        }
+        if buf.starts_with(b"TAG") {
+            let tag = ID3V1_LEN as usize;
+            if buf.len() <= tag && !eof {
+                return Step::Need(tag + 1);
+            }
+            if eof && buf.len() == tag {
+                return Step::Unit(Unit::Id3v1);
+            }
+        }
+        if let Ok(header) = FrameHeader::parse(buf, 0) {
+            let len = header.frame_len();
+            let confirm = self.resync || !self.seen_frame;
+            let mut plausible = true;
+            if confirm {
+                if buf.len() < len + HEADER_LEN && !eof {
+                    return Step::Need(len + HEADER_LEN);
+                }
+                // The next unit must start right after this frame, unless the input ends.
+                if let Some(next) = buf.get(len..) {
+                    if !next.is_empty() && !could_start_unit(next) {
+                        plausible = false;
+                    }
+                    if let Ok(n) = FrameHeader::parse(next, 0) {
+                        // A false sync rarely agrees with the next one on these.
+                        if n.sample_rate != header.sample_rate || n.layer != header.layer {
+                            plausible = false;
+                        }
+                    }
+                }
+            }
+            if plausible {
+                if buf.len() < len {
+                    if !eof {
+                        return Step::Need(len);
+                    }
+                    self.seen_frame = true;
+                    self.resync = false;
+                    return Step::Unit(Unit::Frame {
+                        header,
+                        len: buf.len(),
+                        truncated: true,
+                    });
+                }
+                self.resync = false;
+                if !self.seen_frame {
+                    self.seen_frame = true;
+                    if let Some(vbr) = VbrHeader::find(&header, &buf[..len]) {
+                        return Step::Unit(Unit::Vbr { header, vbr, len });
+                    }
+                }
+                return Step::Unit(Unit::Frame {
+                    header,
+                    len,
+                    truncated: false,
+                });
+            }
+        }
+        // Not a frame here: skip to the next place where one could start.
+        self.resync = true;
+        let skip = (1..buf.len())
+            .find(|&i| {
+                let rest = &buf[i..];
+                (rest[0] == 0xff || rest[0] == b'I' || rest[0] == b'T') && could_start_unit(rest)
+            })
+            .unwrap_or(buf.len());
+        Step::Unit(Unit::Garbage { len: skip })
+    }
+}
+
+/// The track an MP3 stream's first frame describes (timebase = sample rate).
+pub fn track_of(h: &FrameHeader) -> Result<Track, FormatError> {
+    let base = Timebase::new(h.sample_rate).ok_or_else(|| {
+        FormatError::new(
+            "mp3",
+            0,
+            Problem::BadValue {
+                field: "sampling_frequency",
+                value: 0,
+            },
+        )
+    })?;
+    let mut t = Track::new(TRACK_ID, TrackKind::Audio, Codec::Mp3, base);
+    if let crate::dtsc::Params::Audio(a) = &mut t.params {
+        a.rate = h.sample_rate;
+        a.channels = h.channels();
+        a.sample_bits = 16;
+    }
+    Ok(t)
+}
+
+/// The finding for a unit that is not audio, or `None`.
+pub fn finding_for(unit: &Unit, at: u64, available: u64) -> Option<Finding> {
+    match unit {
+        Unit::Garbage { len } => Some(Finding::warning(
+            at,
+            format!("{len} bytes that are not MPEG audio frames skipped"),
+        )),
+        Unit::Frame {
+            header,
+            len,
+            truncated: true,
+        } => Some(Finding::error(
+            at,
+            format!(
+                "last frame truncated: {len} of {} bytes",
+                header.frame_len()
+            ),
+        )),
+        Unit::Id3v2 { len, .. } if *len > available => Some(Finding::error(
+            at,
+            format!("ID3v2 tag of {len} bytes runs past the end of the input"),
+        )),
+        _ => None,
+    }
+}
+
+/// The incremental MP3 reader for streams (HTTP pulls, pipes): the same units as the file
+/// demuxer, as events. Payloads are copied once into the reader's buffer (chunks arrive in
+/// arbitrary pieces); call [`StreamReader::end`] when the input is over to get a truncated
+/// last frame.
+#[derive(Default)]
+pub struct StreamReader {
+    scan: Scanner,
+    buf: BytesMut,
+    /// Absolute offset of `buf[0]`.
+    offset: u64,
+    /// Bytes of an ID3v2 tag still to drop.
+    skipping: u64,
+    eof: bool,
+    tracks_sent: bool,
+    samples: i64,
+    pending: std::collections::VecDeque<Event>,
+}
+
+impl StreamReader {
+    /// A reader at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks the end of input, so the next events include a truncated last frame.
+    pub fn end(&mut self) {
+        self.eof = true;
+    }
+
+    fn take(&mut self, n: usize) -> Bytes {
+        let n = n.min(self.buf.len());
+        self.offset += n as u64;
+        self.buf.split_to(n).freeze()
+    }
+}
+
+impl Reader for StreamReader {
+    fn feed(&mut self, chunk: Bytes) {
+        let mut chunk = chunk;
+        if self.skipping > 0 {
+            let k = (self.skipping.min(chunk.len() as u64)) as usize;
+            self.skipping -= k as u64;
+            self.offset += k as u64;
+            chunk = chunk.slice(k..);
+        }
+        self.buf.extend_from_slice(&chunk);
+    }
+
+    fn next_event(&mut self) -> Result<Option<Event>, FormatError> {
+        if let Some(e) = self.pending.pop_front() {
+            return Ok(Some(e));
+        }
+        loop {
+            if self.skipping > 0 {
+                return Ok(None);
+            }
+            let at = self.offset;
+            let unit = match self.scan.step(&self.buf, self.eof) {
+                Step::Need(_) | Step::End => return Ok(None),
+                Step::Unit(u) => u,
+            };
+            let finding = finding_for(
+                &unit,
+                at,
+                if self.eof {
+                    self.buf.len() as u64
+                } else {
+                    u64::MAX
+                },
+            );
+            match unit {
+                Unit::Id3v2 { len, .. } => {
+                    let have = self.buf.len() as u64;
+                    if len <= have {
+                        self.take(len as usize);
+                    } else {
+                        self.take(have as usize);
+                        self.skipping = len - have;
+                    }
+                }
+                Unit::Id3v1 | Unit::Garbage { .. } => {
+                    let n = match unit {
+                        Unit::Garbage { len } => len,
+                        _ => ID3V1_LEN as usize,
+                    };
+                    self.take(n);
+                }
+                Unit::Vbr { header, len, .. } => {
+                    self.take(len);
+                    if !self.tracks_sent {
+                        self.tracks_sent = true;
+                        return Ok(Some(Event::Tracks(vec![track_of(&header)?])));
+                    }
+                }
+                Unit::Frame { header, len, .. } => {
+                    let data = self.take(len);
+                    let p = Packet {
+                        track: TRACK_ID,
+                        dts: Ticks(self.samples),
+                        cts: 0,
+                        keyframe: true,
+                        data,
+                        pos: Some(at),
+                    };
+                    self.samples += i64::from(header.samples_per_frame());
+                    if !self.tracks_sent {
+                        self.tracks_sent = true;
+                        self.pending
+                            .push_back(Event::Tracks(vec![track_of(&header)?]));
+                    }
+                    if let Some(f) = finding {
+                        self.pending.push_back(Event::Finding(f));
+                    }
+                    self.pending.push_back(Event::Packet(p));
+                    return Ok(self.pending.pop_front());
+                }
+            }
+            if let Some(f) = finding {
+                return Ok(Some(Event::Finding(f)));
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), FormatError> {
+        if self.skipping > 0 {
+            return Err(FormatError::new(
+                "mp3",
+                self.offset,
+                Problem::Truncated {
+                    what: "ID3v2 tag",
+                    need: self.skipping,
+                },
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,690 @@
+//! The MP4 demuxer: finds the top-level boxes by their headers (seeking over `mdat`), parses
+//! `moov` and every `moof` into per-track sample lists, applies edit lists as FFmpeg does, and
+//! yields samples in decode order interleaved across tracks by time, reading each payload from
+//! a small window over the file.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use bytes::{Bytes, BytesMut};
+
+use super::boxes::ftyp::Ftyp;
+use super::boxes::media::unpack_language;
+use super::boxes::sidx::Sidx;
+use super::boxes::stsd::{EntryKind, SampleEntry};
+use super::boxes::{fourcc_str, parse_header, BoxHeader, FORMAT};
+use super::reader::{self, FragTrack, Movie, Sample, Trak, MAX_SAMPLES};
+use crate::dtsc::index::{Builder, PartInfo};
+use crate::dtsc::{
+    Codec, Index, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind,
+};
+use crate::formats::error::Problem;
+use crate::formats::{Demuxer as DemuxerTrait, Finding, FormatError};
+use crate::io::{Cursor, Source};
+
+/// Largest `moov` mist loads.
+pub const MAX_MOOV: u64 = 256 << 20;
+/// Largest `moof` mist loads.
+pub const MAX_MOOF: u64 = 64 << 20;
+/// Largest single sample.
+pub const MAX_SAMPLE: u64 = 256 << 20;
+/// Top-level boxes remembered for `analyse` (more are still read, just not listed).
+pub const MAX_TOP_BOXES: usize = 100_000;
+/// `sidx` boxes kept.
+pub const MAX_SIDX: usize = 1024;
+/// How much one payload read fetches ahead, so interleaved samples come from one read.
+const WINDOW: u64 = 1 << 20;
+
+/// What the top-level scan found.
+#[derive(Clone, Debug, Default)]
+pub struct FileInfo {
+    /// The `ftyp`, when present.
+    pub ftyp: Option<Ftyp>,
+    /// Top-level boxes in file order.
+    pub top: Vec<BoxHeader>,
+    /// Offset of `moov`.
+    pub moov_offset: Option<u64>,
+    /// Offset of the first `mdat`.
+    pub first_mdat: Option<u64>,
+    /// `moof` boxes read.
+    pub moofs: u64,
+    /// `sidx` boxes read.
+    pub sidx: Vec<(u64, Sidx)>,
+    /// File length.
+    pub len: u64,
+}
+
+impl FileInfo {
+    /// True when `moov` comes before the first `mdat` (or there is no `mdat`).
+    pub fn faststart(&self) -> bool {
+        match (self.moov_offset, self.first_mdat) {
+            (Some(m), Some(d)) => m < d,
+            _ => true,
+        }
+    }
+}
+
+/// One output track of the demuxer.
+#[derive(Clone, Debug)]
+pub struct TrackSamples {
+    /// Its id (`track_ID`).
+    pub id: TrackId,
+    /// Its clock.
+    pub timebase: Timebase,
+    /// Samples in decode order, edit list applied.
+    pub samples: Vec<Sample>,
+    /// NAL length size of the source when it is not 4 (payloads are rewritten to 4).
+    pub nal_len: Option<u8>,
+    next: usize,
+}
+
+/// Reads MP4 and fragmented MP4.
+pub struct Demuxer {
+    src: Source,
+    meta: Meta,
+    /// What the scan found (for `analyse`).
+    pub info: FileInfo,
+    /// The parsed `moov` (for `analyse`).
+    pub movie: Movie,
+    /// Per output track, its samples.
+    pub tracks: Vec<TrackSamples>,
+    window: Bytes,
+    window_at: u64,
+    findings: Vec<Finding>,
+    position: u64,
+}
+
+/// Opens `src` as MP4 (the format table's `open`).
+pub fn open(src: Source) -> Result<Box<dyn DemuxerTrait>, FormatError> {
+    Ok(Box::new(Demuxer::open(src)?))
+}
+
+fn read_at(src: &mut Source, at: u64, n: usize, what: &'static str) -> Result<Bytes, FormatError> {
+    src.seek(SeekFrom::Start(at))
+        .map_err(|e| FormatError::io(FORMAT, at, e))?;
+    let mut buf = BytesMut::zeroed(n);
+    let mut got = 0;
+    while got < n {
+        match src.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(FormatError::io(FORMAT, at, e)),
+        }
+    }
+    if got < n {
+        return Err(FormatError::new(
+            FORMAT,
+            at + got as u64,
+            Problem::Truncated {
+                what,
+                need: (n - got) as u64,
+            },
+        ));
+    }
+    Ok(buf.freeze())
+}
+
+fn too_big(at: u64, what: &'static str, limit: u64) -> FormatError {
+    FormatError::new(FORMAT, at, Problem::Limit { what, limit })
+}
+
+impl Demuxer {
+    /// Opens `src`: scans the top-level boxes, parses `moov` and fragments.
+    pub fn open(mut src: Source) -> Result<Demuxer, FormatError> {
+        if !src.is_seekable() {
+            return Err(FormatError::new(
+                FORMAT,
+                0,
+                Problem::Unsupported("reading MP4 from a pipe (its moov may be at the end)".into()),
+            ));
+        }
+        let len = src
+            .len()
+            .ok_or_else(|| FormatError::invalid(FORMAT, 0, "input length unknown"))?;
+        let mut info = FileInfo {
+            len,
+            ..FileInfo::default()
+        };
+        let mut findings = Vec::new();
+        let mut moov: Option<Movie> = None;
+        let mut frag: Vec<FragTrack> = Vec::new();
+        let mut lists: Vec<Vec<Sample>> = Vec::new();
+        let mut pending_moofs: Vec<(u64, Bytes)> = Vec::new();
+        let mut pos = 0u64;
+        while pos < len {
+            let head_len = (len - pos).min(32) as usize;
+            let head = read_at(&mut src, pos, head_len, "box header")?;
+            let h = match parse_header(&head, pos, u64::MAX) {
+                Ok(Some(h)) => h,
+                Ok(None) => {
+                    findings.push(Finding::warning(
+                        pos,
+                        format!("{} trailing bytes that are not a box", len - pos),
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    if moov.is_some() {
+                        findings.push(Finding::error(pos, e.to_string()));
+                        break;
+                    }
+                    return Err(e);
+                }
+            };
+            let mut h = h;
+            if h.to_end {
+                h.size = len - pos;
+            }
+            if h.size > len - pos {
+                let msg = format!(
+                    "box '{}' size {} overruns the file ({} bytes left)",
+                    fourcc_str(h.kind),
+                    h.size,
+                    len - pos
+                );
+                if &h.kind == b"mdat" || moov.is_some() {
+                    findings.push(Finding::error(pos, msg));
+                    h.size = len - pos;
+                    if h.size < h.header_len {
+                        break;
+                    }
+                } else {
+                    return Err(FormatError::invalid(FORMAT, pos, msg));
+                }
+            }
+            if info.top.len() < MAX_TOP_BOXES {
+                info.top.push(h);
+            }
+            let payload = h.payload_len();
+            let load = |src: &mut Source, limit: u64, what: &'static str| {
+                if payload > limit {
+                    return Err(too_big(pos, what, limit));
+                }
+                let b = read_at(src, h.payload_offset(), payload as usize, what)?;
+                Ok(Cursor::new(b, h.payload_offset(), FORMAT))
+            };
+            match &h.kind {
+                b"ftyp" if info.ftyp.is_none() => {
+                    let mut c = load(&mut src, 1 << 16, "ftyp")?;
+                    info.ftyp = Some(Ftyp::parse(&mut c)?);
+                }
+                b"moov" if moov.is_none() => {
+                    info.moov_offset = Some(pos);
+                    let m = reader::parse_moov(load(&mut src, MAX_MOOV, "moov")?)?;
+                    frag = m
+                        .traks
+                        .iter()
+                        .map(|t| FragTrack {
+                            id: t.tkhd.track_id,
+                            trex: m
+                                .trex
+                                .iter()
+                                .find(|x| x.track_id == t.tkhd.track_id)
+                                .copied()
+                                .unwrap_or_default(),
+                            next_dts: t.stts.entries.iter().fold(0i64, |a, (n, d)| {
+                                a.saturating_add(i64::from(*n) * i64::from(*d))
+                            }),
+                        })
+                        .collect();
+                    lists = vec![Vec::new(); m.traks.len()];
+                    moov = Some(m);
+                }
+                b"moof" => {
+                    info.moofs += 1;
+                    let c = load(&mut src, MAX_MOOF, "moof")?;
+                    if moov.is_some() {
+                        parse_moof_tolerant(c, pos, len, &mut frag, &mut lists, &mut findings);
+                    } else if pending_moofs.len() < 1024 {
+                        let b = c.peek_rest().to_vec();
+                        pending_moofs.push((pos, Bytes::from(b)));
+                    }
+                }
+                b"mdat" if info.first_mdat.is_none() => info.first_mdat = Some(pos),
+                b"sidx" if info.sidx.len() < MAX_SIDX => {
+                    let mut c = load(&mut src, 1 << 20, "sidx")?;
+                    match Sidx::parse(&mut c) {
+                        Ok(s) => info.sidx.push((pos, s)),
+                        Err(e) => findings.push(Finding::warning(pos, e.to_string())),
+                    }
+                }
+                _ => {}
+            }
+            pos += h.size;
+        }
+        let Some(movie) = moov else {
+            return Err(FormatError::invalid(FORMAT, 0, "no 'moov' box"));
+        };
+        for (at, b) in pending_moofs {
+            let c = Cursor::new(b, at + 8, FORMAT);
+            parse_moof_tolerant(c, at, len, &mut frag, &mut lists, &mut findings);
+        }
+        info.moov_offset.get_or_insert(0);
+
+        let mut tracks = Vec::new();
+        let mut meta = Meta::default();
+        // A sample takes at least one byte of the file, so a file cannot hold more samples than
+        // bytes: tiny hostile files with huge counts are refused before anything is allocated.
+        let mut budget = MAX_SAMPLES.min(len);
+        for (i, t) in movie.traks.iter().enumerate() {
+            let Some((track, nal_len)) = make_track(t, &mut findings) else {
+                continue;
+            };
+            let mut samples = Vec::new();
+            reader::expand(t, budget, &mut samples, &mut findings)?;
+            budget -= samples.len() as u64;
+            let from_moov = samples.len();
+            samples.append(&mut lists[i]);
+            apply_edits(
+                t,
+                movie.mvhd.timescale,
+                &mut samples,
+                from_moov,
+                track.kind,
+                &mut findings,
+            );
+            let mut track = track;
+            set_rate(&mut track, &samples);
+            tracks.push(TrackSamples {
+                id: track.id,
+                timebase: track.timebase,
+                samples,
+                nal_len,
+                next: 0,
+            });
+            meta.tracks.push(track);
+        }
+        Ok(Demuxer {
+            src,
+            meta,
+            info,
+            movie,
+            tracks,
+            window: Bytes::new(),
+            window_at: 0,
+            findings,
+            position: 0,
+        })
+    }
+
+    /// The payload of a top-level box (for `analyse`), up to `limit` bytes.
+    pub fn read_box(&mut self, h: &BoxHeader, limit: u64) -> Result<Cursor, FormatError> {
+        let n = h.payload_len();
+        if n > limit {
+            return Err(too_big(h.offset, "box size", limit));
+        }
+        let b = read_at(&mut self.src, h.payload_offset(), n as usize, "box payload")?;
+        Ok(Cursor::new(b, h.payload_offset(), FORMAT))
+    }
+
+    /// Reads `size` bytes at `offset` through the read-ahead window.
+    pub fn read_payload(&mut self, offset: u64, size: u32) -> Result<Bytes, FormatError> {
+        let size = u64::from(size);
+        if size > MAX_SAMPLE {
+            return Err(too_big(offset, "sample size", MAX_SAMPLE));
+        }
+        let end = offset.saturating_add(size);
+        let wend = self.window_at + self.window.len() as u64;
+        if offset >= self.window_at && end <= wend {
+            let s = (offset - self.window_at) as usize;
+            return Ok(self.window.slice(s..s + size as usize));
+        }
+        let len = self.info.len;
+        if end > len {
+            // Reported where the file ends: the sample lies (partly) beyond it.
+            return Err(FormatError::new(
+                FORMAT,
+                offset.min(len),
+                Problem::Truncated {
+                    what: "sample data",
+                    need: end - offset.max(len),
+                },
+            ));
+        }
+        let want = size.max(WINDOW).min(len - offset);
+        self.window = read_at(&mut self.src, offset, want as usize, "sample data")?;
+        self.window_at = offset;
+        Ok(self.window.slice(..size as usize))
+    }
+
+    /// The track whose next sample comes first in decode time (ties: lower file offset).
+    fn pick(&self) -> Option<usize> {
+        let mut best: Option<(usize, Time, u64)> = None;
+        for (i, t) in self.tracks.iter().enumerate() {
+            let Some(s) = t.samples.get(t.next) else {
+                continue;
+            };
+            let time = Time::new(Ticks(s.dts), t.timebase);
+            let better = match best {
+                None => true,
+                Some((_, bt, bo)) => time < bt || (time == bt && s.offset < bo),
+            };
+            if better {
+                best = Some((i, time, s.offset));
+            }
+        }
+        best.map(|b| b.0)
+    }
+
+    /// The packet for sample `k` of track `i`.
+    fn packet(&mut self, i: usize, k: usize) -> Result<Packet, FormatError> {
+        let (s, id, nal_len) = {
+            let t = &self.tracks[i];
+            (t.samples[k], t.id, t.nal_len)
+        };
+        let mut data = self.read_payload(s.offset, s.size)?;
+        if let Some(n) = nal_len {
+            data = widen_nal_lengths(&data, n, s.offset)?;
+        }
+        self.position = self.position.max(s.offset + u64::from(s.size));
+        Ok(Packet {
+            track: id,
+            dts: Ticks(s.dts),
+            cts: s.cts,
+            keyframe: s.sync,
+            data,
+            pos: Some(s.offset),
+        })
+    }
+
+    /// Index built from the sample tables (payloads are read only for tracks whose NAL
+    /// lengths are rewritten, to know the rewritten sizes).
+    pub fn make_index(&mut self) -> Result<Index, FormatError> {
+        let mut out = Index::default();
+        for i in 0..self.tracks.len() {
+            let video = self.meta.tracks[i].kind == TrackKind::Video;
+            let mut b = Builder::new(video, self.tracks[i].timebase);
+            for k in 0..self.tracks[i].samples.len() {
+                let s = self.tracks[i].samples[k];
+                let size = match self.tracks[i].nal_len {
+                    Some(_) => self.packet(i, k)?.data.len() as u32,
+                    None => s.size,
+                };
+                b.push(PartInfo {
+                    dts: Ticks(s.dts),
+                    cts: s.cts,
+                    size,
+                    keyframe: s.sync,
+                    pos: s.offset,
+                    unit_size: u64::from(s.size),
+                });
+            }
+            out.tracks.push(b.finish());
+        }
+        Ok(out)
+    }
+}
+
+fn parse_moof_tolerant(
+    c: Cursor,
+    at: u64,
+    file_len: u64,
+    frag: &mut [FragTrack],
+    lists: &mut [Vec<Sample>],
+    findings: &mut Vec<Finding>,
+) {
+    let used: u64 = lists.iter().map(|l| l.len() as u64).sum();
+    let mut budget = MAX_SAMPLES.min(file_len).saturating_sub(used);
+    if let Err(e) = reader::parse_moof(c, at, frag, lists, &mut budget, findings) {
+        findings.push(Finding::error(e.offset, e.to_string()));
+    }
+}
+
+/// Rewrites NAL units with `n`-byte lengths to 4-byte lengths (the canonical framing).
+pub fn widen_nal_lengths(data: &[u8], n: u8, at: u64) -> Result<Bytes, FormatError> {
+    let mut c = Cursor::from_slice(data, at, FORMAT);
+    let mut out = Vec::with_capacity(data.len() + 16);
+    while !c.is_empty() {
+        let len = match n {
+            1 => u32::from(c.u8("NAL length")?),
+            2 => u32::from(c.u16("NAL length")?),
+            3 => c.u24("NAL length")?,
+            _ => c.u32("NAL length")?,
+        };
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(c.slice(len as usize, "NAL unit")?);
+    }
+    Ok(Bytes::from(out))
+}
+
+/// The track a `trak` describes, or `None` for tracks mist does not list (hint, timecode).
+fn make_track(t: &Trak, findings: &mut Vec<Finding>) -> Option<(Track, Option<u8>)> {
+    let id = TrackId(t.tkhd.track_id);
+    let kind = match &t.hdlr.handler {
+        b"vide" => TrackKind::Video,
+        b"soun" => TrackKind::Audio,
+        b"text" | b"sbtl" | b"subt" => TrackKind::Subtitle,
+        b"meta" => TrackKind::Meta,
+        other => {
+            findings.push(Finding::info(
+                t.offset,
+                format!("track {id}: handler '{}' skipped", fourcc_str(*other)),
+            ));
+            return None;
+        }
+    };
+    let timebase = Timebase::new(t.mdhd.timescale)?;
+    let entry: Option<&SampleEntry> = t.stsd.entries.first();
+    if t.stsd.entries.len() > 1 {
+        findings.push(Finding::warning(
+            t.offset,
+            format!(
+                "track {id}: {} sample descriptions; only the first is used",
+                t.stsd.entries.len()
+            ),
+        ));
+    }
+    let mut nal_len = None;
+    let (codec, init) = match entry {
+        Some(e) => match (&e.format, &e.kind) {
+            (b"avc1" | b"avc3", EntryKind::Visual(v)) => {
+                let init = v.config.as_ref().map(|c| c.1.clone()).unwrap_or_default();
+                let init = match init.get(4) {
+                    Some(b) if b & 3 != 3 => {
+                        nal_len = Some((b & 3) + 1);
+                        let mut v = init.to_vec();
+                        v[4] |= 3;
+                        Bytes::from(v)
+                    }
+                    _ => init,
+                };
+                (Codec::H264, init)
+            }
+            (b"hvc1" | b"hev1", EntryKind::Visual(v)) => (
+                Codec::Hevc,
+                v.config.as_ref().map(|c| c.1.clone()).unwrap_or_default(),
+            ),
+            (b".mp3" | b"ms\0U", _) => (Codec::Mp3, Bytes::new()),
+            (b"mp4a", EntryKind::Audio(a)) => match &a.esds {
+                Some(es) => match es.object_type {
+                    0x40 | 0x66..=0x68 => (Codec::Aac, es.dsi.clone()),
+                    0x69 | 0x6B => (Codec::Mp3, Bytes::new()),
+                    other => (Codec::Other(format!("mp4a.{other:02x}")), es.dsi.clone()),
+                },
+                None => (Codec::Other("mp4a".into()), Bytes::new()),
+            },
+            (b"ac-3", _) => (Codec::Ac3, Bytes::new()),
+            (b"Opus", _) => (Codec::Opus, Bytes::new()),
+            (f, _) => (Codec::Other(fourcc_str(*f)), Bytes::new()),
+        },
+        None => (Codec::Other("none".into()), Bytes::new()),
+    };
+    let mut track = Track::new(id, kind, codec, timebase);
+    track.init = init;
+    track.lang = unpack_language(t.mdhd.language);
+    match (&mut track.params, entry.map(|e| &e.kind)) {
+        (Params::Video(v), Some(EntryKind::Visual(e))) => {
+            v.width = u32::from(e.width);
+            v.height = u32::from(e.height);
+        }
+        (Params::Video(v), _) => {
+            v.width = t.tkhd.width >> 16;
+            v.height = t.tkhd.height >> 16;
+        }
+        (Params::Audio(a), Some(EntryKind::Audio(e))) => {
+            a.rate = if e.rate > 0 { e.rate } else { t.mdhd.timescale };
+            a.channels = u32::from(e.channels);
+            a.sample_bits = if matches!(track.codec, Codec::Aac | Codec::Mp3) {
+                16
+            } else {
+                u32::from(e.sample_size)
+            };
+        }
+        _ => {}
+    }
+    Some((track, nal_len))
+}
+
+/// Frames per kilo-second from the samples' span (video only).
+fn set_rate(track: &mut Track, samples: &[Sample]) {
+    let tb = u128::from(track.timebase.per_second());
+    if let (Params::Video(v), Some(first), Some(last)) =
+        (&mut track.params, samples.first(), samples.last())
+    {
+        let n = samples.len() as u128;
+        let span = (last.dts - first.dts) as u128;
+        if n > 1 && span > 0 {
+            // (n - 1) intervals over the span.
+            v.fpks = ((n - 1) * tb * 1000 * 2 / span).div_ceil(2) as u32;
+            let _ = v.fpks;
+        }
+    }
+}
+
+/// Applies the edit list as FFmpeg's `mov_fix_index` does for the usual shapes: an optional
+/// leading empty edit (a delay) and one edit at rate 1 whose `media_time` shifts times back.
+/// Samples from the last keyframe at or before the edit start are kept (audio: from one second
+/// before, for decoder priming); samples past the edit end are dropped from the first keyframe
+/// (any audio sample) that reaches it. Fragment samples (after `from_moov`) only shift.
+fn apply_edits(
+    t: &Trak,
+    movie_ts: u32,
+    samples: &mut Vec<Sample>,
+    from_moov: usize,
+    kind: TrackKind,
+    findings: &mut Vec<Finding>,
+) {
+    let Some(elst) = &t.elst else { return };
+    let id = t.tkhd.track_id;
+    let mut empty: u64 = 0;
+    let mut main = None;
+    for (n, e) in elst.entries.iter().enumerate() {
+        if e.media_time == -1 {
+            if main.is_none() && n == 0 {
+                empty = empty.saturating_add(e.segment_duration);
+            }
+            continue;
+        }
+        if main.is_some() {
+            findings.push(Finding::warning(
+                t.offset,
+                format!("track {id}: edit list has more than one edit; only the first is applied"),
+            ));
+            break;
+        }
+        if e.rate != 0x10000 {
+            findings.push(Finding::warning(
+                t.offset,
+                format!("track {id}: edit rate {:#x} is ignored", e.rate),
+            ));
+        }
+        main = Some(*e);
+    }
+    let ts = u64::from(t.mdhd.timescale);
+    let mts = u64::from(movie_ts.max(1));
+    let empty_ticks = crate::dtsc::time::rescale_round(empty.min(i64::MAX as u64) as i64, ts, mts);
+    let Some(e) = main else {
+        for s in samples.iter_mut() {
+            s.dts = s.dts.saturating_add(empty_ticks);
+        }
+        return;
+    };
+    let media_time = e.media_time;
+    let shift = empty_ticks.saturating_sub(media_time);
+    let moov = &samples[..from_moov];
+    let mut start = 0usize;
+    if !moov.is_empty() {
+        let search = if kind == TrackKind::Audio {
+            (media_time - ts as i64).max(moov[0].dts)
+        } else {
+            media_time
+        };
+        let upto = moov.partition_point(|s| s.dts <= search);
+        start = (0..upto)
+            .rev()
+            .find(|&k| moov[k].sync && moov[k].dts + i64::from(moov[k].cts) <= search)
+            .unwrap_or(0);
+    }
+    let mut end = from_moov;
+    if e.segment_duration > 0 && from_moov > 0 {
+        let dur = crate::dtsc::time::rescale_round(
+            e.segment_duration.min(i64::MAX as u64) as i64,
+            ts,
+            mts,
+        );
+        let limit = media_time.saturating_add(dur);
+        for k in start..from_moov {
+            let s = &samples[k];
+            let next = samples.get(k + 1).map_or(s.dts, |n| n.dts);
+            let d = if k + 1 < samples.len() {
+                next - s.dts
+            } else {
+                0
+            };
+            let pts = s.dts + i64::from(s.cts);
+            if pts + d >= limit && (s.sync || kind == TrackKind::Audio) {
+                end = k + 1;
+                break;
+            }
+        }
+    }
+    if end < from_moov {
+        samples.drain(end..from_moov);
+    }
+    if start > 0 {
+        samples.drain(..start);
+    }
+    for s in samples.iter_mut() {
+        s.dts = s.dts.saturating_add(shift);
+    }
+}
+
+impl DemuxerTrait for Demuxer {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn next_packet(&mut self) -> Result<Option<Packet>, FormatError> {
+        let Some(i) = self.pick() else {
+            return Ok(None);
+        };
+        let k = self.tracks[i].next;
+        self.tracks[i].next += 1;
+        self.packet(i, k).map(Some)
+    }
+
+    fn build_index(&mut self) -> Result<(), FormatError> {
+        if self.meta.index.is_none() {
+            let idx = self.make_index()?;
+            self.meta.index = Some(idx);
+        }
+        Ok(())
+    }
+
+    fn seek(&mut self, to: Time) -> Result<(), FormatError> {
+        for t in &mut self.tracks {
+            let want = to.ceil_in(t.timebase).0;
+            let upto = t.samples.partition_point(|s| s.dts <= want);
+            t.next = (0..upto).rev().find(|&k| t.samples[k].sync).unwrap_or(0);
+        }
+        Ok(())
+    }
+
+    fn position(&self) -> u64 {
+        self.position
+    }
+
+    fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+}

@@ -1,0 +1,667 @@
+//! Progressive MP4 with `moov` first ("faststart"), written in one pass from the index.
+//!
+//! `start` lays the whole file out from `Meta::index` (every packet's time, size and keyframe
+//! flag, in canonical framing): samples are grouped into chunks of at most [`CHUNK_MS`] or
+//! [`CHUNK_BYTES`] per track, chunks are ordered by start time across tracks, `moov` is
+//! sized (with `stco`, or `co64` when the end of `mdat` passes 4 GiB) and written, then the
+//! `mdat` header. Packets then stream into `mdat` in that order; a packet that arrives before
+//! its chunk's turn waits in a queue bounded by [`MAX_PENDING`] bytes (inputs interleaved by
+//! time need about one chunk of the other tracks). Each packet is checked against the index.
+//!
+//! Timescales: a track keeps its clock when it is fine enough (MP4 → MP4 keeps every time);
+//! millisecond video is doubled up to ≥ 10 000 like FFmpeg's movenc; audio uses its sample
+//! rate. Absolute times are rescaled, never summed deltas.
+//!
+//! Composition offsets go into `ctts` version 0 when none is negative, else version 1 (signed):
+//! the source's DTS/PTS pairs are kept as they are, and a non-zero first DTS is encoded in the
+//! edit list (a negative one as `media_time`, the B-frame shift FFmpeg reads back as negative
+//! DTS; a positive one as an empty edit), so reading the output gives back the input's times.
+//! No edit is written when the first DTS is 0, even if the first PTS is not: an edit there
+//! would shift every time a reader reports.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::boxes::edts::{Edit, Elst};
+use super::boxes::ftyp::Ftyp;
+use super::boxes::media::{
+    pack_language, write_dinf, write_nmhd, write_smhd, write_vmhd, Hdlr, Mdhd,
+};
+use super::boxes::movie::{Mvhd, Tkhd};
+use super::boxes::stco::Stco;
+use super::boxes::stsc::Stsc;
+use super::boxes::stsd::{Audio, Btrt, EntryKind, Esds, SampleEntry, Stsd, Visual};
+use super::boxes::stss::Stss;
+use super::boxes::stsz::Stsz;
+use super::boxes::stts::{Ctts, Stts};
+use super::boxes::{header_bytes, Writer, FORMAT, MATRIX};
+use crate::dtsc::time::rescale_round;
+use crate::dtsc::{Codec, Meta, Packet, Ticks, Time, Timebase, Track, TrackKind};
+use crate::formats::error::Problem;
+use crate::formats::{Finish, FormatError, MuxOptions, Muxer as MuxerTrait};
+use crate::io::ByteSink;
+
+/// Longest chunk, in ms.
+pub const CHUNK_MS: i64 = 500;
+/// Largest chunk, in bytes.
+pub const CHUNK_BYTES: u64 = 1 << 20;
+/// Bytes of packets that may wait for their chunk's turn.
+pub const MAX_PENDING: u64 = 256 << 20;
+/// The movie clock (`mvhd`, `tkhd`, `elst` durations).
+pub const MOVIE_TIMESCALE: u32 = 1000;
+
+/// One track as it will be written.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Output clock.
+    pub timescale: u32,
+    /// Decode times in the output clock.
+    pub dts: Vec<i64>,
+    /// Composition offsets in the output clock.
+    pub cts: Vec<i32>,
+    /// Sizes.
+    pub sizes: Vec<u32>,
+    /// Sync flags.
+    pub sync: Vec<bool>,
+    /// Durations (the last repeats the one before).
+    pub durations: Vec<u32>,
+}
+
+impl Plan {
+    /// Decode span plus the last duration.
+    pub fn media_duration(&self) -> u64 {
+        match (self.dts.first(), self.dts.last(), self.durations.last()) {
+            (Some(f), Some(l), Some(d)) => (l - f) as u64 + u64::from(*d),
+            _ => 0,
+        }
+    }
+}
+
+/// The `track_ID` each track gets: its own id when all are valid (non-zero, distinct), else
+/// 1, 2, ... in order.
+pub fn track_ids(meta: &Meta) -> Vec<u32> {
+    let ids: Vec<u32> = meta.tracks.iter().map(|t| t.id.0).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() == ids.len() && !ids.contains(&0) {
+        ids
+    } else {
+        (1..=ids.len() as u32).collect()
+    }
+}
+
+/// The clock a track is written in.
+pub fn output_timescale(t: &Track) -> u32 {
+    let src = t.timebase.per_second();
+    match t.kind {
+        TrackKind::Audio => match t.audio().map(|a| a.rate) {
+            Some(r) if r > 0 => r,
+            _ => src,
+        },
+        _ => {
+            let mut ts = src;
+            while ts < 10_000 {
+                ts *= 2;
+            }
+            ts
+        }
+    }
+}
+
+fn err(why: impl std::fmt::Display) -> FormatError {
+    FormatError::invalid(FORMAT, 0, why)
+}
+
+/// Builds a track's plan from its index (times rescaled from `t.timebase` to `timescale`).
+pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan, FormatError> {
+    let timescale = output_timescale(t);
+    let out = Timebase::new(timescale).ok_or_else(|| err("zero timescale"))?;
+    let src = t.timebase;
+    let times = ti.part_times();
+    if times.len() != ti.parts.len() {
+        return Err(err(format!(
+            "track {}: index keys do not cover its parts",
+            t.id
+        )));
+    }
+    let mut keyframe = vec![t.kind != TrackKind::Video; ti.parts.len()];
+    if t.kind == TrackKind::Video {
+        for k in &ti.keys {
+            if let Some(f) = keyframe.get_mut(k.first_part as usize) {
+                *f = true;
+            }
+        }
+    }
+    let mut p = Plan {
+        timescale,
+        ..Plan::default()
+    };
+    for (i, (part, dts)) in ti.parts.iter().zip(&times).enumerate() {
+        let d = src.rescale(dts.0, out);
+        let pts = src.rescale(dts.0 + i64::from(part.cts), out);
+        let cts = i32::try_from(pts - d)
+            .map_err(|_| err(format!("track {}: composition offset too large", t.id)))?;
+        if let Some(&prev) = p.dts.last() {
+            if d < prev {
+                return Err(err(format!(
+                    "track {}: decode time goes back at packet {i}",
+                    t.id
+                )));
+            }
+        }
+        p.dts.push(d);
+        p.cts.push(cts);
+        p.sizes.push(part.size);
+        p.sync.push(keyframe[i]);
+    }
+    for i in 0..p.dts.len() {
+        let d = match p.dts.get(i + 1) {
+            Some(n) => n - p.dts[i],
+            None if i > 0 => p.dts[i] - p.dts[i - 1],
+            None => 0,
+        };
+        p.durations
+            .push(u32::try_from(d).map_err(|_| err(format!("track {}: gap too long", t.id)))?);
+    }
+    Ok(p)
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Chunk {
+    track: usize,
+    count: u32,
+    bytes: u64,
+    offset: u64,
+}
+
+/// Writes progressive MP4.
+#[derive(Default)]
+pub struct Muxer {
+    tracks: Vec<Track>,
+    ids: Vec<u32>,
+    plans: Vec<Plan>,
+    chunks: Vec<Chunk>,
+    cur: usize,
+    cur_done: u32,
+    received: Vec<usize>,
+    pending: Vec<VecDeque<Bytes>>,
+    pending_bytes: u64,
+    written: u64,
+}
+
+/// A new progressive MP4 muxer (the format table's `muxer`).
+pub fn new(_: &MuxOptions) -> Box<dyn MuxerTrait> {
+    Box::<Muxer>::default()
+}
+
+/// Splits each track into chunks and orders them by start time across tracks.
+fn layout(tracks: &[Track], plans: &[Plan]) -> Vec<Chunk> {
+    let mut per: Vec<Vec<(Time, Chunk)>> = Vec::new();
+    for (ti, p) in plans.iter().enumerate() {
+        let tb = Timebase::new(p.timescale).unwrap_or(Timebase::MS);
+        let max_ticks = Time::from_ms(CHUNK_MS).ceil_in(tb).0;
+        let mut v: Vec<(Time, Chunk)> = Vec::new();
+        let mut start = 0i64;
+        for i in 0..p.dts.len() {
+            let size = u64::from(p.sizes[i]);
+            let open = v.last().is_some_and(|(_, c)| {
+                p.dts[i] - start < max_ticks && c.bytes + size <= CHUNK_BYTES
+            });
+            if open {
+                if let Some((_, c)) = v.last_mut() {
+                    c.count += 1;
+                    c.bytes += size;
+                }
+            } else {
+                start = p.dts[i];
+                v.push((
+                    Time::new(Ticks(p.dts[i]), tb),
+                    Chunk {
+                        track: ti,
+                        count: 1,
+                        bytes: size,
+                        offset: 0,
+                    },
+                ));
+            }
+        }
+        per.push(v);
+    }
+    let _ = tracks;
+    let mut heads = vec![0usize; per.len()];
+    let mut out = Vec::new();
+    loop {
+        let mut best: Option<(usize, Time)> = None;
+        for (t, v) in per.iter().enumerate() {
+            if let Some((time, _)) = v.get(heads[t]) {
+                if best.map_or(true, |(_, b)| *time < b) {
+                    best = Some((t, *time));
+                }
+            }
+        }
+        let Some((t, _)) = best else { break };
+        out.push(per[t][heads[t]].1);
+        heads[t] += 1;
+    }
+    out
+}
+
+fn brands(tracks: &[Track]) -> Ftyp {
+    let mut compatible = vec![*b"isom", *b"iso2"];
+    if tracks.iter().any(|t| t.codec == Codec::H264) {
+        compatible.push(*b"avc1");
+    }
+    compatible.push(*b"mp41");
+    Ftyp {
+        major: *b"isom",
+        minor: 512,
+        compatible,
+    }
+}
+
+/// The sample entry for a track.
+pub fn sample_entry(t: &Track, btrt: Option<Btrt>) -> Result<SampleEntry, FormatError> {
+    let (format, kind) = match &t.codec {
+        Codec::H264 | Codec::Hevc => {
+            let v = t.video().copied().unwrap_or_default();
+            let info = crate::codec::describe(t);
+            let cfg = if t.codec == Codec::H264 {
+                *b"avcC"
+            } else {
+                *b"hvcC"
+            };
+            (
+                if t.codec == Codec::H264 {
+                    *b"avc1"
+                } else {
+                    *b"hvc1"
+                },
+                EntryKind::Visual(Visual {
+                    width: (if v.width > 0 {
+                        v.width
+                    } else {
+                        info.width.unwrap_or(0)
+                    }) as u16,
+                    height: (if v.height > 0 {
+                        v.height
+                    } else {
+                        info.height.unwrap_or(0)
+                    }) as u16,
+                    config: Some((cfg, t.init.clone())),
+                    btrt,
+                }),
+            )
+        }
+        Codec::Aac | Codec::Mp3 => {
+            let a = t.audio().copied().unwrap_or_default();
+            let mut esds = Esds::aac(
+                t.init.clone(),
+                btrt.map_or(0, |b| b.avg_bitrate),
+                btrt.map_or(0, |b| b.max_bitrate),
+            );
+            if t.codec == Codec::Mp3 {
+                esds.object_type = 0x6B;
+                esds.dsi = Bytes::new();
+            }
+            (
+                *b"mp4a",
+                EntryKind::Audio(Audio {
+                    channels: a.channels.max(1) as u16,
+                    sample_size: 16,
+                    rate: if a.rate > 0 {
+                        a.rate
+                    } else {
+                        t.timebase.per_second()
+                    },
+                    esds: Some(esds),
+                    btrt,
+                }),
+            )
+        }
+        other => {
+            return Err(FormatError::new(
+                FORMAT,
+                0,
+                Problem::Unsupported(format!("{} in MP4", other.ffprobe_name())),
+            ))
+        }
+    };
+    Ok(SampleEntry {
+        format,
+        data_ref: 1,
+        kind,
+    })
+}
+
+/// Bit rates of a plan: average, peak over one-second windows, largest sample.
+fn bitrates(p: &Plan) -> Btrt {
+    let ts = i64::from(p.timescale.max(1));
+    let total: u64 = p.sizes.iter().map(|&s| u64::from(s)).sum();
+    let dur = p.media_duration();
+    let avg = if dur > 0 {
+        (u128::from(total) * 8 * u128::from(p.timescale) / u128::from(dur)) as u32
+    } else {
+        0
+    };
+    let mut max = 0u64;
+    let mut lo = 0usize;
+    let mut sum = 0u64;
+    for i in 0..p.dts.len() {
+        sum += u64::from(p.sizes[i]);
+        while p.dts[i] - p.dts[lo] >= ts {
+            sum -= u64::from(p.sizes[lo]);
+            lo += 1;
+        }
+        max = max.max(sum * 8);
+    }
+    Btrt {
+        buffer_size: p.sizes.iter().copied().max().unwrap_or(0),
+        max_bitrate: max.min(u64::from(u32::MAX)) as u32,
+        avg_bitrate: avg,
+    }
+}
+
+/// The edit list for a plan: `None` when the first decode time is 0.
+pub fn edit_for(p: &Plan, movie_ts: u32) -> Option<Elst> {
+    let d0 = *p.dts.first()?;
+    let ts = u64::from(p.timescale);
+    let mts = u64::from(movie_ts);
+    let media = p.media_duration() as i64;
+    let (empty, media_time) = match d0.cmp(&0) {
+        std::cmp::Ordering::Equal => return None,
+        std::cmp::Ordering::Less => (0i64, -d0),
+        std::cmp::Ordering::Greater => {
+            // Smallest whole movie tick not before d0; media_time takes up the difference.
+            let e = Time::new(Ticks(d0), Timebase::new(p.timescale)?)
+                .ceil_in(Timebase::new(movie_ts)?)
+                .0;
+            (e, rescale_round(e, ts, mts) - d0)
+        }
+    };
+    let dur = rescale_round((media - media_time).max(0), mts, ts).max(0) as u64;
+    let mut entries = Vec::new();
+    if empty > 0 {
+        entries.push(Edit {
+            segment_duration: empty as u64,
+            media_time: -1,
+            rate: 0x10000,
+        });
+    }
+    entries.push(Edit {
+        segment_duration: dur,
+        media_time,
+        rate: 0x10000,
+    });
+    let wide = entries
+        .iter()
+        .any(|e| e.segment_duration > u64::from(u32::MAX) || e.media_time > i64::from(i32::MAX));
+    Some(Elst {
+        version: u8::from(wide),
+        entries,
+    })
+}
+
+/// Presentation duration of a track in movie ticks (edits included).
+fn movie_duration(p: &Plan, movie_ts: u32) -> u64 {
+    let ts = u64::from(p.timescale);
+    match edit_for(p, movie_ts) {
+        Some(e) => e.entries.iter().map(|x| x.segment_duration).sum(),
+        None => rescale_round(p.media_duration() as i64, u64::from(movie_ts), ts).max(0) as u64,
+    }
+}
+
+/// Writes the `trak` of a progressive track; `chunk_offsets` and `chunk_sizes` per chunk.
+#[allow(clippy::too_many_arguments)]
+pub fn write_trak(
+    w: &mut Writer,
+    t: &Track,
+    id: u32,
+    p: &Plan,
+    chunk_sizes: &[u32],
+    chunk_offsets: Vec<u64>,
+    wide: bool,
+) -> Result<(), FormatError> {
+    let video = t.kind == TrackKind::Video;
+    let audio = t.kind == TrackKind::Audio;
+    w.begin(b"trak");
+    let v = t.video().copied().unwrap_or_default();
+    let dur = movie_duration(p, MOVIE_TIMESCALE);
+    Tkhd {
+        version: u8::from(dur > u64::from(u32::MAX)),
+        flags: 3,
+        creation: 0,
+        modification: 0,
+        track_id: id,
+        duration: dur,
+        layer: 0,
+        alternate_group: u16::from(audio),
+        volume: if audio { 0x100 } else { 0 },
+        matrix: MATRIX,
+        width: if video { v.width << 16 } else { 0 },
+        height: if video { v.height << 16 } else { 0 },
+    }
+    .write(w);
+    if let Some(e) = edit_for(p, MOVIE_TIMESCALE) {
+        e.write(w);
+    }
+    w.begin(b"mdia");
+    let md = p.media_duration();
+    Mdhd {
+        version: u8::from(md > u64::from(u32::MAX)),
+        creation: 0,
+        modification: 0,
+        timescale: p.timescale,
+        duration: md,
+        language: pack_language(t.lang.as_deref()),
+    }
+    .write(w);
+    let (handler, name) = match t.kind {
+        TrackKind::Video => (*b"vide", "VideoHandler"),
+        TrackKind::Audio => (*b"soun", "SoundHandler"),
+        TrackKind::Subtitle => (*b"text", "TextHandler"),
+        TrackKind::Meta => (*b"meta", "MetaHandler"),
+    };
+    Hdlr {
+        handler,
+        name: name.into(),
+    }
+    .write(w);
+    w.begin(b"minf");
+    match t.kind {
+        TrackKind::Video => write_vmhd(w),
+        TrackKind::Audio => write_smhd(w),
+        _ => write_nmhd(w),
+    }
+    write_dinf(w);
+    w.begin(b"stbl");
+    Stsd {
+        entries: vec![sample_entry(t, Some(bitrates(p)))?],
+    }
+    .write(w);
+    Stts::from_durations(p.durations.iter().copied()).write(w);
+    if p.cts.iter().any(|&c| c != 0) {
+        Ctts::from_offsets(p.cts.iter().copied()).write(w);
+    }
+    if video && p.sync.iter().any(|s| !s) {
+        Stss {
+            samples: p
+                .sync
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| **s)
+                .map(|(i, _)| i as u32 + 1)
+                .collect(),
+        }
+        .write(w);
+    }
+    Stsc::from_chunk_sizes(chunk_sizes.iter().copied()).write(w);
+    Stsz::from_sizes(p.sizes.clone()).write(w);
+    Stco {
+        wide,
+        offsets: chunk_offsets,
+    }
+    .write(w);
+    w.end(); // stbl
+    w.end(); // minf
+    w.end(); // mdia
+    w.end(); // trak
+    Ok(())
+}
+
+impl Muxer {
+    fn moov(&self, wide: bool) -> Result<Vec<u8>, FormatError> {
+        let mut w = Writer::new();
+        w.begin(b"moov");
+        let dur = self
+            .plans
+            .iter()
+            .map(|p| movie_duration(p, MOVIE_TIMESCALE))
+            .max()
+            .unwrap_or(0);
+        let next = self.ids.iter().copied().max().unwrap_or(0) + 1;
+        Mvhd::new(MOVIE_TIMESCALE, dur, next).write(&mut w);
+        for (ti, (t, p)) in self.tracks.iter().zip(&self.plans).enumerate() {
+            let mine: Vec<&Chunk> = self.chunks.iter().filter(|c| c.track == ti).collect();
+            write_trak(
+                &mut w,
+                t,
+                self.ids[ti],
+                p,
+                &mine.iter().map(|c| c.count).collect::<Vec<_>>(),
+                mine.iter().map(|c| c.offset).collect(),
+                wide,
+            )?;
+        }
+        w.end();
+        Ok(w.buf)
+    }
+
+    fn place(&mut self, data_start: u64) -> u64 {
+        let mut at = data_start;
+        for c in &mut self.chunks {
+            c.offset = at;
+            at += c.bytes;
+        }
+        at
+    }
+
+    fn drain(&mut self, out: &mut dyn ByteSink) -> Result<(), FormatError> {
+        while let Some(c) = self.chunks.get(self.cur).copied() {
+            let Some(data) = self.pending[c.track].pop_front() else {
+                break;
+            };
+            self.pending_bytes -= data.len() as u64;
+            self.written += data.len() as u64;
+            out.put_shared(data)
+                .map_err(|e| FormatError::io(FORMAT, out.position(), e))?;
+            self.cur_done += 1;
+            if self.cur_done == c.count {
+                self.cur += 1;
+                self.cur_done = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MuxerTrait for Muxer {
+    fn start(&mut self, meta: &Meta, out: &mut dyn ByteSink) -> Result<(), FormatError> {
+        let index = meta
+            .index
+            .as_ref()
+            .ok_or_else(|| err("progressive MP4 is written from the index, and none was given"))?;
+        if index.tracks.len() != meta.tracks.len() {
+            return Err(err("the index does not cover every track"));
+        }
+        self.tracks = meta.tracks.clone();
+        self.ids = track_ids(meta);
+        self.plans = meta
+            .tracks
+            .iter()
+            .zip(&index.tracks)
+            .map(|(t, ti)| plan_track(t, ti))
+            .collect::<Result<_, _>>()?;
+        for t in &self.tracks {
+            sample_entry(t, None)?;
+        }
+        self.chunks = layout(&self.tracks, &self.plans);
+        self.received = vec![0; self.tracks.len()];
+        self.pending = vec![VecDeque::new(); self.tracks.len()];
+        let mut ftyp = Writer::new();
+        brands(&self.tracks).write(&mut ftyp);
+        let payload: u64 = self.chunks.iter().map(|c| c.bytes).sum();
+        let mdat_head = header_bytes(b"mdat", payload);
+        let head_len = (ftyp.len() + mdat_head.len()) as u64;
+        // Chunk offsets do not change the size of moov, only stco vs co64 does.
+        let mut wide = false;
+        let end = self.place(head_len + self.moov(false)?.len() as u64);
+        if end > u64::from(u32::MAX) {
+            wide = true;
+            let grown = self.moov(true)?.len() as u64;
+            self.place(head_len + grown);
+        }
+        let moov = self.moov(wide)?;
+        let io = |e| FormatError::io(FORMAT, 0, e);
+        out.put(&ftyp.buf).map_err(io)?;
+        out.put(&moov).map_err(io)?;
+        out.put(&mdat_head).map_err(io)?;
+        Ok(())
+    }
+
+    fn write(&mut self, pkt: &Packet, out: &mut dyn ByteSink) -> Result<(), FormatError> {
+        let Some(ti) = self.tracks.iter().position(|t| t.id == pkt.track) else {
+            return Err(err(format!("packet for unknown track {}", pkt.track)));
+        };
+        let k = self.received[ti];
+        let p = &self.plans[ti];
+        let Some(&size) = p.sizes.get(k) else {
+            return Err(err(format!(
+                "track {}: more packets than the index announced ({})",
+                pkt.track,
+                p.sizes.len()
+            )));
+        };
+        if pkt.data.len() as u64 != u64::from(size) {
+            return Err(err(format!(
+                "track {} packet {k}: {} bytes but the index says {size}",
+                pkt.track,
+                pkt.data.len()
+            )));
+        }
+        let tb = Timebase::new(p.timescale).unwrap_or(Timebase::MS);
+        let src = self.tracks[ti].timebase;
+        if src.rescale(pkt.dts.0, tb) != p.dts[k] {
+            return Err(err(format!(
+                "track {} packet {k}: time {} differs from the index",
+                pkt.track, pkt.dts.0
+            )));
+        }
+        self.received[ti] += 1;
+        self.pending_bytes += pkt.data.len() as u64;
+        if self.pending_bytes > MAX_PENDING {
+            return Err(FormatError::new(
+                FORMAT,
+                0,
+                Problem::Limit {
+                    what: "bytes waiting for their chunk (input not interleaved by time)",
+                    limit: MAX_PENDING,
+                },
+            ));
+        }
+        self.pending[ti].push_back(pkt.data.clone());
+        self.drain(out)
+    }
+
+    fn finish(&mut self, _out: &mut dyn ByteSink) -> Result<Finish, FormatError> {
+        if self.cur < self.chunks.len() {
+            let want: usize = self.plans.iter().map(|p| p.sizes.len()).sum();
+            let got: usize = self.received.iter().sum();
+            return Err(err(format!(
+                "the input ended after {got} of the {want} packets the index announced"
+            )));
+        }
+        Ok(Finish::default())
+    }
+}

@@ -1,0 +1,355 @@
+//! MP4 and fragmented MP4: packet listings against ffprobe sidecars, round trips through the
+//! muxers, MistServer's index of src10.mp4, and hostile input.
+
+mod util;
+
+use std::path::Path;
+
+use bytes::Bytes;
+use mist::dtsc::index::{Builder, PartInfo};
+use mist::dtsc::wire::Header;
+use mist::dtsc::{Ticks, Timebase, TrackKind};
+use mist::formats::mp4::demux::Demuxer;
+use mist::formats::mp4::reader;
+use mist::formats::Demuxer as _;
+use mist::io::Source;
+use serde_json::Value;
+use util::{analyse_json, fixture, interop, mist_ok, TestDir};
+
+const FIXTURES: &[&str] = &[
+    "faststart.mp4",
+    "moov_end.mp4",
+    "frag.mp4",
+    "bframes_editlist.mp4",
+    "two_audio.mp4",
+    "ntsc_2997.mp4",
+    "vfr.mp4",
+    "aac_44k.mp4",
+    "mp3_in.mp4",
+];
+
+/// (dts, pts, size, key) per track, tracks in order.
+type Listing = Vec<Vec<(i64, i64, u64, bool)>>;
+
+fn mist_listing(path: &Path) -> Listing {
+    let j = analyse_json(path, &["--detail", "1"]);
+    let ids: Vec<u64> = j["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    let packets = j["packets"].as_array().unwrap();
+    ids.iter()
+        .map(|id| {
+            packets
+                .iter()
+                .filter(|p| p["track"].as_u64() == Some(*id))
+                .map(|p| {
+                    (
+                        p["dts"].as_i64().unwrap(),
+                        p["pts"].as_i64().unwrap(),
+                        p["size"].as_u64().unwrap(),
+                        p["key"].as_bool().unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn ffprobe_listing(name: &str) -> Listing {
+    let text = std::fs::read_to_string(fixture(&format!("{name}.ffprobe.json"))).unwrap();
+    let j: Value = serde_json::from_str(&text).unwrap();
+    let streams = j["streams"].as_array().unwrap().len();
+    let packets = j["packets"].as_array().unwrap();
+    (0..streams)
+        .map(|s| {
+            packets
+                .iter()
+                .filter(|p| p["stream_index"].as_u64() == Some(s as u64))
+                .map(|p| {
+                    (
+                        p["dts"].as_i64().unwrap(),
+                        p["pts"].as_i64().unwrap(),
+                        p["size"].as_str().unwrap().parse().unwrap(),
+                        p["flags"].as_str().unwrap().starts_with('K'),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn packet_listings_equal_ffprobe_show_packets() {
+    // Oracle: the ffprobe -show_packets sidecars written by tests/fixtures/generate.sh.
+    for name in FIXTURES {
+        assert_eq!(
+            mist_listing(&fixture(name)),
+            ffprobe_listing(name),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn mp4_and_fmp4_outputs_keep_every_sample() {
+    // Oracle: the source's ffprobe sidecar; mist's reading of its own output must equal it.
+    let dir = TestDir::new("mp4-roundtrip");
+    for name in FIXTURES {
+        for to in ["mp4", "fmp4"] {
+            let out = dir.join(&format!("{to}-{name}"));
+            let src = fixture(name);
+            mist_ok(&[
+                "convert",
+                "-q",
+                src.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--to",
+                to,
+            ]);
+            assert_eq!(mist_listing(&out), ffprobe_listing(name), "{name} -> {to}");
+            if to == "mp4" {
+                let data = std::fs::read(&out).unwrap();
+                let moov = data.windows(4).position(|w| w == b"moov").unwrap();
+                let mdat = data.windows(4).position(|w| w == b"mdat").unwrap();
+                assert!(moov < mdat, "{name}: moov must come before mdat");
+            }
+        }
+    }
+}
+
+#[test]
+fn mp4_to_dtsc_to_mp4_keeps_millisecond_times() {
+    // Oracle: the source sidecar's times rounded to ms (DTSC's clock); sizes and flags equal.
+    let dir = TestDir::new("mp4-dtsc");
+    let name = "frag.mp4";
+    let dtsc = dir.join("x.dtsc");
+    let back = dir.join("x.mp4");
+    mist_ok(&[
+        "convert",
+        "-q",
+        fixture(name).to_str().unwrap(),
+        dtsc.to_str().unwrap(),
+    ]);
+    mist_ok(&[
+        "convert",
+        "-q",
+        dtsc.to_str().unwrap(),
+        back.to_str().unwrap(),
+    ]);
+    let want = ffprobe_listing(name);
+    let got = mist_listing(&back);
+    let src_scales = [12_800i64, 48_000];
+    // ms video is written at 16000 ticks/s (1000 doubled to >= 10000), audio at its rate.
+    let out_scales = [16_000i64, 48_000];
+    for (t, (w, g)) in want.iter().zip(&got).enumerate() {
+        assert_eq!(w.len(), g.len());
+        for (a, b) in w.iter().zip(g) {
+            let ms = |v: i64, s: i64| (v * 1000 + s / 2).div_euclid(s);
+            assert_eq!(
+                ms(a.0, src_scales[t]),
+                ms(b.0, out_scales[t]),
+                "track {t} dts"
+            );
+            assert_eq!(
+                ms(a.1, src_scales[t]),
+                ms(b.1, out_scales[t]),
+                "track {t} pts"
+            );
+            assert_eq!((a.2, a.3), (b.2, b.3));
+        }
+    }
+}
+
+#[test]
+fn trimmed_progressive_output_is_indexed_from_the_window() {
+    // Oracle: the source listing restricted to the window (keyframe at or before 1 s, < 1.5 s).
+    let dir = TestDir::new("mp4-trim");
+    let out = dir.join("cut.mp4");
+    let src = fixture("faststart.mp4");
+    mist_ok(&[
+        "convert",
+        "-q",
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--start",
+        "1",
+        "--end",
+        "1.5",
+    ]);
+    let got = mist_listing(&out);
+    let want = ffprobe_listing("faststart.mp4");
+    // Video key at 1.0 s is dts 12800 - 1024 (shifted); the window is on decode times.
+    let v: Vec<_> = want[0]
+        .iter()
+        .filter(|p| p.0 >= 11_776 && p.0 < 19_200)
+        .copied()
+        .collect();
+    assert_eq!(got[0], v);
+    assert!(got[0][0].3, "starts on a keyframe");
+}
+
+#[test]
+fn src10_index_equals_mistservers_dtsh() {
+    // Oracle: MistServer's own index of src10.mp4 (interop/src10.mp4.dtsh). MistServer takes
+    // the sample tables' times without the edit list, converts them to ms by integer division
+    // (time * 1000 / timescale, and the offset on its own the same way), and bpos = sample offset.
+    let data = std::fs::read(interop("src10.mp4.dtsh")).unwrap();
+    let header = Header::parse(Bytes::from(data), 0).unwrap();
+    let mut d = Demuxer::open(Source::open(&interop("src10.mp4")).unwrap()).unwrap();
+    assert_eq!(d.tracks.len(), header.tracks.len());
+    for (n, t) in d.tracks.iter().enumerate() {
+        let kind = d.meta().tracks[n].kind;
+        let ts = i64::from(t.timebase.per_second());
+        let mut b = Builder::new(kind == TrackKind::Video, Timebase::MS);
+        let mut raw = Vec::new();
+        reader::expand(&d.movie.traks[n], 1 << 20, &mut raw, &mut Vec::new()).unwrap();
+        for s in &raw {
+            let ms = (s.dts * 1000).div_euclid(ts);
+            let cts = (i64::from(s.cts) * 1000).div_euclid(ts);
+            b.push(PartInfo {
+                dts: Ticks(ms),
+                cts: cts as i32,
+                size: s.size,
+                // MistServer marks only video samples as keyframes; audio keys are its virtual
+                // 2047 ms keys.
+                keyframe: s.sync && kind == TrackKind::Video,
+                pos: s.offset,
+                unit_size: u64::from(s.size),
+            });
+        }
+        let mine = b.finish();
+        let theirs = header.tracks[n].index.clone().expect("dtsh has an index");
+        assert_eq!(mine.parts, theirs.parts, "track {n} parts");
+        let strip = |k: &mist::dtsc::index::Key| (k.first_part, k.parts, k.time, k.duration, k.pos);
+        assert_eq!(
+            mine.keys.iter().map(strip).collect::<Vec<_>>(),
+            theirs.keys.iter().map(strip).collect::<Vec<_>>(),
+            "track {n} keys"
+        );
+        assert_eq!(mine.fragments, theirs.fragments, "track {n} fragments");
+    }
+    let _ = d.build_index();
+}
+
+fn open_bytes(data: &[u8]) -> Result<(), mist::formats::FormatError> {
+    let mut d = Demuxer::open(Source::from_bytes("x.mp4", data.to_vec()))?;
+    d.build_index()?;
+    for _ in 0..10_000 {
+        if d.next_packet()?.is_none() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn truncation_and_bit_flips_never_panic() {
+    // Oracle: the robustness contract (Err with an offset inside the input, or fewer packets).
+    for name in ["faststart.mp4", "frag.mp4", "moov_end.mp4"] {
+        let data = std::fs::read(fixture(name)).unwrap();
+        for cut in (0..data.len()).step_by(97) {
+            if let Err(e) = open_bytes(&data[..cut]) {
+                assert!(e.offset <= cut as u64, "{name} cut {cut}: {e}");
+            }
+        }
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..300 {
+            let mut d = data.clone();
+            for _ in 0..4 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let i = (seed % d.len() as u64) as usize;
+                d[i] ^= 1 << (seed >> 60 & 7);
+            }
+            if let Err(e) = open_bytes(&d) {
+                assert!(e.offset <= d.len() as u64, "{name}: {e}");
+            }
+        }
+    }
+}
+
+fn boxed(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut v = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(kind);
+    v.extend_from_slice(payload);
+    v
+}
+
+#[test]
+fn hostile_boxes_end_in_one_line_errors() {
+    // Hand-built inputs: a moov whose size overruns the file, a sample count of 2^32-1 with a
+    // constant size (must not allocate), and boxes nested deeper than any real file.
+    let ftyp = boxed(b"ftyp", b"isom\0\0\0\0isom");
+    let mut over = ftyp.clone();
+    over.extend_from_slice(&[0, 0, 0x10, 0, b'm', b'o', b'o', b'v']);
+    let e = open_bytes(&over).unwrap_err();
+    assert_eq!(e.offset, ftyp.len() as u64);
+    assert!(!e.to_string().contains('\n'));
+
+    // stsz: version/flags, sample_size 1, sample_count 0xFFFFFFFF.
+    let stsz = boxed(b"stsz", &[0, 0, 0, 0, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF]);
+    let stsd = boxed(b"stsd", &[0, 0, 0, 0, 0, 0, 0, 0]);
+    let stbl = boxed(b"stbl", &[stsd, stsz].concat());
+    let minf = boxed(b"minf", &stbl);
+    let mut mdhd = vec![0u8; 24];
+    mdhd[15] = 100; // timescale 100
+    let hdlr = boxed(b"hdlr", &[&[0u8; 8][..], b"soun", &[0u8; 13]].concat());
+    let mdia = boxed(b"mdia", &[boxed(b"mdhd", &mdhd), hdlr, minf].concat());
+    let tkhd = boxed(b"tkhd", &[0u8; 84]);
+    let trak = boxed(b"trak", &[tkhd, mdia].concat());
+    let mvhd = boxed(b"mvhd", &[0u8; 100]);
+    let moov = boxed(b"moov", &[mvhd, trak].concat());
+    let e = open_bytes(&[ftyp.clone(), moov].concat()).unwrap_err();
+    assert!(e.to_string().contains("exceeds the limit"), "{e}");
+
+    // 10 000 nested udta boxes inside moov: parsed without recursion, no stack overflow.
+    let mut inner = boxed(b"free", &[]);
+    for _ in 0..10_000 {
+        inner = boxed(b"udta", &inner);
+    }
+    let moov = boxed(b"moov", &[boxed(b"mvhd", &[0u8; 100]), inner].concat());
+    let deep = [ftyp, moov].concat();
+    let _ = open_bytes(&deep);
+    let dir = TestDir::new("mp4-deep");
+    let p = dir.join("deep.mp4");
+    std::fs::write(&p, &deep).unwrap();
+    let text = mist_ok(&["analyse", p.to_str().unwrap(), "--detail", "1"]);
+    assert!(text.contains("nesting deeper than"));
+}
+
+#[test]
+fn validate_notes_moov_after_mdat() {
+    // Oracle: moov_end.mp4 is written with moov last (generate.sh, no +faststart).
+    let j = analyse_json(&fixture("moov_end.mp4"), &["--validate"]);
+    let f = j["findings"].as_array().unwrap();
+    assert!(f.iter().any(|x| x["message"]
+        .as_str()
+        .unwrap()
+        .contains("moov comes after mdat")));
+    assert!(f.iter().all(|x| x["severity"] != "error"));
+}
+
+#[test]
+fn summary_from_sample_tables_equals_summary_from_packets() {
+    // The summary (--detail 0) reads only moov/moof; reading every packet must agree with it.
+    for name in [
+        "faststart.mp4",
+        "moov_end.mp4",
+        "frag.mp4",
+        "bframes_editlist.mp4",
+        "two_audio.mp4",
+        "ntsc_2997.mp4",
+        "vfr.mp4",
+        "aac_44k.mp4",
+        "mp3_in.mp4",
+    ] {
+        let quick = analyse_json(&fixture(name), &[]);
+        let full = analyse_json(&fixture(name), &["--detail", "1"]);
+        assert_eq!(quick["tracks"], full["tracks"], "{name}");
+        assert_eq!(quick["duration_ms"], full["duration_ms"], "{name}");
+    }
+}

@@ -1,0 +1,54 @@
+//! The copy engine across formats: track choice when the output cannot carry everything.
+//! Oracles: the fixtures' ffprobe sidecars.
+
+mod util;
+
+use util::ffprobe::sidecar;
+use util::*;
+
+#[test]
+fn without_tracks_the_output_keeps_what_it_can_carry() {
+    // mp3_in.mp4 holds H.264 + MP3 (sidecar); an .mp3 output takes the audio alone.
+    let dir = TestDir::new("pipe-implicit");
+    let out = dir.join("a.mp3");
+    mist_ok(&[
+        "convert",
+        fixture("mp3_in.mp4").to_str().unwrap(),
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let j = analyse_json(&out, &[]);
+    let tracks = j["tracks"].as_array().unwrap();
+    assert_eq!(tracks.len(), 1);
+    assert_eq!(tracks[0]["codec"], "mp3");
+    let want = sidecar("mp3_in.mp4")
+        .packets
+        .iter()
+        .filter(|p| p.stream_index == 1)
+        .count();
+    assert_eq!(tracks[0]["packets"].as_u64().unwrap() as usize, want);
+}
+
+#[test]
+fn an_explicit_selection_the_output_cannot_carry_is_refused_in_one_line() {
+    let dir = TestDir::new("pipe-explicit");
+    let out = dir.join("v.mp3");
+    let (code, err) = mist_err(&[
+        "convert",
+        fixture("mp3_in.mp4").to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--tracks",
+        "video",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("mp3 cannot carry video track"), "{err}");
+    assert!(dir.files().is_empty(), "{:?}", dir.files());
+    let (code, err) = mist_err(&[
+        "convert",
+        fixture("faststart.mp4").to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot carry any track"), "{err}");
+}
