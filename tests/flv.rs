@@ -881,3 +881,35 @@ fn header_scan_and_full_read_list_the_same_packets() {
         assert_eq!(fast["tracks"], full["tracks"], "{}", p.display());
     }
 }
+
+#[test]
+fn mp3_at_48k_goes_through_flv_with_its_real_rate() {
+    // Oracle: the MP3 fixture's sidecar (48000 Hz, stereo) and a round trip. FLV's SoundRate
+    // bits cannot say 48 kHz (the muxer flags 44 kHz, as FFmpeg does); the reader takes the
+    // rate from the MP3 frame header, and MP3 -> FLV -> DTSC keeps every frame.
+    let probe = sidecar("cbr_id3.mp3");
+    let dir = TestDir::new("flv_mp3_48k");
+    let a = dir.join("a.flv");
+    let b = dir.join("b.dtsc");
+    let src = fixture("cbr_id3.mp3");
+    mist_ok(&["convert", src.to_str().unwrap(), a.to_str().unwrap(), "-q"]);
+    mist_ok(&["convert", a.to_str().unwrap(), b.to_str().unwrap(), "-q"]);
+    let mut d = open(&a);
+    let t = &d.meta().tracks[0];
+    assert_eq!(t.codec, Codec::Mp3);
+    let s = &probe["streams"][0];
+    assert_eq!(t.audio().unwrap().rate.to_string(), s["sample_rate"].as_str().unwrap());
+    assert_eq!(i64::from(t.audio().unwrap().channels), s["channels"].as_i64().unwrap());
+    let flv_packets = packets(&mut d);
+    assert_eq!(flv_packets.len(), probe["packets"].as_array().unwrap().len());
+    for (p, w) in flv_packets.iter().zip(probe["packets"].as_array().unwrap()) {
+        assert_eq!(format!("CRC32:{:08x}", crc32(&p.data)), w["data_hash"].as_str().unwrap());
+    }
+    let mut back = mist::pipeline::open(&b).unwrap();
+    let mut n = 0;
+    while let Some(p) = back.next_packet().unwrap() {
+        assert!(p.data == flv_packets[n].data && p.dts == flv_packets[n].dts, "packet {n}");
+        n += 1;
+    }
+    assert_eq!(n, flv_packets.len());
+}
