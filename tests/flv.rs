@@ -898,18 +898,76 @@ fn mp3_at_48k_goes_through_flv_with_its_real_rate() {
     let t = &d.meta().tracks[0];
     assert_eq!(t.codec, Codec::Mp3);
     let s = &probe["streams"][0];
-    assert_eq!(t.audio().unwrap().rate.to_string(), s["sample_rate"].as_str().unwrap());
-    assert_eq!(i64::from(t.audio().unwrap().channels), s["channels"].as_i64().unwrap());
+    assert_eq!(
+        t.audio().unwrap().rate.to_string(),
+        s["sample_rate"].as_str().unwrap()
+    );
+    assert_eq!(
+        i64::from(t.audio().unwrap().channels),
+        s["channels"].as_i64().unwrap()
+    );
     let flv_packets = packets(&mut d);
-    assert_eq!(flv_packets.len(), probe["packets"].as_array().unwrap().len());
+    assert_eq!(
+        flv_packets.len(),
+        probe["packets"].as_array().unwrap().len()
+    );
     for (p, w) in flv_packets.iter().zip(probe["packets"].as_array().unwrap()) {
-        assert_eq!(format!("CRC32:{:08x}", crc32(&p.data)), w["data_hash"].as_str().unwrap());
+        assert_eq!(
+            format!("CRC32:{:08x}", crc32(&p.data)),
+            w["data_hash"].as_str().unwrap()
+        );
     }
     let mut back = mist::pipeline::open(&b).unwrap();
     let mut n = 0;
     while let Some(p) = back.next_packet().unwrap() {
-        assert!(p.data == flv_packets[n].data && p.dts == flv_packets[n].dts, "packet {n}");
+        assert!(
+            p.data == flv_packets[n].data && p.dts == flv_packets[n].dts,
+            "packet {n}"
+        );
         n += 1;
     }
     assert_eq!(n, flv_packets.len());
+}
+
+#[test]
+fn tag_parts_are_what_rtmp_would_send() {
+    // Hand-computed (FLV v10.1 E.4.2/E.4.3): an AAC raw frame has head AF 01; an H.264 inter
+    // frame at dts 40, pts 0 has head 27 01 FF FF D8 (CompositionTime -40 as SI24).
+    let mut v = Track::new(
+        TrackId(1),
+        TrackKind::Video,
+        Codec::H264,
+        mist::dtsc::Timebase::MS,
+    );
+    v.init = Bytes::from(avcc());
+    let mut a = Track::new(
+        TrackId(2),
+        TrackKind::Audio,
+        Codec::Aac,
+        mist::dtsc::Timebase::MS,
+    );
+    a.init = Bytes::from_static(&[0x11, 0x90]);
+    let meta = Meta {
+        tracks: vec![v, a],
+        ..Meta::default()
+    };
+    let mut m = flv::Muxer::default();
+    m.start(&meta, &mut VecSink::default()).unwrap();
+    let pkt = |track, dts, cts, key| Packet {
+        track: TrackId(track),
+        dts: Ticks(dts),
+        cts,
+        keyframe: key,
+        data: Bytes::from_static(&[1, 2, 3]),
+        pos: None,
+    };
+    let p = m.tag_parts(&pkt(2, 21, 0, true), 0).unwrap();
+    assert_eq!(
+        (p.tag_type, p.timestamp_ms, p.head()),
+        (TagType::AUDIO, 21, &[0xaf, 0x01][..])
+    );
+    let p = m.tag_parts(&pkt(1, 40, -40, false), 0).unwrap();
+    assert_eq!((p.tag_type, p.timestamp_ms), (TagType::VIDEO, 40));
+    assert_eq!(p.head(), &[0x27, 0x01, 0xff, 0xff, 0xd8]);
+    assert_eq!(&p.payload[..], &[1, 2, 3]);
 }

@@ -15,7 +15,7 @@
 //! [`DEFAULT_KEY_SLOTS`] slots are reserved; live outputs get no `keyframes` at all. Outputs
 //! that cannot seek keep the first version: index times, positions 0.
 
-use bytes::BufMut;
+use bytes::{BufMut, Bytes};
 
 use crate::dtsc::{Codec, Framing, Meta, Packet, Params, Timebase, TrackId, TrackKind};
 use crate::formats::error::{FormatError, Problem};
@@ -230,6 +230,111 @@ impl Muxer {
     }
 }
 
+/// One packet as an FLV tag before framing: what RTMP sends as a message body (`head()` then
+/// `payload`) and what the file muxer wraps in a tag header and `PreviousTagSize`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagParts {
+    /// Audio or video.
+    pub tag_type: TagType,
+    /// The 32-bit ms timestamp (wrapped).
+    pub timestamp_ms: u32,
+    head: [u8; 5],
+    head_len: usize,
+    /// The payload, shared with the packet.
+    pub payload: Bytes,
+}
+
+impl TagParts {
+    /// The audio/video tag header bytes that precede the payload.
+    pub fn head(&self) -> &[u8] {
+        &self.head[..self.head_len]
+    }
+}
+
+impl Muxer {
+    /// The tag for `pkt` (times rescaled to ms, composition offset checked); `at` is the byte
+    /// position the tag will have in the output, remembered for the `keyframes` list.
+    pub fn tag_parts(&mut self, pkt: &Packet, at: u64) -> Result<TagParts, FormatError> {
+        let i = self
+            .tracks
+            .iter()
+            .position(|t| t.id == pkt.track)
+            .ok_or_else(|| {
+                FormatError::invalid(
+                    FORMAT,
+                    at,
+                    format!("packet for track {} not announced", pkt.track),
+                )
+            })?;
+        let t = &mut self.tracks[i];
+        // Absolute times are rescaled, then differenced (never a rescaled offset).
+        let dts = t.base.rescale(pkt.dts.0, Timebase::MS);
+        let pts = t.base.rescale(pkt.pts().0, Timebase::MS);
+        let shift = *self.shift.get_or_insert(if dts < 0 { -dts } else { 0 });
+        let dts = dts + shift;
+        if dts < 0 {
+            return Err(FormatError::invalid(
+                FORMAT,
+                at,
+                format!(
+                    "track {}: time {} ms is before the start of the file",
+                    pkt.track,
+                    dts - shift
+                ),
+            ));
+        }
+        let cts = pts + shift - dts;
+        if !(-(1 << 23)..(1 << 23)).contains(&cts) {
+            return Err(FormatError::invalid(
+                FORMAT,
+                at,
+                format!(
+                    "track {}: composition offset {cts} ms does not fit FLV's 24 bits",
+                    pkt.track
+                ),
+            ));
+        }
+        if t.first_ms.is_some() {
+            t.last_gap = dts - t.last_ms;
+        } else {
+            t.first_ms = Some(dts);
+        }
+        t.last_ms = dts;
+        let mut head = [0u8; 5];
+        let (tag_type, head_len) = match t.codec {
+            Codec::H264 => {
+                let mut h = &mut head[..];
+                write_avc_header(&mut h, pkt.keyframe, 1, cts as i32);
+                if pkt.keyframe && self.video == Some(i) {
+                    if self.keys.len() < self.key_slots {
+                        self.keys.push((dts, at));
+                    } else {
+                        self.dropped_keys += 1;
+                    }
+                }
+                (TagType::VIDEO, 5)
+            }
+            Codec::Aac => {
+                head[0] = 0xAF;
+                head[1] = 1;
+                (TagType::AUDIO, 2)
+            }
+            _ => {
+                head[0] = t.audio_flags;
+                (TagType::AUDIO, 1)
+            }
+        };
+        Ok(TagParts {
+            tag_type,
+            // FLV timestamps are 32-bit and wrap; the reader unwraps them again.
+            timestamp_ms: (dts as u64 & 0xFFFF_FFFF) as u32,
+            head,
+            head_len,
+            payload: pkt.data.clone(),
+        })
+    }
+}
+
 impl MuxerTrait for Muxer {
     fn start(&mut self, meta: &Meta, out: &mut dyn ByteSink) -> Result<(), FormatError> {
         self.live = meta.live;
@@ -413,79 +518,16 @@ impl MuxerTrait for Muxer {
 
     fn write(&mut self, pkt: &Packet, out: &mut dyn ByteSink) -> Result<(), FormatError> {
         let at = out.position();
-        let i = self
-            .tracks
-            .iter()
-            .position(|t| t.id == pkt.track)
-            .ok_or_else(|| {
-                FormatError::invalid(
-                    FORMAT,
-                    at,
-                    format!("packet for track {} not announced", pkt.track),
-                )
-            })?;
-        let t = &mut self.tracks[i];
-        // Absolute times are rescaled, then differenced (never a rescaled offset).
-        let dts = t.base.rescale(pkt.dts.0, Timebase::MS);
-        let pts = t.base.rescale(pkt.pts().0, Timebase::MS);
-        let shift = *self.shift.get_or_insert(if dts < 0 { -dts } else { 0 });
-        let dts = dts + shift;
-        if dts < 0 {
-            return Err(FormatError::invalid(
-                FORMAT,
-                at,
-                format!(
-                    "track {}: time {} ms is before the start of the file",
-                    pkt.track,
-                    dts - shift
-                ),
-            ));
-        }
-        let cts = pts + shift - dts;
-        if !(-(1 << 23)..(1 << 23)).contains(&cts) {
-            return Err(FormatError::invalid(
-                FORMAT,
-                at,
-                format!(
-                    "track {}: composition offset {cts} ms does not fit FLV's 24 bits",
-                    pkt.track
-                ),
-            ));
-        }
-        if t.first_ms.is_some() {
-            t.last_gap = dts - t.last_ms;
-        } else {
-            t.first_ms = Some(dts);
-        }
-        t.last_ms = dts;
-        // FLV timestamps are 32-bit and wrap; the reader unwraps them again.
-        let ts = (dts as u64 & 0xFFFF_FFFF) as u32;
-        let mut head = [0u8; 5];
-        let (kind, head) = match t.codec {
-            Codec::H264 => {
-                let mut h = &mut head[..];
-                write_avc_header(&mut h, pkt.keyframe, 1, cts as i32);
-                if pkt.keyframe && self.video == Some(i) {
-                    if self.keys.len() < self.key_slots {
-                        self.keys.push((dts, at));
-                    } else {
-                        self.dropped_keys += 1;
-                    }
-                }
-                (TagType::VIDEO, &head[..5])
-            }
-            Codec::Aac => {
-                head[0] = 0xAF;
-                head[1] = 1;
-                (TagType::AUDIO, &head[..2])
-            }
-            _ => {
-                head[0] = t.audio_flags;
-                (TagType::AUDIO, &head[..1])
-            }
-        };
+        let parts = self.tag_parts(pkt, at)?;
         let mut scratch = std::mem::take(&mut self.scratch);
-        let r = put_tag(out, &mut scratch, kind, ts, head, Some(pkt.data.clone()));
+        let r = put_tag(
+            out,
+            &mut scratch,
+            parts.tag_type,
+            parts.timestamp_ms,
+            parts.head(),
+            Some(parts.payload.clone()),
+        );
         self.scratch = scratch;
         r
     }
