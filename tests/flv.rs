@@ -971,3 +971,27 @@ fn tag_parts_are_what_rtmp_would_send() {
     assert_eq!(p.head(), &[0x27, 0x01, 0xff, 0xff, 0xd8]);
     assert_eq!(&p.payload[..], &[1, 2, 3]);
 }
+
+#[test]
+fn streams_are_listed_in_order_of_their_first_tag_and_hevc_in_id_7_is_found() {
+    // FFmpeg's flvdec.c creates streams as their first tags appear (checked with ffprobe 5.1
+    // on this very layout: stream 0 audio, stream 1 video). And an id-7 sequence header that
+    // holds an hvcC (early OBS builds, ossrs/srs #3464) is HEVC: the record decides.
+    let mut hvcc = vec![1u8; 23];
+    hvcc[21] = 0xff;
+    hvcc[22] = 0;
+    let f = build(
+        true,
+        true,
+        &[
+            (8, 0, vec![0xaf, 0, 0x11, 0x90]),
+            (8, 0, vec![0xaf, 1, 0x21]),
+            (9, 0, video_tag(true, 0, 0, &hvcc)),
+            (9, 0, video_tag(true, 1, 0, &[0, 0, 0, 1, 0x26])),
+        ],
+    );
+    let d = Demuxer::open(Source::from_bytes("o.flv", f)).unwrap();
+    let ids: Vec<u32> = d.meta().tracks.iter().map(|t| t.id.0).collect();
+    assert_eq!(ids, vec![2, 1]);
+    assert_eq!(d.meta().tracks[1].codec, Codec::Hevc);
+}
