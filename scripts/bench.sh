@@ -183,6 +183,32 @@ bench_ts() {
     compare_to tsanalyse mist
 }
 
+# Issue 4: FLV. A large FLV made by ffmpeg (FLV_SECONDS of 1280x720 testsrc2 + sine at
+# FLV_VIDEO_BITRATE, H.264 ultrafast + AAC; about 300 MB by default), then FLV -> FLV, FLV -> DTSC
+# and DTSC -> FLV with mist against `ffmpeg -c copy` where ffmpeg has the conversion, and
+# `mist analyse --json --detail 1` (tag headers only) against `ffprobe -show_packets`.
+bench_flv() {
+    local big=$work/big.flv secs=${FLV_SECONDS:-150} rate=${FLV_VIDEO_BITRATE:-16M}
+    command -v ffmpeg >/dev/null || { echo "bench: ffmpeg needed to make $big" >&2; exit 1; }
+    echo "flv: encoding ${secs}s of 720p at $rate with ffmpeg"
+    ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=25:duration=$secs" \
+        -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$secs" \
+        -c:v libx264 -preset ultrafast -b:v "$rate" -maxrate "$rate" -bufsize "$rate" -g 50 \
+        -c:a aac -b:a 128k "$big"
+    warm "$big"
+    baseline flv2flv "$big"
+    measure flv2flv mist "$big" "$work/out.flv" -- "$mist" convert -q "$big" "$work/out.flv"
+    measure flv2flv ffmpeg "$big" "$work/ff.flv" -- ffmpeg -v error -y -i "$big" -map 0 -c copy "$work/ff.flv"
+    compare_to flv2flv mist
+    measure flv2dtsc mist "$big" "$work/out.dtsc" -- "$mist" convert -q "$big" "$work/out.dtsc"
+    "$mist" convert -q "$big" "$work/mid.dtsc"
+    warm "$work/mid.dtsc"
+    measure dtsc2flv mist "$work/mid.dtsc" "$work/back.flv" -- "$mist" convert -q "$work/mid.dtsc" "$work/back.flv"
+    measure flvprobe mist "$big" /dev/null -- "$mist" analyse --json --detail 1 "$big"
+    measure flvprobe ffprobe "$big" /dev/null -- ffprobe -v error -of json -show_packets "$big"
+    compare_to flvprobe mist
+}
+
 # ---- main ---------------------------------------------------------------------------------------
 
 echo "building mist (release) into $target"

@@ -3,6 +3,7 @@
 //! lines or as JSON (the stable shape of DESIGN.md §1, documented in `docs/analyse-json.md`).
 
 pub mod dtsc;
+pub mod flv;
 pub mod mp3;
 pub mod mp4;
 pub mod render;

@@ -6,6 +6,7 @@
 
 pub mod dtsc;
 pub mod error;
+pub mod flv;
 pub mod mp3;
 pub mod mp4;
 pub mod probe;
@@ -303,13 +304,7 @@ const fn planned(
 /// Every format mist knows, in probe order.
 pub static FORMATS: &[FormatSpec] = &[
     dtsc::SPEC,
-    planned(
-        Format::Flv,
-        "flv",
-        "Adobe Flash Video",
-        &["flv"],
-        "video/x-flv",
-    ),
+    flv::SPEC,
     ts::SPEC,
     mp4::SPEC,
     mp4::FMP4_SPEC,
