@@ -149,3 +149,21 @@ fn ts_to_mp4_and_mp4_to_ts_read_back_in_ffprobe() {
         decodes_silently(&out);
     }
 }
+
+#[test]
+fn ts_to_flv_and_flv_to_ts_read_back_in_ffprobe() {
+    let dir = TestDir::new("interop_ts_flv");
+    // FLV carries one audio track, so two_audio.ts is left out.
+    for name in ["h264_aac.ts", "h264_mp3.ts", "wrap33.ts", "audio_only.ts"] {
+        let out = dir.join(&format!("{name}.flv"));
+        convert(&fixture(name), &out);
+        same_streams(name, &out, "flv", name == "h264_mp3.ts");
+        decodes_silently(&out);
+    }
+    for name in ["h264_aac.flv", "h264_mp3.flv", "aac_only.flv"] {
+        let out = dir.join(&format!("{name}.ts"));
+        convert(&fixture(name), &out);
+        same_streams(name, &out, "mpegts", name == "h264_mp3.flv");
+        decodes_silently(&out);
+    }
+}
