@@ -50,8 +50,8 @@ mp3\t''
 h264\t''
 aac\t''"
 complete -c mist -n "__fish_mist_using_subcommand convert" -l tracks -d 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry' -r
-complete -c mist -n "__fish_mist_using_subcommand convert" -l start -d 'Start at the keyframe at or before this time (seconds, or [h:]m:s)' -r
-complete -c mist -n "__fish_mist_using_subcommand convert" -l end -d 'Stop before this time (seconds, or [h:]m:s)' -r
+complete -c mist -n "__fish_mist_using_subcommand convert" -l start -d 'Start at the keyframe at or before this time (seconds from the start of the input, or [h:]m:s)' -r
+complete -c mist -n "__fish_mist_using_subcommand convert" -l end -d 'Stop before this time (seconds from the start of the input, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -s f -l force -d 'Overwrite the output if it exists'
 complete -c mist -n "__fish_mist_using_subcommand convert" -s q -l quiet -d 'No progress bar'
 complete -c mist -n "__fish_mist_using_subcommand convert" -s h -l help -d 'Print help'
@@ -72,8 +72,8 @@ mp3\t''
 h264\t''
 aac\t''"
 complete -c mist -n "__fish_mist_using_subcommand remux" -l tracks -d 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry' -r
-complete -c mist -n "__fish_mist_using_subcommand remux" -l start -d 'Start at the keyframe at or before this time (seconds, or [h:]m:s)' -r
-complete -c mist -n "__fish_mist_using_subcommand remux" -l end -d 'Stop before this time (seconds, or [h:]m:s)' -r
+complete -c mist -n "__fish_mist_using_subcommand remux" -l start -d 'Start at the keyframe at or before this time (seconds from the start of the input, or [h:]m:s)' -r
+complete -c mist -n "__fish_mist_using_subcommand remux" -l end -d 'Stop before this time (seconds from the start of the input, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -s f -l force -d 'Overwrite the output if it exists'
 complete -c mist -n "__fish_mist_using_subcommand remux" -s q -l quiet -d 'No progress bar'
 complete -c mist -n "__fish_mist_using_subcommand remux" -s h -l help -d 'Print help'

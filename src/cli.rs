@@ -97,10 +97,11 @@ pub struct ConvertArgs {
     /// Default: every track the output format can carry.
     #[arg(long)]
     pub tracks: Option<String>,
-    /// Start at the keyframe at or before this time (seconds, or [h:]m:s).
+    /// Start at the keyframe at or before this time (seconds from the start of the input, or
+    /// [h:]m:s).
     #[arg(long, value_parser = parse_time)]
     pub start: Option<Time>,
-    /// Stop before this time (seconds, or [h:]m:s).
+    /// Stop before this time (seconds from the start of the input, or [h:]m:s).
     #[arg(long, value_parser = parse_time)]
     pub end: Option<Time>,
     /// Overwrite the output if it exists.
