@@ -243,17 +243,43 @@ fn ts_dtsc_round_trip_follows_the_ms_rounding_rule() {
     }
 }
 
+/// Earliest dts of a sidecar (unwrapped: ffprobe shows pre-wrap times minus 2^33).
+fn origin(sc: &Value, unwrap: bool) -> i64 {
+    sc["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["dts"].as_i64())
+        .map(|d| if unwrap && d < 0 { d + WRAP } else { d })
+        .min()
+        .unwrap()
+}
+
+/// `--start`/`--end` take seconds from the input's start: the argument for an absolute
+/// 90 kHz time (microsecond precision, exact for the values used here).
+fn from_start(abs: i64, origin: i64) -> String {
+    let us = (abs - origin) * 100 / 9;
+    format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
+}
+
 /// Oracle: the sidecar, filtered by the trim rule (start at the video key at or before
-/// --start, every packet from that DTS on, and before --end).
+/// --start, every packet from that DTS on, and before --end; both counted from the input's
+/// earliest dts).
 #[test]
 fn start_end_trims_work_on_ts_input() {
     let dir = TestDir::new("ts_trim");
     let out = dir.join("cut.ts");
-    // The file's video starts at 1.4 s with keys every second: --start 2.5 starts at 2.4 s.
+    // The file's video starts at 1.4 s with keys every second: 2.5 s absolute starts at 2.4 s.
+    let o = origin(&sidecar("h264_aac.ts"), false);
     convert(
         &fixture("h264_aac.ts"),
         &out,
-        &["--start", "2.5", "--end", "3.0"],
+        &[
+            "--start",
+            &from_start(225_000, o),
+            "--end",
+            &from_start(270_000, o),
+        ],
     );
     validate_clean(&out);
     let sc = sidecar("h264_aac.ts");
@@ -278,11 +304,7 @@ fn trims_work_across_the_33_bit_wrap() {
     let out = dir.join("cut.ts");
     // Video DTS runs from 2^33 - 98792 ticks; the key 1 s later is past the wrap.
     let start_ticks = WRAP - 98_792 + 90_000;
-    let start = format!(
-        "{}.{:06}",
-        start_ticks / 90_000,
-        (start_ticks % 90_000) * 100 / 9
-    );
+    let start = from_start(start_ticks, origin(&sidecar("wrap33.ts"), true));
     convert(&fixture("wrap33.ts"), &out, &["--start", &start]);
     let j = analyse_json(&out, &["--detail", "1"]);
     let v = mist_rows(&j, 256);
