@@ -76,7 +76,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__analyse)
-            opts="-D -V -h --detail --validate --json --format --fps --help"
+            opts="-D -V -h --detail --validate --json --format --fps --pid --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -95,6 +95,10 @@ _mist() {
                     return 0
                     ;;
                 --fps)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -50,8 +50,8 @@ mp3\t''
 h264\t''
 aac\t''"
 complete -c mist -n "__fish_mist_using_subcommand convert" -l tracks -d 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry' -r
-complete -c mist -n "__fish_mist_using_subcommand convert" -l start -d 'Start at the keyframe at or before this time (seconds, or [h:]m:s)' -r
-complete -c mist -n "__fish_mist_using_subcommand convert" -l end -d 'Stop before this time (seconds, or [h:]m:s)' -r
+complete -c mist -n "__fish_mist_using_subcommand convert" -l start -d 'Start at the keyframe at or before this time (seconds from the start of the input, or [h:]m:s)' -r
+complete -c mist -n "__fish_mist_using_subcommand convert" -l end -d 'Stop before this time (seconds from the start of the input, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -s f -l force -d 'Overwrite the output if it exists'
 complete -c mist -n "__fish_mist_using_subcommand convert" -s q -l quiet -d 'No progress bar'
@@ -73,8 +73,8 @@ mp3\t''
 h264\t''
 aac\t''"
 complete -c mist -n "__fish_mist_using_subcommand remux" -l tracks -d 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry' -r
-complete -c mist -n "__fish_mist_using_subcommand remux" -l start -d 'Start at the keyframe at or before this time (seconds, or [h:]m:s)' -r
-complete -c mist -n "__fish_mist_using_subcommand remux" -l end -d 'Stop before this time (seconds, or [h:]m:s)' -r
+complete -c mist -n "__fish_mist_using_subcommand remux" -l start -d 'Start at the keyframe at or before this time (seconds from the start of the input, or [h:]m:s)' -r
+complete -c mist -n "__fish_mist_using_subcommand remux" -l end -d 'Stop before this time (seconds from the start of the input, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -s f -l force -d 'Overwrite the output if it exists'
 complete -c mist -n "__fish_mist_using_subcommand remux" -s q -l quiet -d 'No progress bar'
@@ -89,6 +89,7 @@ mp3\t''
 h264\t''
 aac\t''"
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
+complete -c mist -n "__fish_mist_using_subcommand analyse" -l pid -d 'Only this PID (MPEG-TS; decimal or 0x hex)' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -s V -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -s h -l help -d 'Print help'
@@ -102,6 +103,7 @@ mp3\t''
 h264\t''
 aac\t''"
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
+complete -c mist -n "__fish_mist_using_subcommand analyze" -l pid -d 'Only this PID (MPEG-TS; decimal or 0x hex)' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s V -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s h -l help -d 'Print help'

@@ -163,6 +163,101 @@ bench_dtsc() {
     compare_to dtsc mist
 }
 
+# Issue 5: MPEG-TS → TS and → DTSC against `ffmpeg -c copy` (TS), cat and cp, and
+# `mist analyse --json --detail 1` against `ffprobe -show_packets`. The input loops the
+# h264_aac.ts fixture (B-frames, AAC) with ffmpeg to TS_SIZE_MB (default 300).
+bench_ts() {
+    local big=$work/big.ts size=${TS_SIZE_MB:-300}
+    echo "ts: looping tests/fixtures/h264_aac.ts to $size MB with ffmpeg -c copy"
+    make_input_ffmpeg tests/fixtures/h264_aac.ts "$big" "$size"
+    warm "$big"
+    baseline ts "$big"
+    measure ts mist "$big" "$work/out.ts" -- "$mist" convert -q "$big" "$work/out.ts"
+    measure ts ffmpeg "$big" "$work/out.ts" -- ffmpeg -v error -y -i "$big" -map 0 -c copy -f mpegts "$work/out.ts"
+    compare_to ts mist
+    measure ts2flv mist "$big" "$work/out.flv" -- "$mist" convert -q "$big" "$work/out.flv"
+    measure ts2flv ffmpeg "$big" "$work/ff.flv" -- ffmpeg -v error -y -i "$big" -map 0 -c copy "$work/ff.flv"
+    compare_to ts2flv mist
+    measure ts2dtsc mist "$big" "$work/out.dtsc" -- "$mist" convert -q "$big" "$work/out.dtsc"
+    measure ts2dtsc ffmpeg-nut "$big" "$work/out.nut" -- ffmpeg -v error -y -i "$big" -map 0 -c copy -f nut "$work/out.nut"
+    compare_to ts2dtsc mist
+    measure tsanalyse mist "$big" /dev/null -- sh -c '"$1" analyse --json --detail 1 "$2" >/dev/null' sh "$mist" "$big"
+    measure tsanalyse ffprobe "$big" /dev/null -- sh -c 'ffprobe -v error -of json -show_packets "$1" >/dev/null' sh "$big"
+    compare_to tsanalyse mist
+}
+
+# Issue 4: FLV. A large FLV made by ffmpeg (FLV_SECONDS of 1280x720 testsrc2 + sine at
+# FLV_VIDEO_BITRATE, H.264 ultrafast + AAC; about 300 MB by default), then FLV -> FLV, FLV -> DTSC
+# and DTSC -> FLV with mist against `ffmpeg -c copy` where ffmpeg has the conversion, and
+# `mist analyse --json --detail 1` (tag headers only) against `ffprobe -show_packets`.
+bench_flv() {
+    local big=$work/big.flv secs=${FLV_SECONDS:-150} rate=${FLV_VIDEO_BITRATE:-16M}
+    command -v ffmpeg >/dev/null || { echo "bench: ffmpeg needed to make $big" >&2; exit 1; }
+    echo "flv: encoding ${secs}s of 720p at $rate with ffmpeg"
+    ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=25:duration=$secs" \
+        -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$secs" \
+        -c:v libx264 -preset ultrafast -b:v "$rate" -maxrate "$rate" -bufsize "$rate" -g 50 \
+        -c:a aac -b:a 128k "$big"
+    warm "$big"
+    baseline flv2flv "$big"
+    measure flv2flv mist "$big" "$work/out.flv" -- "$mist" convert -q "$big" "$work/out.flv"
+    measure flv2flv ffmpeg "$big" "$work/ff.flv" -- ffmpeg -v error -y -i "$big" -map 0 -c copy "$work/ff.flv"
+    compare_to flv2flv mist
+    measure flv2dtsc mist "$big" "$work/out.dtsc" -- "$mist" convert -q "$big" "$work/out.dtsc"
+    "$mist" convert -q "$big" "$work/mid.dtsc"
+    warm "$work/mid.dtsc"
+    measure dtsc2flv mist "$work/mid.dtsc" "$work/back.flv" -- "$mist" convert -q "$work/mid.dtsc" "$work/back.flv"
+    measure flvprobe mist "$big" /dev/null -- "$mist" analyse --json --detail 1 "$big"
+    measure flvprobe ffprobe "$big" /dev/null -- ffprobe -v error -of json -show_packets "$big"
+    compare_to flvprobe mist
+}
+
+# Issue 6: MP4. A large MP4 made by ffmpeg (MP4_SECONDS of 720p at MP4_VIDEO_BITRATE, B-frames),
+# converted to TS and FLV, and a large TS and FLV (made from it by ffmpeg) converted to MP4, each
+# against `ffmpeg -c copy` of the same conversion; MP4 -> MP4 and MP4 -> fMP4 too, and the
+# `mist analyse` summary (moov only) against `ffprobe -show_packets`.
+bench_mp4() {
+    local big=$work/big.mp4 secs=${MP4_SECONDS:-120} rate=${MP4_VIDEO_BITRATE:-18M}
+    command -v ffmpeg >/dev/null || { echo "bench: ffmpeg needed to make $big" >&2; exit 1; }
+    echo "mp4: encoding ${secs}s of 720p at $rate with ffmpeg"
+    ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=$secs" \
+        -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$secs" \
+        -c:v libx264 -preset ultrafast -bf 2 -b:v "$rate" -g 60 -c:a aac -b:a 128k "$big"
+    ffmpeg -v error -y -i "$big" -map 0 -c copy "$work/src.ts"
+    ffmpeg -v error -y -i "$big" -map 0 -c copy "$work/src.flv"
+    warm "$big"
+    baseline mp4 "$big"
+    local pair from to ext
+    for pair in mp4:mp4 mp4:ts mp4:flv ts:mp4 flv:mp4; do
+        from=${pair%%:*}; to=${pair##*:}
+        local in=$big
+        [ "$from" = mp4 ] || in=$work/src.$from
+        warm "$in"
+        measure "${from}2${to}" mist "$in" "$work/out.$to" -- "$mist" convert -q --force "$in" "$work/out.$to"
+        measure "${from}2${to}" ffmpeg "$in" "$work/ff.$to" -- ffmpeg -v error -y -i "$in" -map 0 -c copy "$work/ff.$to"
+        compare_to "${from}2${to}" mist
+    done
+    measure mp42fmp4 mist "$big" "$work/out.fmp4" -- "$mist" convert -q --force --to fmp4 "$big" "$work/out.fmp4"
+    measure mp42fmp4 ffmpeg "$big" "$work/ff.fmp4" -- ffmpeg -v error -y -i "$big" -map 0 -c copy -f mp4 -movflags frag_keyframe+empty_moov+default_base_moof "$work/ff.fmp4"
+    compare_to mp42fmp4 mist
+    measure mp4probe mist "$big" /dev/null -- "$mist" analyse "$big"
+    measure mp4probe ffprobe "$big" /dev/null -- ffprobe -v error -of json -show_packets "$big"
+    compare_to mp4probe mist
+}
+
+# Issue 4: FLV -> MP3 (the audio of an FLV with MP3 sound), against ffmpeg's extraction.
+bench_flvmp3() {
+    local big=$work/big_mp3.flv secs=${FLV_SECONDS:-150}
+    command -v ffmpeg >/dev/null || { echo "bench: ffmpeg needed to make $big" >&2; exit 1; }
+    ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=25:duration=$secs" \
+        -f lavfi -i "sine=frequency=440:sample_rate=44100:duration=$secs" \
+        -c:v libx264 -preset ultrafast -b:v 16M -g 50 -c:a libmp3lame -b:a 192k "$big"
+    warm "$big"
+    measure flv2mp3 mist "$big" "$work/out.mp3" -- "$mist" convert -q --force "$big" "$work/out.mp3"
+    measure flv2mp3 ffmpeg "$big" "$work/ff.mp3" -- ffmpeg -v error -y -i "$big" -map 0:a -c copy "$work/ff.mp3"
+    compare_to flv2mp3 mist
+}
+
 # ---- main ---------------------------------------------------------------------------------------
 
 echo "building mist (release) into $target"

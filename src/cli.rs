@@ -136,10 +136,11 @@ pub struct ConvertArgs {
     /// Default: every track the output format can carry.
     #[arg(long)]
     pub tracks: Option<String>,
-    /// Start at the keyframe at or before this time (seconds, or [h:]m:s).
+    /// Start at the keyframe at or before this time (seconds from the start of the input, or
+    /// [h:]m:s).
     #[arg(long, value_parser = parse_time)]
     pub start: Option<Time>,
-    /// Stop before this time (seconds, or [h:]m:s).
+    /// Stop before this time (seconds from the start of the input, or [h:]m:s).
     #[arg(long, value_parser = parse_time)]
     pub end: Option<Time>,
     /// Overwrite the output if it exists.
@@ -175,6 +176,19 @@ pub struct AnalyseArgs {
     /// VUI timing, else 25.
     #[arg(long, value_parser = parse_fps)]
     pub fps: Option<(u32, u32)>,
+    /// Only this PID (MPEG-TS; decimal or 0x hex).
+    #[arg(long, value_parser = parse_pid)]
+    pub pid: Option<u16>,
+}
+
+fn parse_pid(s: &str) -> Result<u16, String> {
+    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u16::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    v.ok()
+        .filter(|p| *p < 0x2000)
+        .ok_or_else(|| format!("'{s}' is not a PID (0 to 8191, or 0x0 to 0x1fff)"))
 }
 
 /// Arguments of `serve`.

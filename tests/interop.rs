@@ -62,6 +62,165 @@ fn sidecars_match_installed_ffprobe() {
     );
 }
 
+// ---- FLV -----------------------------------------------------------------------------------
+
+/// Runs a tool and returns (success, stderr).
+fn tool(cmd: &str, args: &[&str]) -> (bool, String) {
+    util::require(cmd);
+    let o = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .expect("run tool");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// ffprobe of `out` shows the streams of `src` (codec, profile, size, rate, channels) and the
+/// same packet count per stream, DTS strictly increases per stream, and ffmpeg decodes `out`
+/// without a word.
+fn assert_flv_output_like(what: &str, out: &std::path::Path, src: &ffprobe::Probe) {
+    let got = ffprobe::run(out);
+    assert_eq!(got.format_name, "flv", "{what}");
+    assert_eq!(got.streams.len(), src.streams.len(), "{what}: streams");
+    for (g, w) in got.streams.iter().zip(&src.streams) {
+        let fields = |s: &ffprobe::FfprobeStream| {
+            (
+                s.codec_type.clone(),
+                s.codec_name.clone(),
+                s.profile.clone(),
+                s.width,
+                s.height,
+                s.sample_rate,
+                s.channels,
+            )
+        };
+        assert_eq!(fields(g), fields(w), "{what}: stream {}", w.index);
+        assert_eq!(
+            got.stream_packets(g.index).len(),
+            src.stream_packets(w.index).len(),
+            "{what}: packets of stream {}",
+            w.index
+        );
+        let dts: Vec<i64> = got
+            .stream_packets(g.index)
+            .iter()
+            .map(|p| p.dts.expect("dts"))
+            .collect();
+        assert!(
+            dts.windows(2).all(|w| w[0] < w[1]),
+            "{what}: DTS of stream {} not strictly increasing",
+            g.index
+        );
+    }
+    let (ok, err) = tool(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-i",
+            out.to_str().unwrap(),
+            "-f",
+            "null",
+            "-",
+        ],
+    );
+    assert!(ok && err.trim().is_empty(), "{what}: ffmpeg says: {err}");
+}
+
+/// Oracle: ffprobe and ffmpeg on what mist wrote. FLV → FLV and FLV → DTSC → FLV keep the
+/// streams and packet counts of every FLV fixture, and the result decodes cleanly.
+#[test]
+fn flv_outputs_read_back_in_ffmpeg() {
+    for name in [
+        "h264_aac.flv",
+        "h264_mp3.flv",
+        "aac_only.flv",
+        "h264_only.flv",
+    ] {
+        let dir = util::TestDir::new("interop_flv");
+        let src = util::fixture(name);
+        let want = ffprobe::sidecar(name);
+        let a = dir.join("a.flv");
+        let b = dir.join("b.dtsc");
+        let c = dir.join("c.flv");
+        for (from, to) in [(&src, &a), (&a, &b), (&b, &c)] {
+            util::mist_ok(&[
+                "convert",
+                from.to_str().unwrap(),
+                to.to_str().unwrap(),
+                "-q",
+            ]);
+        }
+        assert_flv_output_like(&format!("{name} -> flv"), &a, &want);
+        // Without an index in advance (input from stdin) the muxer reserves keyframe slots
+        // and pads what it does not use; ffmpeg must read that metadata silently too.
+        let piped = dir.join("piped.flv");
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_mist"))
+            .args([
+                "convert",
+                "-",
+                piped.to_str().unwrap(),
+                "--from",
+                "flv",
+                "-q",
+            ])
+            .stdin(std::fs::File::open(&src).unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_flv_output_like(&format!("{name} | mist -> flv"), &piped, &want);
+        assert_flv_output_like(&format!("{name} -> dtsc -> flv"), &c, &want);
+    }
+}
+
+/// Oracle: ffprobe on a file ffmpeg writes at run time, whose times start at 1000 s (kept as
+/// they are, not shifted to 0) and with B-frames: mist's packet listing equals ffprobe's.
+#[test]
+fn flv_from_ffmpeg_with_late_start_lists_like_ffprobe() {
+    let dir = util::TestDir::new("interop_flv_late");
+    let out = dir.join("late.flv");
+    let (ok, err) = tool(
+        "ffmpeg",
+        &[
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=30:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=300:sample_rate=44100:duration=1",
+            "-c:v",
+            "libx264",
+            "-bf",
+            "2",
+            "-g",
+            "15",
+            "-c:a",
+            "aac",
+            "-output_ts_offset",
+            "1000",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "ffmpeg failed: {err}");
+    let want = ffprobe::run(&out);
+    let doc = util::analyse_json(&out, &["--detail", "1"]);
+    let (got, bases) = ffprobe::from_mist_json(&doc);
+    ffprobe::assert_same_packets("late.flv", &got, &bases, &want);
+    // The first video DTS is two frames before 1000 s (B-frames); nothing is shifted to 0.
+    assert!(got[0].dts.unwrap() > 999_000, "times keep their origin");
+}
+
 /// Runs `ffmpeg -v error [extra] -i path -f null -` and returns what it printed.
 fn ffmpeg_decode_errors(path: &std::path::Path, extra: &[&str]) -> String {
     util::require("ffmpeg");
@@ -274,11 +433,11 @@ fn raw_ffprobe(path: &std::path::Path, args: &[&str]) -> serde_json::Value {
 /// Oracle: ffprobe. `ffprobe -show_frames` on the raw fixture decodes it and lists frames in
 /// presentation order, each with the byte offset of its access unit (`pkt_pos`); the sidecar
 /// lists the access units in decode order. So the presentation order of decode indices is
-/// known without trusting mist. `mist convert h264_bframes.h264 x.mp4` (ffmpeg -c copy cannot
-/// time a raw stream with B-frames) must give 50 packets with strictly increasing DTS whose
+/// known without trusting mist. `mist convert h264_bframes.h264 x.mp4` (and `.flv`, `.ts`;
+/// ffmpeg -c copy cannot time a raw stream with B-frames) must give 50 packets with strictly increasing DTS whose
 /// PTS sort into exactly that order, and decode without a word from ffmpeg.
 #[test]
-fn raw_h264_with_bframes_converts_to_mp4_in_presentation_order() {
+fn raw_h264_with_bframes_converts_to_mp4_flv_ts_in_presentation_order() {
     let raw = util::fixture("h264_bframes.h264");
     let side = ffprobe::sidecar("h264_bframes.h264");
     let decode_index = |pos: u64| {
@@ -302,39 +461,47 @@ fn raw_h264_with_bframes_converts_to_mp4_in_presentation_order() {
     );
 
     let dir = util::TestDir::new("interop_raw_bframes");
-    let out = dir.join("x.mp4");
-    util::mist_ok(&[
-        "convert",
-        raw.to_str().unwrap(),
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    let got = ffprobe::run(&out);
-    let pk = got.stream_packets(0);
-    assert_eq!(pk.len(), 50);
-    let dts: Vec<i64> = pk.iter().map(|p| p.dts.expect("dts")).collect();
-    assert!(
-        dts.windows(2).all(|w| w[0] < w[1]),
-        "DTS not strictly rising: {dts:?}"
-    );
-    let mut order: Vec<usize> = (0..pk.len()).collect();
-    order.sort_by_key(|&i| pk[i].pts.expect("pts"));
-    let pts: Vec<i64> = order.iter().map(|&i| pk[i].pts.unwrap()).collect();
-    assert!(pts.windows(2).all(|w| w[0] < w[1]), "PTS repeat: {pts:?}");
-    assert_eq!(
-        order, want,
-        "presentation order differs from ffprobe's frames"
-    );
-    assert!(pk.iter().zip(&dts).all(|(p, d)| p.pts.unwrap() >= *d));
-    let keys: Vec<bool> = pk.iter().map(|p| p.key).collect();
-    let want_keys: Vec<bool> = side.packets.iter().map(|p| p.key).collect();
-    assert_eq!(keys, want_keys);
-    assert_eq!(ffmpeg_decode_errors(&out, &[]), "");
+    for ext in ["mp4", "flv", "ts"] {
+        let out = dir.join(&format!("x.{ext}"));
+        util::mist_ok(&[
+            "convert",
+            raw.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        let got = ffprobe::run(&out);
+        let pk = got.stream_packets(0);
+        assert_eq!(pk.len(), 50, "{ext}");
+        let dts: Vec<i64> = pk.iter().map(|p| p.dts.expect("dts")).collect();
+        assert!(
+            dts.windows(2).all(|w| w[0] < w[1]),
+            "{ext}: DTS not strictly rising: {dts:?}"
+        );
+        let mut order: Vec<usize> = (0..pk.len()).collect();
+        order.sort_by_key(|&i| pk[i].pts.expect("pts"));
+        let pts: Vec<i64> = order.iter().map(|&i| pk[i].pts.unwrap()).collect();
+        assert!(
+            pts.windows(2).all(|w| w[0] < w[1]),
+            "{ext}: PTS repeat: {pts:?}"
+        );
+        assert_eq!(
+            order, want,
+            "{ext}: presentation order differs from ffprobe's frames"
+        );
+        assert!(
+            pk.iter().zip(&dts).all(|(p, d)| p.pts.unwrap() >= *d),
+            "{ext}"
+        );
+        let keys: Vec<bool> = pk.iter().map(|p| p.key).collect();
+        let want_keys: Vec<bool> = side.packets.iter().map(|p| p.key).collect();
+        assert_eq!(keys, want_keys, "{ext}");
+        assert_eq!(ffmpeg_decode_errors(&out, &[]), "", "{ext}");
+    }
 }
 
 /// Oracle: ffmpeg and ffprobe on what mist wrote. `.h264` and `.aac` outputs — from the raw
-/// fixtures through DTSC, and from an MP4 whose H.264 has its parameter sets only in the
-/// `avcC` (so mist must insert them before keyframes) — decode without a word, and ffprobe
+/// fixtures through DTSC, and from MP4 and FLV files whose H.264 has its parameter sets only
+/// in the `avcC` (so mist must insert them before keyframes), and from TS — decode without a word, and ffprobe
 /// counts the source's packets and keyframes.
 #[test]
 fn raw_outputs_decode_cleanly() {
@@ -377,6 +544,42 @@ fn raw_outputs_decode_cleanly() {
                 &["--tracks", "audio"],
             ),
             "faststart.mp4",
+            1,
+        ),
+        (
+            conv(
+                &util::fixture("h264_aac.flv"),
+                "f.h264",
+                &["--tracks", "video"],
+            ),
+            "h264_aac.flv",
+            0,
+        ),
+        (
+            conv(
+                &util::fixture("h264_aac.flv"),
+                "f.aac",
+                &["--tracks", "audio"],
+            ),
+            "h264_aac.flv",
+            1,
+        ),
+        (
+            conv(
+                &util::fixture("h264_aac.ts"),
+                "t.h264",
+                &["--tracks", "video"],
+            ),
+            "h264_aac.ts",
+            0,
+        ),
+        (
+            conv(
+                &util::fixture("h264_aac.ts"),
+                "t.aac",
+                &["--tracks", "audio"],
+            ),
+            "h264_aac.ts",
             1,
         ),
     ];

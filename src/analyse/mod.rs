@@ -3,11 +3,13 @@
 //! lines or as JSON (the stable shape of DESIGN.md §1, documented in `docs/analyse-json.md`).
 
 pub mod dtsc;
+pub mod flv;
 pub mod mp3;
 pub mod mp4;
 pub mod raw;
 pub mod render;
 pub mod stats;
+pub mod ts;
 
 use std::io::Write;
 
@@ -28,6 +30,8 @@ pub struct Options {
     pub validate: bool,
     /// The caller will print JSON: collect packets into the report instead of printing lines.
     pub json: bool,
+    /// Only this PID (formats with PIDs; others ignore it).
+    pub pid: Option<u16>,
 }
 
 /// Everything `analyse` found, in the shape `--json` prints.

@@ -38,6 +38,24 @@ impl Stats {
         }
     }
 
+    /// Replaces the track list (a track appeared or its configuration changed mid-stream):
+    /// counts of tracks that stay are kept, new tracks start empty, the order is `meta`'s.
+    pub fn update_tracks(&mut self, meta: &Meta) {
+        let mut old = std::mem::take(&mut self.tracks);
+        self.tracks = meta
+            .tracks
+            .iter()
+            .map(|t| {
+                let s = old
+                    .iter()
+                    .position(|(o, _)| o.id == t.id)
+                    .map(|i| old.swap_remove(i).1)
+                    .unwrap_or_default();
+                (t.clone(), s)
+            })
+            .collect();
+    }
+
     /// Counts one packet (packets of unknown tracks are ignored).
     pub fn add(&mut self, p: &Packet) {
         self.add_sample(p.track, p.dts, p.cts, p.data.len() as u64, p.keyframe);

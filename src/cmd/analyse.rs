@@ -28,6 +28,7 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
         detail: a.detail,
         validate: a.validate,
         json: a.json,
+        pid: a.pid,
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());

@@ -23,6 +23,12 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
         ))
     })?;
     let from = a.from.as_deref().and_then(formats::spec_by_name);
+    // `.m2ts`/`.mts` outputs get 192-byte units (the TS muxer's M2TS option).
+    let m2ts = to.name == "ts"
+        && a.output
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("m2ts") || e.eq_ignore_ascii_case("mts"));
     let tracks = match &a.tracks {
         Some(t) => Selection::parse(t).map_err(|e| UsageError(e.to_string()))?,
         None => Selection::default(),
@@ -50,7 +56,10 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
             start: a.start,
             end: a.end,
             force: a.force,
-            mux: MuxOptions::default(),
+            mux: MuxOptions {
+                m2ts,
+                ..MuxOptions::default()
+            },
             demux: DemuxOptions { fps: a.fps },
         },
         a.quiet,

@@ -35,9 +35,9 @@ pub struct Plan {
     pub to: &'static FormatSpec,
     /// Tracks to keep.
     pub tracks: Selection,
-    /// Start at the keyframe at or before this time.
+    /// Start at the keyframe at or before this time (counted from the input's start).
     pub start: Option<Time>,
-    /// Stop before this time.
+    /// Stop before this time (counted from the input's start).
     pub end: Option<Time>,
     /// Overwrite an existing output.
     pub force: bool,
@@ -350,11 +350,31 @@ impl Job {
             });
         }
 
-        // Trimming on keyframes: start at the key at or before --start of the first kept video
-        // track (every track from that time on), or exactly at --start without video.
-        let mut start = plan.start;
-        if let Some(want) = plan.start {
+        // --start/--end count from the start of the input (its earliest decode time), as
+        // ffmpeg's -ss/-to do: a TS that starts at 1.4 s cut with --start 2 begins near 3.4 s.
+        let (mut start, mut end) = (plan.start, plan.end);
+        if plan.start.is_some() || plan.end.is_some() {
             demux.build_index().map_err(in_err)?;
+            let source = demux.meta();
+            let origin = source.index.as_ref().and_then(|index| {
+                kept_positions
+                    .iter()
+                    .filter_map(|&i| {
+                        let ti = index.tracks.get(i)?;
+                        (!ti.parts.is_empty() || !ti.keys.is_empty())
+                            .then(|| Time::new(ti.first, source.tracks[i].timebase))
+                    })
+                    .min()
+            });
+            if let Some(o) = origin {
+                let shift = |t: Time| Time::new(o.ticks + t.ceil_in(o.base).0, o.base);
+                start = start.map(shift);
+                end = end.map(shift);
+            }
+        }
+        // Trimming on keyframes: start at the key at or before the start of the first kept
+        // video track (every track from that time on), or exactly there without video.
+        if let Some(want) = start {
             let source = demux.meta();
             let video = kept_positions
                 .iter()
@@ -378,7 +398,7 @@ impl Job {
             meta,
             keep,
             start,
-            end: plan.end,
+            end,
             ended: Vec::new(),
             negative_ok: plan.to.mux_caps.negative_times,
             in_name: in_name.to_string(),

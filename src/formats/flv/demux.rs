@@ -1,0 +1,394 @@
+//! The FLV demuxer: the sans-IO [`Reader`] over a [`Source`], a look-ahead at open so `meta()`
+//! has every track with its configuration, an index built from tag headers alone (payloads are
+//! seeked over), and seeking through that index.
+
+use std::collections::VecDeque;
+use std::io::{Read, Seek, SeekFrom};
+
+use bytes::Bytes;
+
+use crate::dtsc::index::{Builder, PartInfo};
+use crate::dtsc::{Index, Meta, Packet, Ticks, Time, Track, TrackKind};
+use crate::formats::error::{FormatError, Problem};
+use crate::formats::{Demuxer as DemuxerTrait, Finding};
+use crate::io::Source;
+
+use super::header::HEADER_LEN;
+use super::reader::{Event, Reader, Script, Streams, Tag};
+use super::tag::{TagHeader, TagType, PREV_TAG_SIZE_LEN, TAG_HEADER_LEN};
+use super::FORMAT;
+
+/// How much one read asks the source for.
+const READ_CHUNK: usize = 1 << 20;
+/// How far `open` reads ahead looking for tracks and sequence headers (FFmpeg probes ~5 MB).
+pub const PROBE_BYTES: u64 = 4 << 20;
+/// Script tags kept for `scripts()`; more are counted but dropped.
+pub const MAX_SCRIPTS: usize = 64;
+/// Body bytes the header scan reads of each tag (enough for every audio/video tag header).
+pub const SCAN_PREFIX: usize = 16;
+/// Bytes the header scan reads at once: small, since it seeks over payloads, yet enough to
+/// hold a run of small audio tags.
+const SCAN_WINDOW: usize = 4 << 10;
+
+/// Reads an FLV input.
+pub struct Demuxer {
+    src: Source,
+    reader: Reader,
+    meta: Meta,
+    queue: VecDeque<Packet>,
+    findings: Vec<Finding>,
+    scripts: Vec<Script>,
+    /// Each track as its first sequence header configured it.
+    first_config: Vec<Track>,
+    eof: bool,
+    /// True once the end of input was reported.
+    finished: bool,
+    /// Absolute offset of the next byte to read from `src`.
+    read_pos: u64,
+    /// Offset of the first tag.
+    data_start: u64,
+}
+
+/// Opens `src` as FLV (the format table's `open`).
+pub fn open(src: Source) -> Result<Box<dyn DemuxerTrait>, FormatError> {
+    Ok(Box::new(Demuxer::open(src)?))
+}
+
+impl Demuxer {
+    /// Opens `src` and reads ahead until every track is known with its configuration.
+    pub fn open(src: Source) -> Result<Demuxer, FormatError> {
+        let mut d = Demuxer {
+            src,
+            reader: Reader::new(),
+            meta: Meta::default(),
+            queue: VecDeque::new(),
+            findings: Vec::new(),
+            scripts: Vec::new(),
+            first_config: Vec::new(),
+            eof: false,
+            finished: false,
+            read_pos: 0,
+            data_start: u64::from(HEADER_LEN) + PREV_TAG_SIZE_LEN as u64,
+        };
+        loop {
+            if let Some(h) = d.reader.header() {
+                d.data_start = u64::from(h.data_offset) + PREV_TAG_SIZE_LEN as u64;
+                let s = d.reader.streams();
+                let announced = (!h.has_video() || s.has(TrackKind::Video))
+                    && (!h.has_audio() || s.has(TrackKind::Audio));
+                let any = s.has(TrackKind::Video) || s.has(TrackKind::Audio);
+                if any && s.configured() && announced {
+                    break;
+                }
+                if d.reader.offset() > d.data_start + PROBE_BYTES {
+                    break;
+                }
+            }
+            match d.next_event()? {
+                None => break,
+                Some(Event::Packet(p)) => d.queue.push_back(p),
+                Some(other) => d.note(other),
+            }
+        }
+        if d.reader.header().is_none() {
+            return Err(FormatError::new(
+                FORMAT,
+                d.reader.offset(),
+                Problem::Truncated {
+                    what: "FLV header",
+                    need: u64::from(HEADER_LEN),
+                },
+            ));
+        }
+        // Tracks as first configured: a sequence header that changes later (even within the
+        // look-ahead) is a finding, not the stream's configuration.
+        let mut tracks = d.reader.streams().tracks();
+        for t in &mut tracks {
+            if let Some(first) = d.first_config.iter().find(|f| f.id == t.id) {
+                *t = first.clone();
+            }
+        }
+        d.meta = Meta {
+            tracks,
+            live: false,
+            unix_zero: None,
+            index: None,
+        };
+        Ok(d)
+    }
+
+    /// Script tags read so far (`onMetaData` first, normally).
+    pub fn scripts(&self) -> &[Script] {
+        &self.scripts
+    }
+
+    fn note(&mut self, e: Event) {
+        match e {
+            Event::Finding(f) => self.findings.push(f),
+            Event::Script(s) if self.scripts.len() < MAX_SCRIPTS => self.scripts.push(s),
+            Event::Tracks(ts) => {
+                for t in ts {
+                    if !t.init.is_empty() && !self.first_config.iter().any(|f| f.id == t.id) {
+                        self.first_config.push(t);
+                    }
+                }
+            }
+            Event::Script(_) | Event::Packet(_) => {}
+        }
+    }
+
+    fn fill(&mut self) -> Result<(), FormatError> {
+        // Small inputs get a buffer of their size, not a whole chunk.
+        let want = match self.src.len() {
+            Some(len) => len
+                .saturating_sub(self.read_pos)
+                .clamp(1, READ_CHUNK as u64),
+            None => READ_CHUNK as u64,
+        };
+        // `read_to_end` fills spare capacity without zeroing it first.
+        let mut buf = Vec::with_capacity(want as usize);
+        (&mut self.src)
+            .take(want)
+            .read_to_end(&mut buf)
+            .map_err(|e| FormatError::io(FORMAT, self.read_pos, e))?;
+        if buf.is_empty() {
+            self.eof = true;
+            return Ok(());
+        }
+        self.read_pos += buf.len() as u64;
+        self.reader.feed(Bytes::from(buf));
+        Ok(())
+    }
+
+    fn next_event(&mut self) -> Result<Option<Event>, FormatError> {
+        loop {
+            if let Some(e) = self.reader.next_event()? {
+                return Ok(Some(e));
+            }
+            if self.eof {
+                if self.finished {
+                    return Ok(None);
+                }
+                self.finished = true;
+                return self.reader.finish();
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Index of every track from tag headers alone: payloads are seeked over, except the
+    /// few bodies the stream state needs (sequence headers, NAL lengths other than 4 bytes).
+    pub fn scan_index(&mut self) -> Result<Index, FormatError> {
+        let mut builders: Vec<Builder> = self
+            .meta
+            .tracks
+            .iter()
+            .map(|t| Builder::new(t.kind == TrackKind::Video, t.timebase))
+            .collect();
+        let resume = self.read_pos;
+        let mut streams = Streams::new();
+        let mut events = Vec::new();
+        let mut scan = HeaderScan::new(&mut self.src, self.data_start);
+        while let Some(st) = scan.next(streams.nal_len().is_some_and(|l| l != 4))? {
+            streams.handle(&st.tag, &mut events);
+            for e in events.drain(..) {
+                let Event::Packet(p) = e else { continue };
+                let Some(i) = self.meta.position(p.track) else {
+                    continue;
+                };
+                builders[i].push(PartInfo {
+                    dts: p.dts,
+                    cts: p.cts,
+                    size: (p.data.len() + st.missing) as u32,
+                    keyframe: p.keyframe,
+                    pos: st.tag.offset,
+                    unit_size: u64::from(st.tag.header.tag_size()) + PREV_TAG_SIZE_LEN as u64,
+                });
+            }
+        }
+        self.src
+            .seek(SeekFrom::Start(resume))
+            .map_err(|e| FormatError::io(FORMAT, resume, e))?;
+        Ok(Index {
+            tracks: builders.into_iter().map(Builder::finish).collect(),
+        })
+    }
+}
+
+/// A tag as the header scan sees it: the body is whole, or only its first bytes.
+#[derive(Clone, Debug)]
+pub struct ScanTag {
+    /// The tag, with the whole body or its first [`SCAN_PREFIX`] bytes.
+    pub tag: Tag,
+    /// Body bytes not read (0 when the body is whole).
+    pub missing: usize,
+}
+
+/// Walks the tags of a seekable source reading only their headers and first bytes: small
+/// windows of the file around each header, seeking over payloads. Sequence headers, script
+/// tags and (when asked) video bodies are read whole.
+pub struct HeaderScan<'a, R: Read + Seek> {
+    src: &'a mut R,
+    win: Vec<u8>,
+    win_start: u64,
+    at: u64,
+}
+
+impl<'a, R: Read + Seek> HeaderScan<'a, R> {
+    /// A scan from the tag header at `at`.
+    pub fn new(src: &'a mut R, at: u64) -> Self {
+        HeaderScan {
+            src,
+            win: Vec::new(),
+            win_start: 0,
+            at,
+        }
+    }
+
+    /// `n` bytes at `at` (fewer at the end of the input), from the window or a new read.
+    fn bytes_at(&mut self, at: u64, n: usize) -> Result<&[u8], FormatError> {
+        let in_window =
+            at >= self.win_start && at + n as u64 <= self.win_start + self.win.len() as u64;
+        if !in_window {
+            self.src
+                .seek(SeekFrom::Start(at))
+                .map_err(|e| FormatError::io(FORMAT, at, e))?;
+            self.win.clear();
+            (&mut *self.src)
+                .take(n.max(SCAN_WINDOW) as u64)
+                .read_to_end(&mut self.win)
+                .map_err(|e| FormatError::io(FORMAT, at, e))?;
+            self.win_start = at;
+        }
+        let from = (at - self.win_start) as usize;
+        let to = (from + n).min(self.win.len());
+        Ok(self.win.get(from..to).unwrap_or(&[]))
+    }
+
+    /// The next tag, or `None` at the end (or at a tag cut short by the end).
+    pub fn next(&mut self, whole_video: bool) -> Result<Option<ScanTag>, FormatError> {
+        let at = self.at;
+        let head = self.bytes_at(at, TAG_HEADER_LEN + SCAN_PREFIX)?;
+        let Some(hb) = head.get(..TAG_HEADER_LEN) else {
+            return Ok(None);
+        };
+        let mut hbuf = [0u8; TAG_HEADER_LEN];
+        hbuf.copy_from_slice(hb);
+        let h = TagHeader::from_bytes(&hbuf);
+        let size = h.data_size as usize;
+        let prefix = &head[TAG_HEADER_LEN..];
+        let prefix = &prefix[..prefix.len().min(size)];
+        let whole = match h.tag_type {
+            TagType::SCRIPT => size <= super::reader::MAX_SCRIPT_DECODE,
+            TagType::VIDEO => whole_video || is_config(&h, prefix),
+            TagType::AUDIO => is_config(&h, prefix),
+            _ => false,
+        } || size <= SCAN_PREFIX;
+        let body = if whole {
+            let b = self.bytes_at(at + TAG_HEADER_LEN as u64, size)?;
+            if b.len() < size {
+                return Ok(None);
+            }
+            Bytes::copy_from_slice(b)
+        } else {
+            Bytes::copy_from_slice(prefix)
+        };
+        self.at = at + u64::from(h.tag_size()) + PREV_TAG_SIZE_LEN as u64;
+        Ok(Some(ScanTag {
+            missing: size - body.len(),
+            tag: Tag {
+                offset: at,
+                header: h,
+                body,
+            },
+        }))
+    }
+}
+
+/// True when a tag is a sequence header whose whole body the stream state needs.
+fn is_config(h: &TagHeader, prefix: &[u8]) -> bool {
+    match (h.tag_type, prefix) {
+        (TagType::AUDIO, [f, 0, ..]) => f >> 4 == 10,
+        (TagType::VIDEO, [f, pt, ..]) if f & 0x80 == 0 => *pt == 0 && matches!(f & 0x0F, 7 | 12),
+        (TagType::VIDEO, [f, ..]) => matches!(f & 0x0F, 0 | 5),
+        _ => false,
+    }
+}
+
+impl DemuxerTrait for Demuxer {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn next_packet(&mut self) -> Result<Option<Packet>, FormatError> {
+        if let Some(p) = self.queue.pop_front() {
+            return Ok(Some(p));
+        }
+        loop {
+            match self.next_event()? {
+                None => return Ok(None),
+                Some(Event::Packet(p)) => {
+                    if self.meta.track(p.track).is_some() {
+                        return Ok(Some(p));
+                    }
+                    self.findings.push(Finding::warning(
+                        p.pos.unwrap_or(0),
+                        format!(
+                            "track {} first appears after the look-ahead at open; its packets are skipped",
+                            p.track
+                        ),
+                    ));
+                }
+                Some(other) => self.note(other),
+            }
+        }
+    }
+
+    fn build_index(&mut self) -> Result<(), FormatError> {
+        if self.meta.index.is_none() && self.src.is_seekable() {
+            let idx = self.scan_index()?;
+            self.meta.index = Some(idx);
+        }
+        Ok(())
+    }
+
+    fn seek(&mut self, to: Time) -> Result<(), FormatError> {
+        self.build_index()?;
+        let Some(index) = &self.meta.index else {
+            return Err(FormatError::new(
+                FORMAT,
+                0,
+                Problem::Unsupported("seeking in FLV from a stream that cannot seek".into()),
+            ));
+        };
+        let mut best: Option<(u64, Ticks)> = None;
+        for (t, ti) in self.meta.tracks.iter().zip(&index.tracks) {
+            if let Some(k) = ti.key_at_or_before(to.ceil_in(t.timebase)) {
+                if best.map_or(true, |(p, _)| k.pos < p) {
+                    best = Some((k.pos, k.time));
+                }
+            }
+        }
+        let (pos, time) = best.unwrap_or((self.data_start, Ticks(0)));
+        self.src
+            .seek(SeekFrom::Start(pos))
+            .map_err(|e| FormatError::io(FORMAT, pos, e))?;
+        self.read_pos = pos;
+        self.eof = false;
+        self.finished = false;
+        self.queue.clear();
+        self.reader.tags_mut().reset_to_tag(pos);
+        self.reader
+            .streams_mut()
+            .set_clock(best.is_some().then_some(time.0));
+        Ok(())
+    }
+
+    fn position(&self) -> u64 {
+        self.reader.offset()
+    }
+
+    fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+}

@@ -1,0 +1,622 @@
+//! The TS demuxer: the sans-IO [`Reader`] over a [`Source`], one program's elementary streams
+//! split into frames, times unwrapped, payloads converted to each codec's canonical framing
+//! (H.264/HEVC Annex B → 4-byte length-prefixed without access unit delimiters, ADTS → raw
+//! AAC), and an index built by one scan for `--start`/`--end`.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::dtsc::index::{Builder, PartInfo};
+use crate::dtsc::time::Unwrapper;
+use crate::dtsc::{
+    Audio, Codec, Index, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind,
+};
+use crate::formats::error::{FormatError, Problem};
+use crate::formats::{Demuxer as DemuxerTrait, Finding};
+use crate::io::{ChunkReader, Source};
+
+use super::es::{self, Frame, Kind, Splitter};
+use super::pes::PesHeader;
+use super::psi::{Pat, Pmt};
+use super::reader::{Event, Reader};
+use super::FORMAT;
+
+/// How far `open` reads to find the PMT and every stream's codec configuration.
+pub const PROBE_LIMIT: u64 = 16 << 20;
+/// Bytes handed to the reader at a time.
+const CHUNK: usize = 1 << 20;
+
+/// Demuxer choices.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// The program_number to read; the first one in the PAT when `None`.
+    pub program: Option<u16>,
+}
+
+/// One elementary stream of the chosen program.
+#[derive(Debug)]
+pub struct Stream {
+    /// Its PID (also the track id).
+    pub pid: u16,
+    /// stream_type from the PMT.
+    pub stream_type: u8,
+    /// ISO 639 language from the PMT.
+    pub lang: Option<String>,
+    /// The frame splitter.
+    pub splitter: Splitter,
+}
+
+/// One program followed through PAT and PMT: its streams, and the shared timestamp unwrapping.
+#[derive(Debug, Default)]
+pub struct Program {
+    want: Option<u16>,
+    /// The chosen program_number, once the PAT named it.
+    pub number: Option<u16>,
+    /// Its PMT PID.
+    pub pmt_pid: Option<u16>,
+    /// Its PMT, once read.
+    pub pmt: Option<Pmt>,
+    /// Streams mist reads, in PMT order.
+    pub streams: Vec<Stream>,
+    last: Option<i64>,
+}
+
+impl Program {
+    /// Follows program `want` (the first one when `None`).
+    pub fn new(want: Option<u16>) -> Program {
+        Program {
+            want,
+            ..Program::default()
+        }
+    }
+
+    /// Handles one reader event: tables choose the program and its streams, PES packets
+    /// become frames (`(stream index, frame)` into `frames`), problems go to `findings`.
+    pub fn handle(
+        &mut self,
+        e: Event,
+        frames: &mut Vec<(usize, Frame)>,
+        findings: &mut Vec<Finding>,
+    ) {
+        match e {
+            Event::Pat { offset, pat } => self.pat(offset, &pat, findings),
+            Event::Pmt { offset, pid, pmt } if Some(pid) == self.pmt_pid => {
+                self.pmt(offset, pmt, findings)
+            }
+            Event::Pes { pid, unit } => {
+                let Some(i) = self.streams.iter().position(|s| s.pid == pid) else {
+                    return;
+                };
+                if let Some((want, got)) = unit.length_mismatch {
+                    findings.push(Finding::error(
+                        unit.offset,
+                        format!(
+                            "PID {pid:#x}: PES_packet_length says {want} bytes, {got} were carried"
+                        ),
+                    ));
+                }
+                if unit.data.is_empty() {
+                    return;
+                }
+                let s = &mut self.streams[i];
+                if unit.damaged {
+                    findings.push(Finding::error(
+                        unit.offset,
+                        format!("PID {pid:#x}: PES packet lost data; its frames are dropped"),
+                    ));
+                    s.splitter.reset();
+                    return;
+                }
+                let h = match PesHeader::parse(&unit.data, unit.offset) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        findings.push(Finding::error(e.offset, e.to_string()));
+                        s.splitter.reset();
+                        return;
+                    }
+                };
+                let times = h.pts.map(|pts| {
+                    let raw = h.dts.unwrap_or(pts);
+                    let dts = match self.last {
+                        None => raw as i64,
+                        Some(l) => Unwrapper::place_near(33, raw, l),
+                    };
+                    self.last = Some(dts);
+                    (dts, Unwrapper::place_near(33, pts, dts))
+                });
+                let payload = unit.data.slice(h.header_len.min(unit.data.len())..);
+                let mut out = Vec::new();
+                s.splitter.push(
+                    unit.offset,
+                    payload,
+                    times,
+                    unit.random_access,
+                    &mut out,
+                    findings,
+                );
+                frames.extend(out.into_iter().map(|f| (i, f)));
+            }
+            Event::Finding(f) => findings.push(f),
+            _ => {}
+        }
+    }
+
+    fn pat(&mut self, offset: u64, pat: &Pat, findings: &mut Vec<Finding>) {
+        let chosen = match self.want {
+            Some(n) => pat.programs.iter().find(|(p, _)| *p == n),
+            None => pat.programs.first(),
+        };
+        match chosen {
+            Some(&(num, pid)) => {
+                if self.pmt_pid.is_some_and(|p| p != pid) {
+                    findings.push(Finding::warning(
+                        offset,
+                        format!("program {num} moved its PMT to PID {pid:#x}"),
+                    ));
+                }
+                self.number = Some(num);
+                self.pmt_pid = Some(pid);
+            }
+            None if self.want.is_some() => findings.push(Finding::error(
+                offset,
+                format!(
+                    "program {} is not in the PAT (programs: {:?})",
+                    self.want.unwrap_or(0),
+                    pat.programs.iter().map(|p| p.0).collect::<Vec<_>>()
+                ),
+            )),
+            None => findings.push(Finding::error(offset, "PAT lists no program")),
+        }
+    }
+
+    fn pmt(&mut self, offset: u64, pmt: Pmt, findings: &mut Vec<Finding>) {
+        for s in &pmt.streams {
+            if self.streams.iter().any(|x| x.pid == s.pid) {
+                continue;
+            }
+            let kind = Kind::of(s);
+            match kind {
+                Kind::Latm => findings.push(Finding::warning(
+                    offset,
+                    format!(
+                        "PID {:#x}: AAC in LATM (stream type 0x11) is not supported; stream skipped",
+                        s.pid
+                    ),
+                )),
+                Kind::Other => findings.push(Finding::info(
+                    offset,
+                    format!(
+                        "PID {:#x}: stream type {:#04x} ({}) is not read",
+                        s.pid,
+                        s.stream_type,
+                        es::stream_type_name(s.stream_type)
+                    ),
+                )),
+                _ if self.pmt.is_some() => findings.push(Finding::warning(
+                    offset,
+                    format!(
+                        "PID {:#x}: stream added by a later PMT version is not read",
+                        s.pid
+                    ),
+                )),
+                _ => self.streams.push(Stream {
+                    pid: s.pid,
+                    stream_type: s.stream_type,
+                    lang: s.language(),
+                    splitter: Splitter::new(kind),
+                }),
+            }
+        }
+        self.pmt = Some(pmt);
+    }
+
+    /// True when the PMT is known and every stream can be described.
+    pub fn ready(&self) -> bool {
+        self.pmt.is_some() && self.streams.iter().all(|s| s.splitter.ready())
+    }
+
+    /// Forgets partial frames and anchors unwrapping at `near` (after a seek).
+    pub fn restart(&mut self, near: Option<i64>) {
+        for s in &mut self.streams {
+            s.splitter.reset();
+        }
+        self.last = near;
+    }
+
+    /// The tracks, in PMT order.
+    pub fn tracks(&self) -> Vec<Track> {
+        self.streams
+            .iter()
+            .filter_map(|s| {
+                let kind = s.splitter.kind().track_kind()?;
+                let learned = &s.splitter.learned;
+                let codec = learned.codec.clone().unwrap_or(match s.stream_type {
+                    0x04 => Codec::Mp2,
+                    _ => Codec::Mp3,
+                });
+                let mut t = Track::new(TrackId(u32::from(s.pid)), kind, codec, Timebase::MPEG);
+                t.init = learned.init.clone().unwrap_or_default();
+                t.lang = s.lang.clone();
+                if kind == TrackKind::Audio {
+                    t.params = Params::Audio(Audio {
+                        rate: learned.rate,
+                        channels: learned.channels,
+                        sample_bits: 16,
+                    });
+                }
+                Some(t)
+            })
+            .collect()
+    }
+}
+
+/// A frame in the core's form: the track's canonical framing.
+pub fn to_packet(pid: u16, kind: Kind, f: Frame) -> Packet {
+    let data = match kind {
+        Kind::H264 => es::annexb_to_length_prefixed(&f.data, es::is_h264_aud),
+        Kind::Hevc => es::annexb_to_length_prefixed(&f.data, es::is_hevc_aud),
+        Kind::Adts => match es::adts_header(&f.data) {
+            Some(h) => f.data.slice(h.header_len.min(f.data.len())..),
+            None => Bytes::new(),
+        },
+        _ => f.data,
+    };
+    Packet {
+        track: TrackId(u32::from(pid)),
+        dts: Ticks(f.dts),
+        cts: (f.pts - f.dts).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+        keyframe: f.key,
+        data,
+        pos: Some(f.offset),
+    }
+}
+
+/// Bytes the frame's packet holds after [`to_packet`] (the index records packet sizes).
+pub fn canonical_size(kind: Kind, f: &Frame) -> usize {
+    let nal_sum = |aud: fn(&[u8]) -> bool| {
+        es::nal_units(&f.data)
+            .filter(|n| !n.is_empty() && !aud(n))
+            .map(|n| 4 + n.len())
+            .sum()
+    };
+    match kind {
+        Kind::H264 => nal_sum(es::is_h264_aud),
+        Kind::Hevc => nal_sum(es::is_hevc_aud),
+        Kind::Adts => {
+            es::adts_header(&f.data).map_or(0, |h| f.data.len().saturating_sub(h.header_len))
+        }
+        _ => f.data.len(),
+    }
+}
+
+/// Reads a transport stream.
+pub struct Demuxer {
+    src: ChunkReader<Source>,
+    seekable: bool,
+    reader: Reader,
+    program: Program,
+    meta: Meta,
+    queue: VecDeque<Packet>,
+    frames: Vec<(usize, Frame)>,
+    findings: Vec<Finding>,
+    done: bool,
+    opts: Options,
+}
+
+/// Opens `src` as TS, first program (the format table's `open`).
+pub fn open(src: Source) -> Result<Box<dyn DemuxerTrait>, FormatError> {
+    Ok(Box::new(Demuxer::open(src, Options::default())?))
+}
+
+impl Demuxer {
+    /// Opens `src`, reading ahead until the tracks are known.
+    pub fn open(src: Source, opts: Options) -> Result<Demuxer, FormatError> {
+        let seekable = src.is_seekable();
+        let mut d = Demuxer {
+            src: ChunkReader::new(src, 0),
+            seekable,
+            reader: Reader::new(),
+            program: Program::new(opts.program),
+            meta: Meta::default(),
+            queue: VecDeque::new(),
+            frames: Vec::new(),
+            findings: Vec::new(),
+            done: false,
+            opts,
+        };
+        while !d.program.ready() && !d.done && d.src.offset() < PROBE_LIMIT {
+            d.pump()?;
+        }
+        if d.program.pmt.is_none() {
+            let why = match (d.reader.unit_size(), d.reader.pat()) {
+                (None, _) => "no transport stream packets found".to_string(),
+                (Some(_), None) => "no PAT found".to_string(),
+                (Some(_), Some(_)) => match d.program.number {
+                    Some(n) => format!("no PMT found for program {n}"),
+                    None => "no usable program in the PAT".to_string(),
+                },
+            };
+            let at = d.findings.first().map_or(0, |f| f.offset);
+            let detail = d
+                .findings
+                .iter()
+                .find(|f| f.severity == crate::formats::Severity::Error)
+                .map(|f| format!(" (first problem at byte {}: {})", f.offset, f.message))
+                .unwrap_or_default();
+            return Err(FormatError::invalid(FORMAT, at, format!("{why}{detail}")));
+        }
+        d.meta.tracks = d.program.tracks();
+        for s in &d.program.streams {
+            if !s.splitter.ready() {
+                d.findings.push(Finding::warning(
+                    0,
+                    format!(
+                        "PID {:#x}: codec configuration not found in the first {} bytes",
+                        s.pid,
+                        d.src.offset()
+                    ),
+                ));
+            }
+        }
+        Ok(d)
+    }
+
+    /// The program being read.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Reads one chunk and turns its events into queued packets.
+    fn pump(&mut self) -> Result<(), FormatError> {
+        let n = self
+            .src
+            .fill(CHUNK)
+            .map_err(|e| FormatError::io(FORMAT, self.src.offset(), e))?;
+        if n == 0 {
+            self.reader.finish();
+            self.done = true;
+        } else {
+            let b = self.src.take(n);
+            self.reader.feed(&b);
+        }
+        while let Some(e) = self.reader.next_event() {
+            self.program.handle(e, &mut self.frames, &mut self.findings);
+        }
+        for (i, f) in self.frames.drain(..) {
+            if let Some(s) = self.program.streams.get(i) {
+                if s.splitter.kind().track_kind().is_some() {
+                    self.queue.push_back(to_packet(s.pid, s.splitter.kind(), f));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The index, by one scan over the whole input with a separate reader (no payloads kept).
+    pub fn scan_index(&mut self) -> Result<Index, FormatError> {
+        let resume = self.src.offset();
+        let io = |e| FormatError::io(FORMAT, 0, e);
+        self.src.seek_to(0).map_err(io)?;
+        let mut reader = Reader::new();
+        let mut program = Program::new(self.opts.program);
+        let mut builders: Vec<Builder> = self
+            .meta
+            .tracks
+            .iter()
+            .map(|t| Builder::new(t.kind == TrackKind::Video, t.timebase))
+            .collect();
+        let mut frames = Vec::new();
+        let mut findings = Vec::new();
+        loop {
+            let n = self.src.fill(CHUNK).map_err(io)?;
+            if n == 0 {
+                reader.finish();
+            } else {
+                let b = self.src.take(n);
+                reader.feed(&b);
+            }
+            while let Some(e) = reader.next_event() {
+                program.handle(e, &mut frames, &mut findings);
+            }
+            for (i, f) in frames.drain(..) {
+                let Some(s) = program.streams.get(i) else {
+                    continue;
+                };
+                let Some(t) = self.meta.position(TrackId(u32::from(s.pid))) else {
+                    continue;
+                };
+                let size = canonical_size(s.splitter.kind(), &f) as u32;
+                builders[t].push(PartInfo {
+                    dts: Ticks(f.dts),
+                    cts: (f.pts - f.dts).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+                    size,
+                    keyframe: f.key,
+                    pos: f.offset,
+                    unit_size: f.data.len() as u64,
+                });
+            }
+            if n == 0 {
+                break;
+            }
+            findings.clear();
+        }
+        self.src.seek_to(resume).map_err(io)?;
+        Ok(Index {
+            tracks: builders.into_iter().map(Builder::finish).collect(),
+        })
+    }
+}
+
+impl DemuxerTrait for Demuxer {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn next_packet(&mut self) -> Result<Option<Packet>, FormatError> {
+        loop {
+            if let Some(p) = self.queue.pop_front() {
+                return Ok(Some(p));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            self.pump()?;
+        }
+    }
+
+    fn build_index(&mut self) -> Result<(), FormatError> {
+        if self.meta.index.is_none() {
+            if !self.seekable {
+                return Err(FormatError::new(
+                    FORMAT,
+                    0,
+                    Problem::Unsupported("indexing a transport stream read from a pipe".into()),
+                ));
+            }
+            let idx = self.scan_index()?;
+            self.meta.index = Some(idx);
+        }
+        Ok(())
+    }
+
+    fn seek(&mut self, to: Time) -> Result<(), FormatError> {
+        self.build_index()?;
+        let Some(index) = &self.meta.index else {
+            return Ok(());
+        };
+        let mut best: Option<(u64, Ticks)> = None;
+        for (t, ti) in self.meta.tracks.iter().zip(&index.tracks) {
+            if let Some(k) = ti.key_at_or_before(to.ceil_in(t.timebase)) {
+                if best.map_or(true, |(p, _)| k.pos < p) {
+                    best = Some((k.pos, k.time));
+                }
+            }
+        }
+        let (pos, near) = match best {
+            Some((p, t)) => (p, Some(t.0)),
+            None => (0, None),
+        };
+        // Offsets are those of sync bytes; an M2TS unit starts 4 bytes earlier.
+        let prefix = self
+            .reader
+            .unit_size()
+            .map_or(0, |u| u - super::packet::PACKET_SIZE) as u64;
+        let start = pos.saturating_sub(prefix);
+        self.src
+            .seek_to(start)
+            .map_err(|e| FormatError::io(FORMAT, start, e))?;
+        self.reader.restart_at(start);
+        self.program.restart(near);
+        self.queue.clear();
+        self.done = false;
+        Ok(())
+    }
+
+    fn position(&self) -> u64 {
+        self.src.offset()
+    }
+
+    fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+}
+
+/// The incremental TS reader for streams (TS over HTTP/TCP, pipes), on the project's sans-IO
+/// [`Reader`](crate::formats::Reader) contract: the first program's tracks are announced once
+/// the PMT and every stream's codec configuration are known (or [`PROBE_LIMIT`] bytes in,
+/// or at the end); packets read before that are held and follow the announcement.
+pub struct StreamReader {
+    reader: Reader,
+    program: Program,
+    announced: bool,
+    eof: bool,
+    held: Vec<Packet>,
+    out: VecDeque<crate::formats::Event>,
+    frames: Vec<(usize, Frame)>,
+    findings: Vec<Finding>,
+}
+
+impl StreamReader {
+    /// A reader for program `opts.program` (the first one by default).
+    pub fn new(opts: Options) -> StreamReader {
+        StreamReader {
+            reader: Reader::new(),
+            program: Program::new(opts.program),
+            announced: false,
+            eof: false,
+            held: Vec::new(),
+            out: VecDeque::new(),
+            frames: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    fn announce(&mut self) {
+        self.announced = true;
+        self.out
+            .push_back(crate::formats::Event::Tracks(self.program.tracks()));
+        for p in self.held.drain(..) {
+            self.out.push_back(crate::formats::Event::Packet(p));
+        }
+    }
+}
+
+impl Default for StreamReader {
+    fn default() -> Self {
+        StreamReader::new(Options::default())
+    }
+}
+
+impl crate::formats::Reader for StreamReader {
+    fn feed(&mut self, chunk: Bytes) {
+        self.reader.feed(&chunk);
+    }
+
+    fn next_event(&mut self) -> Result<Option<crate::formats::Event>, FormatError> {
+        use crate::formats::Event as E;
+        loop {
+            if let Some(e) = self.out.pop_front() {
+                return Ok(Some(e));
+            }
+            let Some(ev) = self.reader.next_event() else {
+                if self.eof && !self.announced && self.program.pmt.is_some() {
+                    self.announce();
+                    continue;
+                }
+                return Ok(None);
+            };
+            self.program
+                .handle(ev, &mut self.frames, &mut self.findings);
+            for f in self.findings.drain(..) {
+                self.out.push_back(E::Finding(f));
+            }
+            for (i, f) in self.frames.drain(..) {
+                let Some(s) = self.program.streams.get(i) else {
+                    continue;
+                };
+                if s.splitter.kind().track_kind().is_none() {
+                    continue;
+                }
+                let p = to_packet(s.pid, s.splitter.kind(), f);
+                if self.announced {
+                    self.out.push_back(E::Packet(p));
+                } else {
+                    self.held.push(p);
+                }
+            }
+            if !self.announced
+                && self.program.pmt.is_some()
+                && (self.program.ready() || self.reader.offset() > PROBE_LIMIT)
+            {
+                self.announce();
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), FormatError> {
+        self.reader.finish();
+        self.eof = true;
+        Ok(())
+    }
+}
