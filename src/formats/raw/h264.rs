@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::h264::{AnnexBNals, AvcConfig, NalType, PocCalculator, Pps, SliceHeader, Sps};
+use crate::codec::h264::{
+    AnnexBNals, AvcConfig, NalHeader, NalType, PocCalculator, Pps, SliceHeader, Sps,
+};
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{
     Codec, Framing, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind, Video,
@@ -1318,7 +1320,7 @@ pub fn probe(head: &[u8]) -> Score {
         if i >= 64 {
             break;
         }
-        let b = n.data[0];
+        let Some(&b) = n.data.first() else { continue };
         if b & 0x80 != 0 {
             bad += 1;
             continue;
@@ -1366,7 +1368,7 @@ fn parameter_sets(init: &Bytes) -> Vec<Bytes> {
     }
     AnnexBNals::new(init.clone(), 0)
         .map(|n| n.data)
-        .filter(|d| matches!(NalType(d[0] & 0x1f), NalType::SPS | NalType::PPS))
+        .filter(|d| matches!(NalHeader::type_of(d), NalType::SPS | NalType::PPS))
         .collect()
 }
 
@@ -1408,14 +1410,14 @@ impl MuxerTrait for Muxer {
             return out.put_shared(pkt.data.clone()).map_err(io);
         }
         let nals: Vec<_> = AnnexBNals::new(pkt.data.clone(), 0).collect();
-        let has = |t: NalType| nals.iter().any(|n| NalType(n.data[0] & 0x1f) == t);
+        let has = |t: NalType| nals.iter().any(|n| NalHeader::type_of(&n.data) == t);
         if has(NalType::SPS) && has(NalType::PPS) {
             return out.put_shared(pkt.data.clone()).map_err(io);
         }
         let mut buf = BytesMut::with_capacity(pkt.data.len() + 256);
         let mut inserted = false;
         for n in &nals {
-            if !inserted && NalType(n.data[0] & 0x1f).is_slice() {
+            if !inserted && NalHeader::type_of(&n.data).is_slice() {
                 for s in &self.sets {
                     buf.extend_from_slice(&[0, 0, 0, 1]);
                     buf.extend_from_slice(s);
