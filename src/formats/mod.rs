@@ -276,42 +276,6 @@ impl fmt::Debug for FormatSpec {
     }
 }
 
-/// A probe for formats that have none yet.
-pub fn never(_: &[u8]) -> Score {
-    0
-}
-
-/// Mux capabilities of a format that cannot write yet.
-pub const NO_MUX: MuxCaps = MuxCaps {
-    needs_index: false,
-    framing: |_| None,
-    negative_times: false,
-};
-
-/// A row for a container whose reader and writer are not built yet: found by extension,
-/// refused with a clear message.
-#[allow(dead_code)] // every format has its reader now; kept for the next one listed early
-const fn planned(
-    format: Format,
-    name: &'static str,
-    description: &'static str,
-    extensions: &'static [&'static str],
-    mime: &'static str,
-) -> FormatSpec {
-    FormatSpec {
-        format,
-        name,
-        description,
-        extensions,
-        mime,
-        probe: never,
-        open: None,
-        muxer: None,
-        mux_caps: NO_MUX,
-        analyse: None,
-    }
-}
-
 /// Every format mist knows, in probe order.
 pub static FORMATS: &[FormatSpec] = &[
     dtsc::SPEC,
