@@ -276,6 +276,12 @@ impl fmt::Debug for FormatSpec {
     }
 }
 
+/// A probe that never claims an input (for rows that share another row's probe, like
+/// fragmented MP4, which the MP4 probe finds).
+pub fn never(_: &[u8]) -> Score {
+    0
+}
+
 /// Every format mist knows, in probe order.
 pub static FORMATS: &[FormatSpec] = &[
     dtsc::SPEC,
