@@ -149,12 +149,10 @@ fn index_built_from_packets_equals_mistservers() {
     // Key sizes count whole DTP2 units: re-encode each packet canonically to get its size.
     for p in packets(&interop("vod_idx0.dtsc")) {
         let i = meta.position(p.track).unwrap();
-        let unit = mist::dtsc::wire::WirePacket::encoded_size(
-            p.data.len(),
-            i64::from(p.cts),
-            0,
-            p.keyframe,
-        );
+        // DTSC flags keyframes on video only (audio reads back as key, carrying no member).
+        let on_wire = p.keyframe && meta.tracks[i].kind == TrackKind::Video;
+        let unit =
+            mist::dtsc::wire::WirePacket::encoded_size(p.data.len(), i64::from(p.cts), 0, on_wire);
         assert!(builders[i].push(PartInfo {
             dts: p.dts,
             cts: p.cts,

@@ -179,7 +179,9 @@ impl Builder {
             duration: gap32,
             cts: p.cts,
         });
-        let new_key = p.keyframe
+        // Keyframe flags count on video only: every audio packet is a random access point, and
+        // a key per audio frame would bloat the index (MistServer's inputs never flag them).
+        let new_key = (p.keyframe && self.video)
             || idx.keys.is_empty()
             || (!self.video
                 && t.0 >= self.audio_key_interval

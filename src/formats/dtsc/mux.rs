@@ -180,12 +180,16 @@ impl MuxerTrait for Muxer {
             ));
         }
         let offset = pts - dts;
-        let unit_size = WirePacket::encoded_size(pkt.data.len(), offset, 0, pkt.keyframe);
+        // MistServer flags keyframes on video only (audio packets are all random access
+        // points); a `keyframe` member on every audio packet would cost 19 bytes each and make
+        // MistServer build a key per audio frame.
+        let keyframe = pkt.keyframe && self.meta.tracks[i].kind == TrackKind::Video;
+        let unit_size = WirePacket::encoded_size(pkt.data.len(), offset, 0, keyframe);
         if !self.builders[i].push(PartInfo {
             dts: Ticks(dts),
             cts: offset.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
             size: pkt.data.len() as u32,
-            keyframe: pkt.keyframe,
+            keyframe,
             pos: at,
             unit_size,
         }) {
@@ -201,7 +205,7 @@ impl MuxerTrait for Muxer {
             dts as u64,
             offset,
             0,
-            pkt.keyframe,
+            keyframe,
             pkt.data.len(),
             &mut self.head,
         );

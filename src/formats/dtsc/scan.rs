@@ -383,6 +383,13 @@ impl Scanner {
         Ok(meta.index)
     }
 
+    /// True when track `id` is a video track.
+    pub fn is_video(&self, id: TrackId) -> bool {
+        self.meta
+            .track(id)
+            .is_some_and(|t| t.kind == crate::dtsc::TrackKind::Video)
+    }
+
     /// The model track id of a packet's wire id, if it names a header track.
     pub fn track_of(&self, wire_id: u32) -> Option<TrackId> {
         match self.mapping {
@@ -497,13 +504,15 @@ fn read_header_at(reader: &mut ChunkReader<Source>, at: u64) -> Result<Header, F
     }
 }
 
-/// The model packet of a wire packet (track already mapped).
-pub fn to_packet(track: TrackId, p: WirePacket, offset: u64) -> crate::dtsc::Packet {
+/// The model packet of a wire packet (track already mapped). DTSC flags keyframes on video
+/// only; every packet of another kind (audio, metadata) is a random access point, and the
+/// model says so, as the other demuxers (and ffprobe) do.
+pub fn to_packet(track: TrackId, video: bool, p: WirePacket, offset: u64) -> crate::dtsc::Packet {
     crate::dtsc::Packet {
         track,
         dts: crate::dtsc::Ticks(p.time.min(i64::MAX as u64) as i64),
         cts: p.offset.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
-        keyframe: p.keyframe,
+        keyframe: p.keyframe || !video,
         data: p.data,
         pos: Some(offset),
     }
