@@ -20,7 +20,7 @@ use crate::formats::error::{FormatError, Problem};
 use crate::formats::{Finish, MuxOptions, Muxer as MuxerTrait};
 use crate::io::ByteSink;
 
-use super::es::{self, nal_units};
+use super::es;
 use super::packet::{self, AfWrite, Pcr};
 use super::pes::PesHeader;
 use super::psi::{Descriptor, Pat, Pmt, PmtStream};
@@ -43,13 +43,14 @@ pub const PSI_INTERVAL: i64 = 9000;
 /// How far the PCR runs behind the DTS of the data after it (FFmpeg's default `max_delay`).
 pub const PCR_DELAY: i64 = 63_000;
 
-/// The framing the muxer wants per codec (`pipeline/adapt.rs` converts to it). The muxer
-/// also takes the canonical framings (length-prefixed H.264/HEVC, raw AAC with its
-/// AudioSpecificConfig) and converts them itself, for callers that bypass the pipeline.
+/// The framing the muxer wants per codec: the canonical ones (length-prefixed H.264/HEVC,
+/// raw AAC with its AudioSpecificConfig), which it turns into Annex B and ADTS while copying
+/// into PES packets, one copy instead of two (an adapter pass first cost MP4 -> TS a third
+/// of its time). It also takes Annex B and ADTS, for callers that have them.
 pub fn framing(c: &Codec) -> Option<Framing> {
     match c {
-        Codec::H264 | Codec::Hevc => Some(Framing::AnnexB),
-        Codec::Aac => Some(Framing::Adts),
+        Codec::H264 | Codec::Hevc => Some(Framing::LengthPrefixed { size: 4 }),
+        Codec::Aac => Some(Framing::Raw),
         Codec::Mp3 | Codec::Mp2 | Codec::Ac3 => Some(Framing::Raw),
         _ => None,
     }
@@ -242,6 +243,12 @@ const H264_AUD: [u8; 6] = [0, 0, 0, 1, 0x09, 0xF0];
 /// HEVC access unit delimiter (pic_type 2).
 const HEVC_AUD: [u8; 7] = [0, 0, 0, 1, 0x46, 0x01, 0x50];
 
+/// The start of the first NAL unit of an Annex B buffer (up to the end of the buffer).
+fn first_nal(b: &[u8]) -> Option<&[u8]> {
+    let zeros = b.iter().take_while(|x| **x == 0).count();
+    (zeros >= 2 && b.get(zeros) == Some(&1)).then(|| &b[zeros + 1..])
+}
+
 /// An access unit in Annex B with an AUD first and, on keyframes without their own, the
 /// SPS/PPS from the avcC.
 fn video_payload(o: &Out, pkt: &Packet, into: &mut Vec<u8>) {
@@ -249,7 +256,8 @@ fn video_payload(o: &Out, pkt: &Packet, into: &mut Vec<u8>) {
     // The common case, Annex B from the pipeline without an AUD of its own and no parameter
     // sets to add: AUD, then the access unit as it is.
     if o.framing == Framing::AnnexB && !pkt.keyframe {
-        let first = nal_units(&pkt.data).next();
+        // Only the first NAL header matters: don't scan the access unit for the second.
+        let first = first_nal(&pkt.data);
         let has_aud = first.is_some_and(|n| {
             if hevc {
                 es::is_hevc_aud(n)
