@@ -53,6 +53,7 @@ complete -c mist -n "__fish_mist_using_subcommand convert" -l tracks -d 'Tracks 
 complete -c mist -n "__fish_mist_using_subcommand convert" -l start -d 'Start at the keyframe at or before this time (seconds from the start of the input, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -l end -d 'Stop before this time (seconds from the start of the input, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
+complete -c mist -n "__fish_mist_using_subcommand convert" -l program -d 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -s f -l force -d 'Overwrite the output if it exists'
 complete -c mist -n "__fish_mist_using_subcommand convert" -s q -l quiet -d 'No progress bar'
 complete -c mist -n "__fish_mist_using_subcommand convert" -s h -l help -d 'Print help'
@@ -76,6 +77,7 @@ complete -c mist -n "__fish_mist_using_subcommand remux" -l tracks -d 'Tracks to
 complete -c mist -n "__fish_mist_using_subcommand remux" -l start -d 'Start at the keyframe at or before this time (seconds from the start of the input, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -l end -d 'Stop before this time (seconds from the start of the input, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
+complete -c mist -n "__fish_mist_using_subcommand remux" -l program -d 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -s f -l force -d 'Overwrite the output if it exists'
 complete -c mist -n "__fish_mist_using_subcommand remux" -s q -l quiet -d 'No progress bar'
 complete -c mist -n "__fish_mist_using_subcommand remux" -s h -l help -d 'Print help'
@@ -90,6 +92,7 @@ h264\t''
 aac\t''"
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l pid -d 'Only this PID (MPEG-TS; decimal or 0x hex)' -r
+complete -c mist -n "__fish_mist_using_subcommand analyse" -l program -d 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -s V -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -s h -l help -d 'Print help'
@@ -104,6 +107,7 @@ h264\t''
 aac\t''"
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l pid -d 'Only this PID (MPEG-TS; decimal or 0x hex)' -r
+complete -c mist -n "__fish_mist_using_subcommand analyze" -l program -d 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s V -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s h -l help -d 'Print help'

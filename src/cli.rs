@@ -153,6 +153,10 @@ pub struct ConvertArgs {
     /// VUI timing, else 25.
     #[arg(long, value_parser = parse_fps)]
     pub fps: Option<(u32, u32)>,
+    /// The program to read from a multi-program MPEG-TS (its program_number); default: the
+    /// first in the PAT.
+    #[arg(long)]
+    pub program: Option<u16>,
 }
 
 /// Arguments of `analyse`.
@@ -179,6 +183,10 @@ pub struct AnalyseArgs {
     /// Only this PID (MPEG-TS; decimal or 0x hex).
     #[arg(long, value_parser = parse_pid)]
     pub pid: Option<u16>,
+    /// The program to read from a multi-program MPEG-TS (its program_number); default: the
+    /// first in the PAT.
+    #[arg(long)]
+    pub program: Option<u16>,
 }
 
 fn parse_pid(s: &str) -> Result<u16, String> {

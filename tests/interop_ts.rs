@@ -167,3 +167,97 @@ fn ts_to_flv_and_flv_to_ts_read_back_in_ffprobe() {
         decodes_silently(&out);
     }
 }
+
+/// Oracle: ffprobe's `-show_programs` on a two-program TS that ffmpeg writes here: each
+/// program's PIDs are what mist reads with `--program N`, on analyse and on convert.
+#[test]
+fn program_chooses_among_programs() {
+    util::require("ffmpeg");
+    util::require("ffprobe");
+    let dir = TestDir::new("ts_programs");
+    let src = dir.join("two.ts");
+    let ok = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=25:duration=1",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=1",
+        ])
+        .args([
+            "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-c:a", "aac",
+        ])
+        .args([
+            "-program",
+            "program_num=7:st=0",
+            "-program",
+            "program_num=9:st=1",
+        ])
+        .arg(&src)
+        .status()
+        .expect("run ffmpeg");
+    assert!(ok.success());
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json", "-show_programs"])
+        .arg(&src)
+        .output()
+        .expect("run ffprobe");
+    let probe: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pids_of = |num: u64| -> Vec<u64> {
+        let p = probe["programs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["program_num"].as_u64() == Some(num))
+            .unwrap_or_else(|| panic!("program {num} in {probe}"));
+        p["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                u64::from_str_radix(s["id"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+            })
+            .collect()
+    };
+    for num in [7u64, 9] {
+        let n = num.to_string();
+        let a = run(
+            mist().args(["analyse", src.to_str().unwrap(), "--json", "--program", &n]),
+            true,
+        );
+        let j: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+        let ids: Vec<u64> = j["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, pids_of(num), "analyse --program {num}");
+        let o = dir.join(&format!("p{num}.dtsc"));
+        run(
+            mist().args([
+                "convert",
+                src.to_str().unwrap(),
+                o.to_str().unwrap(),
+                "-q",
+                "--program",
+                &n,
+            ]),
+            true,
+        );
+        let j = util::analyse_json(&o, &[]);
+        assert_eq!(
+            j["tracks"].as_array().unwrap().len(),
+            ids.len(),
+            "convert --program {num}"
+        );
+    }
+}

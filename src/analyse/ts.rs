@@ -58,11 +58,12 @@ struct State<'a> {
 pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Report, AnalyseError> {
     let file = src.name().to_string();
     let size = src.len();
+    let chosen = src.demux_options().program;
     let mut input = ChunkReader::new(src, 0);
     let mut reader = Reader::new();
     let text = !opts.json;
     reader.set_packet_events(text && opts.detail >= 2);
-    let mut program = Program::new(None);
+    let mut program = Program::new(chosen);
     let mut st = State {
         opts,
         out,

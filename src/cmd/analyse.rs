@@ -16,7 +16,10 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
     let name = a.input.display().to_string();
     let src = Source::open(&a.input)
         .with_context(|| name.clone())?
-        .with_demux_options(formats::DemuxOptions { fps: a.fps });
+        .with_demux_options(formats::DemuxOptions {
+            fps: a.fps,
+            program: a.program,
+        });
     let spec = match &a.format {
         Some(f) => {
             formats::spec_by_name(f).ok_or_else(|| UsageError(format!("unknown format {f}")))?

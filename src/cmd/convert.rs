@@ -60,7 +60,10 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
                 m2ts,
                 ..MuxOptions::default()
             },
-            demux: DemuxOptions { fps: a.fps },
+            demux: DemuxOptions {
+                fps: a.fps,
+                program: a.program,
+            },
         },
         a.quiet,
     ))

@@ -155,6 +155,9 @@ pub struct DemuxOptions {
     /// Frame rate (numerator, denominator) for inputs that carry no timestamps (raw H.264);
     /// it overrides what the stream declares.
     pub fps: Option<(u32, u32)>,
+    /// The program to read from a multi-program input (MPEG-TS `program_number`); the first
+    /// one when `None`.
+    pub program: Option<u16>,
 }
 
 /// Options a muxer may honour.

@@ -306,7 +306,10 @@ pub struct Demuxer {
 
 /// Opens `src` as TS, first program (the format table's `open`).
 pub fn open(src: Source) -> Result<Box<dyn DemuxerTrait>, FormatError> {
-    Ok(Box::new(Demuxer::open(src, Options::default())?))
+    let opts = Options {
+        program: src.demux_options().program,
+    };
+    Ok(Box::new(Demuxer::open(src, opts)?))
 }
 
 impl Demuxer {
