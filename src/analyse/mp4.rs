@@ -28,6 +28,20 @@ use super::{render, AnalyseError, Options, PacketRow, Report, Stats};
 /// Table entries printed per box before "...".
 const SHOW_ENTRIES: usize = 8;
 
+/// The file's duration as `mvhd` declares it (what players and ffprobe show: edit lists may
+/// end a track before its last sample does), when it declares one.
+fn declared_duration(demux: &Demuxer, report: &mut Report) {
+    let h = &demux.movie.mvhd;
+    if h.duration > 0 && h.timescale > 0 {
+        let ms = crate::dtsc::time::rescale_round(
+            i64::try_from(h.duration).unwrap_or(i64::MAX),
+            1000,
+            u64::from(h.timescale),
+        );
+        report.duration_ms = ms;
+    }
+}
+
 /// Analyses an MP4 input (the format table's `analyse`).
 pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Report, AnalyseError> {
     let file = src.name().to_string();
@@ -145,7 +159,9 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 );
             }
         }
-        return Ok(stats.into_report(file, "mp4", size, None, None));
+        let mut report = stats.into_report(file, "mp4", size, None, None);
+        declared_duration(&demux, &mut report);
+        return Ok(report);
     }
     loop {
         let p = match demux.next_packet() {
@@ -184,13 +200,15 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         }
     }
     findings.extend(demux.take_findings());
-    Ok(stats.into_report(
+    let mut report = stats.into_report(
         file,
         "mp4",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
         opts.validate.then_some(findings),
-    ))
+    );
+    declared_duration(&demux, &mut report);
+    Ok(report)
 }
 
 fn print_header(out: &mut dyn Write, h: &BoxHeader, depth: usize) -> std::io::Result<()> {

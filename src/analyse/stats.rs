@@ -100,12 +100,28 @@ impl Stats {
         packets: Option<Vec<PacketRow>>,
         findings: Option<Vec<Finding>>,
     ) -> Report {
+        // The file lasts from its earliest presentation to its latest end, across tracks (what
+        // ffprobe reports as the format duration): a B-frame delay on video and audio that
+        // starts at 0 make it longer than either track alone.
+        let mut first: Option<Time> = None;
+        let mut last: Option<Time> = None;
+        for (t, s) in &self.tracks {
+            if let Some(min) = s.min_pts {
+                let end = s.max_pts + (s.last_dts - s.prev_dts);
+                let (a, b) = (Time::new(min, t.timebase), Time::new(end, t.timebase));
+                first = Some(first.map_or(a, |f| f.min(a)));
+                last = Some(last.map_or(b, |l| l.max(b)));
+            }
+        }
         let tracks: Vec<TrackReport> = self
             .tracks
             .into_iter()
             .map(|(t, s)| track_report(&t, &s))
             .collect();
-        let duration_ms = tracks.iter().map(|t| t.duration_ms).max().unwrap_or(0);
+        let duration_ms = match (first, last) {
+            (Some(f), Some(l)) => l.as_ms() - f.as_ms(),
+            _ => 0,
+        };
         Report {
             file,
             format: format.to_string(),
