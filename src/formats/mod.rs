@@ -120,6 +120,10 @@ pub trait Demuxer: Send {
     fn take_findings(&mut self) -> Vec<Finding> {
         Vec::new()
     }
+    /// Forgets an index built by [`build_index`](Self::build_index) (it holds a few bytes per
+    /// packet); a later `seek` or `build_index` builds it again. Demuxers whose index is free
+    /// (read from the file's own tables) may ignore this.
+    fn drop_index(&mut self) {}
 }
 
 /// What an incremental [`Reader`] hands out.

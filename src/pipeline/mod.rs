@@ -506,7 +506,11 @@ impl Job {
             path: out_name.clone(),
             err,
         };
+        // Whatever index the muxer needed, it has now taken in: drop both copies (the
+        // demuxer's and ours), a few bytes per packet each.
+        demux.drop_index();
         muxer.start(&self.meta, sink).map_err(out_err)?;
+        self.meta.index = None;
         let mut outcome = Outcome {
             tracks: self.meta.tracks.len(),
             ..Outcome::default()

@@ -133,6 +133,10 @@ impl DemuxerTrait for Demuxer {
         self.scan.position()
     }
 
+    fn drop_index(&mut self) {
+        self.scan.meta.index = None;
+    }
+
     fn take_findings(&mut self) -> Vec<Finding> {
         std::mem::take(&mut self.scan.findings)
     }

@@ -323,6 +323,10 @@ impl DemuxerTrait for Demuxer {
         self.walk.offset()
     }
 
+    fn drop_index(&mut self) {
+        self.meta.index = None;
+    }
+
     fn take_findings(&mut self) -> Vec<Finding> {
         std::mem::take(&mut self.findings)
     }

@@ -1162,6 +1162,10 @@ impl DemuxerTrait for Demuxer {
         self.scan.position()
     }
 
+    fn drop_index(&mut self) {
+        self.meta.index = None;
+    }
+
     fn take_findings(&mut self) -> Vec<Finding> {
         self.scan.take_findings()
     }

@@ -520,6 +520,10 @@ impl DemuxerTrait for Demuxer {
         self.src.offset()
     }
 
+    fn drop_index(&mut self) {
+        self.meta.index = None;
+    }
+
     fn take_findings(&mut self) -> Vec<Finding> {
         std::mem::take(&mut self.findings)
     }
