@@ -42,6 +42,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --force 'Overwrite the output if it exists'
             cand -q 'No progress bar'
             cand --quiet 'No progress bar'
+            cand --strip-tags 'Leave the source''s tags (an MP3''s ID3v2 tag) out of the output'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -57,6 +58,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --force 'Overwrite the output if it exists'
             cand -q 'No progress bar'
             cand --quiet 'No progress bar'
+            cand --strip-tags 'Leave the source''s tags (an MP3''s ID3v2 tag) out of the output'
             cand -h 'Print help'
             cand --help 'Print help'
         }

@@ -157,6 +157,9 @@ pub struct ConvertArgs {
     /// first in the PAT.
     #[arg(long)]
     pub program: Option<u16>,
+    /// Leave the source's tags (an MP3's ID3v2 tag) out of the output.
+    #[arg(long)]
+    pub strip_tags: bool,
 }
 
 /// Arguments of `analyse`.

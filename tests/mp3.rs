@@ -90,11 +90,13 @@ fn round_trips_keep_frames() {
         let src = util::fixture(name);
         let orig = frames_of(&std::fs::read(&src).unwrap());
         let out = dir.join("copy.mp3");
+        // Frames only (the ID3v2 tag's pass-through has its own test).
         util::mist_ok(&[
             "convert",
             src.to_str().unwrap(),
             out.to_str().unwrap(),
             "-q",
+            "--strip-tags",
         ]);
         let copied = std::fs::read(&out).unwrap();
         let concat: Vec<u8> = orig.iter().flat_map(|(_, b)| b.to_vec()).collect();
@@ -349,4 +351,37 @@ mod properties {
             prop_assert_eq!(stream, file);
         }
     }
+}
+
+#[test]
+fn id3v2_tag_passes_through_unless_stripped() {
+    // Oracle: the fixture's own bytes. cbr_id3.mp3 starts with a 60-byte ID3v2.4 tag (fixtures
+    // README); MP3 -> MP3 writes that tag and then the same frames; --strip-tags writes only
+    // the frames, which start with the frame sync.
+    use util::{assert_same_bytes, fixture, mist_ok, TestDir};
+    let src = std::fs::read(fixture("cbr_id3.mp3")).unwrap();
+    let tag_len = 10
+        + (((src[6] as usize) << 21)
+            | ((src[7] as usize) << 14)
+            | ((src[8] as usize) << 7)
+            | src[9] as usize);
+    assert_eq!(&src[..3], b"ID3");
+    let dir = TestDir::new("mp3-id3");
+    let kept = dir.join("kept.mp3");
+    let bare = dir.join("bare.mp3");
+    let s = fixture("cbr_id3.mp3");
+    mist_ok(&["convert", s.to_str().unwrap(), kept.to_str().unwrap(), "-q"]);
+    mist_ok(&[
+        "convert",
+        s.to_str().unwrap(),
+        bare.to_str().unwrap(),
+        "-q",
+        "--strip-tags",
+    ]);
+    let kept = std::fs::read(&kept).unwrap();
+    let bare = std::fs::read(&bare).unwrap();
+    assert_same_bytes("tag", &kept[..tag_len], &src[..tag_len]);
+    assert_same_bytes("frames after the tag", &kept[tag_len..], &bare);
+    assert_eq!(bare[0], 0xFF);
+    assert_eq!(bare[1] & 0xE0, 0xE0);
 }

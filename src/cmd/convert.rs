@@ -58,6 +58,7 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
             force: a.force,
             mux: MuxOptions {
                 m2ts,
+                strip_tags: a.strip_tags,
                 ..MuxOptions::default()
             },
             demux: DemuxOptions {

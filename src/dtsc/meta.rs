@@ -14,6 +14,8 @@ pub struct Meta {
     pub unix_zero: Option<i64>,
     /// The per-track index, once built (same order as `tracks`).
     pub index: Option<Index>,
+    /// The source's ID3v2 tag, whole (header included), for muxers that carry one (MP3).
+    pub tags: Option<bytes::Bytes>,
 }
 
 impl Meta {

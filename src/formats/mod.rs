@@ -171,6 +171,8 @@ pub struct MuxOptions {
     pub fragment_ms: Option<u32>,
     /// Write 192-byte M2TS units (4-byte arrival timestamp + TS packet) instead of 188-byte TS.
     pub m2ts: bool,
+    /// Leave the source's tags (`Meta::tags`) out of the output.
+    pub strip_tags: bool,
     /// A folder where a muxer may keep scratch files (index tables of long outputs), so its
     /// memory stays bounded whatever the input size. `None`: keep everything in memory.
     pub scratch_dir: Option<std::path::PathBuf>,

@@ -299,6 +299,7 @@ impl Job {
             live: source.live,
             unix_zero: source.unix_zero,
             index: None,
+            tags: source.tags.clone().filter(|_| !plan.mux.strip_tags),
         };
         let mut keep = Vec::new();
         let mut kept_positions = Vec::new();

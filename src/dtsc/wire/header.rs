@@ -171,6 +171,7 @@ impl Header {
             live: self.live,
             unix_zero: self.unix_zero,
             index,
+            tags: None,
         }
     }
 

@@ -110,9 +110,7 @@ impl Demuxer {
         }
         d.meta = Meta {
             tracks,
-            live: false,
-            unix_zero: None,
-            index: None,
+            ..Meta::default()
         };
         Ok(d)
     }

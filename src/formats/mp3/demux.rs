@@ -151,6 +151,7 @@ impl Demuxer {
         let mut walk = Walker::new(src);
         let mut findings = Vec::new();
         let mut garbage = 0u64;
+        let mut tags: Option<bytes::Bytes> = None;
         loop {
             let Some(item) = walk.next_item()? else {
                 return Err(FormatError::invalid(
@@ -171,7 +172,13 @@ impl Demuxer {
                         ));
                     }
                 }
-                Unit::Id3v2 { .. } | Unit::Id3v1 => {}
+                Unit::Id3v2 { .. } => {
+                    // The first tag, whole, for muxers that pass it through.
+                    if tags.is_none() {
+                        tags = item.data.clone();
+                    }
+                }
+                Unit::Id3v1 => {}
                 Unit::Vbr { header, .. } => {
                     let track = track_of(&header)?;
                     return Ok(Demuxer {
@@ -179,6 +186,7 @@ impl Demuxer {
                         walk,
                         meta: Meta {
                             tracks: vec![track],
+                            tags: tags.clone(),
                             ..Meta::default()
                         },
                         samples: 0,
@@ -202,6 +210,7 @@ impl Demuxer {
                         walk,
                         meta: Meta {
                             tracks: vec![track],
+                            tags: tags.clone(),
                             ..Meta::default()
                         },
                         samples: i64::from(header.samples_per_frame()),

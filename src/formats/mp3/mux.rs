@@ -25,7 +25,7 @@ pub fn new(_: &MuxOptions) -> Box<dyn MuxerTrait> {
 }
 
 impl MuxerTrait for Muxer {
-    fn start(&mut self, meta: &Meta, _: &mut dyn ByteSink) -> Result<(), FormatError> {
+    fn start(&mut self, meta: &Meta, out: &mut dyn ByteSink) -> Result<(), FormatError> {
         let mut mp3 = meta.tracks.iter().filter(|t| t.codec == Codec::Mp3);
         let Some(t) = mp3.next() else {
             return Err(FormatError::new(
@@ -42,6 +42,11 @@ impl MuxerTrait for Muxer {
             ));
         }
         self.track = Some(t.id);
+        // The source's ID3v2 tag goes first, as it came (the pipeline leaves it out with
+        // --strip-tags). Only a tag that starts like one is written.
+        if let Some(tag) = meta.tags.as_ref().filter(|t| t.starts_with(b"ID3")) {
+            out.put(tag).map_err(|e| FormatError::io("mp3", 0, e))?;
+        }
         Ok(())
     }
 
