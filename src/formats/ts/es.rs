@@ -475,8 +475,14 @@ pub struct AdtsHeader {
 /// [`codec::aac::AdtsHeader`](crate::codec::aac::AdtsHeader)).
 pub fn adts_header(b: &[u8]) -> Option<AdtsHeader> {
     let h = aac::AdtsHeader::parse(b, 0).ok()?;
-    let asc = h.to_asc().build().ok()?;
-    let asc: [u8; 2] = asc.get(..2)?.try_into().ok()?;
+    // The two-byte AudioSpecificConfig (14496-3 §1.6.2.1): 5 bits object type (ADTS profile
+    // + 1), 4 bits sampling index, 4 bits channels, 3 zero bits. Built in place: this runs
+    // once per audio frame.
+    let aot = u16::from(h.profile) + 1;
+    let v = aot << 11
+        | u16::from(h.sampling_frequency_index & 0x0F) << 7
+        | u16::from(h.channel_configuration & 0x0F) << 3;
+    let asc = v.to_be_bytes();
     Some(AdtsHeader {
         frame_len: usize::from(h.frame_length),
         header_len: h.header_len(),
@@ -494,6 +500,24 @@ pub fn adts_for(asc: &[u8], raw_len: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(9);
     h.write(&mut out);
     Some(out)
+}
+
+/// `template` (an ADTS header from [`adts_for`]) with aac_frame_length set for a raw frame of
+/// `raw_len` bytes: the 13 bits after the first 30 (ISO/IEC 13818-7 §6.2.2). The header is the
+/// first `template.len()` bytes of the array.
+pub fn adts_with_length(template: &[u8], raw_len: usize) -> Option<[u8; 9]> {
+    let n = template.len();
+    let total = raw_len.checked_add(n)?;
+    if !(7..=9).contains(&n) || total > 0x1FFF {
+        return None;
+    }
+    let mut h = [0u8; 9];
+    h[..n].copy_from_slice(template);
+    let total = total as u16;
+    h[3] = (h[3] & 0xFC) | (total >> 11) as u8;
+    h[4] = (total >> 3) as u8;
+    h[5] = (h[5] & 0x1F) | ((total & 0x07) as u8) << 5;
+    Some(h)
 }
 
 /// The fields of an MPEG audio frame header mist uses.
@@ -602,6 +626,20 @@ mod tests {
             (h.layer, h.frame_len, h.samples, h.rate),
             (3, 288, 1152, 48000)
         );
+    }
+
+    #[test]
+    fn patched_adts_length_equals_a_freshly_built_header() {
+        // Oracle: codec::aac's ADTS builder, frame by frame.
+        for asc in [[0x11u8, 0x90], [0x12, 0x08], [0x13, 0x10]] {
+            let template = adts_for(&asc, 0).unwrap();
+            for raw in [0usize, 1, 7, 255, 256, 1000, 2047, 8183] {
+                let fresh = adts_for(&asc, raw).unwrap();
+                let patched = adts_with_length(&template, raw).unwrap();
+                assert_eq!(&patched[..template.len()], &fresh[..], "{asc:?} {raw}");
+            }
+            assert!(adts_with_length(&template, 8185).is_none());
+        }
     }
 
     #[test]

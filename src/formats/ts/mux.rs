@@ -12,8 +12,6 @@
 //! - Continuity counters per PID, adaptation-field stuffing, random_access_indicator on
 //!   keyframes, 33-bit wrapping of every timestamp, optional 192-byte M2TS units.
 
-use bytes::Bytes;
-
 use crate::codec::h264::AvcConfig;
 use crate::dtsc::{Codec, Framing, Meta, Packet, Timebase, TrackId, TrackKind};
 use crate::formats::error::{FormatError, Problem};
@@ -71,8 +69,10 @@ struct Out {
     codec: Codec,
     framing: Framing,
     timebase: Timebase,
-    init: Bytes,
     param_sets: Vec<u8>,
+    /// The ADTS header of this AAC track with frame_length 0, built once; each frame only
+    /// patches its length in.
+    adts: Option<Vec<u8>>,
     cc: u8,
     pack: Option<Pack>,
 }
@@ -391,8 +391,12 @@ impl MuxerTrait for Muxer {
                 codec: t.codec.clone(),
                 framing: t.framing,
                 timebase: t.timebase,
-                init: t.init.clone(),
                 param_sets,
+                adts: if t.codec == Codec::Aac && t.framing == Framing::Raw {
+                    es::adts_for(&t.init, 0)
+                } else {
+                    None
+                },
                 cc: 0,
                 pack: None,
             });
@@ -464,14 +468,14 @@ impl MuxerTrait for Muxer {
                     data: Vec::new(),
                 });
                 let gap = pts - p.last_pts;
-                if o.codec == Codec::Aac && o.framing != Framing::Adts {
-                    let h = es::adts_for(&o.init, pkt.data.len()).ok_or_else(|| {
+                if let Some(template) = &o.adts {
+                    let h = es::adts_with_length(template, pkt.data.len()).ok_or_else(|| {
                         err(
                             at,
                             format!("AAC frame of {} bytes too big for ADTS", pkt.data.len()),
                         )
                     })?;
-                    p.data.extend_from_slice(&h);
+                    p.data.extend_from_slice(&h[..template.len()]);
                 }
                 p.data.extend_from_slice(&pkt.data);
                 p.last_pts = pts;
