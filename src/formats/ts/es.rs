@@ -374,17 +374,6 @@ fn next_start(b: &[u8], from: usize) -> Option<usize> {
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
     while i + 3 <= b.len() {
-        // Eight bytes without a zero byte cannot hold the first byte of a start code: skip
-        // them in one step (most of a slice's bytes are like that).
-        if let Some(chunk) = b.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            let w = u64::from_le_bytes(w);
-            if w.wrapping_sub(ONES) & !w & HIGHS == 0 {
-                i += 8;
-                continue;
-            }
-        }
         let c = b[i + 2];
         if c > 1 {
             i += 3;
