@@ -254,8 +254,8 @@ impl Program {
 /// A frame in the core's form: the track's canonical framing.
 pub fn to_packet(pid: u16, kind: Kind, f: Frame) -> Packet {
     let data = match kind {
-        Kind::H264 => es::annexb_to_length_prefixed(&f.data, es::is_h264_aud),
-        Kind::Hevc => es::annexb_to_length_prefixed(&f.data, es::is_hevc_aud),
+        Kind::H264 => es::units_to_length_prefixed(f.nal_units(), es::is_h264_aud),
+        Kind::Hevc => es::units_to_length_prefixed(f.nal_units(), es::is_hevc_aud),
         Kind::Adts => match es::adts_header(&f.data) {
             Some(h) => f.data.slice(h.header_len.min(f.data.len())..),
             None => Bytes::new(),
@@ -275,7 +275,7 @@ pub fn to_packet(pid: u16, kind: Kind, f: Frame) -> Packet {
 /// Bytes the frame's packet holds after [`to_packet`] (the index records packet sizes).
 pub fn canonical_size(kind: Kind, f: &Frame) -> usize {
     let nal_sum = |aud: fn(&[u8]) -> bool| {
-        es::nal_units(&f.data)
+        f.nal_units()
             .filter(|n| !n.is_empty() && !aud(n))
             .map(|n| 4 + n.len())
             .sum()

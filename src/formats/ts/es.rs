@@ -115,6 +115,16 @@ pub struct Frame {
     pub key: bool,
     /// Annex B access unit, whole ADTS frame, whole MPEG audio frame, or PES payload.
     pub data: Bytes,
+    /// Video: where each NAL unit of `data` lies (start codes and trailing zeros excluded),
+    /// found once while splitting so that sizing and reframing need not scan again.
+    pub nals: Vec<(usize, usize)>,
+}
+
+impl Frame {
+    /// The NAL units of a video frame.
+    pub fn nal_units(&self) -> impl Iterator<Item = &[u8]> + Clone {
+        self.nals.iter().filter_map(|&(s, e)| self.data.get(s..e))
+    }
 }
 
 /// Codec parameters learned from the stream.
@@ -206,7 +216,7 @@ impl Splitter {
                     ));
                     return;
                 };
-                let key = self.scan_video(&payload, random_access);
+                let (key, nals) = self.scan_video(&payload, random_access);
                 if self.kind == Kind::H264
                     && self.learned.init.is_none()
                     && self.sps.is_some()
@@ -229,6 +239,7 @@ impl Splitter {
                     pts,
                     key,
                     data: payload,
+                    nals,
                 });
             }
             Kind::Adts | Kind::Mpa | Kind::Ac3 => self.audio(offset, payload, times, out, findings),
@@ -236,10 +247,13 @@ impl Splitter {
         }
     }
 
-    fn scan_video(&mut self, au: &[u8], random_access: bool) -> bool {
+    fn scan_video(&mut self, au: &[u8], random_access: bool) -> (bool, Vec<(usize, usize)>) {
         let mut key = false;
-        for nal in nal_units(au) {
+        let mut spans = Vec::new();
+        for (start, end) in nal_spans(au) {
+            let nal = &au[start..end];
             let Some(&b0) = nal.first() else { continue };
+            spans.push((start, end));
             if self.kind == Kind::H264 {
                 match b0 & 0x1F {
                     5 => key = true,
@@ -252,7 +266,7 @@ impl Splitter {
             }
         }
         let _ = random_access;
-        key
+        (key, spans)
     }
 
     fn audio(
@@ -353,6 +367,7 @@ impl Splitter {
                     pts: t,
                     key: true,
                     data: data.slice(pos..pos + len),
+                    nals: Vec::new(),
                 });
             }
             pos += len;
@@ -370,8 +385,6 @@ impl Splitter {
 
 /// Offset just past the next `00 00 01` at or after `from`, if any.
 fn next_start(b: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
     while i + 3 <= b.len() {
         let c = b[i + 2];
@@ -386,8 +399,9 @@ fn next_start(b: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// The NAL units of an Annex B buffer (start codes and trailing zero bytes removed).
-pub fn nal_units(b: &[u8]) -> impl Iterator<Item = &[u8]> {
+/// Where the NAL units of an Annex B buffer lie (start codes and trailing zero bytes
+/// excluded), as `start..end` offsets.
+pub fn nal_spans(b: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut next = next_start(b, 0);
     std::iter::from_fn(move || {
         let s = next?;
@@ -396,8 +410,34 @@ pub fn nal_units(b: &[u8]) -> impl Iterator<Item = &[u8]> {
         while e > s && b[e - 1] == 0 {
             e -= 1;
         }
-        Some(&b[s..e])
+        Some((s, e))
     })
+}
+
+/// The NAL units of an Annex B buffer (start codes and trailing zero bytes removed).
+pub fn nal_units(b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    nal_spans(b).map(move |(s, e)| &b[s..e])
+}
+
+/// NAL units → 4-byte length-prefixed, dropping those `drop` selects.
+pub fn units_to_length_prefixed<'a>(
+    units: impl Iterator<Item = &'a [u8]> + Clone,
+    drop: impl Fn(&[u8]) -> bool,
+) -> Bytes {
+    let size: usize = units
+        .clone()
+        .filter(|n| !n.is_empty() && !drop(n))
+        .map(|n| 4 + n.len())
+        .sum();
+    let mut out = BytesMut::with_capacity(size);
+    for nal in units {
+        if nal.is_empty() || drop(nal) {
+            continue;
+        }
+        out.put_u32(nal.len() as u32);
+        out.extend_from_slice(nal);
+    }
+    out.freeze()
 }
 
 /// Annex B → 4-byte length-prefixed, dropping NAL units `drop` selects (access unit
