@@ -128,7 +128,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__convert)
-            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --help"
+            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --fragment-duration --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -159,6 +159,10 @@ _mist() {
                     return 0
                     ;;
                 --program)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fragment-duration)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -268,7 +272,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__remux)
-            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --help"
+            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --fragment-duration --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -299,6 +303,10 @@ _mist() {
                     return 0
                     ;;
                 --program)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fragment-duration)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

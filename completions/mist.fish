@@ -54,9 +54,11 @@ complete -c mist -n "__fish_mist_using_subcommand convert" -l start -d 'Start at
 complete -c mist -n "__fish_mist_using_subcommand convert" -l end -d 'Stop before this time (seconds from the start of the input, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -l program -d 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT' -r
+complete -c mist -n "__fish_mist_using_subcommand convert" -l fragment-duration -d 'Fragmented MP4: cut fragments of about this many milliseconds (at keyframes), instead of one per keyframe group' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -s f -l force -d 'Overwrite the output if it exists'
 complete -c mist -n "__fish_mist_using_subcommand convert" -s q -l quiet -d 'No progress bar'
 complete -c mist -n "__fish_mist_using_subcommand convert" -l strip-tags -d 'Leave the source\'s tags (an MP3\'s ID3v2 tag) out of the output'
+complete -c mist -n "__fish_mist_using_subcommand convert" -l sidx -d 'Fragmented MP4: write a segment index (`sidx`) before each fragment'
 complete -c mist -n "__fish_mist_using_subcommand convert" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand remux" -l to -d 'Output format (default: from the output\'s extension)' -r -f -a "dtsc\t''
 flv\t''
@@ -79,9 +81,11 @@ complete -c mist -n "__fish_mist_using_subcommand remux" -l start -d 'Start at t
 complete -c mist -n "__fish_mist_using_subcommand remux" -l end -d 'Stop before this time (seconds from the start of the input, or [h:]m:s)' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -l program -d 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT' -r
+complete -c mist -n "__fish_mist_using_subcommand remux" -l fragment-duration -d 'Fragmented MP4: cut fragments of about this many milliseconds (at keyframes), instead of one per keyframe group' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -s f -l force -d 'Overwrite the output if it exists'
 complete -c mist -n "__fish_mist_using_subcommand remux" -s q -l quiet -d 'No progress bar'
 complete -c mist -n "__fish_mist_using_subcommand remux" -l strip-tags -d 'Leave the source\'s tags (an MP3\'s ID3v2 tag) out of the output'
+complete -c mist -n "__fish_mist_using_subcommand remux" -l sidx -d 'Fragmented MP4: write a segment index (`sidx`) before each fragment'
 complete -c mist -n "__fish_mist_using_subcommand remux" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -s D -l detail -d 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l format -d 'Input format (default: detected from the content, then the extension)' -r -f -a "dtsc\t''

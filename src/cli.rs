@@ -160,6 +160,13 @@ pub struct ConvertArgs {
     /// Leave the source's tags (an MP3's ID3v2 tag) out of the output.
     #[arg(long)]
     pub strip_tags: bool,
+    /// Fragmented MP4: write a segment index (`sidx`) before each fragment.
+    #[arg(long)]
+    pub sidx: bool,
+    /// Fragmented MP4: cut fragments of about this many milliseconds (at keyframes), instead
+    /// of one per keyframe group.
+    #[arg(long, value_name = "MS")]
+    pub fragment_duration: Option<u32>,
 }
 
 /// Arguments of `analyse`.

@@ -354,3 +354,93 @@ fn summary_from_sample_tables_equals_summary_from_packets() {
         assert_eq!(quick["duration_ms"], full["duration_ms"], "{name}");
     }
 }
+
+/// Top-level boxes of a file: (type, offset, size).
+fn top_boxes(data: &[u8]) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        let kind = String::from_utf8_lossy(&data[at + 4..at + 8]).into_owned();
+        assert!(size >= 8, "box {kind} at {at} has size {size}");
+        out.push((kind, at, size));
+        at += size;
+    }
+    out
+}
+
+#[test]
+fn sidx_before_each_fragment_indexes_it() {
+    // Oracle: the boxes that follow each sidx (hand-parsed here, ISO/IEC 14496-12 §8.16.3)
+    // and the sidecar: referenced_size = moof + mdat, the durations add up to the video
+    // track's total (sum of ffprobe's packet durations), and each fragment starts where the
+    // previous one's duration ends.
+    let dir = TestDir::new("fmp4-sidx");
+    let src = fixture("faststart.mp4");
+    let plain = dir.join("plain.mp4");
+    let with = dir.join("sidx.mp4");
+    mist_ok(&[
+        "convert",
+        "-q",
+        src.to_str().unwrap(),
+        plain.to_str().unwrap(),
+        "--to",
+        "fmp4",
+    ]);
+    mist_ok(&[
+        "convert",
+        "-q",
+        src.to_str().unwrap(),
+        with.to_str().unwrap(),
+        "--to",
+        "fmp4",
+        "--sidx",
+    ]);
+    let data = std::fs::read(&with).unwrap();
+    let boxes = top_boxes(&data);
+    let mut durations = Vec::new();
+    let mut earliest = Vec::new();
+    for (k, (kind, at, size)) in boxes.iter().enumerate() {
+        if kind != "sidx" {
+            continue;
+        }
+        let b = &data[*at..at + size];
+        assert_eq!(b[8], 1, "version 1");
+        let timescale = u32::from_be_bytes(b[16..20].try_into().unwrap());
+        assert_eq!(
+            timescale, 12800,
+            "video timescale (sidecar time_base 1/12800)"
+        );
+        earliest.push(u64::from_be_bytes(b[20..28].try_into().unwrap()));
+        assert_eq!(
+            u16::from_be_bytes(b[38..40].try_into().unwrap()),
+            1,
+            "one reference"
+        );
+        let referenced = u32::from_be_bytes(b[40..44].try_into().unwrap()) & 0x7FFF_FFFF;
+        durations.push(u64::from(u32::from_be_bytes(b[44..48].try_into().unwrap())));
+        assert_eq!(b[48] & 0x80, 0x80, "starts with a SAP");
+        let (m, _, moof) = &boxes[k + 1];
+        let (d, _, mdat) = &boxes[k + 2];
+        assert_eq!((m.as_str(), d.as_str()), ("moof", "mdat"));
+        assert_eq!(referenced as usize, moof + mdat);
+    }
+    assert!(durations.len() >= 2, "{boxes:?}");
+    let probe = util::ffprobe::sidecar("faststart.mp4");
+    let video_total: i64 = probe
+        .packets
+        .iter()
+        .filter(|p| p.stream_index == 0)
+        .map(|p| p.duration.unwrap())
+        .sum();
+    assert_eq!(durations.iter().sum::<u64>() as i64, video_total);
+    for k in 1..earliest.len() {
+        assert_eq!(
+            earliest[k] - earliest[k - 1],
+            durations[k - 1],
+            "fragment {k}"
+        );
+    }
+    // The index changes nothing else: the same packets either way.
+    assert_eq!(mist_listing(&with), mist_listing(&plain));
+}

@@ -59,6 +59,8 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
             mux: MuxOptions {
                 m2ts,
                 strip_tags: a.strip_tags,
+                sidx: a.sidx,
+                fragment_ms: a.fragment_duration,
                 ..MuxOptions::default()
             },
             demux: DemuxOptions {

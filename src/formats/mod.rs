@@ -173,6 +173,8 @@ pub struct MuxOptions {
     pub m2ts: bool,
     /// Leave the source's tags (`Meta::tags`) out of the output.
     pub strip_tags: bool,
+    /// Fragmented MP4: write a `sidx` (segment index) before each fragment.
+    pub sidx: bool,
     /// A folder where a muxer may keep scratch files (index tables of long outputs), so its
     /// memory stays bounded whatever the input size. `None`: keep everything in memory.
     pub scratch_dir: Option<std::path::PathBuf>,

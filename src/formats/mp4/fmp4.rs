@@ -25,6 +25,7 @@ use super::boxes::media::{
 };
 use super::boxes::movie::{Mvhd, Tkhd};
 use super::boxes::mvex::{write_mvex, Trex};
+use super::boxes::sidx::{Sidx, SidxRef};
 use super::boxes::stco::Stco;
 use super::boxes::stsc::Stsc;
 use super::boxes::stsd::Stsd;
@@ -66,6 +67,8 @@ pub struct Muxer {
     has_video: bool,
     sequence: u32,
     init_written: bool,
+    /// Write a `sidx` before each fragment (DASH on-demand style, one reference each).
+    sidx: bool,
 }
 
 /// A new fragmented MP4 muxer (the format table's `muxer`).
@@ -93,6 +96,7 @@ impl Muxer {
             has_video: false,
             sequence: 0,
             init_written: false,
+            sidx: opts.sidx,
         }
     }
 
@@ -304,6 +308,49 @@ impl Muxer {
                 .sum::<u64>();
         }
         let moof = build(&trafs, &self.ids, self.sequence);
+        if self.sidx {
+            // One reference covering this fragment, timed on the first video track (else the
+            // first track) of the fragment (ISO/IEC 14496-12 §8.16.3).
+            let pick = trafs
+                .iter()
+                .find(|(i, _, _)| self.tracks[*i].kind == TrackKind::Video)
+                .or_else(|| trafs.first());
+            if let Some((i, base, trun)) = pick {
+                let mut t = *base as i64;
+                let mut earliest = i64::MAX;
+                let mut duration: u64 = 0;
+                for smp in &trun.samples {
+                    earliest = earliest.min(t + i64::from(smp.cto.unwrap_or(0)));
+                    let d = i64::from(smp.duration.unwrap_or(0));
+                    t += d;
+                    duration += d as u64;
+                }
+                let first_sync = trun
+                    .samples
+                    .first()
+                    .and_then(|smp| smp.flags)
+                    .is_some_and(|f| f == SAMPLE_SYNC);
+                let size = moof.len() as u64 + mdat_head.len() as u64 + payload;
+                let mut w = Writer::new();
+                Sidx {
+                    version: 1,
+                    reference_id: self.ids[*i],
+                    timescale: self.scales[*i].per_second(),
+                    earliest_pts: earliest.max(0) as u64,
+                    first_offset: 0,
+                    refs: vec![SidxRef {
+                        reference_type: false,
+                        size: u32::try_from(size).unwrap_or(u32::MAX) & 0x7FFF_FFFF,
+                        duration: u32::try_from(duration).unwrap_or(u32::MAX),
+                        starts_with_sap: first_sync,
+                        sap_type: if first_sync { 1 } else { 0 },
+                        sap_delta: 0,
+                    }],
+                }
+                .write(&mut w);
+                out.put(&w.buf).map_err(io(out))?;
+            }
+        }
         out.put(&moof).map_err(io(out))?;
         out.put(&mdat_head).map_err(io(out))?;
         for (i, _, _) in &trafs {
