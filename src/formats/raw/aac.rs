@@ -44,6 +44,12 @@ pub fn id3v2_len(data: &[u8]) -> Option<u64> {
 }
 
 /// A header that parses and describes a frame a decoder can use.
+/// The longest ADTS header: 7 bytes, plus with a CRC 2 bytes per extra raw data block
+/// (up to 3) and the 2-byte CRC (ISO/IEC 13818-7 §6.2). A resync check that looks for the
+/// next header must wait for this many bytes after a candidate frame, or its answer would
+/// depend on how the input was cut.
+const MAX_HEADER_LEN: usize = 7 + 2 * 3 + 2;
+
 fn header_at(data: &[u8], offset: u64) -> Option<AdtsHeader> {
     let h = AdtsHeader::parse(data, offset).ok()?;
     (h.sampling_frequency() > 0).then_some(h)
@@ -171,7 +177,7 @@ impl Scanner {
             let at = self.r.offset();
             if let Some(h) = header_at(self.r.buffered(), at) {
                 let len = usize::from(h.frame_length);
-                let have = self.r.fill(len + 9).map_err(io_err(at))?;
+                let have = self.r.fill(len + MAX_HEADER_LEN).map_err(io_err(at))?;
                 let confirmed = if at == start {
                     // In sync (the file start, or where the previous frame ended).
                     true
@@ -589,7 +595,7 @@ impl crate::formats::Reader for StreamReader {
             let len = usize::from(h.frame_length);
             if self.garbage_from.is_some() {
                 // Resynchronising: the next header must follow, or the input must end.
-                if self.buf.len() < len + 9 && !self.finished {
+                if self.buf.len() < len + MAX_HEADER_LEN && !self.finished {
                     return Ok(None);
                 }
                 // As the demuxer: a frame that reaches or runs past the end is taken;
@@ -750,6 +756,45 @@ mod tests {
         let mut v = AdtsHeader::from_asc(&asc, payload).unwrap().to_bytes();
         v.extend(std::iter::repeat(0x21).take(payload));
         v
+    }
+
+    /// Fuzz finding (raw_aac, 2026-11-25): a resync candidate whose following header has a
+    /// CRC and several raw data blocks (13 bytes) was judged on 12 bytes when the input was
+    /// cut there, and on 13 when whole. Oracle: the whole-input result, for every cut.
+    #[test]
+    fn r_fuzz_resync_does_not_depend_on_the_cut() {
+        use crate::formats::Reader as _;
+        let data: &[u8] = &[
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x9f, 0x04, 0xff, 0x00, 0x04, 0x00, 0xff, 0xf0,
+            0x00, 0x00, 0x02, 0x00, 0xf0, 0x75, 0xff, 0xf0, 0x00, 0x00, 0x00, 0x04, 0xff, 0x00,
+            0xff, 0xf0, 0x00, 0xff, 0x00, 0xff, 0x7a, 0xf0, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ];
+        let run = |cut: usize| {
+            let mut r = StreamReader::new();
+            let mut out = Vec::new();
+            for piece in [&data[..cut], &data[cut..]] {
+                r.feed(Bytes::copy_from_slice(piece));
+                loop {
+                    match r.next_event() {
+                        Ok(Some(e)) => out.push(format!("{e:?}")),
+                        Ok(None) => break,
+                        Err(e) => return (out, Some(e.offset)),
+                    }
+                }
+            }
+            r.finish().unwrap();
+            loop {
+                match r.next_event() {
+                    Ok(Some(e)) => out.push(format!("{e:?}")),
+                    Ok(None) => return (out, None),
+                    Err(e) => return (out, Some(e.offset)),
+                }
+            }
+        };
+        let whole = run(data.len());
+        for cut in 0..data.len() {
+            assert_eq!(run(cut), whole, "cut at {cut}");
+        }
     }
 
     #[test]
