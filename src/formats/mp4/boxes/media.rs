@@ -1,7 +1,7 @@
 //! `mdhd` (media header, §8.4.2), `hdlr` (§8.4.3), `vmhd`/`smhd` (§12.1.2, §12.2.2) and
 //! `dinf`/`dref` (§8.7.1–2, written as the one self-reference every file uses).
 
-use super::{full_header, FourCC, Writer};
+use super::{full_header, read_times, write_times, FourCC, Writer};
 use crate::formats::FormatError;
 use crate::io::Cursor;
 
@@ -48,21 +48,7 @@ impl Mdhd {
     /// Parses the payload.
     pub fn parse(c: &mut Cursor) -> Result<Mdhd, FormatError> {
         let (version, _) = full_header(c)?;
-        let (creation, modification, timescale, duration) = if version == 1 {
-            (
-                c.u64("creation_time")?,
-                c.u64("modification_time")?,
-                c.u32("timescale")?,
-                c.u64("duration")?,
-            )
-        } else {
-            (
-                u64::from(c.u32("creation_time")?),
-                u64::from(c.u32("modification_time")?),
-                c.u32("timescale")?,
-                u64::from(c.u32("duration")?),
-            )
-        };
+        let (creation, modification, timescale, duration) = read_times(c, version)?;
         let language = c.u16("language")? & 0x7FFF;
         c.skip(2, "pre_defined")?;
         Ok(Mdhd {
@@ -78,17 +64,16 @@ impl Mdhd {
     /// Writes the box.
     pub fn write(&self, w: &mut Writer) {
         w.begin_full(b"mdhd", self.version, 0);
-        if self.version == 1 {
-            w.u64(self.creation);
-            w.u64(self.modification);
-            w.u32(self.timescale);
-            w.u64(self.duration);
-        } else {
-            w.u32(self.creation as u32);
-            w.u32(self.modification as u32);
-            w.u32(self.timescale);
-            w.u32(self.duration as u32);
-        }
+        write_times(
+            w,
+            self.version,
+            (
+                self.creation,
+                self.modification,
+                self.timescale,
+                self.duration,
+            ),
+        );
         w.u16(self.language);
         w.u16(0);
         w.end();

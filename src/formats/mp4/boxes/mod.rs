@@ -300,6 +300,42 @@ pub fn write_matrix(w: &mut Writer, m: &[u32; 9]) {
     }
 }
 
+/// The time block `mvhd` and `mdhd` share (ISO/IEC 14496-12 §8.2.2, §8.4.2): creation and
+/// modification times, timescale, duration; 64-bit times in version 1, 32-bit otherwise.
+pub fn read_times(c: &mut Cursor, version: u8) -> Result<(u64, u64, u32, u64), FormatError> {
+    Ok(if version == 1 {
+        (
+            c.u64("creation_time")?,
+            c.u64("modification_time")?,
+            c.u32("timescale")?,
+            c.u64("duration")?,
+        )
+    } else {
+        (
+            u64::from(c.u32("creation_time")?),
+            u64::from(c.u32("modification_time")?),
+            c.u32("timescale")?,
+            u64::from(c.u32("duration")?),
+        )
+    })
+}
+
+/// Writes the time block [`read_times`] reads: (creation, modification, timescale, duration).
+pub fn write_times(w: &mut Writer, version: u8, times: (u64, u64, u32, u64)) {
+    let (creation, modification, timescale, duration) = times;
+    if version == 1 {
+        w.u64(creation);
+        w.u64(modification);
+        w.u32(timescale);
+        w.u64(duration);
+    } else {
+        w.u32(creation as u32);
+        w.u32(modification as u32);
+        w.u32(timescale);
+        w.u32(duration as u32);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! `mvhd` (movie header, §8.2.2) and `tkhd` (track header, §8.3.2).
 
-use super::{full_header, read_matrix, write_matrix, Writer, MATRIX};
+use super::{full_header, read_matrix, read_times, write_matrix, write_times, Writer, MATRIX};
 use crate::formats::FormatError;
 use crate::io::Cursor;
 
@@ -46,21 +46,7 @@ impl Mvhd {
     /// Parses the payload.
     pub fn parse(c: &mut Cursor) -> Result<Mvhd, FormatError> {
         let (version, _) = full_header(c)?;
-        let (creation, modification, timescale, duration) = if version == 1 {
-            (
-                c.u64("creation_time")?,
-                c.u64("modification_time")?,
-                c.u32("timescale")?,
-                c.u64("duration")?,
-            )
-        } else {
-            (
-                u64::from(c.u32("creation_time")?),
-                u64::from(c.u32("modification_time")?),
-                c.u32("timescale")?,
-                u64::from(c.u32("duration")?),
-            )
-        };
+        let (creation, modification, timescale, duration) = read_times(c, version)?;
         let rate = c.u32("rate")?;
         let volume = c.u16("volume")?;
         c.skip(10, "reserved")?;
@@ -83,17 +69,16 @@ impl Mvhd {
     /// Writes the box.
     pub fn write(&self, w: &mut Writer) {
         w.begin_full(b"mvhd", self.version, 0);
-        if self.version == 1 {
-            w.u64(self.creation);
-            w.u64(self.modification);
-            w.u32(self.timescale);
-            w.u64(self.duration);
-        } else {
-            w.u32(self.creation as u32);
-            w.u32(self.modification as u32);
-            w.u32(self.timescale);
-            w.u32(self.duration as u32);
-        }
+        write_times(
+            w,
+            self.version,
+            (
+                self.creation,
+                self.modification,
+                self.timescale,
+                self.duration,
+            ),
+        );
         w.u32(self.rate);
         w.u16(self.volume);
         w.zeros(10);
