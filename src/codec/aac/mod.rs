@@ -1,11 +1,16 @@
 //! AAC configuration: `AudioSpecificConfig` (ISO/IEC 14496-3 1.6.2.1) and the ADTS header
 //! (ISO/IEC 14496-3 1.A.2.2 / ISO/IEC 13818-7 6.2), and the conversions between them.
 //!
-//! Known gaps: the ADTS `crc_check` is carried but not verified (it covers the header plus
-//! the first 192 bits of every channel element of the raw data block, 14496-3 1.A.3.2.1,
-//! which needs the elements' boundaries, i.e. decoding); error-resilient configurations are
-//! parsed only up to `epConfig`; a program config element is parsed for its channel count
-//! but not rebuilt.
+//! The raw data block itself is walked in [`syntax`] (element spans, channels, SBR fill
+//! payloads) and an ADTS frame's CRC checked in [`frame`].
+//!
+//! Known gaps: error-resilient configurations are parsed only up to `epConfig`; a program
+//! config element is parsed for its channel count but not rebuilt.
+
+pub mod frame;
+mod huffman;
+pub mod syntax;
+mod tables;
 
 use crate::formats::error::{FormatError, Problem};
 use crate::io::{BitReader, BitWriter};
