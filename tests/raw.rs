@@ -19,10 +19,20 @@ fn packets_of(doc: &Value) -> Vec<Value> {
 
 /// Oracle: the ffprobe sidecars. Raw H.264 packets there have no times, so count, size (the
 /// Annex B bytes of each access unit), key flag and `pos` are compared; ADTS packets also
-/// compare pts/dts as exact fractions of a second (1/28224000 there, 1/48000 here).
+/// compare pts/dts as exact fractions of a second (1/28224000 there, 1/48000 here). The
+/// fdk-aac files add CRC headers, mono, 5.1 and HE-AAC, whose profile and 44.1 kHz output rate
+/// ffprobe only learns by decoding (ADTS signals SBR implicitly).
 #[test]
 fn listings_equal_the_ffprobe_sidecars() {
-    for name in ["h264_bframes.h264", "h264_baseline.h264", "aac_lc.aac"] {
+    for name in [
+        "h264_bframes.h264",
+        "h264_baseline.h264",
+        "aac_lc.aac",
+        "crc_lc_stereo.aac",
+        "crc_lc_mono.aac",
+        "crc_lc_51.aac",
+        "crc_he.aac",
+    ] {
         let doc = analyse_json(&fixture(name), &["--detail", "1"]);
         let want = ffprobe::sidecar(name);
         let (got, bases) = ffprobe::from_mist_json(&doc);
@@ -464,4 +474,213 @@ fn a_stream_cut_mid_gop_starts_at_its_first_keyframe() {
         .expect("a finding about the dropped units");
     assert_eq!(dropped.offset, 0);
     assert!(dropped.message.starts_with("17 "), "{}", dropped.message);
+}
+
+// ---- ADTS raw data and CRC ------------------------------------------------------------------
+
+/// The frames fdk-aac's decoder rejected, by byte offset, from a `<name>.fdk.txt` verdict
+/// file that `generate_fdk.sh` wrote with `tools/fdk_adts.c check`.
+fn fdk_rejected(name: &str) -> Vec<u64> {
+    let text = std::fs::read_to_string(fixture(&format!("{name}.fdk.txt"))).unwrap();
+    let mut frames = 0;
+    let rejected = text
+        .lines()
+        .filter_map(|line| {
+            frames += 1;
+            let mut f = line.split_whitespace();
+            let (_, offset, verdict) = (f.next()?, f.next()?, f.next()?);
+            (verdict != "ok").then(|| offset.parse().unwrap())
+        })
+        .collect();
+    assert!(frames > 40, "{name}: verdict file has {frames} frames");
+    rejected
+}
+
+/// Oracle: Fraunhofer's decoder (libfdk-aac), which checks `crc_check` itself. On the files
+/// its encoder wrote, both accept every frame; on copies with one bit flipped in every third
+/// frame (in a channel element's CRC-covered bits, a section or Huffman codeword, or outside
+/// any check), mist's `--validate` errors fall on exactly the frames fdk rejects, and nowhere
+/// else: a flipped bit either breaks the CRC or makes the raw data unreadable, and fdk
+/// reports the same frame as a CRC error in both cases.
+#[test]
+fn adts_crc_verdicts_equal_fdk_aacs() {
+    for name in [
+        "crc_lc_stereo.aac",
+        "crc_lc_mono.aac",
+        "crc_lc_51.aac",
+        "crc_he.aac",
+        "crc_lc_stereo_damaged.aac",
+        "crc_lc_mono_damaged.aac",
+        "crc_lc_51_damaged.aac",
+        "crc_he_damaged.aac",
+    ] {
+        // Validation errors make `analyse` exit 1: the damaged files must, the others must not.
+        let path = fixture(name);
+        let out = run(
+            mist().args(["analyse", "--json", "--validate", path.to_str().unwrap()]),
+            !name.contains("damaged"),
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let findings = doc["findings"].as_array().expect("findings");
+        let errors: Vec<u64> = findings
+            .iter()
+            .filter(|f| f["severity"] == "error")
+            .map(|f| f["offset"].as_u64().unwrap())
+            .collect();
+        let want = fdk_rejected(name);
+        assert_eq!(errors, want, "{name}: frames with CRC/raw data errors");
+        if !name.contains("damaged") {
+            assert!(
+                want.is_empty(),
+                "{name}: fdk rejected frames of its own file"
+            );
+            assert!(findings.is_empty(), "{name}: {findings:?}");
+        } else {
+            let mismatches = findings
+                .iter()
+                .filter(|f| f["message"].as_str().unwrap().contains("does not match"))
+                .count();
+            assert!(
+                mismatches > 0,
+                "{name}: no frame parsed and failed only its CRC"
+            );
+        }
+    }
+}
+
+/// Oracle: each raw data block's own end. A raw_data_block ends with ID_END and byte
+/// alignment, and the container says where the frame ends, so walking every element
+/// (Huffman codewords, sign bits, escapes, sections, TNS, pulses) must land exactly on the
+/// frame's last byte. A wrong codebook entry or band table desynchronises the walk long
+/// before. Covers ffmpeg's encoder (ADTS, and raw blocks in FLV, MP4 and TS) and fdk-aac's.
+#[test]
+fn every_raw_data_block_ends_where_its_frame_does() {
+    use mist::codec::aac::frame::AdtsFrame;
+    use mist::codec::aac::syntax::{parse_raw_data_block, BlockConfig};
+    use mist::codec::aac::{AdtsHeader, AudioSpecificConfig};
+    use mist::io::BitReader;
+
+    for name in [
+        "aac_lc.aac",
+        "crc_lc_stereo.aac",
+        "crc_lc_mono.aac",
+        "crc_lc_51.aac",
+        "crc_he.aac",
+    ] {
+        let data = std::fs::read(fixture(name)).unwrap();
+        let (mut pos, mut frames) = (0usize, 0);
+        while pos < data.len() {
+            let h = AdtsHeader::parse(&data[pos..], pos as u64).unwrap();
+            let frame = &data[pos..pos + usize::from(h.frame_length)];
+            let parsed = AdtsFrame::parse(frame, &h, pos as u64).unwrap();
+            assert_eq!(
+                parsed.blocks.last().unwrap().end,
+                frame.len() * 8,
+                "{name} at {pos}"
+            );
+            assert_eq!(
+                parsed.channels(),
+                u32::from(h.channel_configuration).min(6),
+                "{name}"
+            );
+            assert_eq!(parsed.has_sbr(), name == "crc_he.aac", "{name} at {pos}");
+            pos += frame.len();
+            frames += 1;
+        }
+        assert!(frames > 40, "{name}");
+    }
+    for name in [
+        "h264_aac.flv",
+        "two_audio.mp4",
+        "h264_aac.ts",
+        "aac_44k.mp4",
+    ] {
+        let meta_and_packets = demux_all(&fixture(name));
+        let mut checked = 0;
+        for (track, packets) in meta_and_packets {
+            let asc = AudioSpecificConfig::parse(&track.init, 0).unwrap();
+            let config = BlockConfig {
+                object_type: asc.object_type,
+                sf_index: asc.sampling_frequency_index,
+            };
+            for p in packets {
+                let mut r = BitReader::new(&p, 0, "aac");
+                let block = parse_raw_data_block(&mut r, config).unwrap();
+                assert_eq!(block.end, p.len() * 8, "{name}");
+                assert_eq!(block.channels(), 2, "{name}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 80, "{name}: {checked} AAC packets");
+    }
+}
+
+/// The AAC tracks of a file and their packets' payloads, through the format table.
+fn demux_all(path: &std::path::Path) -> Vec<(mist::dtsc::Track, Vec<Bytes>)> {
+    let head = std::fs::read(path).unwrap();
+    let spec = mist::formats::probe::detect(&head[..head.len().min(4096)], Some(path)).unwrap();
+    let mut d = (spec.open.unwrap())(Source::open(path).unwrap()).unwrap();
+    let tracks: Vec<mist::dtsc::Track> = d
+        .meta()
+        .tracks
+        .iter()
+        .filter(|t| t.codec == mist::dtsc::Codec::Aac)
+        .cloned()
+        .collect();
+    let mut out: Vec<(mist::dtsc::Track, Vec<Bytes>)> =
+        tracks.into_iter().map(|t| (t, Vec::new())).collect();
+    while let Some(p) = d.next_packet().unwrap() {
+        if let Some((_, v)) = out.iter_mut().find(|(t, _)| t.id == p.track) {
+            v.push(p.data);
+        }
+    }
+    out
+}
+
+/// Oracle: ffprobe (decoding) calls `crc_he.aac` HE-AAC at 44.1 kHz, though its ADTS headers
+/// say AAC LC at 22.05 kHz; mist finds the SBR payload in the first frame and writes the
+/// config out explicitly (object type 5 over LC, extension rate 44.1 kHz). Round trip: back to
+/// ADTS the headers say LC at 22.05 kHz again and every payload and time is unchanged.
+#[test]
+fn he_aac_in_adts_gets_an_explicit_config_and_survives_a_round_trip() {
+    use mist::codec::aac::{AudioSpecificConfig, SbrSignalling};
+    let src = fixture("crc_he.aac");
+    let data = std::fs::read(&src).unwrap();
+    let d = aac::Demuxer::open(Source::from_bytes("he.aac", data.clone())).unwrap();
+    let asc = AudioSpecificConfig::parse(&d.meta().tracks[0].init, 0).unwrap();
+    assert_eq!(asc.sbr, SbrSignalling::Hierarchical { ps: false });
+    assert_eq!((asc.object_type, asc.sampling_frequency), (2, 22050));
+    assert_eq!(asc.output_sampling_frequency(), 44100);
+
+    let dir = TestDir::new("he_round_trip");
+    let dtsc = dir.join("he.dtsc");
+    let back = dir.join("back.aac");
+    mist_ok(&[
+        "convert",
+        "-q",
+        src.to_str().unwrap(),
+        dtsc.to_str().unwrap(),
+    ]);
+    mist_ok(&[
+        "convert",
+        "-q",
+        dtsc.to_str().unwrap(),
+        back.to_str().unwrap(),
+    ]);
+    let frames = |bytes: &[u8]| {
+        let mut d = aac::Demuxer::open(Source::from_bytes("x.aac", bytes.to_vec())).unwrap();
+        let mut v = Vec::new();
+        while let Some(p) = d.next_packet().unwrap() {
+            v.push((p.dts, p.data));
+        }
+        v
+    };
+    let back_data = std::fs::read(&back).unwrap();
+    let first = mist::codec::aac::AdtsHeader::parse(&back_data, 0).unwrap();
+    assert_eq!((first.profile, first.sampling_frequency()), (1, 22050));
+    assert!(
+        first.protection_absent,
+        "mist writes ADTS without CRC, as ffmpeg does"
+    );
+    assert_eq!(frames(&back_data), frames(&data));
 }

@@ -5,9 +5,12 @@
 
 use std::io::Write;
 
+use crate::codec::aac::frame::{AdtsFrame, CrcStatus};
+use crate::codec::aac::syntax::ElementKind;
 use crate::codec::aac::AudioSpecificConfig;
 use crate::codec::h264::{NalType, Pps, SliceHeader, Sps};
 use crate::dtsc::{Meta, Packet, Ticks, Time};
+use crate::formats::error::{FormatError, Problem};
 use crate::formats::raw::{aac, h264, sei};
 use crate::formats::Finding;
 use crate::io::Source;
@@ -343,7 +346,7 @@ pub fn analyse_aac(
     let file = src.name().to_string();
     let size = src.len();
     let mut scan = aac::Scanner::open(src)?;
-    let track = aac::track_of(&scan.first)?;
+    let track = aac::track_of(&scan.first, &scan.first_frame)?;
     let meta = Meta {
         tracks: vec![track.clone()],
         ..Meta::default()
@@ -371,7 +374,7 @@ pub fn analyse_aac(
     let mut rows = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut samples = 0i64;
-    let mut crc_noted = false;
+    let mut unsupported_noted = false;
     loop {
         let f = match scan.next_frame() {
             Ok(Some(f)) => f,
@@ -393,12 +396,13 @@ pub fn analyse_aac(
         samples += f.samples();
         stats.add(&pkt);
         let h = &f.header;
-        if h.crc.is_some() && !crc_noted {
-            crc_noted = true;
-            findings.push(Finding::info(
-                f.offset,
-                "frames carry a CRC; mist does not verify ADTS CRCs",
-            ));
+        // The raw data is walked only when someone will see the result.
+        let parsed =
+            (opts.validate || opts.detail >= 2).then(|| AdtsFrame::parse(&f.data, h, f.offset));
+        if opts.validate {
+            if let Some(parsed) = &parsed {
+                raw_data_findings(&f, parsed, &mut unsupported_noted, &mut findings);
+            }
         }
         if h.number_of_raw_data_blocks > 0 {
             findings.push(Finding::warning(
@@ -444,6 +448,9 @@ pub fn analyse_aac(
                         .unwrap_or_else(|| "no crc".into())
                 )?;
                 render::packet_line(out, &meta, &pkt)?;
+                if let Some(parsed) = &parsed {
+                    write_raw_data(out, parsed)?;
+                }
                 if opts.detail >= 3 {
                     render::hex_dump(out, &f.data, 32)?;
                 }
@@ -460,4 +467,121 @@ pub fn analyse_aac(
         (opts.detail >= 1 && opts.json).then_some(rows),
         opts.validate.then_some(findings),
     ))
+}
+
+/// Validation findings from one ADTS frame's raw data: CRC mismatches, raw data that does not
+/// parse or stops short of the frame's end, and channel elements that disagree with the
+/// header's channel configuration.
+fn raw_data_findings(
+    f: &aac::Frame,
+    parsed: &Result<AdtsFrame, FormatError>,
+    unsupported_noted: &mut bool,
+    findings: &mut Vec<Finding>,
+) {
+    let h = &f.header;
+    let frame = match parsed {
+        Ok(frame) => frame,
+        Err(e) if matches!(e.problem, Problem::Unsupported(_)) => {
+            if !*unsupported_noted {
+                *unsupported_noted = true;
+                findings.push(Finding::info(
+                    e.offset,
+                    format!("raw data not checked: {e}"),
+                ));
+            }
+            return;
+        }
+        Err(e) => {
+            let crc = if h.crc.is_some() {
+                " (so its crc_check cannot match)"
+            } else {
+                ""
+            };
+            findings.push(Finding::error(
+                f.offset,
+                format!("ADTS frame's raw data does not parse{crc}: {e}"),
+            ));
+            return;
+        }
+    };
+    if let CrcStatus::Mismatch {
+        block,
+        stored,
+        computed,
+    } = frame.crc
+    {
+        let which = match block {
+            None => "crc_check".to_string(),
+            Some(i) => format!("raw data block {i}'s crc_check"),
+        };
+        findings.push(Finding::error(
+            f.offset,
+            format!("ADTS {which} {stored:#06x} does not match the data ({computed:#06x})"),
+        ));
+    }
+    let bits = f.data.len() * 8;
+    if let Some(last) = frame.blocks.last() {
+        if last.end + 8 <= bits {
+            findings.push(Finding::warning(
+                f.offset + (last.end / 8) as u64,
+                format!(
+                    "raw data ends {} bytes before the ADTS frame does",
+                    (bits - last.end) / 8
+                ),
+            ));
+        }
+    }
+    let expected = match h.channel_configuration {
+        0 => None,
+        7 => Some(8),
+        c => Some(u32::from(c)),
+    };
+    if let Some(expected) = expected {
+        let carried = frame.channels();
+        if carried != expected {
+            findings.push(Finding::warning(
+                f.offset,
+                format!(
+                    "raw data carries {carried} channels, channel configuration {} says {expected}",
+                    h.channel_configuration
+                ),
+            ));
+        }
+    }
+}
+
+/// `--detail 2`: the elements of each raw data block and the CRC result.
+fn write_raw_data(
+    out: &mut dyn Write,
+    parsed: &Result<AdtsFrame, FormatError>,
+) -> std::io::Result<()> {
+    let frame = match parsed {
+        Ok(frame) => frame,
+        Err(e) => return writeln!(out, "  raw data: not readable: {e}"),
+    };
+    for (i, block) in frame.blocks.iter().enumerate() {
+        let elements: Vec<String> = block
+            .elements
+            .iter()
+            .map(|e| {
+                let bits = e.end - e.start + 3;
+                match (e.kind, e.extension) {
+                    (ElementKind::Fil, Some(t)) => format!("FIL ext {t} ({bits} bits)"),
+                    (ElementKind::Fil, None) => format!("FIL ({bits} bits)"),
+                    (kind, _) => format!("{}[{}] ({bits} bits)", kind.name(), e.tag),
+                }
+            })
+            .collect();
+        writeln!(out, "  raw data block {i}: {}, END", elements.join(", "))?;
+    }
+    match frame.crc {
+        CrcStatus::Absent => Ok(()),
+        CrcStatus::Match => writeln!(out, "  crc_check matches"),
+        CrcStatus::Mismatch {
+            stored, computed, ..
+        } => writeln!(
+            out,
+            "  crc_check {stored:#06x} does not match the data ({computed:#06x})"
+        ),
+    }
 }

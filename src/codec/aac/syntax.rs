@@ -10,7 +10,7 @@
 
 use super::huffman::{codebooks, ESC_FLAG, SPECTRAL_SHAPES};
 use super::{object_type, tables};
-use crate::formats::error::FormatError;
+use crate::formats::error::{FormatError, Problem};
 use crate::io::BitReader;
 
 /// Syntactic element ids (`id_syn_ele`, 14496-3 Table 4.85).
@@ -145,10 +145,10 @@ pub fn parse_raw_data_block(
         config.object_type,
         object_type::MAIN | object_type::LC | object_type::SSR | object_type::LTP
     ) {
-        return Err(r.invalid(format_args!(
-            "raw_data_block of audio object type {} is not parsed",
+        return Err(r.error(Problem::Unsupported(format!(
+            "raw_data_block of audio object type {}",
             config.object_type
-        )));
+        ))));
     }
     if usize::from(config.sf_index) >= tables::SWB_OFFSET_LONG.len() {
         return Err(r.bad_value("sampling_frequency_index", u64::from(config.sf_index)));
@@ -383,7 +383,10 @@ fn individual_channel_stream(
         tns_data(r, &info)?;
     }
     if r.read_bit("gain_control_data_present")? {
-        return Err(r.invalid("gain_control_data (AAC SSR) is not parsed"));
+        if config.object_type != object_type::SSR {
+            return Err(r.invalid("gain_control_data_present outside AAC SSR"));
+        }
+        return Err(r.error(Problem::Unsupported("AAC SSR gain_control_data".into())));
     }
     spectral_data(r, config, &info, &sections)?;
     Ok((info, band_codebooks))

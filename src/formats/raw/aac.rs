@@ -7,7 +7,10 @@
 
 use bytes::Bytes;
 
-use crate::codec::aac::{AdtsHeader, AudioSpecificConfig, ADTS_HEADER_LEN};
+use crate::codec::aac::frame::AdtsFrame;
+use crate::codec::aac::{
+    sampling_frequency_index, AdtsHeader, AudioSpecificConfig, SbrSignalling, ADTS_HEADER_LEN,
+};
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{
     Audio, Codec, Framing, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind,
@@ -86,6 +89,8 @@ pub struct Scanner {
     pub data_start: u64,
     /// The first frame's header.
     pub first: AdtsHeader,
+    /// The first frame, header included (what [`track_of`] reads).
+    pub first_frame: Bytes,
     /// Bytes of the leading ID3v2 tag (0 if none).
     pub id3_len: u64,
     seekable: bool,
@@ -134,6 +139,7 @@ impl Scanner {
             data_start: id3_len,
             // Replaced by the first real header below (a valid 8-byte LC frame header).
             first: AdtsHeader::parse(&[0xff, 0xf1, 0x50, 0x80, 0x01, 0x1f, 0xfc], 0)?,
+            first_frame: Bytes::new(),
             id3_len,
             seekable,
             findings,
@@ -142,6 +148,8 @@ impl Scanner {
         match s.sync()? {
             Some(h) if s.r.offset() - start <= MAX_LEADING_GARBAGE => {
                 s.first = h;
+                let len = usize::from(h.frame_length).min(s.r.buffered().len());
+                s.first_frame = Bytes::copy_from_slice(&s.r.buffered()[..len]);
                 s.data_start = s.r.offset();
                 Ok(s)
             }
@@ -314,11 +322,27 @@ fn parameter_change(first: &AdtsHeader, h: &AdtsHeader, at: u64) -> Option<Findi
     })
 }
 
-/// The track an ADTS stream holds, from its first header.
-pub fn track_of(first: &AdtsHeader) -> Result<Track, FormatError> {
-    let asc = first.to_asc();
-    let rate = first.sampling_frequency();
-    let tb = Timebase::new(rate).ok_or_else(|| {
+/// The AudioSpecificConfig of a stream from its first frame (header included): the header's,
+/// with SBR made explicit (hierarchical, object type 5, at twice the core rate) when the first
+/// raw data block carries an SBR fill payload. ADTS signals HE-AAC only implicitly, inside the
+/// raw data; containers with a config record say it outright, as MP4Box and fdk-aac write it.
+pub fn config_of(first: &AdtsHeader, frame: &[u8]) -> AudioSpecificConfig {
+    let mut asc = first.to_asc();
+    let sbr = AdtsFrame::parse(frame, first, 0).is_ok_and(|f| f.has_sbr());
+    if sbr {
+        let rate = asc.sampling_frequency.saturating_mul(2);
+        asc.sbr = SbrSignalling::Hierarchical { ps: false };
+        asc.extension_sampling_frequency_index = Some(sampling_frequency_index(rate).unwrap_or(15));
+        asc.extension_sampling_frequency = Some(rate);
+    }
+    asc
+}
+
+/// The track an ADTS stream holds, from its first frame (header included). Times count core
+/// samples; the track's rate is the output rate (twice the core rate with SBR).
+pub fn track_of(first: &AdtsHeader, frame: &[u8]) -> Result<Track, FormatError> {
+    let asc = config_of(first, frame);
+    let tb = Timebase::new(first.sampling_frequency()).ok_or_else(|| {
         FormatError::new(
             FORMAT,
             0,
@@ -331,7 +355,7 @@ pub fn track_of(first: &AdtsHeader) -> Result<Track, FormatError> {
     let mut t = Track::new(TrackId(1), TrackKind::Audio, Codec::Aac, tb);
     t.init = Bytes::from(asc.build()?);
     t.params = Params::Audio(Audio {
-        rate,
+        rate: asc.output_sampling_frequency(),
         channels: asc.channels().unwrap_or(0),
         sample_bits: 16,
     });
@@ -355,7 +379,7 @@ impl Demuxer {
     pub fn open(src: Source) -> Result<Demuxer, FormatError> {
         let scan = Scanner::open(src)?;
         let meta = Meta {
-            tracks: vec![track_of(&scan.first)?],
+            tracks: vec![track_of(&scan.first, &scan.first_frame)?],
             ..Meta::default()
         };
         Ok(Demuxer {
@@ -627,7 +651,7 @@ impl crate::formats::Reader for StreamReader {
             }
             let Some(first) = self.first else {
                 self.first = Some(h);
-                return Ok(Some(Event::Tracks(vec![track_of(&h)?])));
+                return Ok(Some(Event::Tracks(vec![track_of(&h, &self.buf[..len])?])));
             };
             let frame = Frame {
                 offset: at,

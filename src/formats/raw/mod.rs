@@ -37,7 +37,11 @@
 //! **AAC** reading strips the 7/9-byte ADTS headers; times are sample counts at the sample
 //! rate (1024 per raw data block). Writing rebuilds 7-byte headers from the track's
 //! AudioSpecificConfig (`pipeline::adapt`), so ADTS → anything → ADTS is byte-identical for
-//! CRC-less, single-block input written by ffmpeg.
+//! CRC-less, single-block input written by ffmpeg. HE-AAC, which ADTS only signals inside the
+//! raw data, is recognised from the first frame's SBR fill element and given an explicit
+//! config (`aac::config_of`). `analyse --validate` walks every raw data block
+//! (`codec::aac::frame`): CRC mismatches, unreadable raw data, raw data shorter than its
+//! frame and channel counts that disagree with the header are findings at the frame.
 //!
 //! Known gaps:
 //! - Field-coded (PAFF/MBAFF field pair) streams: each field is its own access unit and is
@@ -49,8 +53,8 @@
 //!   times (with a finding), which can repeat a presentation time.
 //! - Seeking restarts at IDR pictures only (recovery-point keyframes are not restart points).
 //! - Access units with no coded slice (a stray AUD or SEI at the end) are dropped with a finding.
-//! - The ADTS `crc_check` is read but not verified (`codec::aac` does not compute it), and
-//!   frames with several raw data blocks are passed as one packet.
+//! - ADTS frames with several raw data blocks are passed as one packet; written ADTS never
+//!   carries a CRC (as ffmpeg's); parametric stereo (HE-AAC v2) is not recognised in ADTS.
 
 pub mod aac;
 pub mod h264;
