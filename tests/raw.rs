@@ -683,4 +683,15 @@ fn he_aac_in_adts_gets_an_explicit_config_and_survives_a_round_trip() {
         "mist writes ADTS without CRC, as ffmpeg does"
     );
     assert_eq!(frames(&back_data), frames(&data));
+
+    // TS carries ADTS too: reading mist's TS back finds the SBR payload the same way, and
+    // says what ffprobe's sidecar of the source says.
+    let ts = dir.join("he.ts");
+    mist_ok(&["convert", "-q", src.to_str().unwrap(), ts.to_str().unwrap()]);
+    let doc = analyse_json(&ts, &[]);
+    let want = &ffprobe::sidecar("crc_he.aac").streams[0];
+    let t = &doc["tracks"][0];
+    assert_eq!(t["profile"].as_str(), want.profile.as_deref());
+    assert_eq!(t["rate"].as_u64(), want.sample_rate);
+    assert_eq!(t["channels"].as_u64(), want.channels);
 }

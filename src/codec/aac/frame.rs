@@ -10,7 +10,7 @@
 //! the header and the block positions, and each block is followed by its own CRC.
 
 use super::syntax::{parse_raw_data_block, BlockConfig, ElementKind, RawDataBlock};
-use super::AdtsHeader;
+use super::{sampling_frequency_index, AdtsHeader, AudioSpecificConfig, SbrSignalling};
 use crate::formats::error::FormatError;
 use crate::io::BitReader;
 
@@ -113,6 +113,22 @@ impl AdtsFrame {
     pub fn has_sbr(&self) -> bool {
         self.blocks.iter().any(RawDataBlock::has_sbr)
     }
+}
+
+/// The AudioSpecificConfig of an ADTS stream from its first frame (header included): the
+/// header's, with SBR made explicit (hierarchical: object type 5 over the core, at twice the
+/// core rate) when the first raw data block carries an SBR fill payload. ADTS signals HE-AAC
+/// only implicitly, inside the raw data; containers with a config record say it outright, as
+/// MP4Box and fdk-aac write it.
+pub fn config_of(first: &AdtsHeader, frame: &[u8]) -> AudioSpecificConfig {
+    let mut asc = first.to_asc();
+    if AdtsFrame::parse(frame, first, 0).is_ok_and(|f| f.has_sbr()) {
+        let rate = asc.sampling_frequency.saturating_mul(2);
+        asc.sbr = SbrSignalling::Hierarchical { ps: false };
+        asc.extension_sampling_frequency_index = Some(sampling_frequency_index(rate).unwrap_or(15));
+        asc.extension_sampling_frequency = Some(rate);
+    }
+    asc
 }
 
 /// The (start bit, bits present, bits covered) regions a block's CRC covers, in the order the

@@ -7,10 +7,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::aac::frame::AdtsFrame;
-use crate::codec::aac::{
-    sampling_frequency_index, AdtsHeader, AudioSpecificConfig, SbrSignalling, ADTS_HEADER_LEN,
-};
+use crate::codec::aac::frame::config_of;
+use crate::codec::aac::{AdtsHeader, AudioSpecificConfig, ADTS_HEADER_LEN};
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{
     Audio, Codec, Framing, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind,
@@ -320,22 +318,6 @@ fn parameter_change(first: &AdtsHeader, h: &AdtsHeader, at: u64) -> Option<Findi
             ),
         )
     })
-}
-
-/// The AudioSpecificConfig of a stream from its first frame (header included): the header's,
-/// with SBR made explicit (hierarchical, object type 5, at twice the core rate) when the first
-/// raw data block carries an SBR fill payload. ADTS signals HE-AAC only implicitly, inside the
-/// raw data; containers with a config record say it outright, as MP4Box and fdk-aac write it.
-pub fn config_of(first: &AdtsHeader, frame: &[u8]) -> AudioSpecificConfig {
-    let mut asc = first.to_asc();
-    let sbr = AdtsFrame::parse(frame, first, 0).is_ok_and(|f| f.has_sbr());
-    if sbr {
-        let rate = asc.sampling_frequency.saturating_mul(2);
-        asc.sbr = SbrSignalling::Hierarchical { ps: false };
-        asc.extension_sampling_frequency_index = Some(sampling_frequency_index(rate).unwrap_or(15));
-        asc.extension_sampling_frequency = Some(rate);
-    }
-    asc
 }
 
 /// The track an ADTS stream holds, from its first frame (header included). Times count core

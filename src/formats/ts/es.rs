@@ -338,8 +338,20 @@ impl Splitter {
             if rest.len() < len {
                 break;
             }
+            let mut rate_out = rate;
             if self.learned.init.is_none() && self.kind == Kind::Adts {
-                self.learned.init = Some(Bytes::copy_from_slice(&h.asc));
+                // The first frame's raw data shows HE-AAC (SBR), which ADTS headers cannot say.
+                let config = aac::AdtsHeader::parse(rest, 0)
+                    .ok()
+                    .map(|full| aac::frame::config_of(&full, &rest[..len]));
+                rate_out = config
+                    .as_ref()
+                    .map_or(rate, |c| c.output_sampling_frequency());
+                let built = config.and_then(|c| c.build().ok());
+                self.learned.init = Some(match built {
+                    Some(b) => Bytes::from(b),
+                    None => Bytes::copy_from_slice(&h.asc),
+                });
             }
             if self.learned.codec.is_none() && self.kind == Kind::Mpa {
                 self.learned.codec = Some(match h.asc[0] {
@@ -349,7 +361,7 @@ impl Splitter {
                 });
             }
             if self.learned.rate == 0 {
-                self.learned.rate = rate;
+                self.learned.rate = rate_out;
                 self.learned.channels = h.channels;
             }
             if pos >= new_start && !anchored {
