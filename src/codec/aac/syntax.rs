@@ -9,7 +9,7 @@
 //! parsed (an SSR block with gain control is reported as unsupported).
 
 use super::huffman::{codebooks, ESC_FLAG, SPECTRAL_SHAPES};
-use super::{object_type, tables};
+use super::{object_type, read_pce_channels, tables};
 use crate::formats::error::{FormatError, Problem};
 use crate::io::BitReader;
 
@@ -202,8 +202,10 @@ pub fn parse_raw_data_block(
             }
             id::PCE => {
                 element.kind = ElementKind::Pce;
-                element.tag = r.read_bits(4, "element_instance_tag")? as u8;
-                program_config(r, block_start)?;
+                element.tag = r.clone().read_bits(4, "element_instance_tag")? as u8;
+                // Its byte alignment counts from the reader's first bit, where every block
+                // starts: containers and ADTS frames both begin raw data on a byte.
+                read_pce_channels(r)?;
             }
             id::FIL => {
                 let mut count = r.read_bits(4, "count")? as usize;
@@ -581,31 +583,4 @@ fn coupling_channel(r: &mut BitReader<'_>, config: BlockConfig) -> Result<(), Fo
         }
     }
     Ok(())
-}
-
-/// `program_config_element()` after its tag.
-fn program_config(r: &mut BitReader<'_>, block_start: usize) -> Result<(), FormatError> {
-    r.read_bits(2, "object_type")?;
-    r.read_bits(4, "sampling_frequency_index")?;
-    let front = r.read_bits(4, "num_front_channel_elements")? as usize;
-    let side = r.read_bits(4, "num_side_channel_elements")? as usize;
-    let back = r.read_bits(4, "num_back_channel_elements")? as usize;
-    let lfe = r.read_bits(2, "num_lfe_channel_elements")? as usize;
-    let assoc = r.read_bits(3, "num_assoc_data_elements")? as usize;
-    let cc = r.read_bits(4, "num_valid_cc_elements")? as usize;
-    for field in ["mono_mixdown_present", "stereo_mixdown_present"] {
-        if r.read_bit(field)? {
-            r.read_bits(4, "mixdown_element_number")?;
-        }
-    }
-    if r.read_bit("matrix_mixdown_idx_present")? {
-        r.read_bits(3, "matrix_mixdown_idx")?;
-    }
-    r.skip(
-        (front + side + back) * 5 + lfe * 4 + assoc * 4 + cc * 5,
-        "pce elements",
-    )?;
-    align_from(r, block_start, "byte_alignment")?;
-    let comment = r.read_bits(8, "comment_field_bytes")? as usize;
-    r.skip(comment * 8, "comment_field_data")
 }
