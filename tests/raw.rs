@@ -695,3 +695,32 @@ fn he_aac_in_adts_gets_an_explicit_config_and_survives_a_round_trip() {
     assert_eq!(t["rate"].as_u64(), want.sample_rate);
     assert_eq!(t["channels"].as_u64(), want.channels);
 }
+
+/// Oracle: the ffprobe sidecars of `he_remux.mp4` / `.flv` (ffmpeg's `-c copy` of
+/// `crc_he.aac`), whose config records say AAC LC at 22.05 kHz: ffprobe decodes and reports
+/// HE-AAC at 44.1 kHz, and so must mist's summary, both the quick one (sample tables / tag
+/// headers plus the first AAC payload) and the full read (`--validate`). The packet listings
+/// equal the sidecars too. Conversions keep the record as it is, as ffmpeg's do.
+#[test]
+fn implicit_he_aac_in_mp4_and_flv_is_summarised_as_ffprobe_decodes_it() {
+    for name in ["he_remux.mp4", "he_remux.flv"] {
+        let want = ffprobe::sidecar(name);
+        let s = &want.streams[0];
+        assert_eq!(s.profile.as_deref(), Some("HE-AAC"), "{name}: the oracle");
+        for extra in [&[][..], &["--validate"][..], &["--detail", "1"][..]] {
+            let doc = analyse_json(&fixture(name), extra);
+            let t = &doc["tracks"][0];
+            assert_eq!(
+                t["profile"].as_str(),
+                s.profile.as_deref(),
+                "{name} {extra:?}"
+            );
+            assert_eq!(t["rate"].as_u64(), s.sample_rate, "{name} {extra:?}");
+            assert_eq!(t["channels"].as_u64(), s.channels, "{name} {extra:?}");
+            if extra.len() == 2 {
+                let (got, bases) = ffprobe::from_mist_json(&doc);
+                ffprobe::assert_same_packets(name, &got, &bases, &want);
+            }
+        }
+    }
+}

@@ -40,6 +40,8 @@ struct Walk<'o> {
     last_dts: [Option<Ticks>; 2],
     meta: Meta,
     stats: Stats,
+    /// An audio packet's whole payload has been seen (the summary learns from the first).
+    audio_payload_seen: bool,
 }
 
 impl Walk<'_> {
@@ -101,6 +103,16 @@ impl Walk<'_> {
                         }
                     }
                     self.last_dts[slot] = Some(p.dts);
+                    if missing == 0
+                        && !self.audio_payload_seen
+                        && self
+                            .meta
+                            .track(p.track)
+                            .is_some_and(|t| t.kind == crate::dtsc::TrackKind::Audio)
+                    {
+                        self.audio_payload_seen = true;
+                        self.stats.first_payload(p.track, &p.data);
+                    }
                     let size = p.data.len() + missing;
                     self.stats
                         .add_sample(p.track, p.dts, p.cts, size as u64, p.keyframe);
@@ -136,6 +148,7 @@ pub fn analyse(
         last_dts: [None, None],
         stats: Stats::new(&meta),
         meta,
+        audio_payload_seen: false,
     };
     if !opts.validate && opts.detail <= 1 && src.is_seekable() {
         scan_headers(&mut src, &mut w, out)?;
@@ -191,7 +204,13 @@ fn scan_headers(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(
     w.header(h, out)?;
     let start = u64::from(h.data_offset) + PREV_TAG_SIZE_LEN as u64;
     let mut scan = HeaderScan::new(src, start);
-    while let Some(st) = scan.next(w.streams.nal_len().is_some_and(|l| l != 4))? {
+    loop {
+        // The first audio frame is read whole: HE-AAC whose sequence header does not say so
+        // shows only there.
+        let whole_video = w.streams.nal_len().is_some_and(|l| l != 4);
+        let Some(st) = scan.next(whole_video, !w.audio_payload_seen)? else {
+            break;
+        };
         w.tag(&st.tag, st.missing, out)?;
     }
     Ok(())

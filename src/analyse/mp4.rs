@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::dtsc::{Meta, Ticks, TrackKind};
+use crate::dtsc::{Codec, Meta, Ticks, TrackId, TrackKind};
 use crate::formats::mp4::boxes::edts::Elst;
 use crate::formats::mp4::boxes::fragment::{self, Tfhd, Trun};
 use crate::formats::mp4::boxes::ftyp::Ftyp;
@@ -27,6 +27,9 @@ use super::{render, AnalyseError, Options, PacketRow, Report, Stats};
 
 /// Table entries printed per box before "...".
 const SHOW_ENTRIES: usize = 8;
+/// Bytes of a first AAC sample read for the summary (an AAC frame is at most 6144 bits per
+/// channel; 64 KiB covers 8 channels with room).
+const FIRST_PAYLOAD_MAX: u32 = 64 << 10;
 
 /// The file's duration as `mvhd` declares it (what players and ffprobe show: edit lists may
 /// end a track before its last sample does), when it declares one.
@@ -147,7 +150,19 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
     let mut rows = Vec::new();
     let mut last = vec![None; meta.tracks.len()];
     if opts.detail == 0 && !opts.validate {
-        // The summary needs only the sample tables (moov/moof): no payload is read.
+        // The summary needs only the sample tables (moov/moof), and of the payloads only
+        // each AAC track's first (HE-AAC whose config does not say so shows only there).
+        let firsts: Vec<(TrackId, u64, u32)> = demux
+            .tracks
+            .iter()
+            .filter(|ts| meta.track(ts.id).is_some_and(|t| t.codec == Codec::Aac))
+            .filter_map(|ts| ts.samples.first().map(|s| (ts.id, s.offset, s.size)))
+            .collect();
+        for (id, offset, size) in firsts {
+            if let Ok(data) = demux.read_payload(offset, size.min(FIRST_PAYLOAD_MAX)) {
+                stats.first_payload(id, &data);
+            }
+        }
         for ts in &demux.tracks {
             for smp in &ts.samples {
                 stats.add_sample(

@@ -1,7 +1,7 @@
 //! Per-track statistics gathered packet by packet: counts, bytes, time span, keyframe spacing.
 
 use crate::codec;
-use crate::dtsc::{Meta, Packet, Ticks, Time, Timebase, Track, TrackId};
+use crate::dtsc::{Codec, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId};
 use crate::formats::Finding;
 
 use super::{PacketRow, Report, TrackReport};
@@ -58,7 +58,20 @@ impl Stats {
 
     /// Counts one packet (packets of unknown tracks are ignored).
     pub fn add(&mut self, p: &Packet) {
+        if let Some((t, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == p.track) {
+            if s.packets == 0 {
+                learn_from_first_payload(t, &p.data);
+            }
+        }
         self.add_sample(p.track, p.dts, p.cts, p.data.len() as u64, p.keyframe);
+    }
+
+    /// Lets the summary learn from a track's first payload when packets are counted with
+    /// [`add_sample`](Self::add_sample) (no payload otherwise read).
+    pub fn first_payload(&mut self, track: TrackId, data: &[u8]) {
+        if let Some((t, _)) = self.tracks.iter_mut().find(|(t, _)| t.id == track) {
+            learn_from_first_payload(t, data);
+        }
     }
 
     /// Counts one packet known only by its index entry (no payload read): analysers of
@@ -130,6 +143,22 @@ impl Stats {
             tracks,
             packets,
             findings,
+        }
+    }
+}
+
+/// What only a payload tells: HE-AAC whose config record does not signal its SBR (the
+/// summary then reports the profile and output rate a decoder, and ffprobe, finds).
+fn learn_from_first_payload(t: &mut Track, data: &[u8]) {
+    if t.codec != Codec::Aac {
+        return;
+    }
+    if let Some(config) = codec::aac::frame::implicit_sbr_config(&t.init, data) {
+        if let Ok(init) = config.build() {
+            t.init = init.into();
+            if let Params::Audio(a) = &mut t.params {
+                a.rate = config.output_sampling_frequency();
+            }
         }
     }
 }

@@ -131,6 +131,35 @@ pub fn config_of(first: &AdtsHeader, frame: &[u8]) -> AudioSpecificConfig {
     asc
 }
 
+/// The explicit HE-AAC config for a track whose config record (`asc`) signals no SBR but
+/// whose first raw data block (`first_block`, one container packet) carries an SBR fill
+/// payload: how ffmpeg's ADTS-to-MP4/FLV remux leaves HE-AAC, which decoders (and ffprobe)
+/// find only by decoding. `None` when the record already says, or the block shows no SBR.
+pub fn implicit_sbr_config(asc: &[u8], first_block: &[u8]) -> Option<AudioSpecificConfig> {
+    let mut config = AudioSpecificConfig::parse(asc, 0).ok()?;
+    if config.sbr != SbrSignalling::None || config.sampling_frequency_index > 12 {
+        return None;
+    }
+    let block_config = BlockConfig {
+        object_type: config.object_type,
+        sf_index: config.sampling_frequency_index,
+    };
+    let mut r = BitReader::new(first_block, 0, "aac");
+    if !parse_raw_data_block(&mut r, block_config).is_ok_and(|b| b.has_sbr()) {
+        return None;
+    }
+    make_sbr_explicit(&mut config);
+    Some(config)
+}
+
+/// Signals SBR hierarchically (object type 5 over the core) at twice the core rate.
+fn make_sbr_explicit(asc: &mut AudioSpecificConfig) {
+    let rate = asc.sampling_frequency.saturating_mul(2);
+    asc.sbr = SbrSignalling::Hierarchical { ps: false };
+    asc.extension_sampling_frequency_index = Some(sampling_frequency_index(rate).unwrap_or(15));
+    asc.extension_sampling_frequency = Some(rate);
+}
+
 /// The (start bit, bits present, bits covered) regions a block's CRC covers, in the order the
 /// checksum takes them.
 fn covered_regions(block: &RawDataBlock) -> Vec<(usize, usize, usize)> {

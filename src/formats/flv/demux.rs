@@ -187,7 +187,7 @@ impl Demuxer {
         let mut streams = Streams::new();
         let mut events = Vec::new();
         let mut scan = HeaderScan::new(&mut self.src, self.data_start);
-        while let Some(st) = scan.next(streams.nal_len().is_some_and(|l| l != 4))? {
+        while let Some(st) = scan.next(streams.nal_len().is_some_and(|l| l != 4), false)? {
             streams.handle(&st.tag, &mut events);
             for e in events.drain(..) {
                 let Event::Packet(p) = e else { continue };
@@ -263,8 +263,14 @@ impl<'a, R: Read + Seek> HeaderScan<'a, R> {
         Ok(self.win.get(from..to).unwrap_or(&[]))
     }
 
-    /// The next tag, or `None` at the end (or at a tag cut short by the end).
-    pub fn next(&mut self, whole_video: bool) -> Result<Option<ScanTag>, FormatError> {
+    /// The next tag, or `None` at the end (or at a tag cut short by the end). Sequence
+    /// headers are always read whole; other video (audio) tags when `whole_video`
+    /// (`whole_audio`) asks for it.
+    pub fn next(
+        &mut self,
+        whole_video: bool,
+        whole_audio: bool,
+    ) -> Result<Option<ScanTag>, FormatError> {
         let at = self.at;
         let head = self.bytes_at(at, TAG_HEADER_LEN + SCAN_PREFIX)?;
         let Some(hb) = head.get(..TAG_HEADER_LEN) else {
@@ -279,7 +285,7 @@ impl<'a, R: Read + Seek> HeaderScan<'a, R> {
         let whole = match h.tag_type {
             TagType::SCRIPT => size <= super::reader::MAX_SCRIPT_DECODE,
             TagType::VIDEO => whole_video || is_config(&h, prefix),
-            TagType::AUDIO => is_config(&h, prefix),
+            TagType::AUDIO => whole_audio || is_config(&h, prefix),
             _ => false,
         } || size <= SCAN_PREFIX;
         let body = if whole {

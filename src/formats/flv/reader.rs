@@ -642,7 +642,14 @@ impl Streams {
         let mut emit_tracks = false;
         let mut packet = None;
         if let Some(a) = self.audio.as_mut() {
-            if ah.aac_packet_type == Some(0) {
+            if ah.aac_packet_type == Some(0) && payload.is_empty() {
+                // ffmpeg writes an empty one first when the config only comes with the first
+                // frame (ADTS input through aac_adtstoasc); the real one follows.
+                out.push(Event::Finding(Finding::info(
+                    tag.offset,
+                    "empty AAC sequence header skipped",
+                )));
+            } else if ah.aac_packet_type == Some(0) {
                 let changed = a.configured && a.track.init != payload;
                 if changed {
                     out.push(Event::Finding(Finding::warning(
