@@ -492,7 +492,7 @@ fn fdk_rejected(name: &str) -> Vec<u64> {
             (verdict != "ok").then(|| offset.parse().unwrap())
         })
         .collect();
-    assert!(frames > 40, "{name}: verdict file has {frames} frames");
+    assert!(frames > 20, "{name}: verdict file has {frames} frames");
     rejected
 }
 
@@ -509,10 +509,12 @@ fn adts_crc_verdicts_equal_fdk_aacs() {
         "crc_lc_mono.aac",
         "crc_lc_51.aac",
         "crc_he.aac",
+        "crc_lc_blocks.aac",
         "crc_lc_stereo_damaged.aac",
         "crc_lc_mono_damaged.aac",
         "crc_lc_51_damaged.aac",
         "crc_he_damaged.aac",
+        "crc_lc_blocks_damaged.aac",
     ] {
         // Validation errors make `analyse` exit 1: the damaged files must, the others must not.
         let path = fixture(name);
@@ -534,7 +536,12 @@ fn adts_crc_verdicts_equal_fdk_aacs() {
                 want.is_empty(),
                 "{name}: fdk rejected frames of its own file"
             );
-            assert!(findings.is_empty(), "{name}: {findings:?}");
+            // The one finding allowed: that frames hold several raw data blocks.
+            let others: Vec<_> = findings
+                .iter()
+                .filter(|f| !f["message"].as_str().unwrap().contains("raw data blocks"))
+                .collect();
+            assert!(others.is_empty(), "{name}: {others:?}");
         } else {
             let mismatches = findings
                 .iter()
@@ -587,7 +594,7 @@ fn every_raw_data_block_ends_where_its_frame_does() {
             pos += frame.len();
             frames += 1;
         }
-        assert!(frames > 40, "{name}");
+        assert!(frames > 20, "{name}");
     }
     for name in [
         "h264_aac.flv",

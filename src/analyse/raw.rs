@@ -375,6 +375,7 @@ pub fn analyse_aac(
     let mut findings: Vec<Finding> = Vec::new();
     let mut samples = 0i64;
     let mut unsupported_noted = false;
+    let mut blocks_noted = false;
     loop {
         let f = match scan.next_frame() {
             Ok(Some(f)) => f,
@@ -404,11 +405,12 @@ pub fn analyse_aac(
                 raw_data_findings(&f, parsed, &mut unsupported_noted, &mut findings);
             }
         }
-        if h.number_of_raw_data_blocks > 0 {
+        if h.number_of_raw_data_blocks > 0 && !blocks_noted {
+            blocks_noted = true;
             findings.push(Finding::warning(
                 f.offset,
                 format!(
-                    "frame holds {} raw data blocks (passed as one packet)",
+                    "frames hold {} raw data blocks (each frame is passed as one packet)",
                     h.number_of_raw_data_blocks + 1
                 ),
             ));
@@ -520,16 +522,14 @@ fn raw_data_findings(
         ));
     }
     let bits = f.data.len() * 8;
-    if let Some(last) = frame.blocks.last() {
-        if last.end + 8 <= bits {
-            findings.push(Finding::warning(
-                f.offset + (last.end / 8) as u64,
-                format!(
-                    "raw data ends {} bytes before the ADTS frame does",
-                    (bits - last.end) / 8
-                ),
-            ));
-        }
+    if frame.end + 8 <= bits {
+        findings.push(Finding::warning(
+            f.offset + (frame.end / 8) as u64,
+            format!(
+                "raw data ends {} bytes before the ADTS frame does",
+                (bits - frame.end) / 8
+            ),
+        ));
     }
     let expected = match h.channel_configuration {
         0 => None,

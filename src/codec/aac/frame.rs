@@ -46,6 +46,8 @@ pub struct AdtsFrame {
     pub blocks: Vec<RawDataBlock>,
     /// The CRC check.
     pub crc: CrcStatus,
+    /// First bit after the last block (and its `crc_check`, when blocks carry their own).
+    pub end: usize,
 }
 
 impl AdtsFrame {
@@ -101,7 +103,11 @@ impl AdtsFrame {
             }
             blocks.push(block);
         }
-        Ok(AdtsFrame { blocks, crc })
+        Ok(AdtsFrame {
+            blocks,
+            crc,
+            end: r.bit_position(),
+        })
     }
 
     /// Output channels of the first block's channel elements.
