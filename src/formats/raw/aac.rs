@@ -711,27 +711,7 @@ pub fn new_muxer(_: &MuxOptions) -> Box<dyn MuxerTrait> {
 
 impl MuxerTrait for Muxer {
     fn start(&mut self, meta: &Meta, _: &mut dyn ByteSink) -> Result<(), FormatError> {
-        let [t] = meta.tracks.as_slice() else {
-            return Err(FormatError::new(
-                FORMAT,
-                0,
-                Problem::Unsupported(format!(
-                    "{} tracks in an ADTS stream (it holds one; choose with --tracks)",
-                    meta.tracks.len()
-                )),
-            ));
-        };
-        if t.codec != Codec::Aac || t.framing != Framing::Adts {
-            return Err(FormatError::new(
-                FORMAT,
-                0,
-                Problem::Unsupported(format!(
-                    "{} ({:?}) in an ADTS stream",
-                    t.codec.ffprobe_name(),
-                    t.framing
-                )),
-            ));
-        }
+        let t = super::single_track(meta, FORMAT, "an ADTS stream", Codec::Aac, Framing::Adts)?;
         // The pipeline built the headers from this configuration; check it once here too.
         AudioSpecificConfig::parse(&t.init, 0)?;
         self.track = Some(t.id);

@@ -1378,27 +1378,13 @@ fn parameter_sets(init: &Bytes) -> Vec<Bytes> {
 
 impl MuxerTrait for Muxer {
     fn start(&mut self, meta: &Meta, _: &mut dyn ByteSink) -> Result<(), FormatError> {
-        let [t] = meta.tracks.as_slice() else {
-            return Err(FormatError::new(
-                FORMAT,
-                0,
-                Problem::Unsupported(format!(
-                    "{} tracks in a raw H.264 stream (it holds one; choose with --tracks)",
-                    meta.tracks.len()
-                )),
-            ));
-        };
-        if t.codec != Codec::H264 || t.framing != Framing::AnnexB {
-            return Err(FormatError::new(
-                FORMAT,
-                0,
-                Problem::Unsupported(format!(
-                    "{} ({:?}) in a raw H.264 stream",
-                    t.codec.ffprobe_name(),
-                    t.framing
-                )),
-            ));
-        }
+        let t = super::single_track(
+            meta,
+            FORMAT,
+            "a raw H.264 stream",
+            Codec::H264,
+            Framing::AnnexB,
+        )?;
         self.sets = parameter_sets(&t.init);
         self.track = Some(t.id);
         Ok(())

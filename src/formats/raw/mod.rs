@@ -60,8 +60,9 @@ pub mod aac;
 pub mod h264;
 pub mod sei;
 
+use super::error::{FormatError, Problem};
 use super::{Format, FormatSpec, MuxCaps};
-use crate::dtsc::{Codec, Framing};
+use crate::dtsc::{Codec, Framing, Meta, Track};
 
 /// The `.h264` row of the format table.
 pub const H264_SPEC: FormatSpec = FormatSpec {
@@ -98,3 +99,29 @@ pub const AAC_SPEC: FormatSpec = FormatSpec {
     },
     analyse: Some(crate::analyse::raw::analyse_aac),
 };
+
+/// The one track a raw elementary stream muxer can write: exactly one track, of `codec` in
+/// `framing`; `stream` names the output in errors ("an ADTS stream").
+fn single_track<'m>(
+    meta: &'m Meta,
+    format: &'static str,
+    stream: &str,
+    codec: Codec,
+    framing: Framing,
+) -> Result<&'m Track, FormatError> {
+    let unsupported = |what: String| FormatError::new(format, 0, Problem::Unsupported(what));
+    let [t] = meta.tracks.as_slice() else {
+        return Err(unsupported(format!(
+            "{} tracks in {stream} (it holds one; choose with --tracks)",
+            meta.tracks.len()
+        )));
+    };
+    if t.codec != codec || t.framing != framing {
+        return Err(unsupported(format!(
+            "{} ({:?}) in {stream}",
+            t.codec.ffprobe_name(),
+            t.framing
+        )));
+    }
+    Ok(t)
+}
