@@ -22,7 +22,7 @@ use crate::io::BitReader;
 
 /// Format name on errors.
 const FORMAT: &str = "aac sbr";
-/// `bs_extension_id` of parametric stereo data (14496-3 Table 4.112, `EXTENSION_ID_PS`).
+/// `bs_extension_id` of parametric stereo data (`EXTENSION_ID_PS`).
 pub const EXTENSION_ID_PS: u8 = 2;
 /// SBR time slots of a 1024-sample core frame (`numTimeSlots`); ADTS frames are never 960.
 const NUM_TIME_SLOTS: i32 = 16;
@@ -40,7 +40,7 @@ const MAX_KX: i32 = 32;
 /// payload rounded up. The reference decoder (Fraunhofer's) drops an SBR frame with more left.
 const MAX_FILL_BITS: usize = 8;
 
-/// Frame classes of `sbr_grid()` (Table 4.128).
+/// Frame classes of `sbr_grid()`.
 mod class {
     pub const FIXFIX: u32 = 0;
     pub const FIXVAR: u32 = 1;
@@ -48,7 +48,7 @@ mod class {
     // 3 is VARVAR.
 }
 
-/// The fields of an `sbr_header()` that decide how later payloads parse (Table 4.63); absent
+/// The fields of an `sbr_header()` that decide how later payloads parse; absent
 /// optional fields hold their defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SbrHeader {
@@ -215,7 +215,7 @@ impl SbrParser {
     }
 }
 
-/// `sbr_header()` (Table 4.63).
+/// `sbr_header()`.
 fn sbr_header(r: &mut BitReader<'_>) -> Result<SbrHeader, FormatError> {
     let amp_res = r.read_bit("bs_amp_res")?;
     let start_freq = r.read_bits(4, "bs_start_freq")? as u8;
@@ -446,7 +446,7 @@ struct Dtdf {
     noise: [bool; 2],
 }
 
-/// `sbr_single_channel_element()` (Table 4.66).
+/// `sbr_single_channel_element()`.
 fn single_channel_element(r: &mut BitReader<'_>, c: Counts) -> Result<(), FormatError> {
     if r.read_bit("bs_data_extra")? {
         r.skip(4, "bs_reserved")?;
@@ -459,7 +459,7 @@ fn single_channel_element(r: &mut BitReader<'_>, c: Counts) -> Result<(), Format
     sinusoidal_coding(r, c)
 }
 
-/// `sbr_channel_pair_element()` (Table 4.67).
+/// `sbr_channel_pair_element()`.
 fn channel_pair_element(r: &mut BitReader<'_>, c: Counts) -> Result<(), FormatError> {
     if r.read_bit("bs_data_extra")? {
         r.skip(8, "bs_reserved")?;
@@ -491,7 +491,7 @@ fn channel_pair_element(r: &mut BitReader<'_>, c: Counts) -> Result<(), FormatEr
     sinusoidal_coding(r, c)
 }
 
-/// `sbr_grid()` (Table 4.69), with the time border checks of 4.6.18.3.3.
+/// `sbr_grid()`, with the time border checks of 4.6.18.3.3.
 fn sbr_grid(r: &mut BitReader<'_>, header_amp_res: bool) -> Result<Grid, FormatError> {
     let frame_class = r.read_bits(2, "bs_frame_class")?;
     let mut g = Grid {
@@ -554,8 +554,8 @@ fn sbr_grid(r: &mut BitReader<'_>, header_amp_res: bool) -> Result<Grid, FormatE
             *res = r.read_bit("bs_freq_res")?;
         }
         if frame_class == class::FIXVAR {
-            // FIXVAR lists the resolutions from the last envelope back (Table 4.69), and
-            // which envelope is high resolution decides how many values it codes.
+            // FIXVAR lists the resolutions from the last envelope back (the other classes
+            // from the first), and which envelope is high resolution decides how many values it codes.
             g.freq_res[..envelopes].reverse();
         }
         if t[..=envelopes].windows(2).any(|w| w[0] >= w[1]) {
@@ -574,7 +574,7 @@ fn two(r: &mut BitReader<'_>, field: &'static str) -> Result<i32, FormatError> {
     Ok(r.read_bits(2, field)? as i32)
 }
 
-/// `sbr_dtdf()` (Table 4.70).
+/// `sbr_dtdf()`.
 fn sbr_dtdf(r: &mut BitReader<'_>, g: &Grid) -> Result<Dtdf, FormatError> {
     let mut d = Dtdf {
         env: [false; MAX_ENVELOPES],
@@ -589,7 +589,7 @@ fn sbr_dtdf(r: &mut BitReader<'_>, g: &Grid) -> Result<Dtdf, FormatError> {
     Ok(d)
 }
 
-/// `sbr_invf()` (Table 4.71): one 2-bit `bs_invf_mode` per noise floor band.
+/// `sbr_invf()`: one 2-bit `bs_invf_mode` per noise floor band.
 fn sbr_invf(r: &mut BitReader<'_>, c: Counts) -> Result<(), FormatError> {
     r.skip(2 * c.noise, "bs_invf_mode")
 }
@@ -648,7 +648,7 @@ fn codewords(
     Ok(())
 }
 
-/// `sbr_envelope()` (Table 4.72); `balance` for the second channel of a coupled pair.
+/// `sbr_envelope()`; `balance` for the second channel of a coupled pair.
 fn sbr_envelope(
     r: &mut BitReader<'_>,
     c: Counts,
@@ -674,7 +674,7 @@ fn sbr_envelope(
     Ok(())
 }
 
-/// `sbr_noise()` (Table 4.73); `balance` for the second channel of a coupled pair.
+/// `sbr_noise()`; `balance` for the second channel of a coupled pair.
 fn sbr_noise(
     r: &mut BitReader<'_>,
     c: Counts,
@@ -698,7 +698,7 @@ fn sbr_noise(
     Ok(())
 }
 
-/// `sbr_sinusoidal_coding()` (Table 4.74) behind `bs_add_harmonic_flag`.
+/// `sbr_sinusoidal_coding()` behind `bs_add_harmonic_flag`.
 fn sinusoidal_coding(r: &mut BitReader<'_>, c: Counts) -> Result<(), FormatError> {
     if r.read_bit("bs_add_harmonic_flag")? {
         r.skip(c.high, "bs_add_harmonic")?;
@@ -709,7 +709,7 @@ fn sinusoidal_coding(r: &mut BitReader<'_>, c: Counts) -> Result<(), FormatError
 /// `bs_extended_data` and its `sbr_extension()`s; returns the first `bs_extension_id`.
 ///
 /// Only the first id matters for what the payload is: any other extension consumes the rest
-/// as fill bits (Table 4.68), and `ps_data()`, which could be followed by another, is skipped
+/// as fill bits, and `ps_data()`, which could be followed by another, is skipped
 /// whole because `bs_extension_size` bounds it.
 fn extended_data(r: &mut BitReader<'_>) -> Result<Option<u8>, FormatError> {
     if !r.read_bit("bs_extended_data")? {
