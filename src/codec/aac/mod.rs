@@ -9,6 +9,8 @@
 
 pub mod frame;
 mod huffman;
+pub mod sbr;
+mod sbr_tables;
 pub mod syntax;
 mod tables;
 
