@@ -238,37 +238,3 @@ fn wrong_band_tables_or_element_type_are_caught() {
         );
     }
 }
-
-#[test]
-#[ignore = "walks every .aac in $MIST_SBR_SAMPLES (a scratch folder of fdk encodes)"]
-fn scratch_samples() {
-    let dir = std::env::var("MIST_SBR_SAMPLES").expect("MIST_SBR_SAMPLES");
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "aac"))
-        .collect();
-    paths.sort();
-    for p in paths {
-        let w = walk(p.to_str().expect("utf-8 path"));
-        eprintln!(
-            "{}: frames {} payloads {} parsed {} headers {} ps {} pairs {}",
-            p.display(),
-            w.frames,
-            w.payloads,
-            w.parsed,
-            w.headers,
-            w.ps,
-            w.pairs
-        );
-        for e in &w.errors {
-            eprintln!("    ERROR {e}");
-        }
-        for (h, b) in &w.configs {
-            eprintln!(
-                "    {h:?} -> kx {} high {} low {} noise {} master {:?}",
-                b.kx, b.high, b.low, b.noise, b.master
-            );
-        }
-    }
-}

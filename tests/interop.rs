@@ -712,29 +712,39 @@ fn raw_h264_variants_split_and_time_like_ffmpeg() {
     }
 }
 
-/// Oracle: ffprobe and ffmpeg (decoding). fdk-aac's HE-AAC in ADTS says LC 22.05 kHz in its
-/// headers; mist gives it an explicit HE-AAC config, and every container it writes must be
-/// what ffprobe calls HE-AAC at 44.1 kHz stereo, with the source's 46 packets, decoding
-/// without a word. Both the config-record containers (MP4, FLV) and the ADTS ones (TS, .aac)
-/// are covered.
+/// Oracle: ffprobe and ffmpeg (decoding). fdk-aac's HE-AAC (v2) in ADTS says LC at the core
+/// rate in its headers; mist gives it an explicit HE-AAC (v2) config, and every container it
+/// writes must be what ffprobe calls HE-AAC (v2) at the output rate, with the source's packet
+/// count, decoding without a word. Both the config-record containers (MP4, FLV, fMP4) and the
+/// ADTS ones (TS, .aac) are covered.
 #[test]
 fn he_aac_converts_to_every_audio_container() {
     util::require("ffprobe");
     let dir = util::TestDir::new("interop_he_aac");
-    let src = util::fixture("crc_he.aac");
-    for ext in ["mp4", "flv", "ts", "aac", "m4s"] {
-        let out = dir.join(&format!("he.{ext}"));
-        util::mist_ok(&[
-            "convert",
-            "-q",
-            src.to_str().unwrap(),
-            out.to_str().unwrap(),
-        ]);
-        let probe = ffprobe::run(&out);
-        let s = &probe.streams[0];
-        assert_eq!(s.profile.as_deref(), Some("HE-AAC"), "{ext}");
-        assert_eq!((s.sample_rate, s.channels), (Some(44100), Some(2)), "{ext}");
-        assert_eq!(probe.packets.len(), 46, "{ext}");
-        assert_eq!(ffmpeg_decode_errors(&out, &[]), "", "{ext}");
+    for (name, profile, rate) in [
+        ("crc_he.aac", "HE-AAC", 44100),
+        ("sbr_hev2_48k.aac", "HE-AACv2", 48000),
+    ] {
+        let src = util::fixture(name);
+        let packets = ffprobe::sidecar(name).packets.len();
+        for ext in ["mp4", "flv", "ts", "aac", "m4s"] {
+            let out = dir.join(&format!("{name}.{ext}"));
+            util::mist_ok(&[
+                "convert",
+                "-q",
+                src.to_str().unwrap(),
+                out.to_str().unwrap(),
+            ]);
+            let probe = ffprobe::run(&out);
+            let s = &probe.streams[0];
+            assert_eq!(s.profile.as_deref(), Some(profile), "{name} {ext}");
+            assert_eq!(
+                (s.sample_rate, s.channels),
+                (Some(rate), Some(2)),
+                "{name} {ext}"
+            );
+            assert_eq!(probe.packets.len(), packets, "{name} {ext}");
+            assert_eq!(ffmpeg_decode_errors(&out, &[]), "", "{name} {ext}");
+        }
     }
 }

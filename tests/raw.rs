@@ -731,3 +731,44 @@ fn implicit_he_aac_in_mp4_and_flv_is_summarised_as_ffprobe_decodes_it() {
         }
     }
 }
+
+/// Oracles: the ffprobe sidecars of fdk-aac's HE-AAC and HE-AAC v2 files (profile, output
+/// rate, channels, and the packet listing), and for mono HE-AAC the encoder's own settings.
+/// ADTS signals neither SBR nor PS; mist finds SBR in the first frame's fill element and PS
+/// inside that SBR payload. ffprobe calls *every* mono stream with implicit SBR "HE-AACv2,
+/// 2 channels": ffmpeg's decoder switches PS on for a mono stream the moment it sees SBR,
+/// before any PS data (libavcodec/aacdec_template.c, decode_extension_payload), so that it can
+/// output stereo if PS turns up. fdk encoded `sbr_he_mono_*` as AOT 5 (SBR, no PS) and no
+/// payload carries PS (tests/aac_sbr.rs), so mist reports HE-AAC, 1 channel there.
+#[test]
+fn he_aac_v1_and_v2_in_adts_are_told_apart() {
+    for (name, mono) in [
+        ("sbr_he_stereo_16k.aac", false),
+        ("sbr_he_stereo_44k.aac", false),
+        ("sbr_he_stereo_48k.aac", false),
+        ("sbr_hev2_24k.aac", false),
+        ("sbr_hev2_48k.aac", false),
+        ("sbr_he_mono_32k.aac", true),
+        ("sbr_he_mono_96k.aac", true),
+    ] {
+        let doc = analyse_json(&fixture(name), &["--detail", "1"]);
+        let want = ffprobe::sidecar(name);
+        let (got, bases) = ffprobe::from_mist_json(&doc);
+        ffprobe::assert_same_packets(name, &got, &bases, &want);
+        let t = &doc["tracks"][0];
+        let s = &want.streams[0];
+        assert_eq!(t["rate"].as_u64(), s.sample_rate, "{name}");
+        if mono {
+            assert_eq!(
+                s.profile.as_deref(),
+                Some("HE-AACv2"),
+                "{name}: ffmpeg's assumption"
+            );
+            assert_eq!(t["profile"].as_str(), Some("HE-AAC"), "{name}");
+            assert_eq!(t["channels"].as_u64(), Some(1), "{name}");
+        } else {
+            assert_eq!(t["profile"].as_str(), s.profile.as_deref(), "{name}");
+            assert_eq!(t["channels"].as_u64(), s.channels, "{name}");
+        }
+    }
+}

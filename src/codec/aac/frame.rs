@@ -9,7 +9,10 @@
 //! channel stream. Fill elements are not covered. With several blocks, the header's CRC covers
 //! the header and the block positions, and each block is followed by its own CRC.
 
-use super::syntax::{parse_raw_data_block, BlockConfig, ElementKind, RawDataBlock};
+use super::sbr::SbrParser;
+use super::syntax::{
+    parse_raw_data_block, BlockConfig, ElementKind, RawDataBlock, EXT_SBR_DATA, EXT_SBR_DATA_CRC,
+};
 use super::{sampling_frequency_index, AdtsHeader, AudioSpecificConfig, SbrSignalling};
 use crate::formats::error::FormatError;
 use crate::io::BitReader;
@@ -128,11 +131,12 @@ impl AdtsFrame {
 /// MP4Box and fdk-aac write it.
 pub fn config_of(first: &AdtsHeader, frame: &[u8]) -> AudioSpecificConfig {
     let mut asc = first.to_asc();
-    if AdtsFrame::parse(frame, first, 0).is_ok_and(|f| f.has_sbr()) {
-        let rate = asc.sampling_frequency.saturating_mul(2);
-        asc.sbr = SbrSignalling::Hierarchical { ps: false };
-        asc.extension_sampling_frequency_index = Some(sampling_frequency_index(rate).unwrap_or(15));
-        asc.extension_sampling_frequency = Some(rate);
+    if let Ok(parsed) = AdtsFrame::parse(frame, first, 0) {
+        if let Some(block) = parsed.blocks.first() {
+            if let Some(ps) = sbr_in_block(frame, block, asc.sampling_frequency) {
+                make_sbr_explicit(&mut asc, ps);
+            }
+        }
     }
     asc
 }
@@ -151,17 +155,39 @@ pub fn implicit_sbr_config(asc: &[u8], first_block: &[u8]) -> Option<AudioSpecif
         sf_index: config.sampling_frequency_index,
     };
     let mut r = BitReader::new(first_block, 0, "aac");
-    if !parse_raw_data_block(&mut r, block_config).is_ok_and(|b| b.has_sbr()) {
-        return None;
-    }
-    make_sbr_explicit(&mut config);
+    let block = parse_raw_data_block(&mut r, block_config).ok()?;
+    let ps = sbr_in_block(first_block, &block, config.sampling_frequency)?;
+    make_sbr_explicit(&mut config, ps);
     Some(config)
 }
 
-/// Signals SBR hierarchically (object type 5 over the core) at twice the core rate.
-fn make_sbr_explicit(asc: &mut AudioSpecificConfig) {
+/// Whether a raw data block carries SBR (`Some`) and, if so, parametric stereo (`Some(true)`):
+/// PS rides inside the SBR payload of a mono stream, so the payload is parsed. A payload that
+/// does not parse (or comes before any SBR header) counts as SBR without PS.
+fn sbr_in_block(data: &[u8], block: &RawDataBlock, core_rate: u32) -> Option<bool> {
+    let mut sbr = false;
+    let mut ps = false;
+    let mut parser = SbrParser::new(core_rate);
+    let mut previous = None;
+    for e in &block.elements {
+        match (e.kind, e.extension, e.payload) {
+            (ElementKind::Fil, Some(EXT_SBR_DATA | EXT_SBR_DATA_CRC), Some(span)) => {
+                sbr = true;
+                let pair = previous == Some(ElementKind::Cpe);
+                ps |= parser.parse_payload(data, 0, span, pair).unwrap_or(false);
+            }
+            (ElementKind::Fil, _, _) => {}
+            (kind, _, _) => previous = Some(kind),
+        }
+    }
+    sbr.then_some(ps)
+}
+
+/// Signals SBR (and PS when `ps`) hierarchically, object type 5 (29) over the core, at twice
+/// the core rate.
+fn make_sbr_explicit(asc: &mut AudioSpecificConfig, ps: bool) {
     let rate = asc.sampling_frequency.saturating_mul(2);
-    asc.sbr = SbrSignalling::Hierarchical { ps: false };
+    asc.sbr = SbrSignalling::Hierarchical { ps };
     asc.extension_sampling_frequency_index = Some(sampling_frequency_index(rate).unwrap_or(15));
     asc.extension_sampling_frequency = Some(rate);
 }

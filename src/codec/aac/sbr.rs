@@ -129,7 +129,12 @@ impl SbrParser {
         self.state.as_ref().map(|(h, b)| (h, b))
     }
 
-    /// Parses one SBR payload: `data` is the whole frame, `base` its absolute offset, `span` a FIL element's payload span (starting at its 4-bit extension_type, which must be 13 or 14); `pair` is true when the element the payload extends is a CPE. Returns Ok(true) when the payload carries a parametric stereo extension. A payload before any sbr_header has been seen returns Ok(false) without error (as decoders skip it).
+    /// Parses one SBR payload and says whether it carries parametric stereo.
+    ///
+    /// `data` is the whole frame, `base` its absolute offset, `span` a FIL element's payload
+    /// span (starting at its 4-bit extension_type, which must be 13 or 14); `pair` is true
+    /// when the element the payload extends is a CPE. A payload before any sbr_header has been
+    /// seen gives `Ok(false)` without error (decoders skip it too).
     pub fn parse_payload(
         &mut self,
         data: &[u8],

@@ -38,8 +38,9 @@
 //! rate (1024 per raw data block). Writing rebuilds 7-byte headers from the track's
 //! AudioSpecificConfig (`pipeline::adapt`), so ADTS → anything → ADTS is byte-identical for
 //! CRC-less, single-block input written by ffmpeg. HE-AAC, which ADTS only signals inside the
-//! raw data, is recognised from the first frame's SBR fill element and given an explicit
-//! config (`aac::config_of`). `analyse --validate` walks every raw data block
+//! raw data, is recognised from the first frame's SBR fill element (HE-AAC v2 from the
+//! parametric stereo inside its SBR payload) and given an explicit config
+//! (`codec::aac::frame::config_of`). `analyse --validate` walks every raw data block
 //! (`codec::aac::frame`): CRC mismatches, unreadable raw data, raw data shorter than its
 //! frame and channel counts that disagree with the header are findings at the frame.
 //!
@@ -54,7 +55,7 @@
 //! - Seeking restarts at IDR pictures only (recovery-point keyframes are not restart points).
 //! - Access units with no coded slice (a stray AUD or SEI at the end) are dropped with a finding.
 //! - ADTS frames with several raw data blocks are passed as one packet; written ADTS never
-//!   carries a CRC (as ffmpeg's); parametric stereo (HE-AAC v2) is not recognised in ADTS.
+//!   carries a CRC (as ffmpeg's).
 
 pub mod aac;
 pub mod h264;
