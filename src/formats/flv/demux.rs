@@ -3,7 +3,7 @@
 //! seeked over), and seeking through that index.
 
 use std::collections::VecDeque;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 
 use bytes::Bytes;
 
@@ -11,7 +11,7 @@ use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{Index, Meta, Packet, Ticks, Time, Track, TrackKind};
 use crate::formats::error::{FormatError, Problem};
 use crate::formats::{Demuxer as DemuxerTrait, Finding};
-use crate::io::Source;
+use crate::io::{ReadPool, Source};
 
 use super::header::HEADER_LEN;
 use super::reader::{Event, Reader, Script, Streams, Tag};
@@ -33,6 +33,7 @@ const SCAN_WINDOW: usize = 2 << 10;
 /// Reads an FLV input.
 pub struct Demuxer {
     src: Source,
+    pool: ReadPool,
     reader: Reader,
     meta: Meta,
     queue: VecDeque<Packet>,
@@ -59,6 +60,7 @@ impl Demuxer {
     pub fn open(src: Source) -> Result<Demuxer, FormatError> {
         let mut d = Demuxer {
             src,
+            pool: ReadPool::new(READ_CHUNK),
             reader: Reader::new(),
             meta: Meta::default(),
             queue: VecDeque::new(),
@@ -143,18 +145,16 @@ impl Demuxer {
                 .clamp(1, READ_CHUNK as u64),
             None => READ_CHUNK as u64,
         };
-        // `read_to_end` fills spare capacity without zeroing it first.
-        let mut buf = Vec::with_capacity(want as usize);
-        (&mut self.src)
-            .take(want)
-            .read_to_end(&mut buf)
+        let buf = self
+            .pool
+            .read(&mut self.src, want as usize)
             .map_err(|e| FormatError::io(FORMAT, self.read_pos, e))?;
         if buf.is_empty() {
             self.eof = true;
             return Ok(());
         }
         self.read_pos += buf.len() as u64;
-        self.reader.feed(Bytes::from(buf));
+        self.reader.feed(buf);
         Ok(())
     }
 
