@@ -1,6 +1,7 @@
 //! Buffered reading that hands out [`Bytes`] slices of large reads, so demuxers can keep
 //! payloads as slices of the read buffer instead of copying each one.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Seek, SeekFrom};
 
 use bytes::{Bytes, BytesMut};
@@ -112,9 +113,94 @@ impl<R: Read + Seek> ChunkReader<R> {
     }
 }
 
+/// Buffers a [`ReadPool`] keeps track of; when all are still in use, the oldest is forgotten
+/// (its memory goes when its last slice does).
+const MAX_LENT: usize = 8;
+
+/// Read buffers handed out as [`Bytes`] and filled again once every slice of them is dropped.
+///
+/// Safe code must zero a new buffer before `read` fills it, or let `read_to_end` fill spare
+/// capacity in growing steps (8 KiB, 16 KiB, … : eight system calls per MiB). A buffer that
+/// comes back is initialised already, so one `read` refills it with neither cost, and the
+/// memory it reuses is mapped and likely still in cache.
+#[derive(Debug)]
+pub struct ReadPool {
+    size: usize,
+    lent: VecDeque<Bytes>,
+}
+
+impl ReadPool {
+    /// A pool of buffers of `size` bytes.
+    pub fn new(size: usize) -> Self {
+        Self {
+            size: size.max(1),
+            lent: VecDeque::new(),
+        }
+    }
+
+    /// Reads up to `max` bytes (at most the pool's buffer size) from `src` into one buffer;
+    /// fewer only at the end of the input, none after it.
+    pub fn read<R: Read + ?Sized>(&mut self, src: &mut R, max: usize) -> io::Result<Bytes> {
+        let max = max.clamp(1, self.size);
+        let free = self
+            .lent
+            .iter()
+            .position(|b| b.len() >= max && b.is_unique())
+            .and_then(|i| self.lent.remove(i))
+            .and_then(|b| b.try_into_mut().ok());
+        // Small inputs get a buffer of their size, not a whole one.
+        let mut buf = free.unwrap_or_else(|| BytesMut::zeroed(max));
+        let mut got = 0;
+        while got < max {
+            match src.read(&mut buf[got..max]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let whole = buf.freeze();
+        let chunk = whole.slice(..got);
+        if got > 0 {
+            if self.lent.len() == MAX_LENT {
+                self.lent.pop_front();
+            }
+            self.lent.push_back(whole);
+        }
+        Ok(chunk)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_pool_reuses_a_buffer_only_when_every_slice_is_gone() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        let mut src = io::Cursor::new(data.clone());
+        let mut pool = ReadPool::new(4096);
+        let a = pool.read(&mut src, 4096).unwrap();
+        let held = a.slice(100..200);
+        let a_ptr = a.as_ptr();
+        drop(a);
+        // `held` keeps the first buffer in use: the second read gets a new one.
+        let b = pool.read(&mut src, 4096).unwrap();
+        assert_ne!(b.as_ptr(), a_ptr);
+        assert_eq!(&held[..], &data[100..200]);
+        assert_eq!(&b[..], &data[4096..8192]);
+        drop(held);
+        // Now the first buffer is free again; the rest of the input is shorter than it.
+        let c = pool.read(&mut src, 4096).unwrap();
+        assert_eq!(c.as_ptr(), a_ptr);
+        assert_eq!(&c[..], &data[8192..]);
+        assert_eq!(
+            &b[..],
+            &data[4096..8192],
+            "a buffer in use is never refilled"
+        );
+        assert!(pool.read(&mut src, 4096).unwrap().is_empty());
+    }
 
     #[test]
     fn take_and_skip_track_offsets() {

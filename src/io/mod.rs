@@ -10,7 +10,7 @@ pub mod sink;
 pub mod source;
 
 pub use bits::{BitReader, BitWriter};
-pub use chunks::ChunkReader;
+pub use chunks::{ChunkReader, ReadPool};
 pub use cursor::Cursor;
 pub use sink::{ByteSink, VecSink};
 pub use source::Source;

@@ -128,6 +128,38 @@ impl Source {
     pub fn is_seekable(&self) -> bool {
         !matches!(self.inner, Inner::Stdin { .. })
     }
+
+    /// Fills `buf` from absolute offset `at` and returns how many bytes it got (fewer than
+    /// `buf.len()` only at the end of the input). On files this is `pread`: one system call
+    /// where a seek and a read are two, and the position [`Read`] uses stays where it was;
+    /// other sources seek.
+    pub fn read_at(&mut self, at: u64, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        if let Inner::File(f) = &self.inner {
+            use std::os::unix::fs::FileExt;
+            let mut got = 0;
+            while got < buf.len() {
+                match f.read_at(&mut buf[got..], at + got as u64) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(got);
+        }
+        self.seek(SeekFrom::Start(at))?;
+        let mut got = 0;
+        while got < buf.len() {
+            match self.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(got)
+    }
 }
 
 impl Read for Source {

@@ -3,7 +3,7 @@
 //! seeked over), and seeking through that index.
 
 use std::collections::VecDeque;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 
 use bytes::Bytes;
 
@@ -11,7 +11,7 @@ use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{Index, Meta, Packet, Ticks, Time, Track, TrackKind};
 use crate::formats::error::{FormatError, Problem};
 use crate::formats::{Demuxer as DemuxerTrait, Finding};
-use crate::io::Source;
+use crate::io::{ReadPool, Source};
 
 use super::header::HEADER_LEN;
 use super::reader::{Event, Reader, Script, Streams, Tag};
@@ -28,11 +28,12 @@ pub const MAX_SCRIPTS: usize = 64;
 pub const SCAN_PREFIX: usize = 16;
 /// Bytes the header scan reads at once: small, since it seeks over payloads, yet enough to
 /// hold a run of small audio tags.
-const SCAN_WINDOW: usize = 4 << 10;
+const SCAN_WINDOW: usize = 2 << 10;
 
 /// Reads an FLV input.
 pub struct Demuxer {
     src: Source,
+    pool: ReadPool,
     reader: Reader,
     meta: Meta,
     queue: VecDeque<Packet>,
@@ -59,6 +60,7 @@ impl Demuxer {
     pub fn open(src: Source) -> Result<Demuxer, FormatError> {
         let mut d = Demuxer {
             src,
+            pool: ReadPool::new(READ_CHUNK),
             reader: Reader::new(),
             meta: Meta::default(),
             queue: VecDeque::new(),
@@ -143,18 +145,16 @@ impl Demuxer {
                 .clamp(1, READ_CHUNK as u64),
             None => READ_CHUNK as u64,
         };
-        // `read_to_end` fills spare capacity without zeroing it first.
-        let mut buf = Vec::with_capacity(want as usize);
-        (&mut self.src)
-            .take(want)
-            .read_to_end(&mut buf)
+        let buf = self
+            .pool
+            .read(&mut self.src, want as usize)
             .map_err(|e| FormatError::io(FORMAT, self.read_pos, e))?;
         if buf.is_empty() {
             self.eof = true;
             return Ok(());
         }
         self.read_pos += buf.len() as u64;
-        self.reader.feed(Bytes::from(buf));
+        self.reader.feed(buf);
         Ok(())
     }
 
@@ -223,21 +223,24 @@ pub struct ScanTag {
 }
 
 /// Walks the tags of a seekable source reading only their headers and first bytes: small
-/// windows of the file around each header, seeking over payloads. Sequence headers, script
-/// tags and (when asked) video bodies are read whole.
-pub struct HeaderScan<'a, R: Read + Seek> {
-    src: &'a mut R,
+/// windows of the file around each header (one `pread` each), skipping over payloads.
+/// Sequence headers, script tags and (when asked) video bodies are read whole.
+pub struct HeaderScan<'a> {
+    src: &'a mut Source,
+    /// `win[..win_len]` holds the bytes at `win_start`; the rest is reusable space.
     win: Vec<u8>,
+    win_len: usize,
     win_start: u64,
     at: u64,
 }
 
-impl<'a, R: Read + Seek> HeaderScan<'a, R> {
+impl<'a> HeaderScan<'a> {
     /// A scan from the tag header at `at`.
-    pub fn new(src: &'a mut R, at: u64) -> Self {
+    pub fn new(src: &'a mut Source, at: u64) -> Self {
         HeaderScan {
             src,
             win: Vec::new(),
+            win_len: 0,
             win_start: 0,
             at,
         }
@@ -246,20 +249,25 @@ impl<'a, R: Read + Seek> HeaderScan<'a, R> {
     /// `n` bytes at `at` (fewer at the end of the input), from the window or a new read.
     fn bytes_at(&mut self, at: u64, n: usize) -> Result<&[u8], FormatError> {
         let in_window =
-            at >= self.win_start && at + n as u64 <= self.win_start + self.win.len() as u64;
+            at >= self.win_start && at + n as u64 <= self.win_start + self.win_len as u64;
         if !in_window {
-            self.src
-                .seek(SeekFrom::Start(at))
-                .map_err(|e| FormatError::io(FORMAT, at, e))?;
-            self.win.clear();
-            (&mut *self.src)
-                .take(n.max(SCAN_WINDOW) as u64)
-                .read_to_end(&mut self.win)
+            // Never more than the input still holds: a corrupt size costs no memory.
+            let left = self.src.len().map_or(u64::MAX, |l| l.saturating_sub(at));
+            let want = n
+                .max(SCAN_WINDOW)
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            if self.win.len() < want {
+                self.win.resize(want, 0);
+            }
+            self.win_len = 0;
+            self.win_len = self
+                .src
+                .read_at(at, &mut self.win[..want])
                 .map_err(|e| FormatError::io(FORMAT, at, e))?;
             self.win_start = at;
         }
         let from = (at - self.win_start) as usize;
-        let to = (from + n).min(self.win.len());
+        let to = (from + n).min(self.win_len);
         Ok(self.win.get(from..to).unwrap_or(&[]))
     }
 
