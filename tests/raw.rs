@@ -772,3 +772,62 @@ fn he_aac_v1_and_v2_in_adts_are_told_apart() {
         }
     }
 }
+
+/// Oracle: the encoder's own block positions. `crc_lc_blocks_split.aac` was cut from
+/// `crc_lc_blocks.aac` (two raw data blocks per ADTS frame) where its headers'
+/// `raw_data_block_position` fields say the blocks start, by `tools/split_adts.py`, and
+/// generate_fdk.sh checked that fdk-aac decodes both to the same PCM. mist finds the blocks by
+/// walking the raw data instead; converting to ADTS must give that file byte for byte (one
+/// block per frame: what every other container and ffmpeg's decoder need), and so must a
+/// trimmed conversion from 2.5 s: the seek goes to the index key at or before it, the first
+/// block at or after 2047 ms (block 89, 2.067 s: the *second* block of frame 44), reading
+/// restarts at that frame with its time, and the trim then starts at the first block at or
+/// after 2.5 s (block 108). A wrong time for the restarted frame shifts every block after it
+/// and the cut by a block.
+#[test]
+fn multi_block_frames_become_one_packet_per_block() {
+    let dir = TestDir::new("multi_block");
+    let src = fixture("crc_lc_blocks.aac");
+    let want = fixture("crc_lc_blocks_split.aac");
+    let out = dir.join("split.aac");
+    mist_ok(&[
+        "convert",
+        "-q",
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert_same_bytes(
+        "split",
+        &std::fs::read(&out).unwrap(),
+        &std::fs::read(&want).unwrap(),
+    );
+    let cut = dir.join("cut.aac");
+    let want_cut = dir.join("want_cut.aac");
+    for (from, to) in [(&src, &cut), (&want, &want_cut)] {
+        mist_ok(&[
+            "convert",
+            "-q",
+            from.to_str().unwrap(),
+            to.to_str().unwrap(),
+            "--start",
+            "2.5",
+        ]);
+    }
+    let cut_bytes = std::fs::read(&cut).unwrap();
+    assert_same_bytes("trimmed", &cut_bytes, &std::fs::read(&want_cut).unwrap());
+    // The first block kept: ceil(2.5 s · 44100 / 1024) = 108.
+    let first = aac::Demuxer::open(Source::from_bytes("c.aac", cut_bytes))
+        .unwrap()
+        .next_packet()
+        .unwrap()
+        .unwrap();
+    let want_first = aac::Demuxer::open(Source::from_bytes("w.aac", std::fs::read(&want).unwrap()))
+        .map(|mut d| {
+            (0..=108)
+                .map(|_| d.next_packet().unwrap().unwrap())
+                .last()
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(first.data, want_first.data);
+}

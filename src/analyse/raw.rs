@@ -9,7 +9,7 @@ use crate::codec::aac::frame::{AdtsFrame, CrcStatus};
 use crate::codec::aac::syntax::ElementKind;
 use crate::codec::aac::AudioSpecificConfig;
 use crate::codec::h264::{NalType, Pps, SliceHeader, Sps};
-use crate::dtsc::{Meta, Packet, Ticks, Time};
+use crate::dtsc::{Meta, Time};
 use crate::formats::error::{FormatError, Problem};
 use crate::formats::raw::{aac, h264, sei};
 use crate::formats::Finding;
@@ -386,16 +386,12 @@ pub fn analyse_aac(
             }
             Err(e) => return Err(e.into()),
         };
-        let pkt = Packet {
-            track: crate::dtsc::TrackId(1),
-            dts: Ticks(samples),
-            cts: 0,
-            keyframe: true,
-            data: f.payload(),
-            pos: Some(f.offset),
-        };
+        // A frame whose blocks cannot be separated is reported by the raw data checks.
+        let (packets, _) = f.packets(samples);
         samples += f.samples();
-        stats.add(&pkt);
+        for p in &packets {
+            stats.add(p);
+        }
         let h = &f.header;
         // The raw data is walked only when someone will see the result.
         let parsed =
@@ -407,24 +403,30 @@ pub fn analyse_aac(
         }
         if h.number_of_raw_data_blocks > 0 && !blocks_noted {
             blocks_noted = true;
-            findings.push(Finding::warning(
+            findings.push(Finding::info(
                 f.offset,
                 format!(
-                    "frames hold {} raw data blocks (each frame is passed as one packet)",
+                    "frames hold {} raw data blocks (one packet each)",
                     h.number_of_raw_data_blocks + 1
                 ),
             ));
         }
         if opts.detail >= 1 {
             if opts.json {
-                rows.push(PacketRow {
+                // ffprobe's size for a one-block frame is the whole frame, header included.
+                let whole = packets.len() == 1;
+                rows.extend(packets.iter().map(|p| PacketRow {
                     track: 1,
-                    dts: pkt.dts.0,
-                    pts: pkt.dts.0,
-                    size: usize::from(h.frame_length),
+                    dts: p.dts.0,
+                    pts: p.dts.0,
+                    size: if whole {
+                        usize::from(h.frame_length)
+                    } else {
+                        p.data.len()
+                    },
                     key: true,
                     offset: Some(f.offset),
-                });
+                }));
             } else {
                 writeln!(
                     out,
@@ -449,7 +451,9 @@ pub fn analyse_aac(
                         .map(|c| format!("crc {c:#06x}"))
                         .unwrap_or_else(|| "no crc".into())
                 )?;
-                render::packet_line(out, &meta, &pkt)?;
+                for p in &packets {
+                    render::packet_line(out, &meta, p)?;
+                }
                 if let Some(parsed) = &parsed {
                     write_raw_data(out, parsed)?;
                 }

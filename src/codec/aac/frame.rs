@@ -118,6 +118,12 @@ impl AdtsFrame {
         self.blocks.first().map_or(0, RawDataBlock::channels)
     }
 
+    /// Byte ranges of the raw data blocks within the frame (each block ends byte-aligned;
+    /// a block's own CRC, when it has one, is not included).
+    pub fn block_ranges(&self) -> Vec<std::ops::Range<usize>> {
+        self.blocks.iter().map(|b| b.start / 8..b.end / 8).collect()
+    }
+
     /// True when a block carries an SBR payload.
     pub fn has_sbr(&self) -> bool {
         self.blocks.iter().any(RawDataBlock::has_sbr)

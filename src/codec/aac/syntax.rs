@@ -99,6 +99,8 @@ pub struct Element {
 /// A parsed raw data block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawDataBlock {
+    /// First bit of the block.
+    pub start: usize,
     /// Elements in bitstream order (`ID_END` not included).
     pub elements: Vec<Element>,
     /// First bit after `ID_END` and the byte alignment that follows it.
@@ -224,6 +226,7 @@ pub fn parse_raw_data_block(
                 // ID_END, the only id left in 3 bits.
                 align_from(r, block_start, "byte_alignment")?;
                 return Ok(RawDataBlock {
+                    start: block_start,
                     elements,
                     end: r.bit_position(),
                 });

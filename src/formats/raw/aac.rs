@@ -5,9 +5,11 @@
 //! stripped, the track's AudioSpecificConfig built from the first header, times in samples
 //! (timebase = sample rate, 1024 samples per raw data block).
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 
-use crate::codec::aac::frame::config_of;
+use crate::codec::aac::frame::{config_of, AdtsFrame};
 use crate::codec::aac::{AdtsHeader, AudioSpecificConfig, ADTS_HEADER_LEN};
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{
@@ -77,6 +79,55 @@ impl Frame {
     /// Samples the frame decodes to.
     pub fn samples(&self) -> i64 {
         SAMPLES_PER_BLOCK * (i64::from(self.header.number_of_raw_data_blocks) + 1)
+    }
+
+    /// The frame's raw data blocks, one packet's data each. ADTS may pack up to four in a
+    /// frame; every other container carries one per packet, so they are separated by walking
+    /// the raw data (the block positions of a protected header are not trusted). `Err` when the
+    /// raw data cannot be walked: the caller passes the payload whole.
+    pub fn blocks(&self) -> Result<Vec<Bytes>, FormatError> {
+        if self.header.number_of_raw_data_blocks == 0 {
+            return Ok(vec![self.payload()]);
+        }
+        let parsed = AdtsFrame::parse(&self.data, &self.header, self.offset)?;
+        Ok(parsed
+            .block_ranges()
+            .into_iter()
+            .map(|r| self.data.slice(r))
+            .collect())
+    }
+
+    /// The frame as packets (one per raw data block, 1024 samples apart from `dts`), and a
+    /// finding when its blocks could not be separated.
+    pub fn packets(&self, dts: i64) -> (Vec<Packet>, Option<Finding>) {
+        let packet = |i: usize, data: Bytes| Packet {
+            track: TrackId(1),
+            dts: Ticks(dts + SAMPLES_PER_BLOCK * i as i64),
+            cts: 0,
+            keyframe: true,
+            data,
+            pos: Some(self.offset),
+        };
+        match self.blocks() {
+            Ok(blocks) => (
+                blocks
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, b)| packet(i, b))
+                    .collect(),
+                None,
+            ),
+            Err(e) => (
+                vec![packet(0, self.payload())],
+                Some(Finding::error(
+                    self.offset,
+                    format!(
+                        "ADTS frame of {} raw data blocks passed as one packet: {e}",
+                        self.header.number_of_raw_data_blocks + 1
+                    ),
+                )),
+            ),
+        }
     }
 }
 
@@ -349,6 +400,13 @@ pub struct Demuxer {
     scan: Scanner,
     meta: Meta,
     samples: i64,
+    /// Packets of a frame with several raw data blocks, not handed out yet.
+    queue: VecDeque<Packet>,
+    /// (offset, time) of frames with several blocks, from the index scan: an index key can
+    /// fall on a later block of a frame, and reading resumes at the frame's start.
+    multi_block_frames: Vec<(u64, i64)>,
+    /// After such a seek: blocks before the key's time are dropped.
+    skip_before: Option<i64>,
 }
 
 /// Opens `src` as ADTS (the format table's `open`).
@@ -368,6 +426,9 @@ impl Demuxer {
             scan,
             meta,
             samples: 0,
+            queue: VecDeque::new(),
+            multi_block_frames: Vec::new(),
+            skip_before: None,
         })
     }
 }
@@ -378,19 +439,20 @@ impl DemuxerTrait for Demuxer {
     }
 
     fn next_packet(&mut self) -> Result<Option<Packet>, FormatError> {
+        if let Some(p) = self.queue.pop_front() {
+            return Ok(Some(p));
+        }
         let Some(f) = self.scan.next_frame()? else {
             return Ok(None);
         };
         let dts = self.samples;
         self.samples += f.samples();
-        Ok(Some(Packet {
-            track: TrackId(1),
-            dts: Ticks(dts),
-            cts: 0,
-            keyframe: true,
-            data: f.payload(),
-            pos: Some(f.offset),
-        }))
+        let (packets, finding) = f.packets(dts);
+        self.scan.findings.extend(finding);
+        let from = self.skip_before.take().unwrap_or(i64::MIN);
+        self.queue
+            .extend(packets.into_iter().filter(|p| p.dts.0 >= from));
+        Ok(self.queue.pop_front())
     }
 
     fn build_index(&mut self) -> Result<(), FormatError> {
@@ -402,20 +464,33 @@ impl DemuxerTrait for Demuxer {
         let mut b = Builder::new(false, base);
         self.scan.seek_to(self.scan.data_start)?;
         let mut samples = 0i64;
+        let mut multi = Vec::new();
         let result = (|| -> Result<(), FormatError> {
             while let Some(f) = self.scan.next_frame()? {
-                b.push(PartInfo {
-                    dts: Ticks(samples),
-                    cts: 0,
-                    size: f.header.payload_len() as u32,
-                    keyframe: true,
-                    pos: f.offset,
-                    unit_size: u64::from(f.header.frame_length),
-                });
+                // The same packets reading gives: one part per raw data block.
+                let (packets, _) = f.packets(samples);
+                if packets.len() > 1 {
+                    multi.push((f.offset, samples));
+                }
+                for (i, p) in packets.iter().enumerate() {
+                    b.push(PartInfo {
+                        dts: p.dts,
+                        cts: 0,
+                        size: p.data.len() as u32,
+                        keyframe: true,
+                        pos: f.offset,
+                        unit_size: if i == 0 {
+                            u64::from(f.header.frame_length)
+                        } else {
+                            0
+                        },
+                    });
+                }
                 samples += f.samples();
             }
             Ok(())
         })();
+        self.multi_block_frames = multi;
         self.scan.seek_to(resume.0)?;
         self.samples = resume.1;
         // Findings of the index scan repeat what reading will find again.
@@ -439,13 +514,24 @@ impl DemuxerTrait for Demuxer {
         match key {
             Some(k) => {
                 self.scan.seek_to(k.pos)?;
-                self.samples = k.time.0;
+                // A key on a later block of a frame: reading starts at the frame, and the
+                // blocks before the key are dropped.
+                self.samples = match self
+                    .multi_block_frames
+                    .binary_search_by_key(&k.pos, |f| f.0)
+                {
+                    Ok(i) => self.multi_block_frames[i].1,
+                    Err(_) => k.time.0,
+                };
+                self.skip_before = Some(k.time.0);
             }
             None => {
                 self.scan.seek_to(self.scan.data_start)?;
                 self.samples = 0;
+                self.skip_before = None;
             }
         }
+        self.queue.clear();
         Ok(())
     }
 
@@ -476,8 +562,8 @@ pub struct StreamReader {
     samples: i64,
     garbage_from: Option<u64>,
     finished: bool,
-    /// A packet to hand out after the finding about it.
-    queued: Option<crate::formats::Event>,
+    /// Events to hand out before reading on (a frame's packets after the finding about it).
+    queued: VecDeque<crate::formats::Event>,
 }
 
 impl StreamReader {
@@ -500,7 +586,7 @@ impl crate::formats::Reader for StreamReader {
 
     fn next_event(&mut self) -> Result<Option<crate::formats::Event>, FormatError> {
         use crate::formats::Event;
-        if let Some(e) = self.queued.take() {
+        if let Some(e) = self.queued.pop_front() {
             return Ok(Some(e));
         }
         if !self.started {
@@ -643,19 +729,12 @@ impl crate::formats::Reader for StreamReader {
             self.base += len as u64;
             let dts = self.samples;
             self.samples += frame.samples();
-            let pkt = Event::Packet(Packet {
-                track: TrackId(1),
-                dts: Ticks(dts),
-                cts: 0,
-                keyframe: true,
-                data: frame.payload(),
-                pos: Some(at),
-            });
-            if let Some(f) = parameter_change(&first, &h, at) {
-                self.queued = Some(pkt);
-                return Ok(Some(Event::Finding(f)));
-            }
-            return Ok(Some(pkt));
+            let (packets, finding) = frame.packets(dts);
+            self.queued
+                .extend(parameter_change(&first, &h, at).map(Event::Finding));
+            self.queued.extend(finding.map(Event::Finding));
+            self.queued.extend(packets.into_iter().map(Event::Packet));
+            return Ok(self.queued.pop_front());
         }
     }
 
@@ -859,40 +938,56 @@ mod tests {
     #[test]
     fn stream_reader_gives_the_demuxers_packets_however_the_input_is_cut() {
         // Oracle: the file demuxer on the same bytes, and the sans-IO contract (the events do
-        // not depend on the cuts). The input has garbage in the middle.
+        // not depend on the cuts). One input has garbage in the middle; one has two raw data
+        // blocks per frame (two packets per frame); one is HE-AAC (the track's config comes
+        // from the first frame's raw data).
         use crate::formats::{Event, Reader as _};
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/aac_lc.aac");
-        let mut data = std::fs::read(path).unwrap();
-        data.splice(155..155, [1u8, 2, 3, 0xff, 0xf1]);
-        let mut d = Demuxer::open(Source::from_bytes("a.aac", data.clone())).unwrap();
-        let mut want = Vec::new();
-        while let Some(p) = d.next_packet().unwrap() {
-            want.push(p);
-        }
-        let want_findings: Vec<u64> = d.take_findings().iter().map(|f| f.offset).collect();
-        assert_eq!(want_findings, vec![155]);
-        for piece in [1usize, 5, 155, 4096, data.len()] {
-            let mut r = StreamReader::new();
-            let (mut tracks, mut got, mut findings) = (Vec::new(), Vec::new(), Vec::new());
-            let mut take = |r: &mut StreamReader| {
-                while let Some(e) = r.next_event().unwrap() {
-                    match e {
-                        Event::Tracks(t) => tracks.push(t),
-                        Event::Packet(p) => got.push(p),
-                        Event::Finding(f) => findings.push(f.offset),
-                    }
-                }
-            };
-            for c in data.chunks(piece) {
-                r.feed(Bytes::copy_from_slice(c));
-                take(&mut r);
+        for (name, garbage_at) in [
+            ("aac_lc.aac", Some(155)),
+            ("crc_lc_blocks.aac", None),
+            ("crc_he.aac", None),
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(name);
+            let mut data = std::fs::read(path).unwrap();
+            if let Some(at) = garbage_at {
+                data.splice(at..at, [1u8, 2, 3, 0xff, 0xf1]);
             }
-            r.finish().unwrap();
-            take(&mut r);
-            assert_eq!(tracks, vec![d.meta().tracks.clone()], "pieces of {piece}");
-            assert_eq!(got, want, "pieces of {piece}");
-            assert_eq!(findings, want_findings, "pieces of {piece}");
+            let mut d = Demuxer::open(Source::from_bytes("a.aac", data.clone())).unwrap();
+            let mut want = Vec::new();
+            while let Some(p) = d.next_packet().unwrap() {
+                want.push(p);
+            }
+            let want_findings: Vec<u64> = d.take_findings().iter().map(|f| f.offset).collect();
+            let garbage: Vec<u64> = garbage_at.iter().map(|&at| at as u64).collect();
+            assert_eq!(want_findings, garbage);
+            for piece in [1usize, 5, 155, 4096, data.len()] {
+                let mut r = StreamReader::new();
+                let (mut tracks, mut got, mut findings) = (Vec::new(), Vec::new(), Vec::new());
+                let mut take = |r: &mut StreamReader| {
+                    while let Some(e) = r.next_event().unwrap() {
+                        match e {
+                            Event::Tracks(t) => tracks.push(t),
+                            Event::Packet(p) => got.push(p),
+                            Event::Finding(f) => findings.push(f.offset),
+                        }
+                    }
+                };
+                for c in data.chunks(piece) {
+                    r.feed(Bytes::copy_from_slice(c));
+                    take(&mut r);
+                }
+                r.finish().unwrap();
+                take(&mut r);
+                assert_eq!(
+                    tracks,
+                    vec![d.meta().tracks.clone()],
+                    "{name}: pieces of {piece}"
+                );
+                assert_eq!(got, want, "{name}: pieces of {piece}");
+                assert_eq!(findings, want_findings, "{name}: pieces of {piece}");
+            }
         }
     }
 

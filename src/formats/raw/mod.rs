@@ -54,8 +54,9 @@
 //!   times (with a finding), which can repeat a presentation time.
 //! - Seeking restarts at IDR pictures only (recovery-point keyframes are not restart points).
 //! - Access units with no coded slice (a stray AUD or SEI at the end) are dropped with a finding.
-//! - ADTS frames with several raw data blocks are passed as one packet; written ADTS never
-//!   carries a CRC (as ffmpeg's).
+//! - Written ADTS never carries a CRC and always one raw data block per frame (as ffmpeg's).
+//!   Frames of several blocks are read as one packet per block (found by walking the raw
+//!   data); one whose raw data cannot be walked is passed whole, with an error finding.
 
 pub mod aac;
 pub mod h264;
