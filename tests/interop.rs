@@ -748,3 +748,35 @@ fn he_aac_converts_to_every_audio_container() {
         }
     }
 }
+
+/// Oracle: ffmpeg. It refuses ADTS frames of several raw data blocks ("More than one AAC RDB
+/// per ADTS frame is not implemented") and decodes nothing of `crc_lc_blocks.aac`; what mist
+/// makes of that file, one block per packet, ffmpeg must decode in full (130 blocks of 1024
+/// samples at 44.1 kHz stereo) without a word, in MP4, TS and ADTS.
+#[test]
+fn multi_block_adts_converts_to_what_ffmpeg_decodes() {
+    util::require("ffmpeg");
+    let dir = util::TestDir::new("interop_multi_block");
+    let src = util::fixture("crc_lc_blocks.aac");
+    for ext in ["mp4", "ts", "aac"] {
+        let out = dir.join(&format!("blocks.{ext}"));
+        util::mist_ok(&[
+            "convert",
+            "-q",
+            src.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(ffmpeg_decode_errors(&out, &[]), "", "{ext}");
+        let pcm = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(&out)
+            .args(["-f", "s16le", "-"])
+            .output()
+            .expect("run ffmpeg");
+        assert_eq!(
+            pcm.stdout.len(),
+            130 * 1024 * 2 * 2,
+            "{ext}: decoded samples"
+        );
+    }
+}
