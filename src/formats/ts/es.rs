@@ -371,16 +371,27 @@ impl Splitter {
                 anchored = true;
             }
             if let Some((base, n)) = self.anchor {
-                let t = base + rescale_round(n as i64, 90_000, u64::from(rate.max(1)));
-                self.anchor = Some((base, n + u64::from(samples)));
-                out.push(Frame {
-                    offset,
-                    dts: t,
-                    pts: t,
-                    key: true,
-                    data: data.slice(pos..pos + len),
-                    nals: Vec::new(),
-                });
+                let whole = data.slice(pos..pos + len);
+                // One frame per raw data block: an ADTS frame may hold up to four.
+                let blocks = match self.kind {
+                    Kind::Adts if samples > AAC_BLOCK_SAMPLES => split_adts_blocks(&whole),
+                    _ => None,
+                };
+                let pieces = blocks.unwrap_or_else(|| vec![(whole, samples)]);
+                let mut n = n;
+                for (piece, piece_samples) in pieces {
+                    let t = base + rescale_round(n as i64, 90_000, u64::from(rate.max(1)));
+                    n += u64::from(piece_samples);
+                    out.push(Frame {
+                        offset,
+                        dts: t,
+                        pts: t,
+                        key: true,
+                        data: piece,
+                        nals: Vec::new(),
+                    });
+                }
+                self.anchor = Some((base, n));
             }
             pos += len;
             count += 1;
@@ -393,6 +404,30 @@ impl Splitter {
             }
         }
     }
+}
+
+/// Samples of one AAC raw data block.
+const AAC_BLOCK_SAMPLES: u32 = 1024;
+
+/// An ADTS frame of several raw data blocks as single-block ADTS frames (new 7-byte headers),
+/// each with its sample count; `None` when the raw data cannot be walked (the frame then
+/// stays whole).
+fn split_adts_blocks(frame: &Bytes) -> Option<Vec<(Bytes, u32)>> {
+    let h = aac::AdtsHeader::parse(frame, 0).ok()?;
+    let parsed = aac::frame::AdtsFrame::parse(frame, &h, 0).ok()?;
+    let config = h.to_asc();
+    parsed
+        .block_ranges()
+        .into_iter()
+        .map(|r| {
+            let block = frame.get(r)?;
+            let header = aac::AdtsHeader::from_asc(&config, block.len()).ok()?;
+            let mut out = Vec::with_capacity(aac::ADTS_HEADER_LEN + block.len());
+            header.write(&mut out);
+            out.extend_from_slice(block);
+            Some((Bytes::from(out), AAC_BLOCK_SAMPLES))
+        })
+        .collect()
 }
 
 /// Offset just past the next `00 00 01` at or after `from`, if any.
@@ -644,6 +679,46 @@ mod tests {
             adts_for(&h.asc, 148).unwrap()[..6],
             [0xFF, 0xF1, 0x4C, 0x80, 0x13, 0x7F]
         );
+    }
+
+    #[test]
+    fn adts_frames_of_several_blocks_split_like_the_encoders_block_positions() {
+        // Oracle: tests/fixtures/crc_lc_blocks_split.aac, the blocks of crc_lc_blocks.aac cut
+        // where its headers' raw_data_block_position fields say (and checked by fdk-aac to
+        // decode alike). Ten two-block frames in one PES give twenty one-block frames, 1024
+        // samples apart at 44.1 kHz, each equal to the reference's frame.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let src = std::fs::read(dir.join("crc_lc_blocks.aac")).unwrap();
+        let want = std::fs::read(dir.join("crc_lc_blocks_split.aac")).unwrap();
+        let frames = |d: &[u8], n: usize| {
+            let mut at = 0;
+            let mut v = Vec::new();
+            while v.len() < n {
+                let len = adts_header(&d[at..]).unwrap().frame_len;
+                v.push(d[at..at + len].to_vec());
+                at += len;
+            }
+            v
+        };
+        let payload: Vec<u8> = frames(&src, 10).concat();
+        let mut sp = Splitter::new(Kind::Adts);
+        let (mut out, mut findings) = (Vec::new(), Vec::new());
+        sp.push(
+            0,
+            Bytes::from(payload),
+            Some((900, 900)),
+            true,
+            &mut out,
+            &mut findings,
+        );
+        assert!(findings.is_empty(), "{findings:?}");
+        let got: Vec<Vec<u8>> = out.iter().map(|f| f.data.to_vec()).collect();
+        assert_eq!(got, frames(&want, 20));
+        let times: Vec<i64> = out.iter().map(|f| f.dts).collect();
+        let expect: Vec<i64> = (0..20)
+            .map(|i| 900 + rescale_round(i * 1024, 90_000, 44_100))
+            .collect();
+        assert_eq!(times, expect);
     }
 
     #[test]

@@ -15,9 +15,9 @@
 //! Known gaps: HEVC is carried (Annex B ⇄ length-prefixed, IRAP keyframes) but no `hvcC` is
 //! built, so `Track::init` is empty for HEVC; AAC in LATM (0x11) is detected and skipped;
 //! AC-3 is split into syncframes (E-AC-3 is not read); streams added by a later
-//! PMT version are reported, not read; an ADTS frame of several raw data blocks stays one
-//! packet here (the `.aac` reader splits them); SPS/PPS/ADTS/MPEG-audio helpers live in
-//! [`es`] until `src/codec/` provides them.
+//! PMT version are reported, not read; SPS/PPS/ADTS/MPEG-audio helpers live in [`es`] until
+//! `src/codec/` provides them. (An ADTS frame of several raw data blocks becomes one frame per
+//! block, as in the `.aac` reader; one whose raw data cannot be walked stays whole.)
 
 pub mod demux;
 pub mod es;
