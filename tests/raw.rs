@@ -801,6 +801,17 @@ fn multi_block_frames_become_one_packet_per_block() {
         &std::fs::read(&out).unwrap(),
         &std::fs::read(&want).unwrap(),
     );
+    // Each block packet's `pos` is where its bytes are in the file (so positions increase).
+    let data = std::fs::read(&src).unwrap();
+    let mut d = aac::Demuxer::open(Source::from_bytes("b.aac", data.clone())).unwrap();
+    let mut last = None;
+    while let Some(p) = d.next_packet().unwrap() {
+        let at = p.pos.unwrap() as usize;
+        assert_eq!(&data[at..at + p.data.len()], &p.data[..]);
+        assert!(last < Some(at), "positions increase");
+        last = Some(at);
+    }
+
     let cut = dir.join("cut.aac");
     let want_cut = dir.join("want_cut.aac");
     for (from, to) in [(&src, &cut), (&want, &want_cut)] {

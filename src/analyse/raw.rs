@@ -425,7 +425,7 @@ pub fn analyse_aac(
                         p.data.len()
                     },
                     key: true,
-                    offset: Some(f.offset),
+                    offset: p.pos,
                 }));
             } else {
                 writeln!(

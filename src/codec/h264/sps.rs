@@ -456,7 +456,8 @@ impl Sps {
             return None;
         }
         let g = gcd(num, den);
-        Some(((num / g) as u32, (den / g) as u32))
+        // 2 × num_units_in_tick may need 33 bits; a ratio that does not fit is no rate.
+        Some((u32::try_from(num / g).ok()?, u32::try_from(den / g).ok()?))
     }
 
     /// Frames per kilo-second (fps × 1000, rounded), MistServer's unit; `None` without
@@ -674,5 +675,47 @@ mod tests {
         );
         assert_eq!((s.pic_order_cnt_type, s.max_num_ref_frames), (2, 1));
         assert_eq!(s.fps(), None);
+    }
+
+    /// Regression (fuzz): VUI timing with num_units_in_tick 2^31 makes 2 × num_units_in_tick
+    /// 2^32, which does not fit the u32 fraction; it was truncated to 0 and `fpks` divided
+    /// by it. No such rate exists: `fps` is `None`. The same SPS with a representable
+    /// fraction (1001 / 60000) gives 30000/1001 (H.264 E.2.1: time_scale / 2·num_units).
+    #[test]
+    fn vui_timing_that_overflows_32_bits_is_no_frame_rate() {
+        use crate::io::BitWriter;
+        let sps = |units: u32, scale: u32| {
+            let mut w = BitWriter::new();
+            w.write_bits(8, 66); // Baseline
+            w.write_bits(8, 0);
+            w.write_bits(8, 30);
+            w.write_ue(0); // sps id
+            w.write_ue(0); // log2_max_frame_num_minus4
+            w.write_ue(2); // poc type 2
+            w.write_ue(1); // max_num_ref_frames
+            w.write_bit(false);
+            w.write_ue(19); // 320
+            w.write_ue(14); // 240
+            w.write_bit(true); // frame_mbs_only
+            w.write_bit(true); // direct_8x8
+            w.write_bit(false); // no cropping
+            w.write_bit(true); // VUI
+            for _ in 0..4 {
+                w.write_bit(false); // aspect, overscan, video signal, chroma loc
+            }
+            w.write_bit(true); // timing_info_present_flag
+            w.write_bits(32, u64::from(units));
+            w.write_bits(32, u64::from(scale));
+            w.write_bit(true); // fixed_frame_rate_flag
+            for _ in 0..4 {
+                w.write_bit(false); // nal hrd, vcl hrd, pic_struct, bitstream_restriction
+            }
+            w.write_bit(true); // rbsp_stop_one_bit
+            Sps::parse_rbsp(&w.into_bytes(), 0).unwrap()
+        };
+        let s = sps(1 << 31, 3);
+        assert_eq!((s.fps(), s.fpks()), (None, None));
+        let s = sps(1001, 60000);
+        assert_eq!((s.fps(), s.fpks()), (Some((30000, 1001)), Some(29970)));
     }
 }

@@ -81,44 +81,55 @@ impl Frame {
         SAMPLES_PER_BLOCK * (i64::from(self.header.number_of_raw_data_blocks) + 1)
     }
 
-    /// The frame's raw data blocks, one packet's data each. ADTS may pack up to four in a
-    /// frame; every other container carries one per packet, so they are separated by walking
-    /// the raw data (the block positions of a protected header are not trusted). `Err` when the
-    /// raw data cannot be walked: the caller passes the payload whole.
-    pub fn blocks(&self) -> Result<Vec<Bytes>, FormatError> {
+    /// The frame's raw data blocks, one packet's data each, with their absolute offsets.
+    /// ADTS may pack up to four in a frame; every other container carries one per packet, so
+    /// they are separated by walking the raw data (the block positions of a protected header
+    /// are not trusted). `Err` when the raw data cannot be walked: the caller passes the
+    /// payload whole.
+    pub fn blocks(&self) -> Result<Vec<(u64, Bytes)>, FormatError> {
         if self.header.number_of_raw_data_blocks == 0 {
-            return Ok(vec![self.payload()]);
+            let at = self.offset + self.header.header_len() as u64;
+            return Ok(vec![(at, self.payload())]);
         }
         let parsed = AdtsFrame::parse(&self.data, &self.header, self.offset)?;
         Ok(parsed
             .block_ranges()
             .into_iter()
-            .map(|r| self.data.slice(r))
+            .map(|r| (self.offset + r.start as u64, self.data.slice(r)))
             .collect())
     }
 
     /// The frame as packets (one per raw data block, 1024 samples apart from `dts`), and a
     /// finding when its blocks could not be separated.
     pub fn packets(&self, dts: i64) -> (Vec<Packet>, Option<Finding>) {
-        let packet = |i: usize, data: Bytes| Packet {
+        let packet = |i: usize, pos: u64, data: Bytes| Packet {
             track: TrackId(1),
             dts: Ticks(dts + SAMPLES_PER_BLOCK * i as i64),
             cts: 0,
             keyframe: true,
             data,
-            pos: Some(self.offset),
+            pos: Some(pos),
         };
         match self.blocks() {
+            // A frame's one packet starts at its header (as ffprobe's `pos`); a frame's
+            // several blocks each at their own first byte.
+            Ok(blocks) if blocks.len() == 1 => (
+                blocks
+                    .into_iter()
+                    .map(|(_, b)| packet(0, self.offset, b))
+                    .collect(),
+                None,
+            ),
             Ok(blocks) => (
                 blocks
                     .into_iter()
                     .enumerate()
-                    .map(|(i, b)| packet(i, b))
+                    .map(|(i, (pos, b))| packet(i, pos, b))
                     .collect(),
                 None,
             ),
             Err(e) => (
-                vec![packet(0, self.payload())],
+                vec![packet(0, self.offset, self.payload())],
                 Some(Finding::error(
                     self.offset,
                     format!(
