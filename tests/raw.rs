@@ -32,6 +32,8 @@ fn listings_equal_the_ffprobe_sidecars() {
         "crc_lc_mono.aac",
         "crc_lc_51.aac",
         "crc_he.aac",
+        "faac_is_pns.aac",
+        "faac_short.aac",
     ] {
         let doc = analyse_json(&fixture(name), &["--detail", "1"]);
         let want = ffprobe::sidecar(name);
@@ -559,7 +561,9 @@ fn adts_crc_verdicts_equal_fdk_aacs() {
 /// alignment, and the container says where the frame ends, so walking every element
 /// (Huffman codewords, sign bits, escapes, sections, TNS, pulses) must land exactly on the
 /// frame's last byte. A wrong codebook entry or band table desynchronises the walk long
-/// before. Covers ffmpeg's encoder (ADTS, and raw blocks in FLV, MP4 and TS) and fdk-aac's.
+/// before. Covers ffmpeg's encoder (ADTS, and raw blocks in FLV, MP4 and TS), fdk-aac's
+/// (one and two blocks per frame), and FAAC's with intensity stereo, noise substitution, TNS
+/// and short windows only.
 #[test]
 fn every_raw_data_block_ends_where_its_frame_does() {
     use mist::codec::aac::frame::AdtsFrame;
@@ -573,17 +577,28 @@ fn every_raw_data_block_ends_where_its_frame_does() {
         "crc_lc_mono.aac",
         "crc_lc_51.aac",
         "crc_he.aac",
+        "crc_lc_blocks.aac",
+        "faac_is_pns.aac",
+        "faac_short.aac",
     ] {
+        // Also through the binary: --validate finds nothing but the several-blocks note.
+        let findings = analyse_json(&fixture(name), &["--validate"])["findings"].clone();
+        let findings = findings.as_array().unwrap();
+        assert!(
+            findings.iter().all(|f| f["severity"] == "info"),
+            "{name}: {findings:?}"
+        );
         let data = std::fs::read(fixture(name)).unwrap();
         let (mut pos, mut frames) = (0usize, 0);
         while pos < data.len() {
             let h = AdtsHeader::parse(&data[pos..], pos as u64).unwrap();
             let frame = &data[pos..pos + usize::from(h.frame_length)];
             let parsed = AdtsFrame::parse(frame, &h, pos as u64).unwrap();
+            // After the last block: its CRC when each block has one, then the frame's end.
+            assert_eq!(parsed.end, frame.len() * 8, "{name} at {pos}");
             assert_eq!(
-                parsed.blocks.last().unwrap().end,
-                frame.len() * 8,
-                "{name} at {pos}"
+                parsed.blocks.len(),
+                usize::from(h.number_of_raw_data_blocks) + 1
             );
             assert_eq!(
                 parsed.channels(),
