@@ -110,3 +110,73 @@ fn file_duration_is_within_one_frame_of_ffprobes() {
         );
     }
 }
+
+/// The positions of a file's audio packets that ffmpeg's decoder produced no frame for, from
+/// its sidecars (`<name>.ffprobe.json` packets, `<name>.frames.json` frames' `pkt_pos`).
+fn undecoded_audio_packets(name: &str) -> Vec<u64> {
+    let probe: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture(&format!("{name}.ffprobe.json"))).unwrap())
+            .unwrap();
+    let frames: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture(&format!("{name}.frames.json"))).unwrap())
+            .unwrap();
+    let audio = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .unwrap()["index"]
+        .clone();
+    let decoded: std::collections::BTreeSet<u64> = frames["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["pkt_pos"].as_str()?.parse().ok())
+        .collect();
+    probe["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["stream_index"] == audio)
+        .map(|p| p["pos"].as_str().unwrap().parse().unwrap())
+        .filter(|pos| !decoded.contains(pos))
+        .collect()
+}
+
+/// Oracle: ffmpeg's AAC decoder (its frames, in the sidecars). generate.sh flipped one bit in
+/// every fourth AAC packet of an FLV and an MP4, leaving the containers intact. The packets
+/// ffmpeg then rejects (no decoded frame, less those it drops in the undamaged file as well:
+/// the MP4's priming frame) are exactly the ones `--validate` reports, by the container
+/// offset ffprobe gives them; the undamaged files get no AAC finding at all. The flips ffmpeg
+/// accepts (spectral values changed, syntax intact) pass here too.
+#[test]
+fn aac_payload_findings_fall_on_the_packets_ffmpeg_cannot_decode() {
+    for (clean, damaged) in [
+        ("aac_only.flv", "aac_only_damaged.flv"),
+        ("aac_44k.mp4", "aac_44k_damaged.mp4"),
+    ] {
+        let priming = undecoded_audio_packets(clean);
+        let want: Vec<u64> = undecoded_audio_packets(damaged)
+            .into_iter()
+            .filter(|p| !priming.contains(p))
+            .collect();
+        assert!(want.len() > 10, "{damaged}: {want:?}");
+        let aac_findings = |name: &str, ok: bool| -> Vec<u64> {
+            let path = fixture(name);
+            let out = run(
+                mist().args(["analyse", "--json", "--validate", path.to_str().unwrap()]),
+                ok,
+            );
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            doc["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["message"].as_str().unwrap().contains("AAC"))
+                .map(|f| f["offset"].as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(aac_findings(clean, true), Vec::<u64>::new(), "{clean}");
+        assert_eq!(aac_findings(damaged, false), want, "{damaged}");
+    }
+}

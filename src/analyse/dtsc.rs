@@ -57,6 +57,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
     }
 
     let mut stats = Stats::new(&meta);
+    let mut payloads = super::payload::PayloadCheck::new(&meta);
     let mut rows = Vec::new();
     let mut builders: Vec<Builder> = meta
         .tracks
@@ -112,6 +113,9 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                     unit_size,
                 });
                 offsets[i].push(item.offset);
+                if opts.validate {
+                    payloads.check(&pkt, &mut findings);
+                }
                 stats.add(&pkt);
                 if opts.detail >= 1 {
                     if opts.json {

@@ -18,6 +18,7 @@ use crate::formats::flv::FORMAT;
 use crate::formats::{Finding, FormatError};
 use crate::io::{Cursor, Source};
 
+use super::payload::PayloadCheck;
 use super::{render, AnalyseError, Options, PacketRow, Stats};
 
 /// Findings past this many are summarised in one line.
@@ -42,6 +43,8 @@ struct Walk<'o> {
     stats: Stats,
     /// An audio packet's whole payload has been seen (the summary learns from the first).
     audio_payload_seen: bool,
+    /// `--validate`'s codec checks.
+    payloads: PayloadCheck,
 }
 
 impl Walk<'_> {
@@ -86,6 +89,7 @@ impl Walk<'_> {
                 Event::Tracks(t) => {
                     self.meta.tracks = t;
                     self.stats.update_tracks(&self.meta);
+                    self.payloads.update(&self.meta);
                 }
                 Event::Finding(f) => self.findings.push(f),
                 Event::Script(_) => {}
@@ -112,6 +116,9 @@ impl Walk<'_> {
                     {
                         self.audio_payload_seen = true;
                         self.stats.first_payload(p.track, &p.data);
+                    }
+                    if self.opts.validate && missing == 0 {
+                        self.payloads.check(&p, &mut self.findings);
                     }
                     let size = p.data.len() + missing;
                     self.stats
@@ -149,6 +156,7 @@ pub fn analyse(
         stats: Stats::new(&meta),
         meta,
         audio_payload_seen: false,
+        payloads: PayloadCheck::default(),
     };
     if !opts.validate && opts.detail <= 1 && src.is_seekable() {
         scan_headers(&mut src, &mut w, out)?;

@@ -6,6 +6,7 @@ pub mod dtsc;
 pub mod flv;
 pub mod mp3;
 pub mod mp4;
+pub mod payload;
 pub mod raw;
 pub mod render;
 pub mod stats;
@@ -192,12 +193,16 @@ pub fn generic(
     let mut demux = open(src)?;
     let meta = demux.meta().clone();
     let mut stats = Stats::new(&meta);
+    let mut payloads = payload::PayloadCheck::new(&meta);
     let mut rows = Vec::new();
     let mut findings = Vec::new();
     loop {
         match demux.next_packet() {
             Ok(Some(p)) => {
                 stats.add(&p);
+                if opts.validate {
+                    payloads.check(&p, &mut findings);
+                }
                 if opts.detail >= 1 {
                     if opts.json {
                         rows.push(PacketRow::of(&p));

@@ -147,6 +147,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         }
     }
     let mut stats = Stats::new(&meta);
+    let mut payloads = super::payload::PayloadCheck::new(&meta);
     let mut rows = Vec::new();
     let mut last = vec![None; meta.tracks.len()];
     if opts.detail == 0 && !opts.validate {
@@ -201,6 +202,9 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 }
             }
             last[i] = Some(p.dts);
+        }
+        if opts.validate {
+            payloads.check(&p, &mut findings);
         }
         stats.add(&p);
         if opts.detail >= 1 {

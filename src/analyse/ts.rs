@@ -21,6 +21,7 @@ use crate::formats::ts::FORMAT;
 use crate::formats::Finding;
 use crate::io::{ChunkReader, Source};
 
+use super::payload::PayloadCheck;
 use super::{render, AnalyseError, Options, PacketRow, Report, Stats};
 
 /// Findings past this many are summarised in one line.
@@ -45,6 +46,8 @@ struct State<'a> {
     out: &'a mut dyn Write,
     findings: Vec<Finding>,
     stats: Option<Stats>,
+    /// `--validate`'s codec checks, once the tracks are known.
+    payloads: PayloadCheck,
     meta: Meta,
     held: Vec<(u16, es::Kind, Frame)>,
     rows: Vec<PacketRow>,
@@ -69,6 +72,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         out,
         findings: Vec::new(),
         stats: None,
+        payloads: PayloadCheck::default(),
         meta: Meta::default(),
         held: Vec::new(),
         rows: Vec::new(),
@@ -102,6 +106,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             {
                 st.meta.tracks = program.tracks();
                 st.stats = Some(Stats::new(&st.meta));
+                st.payloads.update(&st.meta);
             }
             if st.stats.is_some() {
                 st.drain()?;
@@ -114,6 +119,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
     if st.stats.is_none() && program.pmt.is_some() {
         st.meta.tracks = program.tracks();
         st.stats = Some(Stats::new(&st.meta));
+        st.payloads.update(&st.meta);
     }
     st.drain()?;
     st.finish_checks(&reader, &program);
@@ -316,7 +322,12 @@ impl State<'_> {
         let Some(stats) = self.stats.as_mut() else {
             return Ok(());
         };
-        for (pid, _kind, f) in self.held.drain(..) {
+        for (pid, kind, f) in self.held.drain(..) {
+            if self.opts.validate && kind == es::Kind::Adts {
+                // The check takes the canonical payload (ADTS header stripped).
+                let canonical = crate::formats::ts::demux::to_packet(pid, kind, f.clone());
+                self.payloads.check(&canonical, &mut self.findings);
+            }
             let p = Packet {
                 track: TrackId(u32::from(pid)),
                 dts: Ticks(f.dts),

@@ -36,6 +36,10 @@ const INTENSITY_HCB: u8 = 15;
 const RESERVED_HCB: u8 = 12;
 /// Long-window LTP reaches at most this many bands (14496-3 4.6.7).
 const MAX_LTP_LONG_SFB: u8 = 40;
+/// Scalefactor codebook index of a difference of 0.
+const SCALEFACTOR_DIFF_ZERO: i64 = 60;
+/// Spectral lines of a long window.
+const LONG_WINDOW_LINES: u32 = 1024;
 /// An escape sequence has at most 8 prefix ones (values up to 8191).
 const MAX_ESCAPE_PREFIX: u32 = 8;
 /// Fill element extension types for SBR payloads (14496-3 Table 4.121).
@@ -372,20 +376,18 @@ fn individual_channel_stream(
     config: BlockConfig,
     common: Option<IcsInfo>,
 ) -> Result<(IcsInfo, Vec<u8>), FormatError> {
-    r.read_bits(8, "global_gain")?;
+    let global_gain = r.read_bits(8, "global_gain")?;
     let info = match common {
         Some(info) => info,
         None => ics_info(r, config, false)?,
     };
     let (sections, band_codebooks) = section_data(r, &info)?;
-    scale_factor_data(r, &info, &band_codebooks)?;
+    scale_factor_data(r, &info, &band_codebooks, global_gain)?;
     if r.read_bit("pulse_data_present")? {
-        let pulses = r.read_bits(2, "number_pulse")? as usize + 1;
-        r.read_bits(6, "pulse_start_sfb")?;
-        r.skip(pulses * 9, "pulse_offset/pulse_amp")?;
+        pulse_data(r, config, &info)?;
     }
     if r.read_bit("tns_data_present")? {
-        tns_data(r, &info)?;
+        tns_data(r, config, &info)?;
     }
     if r.read_bit("gain_control_data_present")? {
         if config.object_type != object_type::SSR {
@@ -448,9 +450,14 @@ fn scale_factor_data(
     r: &mut BitReader<'_>,
     info: &IcsInfo,
     band_codebooks: &[u8],
+    global_gain: u32,
 ) -> Result<(), FormatError> {
     let sf = &codebooks()[0];
     let mut noise_pcm = true;
+    // Spectral scalefactors run from global_gain by differences and stay within 0..=255
+    // (14496-3 4.6.2.3.2); decoders reject a frame that leaves the range (ffmpeg: "Scalefactor
+    // out of range"). Noise energies and intensity positions have their own, unchecked runs.
+    let mut scalefactor = i64::from(global_gain);
     for &codebook in &band_codebooks[..info.groups * usize::from(info.max_sfb)] {
         match codebook {
             ZERO_HCB => {}
@@ -458,20 +465,62 @@ fn scale_factor_data(
                 noise_pcm = false;
                 r.read_bits(9, "dpcm_noise_nrg")?;
             }
-            _ => {
+            NOISE_HCB | INTENSITY_HCB | INTENSITY_HCB2 => {
                 sf.decode(r, "hcod_sf")?;
+            }
+            _ => {
+                scalefactor += sf.decode(r, "hcod_sf")? as i64 - SCALEFACTOR_DIFF_ZERO;
+                if !(0..=255).contains(&scalefactor) {
+                    return Err(
+                        r.invalid(format_args!("scalefactor {scalefactor} outside 0..=255"))
+                    );
+                }
             }
         }
     }
     Ok(())
 }
 
+/// `pulse_data()`: not allowed with short windows, and every pulse must land in the frame's
+/// 1024 spectral lines (14496-3 4.6.3.2).
+fn pulse_data(
+    r: &mut BitReader<'_>,
+    config: BlockConfig,
+    info: &IcsInfo,
+) -> Result<(), FormatError> {
+    if info.short {
+        return Err(r.invalid("pulse data in an eight-short-window frame"));
+    }
+    let pulses = r.read_bits(2, "number_pulse")? + 1;
+    let start = r.read_bits(6, "pulse_start_sfb")? as usize;
+    let offsets = info.offsets(config);
+    let Some(&first) = offsets.get(start).filter(|_| start + 1 < offsets.len()) else {
+        return Err(r.bad_value("pulse_start_sfb", start as u64));
+    };
+    let mut line = u32::from(first);
+    for _ in 0..pulses {
+        line += r.read_bits(5, "pulse_offset")?;
+        r.read_bits(4, "pulse_amp")?;
+        if line >= LONG_WINDOW_LINES {
+            return Err(r.invalid(format_args!("pulse at spectral line {line}, past 1023")));
+        }
+    }
+    Ok(())
+}
+
 /// `tns_data()`: filters per window.
-fn tns_data(r: &mut BitReader<'_>, info: &IcsInfo) -> Result<(), FormatError> {
+fn tns_data(r: &mut BitReader<'_>, config: BlockConfig, info: &IcsInfo) -> Result<(), FormatError> {
     let (windows, filt_bits, length_bits, order_bits) = if info.short {
         (8, 1, 4, 3)
     } else {
         (1, 2, 6, 5)
+    };
+    // TNS_MAX_ORDER (14496-3 4.6.9.3): 7 for short windows, else 20 in AAC Main and 12 in
+    // the other profiles; the 5-bit field can say more, decoders reject it.
+    let max_order = match (info.short, config.object_type) {
+        (true, _) => 7,
+        (false, object_type::MAIN) => 20,
+        (false, _) => 12,
     };
     for _ in 0..windows {
         let filters = r.read_bits(filt_bits, "n_filt")?;
@@ -482,6 +531,11 @@ fn tns_data(r: &mut BitReader<'_>, info: &IcsInfo) -> Result<(), FormatError> {
         for _ in 0..filters {
             r.read_bits(length_bits, "length")?;
             let order = r.read_bits(order_bits, "order")? as usize;
+            if order > max_order {
+                return Err(r.invalid(format_args!(
+                    "TNS filter order {order} above the maximum {max_order}"
+                )));
+            }
             if order > 0 {
                 r.read_bit("direction")?;
                 let compress = r.read_bits(1, "coef_compress")?;
