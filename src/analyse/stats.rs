@@ -20,6 +20,35 @@ struct TrackStats {
     last_key: Ticks,
 }
 
+impl TrackStats {
+    /// Counts one packet.
+    fn count(&mut self, dts: Ticks, cts: i32, size: u64, keyframe: bool) {
+        let s = self;
+        s.packets += 1;
+        s.bytes += size;
+        if s.first_dts.is_none() {
+            s.first_dts = Some(dts);
+            s.last_dts = dts;
+        }
+        s.prev_dts = s.last_dts;
+        s.last_dts = dts;
+        let pts = dts + i64::from(cts);
+        s.min_pts = Some(s.min_pts.map_or(pts, |m| m.min(pts)));
+        s.max_pts = if s.packets == 1 {
+            pts
+        } else {
+            s.max_pts.max(pts)
+        };
+        if keyframe {
+            s.keyframes += 1;
+            if s.first_key.is_none() {
+                s.first_key = Some(dts);
+            }
+            s.last_key = dts;
+        }
+    }
+}
+
 /// Accumulates a [`Report`]'s track summaries from packets.
 #[derive(Clone, Debug)]
 pub struct Stats {
@@ -58,12 +87,13 @@ impl Stats {
 
     /// Counts one packet (packets of unknown tracks are ignored).
     pub fn add(&mut self, p: &Packet) {
-        if let Some((t, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == p.track) {
-            if s.packets == 0 {
-                learn_from_first_payload(t, &p.data);
-            }
+        let Some((t, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == p.track) else {
+            return;
+        };
+        if s.packets == 0 {
+            learn_from_first_payload(t, &p.data);
         }
-        self.add_sample(p.track, p.dts, p.cts, p.data.len() as u64, p.keyframe);
+        s.count(p.dts, p.cts, p.data.len() as u64, p.keyframe);
     }
 
     /// Lets the summary learn from a track's first payload when packets are counted with
@@ -77,30 +107,8 @@ impl Stats {
     /// Counts one packet known only by its index entry (no payload read): analysers of
     /// containers with a sample table use this for the summary.
     pub fn add_sample(&mut self, track: TrackId, dts: Ticks, cts: i32, size: u64, keyframe: bool) {
-        let Some((_, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == track) else {
-            return;
-        };
-        s.packets += 1;
-        s.bytes += size;
-        if s.first_dts.is_none() {
-            s.first_dts = Some(dts);
-            s.last_dts = dts;
-        }
-        s.prev_dts = s.last_dts;
-        s.last_dts = dts;
-        let pts = dts + i64::from(cts);
-        s.min_pts = Some(s.min_pts.map_or(pts, |m| m.min(pts)));
-        s.max_pts = if s.packets == 1 {
-            pts
-        } else {
-            s.max_pts.max(pts)
-        };
-        if keyframe {
-            s.keyframes += 1;
-            if s.first_key.is_none() {
-                s.first_key = Some(dts);
-            }
-            s.last_key = dts;
+        if let Some((_, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == track) {
+            s.count(dts, cts, size, keyframe);
         }
     }
 

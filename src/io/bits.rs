@@ -176,6 +176,16 @@ impl<'a> BitReader<'a> {
         Ok(())
     }
 
+    /// The next 8 bits without consuming them (bits past the end read as 0): for table
+    /// lookups that then [`skip`](Self::skip) what they used.
+    pub fn peek_byte(&self) -> u8 {
+        let at = self.bit / 8;
+        let shift = self.bit % 8;
+        let hi = u16::from(self.data.get(at).copied().unwrap_or(0));
+        let lo = u16::from(self.data.get(at + 1).copied().unwrap_or(0));
+        (((hi << 8 | lo) << shift) >> 8) as u8
+    }
+
     /// Skips to the next byte boundary (no-op when aligned).
     pub fn byte_align(&mut self) {
         let pad = (8 - self.bit % 8) % 8;
@@ -295,6 +305,20 @@ impl BitWriter {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn peek_byte_reads_across_bytes_and_pads_past_the_end() {
+        // 0b1010_1100 0b0101_0011: after 3 bits the next 8 are 0110_0010 (hand-computed);
+        // after 12 bits only 0011 is left, then zeros.
+        let data = [0b1010_1100, 0b0101_0011];
+        let mut r = BitReader::new(&data, 0, "t");
+        assert_eq!(r.peek_byte(), 0b1010_1100);
+        r.skip(3, "x").unwrap();
+        assert_eq!(r.peek_byte(), 0b0110_0010);
+        assert_eq!(r.bit_position(), 3, "peeking consumes nothing");
+        r.skip(9, "x").unwrap();
+        assert_eq!(r.peek_byte(), 0b0011_0000);
+    }
     use super::*;
     use proptest::prelude::*;
 

@@ -15,6 +15,20 @@ use crate::io::BitReader;
 #[derive(Debug)]
 pub(super) struct Codebook {
     nodes: Vec<[i32; 2]>,
+    /// What the next 8 bits lead to: a codeword of at most 8 bits, or the node 8 bits down
+    /// (most codewords are short: one lookup instead of a bit-by-bit walk).
+    first_byte: Vec<Step>,
+}
+
+/// One entry of [`Codebook::first_byte`].
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// A codeword of `len` bits with this index.
+    Leaf { index: u16, len: u8 },
+    /// No codeword ends within 8 bits: continue from this node.
+    Node(u32),
+    /// No codeword starts so (an incomplete code).
+    Invalid,
 }
 
 /// Why a table is not a usable prefix code (only a transcription error can cause this).
@@ -55,7 +69,26 @@ impl Codebook {
                 }
             }
         }
-        Ok(Codebook { nodes })
+        let first_byte = (0..=255u32)
+            .map(|byte| {
+                let mut node = 0usize;
+                for depth in 0..8 {
+                    let bit = ((byte >> (7 - depth)) & 1) as usize;
+                    match nodes[node][bit] {
+                        0 => return Step::Invalid,
+                        next if next < 0 => {
+                            return Step::Leaf {
+                                index: (-next - 1) as u16,
+                                len: depth as u8 + 1,
+                            }
+                        }
+                        next => node = next as usize,
+                    }
+                }
+                Step::Node(node as u32)
+            })
+            .collect();
+        Ok(Codebook { nodes, first_byte })
     }
 
     #[cfg(test)]
@@ -71,6 +104,19 @@ impl Codebook {
         field: &'static str,
     ) -> Result<usize, FormatError> {
         let mut node = 0usize;
+        if r.bits_left() >= 8 {
+            match self.first_byte[usize::from(r.peek_byte())] {
+                Step::Leaf { index, len } => {
+                    r.skip(usize::from(len), field)?;
+                    return Ok(usize::from(index));
+                }
+                Step::Node(n) => {
+                    r.skip(8, field)?;
+                    node = n as usize;
+                }
+                Step::Invalid => {}
+            }
+        }
         loop {
             let bit = r.read_bits(1, field)? as usize;
             let next = self.nodes[node][bit];
@@ -154,6 +200,7 @@ pub(super) fn codebooks() -> &'static [Codebook; 12] {
             };
             built.unwrap_or_else(|_| Codebook {
                 nodes: vec![[0, 0]],
+                first_byte: vec![Step::Invalid; 256],
             })
         })
     })
