@@ -73,13 +73,12 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             break
         }
         'mist;analyse' {
-            [CompletionResult]::new('-D', '-D ', [CompletionResultType]::ParameterName, 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps')
+            [CompletionResult]::new('-d', '-d', [CompletionResultType]::ParameterName, 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps')
             [CompletionResult]::new('--detail', '--detail', [CompletionResultType]::ParameterName, 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Input format (default: detected from the content, then the extension)')
             [CompletionResult]::new('--fps', '--fps', [CompletionResultType]::ParameterName, 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream''s VUI timing, else 25')
             [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Only this PID (MPEG-TS; decimal or 0x hex)')
             [CompletionResult]::new('--program', '--program', [CompletionResultType]::ParameterName, 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Check the file against its spec; exit 1 if an error is found')
             [CompletionResult]::new('--validate', '--validate', [CompletionResultType]::ParameterName, 'Check the file against its spec; exit 1 if an error is found')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (shape documented in docs/analyse-json.md)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -87,13 +86,12 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             break
         }
         'mist;analyze' {
-            [CompletionResult]::new('-D', '-D ', [CompletionResultType]::ParameterName, 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps')
+            [CompletionResult]::new('-d', '-d', [CompletionResultType]::ParameterName, 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps')
             [CompletionResult]::new('--detail', '--detail', [CompletionResultType]::ParameterName, 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Input format (default: detected from the content, then the extension)')
             [CompletionResult]::new('--fps', '--fps', [CompletionResultType]::ParameterName, 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream''s VUI timing, else 25')
             [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Only this PID (MPEG-TS; decimal or 0x hex)')
             [CompletionResult]::new('--program', '--program', [CompletionResultType]::ParameterName, 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Check the file against its spec; exit 1 if an error is found')
             [CompletionResult]::new('--validate', '--validate', [CompletionResultType]::ParameterName, 'Check the file against its spec; exit 1 if an error is found')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (shape documented in docs/analyse-json.md)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')

@@ -76,7 +76,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__analyse)
-            opts="-D -V -h --detail --validate --json --format --fps --pid --program --help"
+            opts="-d -h --detail --validate --json --format --fps --pid --program --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -86,7 +86,7 @@ _mist() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                -D)
+                -d)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

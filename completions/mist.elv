@@ -67,26 +67,24 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --help 'Print help'
         }
         &'mist;analyse'= {
-            cand -D 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps'
+            cand -d 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps'
             cand --detail 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps'
             cand --format 'Input format (default: detected from the content, then the extension)'
             cand --fps 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream''s VUI timing, else 25'
             cand --pid 'Only this PID (MPEG-TS; decimal or 0x hex)'
             cand --program 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT'
-            cand -V 'Check the file against its spec; exit 1 if an error is found'
             cand --validate 'Check the file against its spec; exit 1 if an error is found'
             cand --json 'Print JSON (shape documented in docs/analyse-json.md)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
         &'mist;analyze'= {
-            cand -D 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps'
+            cand -d 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps'
             cand --detail 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps'
             cand --format 'Input format (default: detected from the content, then the extension)'
             cand --fps 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream''s VUI timing, else 25'
             cand --pid 'Only this PID (MPEG-TS; decimal or 0x hex)'
             cand --program 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT'
-            cand -V 'Check the file against its spec; exit 1 if an error is found'
             cand --validate 'Check the file against its spec; exit 1 if an error is found'
             cand --json 'Print JSON (shape documented in docs/analyse-json.md)'
             cand -h 'Print help'

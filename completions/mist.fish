@@ -87,7 +87,7 @@ complete -c mist -n "__fish_mist_using_subcommand remux" -s q -l quiet -d 'No pr
 complete -c mist -n "__fish_mist_using_subcommand remux" -l strip-tags -d 'Leave the source\'s tags (an MP3\'s ID3v2 tag) out of the output'
 complete -c mist -n "__fish_mist_using_subcommand remux" -l sidx -d 'Fragmented MP4: write a segment index (`sidx`) before each fragment'
 complete -c mist -n "__fish_mist_using_subcommand remux" -s h -l help -d 'Print help'
-complete -c mist -n "__fish_mist_using_subcommand analyse" -s D -l detail -d 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps' -r
+complete -c mist -n "__fish_mist_using_subcommand analyse" -s d -l detail -d 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l format -d 'Input format (default: detected from the content, then the extension)' -r -f -a "dtsc\t''
 flv\t''
 ts\t''
@@ -99,10 +99,10 @@ aac\t''"
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l pid -d 'Only this PID (MPEG-TS; decimal or 0x hex)' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l program -d 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT' -r
-complete -c mist -n "__fish_mist_using_subcommand analyse" -s V -l validate -d 'Check the file against its spec; exit 1 if an error is found'
+complete -c mist -n "__fish_mist_using_subcommand analyse" -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -s h -l help -d 'Print help'
-complete -c mist -n "__fish_mist_using_subcommand analyze" -s D -l detail -d 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps' -r
+complete -c mist -n "__fish_mist_using_subcommand analyze" -s d -l detail -d 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l format -d 'Input format (default: detected from the content, then the extension)' -r -f -a "dtsc\t''
 flv\t''
 ts\t''
@@ -114,7 +114,7 @@ aac\t''"
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l pid -d 'Only this PID (MPEG-TS; decimal or 0x hex)' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l program -d 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT' -r
-complete -c mist -n "__fish_mist_using_subcommand analyze" -s V -l validate -d 'Check the file against its spec; exit 1 if an error is found'
+complete -c mist -n "__fish_mist_using_subcommand analyze" -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand serve" -l config -d 'Configuration file (TOML or JSON)' -r -F

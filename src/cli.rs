@@ -51,6 +51,7 @@ Detail levels: 0 summary; 1 headers and every packet; 2 also index tables and st
 3 also hex dumps of payloads.
 Examples:
   mist analyse in.dtsc
+  mist analyse a.mp4 b.ts c.flv                 (one summary each; --json gives an array)
   mist analyse in.dtsc --detail 2
   mist analyse in.dtsc --json --detail 1 | jq '.packets | length'
   mist analyse in.dtsc --validate               (exit 1 if errors are found)"
@@ -172,13 +173,14 @@ pub struct ConvertArgs {
 /// Arguments of `analyse`.
 #[derive(Debug, Args)]
 pub struct AnalyseArgs {
-    /// Input file (`-` for stdin).
-    pub input: PathBuf,
+    /// Input files (`-` for stdin); with several, `--json` prints an array.
+    #[arg(required = true, num_args = 1..)]
+    pub inputs: Vec<PathBuf>,
     /// How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps.
-    #[arg(short = 'D', long, default_value_t = 0)]
+    #[arg(short, long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=3))]
     pub detail: u8,
     /// Check the file against its spec; exit 1 if an error is found.
-    #[arg(short = 'V', long)]
+    #[arg(long)]
     pub validate: bool,
     /// Print JSON (shape documented in docs/analyse-json.md).
     #[arg(long)]
@@ -234,4 +236,37 @@ pub struct ServeArgs {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::collections::BTreeMap;
+
+    /// One meaning per short flag across every subcommand, and none shadowing the top level's
+    /// `-V` (version) or `-h` (help).
+    #[test]
+    fn short_flags_mean_one_thing_everywhere() {
+        let cli = Cli::command();
+        let mut seen: BTreeMap<char, String> = BTreeMap::new();
+        for sub in cli.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let Some(short) = arg.get_short() else {
+                    continue;
+                };
+                let long = arg.get_long().unwrap_or("").to_string();
+                assert!(
+                    short != 'V' && short != 'h',
+                    "{} -{short} shadows the top-level flag",
+                    sub.get_name()
+                );
+                if let Some(prev) = seen.insert(short, long.clone()) {
+                    assert_eq!(prev, long, "-{short} means --{prev} and --{long}");
+                }
+            }
+        }
+        assert_eq!(seen.get(&'q').map(String::as_str), Some("quiet"));
+        assert_eq!(seen.get(&'d').map(String::as_str), Some("detail"));
+    }
 }

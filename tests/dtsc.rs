@@ -357,7 +357,7 @@ fn every_mistserver_file_validates_without_errors() {
         "dtsc_wire_pull_vod.bin",
     ] {
         let out = mist_ok(&["analyse", interop(name).to_str().unwrap(), "--validate"]);
-        assert!(out.contains("validation: 0 error(s)"), "{name}: {out}");
+        assert!(out.contains("validation: 0 errors"), "{name}: {out}");
     }
     // vod_rec's side file has a wrong length field: tolerated, and reported.
     let j = analyse_json(&interop("vod_rec.dtsc"), &["--validate"]);
@@ -521,8 +521,14 @@ fn refuses_to_overwrite_without_force_and_usage_errors_exit_2() {
     std::fs::write(&out, b"keep me").unwrap();
     let src = interop("vod_idx0.dtsc");
     let (code, err) = mist_err(&["convert", src.to_str().unwrap(), out.to_str().unwrap()]);
-    assert_eq!(code, 1);
-    assert!(err.contains("exists"), "{err}");
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        format!(
+            "mist: {}: exists (use --force to overwrite)\n",
+            out.display()
+        )
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
     mist_ok(&[
         "convert",

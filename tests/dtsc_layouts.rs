@@ -57,7 +57,7 @@ fn check(path: &std::path::Path, want_index: bool) {
     assert!(got == want, "{}: packets differ", path.display());
     assert_eq!(had_index, want_index, "{}: index present", path.display());
     let out = mist_ok(&["analyse", path.to_str().unwrap(), "--validate"]);
-    assert!(out.contains("validation: 0 error(s)"), "{out}");
+    assert!(out.contains("validation: 0 errors"), "{out}");
 }
 
 #[test]

@@ -147,7 +147,7 @@ fn hostile_lengths_do_not_allocate_or_hang() {
     assert!(read_all(&b).is_err());
     // Objects nested far deeper than any real header.
     let mut deep = b"DTSC\x00\x01\x00\x00".to_vec();
-    deep.extend(std::iter::repeat(0x0A).take(65_536));
+    deep.extend(std::iter::repeat_n(0x0A, 65_536));
     assert!(read_all(&deep).is_err());
     // Not DTSC at all.
     let dir = TestDir::new("dtsc-garbage");

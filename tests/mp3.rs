@@ -220,7 +220,7 @@ fn events(pieces: &[&[u8]]) -> Vec<String> {
             out.push(match e {
                 Event::Tracks(t) => format!("tracks {}", t.len()),
                 Event::Packet(p) => format!("{} {} {:?}", p.dts.0, p.data.len(), p.pos),
-                Event::Finding(f) => format!("finding {} {}", f.offset, f.message),
+                Event::Finding(f) => format!("finding {:?} {}", f.offset, f.message),
             });
         }
     };

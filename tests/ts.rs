@@ -250,7 +250,9 @@ fn origin(sc: &Value, unwrap: bool) -> i64 {
         .unwrap()
         .iter()
         .filter_map(|p| p["dts"].as_i64())
-        .map(|d| if unwrap && d < 0 { d + WRAP } else { d })
+        // ffprobe lists a wrapping stream continuously, starting below zero (-98792 ...
+        // 86968 for wrap33.ts); mist keeps the source's unwrapped ticks (2^33 - 98792 ...).
+        .map(|d| if unwrap { d + WRAP } else { d })
         .min()
         .unwrap()
 }

@@ -72,7 +72,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             Ok(Some(i)) => i,
             Ok(None) => break,
             Err(e) if opts.validate => {
-                findings.push(Finding::error(e.offset, e.to_string()));
+                findings.push(Finding::of_error(&e));
                 break;
             }
             Err(e) => return Err(e.into()),
@@ -161,7 +161,10 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         if findings.len() > MAX_FINDINGS {
             let more = findings.len() - MAX_FINDINGS;
             findings.truncate(MAX_FINDINGS);
-            findings.push(Finding::info(0, format!("{more} more findings not shown")));
+            findings.push(Finding::general(
+                crate::formats::Severity::Info,
+                format!("{more} more findings not shown"),
+            ));
         }
     }
     Ok(stats.into_report(
@@ -183,8 +186,8 @@ fn compare_index(
 ) {
     let at = |part: usize| offsets.get(part).copied().unwrap_or(0);
     if stored.parts.len() != built.parts.len() {
-        out.push(Finding::error(
-            0,
+        out.push(Finding::general(
+            crate::formats::Severity::Error,
             format!(
                 "track {track}: index lists {} parts but the file holds {} packets",
                 stored.parts.len(),
@@ -223,8 +226,8 @@ fn compare_index(
         }
     }
     if stored.keys.len() != built.keys.len() {
-        out.push(Finding::error(
-            0,
+        out.push(Finding::general(
+            crate::formats::Severity::Error,
             format!(
                 "track {track}: index lists {} keys but the packets make {}",
                 stored.keys.len(),
@@ -260,8 +263,8 @@ fn compare_index(
         }
     }
     if stored.fragments != built.fragments {
-        out.push(Finding::error(
-            0,
+        out.push(Finding::general(
+            crate::formats::Severity::Error,
             format!(
                 "track {track}: fragment table differs from the one MistServer's rules give ({} stored, {} rebuilt)",
                 stored.fragments.len(),
@@ -283,8 +286,8 @@ fn check_header_totals(
             continue;
         }
         if ht.lastms != built.last.0 {
-            out.push(Finding::info(
-                0,
+            out.push(Finding::general(
+                crate::formats::Severity::Info,
                 format!(
                     "track {}: header lastms {} but the last packet is at {} ms",
                     t.id, ht.lastms, built.last.0

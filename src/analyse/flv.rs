@@ -190,7 +190,10 @@ pub fn analyse(
     if findings.len() > MAX_FINDINGS {
         let more = findings.len() - MAX_FINDINGS;
         findings.truncate(MAX_FINDINGS);
-        findings.push(Finding::info(0, format!("{more} more findings not shown")));
+        findings.push(Finding::general(
+            crate::formats::Severity::Info,
+            format!("{more} more findings not shown"),
+        ));
     }
     Ok(stats.into_report(
         file,
@@ -270,7 +273,7 @@ fn read_all(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(), A
 /// A fatal error becomes the last finding under `--validate`, else the error.
 fn fail(e: FormatError, opts: &Options, findings: &mut Vec<Finding>) -> Result<(), AnalyseError> {
     if opts.validate {
-        findings.push(Finding::error(e.offset, e.to_string()));
+        findings.push(Finding::of_error(&e));
         Ok(())
     } else {
         Err(e.into())

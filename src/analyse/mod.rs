@@ -55,6 +55,10 @@ pub struct Report {
     /// Problems found (with `--validate`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub findings: Option<Vec<Finding>>,
+    /// Lines about the container the summary prints under its first line (TS programs, MP4
+    /// brands); text output only.
+    #[serde(skip)]
+    pub summary_lines: Vec<String>,
 }
 
 impl Report {
@@ -217,7 +221,7 @@ pub fn generic(
             }
             Ok(None) => break,
             Err(e) if opts.validate => {
-                findings.push(Finding::error(e.offset, e.to_string()));
+                findings.push(Finding::of_error(&e));
                 break;
             }
             Err(e) => return Err(e.into()),

@@ -69,7 +69,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             Ok(Some(i)) => i,
             Ok(None) => break,
             Err(e) if opts.validate => {
-                note(&mut findings, Finding::error(e.offset, e.to_string()));
+                note(&mut findings, Finding::of_error(&e));
                 break;
             }
             Err(e) => return Err(e.into()),

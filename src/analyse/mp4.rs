@@ -59,7 +59,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 "mp4",
                 size,
                 None,
-                Some(vec![Finding::error(e.offset, e.to_string())]),
+                Some(vec![Finding::of_error(&e)]),
             ));
         }
         Err(e) => return Err(e.into()),
@@ -67,7 +67,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
     let meta = demux.meta().clone();
     let info = demux.info.clone();
     let mut findings = demux.take_findings();
-    if text {
+    let mut summary_lines = Vec::new();
+    {
         let brands = match &info.ftyp {
             Some(f) => format!(
                 "{} (minor {}; compatible {})",
@@ -81,16 +82,19 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             ),
             None => "none (no ftyp)".into(),
         };
-        writeln!(
-            out,
-            "brands: {brands}; faststart: {}; fragmented: {}",
-            if info.faststart() { "yes" } else { "no" },
+        summary_lines.push(format!(
+            "brands {brands}; {}",
             if demux.movie.fragmented {
-                format!("yes ({} moof)", info.moofs)
+                format!(
+                    "fragmented ({})",
+                    super::render::count(info.moofs as usize, "moof", "moofs")
+                )
+            } else if info.faststart() {
+                "faststart (moov before mdat)".into()
             } else {
-                "no".into()
+                "moov after mdat (not faststart)".into()
             }
-        )?;
+        ));
     }
     if text && opts.detail >= 1 {
         for h in info.top.clone() {
@@ -133,8 +137,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             }
             if t.kind == TrackKind::Video && !ts.samples.is_empty() {
                 if !ts.samples.iter().any(|s| s.sync) {
-                    findings.push(Finding::error(
-                        0,
+                    findings.push(Finding::general(
+                        crate::formats::Severity::Error,
                         format!("track {}: no sync sample (keyframe) at all", t.id),
                     ));
                 } else if !ts.samples[0].sync {
@@ -177,6 +181,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         }
         let mut report = stats.into_report(file, "mp4", size, None, None);
         declared_duration(&demux, &mut report);
+        report.summary_lines = summary_lines;
         return Ok(report);
     }
     loop {
@@ -184,7 +189,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             Ok(Some(p)) => p,
             Ok(None) => break,
             Err(e) if opts.validate => {
-                findings.push(Finding::error(e.offset, e.to_string()));
+                findings.push(Finding::of_error(&e));
                 break;
             }
             Err(e) => return Err(e.into()),
@@ -227,6 +232,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         opts.validate.then_some(findings),
     );
     declared_duration(&demux, &mut report);
+    report.summary_lines = summary_lines;
     Ok(report)
 }
 

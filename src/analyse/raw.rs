@@ -26,7 +26,10 @@ fn cap(findings: &mut Vec<Finding>) {
     if findings.len() > MAX_FINDINGS {
         let more = findings.len() - MAX_FINDINGS;
         findings.truncate(MAX_FINDINGS);
-        findings.push(Finding::info(0, format!("{more} more findings not shown")));
+        findings.push(Finding::general(
+            crate::formats::Severity::Info,
+            format!("{more} more findings not shown"),
+        ));
     }
 }
 
@@ -300,7 +303,7 @@ pub fn analyse_h264(
             Ok(Some(t)) => t,
             Ok(None) => break,
             Err(e) if opts.validate => {
-                findings.push(Finding::error(e.offset, e.to_string()));
+                findings.push(Finding::of_error(&e));
                 break;
             }
             Err(e) => return Err(e.into()),
@@ -381,7 +384,7 @@ pub fn analyse_aac(
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) if opts.validate => {
-                findings.push(Finding::error(e.offset, e.to_string()));
+                findings.push(Finding::of_error(&e));
                 break;
             }
             Err(e) => return Err(e.into()),

@@ -151,6 +151,7 @@ impl Stats {
             tracks,
             packets,
             findings,
+            summary_lines: Vec::new(),
         }
     }
 }

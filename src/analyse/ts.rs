@@ -18,7 +18,7 @@ use crate::formats::ts::pes::PesHeader;
 use crate::formats::ts::psi::{Pat, Pmt};
 use crate::formats::ts::reader::{Event, Reader};
 use crate::formats::ts::FORMAT;
-use crate::formats::Finding;
+use crate::formats::{Finding, Severity};
 use crate::io::{ChunkReader, Source};
 
 use super::payload::PayloadCheck;
@@ -127,38 +127,45 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         let first = st
             .findings
             .iter()
-            .find(|f| f.severity == crate::formats::Severity::Error)
-            .map(|f| format!(" (first problem at byte {}: {})", f.offset, f.message))
-            .unwrap_or_default();
-        return Err(
-            FormatError::invalid(FORMAT, 0, format!("no program could be read{first}")).into(),
-        );
+            .find(|f| f.severity == crate::formats::Severity::Error);
+        let why = "no program could be read";
+        return Err(match first {
+            Some(f) => match f.offset {
+                Some(at) => FormatError::invalid(FORMAT, at, format!("{why}: {}", f.message)),
+                None => FormatError::whole_invalid(FORMAT, format!("{why}: {}", f.message)),
+            },
+            None => FormatError::whole_invalid(FORMAT, why),
+        }
+        .into());
     }
-    if text {
-        st.summary(&reader, &program, size)?;
-    }
+    let summary_lines = st.summary(&reader, &program);
     let mut findings = std::mem::take(&mut st.findings);
     if findings.len() > MAX_FINDINGS {
         let more = findings.len() - MAX_FINDINGS;
         findings.truncate(MAX_FINDINGS);
-        findings.push(Finding::info(0, format!("{more} more findings not shown")));
+        findings.push(Finding::general(
+            crate::formats::Severity::Info,
+            format!("{more} more findings not shown"),
+        ));
     }
     let stats = st
         .stats
         .take()
         .unwrap_or_else(|| Stats::new(&Meta::default()));
-    Ok(stats.into_report(
+    let mut report = stats.into_report(
         file,
         "ts",
         size,
         (opts.detail >= 1 && opts.json).then(|| std::mem::take(&mut st.rows)),
         opts.validate.then_some(findings),
-    ))
+    );
+    report.summary_lines = summary_lines;
+    Ok(report)
 }
 
 impl State<'_> {
     fn shown(&self, pid: u16) -> bool {
-        self.opts.pid.map_or(true, |p| p == pid)
+        self.opts.pid.is_none_or(|p| p == pid)
     }
 
     fn text(&self, level: u8) -> bool {
@@ -366,7 +373,7 @@ impl State<'_> {
                 }
             }
             self.last_dts.insert(pid, p.dts.0);
-            if !(self.opts.pid.map_or(true, |x| x == pid)) || self.opts.detail < 1 {
+            if self.opts.pid.is_some_and(|x| x != pid) || self.opts.detail < 1 {
                 continue;
             }
             if self.opts.json {
@@ -385,12 +392,12 @@ impl State<'_> {
         match &self.pat {
             None if reader.unit_size().is_some() => self
                 .findings
-                .push(Finding::error(0, "no PAT in the stream")),
+                .push(Finding::general(Severity::Error, "no PAT in the stream")),
             Some(pat) => {
                 for (num, pid) in &pat.programs {
                     if !self.pmts.contains_key(pid) {
-                        self.findings.push(Finding::error(
-                            0,
+                        self.findings.push(Finding::general(
+                            crate::formats::Severity::Error,
                             format!("program {num}: no PMT found on PID {pid:#x}"),
                         ));
                     }
@@ -400,8 +407,8 @@ impl State<'_> {
         }
         if let Some(pmt) = &program.pmt {
             if !self.pcr.contains_key(&pmt.pcr_pid) && pmt.pcr_pid != 0x1FFF {
-                self.findings.push(Finding::error(
-                    0,
+                self.findings.push(Finding::general(
+                    crate::formats::Severity::Error,
                     format!(
                         "program {}: no PCR found on PCR PID {:#x}",
                         pmt.program, pmt.pcr_pid
@@ -411,43 +418,35 @@ impl State<'_> {
         }
     }
 
-    fn summary(
-        &mut self,
-        reader: &Reader,
-        program: &Program,
-        size: Option<u64>,
-    ) -> Result<(), AnalyseError> {
+    /// The summary's lines about the transport stream: unit size, programs, PCR, streams.
+    fn summary(&self, reader: &Reader, program: &Program) -> Vec<String> {
+        let mut lines = Vec::new();
         let unit = reader.unit_size().unwrap_or(PACKET_SIZE);
-        writeln!(
-            self.out,
-            "{} packets of {unit} bytes{}",
-            reader.packets(),
+        lines.push(format!(
+            "{} of {unit} bytes{}",
+            super::render::count(reader.packets() as usize, "packet", "packets"),
             if unit != PACKET_SIZE { " (M2TS)" } else { "" }
-        )?;
+        ));
         if let Some(pat) = &self.pat {
             for (num, pmt_pid) in &pat.programs {
-                let chosen = program.number == Some(*num);
-                writeln!(
-                    self.out,
-                    "program {num}{}: PMT PID {pmt_pid:#06x}",
-                    if chosen { " (read)" } else { "" }
-                )?;
+                let chosen = program.number == Some(*num) && pat.programs.len() > 1;
+                let mut l = format!(
+                    "program {num}{}: PMT on PID {pmt_pid:#06x}",
+                    if chosen { " (the one read)" } else { "" }
+                );
                 if let Some(pmt) = self.pmts.get(pmt_pid) {
-                    let pcr = self.pcr.get(&pmt.pcr_pid);
-                    match pcr.filter(|p| p.count > 1) {
-                        Some(p) => writeln!(
-                            self.out,
-                            "  PCR PID {:#06x}: {} PCRs, mean interval {:.1} ms, max {:.1} ms",
+                    match self.pcr.get(&pmt.pcr_pid).filter(|p| p.count > 1) {
+                        Some(p) => l.push_str(&format!(
+                            ", PCR on PID {:#06x} every {:.1} ms (max {:.1} ms)",
                             pmt.pcr_pid,
-                            p.count,
                             p.sum_gap as f64 / (p.count - 1) as f64 / 27_000.0,
                             p.max_gap as f64 / 27_000.0
-                        )?,
-                        _ => writeln!(self.out, "  PCR PID {:#06x}", pmt.pcr_pid)?,
+                        )),
+                        _ => l.push_str(&format!(", PCR on PID {:#06x}", pmt.pcr_pid)),
                     }
+                    lines.push(l);
                     for s in &pmt.streams {
-                        writeln!(
-                            self.out,
+                        lines.push(format!(
                             "  PID {:#06x}: stream type {:#04x} ({}){}",
                             s.pid,
                             s.stream_type,
@@ -455,24 +454,14 @@ impl State<'_> {
                             s.language()
                                 .map(|l| format!(", language {l}"))
                                 .unwrap_or_default()
-                        )?;
+                        ));
                     }
+                } else {
+                    lines.push(l);
                 }
             }
         }
-        if let (Some(bytes), Some(stats)) = (size, &self.stats) {
-            let r = stats
-                .clone()
-                .into_report(String::new(), "ts", size, None, None);
-            if r.duration_ms > 0 {
-                writeln!(
-                    self.out,
-                    "overall bitrate {} kbit/s",
-                    bytes * 8 / r.duration_ms as u64
-                )?;
-            }
-        }
-        Ok(())
+        lines
     }
 }
 

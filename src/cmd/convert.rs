@@ -1,10 +1,11 @@
 //! `mist convert` / `mist remux`: builds a [`Plan`] and runs the pipeline.
 
+use std::io::ErrorKind;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use mist::formats::{self, DemuxOptions, MuxOptions};
-use mist::pipeline::{self, Plan, Selection};
+use mist::formats::{self, DemuxOptions, Format, MuxOptions};
+use mist::pipeline::{self, PipelineError, Plan, Selection};
 
 use super::progress::Bar;
 use super::UsageError;
@@ -23,6 +24,30 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
         ))
     })?;
     let from = a.from.as_deref().and_then(formats::spec_by_name);
+    let out_name = a.output.display().to_string();
+    // Options for one kind of output are refused elsewhere rather than silently ignored.
+    if to.format != Format::Fmp4 {
+        let what = if to.format == Format::Mp4 {
+            "progressive mp4 (add --to fmp4)".to_string()
+        } else {
+            to.name.to_string()
+        };
+        if a.sidx {
+            return Err(UsageError(format!(
+                "--sidx only applies to fragmented MP4 output; {out_name} is {what}"
+            )));
+        }
+        if a.fragment_duration.is_some() {
+            return Err(UsageError(format!(
+                "--fragment-duration only applies to fragmented MP4 output; {out_name} is {what}"
+            )));
+        }
+    }
+    if a.fragment_duration == Some(0) {
+        return Err(UsageError(
+            "--fragment-duration must be at least 1 ms".to_string(),
+        ));
+    }
     // `.m2ts`/`.mts` outputs get 192-byte units (the TS muxer's M2TS option).
     let m2ts = to.name == "ts"
         && a.output
@@ -33,6 +58,11 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
         Some(t) => Selection::parse(t).map_err(|e| UsageError(e.to_string()))?,
         None => Selection::default(),
     };
+    if a.end.is_some_and(|e| e.as_ms() <= 0) {
+        return Err(UsageError(
+            "--end 0 leaves nothing to write (it counts from the start of the input)".into(),
+        ));
+    }
     if let (Some(s), Some(e)) = (a.start, a.end) {
         if e <= s {
             return Err(UsageError(format!(
@@ -44,6 +74,11 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
         return Err(UsageError(format!(
             "'{}' is a folder: packaging to folders (HLS/DASH) is not built yet",
             a.output.display()
+        )));
+    }
+    if !a.force && a.output.as_os_str() != "-" && a.output.exists() {
+        return Err(UsageError(format!(
+            "{out_name}: exists (use --force to overwrite)"
         )));
     }
     Ok((
@@ -76,7 +111,16 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
 pub fn run(a: ConvertArgs, _verb: &str) -> anyhow::Result<ExitCode> {
     let (plan, quiet) = plan(a)?;
     let bar = Bar::for_terminal(quiet);
-    let outcome = pipeline::convert(&plan, &bar).context("")?;
+    let outcome = match pipeline::convert(&plan, &bar) {
+        Ok(o) => o,
+        Err(PipelineError::Usage(why)) => return Err(UsageError(why).into()),
+        // Another process created the output (or its side file) after the early check.
+        Err(PipelineError::Output { path, err }) if err.kind() == ErrorKind::AlreadyExists => {
+            return Err(UsageError(format!("{path}: exists (use --force to overwrite)")).into())
+        }
+        Err(e) => return Err(e).context(""),
+    };
+    bar.summary(&outcome);
     tracing::info!(
         packets = outcome.packets,
         bytes = outcome.bytes,

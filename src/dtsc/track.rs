@@ -134,6 +134,18 @@ pub enum Framing {
     Adts,
 }
 
+impl Framing {
+    /// How users name it: `length-prefixed (4-byte)`, `Annex B`, `raw`, `ADTS`.
+    pub fn describe(&self) -> String {
+        match self {
+            Framing::LengthPrefixed { size } => format!("length-prefixed ({size}-byte)"),
+            Framing::AnnexB => "Annex B".into(),
+            Framing::Raw => "raw".into(),
+            Framing::Adts => "ADTS".into(),
+        }
+    }
+}
+
 /// Parameters of a video track.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Video {

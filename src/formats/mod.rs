@@ -51,8 +51,10 @@ pub type Score = u8;
 pub struct Finding {
     /// `error`, `warning` or `info`.
     pub severity: Severity,
-    /// Byte offset where it was found.
-    pub offset: u64,
+    /// Byte offset where it was found; `None` for findings about the file as a whole (a
+    /// missing PAT, a count that does not add up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
     /// What is wrong, in one line.
     pub message: String,
 }
@@ -74,7 +76,7 @@ impl Finding {
     pub fn error(offset: u64, message: impl Into<String>) -> Finding {
         Finding {
             severity: Severity::Error,
-            offset,
+            offset: Some(offset),
             message: message.into(),
         }
     }
@@ -82,15 +84,31 @@ impl Finding {
     pub fn warning(offset: u64, message: impl Into<String>) -> Finding {
         Finding {
             severity: Severity::Warning,
-            offset,
+            offset: Some(offset),
             message: message.into(),
+        }
+    }
+    /// A finding about the file as a whole, at no particular byte.
+    pub fn general(severity: Severity, message: impl Into<String>) -> Finding {
+        Finding {
+            severity,
+            offset: None,
+            message: message.into(),
+        }
+    }
+    /// An error finding from a parse error (at its byte, when it has one).
+    pub fn of_error(e: &FormatError) -> Finding {
+        Finding {
+            severity: Severity::Error,
+            offset: e.byte(),
+            message: e.to_string(),
         }
     }
     /// An informational finding.
     pub fn info(offset: u64, message: impl Into<String>) -> Finding {
         Finding {
             severity: Severity::Info,
-            offset,
+            offset: Some(offset),
             message: message.into(),
         }
     }
@@ -238,6 +256,10 @@ pub struct MuxCaps {
     pub needs_index: bool,
     /// The framing the muxer wants for a codec, or `None` when it cannot carry the codec.
     pub framing: fn(&Codec) -> Option<Framing>,
+    /// True when the container holds at most one track of each kind (FLV: one audio and one
+    /// video; MP3, ADTS and raw H.264: their one stream). Without `--tracks` the pipeline
+    /// then keeps the first of each kind, as ffmpeg's default stream choice does.
+    pub one_per_kind: bool,
     /// True when the container can store negative decode times (MP4, through edit lists).
     /// Otherwise the pipeline shifts every track so the earliest decode time is 0.
     pub negative_times: bool,

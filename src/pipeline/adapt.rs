@@ -45,15 +45,14 @@ pub struct Adapter {
 }
 
 fn unsupported(track: &Track, to: Framing, why: &str) -> FormatError {
-    FormatError::new(
+    FormatError::whole(
         "pipeline",
-        0,
         Problem::Unsupported(format!(
-            "converting {} track {} from {:?} to {:?}{why}",
+            "converting {} track {} from {} to {}{why}",
             track.codec.mist_name(),
             track.id,
-            track.framing,
-            to
+            track.framing.describe(),
+            to.describe()
         )),
     )
 }

@@ -55,6 +55,9 @@ pub trait Progress {
     fn advance(&self, done: u64);
     /// Work ended (successfully or not).
     fn end(&self);
+    /// One line the user should read (a track left out by default); the CLI prints it
+    /// unless `-q`.
+    fn note(&self, _line: &str) {}
 }
 
 /// Progress that goes nowhere.
@@ -75,6 +78,10 @@ pub struct Outcome {
     pub bytes: u64,
     /// Tracks written.
     pub tracks: usize,
+    /// Bytes of input read.
+    pub input_bytes: u64,
+    /// Media time written, in ms: the longest track's span of decode times.
+    pub media_ms: i64,
 }
 
 /// Why a conversion failed; the message is the one line the user sees.
@@ -123,9 +130,14 @@ pub enum PipelineError {
         /// Which tracks, and why.
         why: String,
     },
-    /// The selection kept nothing.
-    #[error("{0}: no tracks left to write (check --tracks)")]
+    /// The input holds no track at all.
+    #[error("{0}: no audio, video or data tracks found")]
     NoTracks(String),
+    /// An option that cannot do what it says on this input or output (`--fps` on a file
+    /// with timestamps, `--start` past the end, a `--tracks` selector that matches nothing):
+    /// the caller reports it as a usage error.
+    #[error("{0}")]
+    Usage(String),
     /// Writing the output failed.
     #[error("{path}: {err}")]
     Output {
@@ -150,6 +162,7 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
         None => formats::detect(src.head(), src.path())
             .ok_or_else(|| PipelineError::UnknownFormat(in_name.clone()))?,
     };
+    check_demux_options(&plan.demux, from, &in_name)?;
     let open = from.open.ok_or(PipelineError::CannotRead {
         path: in_name.clone(),
         format: from.name,
@@ -177,6 +190,9 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
     progress.begin(total);
     let result = (|| {
         let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name)?;
+        if let Some(note) = &job.note {
+            progress.note(note);
+        }
         if plan.output.as_os_str() == "-" {
             let stdout = io::stdout();
             let mut sink = FileSink::new(stdout.lock());
@@ -241,6 +257,36 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
     result
 }
 
+/// Refuses demuxer options that the input's format would ignore.
+pub fn check_demux_options(
+    opts: &DemuxOptions,
+    from: &FormatSpec,
+    in_name: &str,
+) -> Result<(), PipelineError> {
+    if opts.fps.is_some() && from.format != formats::Format::H264 {
+        return Err(PipelineError::Usage(format!(
+            "--fps only applies to raw H.264 input; {in_name} is {} (its packets carry their own times)",
+            from.name
+        )));
+    }
+    if opts.program.is_some() && from.format != formats::Format::Ts {
+        return Err(PipelineError::Usage(format!(
+            "--program only applies to MPEG-TS input; {in_name} is {}",
+            from.name
+        )));
+    }
+    Ok(())
+}
+
+/// `1 video h264, 2 audio aac`: the tracks of an input, for messages.
+pub fn describe_tracks(tracks: &[crate::dtsc::Track]) -> String {
+    tracks
+        .iter()
+        .map(|t| format!("{} {} {}", t.id, t.kind.as_str(), t.codec.ffprobe_name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Writes side-file chunks in order, copying scratch files through a bounded buffer.
 pub fn write_chunks(out: &mut std::fs::File, chunks: Vec<formats::Chunk>) -> io::Result<()> {
     let mut w = io::BufWriter::with_capacity(1 << 20, out);
@@ -280,6 +326,8 @@ struct Job {
     negative_ok: bool,
     in_name: String,
     out_name: String,
+    /// What the default track choice left out, for the user.
+    note: Option<String>,
 }
 
 impl Job {
@@ -301,33 +349,82 @@ impl Job {
             index: None,
             tags: source.tags.clone().filter(|_| !plan.mux.strip_tags),
         };
+        if source.tracks.is_empty() {
+            return Err(PipelineError::NoTracks(in_name.to_string()));
+        }
+        let implicit = plan.tracks.is_implicit();
+        let unmatched = plan.tracks.unmatched(&source.tracks);
+        if !unmatched.is_empty() {
+            return Err(PipelineError::Usage(format!(
+                "--tracks: {} {} no track of {in_name} (it has {}); selectors are track ids, \
+                 video, audio, meta, subtitle, a codec name or all",
+                unmatched.join(", "),
+                if unmatched.len() == 1 {
+                    "matches"
+                } else {
+                    "match"
+                },
+                describe_tracks(&source.tracks)
+            )));
+        }
+        let to = plan.to.name;
+        let one_per_kind = plan.to.mux_caps.one_per_kind;
         let mut keep = Vec::new();
-        let mut kept_positions = Vec::new();
-        let mut skipped = Vec::new();
+        let mut kept_positions: Vec<usize> = Vec::new();
+        // (what, why) of each track the default choice left out.
+        let mut skipped: Vec<(String, String)> = Vec::new();
         for (i, t) in source.tracks.iter().enumerate() {
             if !plan.tracks.keeps(t) {
                 continue;
             }
+            let what = format!(
+                "{} track {} ({})",
+                t.kind.as_str(),
+                t.id,
+                t.codec.ffprobe_name()
+            );
             let Some(want) = (plan.to.mux_caps.framing)(&t.codec) else {
-                let what = format!(
-                    "{} track {} ({})",
-                    t.kind.as_str(),
-                    t.id,
-                    t.codec.ffprobe_name()
-                );
                 // Without --tracks, take what the output can carry (`x.flv` → `y.mp3` keeps
                 // the audio), as ffmpeg picks streams; an explicit selection is honoured or
                 // refused.
-                if plan.tracks.is_implicit() {
-                    tracing::info!("{what} left out: {} cannot carry it", plan.to.name);
-                    skipped.push(what);
+                if implicit {
+                    skipped.push((
+                        what,
+                        format!("{to} cannot carry {}", t.codec.ffprobe_name()),
+                    ));
                     continue;
                 }
-                return Err(PipelineError::CannotCarry {
-                    path: out_name.to_string(),
-                    why: format!("{} cannot carry {what}", plan.to.name),
-                });
+                return Err(PipelineError::Usage(format!(
+                    "--tracks {}: {to} cannot carry {what}",
+                    plan.tracks
+                )));
             };
+            if one_per_kind {
+                if let Some(&first) = kept_positions
+                    .iter()
+                    .find(|&&k| source.tracks[k].kind == t.kind)
+                {
+                    let kind = t.kind.as_str();
+                    if implicit {
+                        skipped.push((what, format!("{to} holds one {kind} track")));
+                        continue;
+                    }
+                    let same: Vec<String> = source
+                        .tracks
+                        .iter()
+                        .filter(|x| x.kind == t.kind && plan.tracks.keeps(x))
+                        .map(|x| x.id.to_string())
+                        .collect();
+                    return Err(PipelineError::Usage(format!(
+                        "--tracks {}: keeps {} {kind} tracks ({}) but {to} holds one; \
+                         choose one, e.g. --tracks {}",
+                        plan.tracks,
+                        same.len(),
+                        same.join(", "),
+                        source.tracks[first].id
+                    )));
+                }
+            }
             let adapter = Adapter::new(t, want).map_err(|err| PipelineError::Format {
                 path: out_name.to_string(),
                 err,
@@ -336,20 +433,29 @@ impl Job {
             keep.push((t.id, adapter));
             kept_positions.push(i);
         }
+        let left_out = || {
+            skipped
+                .iter()
+                .map(|(what, why)| format!("{what}: {why}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
         if keep.is_empty() {
-            return Err(if skipped.is_empty() {
-                PipelineError::NoTracks(in_name.to_string())
-            } else {
+            return Err(if implicit {
                 PipelineError::CannotCarry {
                     path: out_name.to_string(),
-                    why: format!(
-                        "{} cannot carry any track of {in_name}: {}",
-                        plan.to.name,
-                        skipped.join(", ")
-                    ),
+                    why: format!("{to} cannot carry any track of {in_name} ({})", left_out()),
                 }
+            } else {
+                PipelineError::Usage(format!(
+                    "--tracks {}: keeps no track of {in_name} (it has {})",
+                    plan.tracks,
+                    describe_tracks(&source.tracks)
+                ))
             });
         }
+        let note = (!skipped.is_empty())
+            .then(|| format!("{out_name}: left out {} (choose with --tracks)", left_out()));
 
         // --start/--end count from the start of the input (its earliest decode time), as
         // ffmpeg's -ss/-to do: a TS that starts at 1.4 s cut with --start 2 begins near 3.4 s.
@@ -371,6 +477,25 @@ impl Job {
                 let shift = |t: Time| Time::new(o.ticks + t.ceil_in(o.base).0, o.base);
                 start = start.map(shift);
                 end = end.map(shift);
+            }
+            // A start past the last packet of every kept track would write an empty file.
+            let last = source.index.as_ref().and_then(|index| {
+                kept_positions
+                    .iter()
+                    .filter_map(|&i| {
+                        let ti = index.tracks.get(i)?;
+                        (!ti.parts.is_empty())
+                            .then(|| Time::new(ti.last, source.tracks[i].timebase))
+                    })
+                    .max()
+            });
+            if let (Some(s), Some(l), Some(o), Some(asked)) = (start, last, origin, plan.start) {
+                if s > l {
+                    return Err(PipelineError::Usage(format!(
+                        "--start {asked} is past the end of {in_name} (its last packet starts at {})",
+                        Time::from_ms(l.as_ms() - o.as_ms())
+                    )));
+                }
             }
         }
         // Trimming on keyframes: start at the key at or before the start of the first kept
@@ -404,6 +529,7 @@ impl Job {
             negative_ok: plan.to.mux_caps.negative_times,
             in_name: in_name.to_string(),
             out_name: out_name.to_string(),
+            note,
         };
         if plan.to.mux_caps.needs_index {
             demux.build_index().map_err(in_err)?;
@@ -547,6 +673,8 @@ impl Job {
         }
 
         let mut last_report = 0u64;
+        let mut span: Vec<Option<(crate::dtsc::Ticks, crate::dtsc::Ticks)>> =
+            vec![None; self.keep.len()];
         loop {
             let next = match pending.pop_front() {
                 Some(x) => Some(x),
@@ -556,6 +684,8 @@ impl Job {
             pkt.dts = pkt.dts + shift[slot];
             muxer.write(&pkt, sink).map_err(out_err)?;
             outcome.packets += 1;
+            let s = &mut span[slot];
+            *s = Some(s.map_or((pkt.dts, pkt.dts), |(a, _)| (a, pkt.dts)));
             let pos = demux.position();
             if pos.saturating_sub(last_report) >= 1 << 20 {
                 progress.advance(pos);
@@ -564,6 +694,15 @@ impl Job {
         }
         let finish = muxer.finish(sink).map_err(out_err)?;
         outcome.bytes = sink.position();
+        outcome.input_bytes = demux.position();
+        outcome.media_ms = span
+            .iter()
+            .zip(&self.meta.tracks)
+            .filter_map(|(s, t)| {
+                s.map(|(a, b)| Time::new(crate::dtsc::Ticks(b - a), t.timebase).as_ms())
+            })
+            .max()
+            .unwrap_or(0);
         Ok((outcome, finish))
     }
 }

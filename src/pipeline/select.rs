@@ -31,7 +31,8 @@ impl Item {
 /// A parsed `--tracks` value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selection {
-    items: Vec<(bool, Item)>,
+    /// (keep, item, the word as the user wrote it).
+    items: Vec<(bool, Item, String)>,
     implicit: bool,
 }
 
@@ -40,7 +41,7 @@ impl Default for Selection {
     /// are then left out instead of failing the conversion.
     fn default() -> Self {
         Selection {
-            items: vec![(true, Item::All)],
+            items: vec![(true, Item::All, "all".into())],
             implicit: true,
         }
     }
@@ -62,6 +63,12 @@ impl fmt::Display for BadSelection {
 
 impl std::error::Error for BadSelection {}
 
+impl fmt::Display for Selection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.words())
+    }
+}
+
 impl Selection {
     /// Parses `1,audio`, `v`, `all,-meta` ...
     pub fn parse(s: &str) -> Result<Selection, BadSelection> {
@@ -80,24 +87,37 @@ impl Selection {
                 w if w.bytes().all(|b| b.is_ascii_digit()) => {
                     Item::Id(w.parse().map_err(|_| BadSelection(raw.into()))?)
                 }
+                // The other names users know the video codecs by.
+                "avc" => Item::Codec("h264".into()),
+                "h265" => Item::Codec("hevc".into()),
                 w if w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
                     Item::Codec(w.to_string())
                 }
                 _ => return Err(BadSelection(raw.into())),
             };
-            items.push((keep, item));
+            items.push((keep, item, raw.to_string()));
         }
         if items.is_empty() {
             return Err(BadSelection(s.into()));
         }
         // A list of only removals starts from everything.
-        if items.iter().all(|(k, _)| !k) {
-            items.insert(0, (true, Item::All));
+        if items.iter().all(|(k, _, _)| !k) {
+            items.insert(0, (true, Item::All, String::new()));
         }
         Ok(Selection {
             items,
             implicit: false,
         })
+    }
+
+    /// The selectors as the user wrote them (`all` for the default).
+    pub fn words(&self) -> String {
+        self.items
+            .iter()
+            .filter(|(_, _, w)| !w.is_empty())
+            .map(|(_, _, w)| w.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// True when the user did not choose (no `--tracks`).
@@ -108,13 +128,67 @@ impl Selection {
     /// True when `t` is kept: the last matching item decides.
     pub fn keeps(&self, t: &Track) -> bool {
         let mut keep = false;
-        for (k, item) in &self.items {
+        for (k, item, _) in &self.items {
             if item.matches(t) {
                 keep = *k;
             }
         }
         keep
     }
+
+    /// The selectors that keep something but match none of `tracks`, as the user wrote them
+    /// (a misspelt `vidoe`, an id the file does not have), each with a suggestion when one
+    /// is close. Removals that match nothing are harmless and not listed.
+    pub fn unmatched(&self, tracks: &[Track]) -> Vec<String> {
+        self.items
+            .iter()
+            .filter(|(keep, item, _)| *keep && !tracks.iter().any(|t| item.matches(t)))
+            .map(|(_, _, word)| match suggest(word) {
+                Some(s) => format!("'{word}' (did you mean '{s}'?)"),
+                None => format!("'{word}'"),
+            })
+            .collect()
+    }
+}
+
+/// The selector word closest to `word` (at most two edits away), if any.
+fn suggest(word: &str) -> Option<&'static str> {
+    const WORDS: &[&str] = &[
+        "video", "audio", "meta", "subtitle", "all", "h264", "hevc", "aac", "mp3", "mp2", "ac3",
+        "opus",
+    ];
+    let w = word.to_ascii_lowercase();
+    WORDS
+        .iter()
+        .map(|c| (edit_distance(&w, c), *c))
+        .filter(|(d, c)| *d > 0 && *d <= 2 && c.len() > 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance, with a swap of two neighbours counted as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -149,5 +223,24 @@ mod tests {
         assert_eq!(kept("all,-1"), vec![2, 3]);
         assert!(Selection::parse("").is_err());
         assert!(Selection::parse("vid$eo").is_err());
+    }
+
+    #[test]
+    fn selectors_that_match_nothing_are_named_with_a_suggestion() {
+        let s = Selection::parse("vidoe,2,7,-subtitle,acc,avc").unwrap();
+        assert_eq!(
+            s.unmatched(&tracks()),
+            vec![
+                "'vidoe' (did you mean 'video'?)".to_string(),
+                "'7'".to_string(),
+                "'acc' (did you mean 'aac'?)".to_string(),
+            ]
+        );
+        assert!(Selection::parse("all,-3")
+            .unwrap()
+            .unmatched(&tracks())
+            .is_empty());
+        assert_eq!(edit_distance("audoi", "audio"), 1);
+        assert_eq!(edit_distance("", "all"), 3);
     }
 }

@@ -280,7 +280,7 @@ impl AudioSpecificConfig {
     /// configuration 0 (program config element) and non-GA object types.
     pub fn build(&self) -> Result<Vec<u8>, FormatError> {
         let unsupported =
-            |what: String| FormatError::new("aac config", 0, Problem::Unsupported(what));
+            |what: String| FormatError::whole("aac config", Problem::Unsupported(what));
         if !matches!(self.object_type, 1..=4 | 6 | 7) {
             return Err(unsupported(format!(
                 "writing audio object type {}",
@@ -643,7 +643,7 @@ impl AdtsHeader {
         asc: &AudioSpecificConfig,
         payload_len: usize,
     ) -> Result<AdtsHeader, FormatError> {
-        let unsupported = |what: String| FormatError::new("adts", 0, Problem::Unsupported(what));
+        let unsupported = |what: String| FormatError::whole("adts", Problem::Unsupported(what));
         if !(1..=4).contains(&asc.object_type) {
             return Err(unsupported(format!(
                 "ADTS for audio object type {}",

@@ -127,7 +127,7 @@ impl AvcConfig {
                 .sum::<usize>(),
         );
         let too_many = |what: &'static str, limit: u64| {
-            FormatError::new("avcC", 0, Problem::Limit { what, limit })
+            FormatError::whole("avcC", Problem::Limit { what, limit })
         };
         if !matches!(self.length_size, 1 | 2 | 4) {
             return Err(FormatError::new(
@@ -179,7 +179,10 @@ impl AvcConfig {
     /// The first SPS, parsed.
     pub fn first_sps(&self) -> Result<Sps, FormatError> {
         let Some(s) = self.sps.first() else {
-            return Err(FormatError::invalid("avcC", 0, "no sequence parameter set"));
+            return Err(FormatError::whole_invalid(
+                "avcC",
+                "no sequence parameter set",
+            ));
         };
         Sps::parse(s, 0)
     }

@@ -28,6 +28,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         needs_index: false,
+        one_per_kind: false,
         framing: |c| Some(c.canonical_framing()),
         negative_times: false,
     },
@@ -104,7 +105,7 @@ mod tests {
                 out.push(match e {
                     Event::Tracks(t) => format!("tracks {}", t.len()),
                     Event::Packet(p) => format!("{} {} {}", p.track, p.dts.0, p.data.len()),
-                    Event::Finding(f) => format!("finding {}", f.offset),
+                    Event::Finding(f) => format!("finding {:?}", f.offset),
                 });
             }
         }

@@ -83,7 +83,7 @@ const SPARSE_INLINE_MAX: usize = 64 << 10;
 /// Reads a side file's header without loading its index tables (they may be tens of MB).
 fn read_side_header_sparse(path: &Path) -> Result<(Header, u64), FormatError> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| FormatError::io(FORMAT, 0, e))?;
+    let f = std::fs::File::open(path).map_err(|e| FormatError::whole(FORMAT, Problem::Io(e)))?;
     let file_len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let mut r = std::io::BufReader::with_capacity(64 << 10, f);
     let mut prefix = [0u8; 8];
@@ -168,7 +168,7 @@ impl Scanner {
             }
             (IndexPolicy::Defer, Some(p)) => Some(read_side_header_sparse(&side_path(p))),
             (IndexPolicy::Load, Some(p)) => read_side_file(p).map(|r| {
-                let data = r.map_err(|e| FormatError::io(FORMAT, 0, e))?;
+                let data = r.map_err(|e| FormatError::whole(FORMAT, Problem::Io(e)))?;
                 let len = data.len() as u64;
                 parse_side_header(data).map(|h| (h, len))
             }),
@@ -176,10 +176,11 @@ impl Scanner {
         let side_header = match side_read {
             None => None,
             Some(Err(e)) => {
-                findings.push(Finding::warning(
-                    e.offset,
-                    format!(".dtsh side file ignored: {e}"),
-                ));
+                findings.push(Finding {
+                    severity: crate::formats::Severity::Warning,
+                    offset: e.byte(),
+                    message: format!(".dtsh side file ignored: {e}"),
+                });
                 None
             }
             Some(Ok((h, file_len))) => {
@@ -271,7 +272,10 @@ impl Scanner {
         };
         for t in &header.tracks {
             if let Some(p) = &t.index_problem {
-                findings.push(Finding::warning(0, format!("track {}: {p}", t.trackid)));
+                findings.push(Finding::general(
+                    crate::formats::Severity::Warning,
+                    format!("track {}: {p}", t.trackid),
+                ));
             }
         }
         let stored = match (has_index(&header), from_side, &side, &in_file) {
@@ -360,7 +364,8 @@ impl Scanner {
         let header = match self.stored.clone() {
             None => return Ok(None),
             Some(Stored::SideFile(p)) => {
-                let data = std::fs::read(&p).map_err(|e| FormatError::io(FORMAT, 0, e))?;
+                let data =
+                    std::fs::read(&p).map_err(|e| FormatError::whole(FORMAT, Problem::Io(e)))?;
                 parse_side_header(data)?
             }
             Some(Stored::InFile(at)) => {

@@ -466,8 +466,7 @@ mod tests {
         let e = parse(&[0x0a, 0xff, 0xff, 0xff, 0xff]).unwrap_err();
         assert_eq!(e.offset, 1);
         // Deep nesting.
-        let deep: Vec<u8> = std::iter::repeat([0x0a, 0, 0, 0, 1])
-            .take(MAX_DEPTH + 2)
+        let deep: Vec<u8> = std::iter::repeat_n([0x0a, 0, 0, 0, 1], MAX_DEPTH + 2)
             .flatten()
             .collect();
         assert!(matches!(

@@ -376,7 +376,7 @@ impl DemuxerTrait for Demuxer {
         let mut best: Option<(u64, Ticks)> = None;
         for (t, ti) in self.meta.tracks.iter().zip(&index.tracks) {
             if let Some(k) = ti.key_at_or_before(to.ceil_in(t.timebase)) {
-                if best.map_or(true, |(p, _)| k.pos < p) {
+                if best.is_none_or(|(p, _)| k.pos < p) {
                     best = Some((k.pos, k.time));
                 }
             }

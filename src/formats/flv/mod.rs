@@ -61,6 +61,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         needs_index: true,
+        one_per_kind: true,
         framing: mux::framing,
         // FLV times are unsigned: the pipeline shifts tracks so the earliest is 0.
         negative_times: false,

@@ -109,7 +109,7 @@ fn io_err(at: u64) -> impl Fn(std::io::Error) -> FormatError {
 }
 
 fn unsupported(why: String) -> FormatError {
-    FormatError::new(FORMAT, 0, Problem::Unsupported(why))
+    FormatError::whole(FORMAT, Problem::Unsupported(why))
 }
 
 /// Appends one whole tag (header, body parts, PreviousTagSize) to `out`.
@@ -350,8 +350,10 @@ impl MuxerTrait for Muxer {
             })?;
             if t.framing != want {
                 return Err(unsupported(format!(
-                    "track {} in {:?} framing (FLV takes {:?})",
-                    t.id, t.framing, want
+                    "track {} in {} framing (FLV takes {})",
+                    t.id,
+                    t.framing.describe(),
+                    want.describe()
                 )));
             }
             let audio_flags = match (&t.codec, t.params) {

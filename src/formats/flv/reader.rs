@@ -517,13 +517,14 @@ impl Streams {
 
     /// True when every track so far has the configuration its codec needs.
     pub fn configured(&self) -> bool {
-        let v = self.video.as_ref().map_or(true, |v| {
-            v.nal_len.is_some() || !needs_config(&v.track.codec)
-        });
+        let v = self
+            .video
+            .as_ref()
+            .is_none_or(|v| v.nal_len.is_some() || !needs_config(&v.track.codec));
         let a = self
             .audio
             .as_ref()
-            .map_or(true, |a| a.configured || !needs_config(&a.track.codec));
+            .is_none_or(|a| a.configured || !needs_config(&a.track.codec));
         v && a
     }
 
@@ -1096,7 +1097,7 @@ mod tests {
         assert!(r.finish().unwrap().is_none());
         assert_eq!(items.len(), 4, "{items:?}");
         match &items[2] {
-            Item::Finding(fd) => assert_eq!(fd.offset, 9 + 4 + 12),
+            Item::Finding(fd) => assert_eq!(fd.offset, Some(9 + 4 + 12)),
             other => panic!("{other:?}"),
         }
         match &items[3] {

@@ -140,7 +140,7 @@ impl Demuxer {
         }
         let len = src
             .len()
-            .ok_or_else(|| FormatError::invalid(FORMAT, 0, "input length unknown"))?;
+            .ok_or_else(|| FormatError::whole_invalid(FORMAT, "input length unknown"))?;
         let mut info = FileInfo {
             len,
             ..FileInfo::default()
@@ -253,7 +253,7 @@ impl Demuxer {
             pos += h.size;
         }
         let Some(movie) = moov else {
-            return Err(FormatError::invalid(FORMAT, 0, "no 'moov' box"));
+            return Err(FormatError::whole_invalid(FORMAT, "no 'moov' box"));
         };
         for (at, b) in pending_moofs {
             let c = Cursor::new(b, at + 8, FORMAT);
@@ -426,7 +426,7 @@ fn parse_moof_tolerant(
     let used: u64 = lists.iter().map(|l| l.len() as u64).sum();
     let mut budget = MAX_SAMPLES.min(file_len).saturating_sub(used);
     if let Err(e) = reader::parse_moof(c, at, frag, lists, &mut budget, findings) {
-        findings.push(Finding::error(e.offset, e.to_string()));
+        findings.push(Finding::of_error(&e));
     }
 }
 

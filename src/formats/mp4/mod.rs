@@ -51,6 +51,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         needs_index: true,
+        one_per_kind: false,
         framing,
         negative_times: true,
     },
@@ -69,6 +70,7 @@ pub const FMP4_SPEC: FormatSpec = FormatSpec {
     muxer: Some(fmp4::new),
     mux_caps: MuxCaps {
         needs_index: false,
+        one_per_kind: false,
         framing,
         negative_times: true,
     },

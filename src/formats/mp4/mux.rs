@@ -111,7 +111,7 @@ pub fn output_timescale(t: &Track) -> u32 {
 }
 
 fn err(why: impl std::fmt::Display) -> FormatError {
-    FormatError::invalid(FORMAT, 0, why)
+    FormatError::whole_invalid(FORMAT, why)
 }
 
 /// Builds a track's plan from its index (times rescaled from `t.timebase` to `timescale`).
@@ -236,7 +236,7 @@ fn layout(tracks: &[Track], plans: &[Plan]) -> Vec<Chunk> {
         let mut best: Option<(usize, Time)> = None;
         for (t, v) in per.iter().enumerate() {
             if let Some((time, _)) = v.get(heads[t]) {
-                if best.map_or(true, |(_, b)| *time < b) {
+                if best.is_none_or(|(_, b)| *time < b) {
                     best = Some((t, *time));
                 }
             }
@@ -603,7 +603,7 @@ impl MuxerTrait for Muxer {
             self.place(head_len + grown);
         }
         let moov = self.moov(wide)?;
-        let io = |e| FormatError::io(FORMAT, 0, e);
+        let io = |e| FormatError::whole(FORMAT, Problem::Io(e));
         out.put(&ftyp.buf).map_err(io)?;
         out.put(&moov).map_err(io)?;
         out.put(&mdat_head).map_err(io)?;

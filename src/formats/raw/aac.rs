@@ -830,7 +830,7 @@ mod tests {
         // Hand-built 7-byte header: MPEG-4, LC (profile 1), index 3 (48 kHz), 2 channels.
         let asc = AudioSpecificConfig::new(2, 48000, 2);
         let mut v = AdtsHeader::from_asc(&asc, payload).unwrap().to_bytes();
-        v.extend(std::iter::repeat(0x21).take(payload));
+        v.extend(std::iter::repeat_n(0x21, payload));
         v
     }
 
@@ -890,7 +890,7 @@ mod tests {
         );
         let f = d.take_findings();
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].offset, 17);
+        assert_eq!(f[0].offset, Some(17));
     }
 
     #[test]
@@ -929,7 +929,7 @@ mod tests {
             h.crc = Some(0xbeef);
             h.frame_length = (payload + 9) as u16;
             h.write(&mut data);
-            data.extend(std::iter::repeat(0x42).take(payload));
+            data.extend(std::iter::repeat_n(0x42, payload));
         }
         assert_eq!(probe(&data), 70);
         let mut d = Demuxer::open(Source::from_bytes("c.aac", data)).unwrap();
@@ -970,8 +970,9 @@ mod tests {
             while let Some(p) = d.next_packet().unwrap() {
                 want.push(p);
             }
-            let want_findings: Vec<u64> = d.take_findings().iter().map(|f| f.offset).collect();
-            let garbage: Vec<u64> = garbage_at.iter().map(|&at| at as u64).collect();
+            let want_findings: Vec<Option<u64>> =
+                d.take_findings().iter().map(|f| f.offset).collect();
+            let garbage: Vec<Option<u64>> = garbage_at.iter().map(|&at| Some(at as u64)).collect();
             assert_eq!(want_findings, garbage);
             for piece in [1usize, 5, 155, 4096, data.len()] {
                 let mut r = StreamReader::new();
@@ -1017,7 +1018,7 @@ mod tests {
         while let Some(p) = d.next_packet().unwrap() {
             a.push(p);
         }
-        let fa: Vec<u64> = d.take_findings().iter().map(|f| f.offset).collect();
+        let fa: Vec<Option<u64>> = d.take_findings().iter().map(|f| f.offset).collect();
         let mut r = StreamReader::new();
         r.feed(Bytes::from(data));
         r.finish().unwrap();

@@ -860,7 +860,7 @@ fn setup(
         annexb.extend_from_slice(n);
     }
     let cfg = AvcConfig::from_annexb_parameter_sets(&annexb.freeze(), 0)?
-        .ok_or_else(|| FormatError::invalid(FORMAT, 0, "no usable SPS and PPS"))?;
+        .ok_or_else(|| FormatError::whole_invalid(FORMAT, "no usable SPS and PPS"))?;
     let sps = cfg.first_sps()?;
     let fps = match (forced, sps.fps()) {
         (Some(f), _) => (f, "--fps"),
@@ -1097,7 +1097,7 @@ impl DemuxerTrait for Demuxer {
         self.scan
             .src
             .seek(SeekFrom::Start(0))
-            .map_err(|e| FormatError::io(FORMAT, 0, e))?;
+            .map_err(|e| FormatError::whole(FORMAT, Problem::Io(e)))?;
         let mut opts = self.scan.src.demux_options().clone();
         opts.fps = Some(self.scan.fps.0);
         // A second scan over the same source: the source is handed over and back.

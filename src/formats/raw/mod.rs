@@ -78,6 +78,7 @@ pub const H264_SPEC: FormatSpec = FormatSpec {
     muxer: Some(h264::new_muxer),
     mux_caps: MuxCaps {
         needs_index: false,
+        one_per_kind: true,
         framing: |c| (*c == Codec::H264).then_some(Framing::AnnexB),
         negative_times: false,
     },
@@ -96,6 +97,7 @@ pub const AAC_SPEC: FormatSpec = FormatSpec {
     muxer: Some(aac::new_muxer),
     mux_caps: MuxCaps {
         needs_index: false,
+        one_per_kind: true,
         framing: |c| (*c == Codec::Aac).then_some(Framing::Adts),
         negative_times: false,
     },
@@ -111,7 +113,7 @@ fn single_track<'m>(
     codec: Codec,
     framing: Framing,
 ) -> Result<&'m Track, FormatError> {
-    let unsupported = |what: String| FormatError::new(format, 0, Problem::Unsupported(what));
+    let unsupported = |what: String| FormatError::whole(format, Problem::Unsupported(what));
     let [t] = meta.tracks.as_slice() else {
         return Err(unsupported(format!(
             "{} tracks in {stream} (it holds one; choose with --tracks)",
@@ -120,9 +122,9 @@ fn single_track<'m>(
     };
     if t.codec != codec || t.framing != framing {
         return Err(unsupported(format!(
-            "{} ({:?}) in {stream}",
+            "{} ({}) in {stream}",
             t.codec.ffprobe_name(),
-            t.framing
+            t.framing.describe()
         )));
     }
     Ok(t)

@@ -111,7 +111,7 @@ impl Program {
                 let h = match PesHeader::parse(&unit.data, unit.offset) {
                     Ok(h) => h,
                     Err(e) => {
-                        findings.push(Finding::error(e.offset, e.to_string()));
+                        findings.push(Finding::of_error(&e));
                         s.splitter.reset();
                         return;
                     }
@@ -161,9 +161,13 @@ impl Program {
             None if self.want.is_some() => findings.push(Finding::error(
                 offset,
                 format!(
-                    "program {} is not in the PAT (programs: {:?})",
+                    "program {} is not in the PAT (programs: {})",
                     self.want.unwrap_or(0),
-                    pat.programs.iter().map(|p| p.0).collect::<Vec<_>>()
+                    pat.programs
+                        .iter()
+                        .map(|p| p.0.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )),
             None => findings.push(Finding::error(offset, "PAT lists no program")),
@@ -340,20 +344,23 @@ impl Demuxer {
                     None => "no usable program in the PAT".to_string(),
                 },
             };
-            let at = d.findings.first().map_or(0, |f| f.offset);
-            let detail = d
+            let first = d
                 .findings
                 .iter()
-                .find(|f| f.severity == crate::formats::Severity::Error)
-                .map(|f| format!(" (first problem at byte {}: {})", f.offset, f.message))
-                .unwrap_or_default();
-            return Err(FormatError::invalid(FORMAT, at, format!("{why}{detail}")));
+                .find(|f| f.severity == crate::formats::Severity::Error);
+            return Err(match first {
+                Some(f) => match f.offset {
+                    Some(at) => FormatError::invalid(FORMAT, at, format!("{why}: {}", f.message)),
+                    None => FormatError::whole_invalid(FORMAT, format!("{why}: {}", f.message)),
+                },
+                None => FormatError::whole_invalid(FORMAT, why),
+            });
         }
         d.meta.tracks = d.program.tracks();
         for s in &d.program.streams {
             if !s.splitter.ready() {
-                d.findings.push(Finding::warning(
-                    0,
+                d.findings.push(Finding::general(
+                    crate::formats::Severity::Warning,
                     format!(
                         "PID {:#x}: codec configuration not found in the first {} bytes",
                         s.pid,
@@ -399,7 +406,7 @@ impl Demuxer {
     /// The index, by one scan over the whole input with a separate reader (no payloads kept).
     pub fn scan_index(&mut self) -> Result<Index, FormatError> {
         let resume = self.src.offset();
-        let io = |e| FormatError::io(FORMAT, 0, e);
+        let io = |e| FormatError::whole(FORMAT, Problem::Io(e));
         self.src.seek_to(0).map_err(io)?;
         let mut reader = Reader::new();
         let mut program = Program::new(self.opts.program);
@@ -491,7 +498,7 @@ impl DemuxerTrait for Demuxer {
         let mut best: Option<(u64, Ticks)> = None;
         for (t, ti) in self.meta.tracks.iter().zip(&index.tracks) {
             if let Some(k) = ti.key_at_or_before(to.ceil_in(t.timebase)) {
-                if best.map_or(true, |(p, _)| k.pos < p) {
+                if best.is_none_or(|(p, _)| k.pos < p) {
                     best = Some((k.pos, k.time));
                 }
             }

@@ -227,7 +227,7 @@ impl Splitter {
                     {
                         Ok(init) => self.learned.init = init,
                         Err(e) => {
-                            findings.push(Finding::error(e.offset, e.to_string()));
+                            findings.push(Finding::of_error(&e));
                             self.sps = None;
                             self.pps = None;
                         }

@@ -44,6 +44,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         needs_index: false,
+        one_per_kind: false,
         framing: mux::framing,
         // 33-bit times cannot go below 0; the pipeline shifts such inputs.
         negative_times: false,

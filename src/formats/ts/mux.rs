@@ -171,9 +171,7 @@ impl Muxer {
     /// Writes one PES packet of output `i`, starting with `header` then `data`.
     fn write_pes(&mut self, i: usize, dts: i64, key: bool) {
         self.clock = self.pcr_value(dts);
-        let due_psi = self
-            .last_psi
-            .map_or(true, |l| self.clock - l >= PSI_INTERVAL);
+        let due_psi = self.last_psi.is_none_or(|l| self.clock - l >= PSI_INTERVAL);
         if due_psi || (key && self.outs[i].kind == TrackKind::Video) {
             self.write_psi();
         }
@@ -191,11 +189,7 @@ impl Muxer {
             steps += 1;
         }
         self.clock = target;
-        if !is_pcr
-            && self
-                .last_pcr
-                .map_or(true, |l| self.clock - l >= PCR_INTERVAL)
-        {
+        if !is_pcr && self.last_pcr.is_none_or(|l| self.clock - l >= PCR_INTERVAL) {
             self.pcr_only();
         }
         let pes = std::mem::take(&mut self.pes);

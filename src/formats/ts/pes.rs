@@ -348,7 +348,7 @@ mod tests {
         let mut out = Vec::new();
         let mut pes = Vec::new();
         PesHeader::write(&mut pes, 0xC0, 90_000, None, 300, false);
-        pes.extend(std::iter::repeat(7u8).take(300));
+        pes.extend(std::iter::repeat_n(7u8, 300));
         let mut a = Assembler::new();
         a.push(true, &pes[..184], 0, true, &mut out);
         assert!(out.is_empty());

@@ -385,8 +385,7 @@ impl Reader {
         let pk = match packet::parse(b, at) {
             Ok(p) => p,
             Err(e) => {
-                self.events
-                    .push_back(Event::Finding(Finding::error(e.offset, e.to_string())));
+                self.events.push_back(Event::Finding(Finding::of_error(&e)));
                 return;
             }
         };
@@ -531,8 +530,7 @@ impl Reader {
         let sec = match psi::parse_section(s, offset) {
             Ok(s) => s,
             Err(e) => {
-                self.events
-                    .push_back(Event::Finding(Finding::error(e.offset, e.to_string())));
+                self.events.push_back(Event::Finding(Finding::of_error(&e)));
                 return;
             }
         };
@@ -572,9 +570,7 @@ impl Reader {
                     self.pat = Some(pat.clone());
                     self.events.push_back(Event::Pat { offset, pat });
                 }
-                Err(e) => self
-                    .events
-                    .push_back(Event::Finding(Finding::error(e.offset, e.to_string()))),
+                Err(e) => self.events.push_back(Event::Finding(Finding::of_error(&e))),
             }
         } else {
             match Pmt::parse(&sec, offset) {
@@ -599,9 +595,7 @@ impl Reader {
                     self.pmts.insert(pid, pmt.clone());
                     self.events.push_back(Event::Pmt { offset, pid, pmt });
                 }
-                Err(e) => self
-                    .events
-                    .push_back(Event::Finding(Finding::error(e.offset, e.to_string()))),
+                Err(e) => self.events.push_back(Event::Finding(Finding::of_error(&e))),
             }
         }
     }
