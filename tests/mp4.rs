@@ -334,9 +334,43 @@ fn validate_notes_moov_after_mdat() {
     assert!(f.iter().all(|x| x["severity"] != "error"));
 }
 
+/// `--detail 1` lists samples from `moov` alone. Oracle: ffprobe's listing of each fixture.
+/// mist gets the same listing from a faststart copy (mist's own, or the fixture when it is
+/// one) whose `mdat` payload was cut off: reading any sample would fail with a truncation
+/// error.
+#[test]
+fn packet_listing_of_a_progressive_mp4_never_reads_mdat() {
+    let dir = TestDir::new("mp4-moov-only");
+    for name in FIXTURES.iter().filter(|n| **n != "frag.mp4") {
+        let faststart = dir.join(&format!("fs-{name}"));
+        mist_ok(&[
+            "convert",
+            "-q",
+            fixture(name).to_str().unwrap(),
+            faststart.to_str().unwrap(),
+        ]);
+        let data = std::fs::read(&faststart).unwrap();
+        let boxes = top_boxes(&data);
+        let (kind, mdat_at, mdat_size) = boxes.last().unwrap().clone();
+        assert_eq!(
+            (kind.as_str(), mdat_at + mdat_size),
+            ("mdat", data.len()),
+            "{name}"
+        );
+        let cut = dir.join(name);
+        std::fs::write(&cut, &data[..mdat_at + 8]).unwrap();
+        assert_eq!(
+            mist_listing(&cut),
+            ffprobe_listing(name),
+            "{name} without mdat"
+        );
+    }
+}
+
 #[test]
 fn summary_from_sample_tables_equals_summary_from_packets() {
-    // The summary (--detail 0) reads only moov/moof; reading every packet must agree with it.
+    // The summary (--detail 0) and the listing (--detail 1) read only moov/moof; reading every
+    // packet (--validate does) must agree with both.
     for name in [
         "faststart.mp4",
         "moov_end.mp4",
@@ -349,9 +383,12 @@ fn summary_from_sample_tables_equals_summary_from_packets() {
         "mp3_in.mp4",
     ] {
         let quick = analyse_json(&fixture(name), &[]);
-        let full = analyse_json(&fixture(name), &["--detail", "1"]);
+        let listed = analyse_json(&fixture(name), &["--detail", "1"]);
+        let full = analyse_json(&fixture(name), &["--detail", "1", "--validate"]);
         assert_eq!(quick["tracks"], full["tracks"], "{name}");
         assert_eq!(quick["duration_ms"], full["duration_ms"], "{name}");
+        assert_eq!(listed["tracks"], full["tracks"], "{name}");
+        assert_eq!(listed["packets"], full["packets"], "{name}");
     }
 }
 

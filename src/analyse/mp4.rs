@@ -154,9 +154,10 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
     let mut payloads = super::payload::PayloadCheck::new(&meta);
     let mut rows = Vec::new();
     let mut last = vec![None; meta.tracks.len()];
-    if opts.detail == 0 && !opts.validate {
-        // The summary needs only the sample tables (moov/moof), and of the payloads only
-        // each AAC track's first (HE-AAC whose config does not say so shows only there).
+    if opts.detail <= 2 && !opts.validate {
+        // The summary and the packet listing need only the sample tables (moov/moof), and
+        // of the payloads only each AAC track's first (HE-AAC whose config does not say so
+        // shows only there): mdat is not read.
         let firsts: Vec<(TrackId, u64, u32)> = demux
             .tracks
             .iter()
@@ -168,18 +169,44 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 stats.first_payload(id, &data);
             }
         }
-        for ts in &demux.tracks {
-            for smp in &ts.samples {
-                stats.add_sample(
-                    ts.id,
-                    Ticks(smp.dts),
-                    smp.cts,
-                    u64::from(smp.size),
-                    smp.sync,
-                );
+        if opts.detail == 0 {
+            for ts in &demux.tracks {
+                for smp in &ts.samples {
+                    stats.add_sample(
+                        ts.id,
+                        Ticks(smp.dts),
+                        smp.cts,
+                        u64::from(smp.size),
+                        smp.sync,
+                    );
+                }
+            }
+        } else {
+            // In the order packets would come, sizes as stored (what ffprobe lists).
+            while let Some((id, smp)) = demux.next_sample() {
+                stats.add_sample(id, Ticks(smp.dts), smp.cts, u64::from(smp.size), smp.sync);
+                let row = PacketRow {
+                    track: id.0,
+                    dts: smp.dts,
+                    pts: smp.dts + i64::from(smp.cts),
+                    size: smp.size as usize,
+                    key: smp.sync,
+                    offset: Some(smp.offset),
+                };
+                if opts.json {
+                    rows.push(row);
+                } else {
+                    render::row_line(out, &meta, &row)?;
+                }
             }
         }
-        let mut report = stats.into_report(file, "mp4", size, None, None);
+        let mut report = stats.into_report(
+            file,
+            "mp4",
+            size,
+            (opts.detail >= 1 && opts.json).then_some(rows),
+            None,
+        );
         declared_duration(&demux, &mut report);
         report.summary_lines = summary_lines;
         return Ok(report);

@@ -315,20 +315,25 @@ pub fn findings(f: &[Finding]) -> String {
 
 /// `packet track 1 dts 33 pts 99 (0.033s) size 4067 key offset 9067`
 pub fn packet_line(out: &mut dyn Write, meta: &Meta, p: &Packet) -> io::Result<()> {
+    row_line(out, meta, &super::PacketRow::of(p))
+}
+
+/// [`packet_line`] for a listing row (a packet known from an index, payload not read).
+pub fn row_line(out: &mut dyn Write, meta: &Meta, r: &super::PacketRow) -> io::Result<()> {
     let when = meta
-        .track(p.track)
-        .map(|t| Time::new(p.dts, t.timebase).to_string())
+        .track(crate::dtsc::TrackId(r.track))
+        .map(|t| Time::new(crate::dtsc::Ticks(r.dts), t.timebase).to_string())
         .unwrap_or_default();
     writeln!(
         out,
         "packet track {} dts {} pts {} ({}) size {}{}{}",
-        p.track,
-        p.dts.0,
-        p.pts().0,
+        r.track,
+        r.dts,
+        r.pts,
         when,
-        p.data.len(),
-        if p.keyframe { " key" } else { "" },
-        p.pos.map(|o| format!(" offset {o}")).unwrap_or_default()
+        r.size,
+        if r.key { " key" } else { "" },
+        r.offset.map(|o| format!(" offset {o}")).unwrap_or_default()
     )
 }
 

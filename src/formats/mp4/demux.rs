@@ -366,6 +366,17 @@ impl Demuxer {
         best.map(|b| b.0)
     }
 
+    /// The next sample in the order [`next_packet`](crate::formats::Demuxer::next_packet)
+    /// gives packets, without reading its data: what a listing of a large file needs from
+    /// `moov` alone.
+    pub fn next_sample(&mut self) -> Option<(TrackId, Sample)> {
+        let i = self.pick()?;
+        let t = &mut self.tracks[i];
+        let s = *t.samples.get(t.next)?;
+        t.next += 1;
+        Some((t.id, s))
+    }
+
     /// The packet for sample `k` of track `i`.
     fn packet(&mut self, i: usize, k: usize) -> Result<Packet, FormatError> {
         let (s, id, nal_len) = {
