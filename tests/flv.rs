@@ -724,14 +724,23 @@ fn detail_output_shows_tags_and_metadata() {
         "--detail",
         "2",
     ]);
-    assert!(out.contains("FLV header: version 1, flags 0x05"), "{out}");
-    assert!(out.contains("\"onMetaData\""), "{out}");
-    assert!(out.contains("width: 320"), "{out}");
-    assert!(out.contains("tag at byte 383: video"), "{out}");
-    assert!(out.contains("composition offset +80 ms"), "{out}");
-    assert!(out.contains("NAL unit type 5 (IDR slice)"), "{out}");
     assert!(
-        out.contains("audioObjectType 2, samplingFrequencyIndex 3, channelConfiguration 2"),
+        out.contains("FLV header at byte 0, 9 bytes: version 1, flags 0x05, has_audio yes"),
+        "{out}"
+    );
+    assert!(out.contains("[0] onMetaData\n"), "{out}");
+    assert!(out.contains("width: 320\n"), "{out}");
+    assert!(out.contains("video tag at byte 383, 3163 bytes:"), "{out}");
+    assert!(out.contains("composition_time_ms 80"), "{out}");
+    assert!(
+        out.contains("IDR slice at byte 1090, 2456 bytes: nal_unit_type 5"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "audio_object_type 2, profile LC, sampling_frequency_index 3\n      \
+             sampling_frequency 48000, channel_configuration 2"
+        ),
         "{out}"
     );
 }

@@ -48,10 +48,19 @@ fn analyse_detail_shows_tags_and_vbr_frames() {
         "2",
         "--validate",
     ]);
-    assert!(out.contains("ID3v2.4.0 tag at byte 0, 60 bytes"), "{out}");
-    assert!(out.contains("TIT2 (14 bytes): mist fixture"), "{out}");
     assert!(
-        out.contains("frame at byte 60: MPEG-1 layer III 128 kbit/s 48000 Hz"),
+        out.contains("ID3v2 tag at byte 0, 60 bytes: version 2.4.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[0] id TIT2, size 14, text mist fixture"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "MPEG audio frame at byte 60, 384 bytes:\n    version MPEG-1, layer III, \
+             bitrate_kbps 128, sample_rate 48000"
+        ),
         "{out}"
     );
     let out = util::mist_ok(&[

@@ -483,11 +483,14 @@ fn detail_output_pretty_prints_tables_and_filters_by_pid() {
     let s = mist_ok(&["analyse", p.to_str().unwrap(), "--detail", "1"]);
     assert!(s.contains("PAT at byte 188"), "{s}");
     assert!(
-        s.contains("stream PID 0x0101: type 0x0f (AAC (ADTS)) language eng"),
+        s.contains(
+            "      pid: 0x0101\n      stream_type: 0x0f\n      stream_type_name: AAC (ADTS)\n      \
+             language: eng\n"
+        ),
         "{s}"
     );
     assert!(
-        s.contains("stream PID 0x0102: type 0x0f (AAC (ADTS)) language fra"),
+        s.contains("stream_type_name: AAC (ADTS)\n      language: fra\n"),
         "{s}"
     );
     let s = mist_ok(&[
@@ -499,7 +502,11 @@ fn detail_output_pretty_prints_tables_and_filters_by_pid() {
         "0x102",
     ]);
     assert!(s.contains("TS packet at byte"));
-    assert!(!s.contains("PID 0x0100 cc"), "other PIDs filtered");
+    assert!(s.contains("pid 0x0102, continuity_counter"), "{s}");
+    assert!(
+        !s.contains("pid 0x0100, continuity_counter"),
+        "other PIDs filtered"
+    );
     assert!(!s.contains("packet track 256"), "other tracks filtered");
     assert!(s.contains("packet track 258"));
 }

@@ -10,6 +10,8 @@ use crate::formats::dtsc::scan::{to_packet, IndexPolicy, Scanner};
 use crate::formats::Finding;
 use crate::io::Source;
 
+use super::decode;
+use super::tree::{map, Detail, Node, Val};
 use super::{render, AnalyseError, Options, PacketRow, Report, Stats};
 
 /// Findings past this many are summarised in one line.
@@ -21,38 +23,44 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
     let size = src.len();
     let mut scan = Scanner::open(src, IndexPolicy::Load)?;
     let meta = scan.meta.clone();
-    let text = !opts.json;
     let mut findings: Vec<Finding> = Vec::new();
+    let mut d = Detail::new(out, opts);
 
-    if text && opts.detail >= 1 {
+    if d.wants(opts.detail, 1) {
+        let ids = match scan.mapping {
+            crate::formats::dtsc::scan::IdMapping::Position => "header positions",
+            crate::formats::dtsc::scan::IdMapping::TrackId => "header trackid values",
+        };
         if let Some(h) = &scan.side_header {
-            writeln!(
-                out,
-                "DTSC header (.dtsh side file), {} bytes:",
-                h.encoded_len
-            )?;
-            pretty(out, &h.value, 1)?;
+            d.emit(with_configs(
+                Node::new("header", "DTSC header (.dtsh side file)")
+                    .sized(h.encoded_len)
+                    .field("packet_track_ids", ids)
+                    .field("value", dtmi(&h.value)),
+                h,
+            ))?;
         }
         if let Some((at, h)) = &scan.file_header {
-            writeln!(out, "DTSC header at byte {at}, {} bytes:", h.encoded_len)?;
-            pretty(out, &h.value, 1)?;
+            d.emit(with_configs(
+                Node::new("header", "DTSC header")
+                    .at(*at)
+                    .sized(h.encoded_len)
+                    .field("packet_track_ids", ids)
+                    .field("value", dtmi(&h.value)),
+                h,
+            ))?;
         }
-        writeln!(
-            out,
-            "packet track ids are {}",
-            match scan.mapping {
-                crate::formats::dtsc::scan::IdMapping::Position => "header positions",
-                crate::formats::dtsc::scan::IdMapping::TrackId => "header trackid values",
-            }
-        )?;
     }
-    if text && opts.detail >= 2 {
+    if d.wants(opts.detail, 2) {
         if let Some(idx) = &meta.index {
             for (t, ti) in meta.tracks.iter().zip(&idx.tracks) {
-                index_tables(out, t.id.0, ti)?;
+                d.emit(index_node(t.id.0, ti))?;
             }
         } else {
-            writeln!(out, "no stored index (it is rebuilt by scanning)")?;
+            d.emit(
+                Node::new("index", "no stored index")
+                    .field("note", "the index is rebuilt by scanning the packets"),
+            )?;
         }
     }
 
@@ -121,9 +129,9 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                     if opts.json {
                         rows.push(PacketRow::of(&pkt));
                     } else {
-                        render::packet_line(out, &meta, &pkt)?;
+                        render::packet_line(d.out(), &meta, &pkt)?;
                         if opts.detail >= 3 {
-                            render::hex_dump(out, &pkt.data, 32)?;
+                            render::hex_dump(d.out(), &pkt.data, 32)?;
                         }
                     }
                 }
@@ -134,15 +142,22 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                         .file_header
                         .as_ref()
                         .is_some_and(|(a, _)| *a == item.offset);
-                if text && opts.detail >= 1 && !skip_first {
-                    writeln!(out, "DTSC header at byte {}:", item.offset)?;
-                    pretty(out, &h.value, 1)?;
+                if d.wants(opts.detail, 1) && !skip_first {
+                    d.emit(
+                        Node::new("header", "DTSC header")
+                            .at(item.offset)
+                            .sized(h.encoded_len)
+                            .field("value", dtmi(&h.value)),
+                    )?;
                 }
             }
             Unit::Command(v) => {
-                if text && opts.detail >= 1 {
-                    writeln!(out, "DTCM command at byte {}:", item.offset)?;
-                    pretty(out, &v, 1)?;
+                if d.wants(opts.detail, 1) {
+                    d.emit(
+                        Node::new("command", "DTCM command")
+                            .at(item.offset)
+                            .field("value", dtmi(&v)),
+                    )?;
                 }
             }
         }
@@ -167,13 +182,15 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             ));
         }
     }
-    Ok(stats.into_report(
+    let mut report = stats.into_report(
         file,
         "dtsc",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
         opts.validate.then_some(findings),
-    ))
+    );
+    report.structures = d.finish();
+    Ok(report)
 }
 
 /// Compares the stored index of a track with the one rebuilt from its packets.
@@ -297,91 +314,96 @@ fn check_header_totals(
     }
 }
 
-fn index_tables(out: &mut dyn Write, track: u32, ti: &TrackIndex) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "index of track {track}: {} fragments, {} keys, {} parts, first {} last {}, bps {} maxbps {}",
-        ti.fragments.len(),
-        ti.keys.len(),
-        ti.parts.len(),
-        ti.first.0,
-        ti.last.0,
-        ti.bps,
-        ti.max_bps
-    )?;
-    for (n, f) in ti.fragments.iter().enumerate() {
-        writeln!(
-            out,
-            "  fragment {n}: first key {} keys {} duration {} size {}",
-            f.first_key, f.keys, f.duration, f.size
-        )?;
+/// The header's tracks' `init` strings decoded as the codec's configuration record (they
+/// are in the header's `value` as bytes).
+fn with_configs(mut n: Node, h: &Header) -> Node {
+    for t in &h.tracks {
+        if t.init.is_empty() {
+            continue;
+        }
+        let mut c = match t.codec.as_str() {
+            "H264" => decode::avc_config(&t.init, 0),
+            "AAC" => decode::audio_specific_config(&t.init, 0),
+            _ => continue,
+        };
+        // The bytes sit inside the header's encoding: no offsets of their own.
+        c = c.without_offsets();
+        c.push_field("track", t.trackid);
+        n = n.child(c);
     }
-    for (n, k) in ti.keys.iter().enumerate() {
-        writeln!(
-            out,
-            "  key {n}: time {} duration {} parts {} (from part {}) bpos {} size {}",
-            k.time.0, k.duration, k.parts, k.first_part, k.pos, k.size
-        )?;
-    }
-    for (n, p) in ti.parts.iter().enumerate() {
-        writeln!(
-            out,
-            "  part {n}: size {} duration {} offset {}",
-            p.size, p.duration, p.cts
-        )?;
-    }
-    Ok(())
+    n
 }
 
-/// Pretty-prints a DTMI value as indented JSON-like text; long or binary strings are shown
-/// by length.
-pub fn pretty(out: &mut dyn Write, v: &Value, depth: usize) -> std::io::Result<()> {
-    let pad = "  ".repeat(depth);
-    match v {
-        Value::Object(m) => {
-            for (k, val) in m {
-                match val {
-                    Value::Object(_) | Value::Array(_) => {
-                        writeln!(out, "{pad}{k}:")?;
-                        pretty(out, val, depth + 1)?;
-                    }
-                    _ => writeln!(out, "{pad}{k}: {}", scalar(val))?,
-                }
-            }
-        }
-        Value::Array(a) => {
-            for (n, val) in a.iter().enumerate() {
-                match val {
-                    Value::Object(_) | Value::Array(_) => {
-                        writeln!(out, "{pad}[{n}]:")?;
-                        pretty(out, val, depth + 1)?;
-                    }
-                    _ => writeln!(out, "{pad}[{n}]: {}", scalar(val))?,
-                }
-            }
-        }
-        other => writeln!(out, "{pad}{}", scalar(other))?,
-    }
-    Ok(())
+/// A track's stored index: MistServer's fragments, keys and parts tables.
+fn index_node(track: u32, ti: &TrackIndex) -> Node {
+    Node::new("index", "track index")
+        .field("track", track)
+        .field("first", ti.first.0)
+        .field("last", ti.last.0)
+        .field("bps", ti.bps)
+        .field("max_bps", ti.max_bps)
+        .field(
+            "fragments",
+            Val::List(
+                ti.fragments
+                    .iter()
+                    .map(|f| {
+                        map()
+                            .with("first_key", f.first_key)
+                            .with("keys", f.keys)
+                            .with("duration", f.duration)
+                            .with("size", f.size)
+                    })
+                    .collect(),
+            ),
+        )
+        .field(
+            "keys",
+            Val::List(
+                ti.keys
+                    .iter()
+                    .map(|k| {
+                        map()
+                            .with("time", k.time.0)
+                            .with("duration", k.duration)
+                            .with("parts", k.parts)
+                            .with("first_part", k.first_part)
+                            .with("bpos", k.pos)
+                            .with("size", k.size)
+                    })
+                    .collect(),
+            ),
+        )
+        .field(
+            "parts",
+            Val::List(
+                ti.parts
+                    .iter()
+                    .map(|p| {
+                        map()
+                            .with("size", p.size)
+                            .with("duration", p.duration)
+                            .with("offset", p.cts)
+                    })
+                    .collect(),
+            ),
+        )
 }
 
-fn scalar(v: &Value) -> String {
+/// A DTMI value as a field value: objects as records in order, strings as text when they
+/// are printable, else as bytes.
+pub fn dtmi(v: &Value) -> Val {
     match v {
-        Value::Int(i) => i.to_string(),
-        Value::Double(d) => d.to_string(),
-        Value::Null => "null".into(),
-        Value::Str(s) => {
-            if s.len() <= 80 && s.iter().all(|b| (0x20..0x7f).contains(b)) {
-                format!("{:?}", String::from_utf8_lossy(s))
-            } else {
-                let head: String = s.iter().take(16).map(|b| format!("{b:02x}")).collect();
-                format!(
-                    "<{} bytes: {head}{}>",
-                    s.len(),
-                    if s.len() > 16 { "…" } else { "" }
-                )
+        Value::Int(i) => Val::Int(*i),
+        Value::Double(d) => Val::Float(*d),
+        Value::Null => Val::Null,
+        Value::Str(s) => match std::str::from_utf8(s) {
+            Ok(t) if t.chars().all(|c| !c.is_control() || c == '\n' || c == '\t') => {
+                Val::Str(t.to_string())
             }
-        }
-        Value::Object(_) | Value::Array(_) => String::new(),
+            _ => Val::Bytes(s.to_vec()),
+        },
+        Value::Object(m) => Val::Map(m.iter().map(|(k, v)| (k.clone(), dtmi(v))).collect()),
+        Value::Array(a) => Val::List(a.iter().map(dtmi).collect()),
     }
 }

@@ -18,17 +18,15 @@ use crate::formats::flv::FORMAT;
 use crate::formats::{Finding, FormatError};
 use crate::io::{Cursor, Source};
 
+use super::decode;
 use super::payload::PayloadCheck;
-use super::{render, AnalyseError, Options, PacketRow, Stats};
+use super::tree::{map, Detail, Node, Val};
+use super::{AnalyseError, Options, PacketRow, Stats};
 
 /// Findings past this many are summarised in one line.
 const MAX_FINDINGS: usize = 500;
 /// How much one read asks the source for.
 const READ_CHUNK: usize = 1 << 20;
-/// Strict array elements printed (keyframe lists and padding can be long).
-const MAX_ITEMS_SHOWN: usize = 64;
-/// NAL units listed per tag at `--detail 2`.
-const MAX_NALS_LISTED: usize = 64;
 
 /// What the walk over the tags has gathered.
 struct Walk<'o> {
@@ -48,16 +46,17 @@ struct Walk<'o> {
 }
 
 impl Walk<'_> {
-    fn header(&mut self, h: Header, out: &mut dyn Write) -> std::io::Result<()> {
-        if !self.opts.json && self.opts.detail >= 1 {
-            writeln!(
-                out,
-                "FLV header: version {}, flags {:#04x} (audio {}, video {}), DataOffset {}",
-                h.version,
-                h.flags,
-                if h.has_audio() { "yes" } else { "no" },
-                if h.has_video() { "yes" } else { "no" },
-                h.data_offset
+    fn header(&mut self, h: Header, d: &mut Detail) -> std::io::Result<()> {
+        if d.wants(self.opts.detail, 1) {
+            d.emit(
+                Node::new("header", "FLV header")
+                    .at(0)
+                    .sized(u64::from(h.data_offset))
+                    .field("version", h.version)
+                    .field("flags", format!("{:#04x}", h.flags))
+                    .field("has_audio", h.has_audio())
+                    .field("has_video", h.has_video())
+                    .field("data_offset", h.data_offset),
             )?;
         }
         if h.version != 1 {
@@ -73,9 +72,9 @@ impl Walk<'_> {
     }
 
     /// One tag; `missing` body bytes were not read (header-only scan).
-    fn tag(&mut self, tag: &Tag, missing: usize, out: &mut dyn Write) -> std::io::Result<()> {
-        if !self.opts.json && self.opts.detail >= 1 {
-            tag_lines(out, tag, self.opts.detail, self.streams.nal_len())?;
+    fn tag(&mut self, tag: &Tag, missing: usize, d: &mut Detail) -> std::io::Result<()> {
+        if d.wants(self.opts.detail, 1) {
+            d.emit(tag_node(tag, self.opts.detail, self.streams.nal_len()))?;
         }
         if tag.header.stream_id != 0 {
             self.findings.push(Finding::warning(
@@ -158,10 +157,11 @@ pub fn analyse(
         audio_payload_seen: false,
         payloads: PayloadCheck::default(),
     };
+    let mut d = Detail::new(out, opts);
     if !opts.validate && opts.detail <= 1 && src.is_seekable() {
-        scan_headers(&mut src, &mut w, out)?;
+        scan_headers(&mut src, &mut w, &mut d)?;
     } else {
-        read_all(&mut src, &mut w, out)?;
+        read_all(&mut src, &mut w, &mut d)?;
     }
     let Walk {
         mut findings,
@@ -195,24 +195,26 @@ pub fn analyse(
             format!("{more} more findings not shown"),
         ));
     }
-    Ok(stats.into_report(
+    let mut report = stats.into_report(
         file,
         "flv",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
         opts.validate.then_some(findings),
-    ))
+    );
+    report.structures = d.finish();
+    Ok(report)
 }
 
 /// Tag headers only: the file header, then a [`HeaderScan`] that seeks over payloads.
-fn scan_headers(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(), AnalyseError> {
+fn scan_headers(src: &mut Source, w: &mut Walk, d: &mut Detail) -> Result<(), AnalyseError> {
     let mut hb = Vec::with_capacity(HEADER_LEN as usize);
     (&mut *src)
         .take(u64::from(HEADER_LEN))
         .read_to_end(&mut hb)
         .map_err(|e| FormatError::io(FORMAT, 0, e))?;
     let h = Header::parse(&mut Cursor::from_slice(&hb, 0, FORMAT))?;
-    w.header(h, out)?;
+    w.header(h, d)?;
     let start = u64::from(h.data_offset) + PREV_TAG_SIZE_LEN as u64;
     let mut scan = HeaderScan::new(src, start);
     loop {
@@ -222,13 +224,13 @@ fn scan_headers(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(
         let Some(st) = scan.next(whole_video, !w.audio_payload_seen)? else {
             break;
         };
-        w.tag(&st.tag, st.missing, out)?;
+        w.tag(&st.tag, st.missing, d)?;
     }
     Ok(())
 }
 
 /// Every byte, through the sans-IO tag reader (all checks, every payload).
-fn read_all(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(), AnalyseError> {
+fn read_all(src: &mut Source, w: &mut Walk, d: &mut Detail) -> Result<(), AnalyseError> {
     let mut tags = TagReader::new();
     let mut eof = false;
     let mut read_at = 0u64;
@@ -263,9 +265,9 @@ fn read_all(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(), A
             }
         };
         match item {
-            Item::Header(h) => w.header(h, out)?,
+            Item::Header(h) => w.header(h, d)?,
             Item::Finding(f) => w.findings.push(f),
-            Item::Tag(tag) => w.tag(&tag, 0, out)?,
+            Item::Tag(tag) => w.tag(&tag, 0, d)?,
         }
     }
 }
@@ -280,212 +282,141 @@ fn fail(e: FormatError, opts: &Options, findings: &mut Vec<Finding>) -> Result<(
     }
 }
 
-/// One line per tag, plus what `detail` asks for below it.
-fn tag_lines(
-    out: &mut dyn Write,
-    tag: &Tag,
-    detail: u8,
-    nal_len: Option<u8>,
-) -> std::io::Result<()> {
+/// One tag: its header fields, the audio or video header decoded, script data as AMF0
+/// values, configuration records decoded; NAL units at `--detail 2`, the body's bytes at 3.
+fn tag_node(tag: &Tag, detail: u8, nal_len: Option<u8>) -> Node {
     let h = &tag.header;
-    let kind = match h.tag_type.name() {
+    let name = match h.tag_type.name() {
         Some(n) => n.to_string(),
         None => format!("type {}", h.tag_type.0),
     };
-    let mut line = format!(
-        "tag at byte {}: {kind}, {} bytes, timestamp {} ms",
-        tag.offset, h.data_size, h.timestamp_ms
-    );
+    let mut n = Node::new("tag", name)
+        .at(tag.offset)
+        .sized(TAG_HEADER_LEN as u64 + u64::from(h.data_size))
+        .field("timestamp_ms", h.timestamp_ms)
+        .field("data_size", h.data_size);
+    if h.stream_id != 0 {
+        n = n.field("stream_id", h.stream_id);
+    }
     if h.filter {
-        line.push_str(", encrypted");
+        n = n.field("encrypted", true);
     }
     let body_at = tag.offset + TAG_HEADER_LEN as u64;
     let mut c = Cursor::new(tag.body.clone(), body_at, FORMAT);
-    let mut nal_payload = None;
-    let mut config = None;
     match h.tag_type {
         TagType::AUDIO if !tag.body.is_empty() => match AudioTagHeader::parse(&mut c) {
             Ok(a) => {
-                line.push_str(&format!(", {}", a.sound_format.name()));
+                n = n.field("sound_format", a.sound_format.name());
                 if a.sound_format == SoundFormat::AAC {
-                    match a.aac_packet_type {
-                        Some(0) => {
-                            line.push_str(" sequence header (AudioSpecificConfig)");
-                            config = Some(("AudioSpecificConfig", c.peek_rest().to_vec()));
-                        }
-                        Some(1) => line.push_str(" raw frame"),
-                        Some(t) => line.push_str(&format!(" AACPacketType {t}")),
-                        None => {}
+                    let packet = match a.aac_packet_type {
+                        Some(0) => "sequence header".to_string(),
+                        Some(1) => "raw".to_string(),
+                        Some(t) => format!("type {t}"),
+                        None => "missing".to_string(),
+                    };
+                    n = n.field("aac_packet_type", packet);
+                    if a.aac_packet_type == Some(0) {
+                        n = n.child(decode::audio_specific_config(c.peek_rest(), c.offset()));
                     }
                 } else {
-                    line.push_str(&format!(
-                        " {} Hz flag, {}-bit, {}",
-                        a.rate_hz(),
-                        if a.sound_size == 1 { 16 } else { 8 },
-                        if a.sound_type == 1 { "stereo" } else { "mono" }
-                    ));
+                    n = n
+                        .field("sound_rate", a.rate_hz())
+                        .field("sound_size", if a.sound_size == 1 { 16 } else { 8 })
+                        .field(
+                            "sound_type",
+                            if a.sound_type == 1 { "stereo" } else { "mono" },
+                        );
                 }
             }
-            Err(e) => line.push_str(&format!(", broken: {}", e.problem)),
+            Err(e) => n = n.field("error", e.problem.to_string()),
         },
         TagType::VIDEO if !tag.body.is_empty() => match VideoTagHeader::parse(&mut c) {
             Ok(v) => {
-                line.push_str(&format!(
-                    ", {}{} {}",
-                    if v.ex_header { "enhanced " } else { "" },
-                    v.codec.name(),
-                    frame_type::name(v.frame_type)
-                ));
+                n = n
+                    .field("frame_type", frame_type::name(v.frame_type))
+                    .field("codec", v.codec.name());
+                if v.ex_header {
+                    n = n.field("enhanced", true);
+                }
+                let packet = match v.packet {
+                    VideoPacket::SequenceStart | VideoPacket::Mpeg2TsSequenceStart => {
+                        "sequence header".to_string()
+                    }
+                    VideoPacket::CodedFrames => "coded frames".to_string(),
+                    VideoPacket::SequenceEnd => "end of sequence".to_string(),
+                    VideoPacket::Metadata => "metadata".to_string(),
+                    VideoPacket::Unsupported(t) => format!("unsupported type {t}"),
+                    VideoPacket::Frame => String::new(),
+                };
+                if !packet.is_empty() {
+                    n = n.field("packet_type", packet);
+                }
                 match v.packet {
                     VideoPacket::SequenceStart | VideoPacket::Mpeg2TsSequenceStart => {
-                        line.push_str(", sequence header");
-                        config = Some(("decoder configuration record", c.peek_rest().to_vec()));
+                        let (rest, at) = (c.peek_rest(), c.offset());
+                        n = if v.codec.name() == "AVC" {
+                            n.child(decode::avc_config(rest, at))
+                        } else {
+                            n.child(
+                                Node::new("config", "decoder configuration record")
+                                    .at(at)
+                                    .sized(rest.len() as u64)
+                                    .field("data", Val::Bytes(rest.to_vec())),
+                            )
+                        };
                     }
                     VideoPacket::CodedFrames => {
-                        line.push_str(&format!(
-                            ", coded frames, composition offset {:+} ms",
-                            v.composition_time
-                        ));
-                        nal_payload = Some(c.peek_rest().to_vec());
+                        n = n.field("composition_time_ms", v.composition_time);
+                        if detail >= 2 && v.codec.name() == "AVC" {
+                            for nal in decode::length_prefixed_nals(
+                                c.peek_rest(),
+                                nal_len.unwrap_or(4),
+                                c.offset(),
+                            ) {
+                                n = n.child(nal);
+                            }
+                        }
                     }
-                    VideoPacket::SequenceEnd => line.push_str(", end of sequence"),
-                    VideoPacket::Metadata => line.push_str(", metadata"),
-                    VideoPacket::Unsupported(t) => {
-                        line.push_str(&format!(", unsupported PacketType {t}"))
-                    }
-                    VideoPacket::Frame => {}
+                    _ => {}
                 }
             }
-            Err(e) => line.push_str(&format!(", broken: {}", e.problem)),
+            Err(e) => n = n.field("error", e.problem.to_string()),
         },
+        TagType::SCRIPT => {
+            let mut c = Cursor::new(tag.body.clone(), body_at, FORMAT);
+            match Value::parse_all(&mut c) {
+                Ok(vals) => n = n.field("values", Val::List(vals.iter().map(amf0).collect())),
+                Err(e) => n = n.field("error", format!("bad AMF0: {e}")),
+            }
+        }
         _ => {}
     }
-    writeln!(out, "{line}")?;
-    if h.tag_type == TagType::SCRIPT {
-        let mut c = Cursor::new(tag.body.clone(), body_at, FORMAT);
-        match Value::parse_all(&mut c) {
-            Ok(vals) => {
-                for v in &vals {
-                    pretty(out, None, v, 1)?;
-                }
-            }
-            Err(e) => writeln!(out, "  bad AMF0: {e}")?,
-        }
-    }
-    if detail >= 2 {
-        if let Some(nals) = nal_payload {
-            nal_lines(out, &nals, nal_len.unwrap_or(4))?;
-        }
-        if let Some((what, bytes)) = config {
-            config_lines(out, what, &bytes)?;
-        }
-    }
     if detail >= 3 {
-        render::hex_dump(out, &tag.body, 32)?;
+        n = n.field("data", Val::Bytes(tag.body.to_vec()));
     }
-    Ok(())
+    n
 }
 
-/// NAL unit types and sizes of a length-prefixed payload.
-fn nal_lines(out: &mut dyn Write, data: &[u8], n: u8) -> std::io::Result<()> {
-    let n = usize::from(n);
-    let mut p = 0usize;
-    let mut listed = 0;
-    while p + n <= data.len() && listed < MAX_NALS_LISTED {
-        let len = data[p..p + n]
-            .iter()
-            .fold(0usize, |a, b| a << 8 | usize::from(*b));
-        let Some(first) = data.get(p + n) else { break };
-        let t = first & 0x1F;
-        writeln!(out, "  NAL unit type {t} ({}), {len} bytes", nal_name(t))?;
-        p += n + len;
-        listed += 1;
-    }
-    if p < data.len() && listed < MAX_NALS_LISTED {
-        writeln!(
-            out,
-            "  {} bytes left that do not form a NAL unit",
-            data.len() - p
-        )?;
-    }
-    Ok(())
-}
-
-fn nal_name(t: u8) -> &'static str {
-    match t {
-        1 => "non-IDR slice",
-        2..=4 => "slice data partition",
-        5 => "IDR slice",
-        6 => "SEI",
-        7 => "SPS",
-        8 => "PPS",
-        9 => "access unit delimiter",
-        10 => "end of sequence",
-        11 => "end of stream",
-        12 => "filler",
-        _ => "other",
-    }
-}
-
-fn config_lines(out: &mut dyn Write, what: &str, b: &[u8]) -> std::io::Result<()> {
-    writeln!(out, "  {what}, {} bytes", b.len())?;
-    if what == "AudioSpecificConfig" {
-        if let [b0, b1, ..] = *b {
-            let aot = b0 >> 3;
-            let idx = (b0 & 7) << 1 | b1 >> 7;
-            let ch = (b1 >> 3) & 0xF;
-            writeln!(
-                out,
-                "    audioObjectType {aot}, samplingFrequencyIndex {idx}, channelConfiguration {ch}"
-            )?;
-        }
-    } else if let [1, profile, compat, level, ls, ns, ..] = *b {
-        writeln!(
-            out,
-            "    avcC: profile {profile}, compatibility {compat:#04x}, level {level}, NAL length size {}, {} SPS",
-            (ls & 3) + 1,
-            ns & 0x1F
-        )?;
-    }
-    render::hex_dump(out, b, 32)
-}
-
-/// Pretty-prints an AMF0 value, one member per line.
-fn pretty(out: &mut dyn Write, key: Option<&str>, v: &Value, depth: usize) -> std::io::Result<()> {
-    let pad = "  ".repeat(depth);
-    let name = key.map(|k| format!("{k}: ")).unwrap_or_default();
+/// An AMF0 value as a field value: objects and ECMA arrays as records in order, strict
+/// arrays as lists, dates as ISO text with the offset the file gives.
+pub fn amf0(v: &Value) -> Val {
+    let members =
+        |p: &[(String, Value)]| Val::Map(p.iter().map(|(k, v)| (k.clone(), amf0(v))).collect());
     match v {
-        Value::Object(p) | Value::EcmaArray(p) | Value::TypedObject { properties: p, .. } => {
-            writeln!(out, "{pad}{name}{} ({} members)", v.type_name(), p.len())?;
-            for (k, val) in p {
-                pretty(out, Some(k), val, depth + 1)?;
+        Value::Number(n) => Val::Float(*n),
+        Value::Boolean(b) => Val::Bool(*b),
+        Value::String(s) | Value::LongString(s) | Value::XmlDocument(s) => Val::Str(s.clone()),
+        Value::Object(p) | Value::EcmaArray(p) => members(p),
+        Value::TypedObject { class, properties } => {
+            let mut m = vec![("class".to_string(), Val::Str(class.clone()))];
+            if let Val::Map(rest) = members(properties) {
+                m.extend(rest);
             }
+            Val::Map(m)
         }
-        Value::StrictArray(items) => {
-            writeln!(out, "{pad}{name}Strict Array ({} items)", items.len())?;
-            for (i, val) in items.iter().enumerate().take(MAX_ITEMS_SHOWN) {
-                pretty(out, Some(&format!("[{i}]")), val, depth + 1)?;
-            }
-            if items.len() > MAX_ITEMS_SHOWN {
-                writeln!(out, "{pad}  … {} more", items.len() - MAX_ITEMS_SHOWN)?;
-            }
-        }
-        Value::Number(n) => writeln!(out, "{pad}{name}{n}")?,
-        Value::Boolean(b) => writeln!(out, "{pad}{name}{b}")?,
-        Value::String(s) | Value::LongString(s) | Value::XmlDocument(s) => {
-            if s.len() > 200 {
-                writeln!(out, "{pad}{name}<{} characters>", s.chars().count())?
-            } else {
-                writeln!(out, "{pad}{name}{s:?}")?
-            }
-        }
-        Value::Date { ms, timezone } => {
-            writeln!(out, "{pad}{name}Date {ms} ms, time-zone {timezone}")?
-        }
-        Value::Reference(i) => writeln!(out, "{pad}{name}Reference {i}")?,
-        Value::Null | Value::Undefined | Value::Unsupported => {
-            writeln!(out, "{pad}{name}{}", v.type_name())?
-        }
+        Value::StrictArray(items) => Val::List(items.iter().map(amf0).collect()),
+        Value::Date { ms, timezone } => map().with("date_ms", *ms).with("timezone_min", *timezone),
+        Value::Reference(i) => map().with("reference", *i),
+        Value::Null | Value::Undefined | Value::Unsupported => Val::Null,
     }
-    Ok(())
 }

@@ -2,6 +2,7 @@
 //! gathers what the parsers expose into a [`Report`] and renders it as a table, as detail
 //! lines or as JSON (the stable shape of DESIGN.md §1, documented in `docs/analyse-json.md`).
 
+pub mod decode;
 pub mod dtsc;
 pub mod flv;
 pub mod mp3;
@@ -10,6 +11,7 @@ pub mod payload;
 pub mod raw;
 pub mod render;
 pub mod stats;
+pub mod tree;
 pub mod ts;
 
 use std::io::Write;
@@ -55,6 +57,10 @@ pub struct Report {
     /// Problems found (with `--validate`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub findings: Option<Vec<Finding>>,
+    /// The file's structures (boxes, tags, tables, headers, NAL units) with decoded fields,
+    /// in file order (with `--json --detail 2` or more).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structures: Option<Vec<tree::Node>>,
     /// Lines about the container the summary prints under its first line (TS programs, MP4
     /// brands); text output only.
     #[serde(skip)]

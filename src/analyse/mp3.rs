@@ -13,12 +13,14 @@ use crate::formats::mp3::reader::{track_of, Unit, TRACK_ID};
 use crate::formats::{Finding, FormatError};
 use crate::io::Source;
 
+use super::tree::{map, Detail, Node, Val};
 use super::{render, AnalyseError, Options, PacketRow, Report, Stats};
 
 /// Findings past this many are dropped (one summary finding says how many).
 const MAX_FINDINGS: usize = 200;
 
-fn describe(h: &FrameHeader) -> String {
+/// A frame header's fields (11172-3 2.4.2.3, 13818-3), enumerations by name.
+fn header_fields(n: Node, h: &FrameHeader) -> Node {
     let v = match h.version {
         Version::Mpeg1 => "MPEG-1",
         Version::Mpeg2 => "MPEG-2",
@@ -34,20 +36,20 @@ fn describe(h: &FrameHeader) -> String {
         .get(usize::from(h.layer).saturating_sub(1))
         .copied()
         .unwrap_or("?");
-    format!(
-        "{v} layer {layer} {} kbit/s {} Hz {mode}{}{}",
-        h.bitrate_kbps,
-        h.sample_rate,
-        if h.padding { ", padded" } else { "" },
-        if h.crc { ", CRC" } else { "" },
-    )
+    n.field("version", v)
+        .field("layer", layer)
+        .field("bitrate_kbps", h.bitrate_kbps)
+        .field("sample_rate", h.sample_rate)
+        .field("channel_mode", mode)
+        .field("padding", h.padding)
+        .field("crc", h.crc)
 }
 
 /// Analyses an MP3 input (the format table's `analyse`).
 pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Report, AnalyseError> {
     let file = src.name().to_string();
     let size = src.len();
-    let text = !opts.json;
+    let mut d = Detail::new(out, opts);
     let mut walk = Walker::new(src);
     let mut findings: Vec<Finding> = Vec::new();
     let mut dropped = 0usize;
@@ -79,51 +81,47 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         }
         match &item.unit {
             Unit::Id3v2 { header, len } => {
-                if text && opts.detail >= 1 {
-                    writeln!(
-                        out,
-                        "ID3v2.{}.{} tag at byte {}, {len} bytes{}",
-                        header.major,
-                        header.revision,
-                        item.offset,
-                        if header.has_footer() {
-                            " (with footer)"
-                        } else {
-                            ""
-                        }
-                    )?;
+                if d.wants(opts.detail, 1) {
+                    let mut n = Node::new("id3", "ID3v2 tag")
+                        .at(item.offset)
+                        .sized(*len)
+                        .field("version", format!("2.{}.{}", header.major, header.revision))
+                        .field("footer", header.has_footer());
                     if let Some(tag) = &item.data {
-                        for f in id3::frames(header, tag, item.offset) {
-                            match f.text {
-                                Some(t) => writeln!(out, "  {} ({} bytes): {t}", f.id, f.size)?,
-                                None => writeln!(out, "  {} ({} bytes)", f.id, f.size)?,
-                            }
-                        }
+                        let frames = id3::frames(header, tag, item.offset)
+                            .into_iter()
+                            .map(|f| {
+                                map()
+                                    .with("id", f.id.clone())
+                                    .with("size", f.size)
+                                    .with_opt("text", f.text.clone())
+                            })
+                            .collect();
+                        n = n.field("frames", Val::List(frames));
                     }
+                    d.emit(n)?;
                 }
             }
             Unit::Id3v1 => {
-                if text && opts.detail >= 1 {
-                    writeln!(out, "ID3v1 tag at byte {}", item.offset)?;
+                if d.wants(opts.detail, 1) {
+                    d.emit(Node::new("id3", "ID3v1 tag").at(item.offset).sized(128))?;
                 }
             }
             Unit::Garbage { .. } => {}
             Unit::Vbr { header, vbr, len } => {
                 cbr = vbr.kind == VbrKind::Info;
-                if text && opts.detail >= 1 {
+                if d.wants(opts.detail, 1) {
                     let kind = match vbr.kind {
-                        VbrKind::Xing => "Xing",
-                        VbrKind::Info => "Info",
-                        VbrKind::Vbri => "VBRI",
+                        VbrKind::Xing => "Xing frame",
+                        VbrKind::Info => "Info frame",
+                        VbrKind::Vbri => "VBRI frame",
                     };
-                    writeln!(
-                        out,
-                        "{kind} frame at byte {}, {len} bytes ({}): frames {}, bytes {}",
-                        item.offset,
-                        describe(header),
-                        vbr.frames.map_or("-".into(), |f| f.to_string()),
-                        vbr.bytes.map_or("-".into(), |b| b.to_string()),
-                    )?;
+                    let n = Node::new("vbr", kind)
+                        .at(item.offset)
+                        .sized(*len as u64)
+                        .field_opt("frames", vbr.frames)
+                        .field_opt("bytes", vbr.bytes);
+                    d.emit(header_fields(n, header))?;
                 }
                 if meta.is_none() {
                     let m = Meta {
@@ -175,25 +173,26 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 if let Some(s) = stats.as_mut() {
                     s.add(&p);
                 }
+                if d.wants(opts.detail, 2) {
+                    let mut n = header_fields(
+                        Node::new("frame", "MPEG audio frame")
+                            .at(item.offset)
+                            .sized(*len as u64),
+                        header,
+                    );
+                    if *truncated {
+                        n = n.field("truncated", true);
+                    }
+                    if opts.detail >= 3 {
+                        n = n.field("data", Val::Bytes(p.data.to_vec()));
+                    }
+                    d.emit(n)?;
+                }
                 if opts.detail >= 1 {
                     if opts.json {
                         rows.push(PacketRow::of(&p));
-                    } else {
-                        if opts.detail >= 2 {
-                            writeln!(
-                                out,
-                                "frame at byte {}: {}, {len} bytes{}",
-                                item.offset,
-                                describe(header),
-                                if *truncated { " (truncated)" } else { "" }
-                            )?;
-                        }
-                        if let Some(m) = &meta {
-                            render::packet_line(out, m, &p)?;
-                        }
-                        if opts.detail >= 3 {
-                            render::hex_dump(out, &p.data, 32)?;
-                        }
+                    } else if let Some(m) = &meta {
+                        render::packet_line(d.out(), m, &p)?;
                     }
                 }
             }
@@ -208,13 +207,15 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
     let Some(stats) = stats else {
         return Err(FormatError::invalid("mp3", walk.offset(), "no MPEG audio frame found").into());
     };
-    Ok(stats.into_report(
+    let mut report = stats.into_report(
         file,
         "mp3",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
         opts.validate.then_some(findings),
-    ))
+    );
+    report.structures = d.finish();
+    Ok(report)
 }
 
 fn check_change(

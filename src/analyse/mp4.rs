@@ -14,7 +14,7 @@ use crate::formats::mp4::boxes::mvex::{parse_mehd, Trex};
 use crate::formats::mp4::boxes::sidx::Sidx;
 use crate::formats::mp4::boxes::stco::Stco;
 use crate::formats::mp4::boxes::stsc::Stsc;
-use crate::formats::mp4::boxes::stsd::Stsd;
+use crate::formats::mp4::boxes::stsd::{Btrt, EntryKind, Esds, Stsd};
 use crate::formats::mp4::boxes::stss::Stss;
 use crate::formats::mp4::boxes::stsz::Stsz;
 use crate::formats::mp4::boxes::stts::{Ctts, Stts};
@@ -23,10 +23,10 @@ use crate::formats::mp4::demux::{Demuxer, MAX_MOOF, MAX_MOOV};
 use crate::formats::{Demuxer as _, Finding};
 use crate::io::{Cursor, Source};
 
+use super::decode::{self, fixed_16_16, fixed_8_8};
+use super::tree::{map, Detail, Node, Val};
 use super::{render, AnalyseError, Options, PacketRow, Report, Stats};
 
-/// Table entries printed per box before "...".
-const SHOW_ENTRIES: usize = 8;
 /// Bytes of a first AAC sample read for the summary (an AAC frame is at most 6144 bits per
 /// channel; 64 KiB covers 8 channels with room).
 const FIRST_PAYLOAD_MAX: u32 = 64 << 10;
@@ -49,7 +49,6 @@ fn declared_duration(demux: &Demuxer, report: &mut Report) {
 pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Report, AnalyseError> {
     let file = src.name().to_string();
     let size = src.len();
-    let text = !opts.json;
     let mut demux = match Demuxer::open(src) {
         Ok(d) => d,
         Err(e) if opts.validate => {
@@ -96,7 +95,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             }
         ));
     }
-    if text && opts.detail >= 1 {
+    let mut d = Detail::new(out, opts);
+    if d.wants(opts.detail, 1) {
         for h in info.top.clone() {
             let limit = match &h.kind {
                 b"moov" => MAX_MOOV,
@@ -104,14 +104,20 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 b"mdat" => 0,
                 _ => 1 << 20,
             };
-            print_header(out, &h, 0)?;
-            if limit == 0 || h.payload_len() > limit {
-                continue;
-            }
-            match demux.read_box(&h, limit) {
-                Ok(c) => print_payload(out, &h, c, 1)?,
-                Err(e) => writeln!(out, "  (cannot read: {e})")?,
-            }
+            let node = if limit == 0 || h.payload_len() > limit {
+                Node::new("box", fourcc_str(h.kind))
+                    .at(h.offset)
+                    .sized(h.size)
+            } else {
+                match demux.read_box(&h, limit) {
+                    Ok(c) => box_node(&h, c, 0),
+                    Err(e) => Node::new("box", fourcc_str(h.kind))
+                        .at(h.offset)
+                        .sized(h.size)
+                        .field("error", e.to_string()),
+                }
+            };
+            d.emit(node)?;
         }
     }
     if opts.validate {
@@ -196,7 +202,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 if opts.json {
                     rows.push(row);
                 } else {
-                    render::row_line(out, &meta, &row)?;
+                    render::row_line(d.out(), &meta, &row)?;
                 }
             }
         }
@@ -209,6 +215,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         );
         declared_duration(&demux, &mut report);
         report.summary_lines = summary_lines;
+        report.structures = d.finish();
         return Ok(report);
     }
     loop {
@@ -243,9 +250,9 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             if opts.json {
                 rows.push(PacketRow::of(&p));
             } else {
-                render::packet_line(out, &meta, &p)?;
+                render::packet_line(d.out(), &meta, &p)?;
                 if opts.detail >= 3 {
-                    render::hex_dump(out, &p.data, 32)?;
+                    render::hex_dump(d.out(), &p.data, 32)?;
                 }
             }
         }
@@ -260,19 +267,379 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
     );
     declared_duration(&demux, &mut report);
     report.summary_lines = summary_lines;
+    report.structures = d.finish();
     Ok(report)
 }
 
-fn print_header(out: &mut dyn Write, h: &BoxHeader, depth: usize) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "{}[{}] at {} size {}{}",
-        "  ".repeat(depth),
-        fourcc_str(h.kind),
-        h.offset,
-        h.size,
-        if h.to_end { " (to end)" } else { "" }
-    )
+/// A box's node: header, decoded fields, children.
+fn box_node(h: &BoxHeader, mut c: Cursor, depth: usize) -> Node {
+    let mut n = Node::new("box", fourcc_str(h.kind))
+        .at(h.offset)
+        .sized(h.size);
+    if h.to_end {
+        n = n.field("extends_to_end", true);
+    }
+    if is_container(&h.kind) {
+        if depth >= MAX_DEPTH {
+            return n.field(
+                "error",
+                format!("nesting deeper than {MAX_DEPTH}: not shown"),
+            );
+        }
+        return children(n, &mut c, depth);
+    }
+    let decoded = match &h.kind {
+        b"ftyp" | b"styp" => Ftyp::parse(&mut c).map(|f| {
+            n.clone()
+                .field("major_brand", fourcc_str(f.major))
+                .field("minor_version", f.minor)
+                .field(
+                    "compatible_brands",
+                    f.compatible
+                        .iter()
+                        .map(|b| fourcc_str(*b))
+                        .collect::<Vec<_>>(),
+                )
+        }),
+        b"mvhd" => Mvhd::parse(&mut c).map(|v| {
+            n.clone()
+                .field("version", v.version)
+                .field("creation_time", mp4_date(v.creation))
+                .field("modification_time", mp4_date(v.modification))
+                .field("timescale", v.timescale)
+                .field("duration", v.duration)
+                .field("duration_seconds", seconds(v.duration, v.timescale))
+                .field("rate", fixed_16_16(v.rate))
+                .field("volume", fixed_8_8(v.volume))
+                .field("matrix", matrix(&v.matrix))
+                .field("next_track_id", v.next_track_id)
+        }),
+        b"tkhd" => Tkhd::parse(&mut c).map(|v| {
+            n.clone()
+                .field("version", v.version)
+                .field("flags", format!("{:#08x}", v.flags))
+                .field("enabled", v.flags & 1 != 0)
+                .field("in_movie", v.flags & 2 != 0)
+                .field("in_preview", v.flags & 4 != 0)
+                .field("creation_time", mp4_date(v.creation))
+                .field("modification_time", mp4_date(v.modification))
+                .field("track_id", v.track_id)
+                .field("duration", v.duration)
+                .field("layer", v.layer as i16)
+                .field("alternate_group", v.alternate_group)
+                .field("volume", fixed_8_8(v.volume))
+                .field("matrix", matrix(&v.matrix))
+                .field("width", fixed_16_16(v.width))
+                .field("height", fixed_16_16(v.height))
+        }),
+        b"elst" => Elst::parse(&mut c).map(|v| {
+            n.clone().field("version", v.version).field(
+                "entries",
+                Val::List(
+                    v.entries
+                        .iter()
+                        .map(|e| {
+                            map()
+                                .with("segment_duration", e.segment_duration)
+                                .with("media_time", e.media_time)
+                                .with("media_rate", fixed_16_16(e.rate))
+                        })
+                        .collect(),
+                ),
+            )
+        }),
+        b"mdhd" => Mdhd::parse(&mut c).map(|v| {
+            n.clone()
+                .field("version", v.version)
+                .field("creation_time", mp4_date(v.creation))
+                .field("modification_time", mp4_date(v.modification))
+                .field("timescale", v.timescale)
+                .field("duration", v.duration)
+                .field("duration_seconds", seconds(v.duration, v.timescale))
+                .field(
+                    "language",
+                    crate::formats::mp4::boxes::media::unpack_language(v.language)
+                        .unwrap_or_else(|| "und".into()),
+                )
+        }),
+        b"hdlr" => Hdlr::parse(&mut c).map(|v| {
+            n.clone()
+                .field("handler_type", fourcc_str(v.handler))
+                .field("handler", handler_name(&v.handler))
+                .field("name", v.name.trim_end_matches('\0').to_string())
+        }),
+        b"stsd" => {
+            let entries = c.clone();
+            Stsd::parse(&mut c).map(|v| sample_entries(n.clone(), entries, &v))
+        }
+        b"stts" => Stts::parse(&mut c).map(|v| {
+            n.clone().field("entry_count", v.entries.len()).field(
+                "entries",
+                Val::List(
+                    v.entries
+                        .iter()
+                        .map(|(count, delta)| {
+                            map()
+                                .with("sample_count", *count)
+                                .with("sample_delta", *delta)
+                        })
+                        .collect(),
+                ),
+            )
+        }),
+        b"ctts" => Ctts::parse(&mut c).map(|v| {
+            n.clone()
+                .field("version", v.version)
+                .field("entry_count", v.entries.len())
+                .field(
+                    "entries",
+                    Val::List(
+                        v.entries
+                            .iter()
+                            .map(|(count, off)| {
+                                map()
+                                    .with("sample_count", *count)
+                                    .with("sample_offset", *off)
+                            })
+                            .collect(),
+                    ),
+                )
+        }),
+        b"stss" => Stss::parse(&mut c).map(|v| {
+            n.clone()
+                .field("entry_count", v.samples.len())
+                .field("sample_numbers", v.samples.clone())
+        }),
+        b"stsc" => Stsc::parse(&mut c).map(|v| {
+            n.clone().field("entry_count", v.entries.len()).field(
+                "entries",
+                Val::List(
+                    v.entries
+                        .iter()
+                        .map(|e| {
+                            map()
+                                .with("first_chunk", e.first_chunk)
+                                .with("samples_per_chunk", e.samples_per_chunk)
+                                .with("sample_description_index", e.description)
+                        })
+                        .collect(),
+                ),
+            )
+        }),
+        b"stsz" => Stsz::parse(&mut c).map(|v| {
+            let n = n
+                .clone()
+                .field("sample_size", v.constant)
+                .field("sample_count", v.count);
+            if v.constant == 0 {
+                n.field("entry_sizes", v.sizes.clone())
+            } else {
+                n
+            }
+        }),
+        b"stz2" => Stsz::parse_compact(&mut c).map(|v| {
+            n.clone()
+                .field("sample_count", v.count)
+                .field("entry_sizes", v.sizes.clone())
+        }),
+        b"stco" | b"co64" => Stco::parse(&mut c, h.kind == *b"co64").map(|v| {
+            n.clone()
+                .field("entry_count", v.offsets.len())
+                .field("chunk_offsets", v.offsets.clone())
+        }),
+        b"trex" => Trex::parse(&mut c).map(|v| {
+            n.clone()
+                .field("track_id", v.track_id)
+                .field("default_sample_description_index", v.description)
+                .field("default_sample_duration", v.duration)
+                .field("default_sample_size", v.size)
+                .field("default_sample_flags", sample_flags(v.flags))
+        }),
+        b"mehd" => parse_mehd(&mut c).map(|v| n.clone().field("fragment_duration", v)),
+        b"mfhd" => fragment::parse_mfhd(&mut c).map(|v| n.clone().field("sequence_number", v)),
+        b"tfhd" => Tfhd::parse(&mut c).map(|v| {
+            n.clone()
+                .field("flags", format!("{:#08x}", v.flags))
+                .field("track_id", v.track_id)
+                .field_opt("base_data_offset", v.base_data_offset)
+                .field_opt("sample_description_index", v.description)
+                .field_opt("default_sample_duration", v.duration)
+                .field_opt("default_sample_size", v.size)
+                .field_opt("default_sample_flags", v.sample_flags.map(sample_flags))
+                .field("duration_is_empty", v.flags & fragment::TFHD_EMPTY != 0)
+                .field(
+                    "default_base_is_moof",
+                    v.flags & fragment::TFHD_BASE_IS_MOOF != 0,
+                )
+        }),
+        b"tfdt" => {
+            fragment::parse_tfdt(&mut c).map(|v| n.clone().field("base_media_decode_time", v))
+        }
+        b"trun" => Trun::parse(&mut c).map(|v| {
+            n.clone()
+                .field("version", v.version)
+                .field("flags", format!("{:#08x}", v.flags))
+                .field("sample_count", v.samples.len())
+                .field_opt("data_offset", v.data_offset)
+                .field_opt("first_sample_flags", v.first_flags.map(sample_flags))
+                .field(
+                    "samples",
+                    Val::List(
+                        v.samples
+                            .iter()
+                            .map(|s| {
+                                map()
+                                    .with_opt("duration", s.duration)
+                                    .with_opt("size", s.size)
+                                    .with_opt("flags", s.flags.map(sample_flags))
+                                    .with_opt("composition_time_offset", s.cto)
+                            })
+                            .collect(),
+                    ),
+                )
+        }),
+        b"sidx" => Sidx::parse(&mut c).map(|v| {
+            n.clone()
+                .field("version", v.version)
+                .field("reference_id", v.reference_id)
+                .field("timescale", v.timescale)
+                .field("earliest_presentation_time", v.earliest_pts)
+                .field("first_offset", v.first_offset)
+                .field(
+                    "references",
+                    Val::List(
+                        v.refs
+                            .iter()
+                            .map(|r| {
+                                map()
+                                    .with(
+                                        "reference_type",
+                                        if r.reference_type { "index" } else { "media" },
+                                    )
+                                    .with("referenced_size", r.size)
+                                    .with("subsegment_duration", r.duration)
+                                    .with("starts_with_sap", r.starts_with_sap)
+                                    .with("sap_type", r.sap_type)
+                                    .with("sap_delta_time", r.sap_delta)
+                            })
+                            .collect(),
+                    ),
+                )
+        }),
+        _ => return n,
+    };
+    decoded.unwrap_or_else(|e| n.field("error", e.to_string()))
+}
+
+/// The child boxes of a container.
+fn children(mut n: Node, c: &mut Cursor, depth: usize) -> Node {
+    for _ in 0..MAX_CHILDREN {
+        match next_child(c) {
+            Ok(Some((ch, body))) => n = n.child(box_node(&ch, body, depth + 1)),
+            Ok(None) => return n,
+            Err(e) => return n.field("error", e.to_string()),
+        }
+    }
+    n
+}
+
+/// The entries of an `stsd` (its payload in `c`), with their configuration boxes decoded.
+fn sample_entries(n: Node, mut c: Cursor, stsd: &Stsd) -> Node {
+    let mut n = n.field("entry_count", stsd.entries.len());
+    if c.skip(8, "stsd header").is_err() {
+        return n;
+    }
+    for parsed in &stsd.entries {
+        let Ok(Some((h, mut body))) = next_child(&mut c) else {
+            break;
+        };
+        let mut e = Node::new("box", fourcc_str(h.kind))
+            .at(h.offset)
+            .sized(h.size)
+            .field("data_reference_index", parsed.data_ref);
+        // Where the entry's own fields end and its boxes begin (14496-12 8.5.2.2,
+        // QuickTime sound description versions 1 and 2).
+        let fixed = match &parsed.kind {
+            EntryKind::Visual(v) => {
+                e = e.field("width", v.width).field("height", v.height);
+                78
+            }
+            EntryKind::Audio(a) => {
+                e = e
+                    .field("channel_count", a.channels)
+                    .field("sample_size", a.sample_size)
+                    .field("sample_rate", a.rate);
+                let qt = body
+                    .peek(10)
+                    .map_or(0, |b| u16::from_be_bytes([b[8], b[9]]));
+                28 + match qt {
+                    1 => 16,
+                    2 => 36,
+                    _ => 0,
+                }
+            }
+            EntryKind::Other(_) => {
+                n = n.child(e);
+                continue;
+            }
+        };
+        if body.skip(fixed, "sample entry fields").is_ok() {
+            e = entry_boxes(e, &mut body, 0);
+        }
+        n = n.child(e);
+    }
+    n
+}
+
+/// The boxes inside a sample entry: configuration records decoded, `btrt`, QuickTime `wave`.
+fn entry_boxes(mut e: Node, c: &mut Cursor, depth: usize) -> Node {
+    while c.remaining() >= 8 {
+        let Ok(Some((h, mut body))) = next_child(c) else {
+            break;
+        };
+        let at = h.offset + h.header_len;
+        let payload = body.peek_rest().to_vec();
+        let mut b = Node::new("box", fourcc_str(h.kind))
+            .at(h.offset)
+            .sized(h.size);
+        match &h.kind {
+            b"avcC" => b = b.child(decode::avc_config(&payload, at)),
+            b"hvcC" | b"av1C" | b"vpcC" => b = b.field("data", Val::Bytes(payload)),
+            b"btrt" => {
+                if let Ok(v) = Btrt::parse(&mut body) {
+                    b = b
+                        .field("buffer_size", v.buffer_size)
+                        .field("max_bitrate", v.max_bitrate)
+                        .field("avg_bitrate", v.avg_bitrate);
+                }
+            }
+            b"esds" => match Esds::parse(&mut body) {
+                Ok(v) => {
+                    b = b
+                        .field("es_id", v.es_id)
+                        .field("object_type_indication", format!("{:#04x}", v.object_type))
+                        .field("object_type", object_type_name(v.object_type))
+                        .field("stream_type", v.stream_type)
+                        .field("buffer_size", v.buffer_size)
+                        .field("max_bitrate", v.max_bitrate)
+                        .field("avg_bitrate", v.avg_bitrate);
+                    if !v.dsi.is_empty() {
+                        // The DecoderSpecificInfo ends the descriptor chain.
+                        let dsi_at = payload
+                            .windows(v.dsi.len())
+                            .rposition(|w| w == &v.dsi[..])
+                            .map_or(at, |p| at + p as u64);
+                        b = b.child(decode::audio_specific_config(&v.dsi, dsi_at));
+                    }
+                }
+                Err(err) => b = b.field("error", err.to_string()),
+            },
+            b"wave" if depth < 2 => b = entry_boxes(b, &mut body, depth + 1),
+            _ => {}
+        }
+        e = e.child(b);
+    }
+    e
 }
 
 fn is_container(kind: &[u8; 4]) -> bool {
@@ -289,129 +656,120 @@ fn is_container(kind: &[u8; 4]) -> bool {
             | b"moof"
             | b"traf"
             | b"udta"
+            | b"mfra"
     )
 }
 
-fn list<T: std::fmt::Debug>(v: &[T]) -> String {
-    let shown: Vec<String> = v
-        .iter()
-        .take(SHOW_ENTRIES)
-        .map(|x| format!("{x:?}"))
-        .collect();
-    format!(
-        "{} entries: {}{}",
-        v.len(),
-        shown.join(" "),
-        if v.len() > SHOW_ENTRIES { " ..." } else { "" }
-    )
-}
-
-/// Prints the decoded fields of a box and, for containers, its children.
-fn print_payload(
-    out: &mut dyn Write,
-    h: &BoxHeader,
-    mut c: Cursor,
-    depth: usize,
-) -> std::io::Result<()> {
-    let pad = "  ".repeat(depth);
-    if is_container(&h.kind) {
-        if depth >= MAX_DEPTH {
-            return writeln!(out, "{pad}(nesting deeper than {MAX_DEPTH}: not shown)");
-        }
-        for _ in 0..MAX_CHILDREN {
-            match next_child(&mut c) {
-                Ok(Some((ch, body))) => {
-                    print_header(out, &ch, depth)?;
-                    print_payload(out, &ch, body, depth + 1)?;
-                }
-                Ok(None) => return Ok(()),
-                Err(e) => return writeln!(out, "{pad}error: {e}"),
-            }
-        }
-        return Ok(());
+/// `Video`, `Sound` … for an `hdlr` handler type.
+fn handler_name(h: &[u8; 4]) -> &'static str {
+    match h {
+        b"vide" => "video",
+        b"soun" => "audio",
+        b"hint" => "hint",
+        b"meta" => "metadata",
+        b"text" | b"sbtl" | b"subt" => "subtitle",
+        b"tmcd" => "timecode",
+        _ => "other",
     }
-    let line = match &h.kind {
-        b"ftyp" | b"styp" => Ftyp::parse(&mut c).map(|f| {
-            format!(
-                "major {} minor {} compatible {}",
-                fourcc_str(f.major),
-                f.minor,
-                f.compatible
-                    .iter()
-                    .map(|b| fourcc_str(*b))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
-        }),
-        b"mvhd" => Mvhd::parse(&mut c).map(|v| format!("{v:?}")),
-        b"tkhd" => Tkhd::parse(&mut c).map(|v| format!("{v:?}")),
-        b"elst" => {
-            Elst::parse(&mut c).map(|v| format!("version {} {}", v.version, list(&v.entries)))
-        }
-        b"mdhd" => Mdhd::parse(&mut c).map(|v| {
-            format!(
-                "{v:?} language {}",
-                crate::formats::mp4::boxes::media::unpack_language(v.language)
-                    .unwrap_or_else(|| "und".into())
-            )
-        }),
-        b"hdlr" => Hdlr::parse(&mut c)
-            .map(|v| format!("handler {} name {:?}", fourcc_str(v.handler), v.name)),
-        b"stsd" => Stsd::parse(&mut c).map(|v| {
-            v.entries
-                .iter()
-                .map(|e| format!("{} {:?}", fourcc_str(e.format), e.kind))
-                .collect::<Vec<_>>()
-                .join("; ")
-        }),
-        b"stts" => Stts::parse(&mut c).map(|v| list(&v.entries)),
-        b"ctts" => {
-            Ctts::parse(&mut c).map(|v| format!("version {} {}", v.version, list(&v.entries)))
-        }
-        b"stss" => Stss::parse(&mut c).map(|v| list(&v.samples)),
-        b"stsc" => Stsc::parse(&mut c).map(|v| list(&v.entries)),
-        b"stsz" => Stsz::parse(&mut c).map(|v| {
-            format!(
-                "constant {} count {} {}",
-                v.constant,
-                v.count,
-                list(&v.sizes)
-            )
-        }),
-        b"stz2" => {
-            Stsz::parse_compact(&mut c).map(|v| format!("count {} {}", v.count, list(&v.sizes)))
-        }
-        b"stco" => Stco::parse(&mut c, false).map(|v| list(&v.offsets)),
-        b"co64" => Stco::parse(&mut c, true).map(|v| list(&v.offsets)),
-        b"trex" => Trex::parse(&mut c).map(|v| format!("{v:?}")),
-        b"mehd" => parse_mehd(&mut c).map(|v| format!("fragment_duration {v}")),
-        b"mfhd" => fragment::parse_mfhd(&mut c).map(|v| format!("sequence {v}")),
-        b"tfhd" => Tfhd::parse(&mut c).map(|v| format!("{v:?}")),
-        b"tfdt" => fragment::parse_tfdt(&mut c).map(|v| format!("baseMediaDecodeTime {v}")),
-        b"trun" => Trun::parse(&mut c).map(|v| {
-            format!(
-                "version {} flags {:#x} data_offset {:?} first_flags {:?} {}",
-                v.version,
-                v.flags,
-                v.data_offset,
-                v.first_flags,
-                list(&v.samples)
-            )
-        }),
-        b"sidx" => Sidx::parse(&mut c).map(|v| {
-            format!(
-                "reference_ID {} timescale {} earliest_pts {} first_offset {} {}",
-                v.reference_id,
-                v.timescale,
-                v.earliest_pts,
-                v.first_offset,
-                list(&v.refs)
-            )
-        }),
-        _ => return Ok(()),
-    };
-    match line {
-        Ok(l) => writeln!(out, "{pad}{l}"),
-        Err(e) => writeln!(out, "{pad}error: {e}"),
+}
+
+/// The `esds` objectTypeIndication (14496-1 Table 5, the MP4 registration authority).
+fn object_type_name(t: u8) -> &'static str {
+    match t {
+        0x40 => "MPEG-4 Audio (AAC)",
+        0x66 => "MPEG-2 AAC Main",
+        0x67 => "MPEG-2 AAC LC",
+        0x68 => "MPEG-2 AAC SSR",
+        0x69 => "MPEG-2 Audio (MP3)",
+        0x6B => "MPEG-1 Audio (MP3)",
+        0x20 => "MPEG-4 Visual",
+        0x21 => "H.264",
+        0xA5 => "AC-3",
+        _ => "other",
+    }
+}
+
+/// Sample flags (14496-12 8.8.3.1): the dependency fields and the sync flag.
+fn sample_flags(f: u32) -> Val {
+    map()
+        .with("value", format!("{f:#010x}"))
+        .with("depends_on", (f >> 24) & 3)
+        .with("is_depended_on", (f >> 22) & 3)
+        .with("has_redundancy", (f >> 20) & 3)
+        .with("non_sync", f & 0x1_0000 != 0)
+}
+
+/// The transformation matrix: `identity`, or its nine values decoded (16.16, and 2.30 for
+/// the third column).
+fn matrix(m: &[u32; 9]) -> Val {
+    const IDENTITY: [u32; 9] = [0x1_0000, 0, 0, 0, 0x1_0000, 0, 0, 0, 0x4000_0000];
+    if *m == IDENTITY {
+        return Val::Str("identity".into());
+    }
+    Val::List(
+        m.iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let scale = if i % 3 == 2 {
+                    (1u64 << 30) as f64
+                } else {
+                    65536.0
+                };
+                Val::Float(f64::from(v as i32) / scale)
+            })
+            .collect(),
+    )
+}
+
+/// `duration / timescale` in seconds.
+fn seconds(duration: u64, timescale: u32) -> Val {
+    if timescale == 0 {
+        return Val::Null;
+    }
+    Val::Float((duration as f64 / f64::from(timescale) * 1000.0).round() / 1000.0)
+}
+
+/// Seconds since 1904-01-01 (MP4's epoch) as an ISO 8601 UTC time.
+fn mp4_date(secs: u64) -> String {
+    // Days from 1904-01-01 to 1970-01-01.
+    const TO_UNIX: i64 = 24_107;
+    let days = (secs / 86_400) as i64 - TO_UNIX;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Year, month, day of a count of days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_count_from_1904() {
+        assert_eq!(mp4_date(0), "1904-01-01T00:00:00Z");
+        // 2082844800 s after 1904 is the Unix epoch.
+        assert_eq!(mp4_date(2_082_844_800), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            mp4_date(2_082_844_800 + 951_782_400 + 3661),
+            "2000-02-29T01:01:01Z"
+        );
     }
 }

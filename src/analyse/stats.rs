@@ -151,6 +151,7 @@ impl Stats {
             tracks,
             packets,
             findings,
+            structures: None,
             summary_lines: Vec::new(),
         }
     }

@@ -15,13 +15,14 @@ use crate::formats::ts::demux::{Program, PROBE_LIMIT};
 use crate::formats::ts::es::{self, Frame};
 use crate::formats::ts::packet::PACKET_SIZE;
 use crate::formats::ts::pes::PesHeader;
-use crate::formats::ts::psi::{Pat, Pmt};
+use crate::formats::ts::psi::{Descriptor, Pat, Pmt};
 use crate::formats::ts::reader::{Event, Reader};
 use crate::formats::ts::FORMAT;
 use crate::formats::{Finding, Severity};
 use crate::io::{ChunkReader, Source};
 
 use super::payload::PayloadCheck;
+use super::tree::{map, Detail, Node, Val};
 use super::{render, AnalyseError, Options, PacketRow, Report, Stats};
 
 /// Findings past this many are summarised in one line.
@@ -43,7 +44,7 @@ struct PcrStats {
 
 struct State<'a> {
     opts: &'a Options,
-    out: &'a mut dyn Write,
+    d: Detail<'a>,
     findings: Vec<Finding>,
     stats: Option<Stats>,
     /// `--validate`'s codec checks, once the tracks are known.
@@ -64,12 +65,12 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
     let chosen = src.demux_options().program;
     let mut input = ChunkReader::new(src, 0);
     let mut reader = Reader::new();
-    let text = !opts.json;
-    reader.set_packet_events(text && opts.detail >= 2);
+    let d = Detail::new(out, opts);
+    reader.set_packet_events(d.wants(opts.detail, 2));
     let mut program = Program::new(chosen);
     let mut st = State {
         opts,
-        out,
+        d,
         findings: Vec::new(),
         stats: None,
         payloads: PayloadCheck::default(),
@@ -160,6 +161,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         opts.validate.then_some(findings),
     );
     report.summary_lines = summary_lines;
+    report.structures = st.d.finish();
     Ok(report)
 }
 
@@ -168,8 +170,8 @@ impl State<'_> {
         self.opts.pid.is_none_or(|p| p == pid)
     }
 
-    fn text(&self, level: u8) -> bool {
-        !self.opts.json && self.opts.detail >= level
+    fn wants(&self, level: u8) -> bool {
+        self.d.wants(self.opts.detail, level)
     }
 
     fn event(&mut self, e: &Event) -> Result<(), AnalyseError> {
@@ -183,116 +185,125 @@ impl State<'_> {
                 if !self.shown(h.pid) {
                     return Ok(());
                 }
-                let mut line = format!(
-                    "TS packet at byte {offset}: PID {:#06x} cc {}{}{}{}",
-                    h.pid,
-                    h.cc,
-                    if h.pusi { " PUSI" } else { "" },
-                    if h.tei { " TEI" } else { "" },
-                    if h.scrambling != 0 { " scrambled" } else { "" },
-                );
+                let mut n = Node::new("ts_packet", "TS packet")
+                    .at(*offset)
+                    .sized(PACKET_SIZE as u64)
+                    .field("pid", Val::Hex16(h.pid))
+                    .field("continuity_counter", h.cc)
+                    .field("payload_unit_start", h.pusi);
+                if h.tei {
+                    n = n.field("transport_error", true);
+                }
+                if h.priority {
+                    n = n.field("transport_priority", true);
+                }
+                if h.scrambling != 0 {
+                    n = n.field("scrambling", h.scrambling);
+                }
                 if let Some(af) = packet.af {
-                    line.push_str(&format!(" | adaptation field {} bytes", af.length));
+                    let mut m = map().with("length", af.length);
                     if af.discontinuity {
-                        line.push_str(" discontinuity");
+                        m = m.with("discontinuity", true);
                     }
                     if af.random_access {
-                        line.push_str(" random_access");
+                        m = m.with("random_access", true);
                     }
                     if af.es_priority {
-                        line.push_str(" es_priority");
+                        m = m.with("es_priority", true);
                     }
                     if let Some(p) = af.pcr {
-                        line.push_str(&format!(
-                            " PCR {} ({}+{}/300)",
-                            p.ticks_27mhz(),
-                            p.base,
-                            p.ext
-                        ));
+                        m = m
+                            .with("pcr", p.ticks_27mhz())
+                            .with("pcr_base", p.base)
+                            .with("pcr_ext", p.ext);
                     }
                     if let Some(p) = af.opcr {
-                        line.push_str(&format!(" OPCR {}", p.ticks_27mhz()));
+                        m = m.with("opcr", p.ticks_27mhz());
                     }
                     if let Some(c) = af.splice_countdown {
-                        line.push_str(&format!(" splice_countdown {c}"));
+                        m = m.with("splice_countdown", c);
                     }
+                    n = n.field("adaptation_field", m);
                 }
-                line.push_str(&format!(" | payload {} bytes", payload.len()));
-                writeln!(self.out, "{line}")?;
+                n = n.field("payload_size", payload.len());
                 if self.opts.detail >= 3 {
-                    render::hex_dump(self.out, payload, 32)?;
+                    n = n.field("data", Val::Bytes(payload.to_vec()));
                 }
+                self.d.emit(n)?;
             }
             Event::Pat { offset, pat } => {
-                if self.text(1) {
-                    writeln!(
-                        self.out,
-                        "PAT at byte {offset}: transport_stream_id {} version {}",
-                        pat.ts_id, pat.version
+                if self.wants(1) {
+                    let programs = pat
+                        .programs
+                        .iter()
+                        .map(|(num, pid)| {
+                            map()
+                                .with("program_number", *num)
+                                .with("pmt_pid", Val::Hex16(*pid))
+                        })
+                        .collect();
+                    self.d.emit(
+                        Node::new("psi", "PAT")
+                            .at(*offset)
+                            .field("pid", Val::Hex16(0))
+                            .field("transport_stream_id", pat.ts_id)
+                            .field("version", pat.version)
+                            .field("programs", Val::List(programs)),
                     )?;
-                    for (num, pid) in &pat.programs {
-                        writeln!(self.out, "  program {num}: PMT PID {pid:#06x}")?;
-                    }
                 }
                 self.pat = Some(pat.clone());
             }
             Event::Pmt { offset, pid, pmt } => {
-                if self.text(1) {
-                    writeln!(
-                        self.out,
-                        "PMT at byte {offset} on PID {pid:#06x}: program {} version {} PCR PID {:#06x}",
-                        pmt.program, pmt.version, pmt.pcr_pid
+                if self.wants(1) {
+                    let streams = pmt
+                        .streams
+                        .iter()
+                        .map(|s| {
+                            map()
+                                .with("pid", Val::Hex16(s.pid))
+                                .with("stream_type", Val::Hex8(s.stream_type))
+                                .with("stream_type_name", es::stream_type_name(s.stream_type))
+                                .with_opt("language", s.language())
+                                .with_opt(
+                                    "registration",
+                                    s.registration()
+                                        .map(|r| String::from_utf8_lossy(&r).into_owned()),
+                                )
+                                .with("descriptors", descriptors(&s.descriptors))
+                        })
+                        .collect();
+                    self.d.emit(
+                        Node::new("psi", "PMT")
+                            .at(*offset)
+                            .field("pid", Val::Hex16(*pid))
+                            .field("program_number", pmt.program)
+                            .field("version", pmt.version)
+                            .field("pcr_pid", Val::Hex16(pmt.pcr_pid))
+                            .field("descriptors", descriptors(&pmt.descriptors))
+                            .field("streams", Val::List(streams)),
                     )?;
-                    for d in &pmt.descriptors {
-                        writeln!(
-                            self.out,
-                            "  program descriptor {:#04x}: {}",
-                            d.tag,
-                            hex(&d.data)
-                        )?;
-                    }
-                    for s in &pmt.streams {
-                        let mut extra = String::new();
-                        if let Some(l) = s.language() {
-                            extra.push_str(&format!(" language {l}"));
-                        }
-                        if let Some(r) = s.registration() {
-                            extra.push_str(&format!(
-                                " registration {:?}",
-                                String::from_utf8_lossy(&r)
-                            ));
-                        }
-                        writeln!(
-                            self.out,
-                            "  stream PID {:#06x}: type {:#04x} ({}){extra}",
-                            s.pid,
-                            s.stream_type,
-                            es::stream_type_name(s.stream_type)
-                        )?;
-                        for d in &s.descriptors {
-                            writeln!(self.out, "    descriptor {:#04x}: {}", d.tag, hex(&d.data))?;
-                        }
-                    }
                 }
                 self.pmts.insert(*pid, pmt.clone());
             }
             Event::Pes { pid, unit } => {
-                if self.text(1) && self.shown(*pid) && !unit.data.is_empty() {
-                    match PesHeader::parse(&unit.data, unit.offset) {
-                        Ok(h) => writeln!(
-                            self.out,
-                            "PES at byte {} on PID {pid:#06x}: stream_id {:#04x} PTS {} DTS {} length {} payload {}{}{}",
-                            unit.offset,
-                            h.stream_id,
-                            h.pts.map_or("-".into(), |v| v.to_string()),
-                            h.dts.map_or("-".into(), |v| v.to_string()),
-                            h.packet_length,
-                            unit.data.len().saturating_sub(h.header_len),
-                            if unit.random_access { " random_access" } else { "" },
-                            if unit.damaged { " DAMAGED" } else { "" },
-                        )?,
-                        Err(e) => writeln!(self.out, "PES on PID {pid:#06x}: {e}")?,
-                    }
+                if self.wants(1) && self.shown(*pid) && !unit.data.is_empty() {
+                    let n = Node::new("pes", "PES")
+                        .at(unit.offset)
+                        .field("pid", Val::Hex16(*pid));
+                    let n = match PesHeader::parse(&unit.data, unit.offset) {
+                        Ok(h) => n
+                            .field("stream_id", Val::Hex8(h.stream_id))
+                            .field("packet_length", h.packet_length)
+                            .field("data_alignment", h.data_alignment)
+                            .field_opt("pts", h.pts)
+                            .field_opt("dts", h.dts)
+                            .field("header_length", h.header_len)
+                            .field("payload_size", unit.data.len().saturating_sub(h.header_len))
+                            .field("random_access", unit.random_access)
+                            .field("damaged", unit.damaged),
+                        Err(e) => n.field("error", e.to_string()),
+                    };
+                    self.d.emit(n)?;
                 }
             }
             Event::Pcr { offset, pid, pcr } => {
@@ -379,7 +390,7 @@ impl State<'_> {
             if self.opts.json {
                 self.rows.push(PacketRow::of(&p));
             } else {
-                render::packet_line(self.out, &self.meta, &p)?;
+                render::packet_line(self.d.out(), &self.meta, &p)?;
             }
         }
         Ok(())
@@ -465,9 +476,44 @@ impl State<'_> {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Descriptors (13818-1 2.6) by tag name, with their bytes.
+fn descriptors(list: &[Descriptor]) -> Val {
+    Val::List(
+        list.iter()
+            .map(|d| {
+                map()
+                    .with("tag", Val::Hex8(d.tag))
+                    .with("name", descriptor_name(d.tag))
+                    .with("data", Val::Bytes(d.data.clone()))
+            })
+            .collect(),
+    )
+}
+
+/// 13818-1 Table 2-45 and the DVB (EN 300 468) tags seen in practice.
+fn descriptor_name(tag: u8) -> &'static str {
+    match tag {
+        0x02 => "video_stream",
+        0x03 => "audio_stream",
+        0x05 => "registration",
+        0x06 => "data_stream_alignment",
+        0x0A => "ISO_639_language",
+        0x0E => "maximum_bitrate",
+        0x1B => "MPEG-4_video",
+        0x1C => "MPEG-4_audio",
+        0x26 => "metadata",
+        0x28 => "AVC_video",
+        0x2A => "AVC_timing_and_HRD",
+        0x2B => "MPEG-2_AAC_audio",
+        0x38 => "HEVC_video",
+        0x48 => "service",
+        0x52 => "stream_identifier",
+        0x56 => "teletext",
+        0x59 => "subtitling",
+        0x6A => "AC-3",
+        0x7A => "enhanced_AC-3",
+        0x7C => "AAC",
+        0x81 => "ATSC AC-3",
+        _ => "other",
+    }
 }
