@@ -490,3 +490,36 @@ fn progress_on_a_terminal() {
     assert_eq!(code, 0);
     assert_eq!(screen, "", "-q shows nothing");
 }
+
+/// An output that needs the whole input's index first cannot be made from a pipe: refused
+/// before anything is written, with what would work instead.
+#[test]
+fn index_needing_outputs_from_a_pipe_are_usage_errors() {
+    use std::io::Write;
+    let dir = TestDir::new("cli-pipe");
+    let data = std::fs::read(fixture("h264_aac.ts")).unwrap();
+    for out in ["o.flv", "o.mp4"] {
+        let mut child = mist()
+            .current_dir(dir.path())
+            .args(["convert", "-", out])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // mist may refuse before reading it all: a broken pipe here is fine.
+        let _ = child.stdin.take().unwrap().write_all(&data);
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        let fmt = &out[2..];
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            format!(
+                "mist: {fmt} output needs an index of the whole input before its first byte, \
+                 and - is a pipe: read from a file, or write a streaming format (ts, fmp4, \
+                 dtsc, mp3)\n"
+            )
+        );
+        assert!(dir.files().is_empty(), "{:?}", dir.files());
+    }
+}

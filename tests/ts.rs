@@ -649,3 +649,46 @@ fn index_describes_the_packets_the_demuxer_yields() {
         }
     }
 }
+
+/// Oracle: generate.sh put streams 2 and 3 in program 2; ffprobe's sidecar gives their PIDs.
+/// `--program 2` reads exactly those, in analyse and in convert; the default is program 1.
+#[test]
+fn program_chooses_one_program_of_a_multiplex() {
+    let probe = sidecar("two_programs.ts");
+    let pid = |i: usize| {
+        u64::from_str_radix(
+            probe["streams"][i]["id"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("0x"),
+            16,
+        )
+        .unwrap()
+    };
+    let ids = |j: &Value| -> Vec<u64> {
+        j["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_u64().unwrap())
+            .collect()
+    };
+    let src = fixture("two_programs.ts");
+    assert_eq!(ids(&analyse_json(&src, &[])), vec![pid(0), pid(1)]);
+    assert_eq!(
+        ids(&analyse_json(&src, &["--program", "2"])),
+        vec![pid(2), pid(3)]
+    );
+    let dir = TestDir::new("ts_program");
+    let out = dir.join("one.ts");
+    convert(&src, &out, &["--program", "2"]);
+    let j = analyse_json(&out, &["--detail", "1"]);
+    let packets = |j: &Value| j["packets"].as_array().unwrap().len();
+    let want = probe["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| [2, 3].contains(&p["stream_index"].as_u64().unwrap()))
+        .count();
+    assert_eq!(packets(&j), want);
+}

@@ -176,6 +176,15 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
         path: in_name.clone(),
         err,
     };
+    // An output that needs the whole input's index first (faststart MP4, FLV's keyframe
+    // table) cannot be made from a pipe, which can be read only once.
+    if plan.to.mux_caps.needs_index && !src.is_seekable() {
+        return Err(PipelineError::Usage(format!(
+            "{} output needs an index of the whole input before its first byte, and {in_name} \
+             is a pipe: read from a file, or write a streaming format (ts, fmp4, dtsc, mp3)",
+            plan.to.name
+        )));
+    }
     let total = src.len();
     let mut demux = open(src).map_err(in_err)?;
     let mut mux_options = plan.mux.clone();

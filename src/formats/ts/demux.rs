@@ -478,9 +478,8 @@ impl DemuxerTrait for Demuxer {
     fn build_index(&mut self) -> Result<(), FormatError> {
         if self.meta.index.is_none() {
             if !self.seekable {
-                return Err(FormatError::new(
+                return Err(FormatError::whole(
                     FORMAT,
-                    0,
                     Problem::Unsupported("indexing a transport stream read from a pipe".into()),
                 ));
             }

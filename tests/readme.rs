@@ -1,0 +1,188 @@
+//! The README as a newcomer reads it: its main command works with only committed files, the
+//! install step comes before the first example that calls `mist`, it links nothing outside
+//! the repository, and every line of its examples runs, as written, in a fresh folder.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use util::*;
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+}
+
+/// The lines of the ```sh blocks between `## heading` and the next `## `.
+fn sh_lines(text: &str, heading: &str) -> Vec<String> {
+    let start = text
+        .find(&format!("\n## {heading}\n"))
+        .unwrap_or_else(|| panic!("README has no '## {heading}'"));
+    let section = &text[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let mut lines = Vec::new();
+    let mut inside = false;
+    for l in section.lines() {
+        match (inside, l.trim()) {
+            (false, "```sh") => inside = true,
+            (true, "```") => inside = false,
+            (true, line) if !line.is_empty() && !line.starts_with('#') => {
+                lines.push(line.to_string())
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
+/// A command and what its comment promises: the exit code 1 when it says "exits 1".
+fn split_comment(line: &str) -> (&str, i32) {
+    match line.split_once("  #") {
+        Some((cmd, comment)) if comment.contains("exits 1") => (cmd.trim(), 1),
+        Some((cmd, _)) => (cmd.trim(), 0),
+        None => (line.trim(), 0),
+    }
+}
+
+/// A fresh folder with `mist` on PATH (a link to the binary under test) and HOME inside it.
+fn sandbox(name: &str) -> (TestDir, String) {
+    let dir = TestDir::new(name);
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mist"), bin.join("mist")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (dir, path)
+}
+
+fn sh(dir: &TestDir, path: &str, line: &str) -> std::process::Output {
+    Command::new("sh")
+        .args(["-c", line])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("HOME", dir.path())
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("MIST_LOG")
+        .output()
+        .expect("run sh")
+}
+
+/// The stand-ins the examples name, each a committed fixture.
+const INPUTS: &[(&str, &str)] = &[
+    ("in.flv", "h264_mp3.flv"),
+    ("in.mp4", "faststart.mp4"),
+    ("in.ts", "h264_aac.ts"),
+    ("in.h264", "h264_bframes.h264"),
+    ("in.mp3", "cbr_id3.mp3"),
+    ("multi.ts", "two_programs.ts"),
+    ("in.dtsc", "interop/vod_idx0.dtsc"),
+    ("in.dtsc.dtsh", "interop/vod_idx0.dtsc.dtsh"),
+];
+
+/// Every example line runs as written, in order, in one fresh folder holding copies of the
+/// fixtures under the names the examples use; each exits as its comment says, and each
+/// `convert`/`remux` leaves the output it names.
+#[test]
+fn every_readme_example_runs() {
+    let lines = sh_lines(&readme(), "Examples");
+    assert!(lines.len() >= 20, "examples found: {lines:?}");
+    let (dir, path) = sandbox("readme-examples");
+    for (name, from) in INPUTS {
+        dir.copy_in(&fixture(from), name);
+    }
+    for line in &lines {
+        let (cmd, want) = split_comment(line);
+        let out = sh(&dir, &path, cmd);
+        assert_eq!(
+            out.status.code(),
+            Some(want),
+            "README example `{cmd}`\n--- stdout\n{}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        if let Some(i) = words.iter().position(|w| *w == "convert" || *w == "remux") {
+            let target = words[i + 2];
+            if target != "-" {
+                assert!(dir.join(target).is_file(), "`{cmd}` did not write {target}");
+            }
+        }
+    }
+    assert!(dir
+        .join(".local/share/bash-completion/completions/mist")
+        .is_file());
+}
+
+/// The main command of "The two commands" needs nothing but the repository: the sample it
+/// converts is committed (tracked by git, not ignored), and the same command, with the
+/// built binary for `cargo run --release --`, works in a folder holding only that file.
+#[test]
+fn the_main_command_works_with_committed_files_only() {
+    let lines = sh_lines(&readme(), "The two commands");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].starts_with("cargo test"), "{lines:?}");
+    let (cmd, _) = split_comment(&lines[0]);
+    let rest = cmd
+        .strip_prefix("cargo run --release -- ")
+        .expect("the main command runs mist through cargo");
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let input = words[1];
+    let tracked = Command::new("git")
+        .args(["ls-files", "--error-unmatch", input])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git");
+    assert!(tracked.status.success(), "{input} is not committed");
+    let (dir, path) = sandbox("readme-main");
+    let to = dir.join(input);
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(input), &to).unwrap();
+    let out = sh(&dir, &path, &format!("mist {rest}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let output = dir.join(words[2]);
+    let j = analyse_json(&output, &[]);
+    assert_eq!(j["tracks"].as_array().unwrap().len(), 2, "{j}");
+}
+
+/// `cargo install --path .` comes before the first line that calls `mist`, and the README
+/// links nowhere outside the repository (no URLs, no `../`).
+#[test]
+fn install_first_and_no_outside_links() {
+    let text = readme();
+    let install = text
+        .find("cargo install --path .")
+        .expect("an install step");
+    let first_use = text
+        .lines()
+        .scan(0, |at, l| {
+            let here = *at;
+            *at += l.len() + 1;
+            Some((here, l))
+        })
+        .find(|(_, l)| l.trim_start().starts_with("mist "))
+        .map(|(at, _)| at)
+        .expect("examples calling mist");
+    assert!(
+        install < first_use,
+        "install step after the first `mist` line"
+    );
+    for bad in ["http://", "https://", "](../", "../shared"] {
+        assert!(
+            !text.contains(bad),
+            "README links outside the repository: {bad}"
+        );
+    }
+    // Every relative link points at a file of the repository.
+    for part in text.split("](").skip(1) {
+        let target = &part[..part.find(')').unwrap()];
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(target);
+        assert!(p.exists(), "README links to {target}, which does not exist");
+    }
+}
