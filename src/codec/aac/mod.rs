@@ -667,9 +667,8 @@ impl AdtsHeader {
             .ok()
             .filter(|&l| l <= 0x1fff)
             .ok_or_else(|| {
-                FormatError::new(
+                FormatError::whole(
                     "adts",
-                    0,
                     Problem::Limit {
                         what: "ADTS frame length",
                         limit: 0x1fff,

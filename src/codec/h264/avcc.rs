@@ -130,9 +130,8 @@ impl AvcConfig {
             FormatError::whole("avcC", Problem::Limit { what, limit })
         };
         if !matches!(self.length_size, 1 | 2 | 4) {
-            return Err(FormatError::new(
+            return Err(FormatError::whole(
                 "avcC",
-                0,
                 Problem::BadValue {
                     field: "length size",
                     value: u64::from(self.length_size),

@@ -109,9 +109,8 @@ impl DemuxerTrait for Demuxer {
         self.build_index()?;
         let meta = &self.scan.meta;
         let Some(index) = &meta.index else {
-            return Err(FormatError::new(
+            return Err(FormatError::whole(
                 FORMAT,
-                0,
                 Problem::Unsupported("seeking without an index".into()),
             ));
         };

@@ -263,9 +263,8 @@ impl Scanner {
             (Some(s), None) => (s.clone(), true),
             (None, Some((_, f))) => (f.clone(), false),
             (None, None) => {
-                return Err(FormatError::invalid(
+                return Err(FormatError::whole_invalid(
                     FORMAT,
-                    0,
                     "no DTSC header in the file and no .dtsh side file: the tracks are unknown",
                 ))
             }

@@ -367,9 +367,8 @@ impl DemuxerTrait for Demuxer {
     fn seek(&mut self, to: Time) -> Result<(), FormatError> {
         self.build_index()?;
         let Some(index) = &self.meta.index else {
-            return Err(FormatError::new(
+            return Err(FormatError::whole(
                 FORMAT,
-                0,
                 Problem::Unsupported("seeking in FLV from a stream that cannot seek".into()),
             ));
         };

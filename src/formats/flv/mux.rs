@@ -407,9 +407,8 @@ impl MuxerTrait for Muxer {
                 }
             }
             if matches!(t.codec, Codec::H264 | Codec::Aac) && t.init.is_empty() {
-                return Err(FormatError::invalid(
+                return Err(FormatError::whole_invalid(
                     FORMAT,
-                    0,
                     format!(
                         "{} track {} has no {} to write as the FLV sequence header",
                         t.codec.ffprobe_name(),

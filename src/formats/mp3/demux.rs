@@ -308,9 +308,8 @@ impl DemuxerTrait for Demuxer {
     fn seek(&mut self, to: Time) -> Result<(), FormatError> {
         self.build_index()?;
         let (Some(track), Some(index)) = (self.meta.tracks.first(), &self.meta.index) else {
-            return Err(FormatError::new(
+            return Err(FormatError::whole(
                 "mp3",
-                0,
                 Problem::Unsupported("seeking without an index".into()),
             ));
         };

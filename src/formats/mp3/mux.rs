@@ -29,16 +29,14 @@ impl MuxerTrait for Muxer {
     fn start(&mut self, meta: &Meta, out: &mut dyn ByteSink) -> Result<(), FormatError> {
         let mut mp3 = meta.tracks.iter().filter(|t| t.codec == Codec::Mp3);
         let Some(t) = mp3.next() else {
-            return Err(FormatError::new(
+            return Err(FormatError::whole(
                 "mp3",
-                0,
                 Problem::Unsupported("an MP3 output without an MP3 track".into()),
             ));
         };
         if mp3.next().is_some() {
-            return Err(FormatError::new(
+            return Err(FormatError::whole(
                 "mp3",
-                0,
                 Problem::Unsupported("more than one track in an MP3 output".into()),
             ));
         }

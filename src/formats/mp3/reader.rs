@@ -182,9 +182,8 @@ impl Scanner {
 /// The track an MP3 stream's first frame describes (timebase = sample rate).
 pub fn track_of(h: &FrameHeader) -> Result<Track, FormatError> {
     let base = Timebase::new(h.sample_rate).ok_or_else(|| {
-        FormatError::new(
+        FormatError::whole(
             "mp3",
-            0,
             Problem::BadValue {
                 field: "sampling_frequency",
                 value: 0,

@@ -132,9 +132,8 @@ impl Demuxer {
     /// Opens `src`: scans the top-level boxes, parses `moov` and fragments.
     pub fn open(mut src: Source) -> Result<Demuxer, FormatError> {
         if !src.is_seekable() {
-            return Err(FormatError::new(
+            return Err(FormatError::whole(
                 FORMAT,
-                0,
                 Problem::Unsupported("reading MP4 from a pipe (its moov may be at the end)".into()),
             ));
         }

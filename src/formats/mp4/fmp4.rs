@@ -293,9 +293,8 @@ impl Muxer {
         let mut at = moof_len + mdat_head.len() as u64;
         for (i, _, trun) in &mut trafs {
             trun.data_offset = Some(i32::try_from(at).map_err(|_| {
-                FormatError::new(
+                FormatError::whole(
                     FORMAT,
-                    0,
                     Problem::Limit {
                         what: "fragment bytes",
                         limit: i32::MAX as u64,

@@ -321,9 +321,8 @@ pub fn sample_entry(t: &Track, btrt: Option<Btrt>) -> Result<SampleEntry, Format
             )
         }
         other => {
-            return Err(FormatError::new(
+            return Err(FormatError::whole(
                 FORMAT,
-                0,
                 Problem::Unsupported(format!("{} in MP4", other.ffprobe_name())),
             ))
         }
@@ -641,9 +640,8 @@ impl MuxerTrait for Muxer {
         self.received[ti] += 1;
         self.pending_bytes += pkt.data.len() as u64;
         if self.pending_bytes > MAX_PENDING {
-            return Err(FormatError::new(
+            return Err(FormatError::whole(
                 FORMAT,
-                0,
                 Problem::Limit {
                     what: "bytes waiting for their chunk (input not interleaved by time)",
                     limit: MAX_PENDING,

@@ -387,9 +387,8 @@ fn parameter_change(first: &AdtsHeader, h: &AdtsHeader, at: u64) -> Option<Findi
 pub fn track_of(first: &AdtsHeader, frame: &[u8]) -> Result<Track, FormatError> {
     let asc = config_of(first, frame);
     let tb = Timebase::new(first.sampling_frequency()).ok_or_else(|| {
-        FormatError::new(
+        FormatError::whole(
             FORMAT,
-            0,
             Problem::BadValue {
                 field: "sampling_frequency_index",
                 value: u64::from(first.sampling_frequency_index),
@@ -686,9 +685,8 @@ impl crate::formats::Reader for StreamReader {
                             .garbage_from
                             .is_some_and(|g| at - g > MAX_LEADING_GARBAGE)
                     {
-                        return Err(FormatError::invalid(
+                        return Err(FormatError::whole_invalid(
                             FORMAT,
-                            0,
                             "no ADTS frame (sync word 0xFFF with layer 0) found",
                         ));
                     }

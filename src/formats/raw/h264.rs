@@ -1087,9 +1087,8 @@ impl DemuxerTrait for Demuxer {
             return Ok(());
         }
         if !self.scan.src.is_seekable() {
-            return Err(FormatError::new(
+            return Err(FormatError::whole(
                 FORMAT,
-                0,
                 Problem::Unsupported("indexing a raw H.264 stream that cannot seek".into()),
             ));
         }
@@ -1274,9 +1273,8 @@ impl crate::formats::Reader for StreamReader {
                         if self.prefetched == 0 {
                             return Ok(None);
                         }
-                        return Err(FormatError::invalid(
+                        return Err(FormatError::whole_invalid(
                             FORMAT,
-                            0,
                             format!("no SPS and PPS in {} access units", self.prefetched),
                         ));
                     }
@@ -1286,9 +1284,8 @@ impl crate::formats::Reader for StreamReader {
             };
             if !ready {
                 if self.prefetched >= MAX_AUS_BEFORE_PARAMETER_SETS {
-                    return Err(FormatError::invalid(
+                    return Err(FormatError::whole_invalid(
                         FORMAT,
-                        0,
                         format!(
                             "no SPS and PPS in the first {} access units",
                             self.prefetched

@@ -317,9 +317,8 @@ impl MuxerTrait for Muxer {
         let mut streams = Vec::new();
         for (i, t) in meta.tracks.iter().enumerate() {
             let (stream_type, base_id) = es::stream_type_for(&t.codec).ok_or_else(|| {
-                FormatError::new(
+                FormatError::whole(
                     FORMAT,
-                    0,
                     Problem::Unsupported(format!("{} in MPEG-TS", t.codec.ffprobe_name())),
                 )
             })?;
@@ -353,9 +352,8 @@ impl MuxerTrait for Muxer {
                 && t.framing == Framing::Raw
                 && es::adts_for(&t.init, 0).is_none()
             {
-                return Err(FormatError::new(
+                return Err(FormatError::whole(
                     FORMAT,
-                    0,
                     Problem::Unsupported(format!(
                         "AAC track {} without a usable AudioSpecificConfig",
                         t.id
