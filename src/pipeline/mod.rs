@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{Meta, Packet, Time, TrackId, TrackKind};
 use crate::formats::{
-    self, DemuxOptions, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer,
+    self, DemuxOptions, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer, Problem,
 };
 use crate::io::atomic::AtomicFile;
 use crate::io::sink::FileSink;
@@ -176,15 +176,7 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
         path: in_name.clone(),
         err,
     };
-    // An output that needs the whole input's index first (faststart MP4, FLV's keyframe
-    // table) cannot be made from a pipe, which can be read only once.
-    if plan.to.mux_caps.needs_index && !src.is_seekable() {
-        return Err(PipelineError::Usage(format!(
-            "{} output needs an index of the whole input before its first byte, and {in_name} \
-             is a pipe: read from a file, or write a streaming format (ts, fmp4, dtsc, mp3)",
-            plan.to.name
-        )));
-    }
+    let seekable = src.is_seekable();
     let total = src.len();
     let mut demux = open(src).map_err(in_err)?;
     let mut mux_options = plan.mux.clone();
@@ -198,7 +190,7 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
 
     progress.begin(total);
     let result = (|| {
-        let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name)?;
+        let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, seekable)?;
         if let Some(note) = &job.note {
             progress.note(note);
         }
@@ -345,6 +337,7 @@ impl Job {
         demux: &mut dyn Demuxer,
         in_name: &str,
         out_name: &str,
+        seekable: bool,
     ) -> Result<Job, PipelineError> {
         let in_err = |err| PipelineError::Format {
             path: in_name.to_string(),
@@ -541,7 +534,17 @@ impl Job {
             note,
         };
         if plan.to.mux_caps.needs_index {
-            demux.build_index().map_err(in_err)?;
+            // An output that needs the whole input's index first (faststart MP4) cannot be
+            // made from a pipe that only its demuxer could index by reading it twice.
+            demux.build_index().map_err(|err| match &err.problem {
+                Problem::Unsupported(_) if !seekable => PipelineError::Usage(format!(
+                    "{} output needs an index of the whole input before its first byte, and \
+                     {in_name} is a pipe: read from a file, or write a streaming format (ts, \
+                     fmp4, dtsc, mp3)",
+                    plan.to.name
+                )),
+                _ => in_err(err),
+            })?;
             // Selection keeps whole tracks, so the source's index still describes each kept
             // track. A time window drops packets: then the index of exactly what will be
             // written is built by one pass over the window (payloads dropped), and the reader
@@ -816,7 +819,7 @@ mod tests {
             mux: MuxOptions::default(),
             demux: DemuxOptions::default(),
         };
-        let mut job = Job::prepare(&plan, &mut d, "in", "out").unwrap();
+        let mut job = Job::prepare(&plan, &mut d, "in", "out", true).unwrap();
         let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());
         let mut sink = VecSink::default();
         job.run(&mut d, &mut m, &mut sink, &Silent).unwrap();
