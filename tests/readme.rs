@@ -35,13 +35,70 @@ fn sh_lines(text: &str, heading: &str) -> Vec<String> {
     lines
 }
 
-/// A command and what its comment promises: the exit code 1 when it says "exits 1".
-fn split_comment(line: &str) -> (&str, i32) {
+/// What an example's comment promises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Promise {
+    /// Exits with this code.
+    Exit(i32),
+    /// A server: "runs until Ctrl-C".
+    Serves,
+}
+
+/// A command and what its comment promises: exit code 1 when it says "exits 1", a server
+/// when it says "runs until Ctrl-C", else success.
+fn split_comment(line: &str) -> (&str, Promise) {
     match line.split_once("  #") {
-        Some((cmd, comment)) if comment.contains("exits 1") => (cmd.trim(), 1),
-        Some((cmd, _)) => (cmd.trim(), 0),
-        None => (line.trim(), 0),
+        Some((cmd, comment)) if comment.contains("exits 1") => (cmd.trim(), Promise::Exit(1)),
+        Some((cmd, comment)) if comment.contains("runs until Ctrl-C") => {
+            (cmd.trim(), Promise::Serves)
+        }
+        Some((cmd, _)) => (cmd.trim(), Promise::Exit(0)),
+        None => (line.trim(), Promise::Exit(0)),
     }
+}
+
+/// Runs a server example as written plus listen addresses on ports the system picks (its
+/// defaults are fixed ports, which tests never bind): it must say where it listens within
+/// 20 s and still be running, and it must stop with exit 0 on SIGTERM, as on Ctrl-C.
+fn check_server(dir: &TestDir, path: &str, cmd: &str) {
+    use std::io::BufRead;
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            &format!("exec {cmd} --http 127.0.0.1:0 --rtmp 127.0.0.1:0 --api 127.0.0.1:0"),
+        ])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("HOME", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sh");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(std::time::Duration::from_secs(20));
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        first.as_deref(),
+        Ok("mist serve: listening"),
+        "`{cmd}` did not say where it listens"
+    );
+    assert!(still_running, "`{cmd}` stopped by itself");
+    assert_eq!(status.code(), Some(0), "`{cmd}` after SIGTERM");
 }
 
 /// A fresh folder with `mist` on PATH (a link to the binary under test) and HOME inside it.
@@ -94,7 +151,14 @@ fn every_readme_example_runs() {
         dir.copy_in(&fixture(from), name);
     }
     for line in &lines {
-        let (cmd, want) = split_comment(line);
+        let (cmd, promise) = split_comment(line);
+        let want = match promise {
+            Promise::Serves => {
+                check_server(&dir, &path, cmd);
+                continue;
+            }
+            Promise::Exit(code) => code,
+        };
         let out = sh(&dir, &path, cmd);
         assert_eq!(
             out.status.code(),

@@ -60,6 +60,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     open: Some(demux::open),
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: true,
         one_per_kind: true,
         framing: mux::framing,

@@ -50,6 +50,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     open: Some(demux::open),
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
+        live: false,
         needs_index: true,
         one_per_kind: false,
         framing,
@@ -69,6 +70,7 @@ pub const FMP4_SPEC: FormatSpec = FormatSpec {
     open: Some(demux::open),
     muxer: Some(fmp4::new),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: false,
         one_per_kind: false,
         framing,

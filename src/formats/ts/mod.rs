@@ -43,6 +43,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     open: Some(demux::open),
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: false,
         one_per_kind: false,
         framing: mux::framing,
