@@ -12,7 +12,7 @@ use mist::formats::{Demuxer as _, Event, Reader as _};
 use mist::io::Source;
 
 /// Packets and finding offsets from the stream reader fed in `pieces`, or the error offset.
-fn stream(pieces: &[&[u8]]) -> Result<(Vec<Packet>, Vec<u64>), u64> {
+fn stream(pieces: &[&[u8]]) -> Result<(Vec<Packet>, Vec<Option<u64>>), u64> {
     let mut r = aac::StreamReader::new();
     let (mut packets, mut findings) = (Vec::new(), Vec::new());
     let mut take = |r: &mut aac::StreamReader| -> Result<(), u64> {
