@@ -47,8 +47,9 @@ Examples:
     #[command(
         visible_alias = "analyze",
         after_help = "\
-Detail levels: 0 summary; 1 headers and every packet; 2 also index tables and structures;
-3 also hex dumps of payloads.
+Detail levels: 0 summary; 1 structures (boxes, tags, PSI and PES headers) and every packet;
+2 also TS packet headers, NAL units and index tables (with --json: every structure, nested);
+3 also the bytes of payloads.
 Examples:
   mist analyse in.dtsc
   mist analyse a.mp4 b.ts c.flv                 (one summary each; --json gives an array)
