@@ -16,6 +16,7 @@ page cache is warm, and the report gives medians of wall time and the largest pe
 
     scripts/bench.sh                  # full run: 150 s input, 5 rounds; writes bench/results/
     scripts/bench.sh --quick          # 10 s input, 1 round, nothing written (checks the script)
+    scripts/bench.sh --prepare        # only encode the inputs (minutes; cached for later runs)
     scripts/bench.sh --table FILE     # print the README table from a results file
     scripts/bench.sh --readme FILE    # put that table into README.md between the bench markers
 
@@ -427,6 +428,8 @@ def main():
     ap.add_argument("--only", help="regex over 'group row tool' to run a subset")
     ap.add_argument("--note", default="", help="a sentence for the results (machine sharing…)")
     ap.add_argument("--quick", action="store_true", help="10 s input, 1 round, write nothing")
+    ap.add_argument("--prepare", action="store_true",
+                    help="only encode the inputs into the cache (slow: do it ahead of a run)")
     ap.add_argument("--table", metavar="RESULT_JSON", help="print the README table")
     ap.add_argument("--readme", metavar="RESULT_JSON", help="put the table into README.md")
     args = ap.parse_args()
@@ -444,6 +447,14 @@ def main():
         return
     if args.quick:
         args.seconds, args.rounds = 10, 1
+    if args.prepare:
+        files = make_inputs(cache_dir(), args.seconds, args.rate)
+        size_mb = max(1, files["ts"].stat().st_size // 1_000_000)
+        make_small_ts(cache_dir(), size_mb)
+        for k, f in files.items():
+            if f.exists():
+                print(f"{k}: {f} ({f.stat().st_size / 1e6:.0f} MB)")
+        return
     run(args)
 
 
