@@ -23,8 +23,14 @@
 //!   `fourCcList`.
 
 pub mod chunk;
+pub mod command;
 pub mod handshake;
+pub mod media;
 pub mod message;
+pub mod name;
+pub mod session;
+
+pub use session::{Event, Session};
 
 /// The format name errors carry.
 pub const FORMAT: &str = "rtmp";
