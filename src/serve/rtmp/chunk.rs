@@ -82,9 +82,13 @@ impl Default for Limits {
 }
 
 /// A message being reassembled.
+///
+/// Bodies are copied out of the input into a buffer of their own, exactly their length: a
+/// publisher's messages live on in the hub for the whole DVR window, and slices of a shared
+/// read buffer would keep every read buffer they touched alive with them.
 #[derive(Debug)]
 struct Partial {
-    buf: BytesMut,
+    buf: Vec<u8>,
     len: u32,
     timestamp: u32,
     kind: MessageType,
@@ -325,7 +329,7 @@ impl ChunkReader {
             }
             st.timestamp = timestamp;
             st.partial = Some(Partial {
-                buf: BytesMut::new(),
+                buf: Vec::new(),
                 len,
                 timestamp,
                 kind: st.kind,
@@ -357,16 +361,18 @@ impl ChunkReader {
                 "chunk without a message",
             ));
         };
-        if p.buf.is_empty() && n as u32 == p.len {
-            // The whole message in one chunk: share the input, no copy.
-            p.buf = self.buf.split_to(n);
-        } else {
-            if p.buf.capacity() == 0 {
-                p.buf.reserve((p.len as usize).min(PREALLOC));
-            }
-            p.buf.extend_from_slice(&self.buf[..n]);
-            self.buf.advance(n);
+        if p.buf.capacity() - p.buf.len() < n {
+            // Grow geometrically but never past the message length, so the last growth lands
+            // exactly on it and large messages are not copied over and over.
+            let len = p.len as usize;
+            let want = (p.buf.len() + n)
+                .max(2 * p.buf.capacity())
+                .max(PREALLOC)
+                .min(len);
+            p.buf.reserve_exact(want - p.buf.len());
         }
+        p.buf.extend_from_slice(&self.buf[..n]);
+        self.buf.advance(n);
         self.offset += n as u64;
         let left = left - n as u32;
         self.current = (left > 0).then_some((csid, left));
@@ -386,7 +392,7 @@ impl ChunkReader {
             timestamp: p.timestamp,
             kind: p.kind,
             stream_id: p.stream_id,
-            body: p.buf.freeze(),
+            body: Bytes::from(p.buf),
             offset: p.offset,
         }))
     }

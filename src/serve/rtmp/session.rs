@@ -1707,6 +1707,61 @@ mod tests {
         assert_eq!(said(&server_messages(&out)).len(), 2);
     }
 
+    #[test]
+    fn aggregate_and_amf3_data_messages() {
+        // An aggregate of two FLV tags stamped 1000 and 1040, sent at 5000: they come out at
+        // 5000 and 5040 (offsets from the first tag, re-based). Then an AMF3 data message in
+        // Flash's form (format byte 0, AMF0 values).
+        let mut agg = Vec::new();
+        for (ts, body) in [
+            (1000u32, vec![0xaf, 1, 7]),
+            (1040, vec![0x27, 1, 0, 0, 0, 8]),
+        ] {
+            TagHeader::new(
+                TagType(if body[0] == 0xaf { 8 } else { 9 }),
+                body.len() as u32,
+                ts,
+            )
+            .write(&mut agg);
+            agg.extend_from_slice(&body);
+            agg.extend_from_slice(&(11 + body.len() as u32).to_be_bytes());
+        }
+        // A tag cut short at the end is skipped.
+        agg.extend_from_slice(&[9, 0, 0, 50, 0, 0, 0, 0]);
+        let mut c = Client::new();
+        c.publish_setup();
+        let setup = c.bytes.len();
+        c.msg(7, 5000, MessageType::AGGREGATE, 1, &agg);
+        let mut amf3 = vec![0];
+        amf3.extend_from_slice(&command::encode_values(&[
+            s("onTextData"),
+            object(&[("text", s("hi"))]),
+        ]));
+        c.msg(5, 5050, MessageType::DATA_AMF3, 1, &amf3);
+        let (events, _) = run(&c.bytes, &[setup]);
+        let got: Vec<(MediaKind, u32, Vec<u8>)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Media(m) => Some((m.kind, m.timestamp, m.body.to_vec())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (MediaKind::Audio, 5000, vec![0xaf, 1, 7]),
+                (MediaKind::Video, 5040, vec![0x27, 1, 0, 0, 0, 8])
+            ]
+        );
+        let data = events.iter().find_map(|e| match e {
+            Event::Data {
+                values, timestamp, ..
+            } => Some((values[0].as_str().map(str::to_string), *timestamp)),
+            _ => None,
+        });
+        assert_eq!(data, Some((Some("onTextData".to_string()), 5050)));
+    }
+
     const MAX_CHUNK: u32 = super::super::chunk::MAX_CHUNK_SIZE;
 
     #[test]
