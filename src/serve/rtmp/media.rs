@@ -46,37 +46,50 @@ pub struct PlayTracks {
     tracks: Vec<TrackOut>,
 }
 
+/// The kind a track goes out as, if RTMP play carries its codec.
+fn carried(t: &crate::dtsc::Track) -> Option<MediaKind> {
+    match (t.kind, &t.codec) {
+        (TrackKind::Video, Codec::H264) => Some(MediaKind::Video),
+        (TrackKind::Audio, Codec::Aac | Codec::Mp3) => Some(MediaKind::Audio),
+        _ => None,
+    }
+}
+
+fn track_out(t: &crate::dtsc::Track, kind: MediaKind) -> TrackOut {
+    TrackOut {
+        id: t.id,
+        codec: t.codec.clone(),
+        timebase: t.timebase,
+        kind,
+        audio_flags: match kind {
+            MediaKind::Audio => body::audio_flags(t).unwrap_or(0x2F),
+            MediaKind::Video => 0,
+        },
+    }
+}
+
 impl PlayTracks {
     /// Picks the tracks of `meta` that RTMP can carry.
     pub fn new(meta: &Meta) -> PlayTracks {
-        let mut tracks = Vec::new();
-        let mut have = (false, false);
+        let mut tracks: Vec<TrackOut> = Vec::new();
         for t in &meta.tracks {
-            match (t.kind, &t.codec) {
-                (TrackKind::Video, Codec::H264) if !have.0 => {
-                    have.0 = true;
-                    tracks.push(TrackOut {
-                        id: t.id,
-                        codec: t.codec.clone(),
-                        timebase: t.timebase,
-                        kind: MediaKind::Video,
-                        audio_flags: 0,
-                    });
+            if let Some(kind) = carried(t) {
+                if !tracks.iter().any(|o| o.kind == kind) {
+                    tracks.push(track_out(t, kind));
                 }
-                (TrackKind::Audio, Codec::Aac | Codec::Mp3) if !have.1 => {
-                    have.1 = true;
-                    tracks.push(TrackOut {
-                        id: t.id,
-                        codec: t.codec.clone(),
-                        timebase: t.timebase,
-                        kind: MediaKind::Audio,
-                        audio_flags: body::audio_flags(t).unwrap_or(0x2F),
-                    });
-                }
-                _ => {}
             }
         }
         PlayTracks { tracks }
+    }
+
+    /// The chosen track `id` of `meta`, found without building the whole set (for encoding
+    /// one packet of the hub, where the entry carries its `meta`).
+    pub fn find(meta: &Meta, id: TrackId) -> Option<TrackOut> {
+        let t = meta.track(id)?;
+        let kind = carried(t)?;
+        // Chosen only if it is the first track of its kind that RTMP carries.
+        let first = meta.tracks.iter().find(|o| carried(o) == Some(kind))?;
+        (first.id == id).then(|| track_out(t, kind))
     }
 
     /// The tracks chosen.
@@ -100,6 +113,13 @@ impl PlayTracks {
     pub fn encode_shared(&self, pkt: &Packet, ms: i64) -> Option<Vec<Bytes>> {
         self.encode(pkt, ms, FIRST_STREAM_ID)
     }
+}
+
+/// The shared chunks of `pkt` of a stream whose tracks are `meta` (what the hub caches in an
+/// entry): `None` for packets of tracks RTMP play does not send.
+pub fn encode_shared(meta: &Meta, pkt: &Packet, ms: i64) -> Option<Vec<Bytes>> {
+    let t = PlayTracks::find(meta, pkt.track)?;
+    Some(encode_packet(&t, pkt, ms, FIRST_STREAM_ID))
 }
 
 /// A stream time in ms as an RTMP timestamp: negative times (before a source's origin) are
