@@ -23,6 +23,8 @@ const MAX_TYPE_PREFIX: usize = 6;
 pub struct StreamName {
     /// Exactly as the client sent it.
     pub raw: String,
+    /// After rules 1–4, not yet sanitised: what the hub is asked for (it sanitises).
+    pub rewritten: String,
     /// The stream name (may be empty when nothing valid was left).
     pub name: String,
     /// What followed `?` (URL-decoded), if anything.
@@ -59,6 +61,7 @@ impl StreamName {
         StreamName {
             raw: raw.to_string(),
             name: sanitize(&typed),
+            rewritten: typed,
             params,
             key,
         }
@@ -142,6 +145,7 @@ mod tests {
     fn key_is_the_name_before_params_unsanitised() {
         let n = StreamName::from_rtmp("Secret-Key_9?x=1");
         assert_eq!(n.key, "Secret-Key_9");
+        assert_eq!(StreamName::from_rtmp("mp4:Dir%2FMovie/x?y").rewritten, "Dir.mp4");
         assert_eq!(n.name, "secret-key_9");
     }
 
