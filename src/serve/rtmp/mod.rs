@@ -24,6 +24,7 @@
 
 pub mod chunk;
 pub mod command;
+pub mod conn;
 pub mod handshake;
 pub mod media;
 pub mod message;

@@ -6,15 +6,13 @@
 //! 3. anything from a further `/` on is dropped;
 //! 4. a short prefix before `:` is a type: `mp4:movie` becomes `movie.mp4`, and `mp4:movie.mp4`
 //!    stays `movie.mp4` (FFmpeg adds `mp4:` itself when a URL ends in `.mp4`);
-//! 5. sanitised ([`sanitize`]): only `[a-z0-9_.-]` kept, letters lowercased; the part after
-//!    the first `+` (or space, which becomes `+`) is a wildcard, kept as it is except for
-//!    control characters; at most [`MAX_NAME_LEN`] characters.
+//! 5. sanitised by [`crate::serve::names::StreamName`], the one sanitiser the hub, the config
+//!    and the URLs share: only `[a-z0-9_.-]` kept, letters lowercased; the part after the
+//!    first `+` (or space) is a wildcard, kept as written unless it could escape a folder.
 //!
 //! So `ffmpeg ... rtmp://host/live/test` publishes stream `test`, and the application name
 //! (`live`) only matters as a password candidate (`push://HOST@PASSWORD`).
 
-/// Longest stream name kept (MistServer's limit).
-pub const MAX_NAME_LEN: usize = 100;
 /// Prefixes before `:` shorter than this are types (`mp4:`, `flv:`, `mp3:`).
 const MAX_TYPE_PREFIX: usize = 6;
 
@@ -25,7 +23,7 @@ pub struct StreamName {
     pub raw: String,
     /// After rules 1–4, not yet sanitised: what the hub is asked for (it sanitises).
     pub rewritten: String,
-    /// The stream name (may be empty when nothing valid was left).
+    /// The sanitised stream name (empty when nothing usable was left).
     pub name: String,
     /// What followed `?` (URL-decoded), if anything.
     pub params: Option<String>,
@@ -60,34 +58,14 @@ impl StreamName {
         };
         StreamName {
             raw: raw.to_string(),
-            name: sanitize(&typed),
+            name: crate::serve::names::StreamName::parse(&typed)
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             rewritten: typed,
             params,
             key,
         }
     }
-}
-
-/// MistServer's stream name sanitising: see the module doc, rule 5.
-pub fn sanitize(name: &str) -> String {
-    let name = name.split('?').next().unwrap_or("");
-    let (base, wildcard) = match name.find(['+', ' ']) {
-        Some(i) => (&name[..i], Some(&name[i + 1..])),
-        None => (name, None),
-    };
-    let mut out: String = base
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    if let Some(w) = wildcard {
-        out.push('+');
-        out.extend(w.chars().filter(|c| !c.is_control()));
-    }
-    if let Some((cut, _)) = out.char_indices().nth(MAX_NAME_LEN) {
-        out.truncate(cut);
-    }
-    out
 }
 
 /// `%XX` decoding; a `%` not followed by two hex digits stays as it is. Invalid UTF-8 after
@@ -134,10 +112,19 @@ mod tests {
         assert_eq!(name("My%20Cam"), "my+Cam");
         assert_eq!(name("live+Cam 1"), "live+Cam 1");
         assert_eq!(name("a!b@c#d"), "abcd");
+        // Cut at the first `/`: what is left is dots, a name and never a path.
         assert_eq!(name("../../etc/passwd"), "..");
         assert_eq!(name("nul\0here"), "nulhere");
+        assert_eq!(
+            name("live+nul\0here"),
+            "",
+            "a wildcard with a NUL is refused"
+        );
         assert_eq!(name("verylongprefix:x"), "verylongprefixx");
-        assert_eq!(name(&"a".repeat(1000)).len(), MAX_NAME_LEN);
+        assert_eq!(
+            name(&"a".repeat(1000)).len(),
+            crate::serve::names::MAX_BASE_LEN
+        );
         assert_eq!(name(""), "");
     }
 
@@ -145,7 +132,10 @@ mod tests {
     fn key_is_the_name_before_params_unsanitised() {
         let n = StreamName::from_rtmp("Secret-Key_9?x=1");
         assert_eq!(n.key, "Secret-Key_9");
-        assert_eq!(StreamName::from_rtmp("mp4:Dir%2FMovie/x?y").rewritten, "Dir.mp4");
+        assert_eq!(
+            StreamName::from_rtmp("mp4:Dir%2FMovie/x?y").rewritten,
+            "Dir.mp4"
+        );
         assert_eq!(n.name, "secret-key_9");
     }
 
