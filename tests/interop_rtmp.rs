@@ -237,6 +237,12 @@ fn check_playback(audio: &str) {
     };
     let v = codec("h264");
     let a = codec(audio);
+    assert_eq!(
+        p.streams.len(),
+        2,
+        "streams besides audio and video: {:?}",
+        p.streams
+    );
     let vpk: Vec<&ProbePacket> = p.packets.iter().filter(|k| k.stream_index == v).collect();
     let apk: Vec<&ProbePacket> = p.packets.iter().filter(|k| k.stream_index == a).collect();
     assert!(

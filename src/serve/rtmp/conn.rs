@@ -340,11 +340,17 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             rate: Some(1.0),
             lead_ms: VOD_LEAD_MS,
         };
-        match self
-            .shared
-            .hub
-            .view(&req.name.rewritten, self.client(), opts)
-        {
+        let hub = &self.shared.hub;
+        let mut found = hub.view(&req.name.rewritten, self.client(), opts);
+        if matches!(found, Err(HubError::NotFound(_))) && !req.name.rewritten.contains('.') {
+            // A bare name is an FLV file, as Flash Media Server has it; FFmpeg also strips
+            // `.flv` from the URL's play path (`rtmp://host/live/clip.flv` plays `clip`).
+            let flv = format!("{}.flv", req.name.rewritten);
+            if let Ok(v) = hub.view(&flv, self.client(), opts) {
+                found = Ok(v);
+            }
+        }
+        match found {
             Ok(viewer) => {
                 self.session.accept_play(req.id, !viewer.is_live());
                 self.playing = Some(Playing {
@@ -457,8 +463,10 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 p.headers_due = false;
                 let ts = media::rtmp_timestamp(e.ms);
                 let meta = e.meta.clone();
+                // At time 0: FFmpeg's FLV reader takes `onMetaData` at any other time for a
+                // subtitle packet and opens a text stream for it.
                 self.session
-                    .send_data(p.stream_id, ts, &media::metadata(&meta, &p.tracks));
+                    .send_data(p.stream_id, 0, &media::metadata(&meta, &p.tracks));
                 for (kind, body) in media::sequence_headers(&meta, &p.tracks) {
                     self.session.send_media(p.stream_id, kind, ts, &body);
                 }
