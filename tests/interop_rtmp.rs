@@ -6,7 +6,7 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,76 +16,7 @@ use mist::serve::rtmp::command::{object, s, Command as RtmpCommand};
 use mist::serve::rtmp::handshake::{ClientHandshake, Scheme};
 use mist::serve::rtmp::message::MessageType;
 use util::rtmp::RtmpClient;
-
-/// A running `mist serve`, killed when dropped.
-struct Server {
-    child: Child,
-    rtmp: SocketAddr,
-}
-
-impl Server {
-    /// Starts `mist serve ARGS --rtmp 127.0.0.1:0` and reads the RTMP address it prints.
-    fn start(args: &[&str]) -> Server {
-        let mut child = util::mist()
-            .arg("serve")
-            .args(args)
-            .args([
-                "--rtmp",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--api",
-                "off",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start mist serve");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(rest) = line.trim().strip_prefix("RTMP  rtmp://") {
-                    let hostport = rest.split('/').next().unwrap_or("").to_string();
-                    let _ = tx.send(hostport);
-                }
-            }
-        });
-        let hostport = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("mist serve printed no RTMP address");
-        Server {
-            child,
-            rtmp: hostport.parse().expect("RTMP address"),
-        }
-    }
-
-    fn url(&self, name: &str) -> String {
-        format!("rtmp://{}/live/{name}", self.rtmp)
-    }
-
-    /// Resident memory of the server, in KiB.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("server status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().expect("wait").is_none()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use util::server::MistServer as Server;
 
 /// A child process killed when dropped.
 struct Proc(Child);

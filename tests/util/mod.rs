@@ -4,6 +4,7 @@
 
 pub mod ffprobe;
 pub mod rtmp;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
