@@ -16,7 +16,40 @@ use mist::serve::rtmp::command::{object, s, Command as RtmpCommand};
 use mist::serve::rtmp::handshake::{ClientHandshake, Scheme};
 use mist::serve::rtmp::message::MessageType;
 use util::rtmp::RtmpClient;
-use util::server::MistServer as Server;
+use util::serve::Serve;
+
+/// `mist serve ARGS` with RTMP on a port the system picks.
+struct Server {
+    serve: Serve,
+    rtmp: SocketAddr,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let serve = Serve::start(args);
+        let rtmp = serve.rtmp.expect("mist serve printed no RTMP address");
+        Server { serve, rtmp }
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("rtmp://{}/live/{name}", self.rtmp)
+    }
+
+    /// Resident memory of the server, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.serve.pid()))
+            .expect("server status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    fn alive(&mut self) -> bool {
+        self.serve.running()
+    }
+}
 
 /// A child process killed when dropped.
 struct Proc(Child);

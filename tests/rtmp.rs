@@ -12,7 +12,14 @@ use mist::formats::flv::tag::TagType;
 use mist::serve::rtmp::command::{encode_values, s};
 use mist::serve::rtmp::message::MessageType;
 use util::rtmp::RtmpClient;
-use util::server::MistServer;
+use util::serve::Serve;
+
+/// `mist serve ARGS` and its RTMP address.
+fn start(args: &[&str]) -> (Serve, std::net::SocketAddr) {
+    let s = Serve::start(args);
+    let rtmp = s.rtmp.expect("mist serve printed no RTMP address");
+    (s, rtmp)
+}
 
 /// The tags of a fixture: (type, timestamp, body).
 fn tags(name: &str) -> Vec<(TagType, u32, Bytes)> {
@@ -40,9 +47,9 @@ fn kind(t: TagType) -> MessageType {
 /// checks the reader, the hub and the shared chunk encoder together).
 #[test]
 fn what_is_published_is_played_back_byte_for_byte() {
-    let server = MistServer::start(&["--stream", "rt=push://"]);
+    let (_server, rtmp) = start(&["--stream", "rt=push://"]);
     let all = tags("h264_aac.flv");
-    let mut publisher = RtmpClient::connect(server.rtmp, "live").expect("publisher connects");
+    let mut publisher = RtmpClient::connect(rtmp, "live").expect("publisher connects");
     assert_eq!(
         publisher.publish("rt").expect("publish"),
         "NetStream.Publish.Start"
@@ -68,7 +75,7 @@ fn what_is_published_is_played_back_byte_for_byte() {
     for t in &all[..=first_key] {
         send(&mut publisher, t);
     }
-    let mut player = RtmpClient::connect(server.rtmp, "live").expect("player connects");
+    let mut player = RtmpClient::connect(rtmp, "live").expect("player connects");
     // Wait until the hub has the keyframe, then play.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -77,7 +84,7 @@ fn what_is_published_is_played_back_byte_for_byte() {
             other => {
                 assert!(Instant::now() < deadline, "play never started: {other:?}");
                 std::thread::sleep(Duration::from_millis(100));
-                player = RtmpClient::connect(server.rtmp, "live").expect("player connects");
+                player = RtmpClient::connect(rtmp, "live").expect("player connects");
             }
         }
     }
@@ -134,13 +141,13 @@ fn what_is_published_is_played_back_byte_for_byte() {
 /// A second publisher to a live name takes it over; the first one's connection is closed.
 #[test]
 fn a_second_publisher_takes_over() {
-    let server = MistServer::start(&["--stream", "cam=push://"]);
-    let mut first = RtmpClient::connect(server.rtmp, "live").expect("connect");
+    let (_server, rtmp) = start(&["--stream", "cam=push://"]);
+    let mut first = RtmpClient::connect(rtmp, "live").expect("connect");
     assert_eq!(
         first.publish("cam").expect("publish"),
         "NetStream.Publish.Start"
     );
-    let mut second = RtmpClient::connect(server.rtmp, "live").expect("connect");
+    let mut second = RtmpClient::connect(rtmp, "live").expect("connect");
     assert_eq!(
         second.publish("cam").expect("publish"),
         "NetStream.Publish.Start"
@@ -157,13 +164,13 @@ fn a_second_publisher_takes_over() {
 /// Names that cannot be streams are refused with the codes clients know.
 #[test]
 fn bad_names_are_refused() {
-    let server = MistServer::start(&[]);
-    let mut c = RtmpClient::connect(server.rtmp, "live").expect("connect");
+    let (_server, rtmp) = start(&[]);
+    let mut c = RtmpClient::connect(rtmp, "live").expect("connect");
     assert_eq!(
         c.publish("!!!").expect("answer"),
         "NetStream.Publish.BadName"
     );
-    let mut c = RtmpClient::connect(server.rtmp, "live").expect("connect");
+    let mut c = RtmpClient::connect(rtmp, "live").expect("connect");
     assert_eq!(
         c.play("nothing_here").expect("answer"),
         "NetStream.Play.StreamNotFound"

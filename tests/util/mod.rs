@@ -4,7 +4,7 @@
 
 pub mod ffprobe;
 pub mod rtmp;
-pub mod server;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -62,6 +62,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     open: Some(demux::open),
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: true,
         framing: mux::framing,
         // FLV times are unsigned: the pipeline shifts tracks so the earliest is 0.

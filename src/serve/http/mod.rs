@@ -144,16 +144,16 @@ pub fn output_spec(ext: &str) -> Option<&'static FormatSpec> {
         .filter(|s| s.muxer.is_some())
 }
 
-/// The streaming row for a live stream of `spec`'s kind: an output that needs the whole index
-/// first (faststart MP4) is written by the table's row of the same MIME type that does not
+/// The row that writes a live stream of `spec`'s kind: an output that cannot be written as
+/// packets arrive (faststart MP4) is written by the table's live row of the same MIME type
 /// (fragmented MP4).
 pub fn live_spec(spec: &'static FormatSpec) -> Option<&'static FormatSpec> {
-    if !spec.mux_caps.needs_index {
+    if spec.mux_caps.live {
         return Some(spec);
     }
     formats::FORMATS
         .iter()
-        .find(|f| f.mime == spec.mime && f.muxer.is_some() && !f.mux_caps.needs_index)
+        .find(|f| f.mime == spec.mime && f.muxer.is_some() && f.mux_caps.live)
 }
 
 async fn progressive(
