@@ -435,10 +435,12 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
         }
     }
 
-    /// The pieces to write for a batch: session output (headers) and shared packet chunks,
-    /// in order.
-    fn pieces(&mut self, entries: &[Arc<Entry>]) -> Vec<Bytes> {
-        let mut out: Vec<Bytes> = Vec::new();
+    /// What to write for a batch, in order: session output (headers) and each packet's
+    /// chunks. Shared encodings are taken as they are (one reference count per packet, not
+    /// per piece).
+    fn pieces(&mut self, entries: &[Arc<Entry>]) -> Vec<Encoded> {
+        let own = |b: Bytes| -> Encoded { Arc::from(vec![b]) };
+        let mut out: Vec<Encoded> = Vec::new();
         let Some(p) = self.playing.as_mut() else {
             return out;
         };
@@ -472,7 +474,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 }
                 let head = self.session.take_output();
                 if !head.is_empty() {
-                    out.push(head);
+                    out.push(own(head));
                 }
             }
             if p.stream_id == FIRST_STREAM_ID {
@@ -482,20 +484,21 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                         .unwrap_or_default()
                         .into()
                 });
-                out.extend(enc.iter().cloned());
+                out.push(enc.clone());
             } else if let Some(v) = p.tracks.encode(&e.packet, e.ms, p.stream_id) {
-                out.extend(v);
+                out.push(v.into());
             }
         }
         let rest = self.session.take_output();
         if !rest.is_empty() {
-            out.push(rest);
+            out.push(own(rest));
         }
         out
     }
 
-    async fn write_pieces(&mut self, pieces: &[Bytes]) -> Result<(), String> {
-        let n = write_all_vectored(&mut self.wr, pieces)
+    async fn write_pieces(&mut self, parts: &[Encoded]) -> Result<(), String> {
+        let flat: Vec<&Bytes> = parts.iter().flat_map(|p| p.iter()).collect();
+        let n = write_all_vectored(&mut self.wr, &flat)
             .await
             .map_err(|e| format!("write: {e}"))?;
         self.count_down(n);
@@ -504,35 +507,37 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
 }
 
 /// Writes every piece with vectored writes; returns the bytes written.
-pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
+pub async fn write_all_vectored<W: AsyncWrite + Unpin, B: AsRef<[u8]>>(
     w: &mut W,
-    pieces: &[Bytes],
+    pieces: &[B],
 ) -> io::Result<usize> {
-    let mut i = 0;
-    let mut off = 0;
-    let mut total = 0;
+    let piece = |i: usize| pieces[i].as_ref();
+    let (mut i, mut off, mut total) = (0, 0, 0);
+    let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOV.min(pieces.len()));
     while i < pieces.len() {
-        if pieces[i].len() == off {
+        if piece(i).len() == off {
             i += 1;
             off = 0;
             continue;
         }
-        let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOV.min(pieces.len() - i));
-        iov.push(IoSlice::new(&pieces[i][off..]));
+        iov.clear();
+        iov.push(IoSlice::new(&piece(i)[off..]));
         iov.extend(
             pieces[i + 1..]
                 .iter()
+                .map(|p| p.as_ref())
                 .filter(|p| !p.is_empty())
                 .take(MAX_IOV - 1)
-                .map(|p| IoSlice::new(p)),
+                .map(IoSlice::new),
         );
         let mut n = w.write_vectored(&iov).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
         total += n;
-        while n > 0 && i < pieces.len() {
-            let left = pieces[i].len() - off;
+        // Move past what was written, piece by piece.
+        while n > 0 {
+            let left = piece(i).len() - off;
             if n >= left {
                 n -= left;
                 i += 1;
@@ -544,4 +549,64 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Takes at most 5 bytes per call, vectored or not, like a socket under pressure.
+    struct Trickle(Vec<u8>);
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(5);
+            self.0.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let mut n = 0;
+            for b in bufs {
+                let k = b.len().min(5 - n);
+                self.0.extend_from_slice(&b[..k]);
+                n += k;
+                if n == 5 {
+                    break;
+                }
+            }
+            Poll::Ready(Ok(n))
+        }
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn vectored_writes_deliver_every_piece_in_order() {
+        // 200 pieces (more than one vectored call takes), some empty, of varied sizes.
+        let pieces: Vec<Bytes> = (0..200u32)
+            .map(|i| Bytes::from(vec![i as u8; (i % 7) as usize]))
+            .collect();
+        let want: Vec<u8> = pieces.iter().flat_map(|p| p.iter().copied()).collect();
+        let mut w = Trickle(Vec::new());
+        let n = write_all_vectored(&mut w, &pieces).await.unwrap();
+        assert_eq!(n, want.len());
+        assert_eq!(w.0, want);
+    }
 }

@@ -12,7 +12,9 @@
 //! [`message`] (protocol control, user control) and [`command`] (AMF0 commands) →
 //! [`session`] (the server's conversation: connect, publish, play; events out, answers in).
 //! [`name`] turns publish/play names into stream names by MistServer's rules. [`media`]
-//! builds the chunked form of a packet once per stream so every viewer shares it.
+//! builds the chunked form of a packet once per stream so every viewer shares it. [`conn`] is
+//! the only part that touches sockets: one tokio task per connection, between the session
+//! and the hub.
 //!
 //! Known gaps:
 //! - RTMPE/RTMPS/RTMPT are not served (no encoder in use needs them).
@@ -20,7 +22,10 @@
 //!   a command written in real AMF3 ends the connection with an error.
 //! - Shared objects (types 16/19) are ignored.
 //! - Enhanced RTMP codecs pass through as FLV tag bodies; the session does not negotiate
-//!   `fourCcList`.
+//!   `fourCcList`. Play sends H.264, AAC and MP3 only (legacy FLV bodies).
+//! - A publisher's `onMetaData` is read and dropped: the hub has no place for it yet, so
+//!   players get an `onMetaData` made from the tracks (size, frame rate, codecs, rate).
+//! - `getStreamLength` is answered with 0, as MistServer does.
 
 pub mod chunk;
 pub mod command;
