@@ -1,10 +1,10 @@
 //! The socket glue of the RTMP server: one task per connection drives a [`Session`] with the
 //! bytes the socket gives, and turns its events into hub calls.
 //!
-//! - **Publish** → [`Hub::publish`] (with the app name and stream key as passwords); audio and
+//! - **Publish** → [`Hub::publish`](crate::serve::hub::Hub::publish) (with the app name and stream key as passwords); audio and
 //!   video bodies become tracks and packets through [`Streams`], exactly as the FLV file reader
 //!   makes them. Another publisher taking the stream over closes this connection.
-//! - **Play** → [`Hub::view`]: at the first packets (and after every track change or seek)
+//! - **Play** → [`Hub::view`](crate::serve::hub::Hub::view): at the first packets (and after every track change or seek)
 //!   `onMetaData` and the sequence headers go out, then packets from a video keyframe on.
 //!   Each packet's chunks come from the hub entry's shared encoding ([`Slot::Rtmp`]): built
 //!   by the first viewer that needs them, then written by every viewer with vectored writes.
