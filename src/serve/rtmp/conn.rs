@@ -41,8 +41,11 @@ pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PUBLISH_IDLE: Duration = Duration::from_secs(30);
 /// A connection that neither publishes nor plays is closed after this long.
 pub const IDLE: Duration = Duration::from_secs(60);
-/// Bytes read from the socket at a time.
+/// Bytes read from the socket at a time by a publisher.
 const READ_BUF: usize = 64 << 10;
+/// Bytes read at a time before a publish: players send little (acks, commands), and a
+/// viewer's memory is what limits how many one server holds.
+const SMALL_READ_BUF: usize = 2 << 10;
 /// How far ahead of real time a VOD file may be sent to an RTMP player, in ms.
 const VOD_LEAD_MS: i64 = 3000;
 /// IoSlices per vectored write call.
@@ -148,12 +151,15 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
     }
 
     async fn run(&mut self, mut rd: impl AsyncRead + Unpin) -> Result<(), String> {
-        let mut buf = vec![0u8; READ_BUF];
+        let mut buf = vec![0u8; SMALL_READ_BUF];
         let mut shutdown = self.shared.shutdown.clone();
         let started = Instant::now();
         let mut last_read = Instant::now();
         loop {
             self.flush().await?;
+            if self.publishing.is_some() && buf.len() < READ_BUF {
+                buf.resize(READ_BUF, 0);
+            }
             let deadline = if self.session.connect_info().is_none() {
                 Some((
                     started + SETUP_TIMEOUT,
