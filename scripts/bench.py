@@ -261,6 +261,10 @@ def run(args):
             if target_file is not None and Path(target_file).exists():
                 Path(target_file).unlink()
             wall, rss = timed(argv)
+            # Outputs are about the size of the input: keep at most one on the disk.
+            if target_file is not None:
+                for f in Path(target_file).parent.glob(Path(target_file).name + "*"):
+                    f.unlink()
             samples.setdefault((group, row, tool), []).append((wall, rss))
             rows.append({
                 "round": r + 1, "group": group, "row": row, "tool": tool,
