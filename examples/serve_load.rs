@@ -136,6 +136,17 @@ fn read_flv(path: &str) -> io::Result<Vec<Tag>> {
     Ok(tags)
 }
 
+/// The measured window, set once every viewer has been started.
+type Window = Arc<std::sync::OnceLock<(Instant, Instant)>>;
+
+/// Whether `now` is inside the window, and whether the window is over.
+fn window(w: &Window, now: Instant) -> (bool, bool) {
+    match w.get() {
+        Some((a, b)) => (now >= *a && now < *b, now >= *b),
+        None => (false, false),
+    }
+}
+
 /// When each video keyframe (by RTMP timestamp) left the publisher.
 type SentKeys = Arc<Mutex<HashMap<u32, Instant>>>;
 
@@ -230,7 +241,12 @@ fn connect_commands(o: &Opts, w: &mut ChunkWriter, out: &mut Vec<u8>) {
 }
 
 /// Publishes the input in a loop, paced at real time, until `stop`.
-async fn publish(o: Opts, tags: Vec<Tag>, sent: SentKeys, stop: Instant) -> io::Result<()> {
+async fn publish(
+    o: Opts,
+    tags: Vec<Tag>,
+    sent: SentKeys,
+    stop: Arc<std::sync::OnceLock<Instant>>,
+) -> io::Result<()> {
     let (mut sock, rest) = handshake(o.rtmp).await?;
     let mut w = ChunkWriter::new(128);
     let mut out = Vec::new();
@@ -315,7 +331,7 @@ async fn publish(o: Opts, tags: Vec<Tag>, sent: SentKeys, stop: Instant) -> io::
             if due > now {
                 tokio::time::sleep_until(due.into()).await;
             }
-            if Instant::now() > stop {
+            if stop.get().is_some_and(|s| Instant::now() > *s) {
                 return Ok(());
             }
             let kind = if t.kind == 8 {
@@ -500,12 +516,7 @@ impl ChunkWalker {
     }
 }
 
-async fn rtmp_viewer(
-    o: Arc<Opts>,
-    st: Arc<ViewerStats>,
-    sent: SentKeys,
-    measure: Arc<(Instant, Instant)>,
-) {
+async fn rtmp_viewer(o: Arc<Opts>, st: Arc<ViewerStats>, sent: SentKeys, measure: Window) {
     let r = async {
         let (mut sock, rest) = handshake(o.rtmp).await?;
         let mut w = ChunkWriter::new(128);
@@ -533,8 +544,7 @@ async fn rtmp_viewer(
             st.bytes.fetch_add(n as u64, Ordering::Relaxed);
             cw.received += n as u64;
             cw.buf.extend_from_slice(&tmp[..n]);
-            let now = Instant::now();
-            let measuring = now >= measure.0 && now < measure.1;
+            let (measuring, over) = window(&measure, Instant::now());
             let ack = cw
                 .walk(|ts, key, seq| {
                     if !seq {
@@ -545,7 +555,7 @@ async fn rtmp_viewer(
             if let Some(a) = ack {
                 sock.write_all(&a).await?;
             }
-            if now >= measure.1 {
+            if over {
                 return Ok(());
             }
         }
@@ -556,12 +566,7 @@ async fn rtmp_viewer(
     }
 }
 
-async fn flv_viewer(
-    o: Arc<Opts>,
-    st: Arc<ViewerStats>,
-    sent: SentKeys,
-    measure: Arc<(Instant, Instant)>,
-) {
+async fn flv_viewer(o: Arc<Opts>, st: Arc<ViewerStats>, sent: SentKeys, measure: Window) {
     let r = async {
         let addr = o.http.ok_or_else(|| io::Error::other("no --http"))?;
         let mut sock = TcpStream::connect(addr).await?;
@@ -579,8 +584,7 @@ async fn flv_viewer(
                 return Err(io::Error::other("server closed"));
             }
             st.bytes.fetch_add(n as u64, Ordering::Relaxed);
-            let now = Instant::now();
-            let measuring = now >= measure.0 && now < measure.1;
+            let (measuring, over) = window(&measure, Instant::now());
             let mut data = &tmp[..n];
             if skip > 0 {
                 let k = skip.min(data.len());
@@ -627,7 +631,7 @@ async fn flv_viewer(
                 }
             }
             buf.drain(..at);
-            if now >= measure.1 {
+            if over {
                 return Ok(());
             }
         }
@@ -701,21 +705,18 @@ async fn run(o: Opts) -> i32 {
     let o = Arc::new(o);
     let sent: SentKeys = Arc::new(Mutex::new(HashMap::new()));
     let n = o.rtmp_viewers + o.flv_viewers;
-    let connect_time = Duration::from_secs_f64(n as f64 / f64::from(o.connect_rate));
     let t0 = Instant::now();
-    let measure_start = t0 + o.prewarm + connect_time + o.warmup;
-    let measure_end = measure_start + o.duration;
-    let measure = Arc::new((measure_start, measure_end));
-    let publisher = tokio::spawn(publish(
-        (*o).clone(),
-        tags,
-        sent.clone(),
-        measure_end + Duration::from_secs(2),
-    ));
+    let measure: Window = Arc::new(std::sync::OnceLock::new());
+    let stop = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let publisher = {
+        let (o, sent, stop) = ((*o).clone(), sent.clone(), stop.clone());
+        tokio::spawn(async move { publish(o, tags, sent, stop).await })
+    };
     tokio::time::sleep(o.prewarm).await;
     let rss_idle = rss_kib(o.server_pid);
     let mut viewers = Vec::with_capacity(n);
-    let gap = Duration::from_secs_f64(1.0 / f64::from(o.connect_rate));
+    // Connections go out in bursts, `connect_rate` a second.
+    let burst = (o.connect_rate as usize / 10).max(1);
     for i in 0..n {
         let st = Arc::new(ViewerStats::default());
         let (o2, s2, m2, st2) = (o.clone(), sent.clone(), measure.clone(), st.clone());
@@ -725,8 +726,15 @@ async fn run(o: Opts) -> i32 {
             tokio::spawn(flv_viewer(o2, st2, s2, m2));
         }
         viewers.push((i < o.rtmp_viewers, st));
-        tokio::time::sleep(gap).await;
+        if (i + 1) % burst == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
+    // The window starts after the warm-up that follows the last connection.
+    let measure_start = Instant::now() + o.warmup;
+    let measure_end = measure_start + o.duration;
+    let _ = measure.set((measure_start, measure_end));
+    let _ = stop.set(measure_end + Duration::from_secs(2));
     tokio::time::sleep_until(measure_start.into()).await;
     let cpu0 = cpu_seconds(o.server_pid);
     let w0 = Instant::now();
