@@ -300,12 +300,14 @@ pub fn render(s: &Snapshot<'_>, uptime: u64, log_lines: u64, cpu_use: Option<u64
         );
     }
     if let Some(m) = capabilities::read_mem() {
-        e.single("mist_mem_total", "gauge", "Total memory in MiB.", m.total);
-        e.single(
-            "mist_mem_used",
+        e.family(
+            "mist_memory_mib",
             "gauge",
-            "Memory in use (not free, not cache) in MiB.",
-            m.used(),
+            "Memory of the machine in MiB: total, and used (neither free nor cache).",
+            [
+                (vec![("kind", "total".to_string())], m.total),
+                (vec![("kind", "used".to_string())], m.used()),
+            ],
         );
     }
     e.out
