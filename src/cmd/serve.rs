@@ -15,6 +15,12 @@ use crate::cli::ServeArgs;
 /// Runs the server.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = settings(&args)?;
+    // Every viewer is a descriptor: take what the hard limit allows (as nginx's
+    // worker_rlimit_nofile does), rather than the 1024 a shell usually starts with.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!("open files limit: {n}"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -30,6 +30,9 @@ pub struct StreamConfig {
     /// How far behind live a viewer may fall, in ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maxkeepaway: Option<u64>,
+    /// Shortest segment of segmented outputs, in ms (MistServer's `segmentsize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segmentsize: Option<u64>,
     /// How long viewers wait for a publisher that left, in ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace: Option<u64>,

@@ -21,6 +21,9 @@ use crate::dtsc::{Meta, Packet, Timebase, Track, TrackId, TrackKind};
 pub const AUDIO_KEY_INTERVAL_MS: i64 = 1000;
 /// Most packets a viewer takes in one batch.
 pub const MAX_BATCH: usize = 256;
+/// Shortest segment: MistServer's `segmentsize` default (fragments of at least 1.9 s, cut at
+/// keys).
+pub const DEFAULT_SEGMENT_MS: i64 = 1900;
 
 /// Limits of one live stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +36,8 @@ pub struct LiveSettings {
     pub grace: Duration,
     /// Payload bytes kept at most, whatever the window says.
     pub max_bytes: usize,
+    /// Shortest segment for segmented outputs, in ms.
+    pub segment_ms: i64,
 }
 
 impl Default for LiveSettings {
@@ -42,6 +47,7 @@ impl Default for LiveSettings {
             max_keep_away_ms: crate::serve::config::DEFAULT_MAX_KEEP_AWAY_MS,
             grace: Duration::from_millis(crate::serve::config::DEFAULT_GRACE_MS),
             max_bytes: 256 << 20,
+            segment_ms: DEFAULT_SEGMENT_MS,
         }
     }
 }
@@ -81,10 +87,36 @@ struct KeyMark {
     ms: i64,
 }
 
+#[derive(Clone, Copy, Debug)]
+struct SegMark {
+    seq: u64,
+    ms: i64,
+    number: u64,
+    epoch: u64,
+}
+
+/// A segment of a live stream, for segmented outputs (HLS, DASH, HDS, Smooth).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Sequence number, counting from the stream's first segment, across publisher sessions.
+    pub number: u64,
+    /// Decode time (ms) of its first keyframe.
+    pub start_ms: i64,
+    /// Where it ends (the next segment's start); `None` while it is still growing.
+    pub end_ms: Option<i64>,
+    /// The publisher session it belongs to; a change from the previous segment is a
+    /// discontinuity.
+    pub epoch: u64,
+}
+
 struct Ring {
     entries: VecDeque<Arc<Entry>>,
     first_seq: u64,
     keys: VecDeque<KeyMark>,
+    segments: VecDeque<SegMark>,
+    next_segment: u64,
+    /// Counts changes of the segment list (a segment completed or left the window).
+    segments_version: u64,
     bytes: usize,
     meta: Arc<Meta>,
     main: Option<(TrackId, bool)>,
@@ -138,6 +170,9 @@ impl LiveStream {
                 entries: VecDeque::new(),
                 first_seq: 0,
                 keys: VecDeque::new(),
+                segments: VecDeque::new(),
+                next_segment: 0,
+                segments_version: 0,
                 bytes: 0,
                 meta: Arc::new(Meta {
                     live: true,
@@ -288,6 +323,21 @@ impl LiveStream {
             };
             if is_key {
                 r.keys.push_back(KeyMark { seq, ms });
+                let epoch = r.epoch;
+                let new_segment = r.segments.back().map_or(true, |s| {
+                    s.epoch != epoch || ms - s.ms >= self.settings.segment_ms
+                });
+                if new_segment {
+                    let number = r.next_segment;
+                    r.next_segment += 1;
+                    r.segments.push_back(SegMark {
+                        seq,
+                        ms,
+                        number,
+                        epoch,
+                    });
+                    r.segments_version += 1;
+                }
             }
             self.counters.packets_in.fetch_add(1, Ordering::Relaxed);
             self.counters
@@ -345,10 +395,64 @@ impl LiveStream {
         }
     }
 
+    /// The segments in the window, oldest first, and a version number that changes whenever
+    /// the list does (playlists are rebuilt only then).
+    pub fn segments(&self) -> (Vec<SegmentInfo>, u64) {
+        let r = lock(&self.ring);
+        let ended = r.state == State::Ended;
+        let end_of_stream = r.entries.back().map(|e| e.ms + 1);
+        let mut out: Vec<SegmentInfo> = Vec::with_capacity(r.segments.len());
+        for (i, s) in r.segments.iter().enumerate() {
+            let end_ms = match r.segments.get(i + 1) {
+                Some(n) => Some(n.ms),
+                None if ended => end_of_stream,
+                None => None,
+            };
+            out.push(SegmentInfo {
+                number: s.number,
+                start_ms: s.ms,
+                end_ms,
+                epoch: s.epoch,
+            });
+        }
+        (out, r.segments_version)
+    }
+
+    /// The packets of complete segment `number`, in publish order, with the tracks in force
+    /// at its start; `None` when it is not in the window or not complete.
+    pub fn segment(&self, number: u64) -> Option<(SegmentInfo, Vec<Arc<Entry>>)> {
+        let r = lock(&self.ring);
+        let i = r.segments.iter().position(|s| s.number == number)?;
+        let s = r.segments[i];
+        let (end_seq, end_ms) = match r.segments.get(i + 1) {
+            Some(n) => (n.seq, n.ms),
+            None if r.state == State::Ended => (
+                r.first_seq + r.entries.len() as u64,
+                r.entries.back().map_or(s.ms, |e| e.ms + 1),
+            ),
+            None => return None,
+        };
+        let from = (s.seq - r.first_seq) as usize;
+        let to = (end_seq - r.first_seq) as usize;
+        let entries: Vec<Arc<Entry>> = r.entries.range(from..to).cloned().collect();
+        Some((
+            SegmentInfo {
+                number: s.number,
+                start_ms: s.ms,
+                end_ms: Some(end_ms),
+                epoch: s.epoch,
+            },
+            entries,
+        ))
+    }
+
     /// Ends the stream now.
     pub fn end(&self) {
         let wakers = {
             let mut r = lock(&self.ring);
+            if r.state != State::Ended {
+                r.segments_version += 1;
+            }
             r.state = State::Ended;
             std::mem::take(&mut r.wakers)
         };
@@ -474,5 +578,10 @@ fn drop_until(r: &mut Ring, seq: u64) {
     }
     while r.keys.front().is_some_and(|k| k.seq < r.first_seq) {
         r.keys.pop_front();
+    }
+    // A segment whose start left the window is no longer whole.
+    while r.segments.front().is_some_and(|s| s.seq < r.first_seq) {
+        r.segments.pop_front();
+        r.segments_version += 1;
     }
 }

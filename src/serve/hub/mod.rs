@@ -25,7 +25,7 @@ use crate::serve::input::folder;
 use crate::serve::names::{expand_source, StreamName};
 
 pub use entry::{Encoded, Entry, Slot};
-pub use live::{LiveSettings, LiveStream, State};
+pub use live::{LiveSettings, LiveStream, SegmentInfo, State};
 pub use stats::{ClientGuard, ClientRecord, Role, Stats, StreamTotals};
 pub use viewer::{ViewOptions, Viewer, ViewerEvent};
 
@@ -326,6 +326,9 @@ fn resolve_source(sc: &StreamConfig, name: &StreamName) -> Resolved {
         }
         if let Some(g) = sc.grace {
             settings.grace = Duration::from_millis(g);
+        }
+        if let Some(ms) = sc.segmentsize.filter(|ms| *ms > 0) {
+            settings.segment_ms = i64::try_from(ms).unwrap_or(i64::MAX);
         }
         return Resolved::Push {
             rule,

@@ -301,3 +301,51 @@ fn track_changes_reach_viewers_in_order() {
     assert_eq!(got.len(), 1);
     let _: &Meta = &got[0].meta;
 }
+
+#[test]
+fn segments_start_at_keys_at_least_the_segment_size_apart_and_count_across_reconnects() {
+    let hub = Hub::new(Config::default());
+    let mut p = hub.publish("x", client(), &[]).unwrap();
+    p.set_tracks(tracks());
+    // Keys every 1 s: segments need two of them (1900 ms minimum).
+    feed(&mut p, 0, 9, 25);
+    let s = hub.live_stream("x").unwrap();
+    let (segs, v1) = s.segments();
+    let starts: Vec<i64> = segs.iter().map(|s| s.start_ms).collect();
+    assert_eq!(starts, vec![0, 2000, 4000, 6000, 8000]);
+    assert_eq!(
+        segs.iter().map(|s| s.number).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4]
+    );
+    assert_eq!(segs[3].end_ms, Some(8000));
+    assert_eq!(segs[4].end_ms, None, "the newest segment is still growing");
+    assert!(s.segment(4).is_none());
+    let (info, entries) = s.segment(1).unwrap();
+    assert_eq!((info.start_ms, info.end_ms), (2000, Some(4000)));
+    assert!(entries[0].packet.keyframe && entries[0].ms == 2000);
+    assert!(entries.iter().all(|e| (2000..4000).contains(&e.ms)));
+    assert_eq!(entries.len(), 2 * 75);
+    // A reconnect opens a new segment at once, and numbers go on.
+    drop(p);
+    let mut p = hub.publish("x", client(), &[]).unwrap();
+    p.set_tracks(tracks());
+    feed(&mut p, 0, 3, 25);
+    let (segs, v2) = s.segments();
+    assert_ne!(v1, v2);
+    let last: Vec<(u64, u64)> = segs
+        .iter()
+        .rev()
+        .take(3)
+        .map(|s| (s.number, s.epoch))
+        .collect();
+    assert_eq!(last, vec![(6, 2), (5, 2), (4, 1)]);
+    assert!(
+        segs[5].start_ms > 8960,
+        "after the first session's last packet"
+    );
+    // The window drops whole segments from the front.
+    feed(&mut p, 3000, 120, 25);
+    let (segs, _) = s.segments();
+    let (first, _) = s.window_ms().unwrap();
+    assert!(segs[0].start_ms >= first);
+}
