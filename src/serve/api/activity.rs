@@ -3,7 +3,9 @@
 //! ago"; rates in bytes per second).
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
 use serde_json::{json, Map, Value};
 
@@ -251,28 +253,40 @@ impl Snapshot<'_> {
                     protocol: c.protocol,
                     conntime: (time - start).max(0),
                     position,
-                    down: c.down.load(std::sync::atomic::Ordering::Relaxed),
-                    up: c.up.load(std::sync::atomic::Ordering::Relaxed),
+                    down: c.down.load(Ordering::Relaxed),
+                    up: c.up.load(Ordering::Relaxed),
                     bps: (down_bps, up_bps),
                     sessid: c.id,
                 };
                 rows.push(row.values(&fields));
             }
-            for c in self.sampler.closed() {
-                let (start, end) = (c.start as i64, c.end as i64);
-                if start > time || end < time || !keep(&c.stream, c.protocol) {
+            for c in self.hub.stats.closed() {
+                let rec = &c.rec;
+                let start = start_unix(rec) as i64;
+                let end = c
+                    .ended
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()) as i64;
+                if start > time || end < time || !keep(&rec.stream, rec.protocol) {
                     continue;
                 }
+                let down = rec.down.load(Ordering::Relaxed);
+                let up = rec.up.load(Ordering::Relaxed);
+                // Rates of an ended session: its average over its life.
+                let secs = c
+                    .ended
+                    .duration_since(rec.since)
+                    .map_or(1, |d| d.as_secs().max(1));
                 let row = ClientRow {
-                    host: c.peer.ip().to_string(),
-                    stream: &c.stream,
-                    protocol: c.protocol,
+                    host: rec.peer.ip().to_string(),
+                    stream: &rec.stream,
+                    protocol: rec.protocol,
                     conntime: time - start,
-                    position: c.position_ms,
-                    down: c.down,
-                    up: c.up,
-                    bps: c.bps,
-                    sessid: c.id,
+                    position: rec.position_ms(),
+                    down,
+                    up,
+                    bps: (down / secs, up / secs),
+                    sessid: rec.id,
                 };
                 rows.push(row.values(&fields));
             }

@@ -203,6 +203,9 @@ impl Api {
 /// Accepts API connections and takes the statistics sample every second, until aborted.
 pub async fn serve(l: TcpListener, shared: Arc<Shared>, live: Arc<()>) {
     let api = Arc::new(Api::new(shared.clone()));
+    if let Ok(a) = l.local_addr() {
+        tracing::info!("control API on http://{a}/api");
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -1,13 +1,12 @@
 //! Once a second, what every client moved: per-client rates for `clients`, per-second totals
-//! for `totals` (a ring over MistServer's 600 s statistics window), recently closed sessions
-//! (so `clients` can answer for a moment in that window), view seconds per stream, and the
-//! machine's CPU use.
+//! for `totals` (a ring over MistServer's 600 s statistics window), view seconds per stream,
+//! and the machine's CPU use. (Ended sessions are kept by the hub's statistics, which see
+//! them end, however short they were.)
 //!
-//! Memory is bounded: [`WINDOW_SECS`] samples of at most [`MAX_ROWS`] rows each, at most
-//! [`MAX_CLOSED`] closed sessions, a few numbers per open client.
+//! Memory is bounded: [`WINDOW_SECS`] samples of at most [`MAX_ROWS`] rows each, a few
+//! numbers per open client.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -21,8 +20,6 @@ pub const RATE_SPAN: u64 = 5;
 /// Most (stream, protocol) rows one sample keeps; the rest are summed into one row with an
 /// empty stream name and protocol `other`.
 pub const MAX_ROWS: usize = 256;
-/// Most closed sessions remembered.
-pub const MAX_CLOSED: usize = 10_000;
 /// Most streams whose view seconds are kept (see `hub::stats::MAX_STREAM_TOTALS`).
 pub const MAX_VIEWSECONDS: usize = 4096;
 
@@ -54,35 +51,7 @@ pub struct Sample {
     pub rows: Vec<Row>,
 }
 
-/// A session that has ended, as last seen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Closed {
-    /// Its id.
-    pub id: u64,
-    /// The peer.
-    pub peer: SocketAddr,
-    /// The protocol.
-    pub protocol: &'static str,
-    /// The stream.
-    pub stream: String,
-    /// Input or output.
-    pub role: Role,
-    /// When it connected (unix seconds).
-    pub start: u64,
-    /// When it was last seen connected (unix seconds).
-    pub end: u64,
-    /// Bytes sent to it.
-    pub down: u64,
-    /// Bytes received from it.
-    pub up: u64,
-    /// Its last position (ms).
-    pub position_ms: Option<i64>,
-    /// Its last rates (bytes per second, sent and received).
-    pub bps: (u64, u64),
-}
-
 struct Seen {
-    rec: Arc<ClientRecord>,
     start: u64,
     last: u64,
     history: VecDeque<(u64, u64, u64)>,
@@ -94,7 +63,6 @@ struct Seen {
 pub struct Sampler {
     samples: VecDeque<Sample>,
     seen: HashMap<u64, Seen>,
-    closed: VecDeque<Closed>,
     viewseconds: HashMap<String, u64>,
     cpu_prev: Option<(u64, u64)>,
     cpu_use: Option<u64>,
@@ -127,7 +95,6 @@ impl Sampler {
             let down = c.down.load(Ordering::Relaxed);
             let up = c.up.load(Ordering::Relaxed);
             let seen = self.seen.entry(c.id).or_insert_with(|| Seen {
-                rec: c.clone(),
                 start: start_unix(c),
                 last: now,
                 history: VecDeque::new(),
@@ -177,38 +144,8 @@ impl Sampler {
             row.down_bps += seen.bps.0;
             row.up_bps += seen.bps.1;
         }
-        // Sessions gone since the last sample are remembered as they were last seen.
-        let gone: Vec<u64> = self
-            .seen
-            .keys()
-            .filter(|id| !present.contains(id))
-            .copied()
-            .collect();
-        for id in gone {
-            if let Some(s) = self.seen.remove(&id) {
-                self.closed.push_back(Closed {
-                    id,
-                    peer: s.rec.peer,
-                    protocol: s.rec.protocol,
-                    stream: s.rec.stream.clone(),
-                    role: s.rec.role,
-                    start: s.start,
-                    end: s.last,
-                    down: s.rec.down.load(Ordering::Relaxed),
-                    up: s.rec.up.load(Ordering::Relaxed),
-                    position_ms: s.rec.position_ms(),
-                    bps: s.bps,
-                });
-            }
-        }
-        let cutoff = now.saturating_sub(WINDOW_SECS);
-        while self
-            .closed
-            .front()
-            .is_some_and(|c| c.end < cutoff || self.closed.len() > MAX_CLOSED)
-        {
-            self.closed.pop_front();
-        }
+        // Sessions gone since the last sample need no more rates.
+        self.seen.retain(|id, _| present.contains(id));
         if self.viewseconds.len() > MAX_VIEWSECONDS {
             let busy: HashSet<&str> = clients.iter().map(|c| c.stream.as_str()).collect();
             self.viewseconds.retain(|k, _| busy.contains(k.as_str()));
@@ -253,11 +190,6 @@ impl Sampler {
         &self.samples
     }
 
-    /// Sessions that ended inside the window, oldest first.
-    pub fn closed(&self) -> &VecDeque<Closed> {
-        &self.closed
-    }
-
     /// A client's rates (bytes per second, sent and received) at the last sample.
     pub fn bps(&self, id: u64) -> (u64, u64) {
         self.seen.get(&id).map_or((0, 0), |s| s.bps)
@@ -275,9 +207,9 @@ mod tests {
     use crate::serve::hub::Stats;
 
     #[test]
-    fn rates_rows_and_closed_sessions() {
+    fn rates_rows_and_the_window() {
         let stats = Arc::new(Stats::default());
-        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let peer: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
         let v = stats.connect(peer, "HTTP-FLV", "cam", Role::Output);
         let p = stats.connect(peer, "RTMP", "cam", Role::Input);
         let mut s = Sampler::default();
@@ -299,20 +231,18 @@ mod tests {
         let id = v.record().id;
         drop(v);
         s.sample(t0 + 8, &stats.clients());
-        let closed = s.closed().back().unwrap();
-        assert_eq!((closed.id, closed.end, closed.down), (id, t0 + 7, 8000));
+        assert_eq!(s.bps(id), (0, 0));
         // The window is bounded.
         for i in 9..(WINDOW_SECS + 50) {
             s.sample(t0 + i, &stats.clients());
         }
-        assert!(s.samples().len() as u64 <= WINDOW_SECS + 1);
-        assert!(s.closed().is_empty());
+        assert_eq!(s.samples().len() as u64, WINDOW_SECS + 1);
     }
 
     #[test]
     fn rows_per_sample_are_capped() {
         let stats = Arc::new(Stats::default());
-        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let peer: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
         let guards: Vec<_> = (0..MAX_ROWS + 10)
             .map(|i| stats.connect(peer, "HTTP-FLV", &format!("s{i}"), Role::Output))
             .collect();

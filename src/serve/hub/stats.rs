@@ -1,11 +1,11 @@
 //! Who is connected and what moved: per-client records for the API's `clients` call, and
 //! server-wide counters for `totals` and `/metrics`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// What a client does with a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +62,20 @@ pub struct StreamTotals {
     pub up: u64,
 }
 
+/// A session that has ended, as it ended.
+#[derive(Clone, Debug)]
+pub struct ClosedSession {
+    /// Its record (bytes and position as they were at the end).
+    pub rec: Arc<ClientRecord>,
+    /// When it ended.
+    pub ended: SystemTime,
+}
+
+/// How long ended sessions are remembered (MistServer's statistics window).
+pub const CLOSED_KEEP: Duration = Duration::from_secs(600);
+/// Most ended sessions remembered, whatever their age.
+pub const MAX_CLOSED: usize = 10_000;
+
 /// Most streams whose totals are kept; past it, streams without clients are forgotten
 /// (their counters restart if they come back), so names made up by clients cannot grow the
 /// table without bound.
@@ -87,6 +101,7 @@ pub struct Stats {
     clients: Mutex<HashMap<u64, Arc<ClientRecord>>>,
     protocols: Mutex<BTreeMap<&'static str, ProtocolTotals>>,
     streams: Mutex<HashMap<String, StreamTotals>>,
+    closed: Mutex<VecDeque<ClosedSession>>,
     /// Viewers moved forward because they fell behind.
     pub skips: AtomicU64,
     /// Viewers disconnected because they stopped reading.
@@ -158,6 +173,11 @@ impl Stats {
         totals
     }
 
+    /// Sessions that ended within [`CLOSED_KEEP`] (at most [`MAX_CLOSED`]), oldest first.
+    pub fn closed(&self) -> Vec<ClosedSession> {
+        lock(&self.closed).iter().cloned().collect()
+    }
+
     /// Totals per stream, counting open connections' bytes too.
     pub fn streams(&self) -> BTreeMap<String, StreamTotals> {
         let mut totals: BTreeMap<String, StreamTotals> = lock(&self.streams)
@@ -215,6 +235,32 @@ impl Drop for ClientGuard {
             t.down += down;
             t.up += up;
         }
+        {
+            let now = SystemTime::now();
+            let mut closed = lock(&self.stats.closed);
+            while closed.front().is_some_and(|c| {
+                closed.len() >= MAX_CLOSED
+                    || now.duration_since(c.ended).unwrap_or_default() > CLOSED_KEEP
+            }) {
+                closed.pop_front();
+            }
+            closed.push_back(ClosedSession {
+                rec: self.rec.clone(),
+                ended: now,
+            });
+        }
+        // The access line of the session (`MIST_LOG=access=info` shows them).
+        tracing::info!(
+            target: "access",
+            peer = %self.rec.peer,
+            stream = %self.rec.stream,
+            protocol = self.rec.protocol,
+            role = ?self.rec.role,
+            down,
+            up,
+            duration_ms = self.rec.since_instant.elapsed().as_millis() as u64,
+            "session ended"
+        );
         let mut p = lock(&self.stats.protocols);
         let t = p.entry(self.rec.protocol).or_default();
         t.down += self.rec.down.load(Ordering::Relaxed);
