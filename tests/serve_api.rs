@@ -350,8 +350,23 @@ fn a_stream_is_added_published_viewed_counted_and_deleted() {
         file_json(&config_path)["streams"]["cam"]["source"],
         "push://"
     );
+    // `streams` with an object is the whole table (MistServer): left out means deleted; an
+    // entry that cannot be used keeps its old configuration.
+    api(
+        a,
+        &json!({"addstream": {"tmp1": {"source": "push://"}, "tmp2": {"source": "push://"}}}),
+    );
+    let v = api(
+        a,
+        &json!({"streams": {"cam": {"source": "push://", "DVR": 30000}, "tmp1": {}}}),
+    );
+    let names: Vec<&String> = v["streams"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["cam", "tmp1"]);
+    assert_eq!(v["errors"][0], "streams: stream 'tmp1' needs a source");
+    api(a, &json!({"deletestream": ["tmp1"]}));
     let v = api(a, &json!({}));
     assert_eq!(v["streams"]["cam"]["name"], "cam");
+    assert_eq!(v["streams"].as_object().unwrap().len(), 1);
     assert!(v["config"]["iid"].is_string() && v["log"].is_array(), "{v}");
     assert_eq!(
         api(a, &json!({"active_streams": []}))["active_streams"],

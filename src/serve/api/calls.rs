@@ -77,21 +77,28 @@ pub async fn run(api: &Api, req: Map<String, Value>, local: bool, authorize: Val
         if !new_user.is_empty() && !new_pass.is_empty() {
             if !local {
                 errors.push("authorize: accounts can only be created from this machine".into());
-            } else if !hub.config().account.is_empty() {
-                errors.push("authorize: an account exists already".into());
             } else {
-                hub.update_config(|c| {
-                    c.account.insert(
-                        new_user.to_string(),
-                        Account {
-                            password: md5_hex(new_pass.as_bytes()),
-                            ..Account::default()
-                        },
-                    )
+                // Checked and made under one lock: two requests cannot both make the first.
+                let made = hub.update_config(|c| {
+                    let first = c.account.is_empty();
+                    if first {
+                        c.account.insert(
+                            new_user.to_string(),
+                            Account {
+                                password: md5_hex(new_pass.as_bytes()),
+                                ..Account::default()
+                            },
+                        );
+                    }
+                    first
                 });
-                tracing::info!(user = new_user, "account created through the API");
-                authorize = json!({"status": "ACC_MADE", "local": true});
-                changed = true;
+                if made {
+                    tracing::info!(user = new_user, "account created through the API");
+                    authorize = json!({"status": "ACC_MADE", "local": true});
+                    changed = true;
+                } else {
+                    errors.push("authorize: an account exists already".into());
+                }
             }
         }
     }
@@ -111,8 +118,10 @@ pub async fn run(api: &Api, req: Map<String, Value>, local: bool, authorize: Val
     if let Some(v) = req.get("streams") {
         if v.is_object() {
             if let Some(entries) = streams::parse_entries("streams", v, &mut errors) {
+                // Every name in the request stays: one that could not be used keeps its old
+                // configuration rather than being deleted by a typo.
                 let keep: std::collections::HashSet<String> =
-                    entries.iter().map(|(n, _)| n.clone()).collect();
+                    streams::names_in(v).into_iter().collect();
                 let removed = hub.update_config(|c| {
                     let removed: Vec<String> = c
                         .streams
@@ -152,7 +161,7 @@ pub async fn run(api: &Api, req: Map<String, Value>, local: bool, authorize: Val
         }
     }
     if let Some(v) = req.get("deletestream") {
-        for name in streams::names_to_delete(v) {
+        for name in streams::names_in(v) {
             let existed = hub.update_config(|c| c.streams.remove(&name).is_some());
             let stopped = streams::stop_live(hub, &name);
             if existed || stopped > 0 {

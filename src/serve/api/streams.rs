@@ -120,6 +120,14 @@ pub fn parse_entries(
                 continue;
             }
         };
+        let has_source = body
+            .get("source")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.trim().is_empty());
+        if !has_source {
+            errors.push(format!("{call}: stream '{name}' needs a source"));
+            continue;
+        }
         let mut body = body.clone();
         if let Value::Object(b) = &mut body {
             // Answer-only members never go into the configuration.
@@ -128,17 +136,16 @@ pub fn parse_entries(
             b.insert("name".into(), json!(name));
         }
         match serde_json::from_value::<StreamConfig>(body) {
-            Ok(sc) if !sc.source.trim().is_empty() => out.push((name, sc)),
-            Ok(_) => errors.push(format!("{call}: stream '{name}' needs a source")),
+            Ok(sc) => out.push((name, sc)),
             Err(e) => errors.push(format!("{call}: stream '{name}': {e}")),
         }
     }
     Some(out)
 }
 
-/// Names to delete from `deletestream`'s string, array or object (MistServer accepts all
-/// three).
-pub fn names_to_delete(v: &Value) -> Vec<String> {
+/// The stream names a string, an array or an object's keys hold, sanitised (`deletestream`
+/// accepts all three forms, as MistServer does).
+pub fn names_in(v: &Value) -> Vec<String> {
     let raw: Vec<String> = match v {
         Value::String(s) => vec![s.clone()],
         Value::Array(a) => a
@@ -200,10 +207,10 @@ mod tests {
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(parse_entries("streams", &json!([1]), &mut errors).is_none());
         assert_eq!(
-            names_to_delete(&json!(["A", "b"])),
+            names_in(&json!(["A", "b"])),
             vec!["a".to_string(), "b".to_string()]
         );
-        assert_eq!(names_to_delete(&json!({"x": 1})), vec!["x".to_string()]);
+        assert_eq!(names_in(&json!({"x": 1})), vec!["x".to_string()]);
         assert!(belongs("live+cam", "live") && !belongs("lively", "live"));
     }
 
