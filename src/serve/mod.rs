@@ -14,6 +14,7 @@ pub mod hub;
 pub mod input;
 pub mod log;
 pub mod names;
+pub mod rtmp;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -152,7 +153,11 @@ impl Server {
             tasks.push(tokio::spawn(api::serve(l, shared.clone(), live.clone())));
         }
         if let Some(l) = rtmp {
-            tasks.push(tokio::spawn(rtmp_listener(l, shared.clone(), live.clone())));
+            tasks.push(tokio::spawn(rtmp::conn::listen(
+                l,
+                shared.clone(),
+                live.clone(),
+            )));
         }
         let ticker = {
             let hub = shared.hub.clone();
@@ -179,20 +184,5 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         ticker.abort();
-    }
-}
-
-/// Accepts RTMP connections (the RTMP session glue plugs in here).
-async fn rtmp_listener(l: TcpListener, shared: Arc<Shared>, live: Arc<()>) {
-    let _ = (&shared, &live);
-    loop {
-        match l.accept().await {
-            Ok((sock, peer)) => {
-                // Not built yet: close at once rather than hang an encoder.
-                tracing::debug!(%peer, "RTMP is not built yet; closing");
-                drop(sock);
-            }
-            Err(e) => guard::accept_backoff(&e).await,
-        }
     }
 }
