@@ -835,3 +835,70 @@ fn the_exposition_checker_rejects_what_prometheus_rejects() {
         assert!(std::panic::catch_unwind(|| parse_exposition(bad)).is_err(), "accepted: {bad:?}");
     }
 }
+
+/// Oracle: the fixture's bytes as sent. A stream added through the API takes an RTMP
+/// publisher, which shows in `clients` (protocol RTMP, the bytes it sent) and in
+/// `active_streams`; deleting the stream closes the publisher's connection.
+#[test]
+fn an_rtmp_publisher_of_an_api_stream_is_counted_and_cut_off_by_deletestream() {
+    use mist::formats::flv::reader::{Item, TagReader};
+    use mist::formats::flv::tag::TagType;
+    use mist::serve::rtmp::message::MessageType;
+    use util::rtmp::RtmpClient;
+
+    let s = Serve::start(&[]);
+    let (a, rtmp) = (s.api.unwrap(), s.rtmp.unwrap());
+    api(a, &json!({"addstream": {"studio": {"source": "push://"}}}));
+    let mut r = TagReader::new();
+    r.feed(bytes::Bytes::from(
+        std::fs::read(fixture("h264_aac.flv")).unwrap(),
+    ));
+    let mut publisher = RtmpClient::connect(rtmp, "live").expect("connect");
+    assert_eq!(
+        publisher.publish("studio").unwrap(),
+        "NetStream.Publish.Start"
+    );
+    let sid = publisher.stream_id;
+    let mut sent = 0u64;
+    while let Some(i) = r.next_item().unwrap() {
+        if let Item::Tag(t) = i {
+            let cs = if t.header.tag_type == TagType::VIDEO {
+                6
+            } else {
+                4
+            };
+            let kind = MessageType(t.header.tag_type.0);
+            publisher
+                .message(cs, t.header.timestamp_ms, kind, sid, &t.body)
+                .unwrap();
+            sent += t.body.len() as u64;
+        }
+    }
+    let up = until("the publisher's bytes in clients", || {
+        let v = api(
+            a,
+            &json!({"clients": {"protocols": ["RTMP"], "fields": ["stream", "up"]}}),
+        );
+        let row = v["clients"]["data"].get(0)?.clone();
+        assert_eq!(row[0], "studio");
+        let up = row[1].as_u64()?;
+        (up >= sent).then_some(up)
+    });
+    // Chunk headers and the commands come on top of the media.
+    assert!(
+        up < sent + sent / 5 + 4096,
+        "{up} bytes for {sent} of media"
+    );
+    let v = api(
+        a,
+        &json!({"active_streams": {"fields": ["inputs", "status", "tracks"], "longform": true}}),
+    );
+    assert_eq!(
+        v["active_streams"]["studio"],
+        json!({"inputs": 1, "status": "Online", "tracks": 2})
+    );
+    api(a, &json!({"deletestream": "studio"}));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Ok(Some(_)) = publisher.read_message(deadline) {}
+    assert!(Instant::now() < deadline, "the publisher was not cut off");
+}
