@@ -116,13 +116,23 @@ impl Packager {
             })
             .collect();
         let n = meta.tracks.len();
+        // The master playlist is written at the end, without the index (a few bytes per
+        // packet, not kept through the run): measure frame rates now.
+        let mut kept = Meta {
+            index: None,
+            ..meta.clone()
+        };
+        for (i, t) in kept.tracks.iter_mut().enumerate() {
+            if let crate::dtsc::Params::Video(v) = &mut t.params {
+                if v.fpks == 0 {
+                    v.fpks = super::variant::fpks(meta, i).unwrap_or(0);
+                }
+            }
+        }
         Ok((
             Packager {
                 packaging,
-                meta: Meta {
-                    index: None,
-                    ..meta.clone()
-                },
+                meta: kept,
                 segments,
                 variants: outs,
                 pending: BTreeMap::new(),
