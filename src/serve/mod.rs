@@ -55,6 +55,8 @@ pub struct Shared {
     pub bound: Bound,
     /// Where the configuration is saved.
     pub config_path: Option<std::path::PathBuf>,
+    /// Segmented outputs' built segments, playlists and packaged files.
+    pub segmented: http::segmented::Registry,
 }
 
 /// Addresses the server listens on.
@@ -105,6 +107,7 @@ impl Server {
                 shutdown,
                 bound,
                 config_path: settings.config_path,
+                segmented: Default::default(),
             }),
             stop,
             http,
@@ -165,6 +168,7 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         ticker.abort();
+        shared.segmented.shutdown();
     }
 }
 
