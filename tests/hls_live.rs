@@ -120,7 +120,12 @@ fn fetch(http: SocketAddr, path: &str) -> Response {
 /// A media playlist as served, parsed, with no broken MUST of the RFC.
 fn media(http: SocketAddr, path: &str) -> (Media, String) {
     let r = fetch(http, path);
-    assert_eq!(r.status, 200, "{path}: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        200,
+        "{path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
     let text = String::from_utf8(r.body).unwrap();
     let (p, problems) = parse(&text);
     let errors: Vec<_> = problems.iter().filter(|p| p.error).collect();
@@ -168,7 +173,11 @@ fn live_playlists_list_the_window_of_complete_segments_and_count_what_they_drop(
                 assert_eq!(r.status, 200, "{prefix}: {}", s.uri);
                 assert!(!r.body.is_empty());
                 if let Some(n) = numbers.insert(s.uri.clone(), s.number) {
-                    assert_eq!(n, s.number, "{prefix}: {} changed its sequence number", s.uri);
+                    assert_eq!(
+                        n, s.number,
+                        "{prefix}: {} changed its sequence number",
+                        s.uri
+                    );
                 }
             }
             let start_of = |uri: &str| -> i64 {
@@ -193,7 +202,10 @@ fn live_playlists_list_the_window_of_complete_segments_and_count_what_they_drop(
             // Live playlists carry the wall clock of each segment.
             assert!(m.segments.iter().all(|s| s.program_date_time.is_some()));
         }
-        assert!(dropped_seen >= 8, "{prefix}: the window moved: {dropped_seen}");
+        assert!(
+            dropped_seen >= 8,
+            "{prefix}: the window moved: {dropped_seen}"
+        );
         drop(p);
     }
 }
@@ -231,7 +243,8 @@ fn consecutive_live_segments_play_as_one_stream() {
         let r = fetch(live.http, &format!("/hls/live/1_2/{}", s.uri));
         assert_eq!(r.status, 200);
         // Every segment starts with PAT and PMT.
-        let pid = |k: usize| u16::from_be_bytes([r.body[k * 188 + 1], r.body[k * 188 + 2]]) & 0x1FFF;
+        let pid =
+            |k: usize| u16::from_be_bytes([r.body[k * 188 + 1], r.body[k * 188 + 2]]) & 0x1FFF;
         assert_eq!((pid(0), pid(1)), (0, 0x1000), "{}", s.uri);
         all.extend_from_slice(&r.body);
     }
@@ -243,7 +256,12 @@ fn consecutive_live_segments_play_as_one_stream() {
     std::fs::write(&f, &all).unwrap();
     let mut d = mist::pipeline::open(&f).unwrap();
     let meta = d.meta().clone();
-    let video = meta.tracks.iter().find(|t| t.kind == TrackKind::Video).unwrap().id;
+    let video = meta
+        .tracks
+        .iter()
+        .find(|t| t.kind == TrackKind::Video)
+        .unwrap()
+        .id;
     let mut last: HashMap<u32, i64> = HashMap::new();
     let mut frames = 0;
     while let Some(pk) = d.next_packet().unwrap() {
@@ -255,7 +273,11 @@ fn consecutive_live_segments_play_as_one_stream() {
         }
     }
     let listed_ms: i64 = m.segments.iter().map(|s| s.duration_ms).sum();
-    assert_eq!(frames as i64, listed_ms / 40, "25 fps over the listed segments");
+    assert_eq!(
+        frames as i64,
+        listed_ms / 40,
+        "25 fps over the listed segments"
+    );
 
     // fMP4: init + segments read back as one fragmented file, times continuous.
     let (m, _) = media(live.http, "/cmaf/live/1/index.m3u8");
@@ -342,7 +364,13 @@ fn bad_segment_requests_get_4xx_and_the_server_keeps_serving() {
     }
     let (m, text) = media(live.http, "/hls/live/1_2/index.m3u8");
     let last = m.segments.last().unwrap().uri.clone();
-    let end: i64 = last.trim_end_matches(".ts").split('_').nth(1).unwrap().parse().unwrap();
+    let end: i64 = last
+        .trim_end_matches(".ts")
+        .split('_')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(m.media_sequence > 2, "{text}");
     let long = "9".repeat(4000);
     let bad = [
@@ -384,7 +412,10 @@ fn bad_segment_requests_get_4xx_and_the_server_keeps_serving() {
     // Still healthy: the playlist and its newest segment are served.
     let (m2, _) = media(live.http, "/hls/live/1_2/index.m3u8");
     assert_eq!(m2.media_sequence, m.media_sequence);
-    assert_eq!(fetch(live.http, &format!("/hls/live/1_2/{last}")).status, 200);
+    assert_eq!(
+        fetch(live.http, &format!("/hls/live/1_2/{last}")).status,
+        200
+    );
     drop(p);
 }
 

@@ -165,14 +165,13 @@ pub fn file_segments(meta: &Meta, shift: &[i64], segment_ms: i64) -> Vec<Segment
             }
         }
     }
-    // Where each track starts and ends (last packet plus its duration), in ms.
+    // Where the tracks start and end, in ms.
     let mut first: Option<i64> = None;
     let mut end: Option<i64> = None;
-    for (i, (t, ti)) in meta.tracks.iter().zip(&index.tracks).enumerate() {
-        let Some(k0) = ti.keys.first() else { continue };
-        let s = ms_of(k0.time + shift_of(i), t.timebase);
-        let last_dur = ti.parts.last().map_or(0, |p| i64::from(p.duration));
-        let e = ms_of(ti.last + shift_of(i) + last_dur, t.timebase);
+    for i in 0..meta.tracks.len() {
+        let Some((s, e)) = track_span_ms(meta, i, shift_of(i)) else {
+            continue;
+        };
         first = Some(first.map_or(s, |f: i64| f.min(s)));
         end = Some(end.map_or(e, |x: i64| x.max(e)));
     }
@@ -193,6 +192,18 @@ pub fn file_segments(meta: &Meta, shift: &[i64], segment_ms: i64) -> Vec<Segment
         });
     }
     out
+}
+
+/// Where track `i` of an indexed file starts (first packet) and ends (last packet plus its
+/// duration), in ms, with its times moved by `shift` ticks.
+pub fn track_span_ms(meta: &Meta, i: usize, shift: i64) -> Option<(i64, i64)> {
+    let t = meta.tracks.get(i)?;
+    let ti = meta.index.as_ref()?.tracks.get(i)?;
+    let k0 = ti.keys.first()?;
+    let s = ms_of(k0.time + shift, t.timebase);
+    let last_dur = ti.parts.last().map_or(0, |p| i64::from(p.duration));
+    let e = ms_of(ti.last + shift + last_dur, t.timebase);
+    Some((s, e))
 }
 
 /// The segment of `segments` (sorted, consecutive) that holds time `ms`: the last one starting

@@ -16,7 +16,9 @@ use crate::dtsc::{Meta, Packet, Ticks, TrackId};
 
 use super::hls::playlist::{self, Rates};
 use super::hls::{self, INIT, PLAYLIST};
-use super::segment::{file_segments, main_track, ms_of, segment_at, Segment, Window};
+use super::segment::{
+    file_segments, main_track, ms_of, segment_at, track_span_ms, Segment, Window,
+};
 use super::segmenter::{self, Segmenter};
 use super::variant::Variant;
 use super::{Options, PackageError, Packaging};
@@ -38,6 +40,22 @@ struct VariantOut {
     segmenter: Box<dyn Segmenter>,
     /// Bytes of each segment written so far.
     sizes: Vec<u64>,
+    /// Where the variant's own tracks end (ms): its last segment ends there, not where the
+    /// stream's longest track does.
+    end_ms: Option<i64>,
+}
+
+impl VariantOut {
+    /// Segment `seg` as this variant lists it (the last one ends with the variant's tracks).
+    fn own(&self, seg: &Segment, last: bool) -> Segment {
+        let mut s = *seg;
+        if last {
+            if let Some(e) = self.end_ms {
+                s.end_ms = e.max(s.start_ms + 1);
+            }
+        }
+        s
+    }
 }
 
 /// A packet waiting for its segment to complete, with its decode time in ms and whether it
@@ -98,10 +116,19 @@ impl Packager {
                     data: init,
                 });
             }
+            let end_ms = v
+                .tracks
+                .iter()
+                .filter_map(|id| {
+                    let i = meta.position(*id)?;
+                    track_span_ms(meta, i, shift.get(i).copied().unwrap_or(0)).map(|x| x.1)
+                })
+                .max();
             outs.push(VariantOut {
                 variant: v,
                 segmenter: s,
                 sizes: Vec::new(),
+                end_ms,
             });
         }
         let totals = meta
@@ -190,12 +217,14 @@ impl Packager {
     fn emit(&mut self, files: &mut Vec<OutFile>) -> Result<(), PackageError> {
         let j = self.next_emit;
         self.next_emit += 1;
-        let seg = self.segments[j];
+        let last = j + 1 == self.segments.len();
+        let stream_seg = self.segments[j];
         let mut waiting = self.pending.remove(&j).unwrap_or_default();
         // Decode order across tracks, the main track's key first at equal times; a stable sort
         // keeps each track's own order.
         waiting.sort_by_key(|w| (w.ms, w.not_main));
         for v in &mut self.variants {
+            let seg = v.own(&stream_seg, last);
             let packets: Vec<Packet> = waiting
                 .iter()
                 .filter(|w| v.variant.has(w.packet.track))
@@ -234,14 +263,21 @@ impl Packager {
         while self.next_emit < self.segments.len() {
             self.emit(&mut files)?;
         }
-        let window = Window {
-            segments: self.segments.clone(),
-            live: false,
-            ended: true,
-            unix_zero_ms: None,
-            target_s: Window::fitting_target(&self.segments),
-        };
+        let n = self.segments.len();
         for v in &self.variants {
+            let segments: Vec<Segment> = self
+                .segments
+                .iter()
+                .enumerate()
+                .map(|(j, s)| v.own(s, j + 1 == n))
+                .collect();
+            let window = Window {
+                target_s: Window::fitting_target(&segments),
+                segments,
+                live: false,
+                ended: true,
+                unix_zero_ms: None,
+            };
             let text = playlist::media(self.packaging, &window, &|s| {
                 hls::segment_name(self.packaging, s)
             });
@@ -254,7 +290,15 @@ impl Packager {
             self.variants
                 .iter()
                 .find(|o| o.variant == *v)
-                .map_or_else(Rates::default, |o| rates_of(&self.segments, &o.sizes))
+                .map_or_else(Rates::default, |o| {
+                    let segs: Vec<Segment> = self
+                        .segments
+                        .iter()
+                        .enumerate()
+                        .map(|(j, s)| o.own(s, j + 1 == n))
+                        .collect();
+                    rates_of(&segs, &o.sizes)
+                })
         };
         let variants: Vec<Variant> = self.variants.iter().map(|o| o.variant.clone()).collect();
         let master = playlist::master(self.packaging, &self.meta, &variants, &rates);
