@@ -453,3 +453,79 @@ impl LiveState {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtsc::{Codec, Packet, TrackKind};
+    use crate::serve::config::Config;
+    use crate::serve::hub::{Client, Hub};
+
+    fn mp3(ms: i64) -> Packet {
+        let mut d = vec![0u8; 384];
+        d[..4].copy_from_slice(&[0xFF, 0xFB, 0x94, 0x00]);
+        Packet {
+            track: TrackId(1),
+            dts: Ticks(ms),
+            cts: 0,
+            keyframe: true,
+            data: Bytes::from(d),
+            pos: None,
+        }
+    }
+
+    #[test]
+    fn a_segment_is_built_once_and_shared_and_playlists_follow_the_window_version() {
+        let hub = Hub::new(Config::default());
+        let client = Client {
+            peer: "127.0.0.1:1".parse().unwrap(),
+            protocol: "TEST",
+        };
+        let mut p = hub.publish("x", client, &[]).unwrap();
+        p.set_tracks(vec![Track::new(
+            TrackId(1),
+            TrackKind::Audio,
+            Codec::Mp3,
+            Timebase::MS,
+        )]);
+        // 6 s of 24 ms frames: segments at 0, 2016, 4032 (marks every >= 1 s).
+        for i in 0..250 {
+            p.push(mp3(i * 24));
+        }
+        let stream = hub.live_stream("x").unwrap();
+        let states = LiveStates::default();
+        let s = states.state("x", Packaging::HlsTs, &stream, hub.started());
+        let (a, mime, _) = s.answer(&["1", "0_2016.ts"]).unwrap();
+        assert_eq!(mime, "video/mp2t");
+        let (b, _, _) = s.answer(&["1", "0_2016.ts"]).unwrap();
+        assert_eq!(
+            a.as_ptr(),
+            b.as_ptr(),
+            "the second viewer gets the same bytes"
+        );
+        assert_eq!(s.built(), 1);
+        // Asking for the next one builds it in order from the segmenter's state.
+        assert!(s.answer(&["1", "2016_4032.ts"]).is_some());
+        assert_eq!(s.built(), 2);
+        // The growing segment is not there yet.
+        assert!(s.answer(&["1", "4032_6000.ts"]).is_none());
+        let (p1, _, _) = s.answer(&["1", "index.m3u8"]).unwrap();
+        let (p2, _, _) = s.answer(&["1", "index.m3u8"]).unwrap();
+        assert_eq!(
+            p1.as_ptr(),
+            p2.as_ptr(),
+            "cached while the window is the same"
+        );
+        for i in 250..340 {
+            p.push(mp3(i * 24));
+        }
+        let (p3, _, _) = s.answer(&["1", "index.m3u8"]).unwrap();
+        assert_ne!(p1, p3, "rebuilt when the window changed");
+        // The same state for the same stream; another stream, another state.
+        assert!(Arc::ptr_eq(
+            &s,
+            &states.state("x", Packaging::HlsTs, &stream, hub.started())
+        ));
+        assert_eq!(states.len(), 1);
+    }
+}

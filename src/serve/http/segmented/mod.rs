@@ -149,10 +149,14 @@ pub async fn handle(
     }
 }
 
+/// A `Range:` that no byte of the body satisfies (416).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
 /// A byte range asked for by `Range:` against a body of `len` bytes: `Ok(None)` for the
 /// whole body (no header, or one this server does not honour, such as several ranges),
-/// `Err(())` when it cannot be satisfied.
-pub fn range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+/// `Err` when it cannot be satisfied.
+pub fn range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(v) = value else { return Ok(None) };
     let Some(spec) = v.trim().strip_prefix("bytes=") else {
         return Ok(None);
@@ -160,18 +164,18 @@ pub fn range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
     if spec.contains(',') {
         return Ok(None);
     }
-    let (a, b) = spec.split_once('-').ok_or(())?;
-    let num = |s: &str| -> Result<u64, ()> {
+    let (a, b) = spec.split_once('-').ok_or(Unsatisfiable)?;
+    let num = |s: &str| -> Result<u64, Unsatisfiable> {
         if s.is_empty() || s.len() > 19 || !s.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(());
+            return Err(Unsatisfiable);
         }
-        s.parse().map_err(|_| ())
+        s.parse().map_err(|_| Unsatisfiable)
     };
     let (start, end) = if a.is_empty() {
         // The last `b` bytes.
         let n = num(b)?;
         if n == 0 || len == 0 {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         (len.saturating_sub(n), len - 1)
     } else {
@@ -182,12 +186,12 @@ pub fn range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
             num(b)?
         };
         if e < s {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         (s, e.min(len.saturating_sub(1)))
     };
     if start >= len {
-        return Err(());
+        return Err(Unsatisfiable);
     }
     Ok(Some((start, end)))
 }
@@ -232,7 +236,7 @@ pub fn respond(
                 body.slice(s as usize..(e + 1) as usize),
             )
         }
-        Err(()) => {
+        Err(Unsatisfiable) => {
             b = b.header(header::CONTENT_RANGE, format!("bytes */{len}"));
             (StatusCode::RANGE_NOT_SATISFIABLE, Bytes::new())
         }
@@ -304,10 +308,13 @@ mod tests {
         assert_eq!(range(Some("bytes=-10"), 100), Ok(Some((90, 99))));
         assert_eq!(range(Some("bytes=-1000"), 100), Ok(Some((0, 99))));
         assert_eq!(range(Some("bytes=50-1000"), 100), Ok(Some((50, 99))));
-        assert_eq!(range(Some("bytes=100-"), 100), Err(()));
-        assert_eq!(range(Some("bytes=9-0"), 100), Err(()));
-        assert_eq!(range(Some("bytes=x-1"), 100), Err(()));
-        assert_eq!(range(Some("bytes=99999999999999999999-"), 100), Err(()));
+        assert_eq!(range(Some("bytes=100-"), 100), Err(Unsatisfiable));
+        assert_eq!(range(Some("bytes=9-0"), 100), Err(Unsatisfiable));
+        assert_eq!(range(Some("bytes=x-1"), 100), Err(Unsatisfiable));
+        assert_eq!(
+            range(Some("bytes=99999999999999999999-"), 100),
+            Err(Unsatisfiable)
+        );
         assert_eq!(range(Some("bytes=0-1,5-6"), 100), Ok(None));
         assert_eq!(range(Some("items=0-1"), 100), Ok(None));
     }
