@@ -235,6 +235,8 @@ fn remux_output_served_statically_is_byte_identical_to_serve_vod_for_every_fixtu
             }
         }
     }
+    // SIGTERM: the server removes its cache folder on the way out.
+    assert!(serve.terminate(Duration::from_secs(10)).is_some());
 }
 
 #[test]
@@ -523,4 +525,5 @@ fn served_segments_answer_ranges_and_conditional_requests() {
         get(http, path, &[], 1 << 20, Duration::from_secs(10)).status,
         200
     );
+    assert!(serve.terminate(Duration::from_secs(10)).is_some());
 }

@@ -156,6 +156,8 @@ fn ffmpeg_plays_every_fixture_as_hls_and_cmaf_on_demand() {
             assert_eq!(got.len(), source_packets, "{url}: packets");
         }
     }
+    // SIGTERM: the server removes its cache folder on the way out.
+    assert!(serve.terminate(Duration::from_secs(10)).is_some());
 }
 
 // ---------------------------------------------------------------------------------------
