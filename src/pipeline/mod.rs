@@ -5,6 +5,7 @@
 //! time from demuxer to muxer, and only indexes (a few bytes per packet) are kept.
 
 pub mod adapt;
+pub mod package;
 pub mod select;
 
 use std::io::{self, Write};
@@ -303,9 +304,30 @@ struct Job {
     out_name: String,
 }
 
+/// What a job writes to: a name for messages and what its writer needs.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    name: &'a str,
+    caps: formats::MuxCaps,
+}
+
 impl Job {
     fn prepare(
         plan: &Plan,
+        demux: &mut dyn Demuxer,
+        in_name: &str,
+        out_name: &str,
+    ) -> Result<Job, PipelineError> {
+        let target = Target {
+            name: plan.to.name,
+            caps: plan.to.mux_caps,
+        };
+        Job::prepare_for(plan, target, demux, in_name, out_name)
+    }
+
+    fn prepare_for(
+        plan: &Plan,
+        target: Target<'_>,
         demux: &mut dyn Demuxer,
         in_name: &str,
         out_name: &str,
@@ -329,7 +351,7 @@ impl Job {
             if !plan.tracks.keeps(t) {
                 continue;
             }
-            let Some(want) = (plan.to.mux_caps.framing)(&t.codec) else {
+            let Some(want) = (target.caps.framing)(&t.codec) else {
                 let what = format!(
                     "{} track {} ({})",
                     t.kind.as_str(),
@@ -340,13 +362,13 @@ impl Job {
                 // the audio), as ffmpeg picks streams; an explicit selection is honoured or
                 // refused.
                 if plan.tracks.is_implicit() {
-                    tracing::info!("{what} left out: {} cannot carry it", plan.to.name);
+                    tracing::info!("{what} left out: {} cannot carry it", target.name);
                     skipped.push(what);
                     continue;
                 }
                 return Err(PipelineError::CannotCarry {
                     path: out_name.to_string(),
-                    why: format!("{} cannot carry {what}", plan.to.name),
+                    why: format!("{} cannot carry {what}", target.name),
                 });
             };
             let adapter = Adapter::new(t, want).map_err(|err| PipelineError::Format {
@@ -365,7 +387,7 @@ impl Job {
                     path: out_name.to_string(),
                     why: format!(
                         "{} cannot carry any track of {in_name}: {}",
-                        plan.to.name,
+                        target.name,
                         skipped.join(", ")
                     ),
                 }
@@ -422,11 +444,11 @@ impl Job {
             start,
             end,
             ended: Vec::new(),
-            negative_ok: plan.to.mux_caps.negative_times,
+            negative_ok: target.caps.negative_times,
             in_name: in_name.to_string(),
             out_name: out_name.to_string(),
         };
-        if plan.to.mux_caps.needs_index {
+        if target.caps.needs_index {
             demux.build_index().map_err(in_err)?;
             // Selection keeps whole tracks, so the source's index still describes each kept
             // track. A time window drops packets: then the index of exactly what will be
@@ -539,9 +561,39 @@ impl Job {
         };
         self.ended = vec![false; self.keep.len()];
 
-        // Containers that cannot store negative decode times (everything but MP4, whose edit
-        // lists can) get every track shifted by the same amount, decided from the first
-        // packets: what ffmpeg's avoid_negative_ts does, and what MistServer's inputs do.
+        let (mut pending, shift) = self.lookahead_shift(demux)?;
+
+        let mut last_report = 0u64;
+        loop {
+            let next = match pending.pop_front() {
+                Some(x) => Some(x),
+                None => self.next_kept(demux)?,
+            };
+            let Some((slot, mut pkt)) = next else { break };
+            pkt.dts = pkt.dts + shift[slot];
+            muxer.write(&pkt, sink).map_err(out_err)?;
+            outcome.packets += 1;
+            let pos = demux.position();
+            if pos.saturating_sub(last_report) >= 1 << 20 {
+                progress.advance(pos);
+                last_report = pos;
+            }
+        }
+        let finish = muxer.finish(sink).map_err(out_err)?;
+        outcome.bytes = sink.position();
+        Ok((outcome, finish))
+    }
+
+    /// Containers that cannot store negative decode times (everything but MP4, whose edit
+    /// lists can) get every track shifted by the same amount, decided from the first packets:
+    /// what ffmpeg's avoid_negative_ts does, and what MistServer's inputs do. Returns the
+    /// packets read ahead to decide it (to be written first) and the shift of each track in
+    /// its own ticks.
+    #[allow(clippy::type_complexity)]
+    fn lookahead_shift(
+        &mut self,
+        demux: &mut dyn Demuxer,
+    ) -> Result<(std::collections::VecDeque<(usize, Packet)>, Vec<i64>), PipelineError> {
         let mut pending = std::collections::VecDeque::new();
         let mut shift = vec![0i64; self.keep.len()];
         if !self.negative_ok {
@@ -566,26 +618,7 @@ impl Job {
                 }
             }
         }
-
-        let mut last_report = 0u64;
-        loop {
-            let next = match pending.pop_front() {
-                Some(x) => Some(x),
-                None => self.next_kept(demux)?,
-            };
-            let Some((slot, mut pkt)) = next else { break };
-            pkt.dts = pkt.dts + shift[slot];
-            muxer.write(&pkt, sink).map_err(out_err)?;
-            outcome.packets += 1;
-            let pos = demux.position();
-            if pos.saturating_sub(last_report) >= 1 << 20 {
-                progress.advance(pos);
-                last_report = pos;
-            }
-        }
-        let finish = muxer.finish(sink).map_err(out_err)?;
-        outcome.bytes = sink.position();
-        Ok((outcome, finish))
+        Ok((pending, shift))
     }
 }
 
