@@ -170,7 +170,12 @@ fn every_readme_example_runs() {
         let words: Vec<&str> = cmd.split_whitespace().collect();
         if let Some(i) = words.iter().position(|w| *w == "convert" || *w == "remux") {
             let target = words[i + 2];
-            if target != "-" {
+            if target.ends_with('/') {
+                assert!(
+                    dir.join(target).join("index.m3u8").is_file(),
+                    "`{cmd}` did not package into {target}"
+                );
+            } else if target != "-" {
                 assert!(dir.join(target).is_file(), "`{cmd}` did not write {target}");
             }
         }

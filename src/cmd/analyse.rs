@@ -87,6 +87,10 @@ fn analyse_one(
     out: &mut dyn Write,
 ) -> anyhow::Result<Report> {
     let name = input.display().to_string();
+    // A packaged folder or an HLS playlist: the playlists and their segments.
+    if forced.is_none() && analyse::hls::is_packaged(input) {
+        return Ok(analyse::hls::analyse(input, opts, out)?);
+    }
     let src = Source::open(input)
         .with_context(|| name.clone())?
         .with_demux_options(formats::DemuxOptions {

@@ -5,6 +5,7 @@
 //! time from demuxer to muxer, and only indexes (a few bytes per packet) are kept.
 
 pub mod adapt;
+pub mod package;
 pub mod select;
 
 use std::io::{self, Write};
@@ -354,9 +355,31 @@ struct Job {
     note: Option<String>,
 }
 
+/// What a job writes to: a name for messages and what its writer needs.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    name: &'a str,
+    caps: formats::MuxCaps,
+}
+
 impl Job {
     fn prepare(
         plan: &Plan,
+        demux: &mut dyn Demuxer,
+        in_name: &str,
+        out_name: &str,
+        seekable: bool,
+    ) -> Result<Job, PipelineError> {
+        let target = Target {
+            name: plan.to.name,
+            caps: plan.to.mux_caps,
+        };
+        Job::prepare_for(plan, target, demux, in_name, out_name, seekable)
+    }
+
+    fn prepare_for(
+        plan: &Plan,
+        target: Target<'_>,
         demux: &mut dyn Demuxer,
         in_name: &str,
         out_name: &str,
@@ -392,8 +415,8 @@ impl Job {
                 describe_tracks(&source.tracks)
             )));
         }
-        let to = plan.to.name;
-        let one_per_kind = plan.to.mux_caps.one_per_kind;
+        let to = target.name;
+        let one_per_kind = target.caps.one_per_kind;
         let mut keep = Vec::new();
         let mut kept_positions: Vec<usize> = Vec::new();
         // (what, why) of each track the default choice left out.
@@ -408,7 +431,7 @@ impl Job {
                 t.id,
                 t.codec.ffprobe_name()
             );
-            let Some(want) = (plan.to.mux_caps.framing)(&t.codec) else {
+            let Some(want) = (target.caps.framing)(&t.codec) else {
                 // Without --tracks, take what the output can carry (`x.flv` → `y.mp3` keeps
                 // the audio), as ffmpeg picks streams; an explicit selection is honoured or
                 // refused.
@@ -551,12 +574,12 @@ impl Job {
             start,
             end,
             ended: Vec::new(),
-            negative_ok: plan.to.mux_caps.negative_times,
+            negative_ok: target.caps.negative_times,
             in_name: in_name.to_string(),
             out_name: out_name.to_string(),
             note,
         };
-        if plan.to.mux_caps.needs_index {
+        if target.caps.needs_index {
             // An output that needs the whole input's index first (faststart MP4) cannot be
             // made from a pipe that only its demuxer could index by reading it twice.
             demux.build_index().map_err(|err| match &err.problem {
@@ -564,7 +587,7 @@ impl Job {
                     "{} output needs an index of the whole input before its first byte, and \
                      {in_name} is a pipe: read from a file, or write a streaming format (ts, \
                      fmp4, dtsc, mp3)",
-                    plan.to.name
+                    target.name
                 )),
                 _ => in_err(err),
             })?;
@@ -679,33 +702,7 @@ impl Job {
         };
         self.ended = vec![false; self.keep.len()];
 
-        // Containers that cannot store negative decode times (everything but MP4, whose edit
-        // lists can) get every track shifted by the same amount, decided from the first
-        // packets: what ffmpeg's avoid_negative_ts does, and what MistServer's inputs do.
-        let mut pending = std::collections::VecDeque::new();
-        let mut shift = vec![0i64; self.keep.len()];
-        if !self.negative_ok {
-            let mut seen = vec![false; self.keep.len()];
-            while pending.len() < LOOKAHEAD_PACKETS && !seen.iter().all(|s| *s) {
-                let Some((slot, p)) = self.next_kept(demux)? else {
-                    break;
-                };
-                seen[slot] = true;
-                pending.push_back((slot, p));
-            }
-            let earliest = pending
-                .iter()
-                .map(|(slot, p): &(usize, Packet)| {
-                    Time::new(p.dts, self.meta.tracks[*slot].timebase)
-                })
-                .min();
-            if let Some(min) = earliest.filter(|m| m.ticks.0 < 0) {
-                let by = Time::new(crate::dtsc::Ticks(-min.ticks.0), min.base);
-                for (slot, t) in self.meta.tracks.iter().enumerate() {
-                    shift[slot] = by.ceil_in(t.timebase).0;
-                }
-            }
-        }
+        let (mut pending, shift) = self.lookahead_shift(demux)?;
 
         let mut last_report = 0u64;
         let mut span: Vec<Option<(crate::dtsc::Ticks, crate::dtsc::Ticks)>> =
@@ -739,6 +736,43 @@ impl Job {
             .max()
             .unwrap_or(0);
         Ok((outcome, finish))
+    }
+
+    /// Containers that cannot store negative decode times (everything but MP4, whose edit
+    /// lists can) get every track shifted by the same amount, decided from the first packets:
+    /// what ffmpeg's avoid_negative_ts does, and what MistServer's inputs do. Returns the
+    /// packets read ahead to decide it (to be written first) and the shift of each track in
+    /// its own ticks.
+    #[allow(clippy::type_complexity)]
+    fn lookahead_shift(
+        &mut self,
+        demux: &mut dyn Demuxer,
+    ) -> Result<(std::collections::VecDeque<(usize, Packet)>, Vec<i64>), PipelineError> {
+        let mut pending = std::collections::VecDeque::new();
+        let mut shift = vec![0i64; self.keep.len()];
+        if !self.negative_ok {
+            let mut seen = vec![false; self.keep.len()];
+            while pending.len() < LOOKAHEAD_PACKETS && !seen.iter().all(|s| *s) {
+                let Some((slot, p)) = self.next_kept(demux)? else {
+                    break;
+                };
+                seen[slot] = true;
+                pending.push_back((slot, p));
+            }
+            let earliest = pending
+                .iter()
+                .map(|(slot, p): &(usize, Packet)| {
+                    Time::new(p.dts, self.meta.tracks[*slot].timebase)
+                })
+                .min();
+            if let Some(min) = earliest.filter(|m| m.ticks.0 < 0) {
+                let by = Time::new(crate::dtsc::Ticks(-min.ticks.0), min.base);
+                for (slot, t) in self.meta.tracks.iter().enumerate() {
+                    shift[slot] = by.ceil_in(t.timebase).0;
+                }
+            }
+        }
+        Ok((pending, shift))
     }
 }
 
