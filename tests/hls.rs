@@ -347,7 +347,13 @@ fn remux_to_a_folder_refuses_what_it_should_and_leaves_nothing_on_failure() {
             .arg(&out)
             .args(["--to", "hls-fmp4"]),
     );
-    assert_eq!(o.status.code(), Some(1));
+    // An existing output is a usage error (exit 2), for folders as for files.
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("exists (use --force to overwrite)"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(out.join("1_2/index.m3u8").exists());
     let o = exec(
         mist()
