@@ -10,7 +10,6 @@ use mist::dtsc::index::{Builder, PartInfo};
 use mist::dtsc::wire::Header;
 use mist::dtsc::{Ticks, Timebase, TrackKind};
 use mist::formats::mp4::demux::Demuxer;
-use mist::formats::mp4::reader;
 use mist::formats::Demuxer as _;
 use mist::io::Source;
 use serde_json::Value;
@@ -211,9 +210,7 @@ fn src10_index_equals_mistservers_dtsh() {
         let kind = d.meta().tracks[n].kind;
         let ts = i64::from(t.timebase.per_second());
         let mut b = Builder::new(kind == TrackKind::Video, Timebase::MS);
-        let mut raw = Vec::new();
-        reader::expand(&d.movie.traks[n], 1 << 20, &mut raw, &mut Vec::new()).unwrap();
-        for s in &raw {
+        for s in t.table.moov_samples() {
             let ms = (s.dts * 1000).div_euclid(ts);
             let cts = (i64::from(s.cts) * 1000).div_euclid(ts);
             b.push(PartInfo {

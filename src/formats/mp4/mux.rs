@@ -162,11 +162,18 @@ pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan
         p.sizes.push(part.size);
         p.sync.push(keyframe[i]);
     }
+    // The last sample lasts as long as the index says (an MP4 source's own last duration;
+    // other sources repeat the gap before it).
+    let last_end = match (times.last(), ti.parts.last()) {
+        (Some(t), Some(part)) => Some(src.rescale(t.0 + i64::from(part.duration), out)),
+        _ => None,
+    };
     for i in 0..p.dts.len() {
-        let d = match p.dts.get(i + 1) {
-            Some(n) => n - p.dts[i],
-            None if i > 0 => p.dts[i] - p.dts[i - 1],
-            None => 0,
+        let d = match (p.dts.get(i + 1), last_end) {
+            (Some(n), _) => n - p.dts[i],
+            (None, Some(e)) if e > p.dts[i] => e - p.dts[i],
+            (None, _) if i > 0 => p.dts[i] - p.dts[i - 1],
+            (None, _) => 0,
         };
         p.durations
             .push(u32::try_from(d).map_err(|_| err(format!("track {}: gap too long", t.id)))?);
@@ -425,11 +432,16 @@ impl Plan {
         ))
     }
 
-    /// Latest presentation end (pts + duration) of any sample, in the output clock.
+    /// Where the presentation ends, in the output clock: the latest presentation time plus
+    /// the last sample's duration. (A frame's decode duration says nothing about how long it
+    /// is shown: with B-frames and variable frame rate, the frame presented last is often not
+    /// the one that precedes a long decode gap.)
     pub fn end_pts(&self) -> Option<i64> {
+        let last = i64::from(*self.durations.last()?);
         (0..self.dts.len())
-            .map(|i| self.dts[i] + i64::from(self.cts[i]) + i64::from(self.durations[i]))
+            .map(|i| self.dts[i] + i64::from(self.cts[i]))
             .max()
+            .map(|p| p + last)
     }
 }
 
