@@ -4,9 +4,10 @@
 //! interleaved across tracks by time, reading each payload from a small window over the file.
 //!
 //! Claims the file cannot back are refused at open with one error: more samples than the file
-//! has bytes, or samples inside the file whose sizes add up to more than the file (tables that
-//! place samples on top of each other). Samples placed beyond the end of the file (a truncated
-//! recording) are a finding at open and an error when reached.
+//! has bytes, or tables that place samples on top of each other (the data of two chunks
+//! overlap: a few hundred kB of tables can otherwise claim gigabytes of samples from one
+//! stretch of bytes). Samples placed beyond the end of the file (a truncated recording) are a
+//! finding at open and an error when reached.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -18,7 +19,7 @@ use super::boxes::sidx::Sidx;
 use super::boxes::stsd::{EntryKind, SampleEntry};
 use super::boxes::{fourcc_str, parse_header, BoxHeader, FORMAT};
 use super::reader::{self, FragTrack, Movie, Trak, MAX_SAMPLES};
-use super::samples::{Cursor as SampleCursor, FragRun, MoovTables, Sample, Samples, Table};
+use super::samples::{self, Cursor as SampleCursor, FragRun, MoovTables, Sample, Samples, Table};
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{
     Codec, Index, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind,
@@ -310,7 +311,6 @@ impl Demuxer {
         // A sample takes at least one byte of the file, so a file cannot hold more samples than
         // bytes: tiny hostile files with huge counts are refused before anything is walked.
         let mut budget = MAX_SAMPLES.min(len);
-        let mut inside_total = 0u64;
         let mvhd_timescale = movie.mvhd.timescale;
         for (i, t) in movie.traks.iter_mut().enumerate() {
             let Some((track, nal_len)) = make_track(t, &mut findings) else {
@@ -333,18 +333,6 @@ impl Demuxer {
             let mut table = Table::new(moov, std::mem::take(&mut lists[i]));
             apply_edits(t, mvhd_timescale, &mut table, track.kind, &mut findings);
             let walk = walk(&table, len);
-            if walk.inside_bytes > len {
-                return Err(FormatError::invalid(
-                    FORMAT,
-                    t.stbl_offset,
-                    format!(
-                        "track {}: the sample tables place {} bytes of samples inside a file of \
-                         {len} bytes (samples on top of each other)",
-                        track.id, walk.inside_bytes
-                    ),
-                ));
-            }
-            inside_total = inside_total.saturating_add(walk.inside_bytes);
             if let Some((k, s)) = walk.first_outside {
                 findings.push(Finding::error(
                     t.stbl_offset,
@@ -368,13 +356,14 @@ impl Demuxer {
             });
             meta.tracks.push(track);
         }
-        if inside_total > len {
+        let tables: Vec<&Table> = tracks.iter().map(|t| &t.table).collect();
+        if let Some(at) = samples::first_overlap(&tables) {
             return Err(FormatError::invalid(
                 FORMAT,
                 movie.traks.first().map_or(0, |t| t.stbl_offset),
                 format!(
-                    "the sample tables place {inside_total} bytes of samples inside a file of \
-                     {len} bytes (tracks share sample data)"
+                    "the sample tables place samples on top of each other (the data of two \
+                     chunks overlap from byte {at} on)"
                 ),
             ));
         }
@@ -516,9 +505,7 @@ impl Demuxer {
 #[derive(Clone, Copy, Debug, Default)]
 struct Walk {
     count: u64,
-    /// Bytes of the samples that lie inside the file.
-    inside_bytes: u64,
-    /// Samples that do not.
+    /// Samples whose data does not lie inside the file.
     outside: u64,
     first_outside: Option<(u64, Sample)>,
     first_dts: Option<i64>,
@@ -529,9 +516,7 @@ struct Walk {
 fn walk(t: &Table, len: u64) -> Walk {
     let mut w = Walk::default();
     for s in t.iter() {
-        if s.offset.saturating_add(u64::from(s.size)) <= len {
-            w.inside_bytes = w.inside_bytes.saturating_add(u64::from(s.size));
-        } else {
+        if s.offset.saturating_add(u64::from(s.size)) > len {
             w.outside += 1;
             w.first_outside.get_or_insert((w.count, s));
         }
@@ -795,6 +780,10 @@ impl DemuxerTrait for Demuxer {
             self.meta.index = Some(idx);
         }
         Ok(())
+    }
+
+    fn drop_index(&mut self) {
+        self.meta.index = None;
     }
 
     fn seek(&mut self, to: Time) -> Result<(), FormatError> {
