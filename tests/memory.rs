@@ -163,13 +163,7 @@ fn moov(count: u32, size: u32, per_chunk: u32, offsets: Vec<u64>) -> Vec<u8> {
 /// `ftyp` + `moov` + an `mdat` of `mdat_len` bytes (the file is extended with a hole, so a
 /// large one costs no disk).
 fn write_mp4(path: &Path, moov: &[u8], mdat_len: u64) -> u64 {
-    let ftyp = [
-        &[0u8, 0, 0, 16][..],
-        b"ftyp",
-        b"isom",
-        &[0, 0, 2, 0][..],
-    ]
-    .concat();
+    let ftyp = [&[0u8, 0, 0, 16][..], b"ftyp", b"isom", &[0, 0, 2, 0][..]].concat();
     let mut head = ftyp;
     head.extend_from_slice(moov);
     let mdat_size = mdat_len + 8;
@@ -237,7 +231,11 @@ fn claims_the_file_cannot_back_are_refused_quickly_in_little_memory() {
     write_mp4(&big, &tables, 64 << 20);
     let b = big.to_str().unwrap();
     let r = measured(&["convert", "-q", b, o]);
-    check("64 MB file, 16 M samples on top of each other: convert", &r, false);
+    check(
+        "64 MB file, 16 M samples on top of each other: convert",
+        &r,
+        false,
+    );
     assert!(r.stderr.contains("on top of each other"), "{}", r.stderr);
     assert!(!out.exists());
 
@@ -247,7 +245,11 @@ fn claims_the_file_cannot_back_are_refused_quickly_in_little_memory() {
     let ones = dir.join("ones.mp4");
     write_mp4(&ones, &moov(CLAIMED, 1, 210, vec![at; 80_000]), 16 << 20);
     let r = measured(&["convert", "-q", ones.to_str().unwrap(), o]);
-    check("16 MB file, 16 M one-byte samples on top of each other: convert", &r, false);
+    check(
+        "16 MB file, 16 M one-byte samples on top of each other: convert",
+        &r,
+        false,
+    );
     assert!(r.stderr.contains("on top of each other"), "{}", r.stderr);
     assert!(!out.exists());
 
@@ -271,7 +273,11 @@ fn sixteen_million_backed_samples_are_summarised_in_little_memory() {
     let path = dir.join("backed.mp4");
     let probe = moov(CLAIMED, 1, CLAIMED, vec![0]);
     let at = 16 + probe.len() as u64 + 8;
-    write_mp4(&path, &moov(CLAIMED, 1, CLAIMED, vec![at]), u64::from(CLAIMED));
+    write_mp4(
+        &path,
+        &moov(CLAIMED, 1, CLAIMED, vec![at]),
+        u64::from(CLAIMED),
+    );
     let p = path.to_str().unwrap();
     let r = measured(&["analyse", p]);
     check("16 M one-byte samples: analyse", &r, true);

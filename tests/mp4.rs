@@ -25,6 +25,7 @@ const FIXTURES: &[&str] = &[
     "vfr.mp4",
     "aac_44k.mp4",
     "mp3_in.mp4",
+    "aac_mono.mp4",
 ];
 
 /// (dts, pts, size, key) per track, tracks in order.

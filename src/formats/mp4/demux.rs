@@ -641,6 +641,19 @@ fn make_track(t: &Trak, findings: &mut Vec<Finding>) -> Option<(Track, Option<u8
             } else {
                 u32::from(e.sample_size)
             };
+            // For AAC the sample entry's channel count and rate are template fields (ffmpeg
+            // writes 2 channels for mono; ISO/IEC 14496-14 leaves them to the decoder
+            // configuration): the AudioSpecificConfig decides.
+            if track.codec == Codec::Aac {
+                if let Some(asc) = crate::codec::aac_audio(&track.init) {
+                    if asc.rate > 0 {
+                        a.rate = asc.rate;
+                    }
+                    if asc.channels > 0 {
+                        a.channels = asc.channels;
+                    }
+                }
+            }
         }
         _ => {}
     }
