@@ -750,3 +750,65 @@ impl MuxerTrait for Muxer {
         Ok(Finish::default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(timescale: u32, dts: &[i64], cts: &[i32], dur: u32) -> Plan {
+        Plan {
+            timescale,
+            dts: dts.to_vec(),
+            cts: cts.to_vec(),
+            sizes: vec![1; dts.len()],
+            sync: vec![true; dts.len()],
+            durations: vec![dur; dts.len()],
+        }
+    }
+
+    fn edits(p: &Plan, m: &Timeline) -> Vec<(u64, i64)> {
+        edit_for(p, m)
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| (e.segment_duration, e.media_time))
+            .collect()
+    }
+
+    /// Oracle: arithmetic by hand on h264_aac.ts's first frames. Video I P B at 90 kHz from
+    /// dts 126000 (pts 133200, 144000, 136800), audio at 48 kHz from 70016 (1.458667 s, the
+    /// movie's start). Video: delay 133200 - 131280 = 1920 ticks (21.333 ms, exact in the
+    /// 90 kHz movie clock), media_time = the first composition offset 7200, duration = latest
+    /// pts + 3600 - first pts = 14400. Audio: no delay, media_time 0, two frames = 2048 ticks of
+    /// 48 kHz = 3840 of 90 kHz.
+    #[test]
+    fn delays_and_media_times_as_ffmpeg_writes_them() {
+        let v = plan(
+            90_000,
+            &[126_000, 129_600, 133_200],
+            &[7200, 14_400, 3600],
+            3600,
+        );
+        let a = plan(48_000, &[70_016, 71_040], &[0, 0], 1024);
+        let m = Timeline::of(&[v.clone(), a.clone()]);
+        assert_eq!(m.timescale, 90_000);
+        assert_eq!(edits(&v, &m), vec![(1920, -1), (14_400, 7200)]);
+        assert_eq!(edits(&a, &m), vec![(3840, 0)]);
+        assert_eq!(movie_duration(&v, &m), 16_320);
+    }
+
+    /// Oracle: faststart.mp4 as ffmpeg reads it: video from dts -1024 (12.8 kHz, B-frame
+    /// shift), pts 0; AAC priming from pts -1024 (48 kHz). The movie starts at 0, not at the
+    /// priming: both tracks get media_time 1024 and no delay, as in the source's edit lists.
+    #[test]
+    fn pre_roll_stays_cut() {
+        let v = plan(12_800, &[-1024, -512, 0], &[1024, 2048, 512], 512);
+        let a = plan(48_000, &[-1024, 0, 1024], &[0, 0, 0], 1024);
+        let m = Timeline::of(&[v.clone(), a.clone()]);
+        assert_eq!(m.timescale, 48_000);
+        // Video: latest pts 1536 + 512 = 2048, media time 2048 + 1024 = 3072; from media
+        // time 1024 that is 2048 ticks of 12.8 kHz = 7680 of 48 kHz.
+        assert_eq!(edits(&v, &m), vec![(7680, 1024)]);
+        assert_eq!(edits(&a, &m), vec![(2048, 1024)]);
+    }
+}
