@@ -726,7 +726,6 @@ fn apply_edits(
     let total = table.moov.count + table.frag_count;
     let mut start = 0u64;
     if from_moov > 0 {
-        let mut raw = table.moov_samples();
         let first_dts = table.moov_samples().next().map_or(0, |s| s.dts);
         let search = if kind == TrackKind::Audio {
             (media_time - ts as i64).max(first_dts)
@@ -734,15 +733,13 @@ fn apply_edits(
             media_time
         };
         // The last sync sample at or before `search` (decode and presentation time).
-        let mut k = 0u64;
-        while let Some(s) = raw.next() {
+        for (k, s) in table.moov_samples().enumerate() {
             if s.dts > search {
                 break;
             }
             if s.sync && s.dts + i64::from(s.cts) <= search {
-                start = k;
+                start = k as u64;
             }
-            k += 1;
         }
     }
     let mut end = from_moov;
