@@ -540,7 +540,7 @@ fn cases(dir: &TestDir) -> Vec<Case> {
         trim("h264_aac_subms.ts", "0.9"),
         trim("h264_aac.flv", "1"),
         trim("faststart.mp4", "1"),
-        trim("vfr.mp4", "1"),
+        trim("vfr.mp4", "1.5"),
     ]
 }
 
