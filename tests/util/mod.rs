@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod ffprobe;
+pub mod rtmp;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

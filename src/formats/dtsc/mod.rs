@@ -27,6 +27,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     open: Some(demux::open),
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: false,
         framing: |c| Some(c.canonical_framing()),
         negative_times: false,

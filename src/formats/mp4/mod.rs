@@ -53,6 +53,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     open: Some(demux::open),
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
+        live: false,
         needs_index: true,
         framing,
         negative_times: true,
@@ -71,6 +72,7 @@ pub const FMP4_SPEC: FormatSpec = FormatSpec {
     open: Some(demux::open),
     muxer: Some(fmp4::new),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: false,
         framing,
         negative_times: true,

@@ -77,6 +77,7 @@ pub const H264_SPEC: FormatSpec = FormatSpec {
     open: Some(h264::open),
     muxer: Some(h264::new_muxer),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: false,
         framing: |c| (*c == Codec::H264).then_some(Framing::AnnexB),
         negative_times: false,
@@ -95,6 +96,7 @@ pub const AAC_SPEC: FormatSpec = FormatSpec {
     open: Some(aac::open),
     muxer: Some(aac::new_muxer),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: false,
         framing: |c| (*c == Codec::Aac).then_some(Framing::Adts),
         negative_times: false,

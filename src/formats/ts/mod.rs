@@ -43,6 +43,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     open: Some(demux::open),
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: false,
         framing: mux::framing,
         // 33-bit times cannot go below 0; the pipeline shifts such inputs.
