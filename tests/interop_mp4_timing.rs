@@ -9,7 +9,8 @@
 //!   AAC priming in a fragmented file, which ffmpeg does not trim there);
 //! - the A/V start offset, first video pts minus first audio pts as ffprobe reports them after
 //!   the edit list, equals the source's within 1 ms;
-//! - the first presented frame of the movie is at 0, as in ffmpeg's own output;
+//! - progressive output: the first presented frame of the movie is at 0, as in ffmpeg's own
+//!   output (fragmented output keeps the input's times, which a live stream needs);
 //! - for progressive output, the edit lists, media timescales and durations say what
 //!   `ffmpeg -c copy` writes for the same input (ffmpeg rounds its empty edits down to its 1 ms
 //!   movie clock, so delays and durations agree within 1 ms).

@@ -7,16 +7,17 @@
 //! composition offsets) with per-sample duration, size, flags (sync / non-sync) and offset.
 //! `tfhd` uses default-base-is-moof, so every fragment stands alone (live, HLS-fMP4, DASH).
 //!
-//! Times follow the progressive muxer's rule (see `mux.rs`): the movie starts at the earliest
-//! first presentation time of the tracks in the first fragment (or at 0 when that is negative),
-//! and each track keeps its place against the others. Without a sample table there are no
-//! empty edits: a track that starts later simply starts its `tfdt` later. `tfdt` cannot be
-//! negative, so a track whose decode times start before the movie does (the B-frame shift of
-//! video, AAC priming) is written shifted up by that amount, with a single edit whose
-//! `media_time` takes it back, as FFmpeg and Chromium's MSE read it. The init segment is
-//! therefore written with the first fragment, when every track's first time is known. The last
-//! sample of each fragment lasts as long as the one before it (the next fragment's `tfdt` is
-//! exact anyway).
+//! Times are the input's own (`tfdt` is the decode time), unlike progressive MP4, whose
+//! movie starts at its first presented frame: a live stream's fragments must keep counting
+//! from where the stream is, whichever viewer or segment they are written for, and each track
+//! keeps its place against the others exactly (FFmpeg's `frag_keyframe+empty_moov` starts
+//! every track at 0 instead, which moves audio against video by the difference of their first
+//! decode times). `tfdt` cannot be negative, so a track whose decode times start before 0 (the
+//! B-frame shift of video, AAC priming, as an MP4 input's edit list gives them) is written
+//! shifted up by that amount, with a single edit whose `media_time` takes it back, as FFmpeg and
+//! Chromium's MSE read it. The init segment is therefore written with the first fragment, when
+//! every track's first time is known. The last sample of each fragment lasts as long as the one
+//! before it (the next fragment's `tfdt` is exact anyway).
 
 use bytes::Bytes;
 
@@ -38,7 +39,7 @@ use super::boxes::stsz::Stsz;
 use super::boxes::stts::Stts;
 use super::boxes::{header_bytes, Writer, FORMAT, MATRIX};
 use super::mux::{output_timescale, sample_entry, track_ids, MOVIE_TIMESCALE};
-use crate::dtsc::{Codec, Meta, Packet, Ticks, Time, Timebase, Track, TrackKind};
+use crate::dtsc::{Codec, Meta, Packet, Time, Timebase, Track, TrackKind};
 use crate::formats::error::Problem;
 use crate::formats::{Finish, FormatError, MuxOptions, Muxer as MuxerTrait};
 use crate::io::ByteSink;
@@ -62,13 +63,9 @@ pub struct Muxer {
     tracks: Vec<Track>,
     ids: Vec<u32>,
     scales: Vec<Timebase>,
-    /// Per track: added to decode times (the movie's start taken off, the edit's `media_time`
-    /// added), set at the first fragment.
+    /// Per track: added to decode times so the first is not negative (the edit's
+    /// `media_time`, 0 without an edit list), set at the first fragment.
     offsets: Vec<Option<i64>>,
-    /// Per track: the edit's `media_time` (0: no edit list).
-    edits: Vec<i64>,
-    /// Movie time 0 in input time (set at the first fragment).
-    origin: Time,
     /// Per track: last sample duration written (the estimate for a fragment's last sample).
     last_dur: Vec<u32>,
     pending: Vec<Vec<Sample>>,
@@ -99,8 +96,6 @@ impl Muxer {
             ids: Vec::new(),
             scales: Vec::new(),
             offsets: Vec::new(),
-            edits: Vec::new(),
-            origin: Time::new(Ticks(0), Timebase::MS),
             last_dur: Vec::new(),
             pending: Vec::new(),
             pending_bytes: 0,
@@ -112,29 +107,12 @@ impl Muxer {
         }
     }
 
-    /// Decides, from the first fragment, where the movie starts and each track's shift and
-    /// edit (see the module doc).
+    /// Decides, from the first fragment, each track's shift (see the module doc).
     fn place_tracks(&mut self) {
-        let zero = Time::new(Ticks(0), Timebase::MS);
-        let origin = self
-            .pending
-            .iter()
-            .zip(&self.scales)
-            .filter_map(|(p, &tb)| {
-                p.first()
-                    .map(|s| Time::new(Ticks(s.dts + i64::from(s.cts)), tb))
-            })
-            .min()
-            .map_or(zero, |t| t.max(zero));
-        self.origin = origin;
         for (i, p) in self.pending.iter().enumerate() {
-            if self.offsets[i].is_some() {
-                continue;
+            if self.offsets[i].is_none() {
+                self.offsets[i] = p.first().map(|s| (-s.dts).max(0));
             }
-            let o = origin.in_base(self.scales[i]).0;
-            let edit = p.first().map_or(0, |s| (o - s.dts).max(0));
-            self.edits[i] = edit;
-            self.offsets[i] = Some(edit - o);
         }
     }
 
@@ -174,7 +152,7 @@ impl Muxer {
                 height: if video { v.height << 16 } else { 0 },
             }
             .write(&mut w);
-            if let Some(&off) = self.edits.get(i).filter(|&&o| o > 0) {
+            if let Some(off) = self.offsets[i].filter(|&o| o > 0) {
                 Elst {
                     version: u8::from(off > i64::from(i32::MAX)),
                     entries: vec![Edit {
@@ -262,16 +240,9 @@ impl Muxer {
             if p.is_empty() {
                 continue;
             }
-            let off = match self.offsets[i] {
-                Some(o) => o,
-                // A track first seen after the init segment: its times keep their place
-                // against the movie's start (no edit can be added any more).
-                None => {
-                    let o = -self.origin.in_base(self.scales[i]).0;
-                    self.offsets[i] = Some(o);
-                    o
-                }
-            };
+            // A track first seen after the init segment keeps its times (no edit can be added
+            // any more).
+            let off = *self.offsets[i].get_or_insert(0);
             let base = p[0].dts + off;
             if base < 0 {
                 return Err(FormatError::new(
@@ -421,7 +392,6 @@ impl MuxerTrait for Muxer {
             .collect();
         let n = self.tracks.len();
         self.offsets = vec![None; n];
-        self.edits = vec![0; n];
         self.last_dur = vec![0; n];
         self.pending = vec![Vec::new(); n];
         self.has_video = self.tracks.iter().any(|t| t.kind == TrackKind::Video);
