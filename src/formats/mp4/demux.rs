@@ -195,6 +195,9 @@ impl Demuxer {
         let mut frag: Vec<FragTrack> = Vec::new();
         let mut lists: Vec<Vec<FragRun>> = Vec::new();
         let mut pending_moofs: Vec<(u64, Bytes)> = Vec::new();
+        let mut pending_bytes = 0u64;
+        // Samples the fragments may still add (a sample takes at least a byte of the file).
+        let mut frag_budget = MAX_SAMPLES.min(len);
         let mut pos = 0u64;
         while pos < len {
             let head_len = (len - pos).min(32) as usize;
@@ -279,8 +282,17 @@ impl Demuxer {
                     info.moofs += 1;
                     let c = load(&mut src, MAX_MOOF, "moof")?;
                     if moov.is_some() {
-                        parse_moof_tolerant(c, pos, len, &mut frag, &mut lists, &mut findings);
-                    } else if pending_moofs.len() < 1024 {
+                        parse_moof_tolerant(
+                            c,
+                            pos,
+                            &mut frag,
+                            &mut lists,
+                            &mut frag_budget,
+                            &mut findings,
+                        );
+                    } else if pending_bytes + payload <= MAX_MOOF {
+                        // Fragments before `moov` (rare) wait for it, up to one moof's worth.
+                        pending_bytes += payload;
                         let b = c.peek_rest().to_vec();
                         pending_moofs.push((pos, Bytes::from(b)));
                     }
@@ -302,7 +314,14 @@ impl Demuxer {
         };
         for (at, b) in pending_moofs {
             let c = Cursor::new(b, at + 8, FORMAT);
-            parse_moof_tolerant(c, at, len, &mut frag, &mut lists, &mut findings);
+            parse_moof_tolerant(
+                c,
+                at,
+                &mut frag,
+                &mut lists,
+                &mut frag_budget,
+                &mut findings,
+            );
         }
         info.moov_offset.get_or_insert(0);
 
@@ -310,7 +329,8 @@ impl Demuxer {
         let mut meta = Meta::default();
         // A sample takes at least one byte of the file, so a file cannot hold more samples than
         // bytes: tiny hostile files with huge counts are refused before anything is walked.
-        let mut budget = MAX_SAMPLES.min(len);
+        // (What the fragments took is already off.)
+        let mut budget = frag_budget;
         let mvhd_timescale = movie.mvhd.timescale;
         for (i, t) in movie.traks.iter_mut().enumerate() {
             let Some((track, nal_len)) = make_track(t, &mut findings) else {
@@ -530,14 +550,12 @@ fn walk(t: &Table, len: u64) -> Walk {
 fn parse_moof_tolerant(
     c: Cursor,
     at: u64,
-    file_len: u64,
     frag: &mut [FragTrack],
     lists: &mut [Vec<FragRun>],
+    budget: &mut u64,
     findings: &mut Vec<Finding>,
 ) {
-    let used: u64 = lists.iter().flatten().map(|r| u64::from(r.count)).sum();
-    let mut budget = MAX_SAMPLES.min(file_len).saturating_sub(used);
-    if let Err(e) = reader::parse_moof(c, at, frag, lists, &mut budget, findings) {
+    if let Err(e) = reader::parse_moof(c, at, frag, lists, budget, findings) {
         findings.push(Finding::error(e.offset, e.to_string()));
     }
 }
