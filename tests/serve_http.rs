@@ -26,7 +26,11 @@ fn converted(file: &str, ext: &str, args: &[&str]) -> Vec<u8> {
     let mut a = vec!["convert", f.to_str().unwrap(), "-", "--to", ext, "-q"];
     a.extend_from_slice(args);
     let o = mist().args(&a).output().unwrap();
-    assert!(o.status.success(), "{a:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{a:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     o.stdout
 }
 
@@ -38,7 +42,12 @@ fn range(http: SocketAddr, path: &str, spec: &str) -> Response {
 fn every_range_of_a_files_mp4_assembles_the_whole() {
     let s = serve_fixtures();
     let http = s.http.unwrap();
-    for file in ["h264_aac.flv", "h264_aac.ts", "faststart.mp4", "aac_only.flv"] {
+    for file in [
+        "h264_aac.flv",
+        "h264_aac.ts",
+        "faststart.mp4",
+        "aac_only.flv",
+    ] {
         let path = format!("/{file}.mp4");
         let whole = converted(file, "mp4", &[]);
         let len = whole.len();
@@ -48,7 +57,9 @@ fn every_range_of_a_files_mp4_assembles_the_whole() {
         assert_eq!(r.header("content-length"), Some(len.to_string().as_str()));
         assert_eq!(r.header("accept-ranges"), Some("bytes"));
         assert_eq!(r.header("content-type"), Some("video/mp4"));
-        assert!(r.header("last-modified").is_some_and(|d| d.ends_with(" GMT")));
+        assert!(r
+            .header("last-modified")
+            .is_some_and(|d| d.ends_with(" GMT")));
         let etag = r.header("etag").expect("an ETag").to_string();
 
         // Consecutive ranges of changing sizes (so their edges fall in the head, on chunk
@@ -93,7 +104,11 @@ fn every_range_of_a_files_mp4_assembles_the_whole() {
         assert_eq!(&r.body[..], &whole[len - 10..]);
 
         // Unsatisfiable: 416 with the length.
-        for spec in [format!("bytes={len}-"), format!("bytes={}-", len + 5), "bytes=-0".into()] {
+        for spec in [
+            format!("bytes={len}-"),
+            format!("bytes={}-", len + 5),
+            "bytes=-0".into(),
+        ] {
             let r = range(http, &path, &spec);
             assert_eq!(r.status, 416, "{path} {spec}");
             assert_eq!(
@@ -151,7 +166,13 @@ fn the_etag_names_the_file_and_the_variant() {
         assert_eq!(r.status, 200, "{path}");
         r.header("etag").unwrap().to_string()
     };
-    let s = Serve::start(&[dir.path().to_str().unwrap(), "--api", "off", "--rtmp", "off"]);
+    let s = Serve::start(&[
+        dir.path().to_str().unwrap(),
+        "--api",
+        "off",
+        "--rtmp",
+        "off",
+    ]);
     let a = tag(&s, "/clip.flv.mp4");
     assert_eq!(a, tag(&s, "/clip.flv.mp4"));
     // The same file in another window or track choice is another representation.
@@ -160,13 +181,25 @@ fn the_etag_names_the_file_and_the_variant() {
     assert!(a != windowed && a != video && windowed != video);
     // A window's MP4 is what convert --start writes, and its ranges are its slices.
     let want = converted("h264_aac.flv", "mp4", &["--start", "1"]);
-    let r = get(s.http.unwrap(), "/clip.flv.mp4?start=1000", &[], 64 << 20, T);
+    let r = get(
+        s.http.unwrap(),
+        "/clip.flv.mp4?start=1000",
+        &[],
+        64 << 20,
+        T,
+    );
     assert_same_bytes("start=1000", &r.body, &want);
     let r = range(s.http.unwrap(), "/clip.flv.mp4?start=1000", "bytes=1000-");
     assert_same_bytes("start=1000 from 1000", &r.body, &want[1000..]);
     // Another server process gives the same tag for the same file.
     drop(s);
-    let s = Serve::start(&[dir.path().to_str().unwrap(), "--api", "off", "--rtmp", "off"]);
+    let s = Serve::start(&[
+        dir.path().to_str().unwrap(),
+        "--api",
+        "off",
+        "--rtmp",
+        "off",
+    ]);
     assert_eq!(a, tag(&s, "/clip.flv.mp4"));
     // A changed file gets a new tag.
     let f = std::fs::File::options().write(true).open(&copy).unwrap();
@@ -195,23 +228,35 @@ fn rate_paces_files_at_a_multiple_of_real_time() {
         // Real time with no lead: the last packet (about 1.9 s after the first) is not
         // sent before its time.
         let paced = timed("?rate=1&buffer=0");
-        assert!(paced >= Duration::from_millis(1800), "{ext} rate=1: {paced:?}");
+        assert!(
+            paced >= Duration::from_millis(1800),
+            "{ext} rate=1: {paced:?}"
+        );
         // Four times real time: about 0.5 s.
         let fast = timed("?rate=4&buffer=0");
         assert!(fast >= Duration::from_millis(400), "{ext} rate=4: {fast:?}");
         // MistServer's default lead (7.5 s) covers the whole file: no wait.
         let led = timed("?rate=1");
-        assert!(led < paced, "{ext}: with the lead {led:?}, without {paced:?}");
+        assert!(
+            led < paced,
+            "{ext}: with the lead {led:?}, without {paced:?}"
+        );
     }
 }
 
 /// Fields every `meta.tracks` entry has, and per kind, as MistServer's `json_` documents them.
 fn check_track_shape(name: &str, t: &Value, live: bool) {
-    for f in ["codec", "type", "idx", "trackid", "init", "firstms", "lastms", "bps", "maxbps"] {
+    for f in [
+        "codec", "type", "idx", "trackid", "init", "firstms", "lastms", "bps", "maxbps",
+    ] {
         assert!(t.get(f).is_some(), "{name}: no {f}: {t}");
     }
     assert!(t["init"].is_string() && t["codec"].is_string());
-    assert_eq!(t.get("nowms").is_some(), live, "{name}: nowms only when live");
+    assert_eq!(
+        t.get("nowms").is_some(),
+        live,
+        "{name}: nowms only when live"
+    );
     let kind = t["type"].as_str().unwrap();
     let fields: &[&str] = match kind {
         "video" => &["width", "height", "fpks"],
@@ -243,8 +288,16 @@ fn stream_info_has_mistservers_shape() {
     // Oracle for the values: ffprobe on h264_aac.flv (tests/fixtures/*.ffprobe.json):
     // h264 320x240 at 25 fps, aac 48000 Hz stereo.
     let probe = util::ffprobe::sidecar("h264_aac.flv");
-    let pv = probe.streams.iter().find(|s| s.codec_type == "video").unwrap();
-    let pa = probe.streams.iter().find(|s| s.codec_type == "audio").unwrap();
+    let pv = probe
+        .streams
+        .iter()
+        .find(|s| s.codec_type == "video")
+        .unwrap();
+    let pa = probe
+        .streams
+        .iter()
+        .find(|s| s.codec_type == "audio")
+        .unwrap();
     assert_eq!(v["type"], "vod");
     assert_eq!(v["width"].as_u64(), pv.width);
     assert_eq!(v["height"].as_u64(), pv.height);
@@ -264,14 +317,27 @@ fn stream_info_has_mistservers_shape() {
     assert_eq!(vt["width"].as_u64(), pv.width);
     assert_eq!(vt["fpks"], 25_000);
     // The codecs string is the avcC's profile, constraints and level bytes: init[1..4].
-    let init: Vec<u8> = vt["init"].as_str().unwrap().chars().map(|c| c as u8).collect();
+    let init: Vec<u8> = vt["init"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .map(|c| c as u8)
+        .collect();
     assert_eq!(init[0], 1, "configurationVersion");
     assert_eq!(
         vt["codecstring"],
         format!("avc1.{:02x}{:02x}{:02x}", init[1], init[2], init[3])
     );
     let profile = pv.profile.as_deref().unwrap();
-    assert_eq!(init[1], match profile { "High" => 100, "Main" => 77, _ => 66 }, "{profile}");
+    assert_eq!(
+        init[1],
+        match profile {
+            "High" => 100,
+            "Main" => 77,
+            _ => 66,
+        },
+        "{profile}"
+    );
     let at = tracks.values().find(|t| t["type"] == "audio").unwrap();
     assert_eq!(at["codec"], "AAC");
     assert_eq!(at["codecstring"], "mp4a.40.2");
@@ -285,7 +351,15 @@ fn stream_info_has_mistservers_shape() {
     let order: Vec<(i64, i64, i64)> = src
         .iter()
         .map(|s| {
-            for f in ["url", "relurl", "type", "hrn", "priority", "simul_tracks", "total_matches"] {
+            for f in [
+                "url",
+                "relurl",
+                "type",
+                "hrn",
+                "priority",
+                "simul_tracks",
+                "total_matches",
+            ] {
                 assert!(s.get(f).is_some(), "source without {f}: {s}");
             }
             (
@@ -300,7 +374,13 @@ fn stream_info_has_mistservers_shape() {
     assert_eq!(order, sorted, "MistServer's order");
     assert_eq!(src[0]["type"], "html5/video/mp4");
     let types: Vec<&str> = src.iter().map(|s| s["type"].as_str().unwrap()).collect();
-    for t in ["html5/video/mp4", "flash/10", "flash/7", "html5/video/mpeg", "html5/audio/aac"] {
+    for t in [
+        "html5/video/mp4",
+        "flash/10",
+        "flash/7",
+        "html5/video/mpeg",
+        "html5/audio/aac",
+    ] {
         assert!(types.contains(&t), "{t} in {types:?}");
     }
     assert!(!types.contains(&"html5/audio/mp3"), "MP3 cannot carry AAC");
@@ -331,7 +411,11 @@ fn stream_info_has_mistservers_shape() {
         let r = get(http, path, &[], 1 << 20, T);
         assert_eq!(r.status, 200);
         let v: Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(v, serde_json::json!({"error": "Stream is offline"}), "{path}");
+        assert_eq!(
+            v,
+            serde_json::json!({"error": "Stream is offline"}),
+            "{path}"
+        );
     }
     // A file's B-frames show (bframes_editlist.mp4 reorders its frames).
     let r = get(http, "/json_bframes_editlist.mp4.js", &[], 1 << 20, T);
@@ -356,14 +440,20 @@ fn pages_and_refusals() {
     ] {
         assert!(html.contains(link), "{link}");
     }
-    assert!(html.contains(&format!("rtmp://127.0.0.1:{}/live/", s.rtmp.unwrap().port())));
+    assert!(html.contains(&format!(
+        "rtmp://127.0.0.1:{}/live/",
+        s.rtmp.unwrap().port()
+    )));
     let r = get(http, "/h264_aac.flv.html", &[], 1 << 20, T);
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
     assert!(String::from_utf8_lossy(&r.body).contains("player.js"));
     let r = get(http, "/player.js", &[], 1 << 20, T);
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-type"), Some("application/javascript; charset=utf-8"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/javascript; charset=utf-8")
+    );
     assert!(String::from_utf8_lossy(&r.body).contains("mistPlay"));
     // HEAD everywhere: headers, no body.
     for path in [
@@ -380,14 +470,24 @@ fn pages_and_refusals() {
         assert!(r.body.is_empty(), "HEAD {path}");
         assert!(r.header("content-type").is_some(), "HEAD {path}");
     }
-    assert_eq!(request(http, "HEAD", "/nope.flv", &[], 1 << 20, T).status, 404);
+    assert_eq!(
+        request(http, "HEAD", "/nope.flv", &[], 1 << 20, T).status,
+        404
+    );
     // Outputs MistServer routes but mist does not write, and outputs that cannot carry the
     // stream's tracks: 415. Unknown extensions: 404.
-    for path in ["/h264_aac.flv.webm", "/h264_aac.flv.ogg", "/h264_aac.flv.mp3"] {
+    for path in [
+        "/h264_aac.flv.webm",
+        "/h264_aac.flv.ogg",
+        "/h264_aac.flv.mp3",
+    ] {
         let r = get(http, path, &[], 1 << 20, T);
         assert_eq!(r.status, 415, "{path}");
     }
-    assert_eq!(request(http, "HEAD", "/h264_aac.flv.mp3", &[], 1 << 20, T).status, 415);
+    assert_eq!(
+        request(http, "HEAD", "/h264_aac.flv.mp3", &[], 1 << 20, T).status,
+        415
+    );
     assert_eq!(get(http, "/h264_aac.flv.xyz", &[], 1 << 20, T).status, 404);
     // `.fmp4` of a file: fragmented MP4, what convert --to fmp4 writes.
     let r = get(http, "/h264_aac.flv.fmp4", &[], 64 << 20, T);
@@ -454,7 +554,10 @@ fn live_stream_info_and_the_player_page() {
     // The index lists it as live.
     let r = get(http, "/", &[], 1 << 20, T);
     let html = String::from_utf8(r.body).unwrap();
-    assert!(html.contains("<td><a href=\"cam.html\">cam</a></td><td>live</td>"), "{html}");
+    assert!(
+        html.contains("<td><a href=\"cam.html\">cam</a></td><td>live</td>"),
+        "{html}"
+    );
     drop(p);
     let _ = stop.send(());
 }

@@ -391,7 +391,12 @@ mod tests {
     fn ranges_anywhere_are_the_slices_of_the_whole_conversion() {
         let spec = formats::spec(Format::Mp4);
         let cache = Cache::default();
-        for name in ["h264_aac.flv", "h264_aac.ts", "bframes_editlist.mp4"] {
+        for name in [
+            "h264_mp3.flv",
+            "h264_aac.flv",
+            "h264_aac.ts",
+            "bframes_editlist.mp4",
+        ] {
             let path = fixture(name);
             // The oracle: the pipeline's own conversion, as `convert` writes it.
             let plan = super::super::progressive::file_plan(path.clone(), spec, &Query::default());
