@@ -77,7 +77,7 @@
     video.addEventListener('playing', () => {
       if (state.status !== 'error') {
         state.status = 'playing';
-        say(state.type + ' \u00b7 ' + state.mime);
+        say(state.type + ' \u00b7 ' + state.mime + (state.partial ? ' (' + state.partial + ')' : ''));
       }
     });
 
@@ -97,15 +97,16 @@
       }
     }
 
-    // The first video and first audio track MP4 carries, as the server picks them.
+    // The codecs strings of the first video and first audio track (the ones the server's
+    // MP4 output carries).
     function codecs(i) {
       const tracks = Object.values(i.meta.tracks).sort((a, b) => a.idx - b.idx);
-      const out = [];
-      for (const kind of ['video', 'audio']) {
-        const t = tracks.find((t) => t.type === kind && t.codecstring);
-        if (t) out.push(t.codecstring);
-      }
-      return out;
+      const pick = (kind) => (tracks.find((t) => t.type === kind && t.codecstring) || {}).codecstring;
+      return { video: pick('video'), audio: pick('audio') };
+    }
+
+    function mimeOf(list) {
+      return (list[0].startsWith('avc1') ? 'video' : 'audio') + '/mp4; codecs="' + list.join(',') + '"';
     }
 
     function play() {
@@ -187,17 +188,32 @@
       state.type = i.type;
       const mp4 = (i.source || []).find((s) => s.type === 'html5/video/mp4');
       if (!mp4) throw new Error('no MP4 output for this stream');
-      const url = base + mp4.relurl;
-      const cs = codecs(i);
-      if (!cs.length) throw new Error('no track a browser can play');
-      state.mime = (cs[0].startsWith('avc1') ? 'video' : 'audio') + '/mp4; codecs="' + cs.join(',') + '"';
-      say(i.type + ' \u00b7 ' + state.mime + ' \u00b7 loading');
-      if (i.type === 'live') {
-        await playLive(url);
-      } else {
+      let url = base + mp4.relurl;
+      const c = codecs(i);
+      const all = [c.video, c.audio].filter(Boolean);
+      if (!all.length) throw new Error('no track a browser can play');
+      state.mime = mimeOf(all);
+      if (i.type !== 'live') {
+        say(i.type + ' \u00b7 ' + state.mime + ' \u00b7 loading');
         video.src = url;
         play();
+        return;
       }
+      // MSE may take fewer codecs than <video> does (Chromium's takes no MP3 in MP4): then
+      // the video alone (the server leaves the audio out), else the audio alone.
+      const choices = [
+        [all, ''],
+        [[c.video], '?audio=none'],
+        [[c.audio], '?video=none'],
+      ].filter(([l]) => l.every(Boolean));
+      const ok = window.MediaSource && choices.find(([l]) => MediaSource.isTypeSupported(mimeOf(l)));
+      if (ok && ok[1]) {
+        state.mime = mimeOf(ok[0]);
+        url += ok[1];
+        state.partial = 'this browser cannot play ' + mimeOf(all) + ' live; playing ' + state.mime;
+      }
+      say(i.type + ' \u00b7 ' + state.mime + ' \u00b7 loading');
+      await playLive(url);
     }
 
     start().catch((e) => fail(e.message));
