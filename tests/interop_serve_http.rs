@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mist::dtsc::{Packet, Timebase, Track};
-use mist::serve::config::{Config, StreamConfig};
+use mist::serve::config::Config;
 use mist::serve::hub::{Client, Hub};
 use mist::serve::{Server, Settings};
 use serde_json::Value;
@@ -170,7 +170,6 @@ fn start_lands_on_the_keyframe_at_or_before_it() {
                     video.len() - key,
                     "{url}: starts at source video packet {key} (the key at or before {at:.3} s)"
                 );
-                assert_eq!(out.iter().map(|p| p.size).sum::<u64>() > 0, true, "{url}");
                 checked += 1;
             }
         }

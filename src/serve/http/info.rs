@@ -128,10 +128,13 @@ pub fn file_facts(path: &Path) -> Result<FileFacts, String> {
     })
 }
 
+/// What identifies a version of a file: path, size, modification time.
+type FileKey = (PathBuf, u64, SystemTime);
+
 /// Facts of files, most recently used first, keyed by path, size and modification time.
 #[derive(Debug, Default)]
 pub struct FactsCache {
-    entries: Mutex<VecDeque<((PathBuf, u64, SystemTime), Arc<FileFacts>)>>,
+    entries: Mutex<VecDeque<(FileKey, Arc<FileFacts>)>>,
 }
 
 impl FactsCache {

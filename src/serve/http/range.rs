@@ -67,10 +67,8 @@ pub fn answer(header: Option<&str>, len: u64) -> RangeAnswer {
     let last = if b.is_empty() {
         u64::MAX
     } else {
-        match b.parse::<u64>() {
-            Ok(l) => l,
-            Err(_) => u64::MAX,
-        }
+        // More digits than u64 holds: past any end.
+        b.parse::<u64>().unwrap_or(u64::MAX)
     };
     if last < start {
         // Syntactically invalid (§14.1.1): ignore the header.
