@@ -12,6 +12,7 @@ pub mod http;
 pub mod hub;
 pub mod input;
 pub mod names;
+pub mod rtmp;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -141,7 +142,11 @@ impl Server {
         // The control API plugs in here.
         drop(api);
         if let Some(l) = rtmp {
-            tasks.push(tokio::spawn(rtmp_listener(l, shared.clone(), live.clone())));
+            tasks.push(tokio::spawn(rtmp::conn::listen(
+                l,
+                shared.clone(),
+                live.clone(),
+            )));
         }
         let ticker = {
             let hub = shared.hub.clone();
@@ -165,20 +170,5 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         ticker.abort();
-    }
-}
-
-/// Accepts RTMP connections (the RTMP session glue plugs in here).
-async fn rtmp_listener(l: TcpListener, shared: Arc<Shared>, live: Arc<()>) {
-    let _ = (&shared, &live);
-    loop {
-        match l.accept().await {
-            Ok((sock, peer)) => {
-                // Not built yet: close at once rather than hang an encoder.
-                tracing::debug!(%peer, "RTMP is not built yet; closing");
-                drop(sock);
-            }
-            Err(e) => guard::accept_backoff(&e).await,
-        }
     }
 }

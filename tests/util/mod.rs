@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod ffprobe;
+pub mod rtmp;
 pub mod serve;
 
 use std::path::{Path, PathBuf};
