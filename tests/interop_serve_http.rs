@@ -112,6 +112,49 @@ fn every_fixture_through_every_progressive_url_gives_ffprobe_the_packets_of_its_
     assert!(compared > 100, "only {compared} outputs compared");
 }
 
+#[test]
+fn every_source_the_stream_info_lists_plays_in_ffprobe() {
+    let s = serve_fixtures();
+    let http = s.http.unwrap();
+    for (file, want) in [
+        ("h264_aac.flv", &["h264", "aac"][..]),
+        ("h264_mp3.ts", &["h264", "mp3"][..]),
+        ("cbr_id3.mp3", &["mp3"][..]),
+    ] {
+        let r = util::serve::get(
+            http,
+            &format!("/json_{file}.js"),
+            &[],
+            1 << 20,
+            Duration::from_secs(20),
+        );
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        let sources = v["source"].as_array().unwrap();
+        assert!(sources
+            .iter()
+            .any(|s| s["url"].as_str().unwrap().starts_with("rtmp://")));
+        for src in sources {
+            let url = src["url"].as_str().unwrap();
+            let probe = ffprobe::run(Path::new(url));
+            let mut codecs: Vec<&str> = probe
+                .streams
+                .iter()
+                .map(|s| s.codec_name.as_str())
+                .collect();
+            codecs.sort_unstable();
+            // A source carries the tracks it claims: as many kinds as `simul_tracks`, each
+            // one of the stream's.
+            assert_eq!(
+                codecs.len() as i64,
+                src["simul_tracks"].as_i64().unwrap(),
+                "{url}: {codecs:?}"
+            );
+            assert!(codecs.iter().all(|c| want.contains(c)), "{url}: {codecs:?}");
+            assert!(!probe.packets.is_empty(), "{url}");
+        }
+    }
+}
+
 /// Seconds of `t` ticks in `tb`.
 fn secs(t: i64, tb: (i64, i64)) -> f64 {
     t as f64 * tb.0 as f64 / tb.1 as f64
