@@ -318,7 +318,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__serve)
-            opts="-h --config --http --rtmp --api --stream --help"
+            opts="-h --config --http --rtmp --api --stream --account --api-token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -341,6 +341,14 @@ _mist() {
                     return 0
                     ;;
                 --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -62,6 +62,7 @@ Examples:
   mist serve                                   (push:// streams + the files of this folder)
   mist serve tests/fixtures --http 127.0.0.1:8080
   mist serve --stream live=push:// --stream movie=/media/movie.mp4
+  mist serve --config mist.json --api 0.0.0.0:4242 --account admin:secret
   ffmpeg -re -i in.mp4 -c copy -f flv rtmp://127.0.0.1/live/cam   (publish)
   ffplay http://127.0.0.1:8080/cam.flv                            (play)")]
     Serve(ServeArgs),
@@ -233,6 +234,13 @@ pub struct ServeArgs {
     /// A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/).
     #[arg(long = "stream", value_name = "NAME=SOURCE")]
     pub streams: Vec<String>,
+    /// Create (or replace) an API account: USER:PASSWORD. Other addresses than this
+    /// machine's must log in with it (MistServer's challenge-response).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub account: Option<String>,
+    /// Accept API requests from anywhere that send "Authorization: Bearer TOKEN".
+    #[arg(long, value_name = "TOKEN")]
+    pub api_token: Option<String>,
 }
 
 /// Arguments of `completions`.

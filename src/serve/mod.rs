@@ -6,11 +6,13 @@
 //! down cleanly. Protocol byte logic lives in sans-IO sessions (`rtmp/`) and in the format
 //! table's muxers; the `http` and `rtmp` modules are glue.
 
+pub mod api;
 pub mod config;
 pub mod guard;
 pub mod http;
 pub mod hub;
 pub mod input;
+pub mod log;
 pub mod names;
 pub mod rtmp;
 
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 pub use config::Config;
 pub use hub::Hub;
@@ -43,6 +45,8 @@ pub struct Settings {
     pub config: Config,
     /// Where the configuration is saved (`None`: not saved).
     pub config_path: Option<std::path::PathBuf>,
+    /// A bearer token that authorises API requests from anywhere (besides the config's).
+    pub api_token: Option<String>,
 }
 
 /// What every connection task can reach.
@@ -56,6 +60,10 @@ pub struct Shared {
     pub bound: Bound,
     /// Where the configuration is saved.
     pub config_path: Option<std::path::PathBuf>,
+    /// A bearer token for the API given on the command line.
+    pub api_token: Option<String>,
+    /// Notified to stop the server (the API's `shutdown` call).
+    pub quit: Notify,
 }
 
 /// Addresses the server listens on.
@@ -106,6 +114,8 @@ impl Server {
                 shutdown,
                 bound,
                 config_path: settings.config_path,
+                api_token: settings.api_token,
+                quit: Notify::new(),
             }),
             stop,
             http,
@@ -124,8 +134,8 @@ impl Server {
         &self.shared.hub
     }
 
-    /// Serves until `shutdown` resolves, then closes the listeners, ends every stream and
-    /// waits (at most [`SHUTDOWN_WAIT`]) for connections to finish.
+    /// Serves until `shutdown` resolves (or the API asks to stop), then closes the listeners,
+    /// ends every stream and waits (at most [`SHUTDOWN_WAIT`]) for connections to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Server {
             shared,
@@ -139,8 +149,9 @@ impl Server {
         if let Some(l) = http {
             tasks.push(tokio::spawn(http::serve(l, shared.clone(), live.clone())));
         }
-        // The control API plugs in here.
-        drop(api);
+        if let Some(l) = api {
+            tasks.push(tokio::spawn(api::serve(l, shared.clone(), live.clone())));
+        }
         if let Some(l) = rtmp {
             tasks.push(tokio::spawn(rtmp::conn::listen(
                 l,
@@ -158,7 +169,10 @@ impl Server {
                 }
             })
         };
-        shutdown.await;
+        tokio::select! {
+            _ = shutdown => {}
+            _ = shared.quit.notified() => {}
+        }
         tracing::info!("shutting down");
         let _ = stop.send(true);
         for t in &tasks {
