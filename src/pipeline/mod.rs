@@ -5,6 +5,8 @@
 //! time from demuxer to muxer, and only indexes (a few bytes per packet) are kept.
 
 pub mod adapt;
+pub mod pace;
+pub mod package;
 pub mod select;
 
 use std::io::{self, Write};
@@ -155,7 +157,13 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
         if plan.output.as_os_str() == "-" {
             let stdout = io::stdout();
             let mut sink = FileSink::new(stdout.lock());
-            let outcome = job.run(demux.as_mut(), muxer.as_mut(), &mut sink, progress)?;
+            let outcome = job.run(
+                demux.as_mut(),
+                muxer.as_mut(),
+                &mut sink,
+                progress,
+                &mut |_| {},
+            )?;
             sink.flush().map_err(|err| PipelineError::Output {
                 path: out_name.clone(),
                 err,
@@ -168,7 +176,13 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
                 err,
             })?;
         let mut sink = FileSink::new(out.take_file());
-        let (outcome, finish) = job.run(demux.as_mut(), muxer.as_mut(), &mut sink, progress)?;
+        let (outcome, finish) = job.run(
+            demux.as_mut(),
+            muxer.as_mut(),
+            &mut sink,
+            progress,
+            &mut |_| {},
+        )?;
         let out_err = |err| PipelineError::Output {
             path: out_name.clone(),
             err,
@@ -220,12 +234,80 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
 /// selection, trims, framing and muxer as [`convert`] to a streaming output such as stdout,
 /// so the bytes are the ones `convert` writes. `plan.output` only names the output in errors.
 pub fn convert_into(plan: &Plan, sink: &mut dyn ByteSink) -> Result<Outcome, PipelineError> {
+    convert_into_with(plan, sink, &mut |_| {})
+}
+
+/// [`convert_into`], calling `before_each` with every packet's decode time just before the
+/// packet is written: the hook serve paces deliveries with (`?rate=`, see [`pace`]).
+pub fn convert_into_with(
+    plan: &Plan,
+    sink: &mut dyn ByteSink,
+    before_each: &mut dyn FnMut(Time),
+) -> Result<Outcome, PipelineError> {
     let in_name = plan.input.display().to_string();
     let out_name = plan.output.display().to_string();
     let (mut demux, mut muxer, _) = open_both(plan, &plan.mux)?;
     let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name)?;
-    let (outcome, _) = job.run(demux.as_mut(), muxer.as_mut(), sink, &Silent)?;
+    let (outcome, _) = job.run(demux.as_mut(), muxer.as_mut(), sink, &Silent, before_each)?;
     Ok(outcome)
+}
+
+/// A conversion opened and planned but not run: the output's tracks (with the index of
+/// exactly what will be written, when the output needs one) and its packets, in the
+/// output's framing, from any time on. serve answers byte ranges of a file's MP4 with it:
+/// the layout is computed once from [`meta`](Prepared::meta), and each range reads only the
+/// packets it needs.
+///
+/// Packets come as the input has them: no shift of negative times, so this is for outputs
+/// that store them ([`crate::formats::MuxCaps::negative_times`]); [`prepare`] refuses others.
+pub struct Prepared {
+    demux: Box<dyn Demuxer>,
+    job: Job,
+}
+
+/// Opens and plans `plan` (selection, window, framing, index) without writing anything.
+pub fn prepare(plan: &Plan) -> Result<Prepared, PipelineError> {
+    let in_name = plan.input.display().to_string();
+    let out_name = plan.output.display().to_string();
+    if !plan.to.mux_caps.negative_times {
+        return Err(PipelineError::CannotWrite {
+            path: out_name,
+            format: plan.to.name,
+        });
+    }
+    let (mut demux, _) = open_input(plan)?;
+    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name)?;
+    job.ended = vec![false; job.keep.len()];
+    Ok(Prepared { demux, job })
+}
+
+impl Prepared {
+    /// The output's tracks, and its index when the output needs one.
+    pub fn meta(&self) -> &Meta {
+        &self.job.meta
+    }
+
+    /// Forgets the output's index (a few bytes per packet) once it has been used.
+    pub fn drop_index(&mut self) {
+        self.job.meta.index = None;
+    }
+
+    /// Positions the reader so that every packet of the window at or after `to` is still
+    /// ahead (earlier ones may come too; callers skip what they do not need).
+    pub fn seek(&mut self, to: Time) -> Result<(), PipelineError> {
+        let to = self.job.start.map_or(to, |s| s.max(to));
+        self.demux.seek(to).map_err(|err| PipelineError::Format {
+            path: self.job.in_name.clone(),
+            err,
+        })?;
+        self.job.ended = vec![false; self.job.keep.len()];
+        Ok(())
+    }
+
+    /// The next packet of the window, in the output's framing, or `None` at its end.
+    pub fn next_packet(&mut self) -> Result<Option<Packet>, PipelineError> {
+        Ok(self.job.next_kept(self.demux.as_mut())?.map(|(_, p)| p))
+    }
 }
 
 /// An opened input, its output's muxer, and the input's length when known.
@@ -234,6 +316,16 @@ type Opened = (Box<dyn Demuxer>, Box<dyn Muxer>, Option<u64>);
 /// Opens the plan's input (detecting its format unless forced) and creates its muxer;
 /// also returns the input's length when known.
 fn open_both(plan: &Plan, mux_options: &MuxOptions) -> Result<Opened, PipelineError> {
+    let new_muxer = plan.to.muxer.ok_or(PipelineError::CannotWrite {
+        path: plan.output.display().to_string(),
+        format: plan.to.name,
+    })?;
+    let (demux, total) = open_input(plan)?;
+    Ok((demux, new_muxer(mux_options), total))
+}
+
+/// Opens the plan's input (detecting its format unless forced), with its length when known.
+fn open_input(plan: &Plan) -> Result<(Box<dyn Demuxer>, Option<u64>), PipelineError> {
     let in_name = plan.input.display().to_string();
     let src = Source::open(&plan.input)
         .map_err(|err| PipelineError::Open {
@@ -250,16 +342,12 @@ fn open_both(plan: &Plan, mux_options: &MuxOptions) -> Result<Opened, PipelineEr
         path: in_name.clone(),
         format: from.name,
     })?;
-    let new_muxer = plan.to.muxer.ok_or(PipelineError::CannotWrite {
-        path: plan.output.display().to_string(),
-        format: plan.to.name,
-    })?;
     let total = src.len();
     let demux = open(src).map_err(|err| PipelineError::Format {
         path: in_name.clone(),
         err,
     })?;
-    Ok((demux, new_muxer(mux_options), total))
+    Ok((demux, total))
 }
 
 /// Writes side-file chunks in order, copying scratch files through a bounded buffer.
@@ -303,9 +391,30 @@ struct Job {
     out_name: String,
 }
 
+/// What a job writes to: a name for messages and what its writer needs.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    name: &'a str,
+    caps: formats::MuxCaps,
+}
+
 impl Job {
     fn prepare(
         plan: &Plan,
+        demux: &mut dyn Demuxer,
+        in_name: &str,
+        out_name: &str,
+    ) -> Result<Job, PipelineError> {
+        let target = Target {
+            name: plan.to.name,
+            caps: plan.to.mux_caps,
+        };
+        Job::prepare_for(plan, target, demux, in_name, out_name)
+    }
+
+    fn prepare_for(
+        plan: &Plan,
+        target: Target<'_>,
         demux: &mut dyn Demuxer,
         in_name: &str,
         out_name: &str,
@@ -331,7 +440,7 @@ impl Job {
             if !plan.tracks.keeps(t) {
                 continue;
             }
-            let Some(want) = (plan.to.mux_caps.framing)(&t.codec) else {
+            let Some(want) = (target.caps.framing)(&t.codec) else {
                 let what = format!(
                     "{} track {} ({})",
                     t.kind.as_str(),
@@ -342,13 +451,13 @@ impl Job {
                 // the audio), as ffmpeg picks streams; an explicit selection is honoured or
                 // refused.
                 if plan.tracks.is_implicit() {
-                    tracing::info!("{what} left out: {} cannot carry it", plan.to.name);
+                    tracing::info!("{what} left out: {} cannot carry it", target.name);
                     skipped.push(what);
                     continue;
                 }
                 return Err(PipelineError::CannotCarry {
                     path: out_name.to_string(),
-                    why: format!("{} cannot carry {what}", plan.to.name),
+                    why: format!("{} cannot carry {what}", target.name),
                 });
             };
             let adapter = Adapter::new(t, want).map_err(|err| PipelineError::Format {
@@ -367,7 +476,7 @@ impl Job {
                     path: out_name.to_string(),
                     why: format!(
                         "{} cannot carry any track of {in_name}: {}",
-                        plan.to.name,
+                        target.name,
                         skipped.join(", ")
                     ),
                 }
@@ -424,11 +533,11 @@ impl Job {
             start,
             end,
             ended: Vec::new(),
-            negative_ok: plan.to.mux_caps.negative_times,
+            negative_ok: target.caps.negative_times,
             in_name: in_name.to_string(),
             out_name: out_name.to_string(),
         };
-        if plan.to.mux_caps.needs_index {
+        if target.caps.needs_index {
             demux.build_index().map_err(in_err)?;
             // Selection keeps whole tracks, so the source's index still describes each kept
             // track. A time window drops packets: then the index of exactly what will be
@@ -524,6 +633,7 @@ impl Job {
         muxer: &mut dyn Muxer,
         sink: &mut dyn ByteSink,
         progress: &dyn Progress,
+        before_each: &mut dyn FnMut(Time),
     ) -> Result<(Outcome, Finish), PipelineError> {
         let out_name = self.out_name.clone();
         let out_err = |err| PipelineError::Format {
@@ -541,9 +651,40 @@ impl Job {
         };
         self.ended = vec![false; self.keep.len()];
 
-        // Containers that cannot store negative decode times (everything but MP4, whose edit
-        // lists can) get every track shifted by the same amount, decided from the first
-        // packets: what ffmpeg's avoid_negative_ts does, and what MistServer's inputs do.
+        let (mut pending, shift) = self.lookahead_shift(demux)?;
+
+        let mut last_report = 0u64;
+        loop {
+            let next = match pending.pop_front() {
+                Some(x) => Some(x),
+                None => self.next_kept(demux)?,
+            };
+            let Some((slot, mut pkt)) = next else { break };
+            pkt.dts = pkt.dts + shift[slot];
+            before_each(Time::new(pkt.dts, self.meta.tracks[slot].timebase));
+            muxer.write(&pkt, sink).map_err(out_err)?;
+            outcome.packets += 1;
+            let pos = demux.position();
+            if pos.saturating_sub(last_report) >= 1 << 20 {
+                progress.advance(pos);
+                last_report = pos;
+            }
+        }
+        let finish = muxer.finish(sink).map_err(out_err)?;
+        outcome.bytes = sink.position();
+        Ok((outcome, finish))
+    }
+
+    /// Containers that cannot store negative decode times (everything but MP4, whose edit
+    /// lists can) get every track shifted by the same amount, decided from the first packets:
+    /// what ffmpeg's avoid_negative_ts does, and what MistServer's inputs do. Returns the
+    /// packets read ahead to decide it (to be written first) and the shift of each track in
+    /// its own ticks.
+    #[allow(clippy::type_complexity)]
+    fn lookahead_shift(
+        &mut self,
+        demux: &mut dyn Demuxer,
+    ) -> Result<(std::collections::VecDeque<(usize, Packet)>, Vec<i64>), PipelineError> {
         let mut pending = std::collections::VecDeque::new();
         let mut shift = vec![0i64; self.keep.len()];
         if !self.negative_ok {
@@ -568,26 +709,7 @@ impl Job {
                 }
             }
         }
-
-        let mut last_report = 0u64;
-        loop {
-            let next = match pending.pop_front() {
-                Some(x) => Some(x),
-                None => self.next_kept(demux)?,
-            };
-            let Some((slot, mut pkt)) = next else { break };
-            pkt.dts = pkt.dts + shift[slot];
-            muxer.write(&pkt, sink).map_err(out_err)?;
-            outcome.packets += 1;
-            let pos = demux.position();
-            if pos.saturating_sub(last_report) >= 1 << 20 {
-                progress.advance(pos);
-                last_report = pos;
-            }
-        }
-        let finish = muxer.finish(sink).map_err(out_err)?;
-        outcome.bytes = sink.position();
-        Ok((outcome, finish))
+        Ok((pending, shift))
     }
 }
 
@@ -694,7 +816,8 @@ mod tests {
         let mut job = Job::prepare(&plan, &mut d, "in", "out").unwrap();
         let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());
         let mut sink = VecSink::default();
-        job.run(&mut d, &mut m, &mut sink, &Silent).unwrap();
+        job.run(&mut d, &mut m, &mut sink, &Silent, &mut |_| {})
+            .unwrap();
         let _ = m.finish(&mut sink);
         let mut back =
             crate::formats::dtsc::demux::Demuxer::open(Source::from_bytes("o", sink.data)).unwrap();

@@ -64,6 +64,8 @@ pub struct Shared {
     pub api_token: Option<String>,
     /// Notified to stop the server (the API's `shutdown` call).
     pub quit: Notify,
+    /// Segmented outputs' built segments, playlists and packaged files.
+    pub segmented: http::segmented::Registry,
 }
 
 /// Addresses the server listens on.
@@ -116,6 +118,7 @@ impl Server {
                 config_path: settings.config_path,
                 api_token: settings.api_token,
                 quit: Notify::new(),
+                segmented: Default::default(),
             }),
             stop,
             http,
@@ -184,5 +187,6 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         ticker.abort();
+        shared.segmented.shutdown();
     }
 }
