@@ -62,6 +62,7 @@ fn framemd5(path: &Path, kind: &str) -> Vec<(Secs, String)> {
     // Input times kept (-copyts), so pre-roll shows as negative times; audio as 32-bit float,
     // which needs no dithering (s16 output would dither from where decoding began).
     let out = run(Command::new("ffmpeg")
+        .arg("-nostdin")
         .args(["-v", "error", "-copyts", "-i"])
         .arg(path)
         .args(["-map", &format!("0:{kind}:0"), "-fps_mode", "passthrough"])
@@ -347,6 +348,7 @@ fn convert(input: &Path, out: &Path, to: &str, start: Option<&str>) {
 fn audio_tail(dir: &TestDir, path: &Path, n: usize) -> Vec<(Secs, String)> {
     let adts = dir.join("tail-src.aac");
     run(Command::new("ffmpeg")
+        .arg("-nostdin")
         .args(["-v", "error", "-y", "-i"])
         .arg(path)
         .args(["-map", "0:a:0", "-c", "copy", "-f", "adts"])
@@ -419,6 +421,7 @@ fn cases(dir: &TestDir) -> Vec<Case> {
     let gen = |name: &str, args: &[&str]| {
         let out = dir.join(name);
         run(Command::new("ffmpeg")
+            .arg("-nostdin")
             .args(["-v", "error", "-y"])
             .args(args)
             .arg(&out));
@@ -673,6 +676,7 @@ fn edit_lists_say_what_ffmpeg_writes() {
         let theirs = dir.join(&format!("{}.ffmpeg.mp4", case.name));
         convert(&case.input, &ours, "mp4", None);
         run(Command::new("ffmpeg")
+            .arg("-nostdin")
             .args(["-v", "error", "-y", "-i"])
             .arg(&case.input)
             .args(["-map", "0", "-c", "copy"])
