@@ -374,7 +374,7 @@ impl Demuxer {
     fn pump(&mut self) -> Result<(), FormatError> {
         let n = self
             .src
-            .fill(CHUNK)
+            .fill_some(CHUNK)
             .map_err(|e| FormatError::io(FORMAT, self.src.offset(), e))?;
         if n == 0 {
             self.reader.finish();
