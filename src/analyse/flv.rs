@@ -221,6 +221,9 @@ fn scan_headers(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(
         };
         w.tag(&st.tag, st.missing, out)?;
     }
+    if let Some(e) = scan.damage.take() {
+        w.findings.push(Finding::error(e.offset, e.to_string()));
+    }
     Ok(())
 }
 
@@ -232,13 +235,7 @@ fn read_all(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(), A
     loop {
         let item = match tags.next_item() {
             Ok(Some(i)) => i,
-            Ok(None) if eof => {
-                match tags.finish() {
-                    Ok(f) => w.findings.extend(f),
-                    Err(e) => fail(e, w.opts, &mut w.findings)?,
-                }
-                return Ok(());
-            }
+            Ok(None) if eof => return Ok(()),
             Ok(None) => {
                 // `read_to_end` fills spare capacity without zeroing it first.
                 let mut buf = Vec::with_capacity(READ_CHUNK);
@@ -248,6 +245,7 @@ fn read_all(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(), A
                     .map_err(|e| FormatError::io(FORMAT, read_at, e))?;
                 if buf.is_empty() {
                     eof = true;
+                    tags.finish();
                 } else {
                     read_at += buf.len() as u64;
                     tags.feed(bytes::Bytes::from(buf));

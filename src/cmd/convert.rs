@@ -67,6 +67,7 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
                 fps: a.fps,
                 program: a.program,
             },
+            salvage: a.salvage,
         },
         a.quiet,
     ))

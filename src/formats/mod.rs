@@ -114,6 +114,15 @@ pub trait Demuxer: Send {
     /// Positions the reader so that every packet of every track with a time at or after `to`
     /// is still ahead (packets before it may come too; callers filter).
     fn seek(&mut self, to: Time) -> Result<(), FormatError>;
+    /// Goes back to the first packet (a second pass over the input). The default seeks to
+    /// the earliest time; demuxers whose seeking needs an index they may not be able to build
+    /// (a damaged file) override it.
+    fn rewind(&mut self) -> Result<(), FormatError> {
+        self.seek(Time::new(
+            crate::dtsc::Ticks(i64::MIN / 4),
+            crate::dtsc::Timebase::MS,
+        ))
+    }
     /// Bytes of the source consumed so far (for progress).
     fn position(&self) -> u64;
     /// Non-fatal problems met since the last call.
@@ -215,6 +224,9 @@ pub struct Finish {
     pub patches: Vec<(u64, Vec<u8>)>,
     /// Files to write beside the output.
     pub side_files: Vec<SideFile>,
+    /// Packets the muxer received but could not write: (how many, why). The pipeline reports
+    /// them; nothing is left out in silence.
+    pub dropped: Vec<(u64, String)>,
 }
 
 /// A container writer. It never touches files or sockets; the caller drains the sink.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{Meta, Packet, Time, TrackId, TrackKind};
 use crate::formats::{
-    self, DemuxOptions, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer,
+    self, DemuxOptions, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer, Severity,
 };
 use crate::io::atomic::AtomicFile;
 use crate::io::sink::FileSink;
@@ -45,6 +45,9 @@ pub struct Plan {
     pub mux: MuxOptions,
     /// Options for the demuxer (`--fps` for raw H.264).
     pub demux: DemuxOptions,
+    /// Write what is readable of a damaged input (one warning per damaged region) instead of
+    /// refusing it.
+    pub salvage: bool,
 }
 
 /// Receives progress; the CLI shows a bar, tests and pipes show nothing.
@@ -55,6 +58,9 @@ pub trait Progress {
     fn advance(&self, done: u64);
     /// Work ended (successfully or not).
     fn end(&self);
+    /// One line the user must see: a damaged region salvaged, a timestamp jump bridged,
+    /// packets that were not written.
+    fn warn(&self, _line: &str) {}
 }
 
 /// Progress that goes nowhere.
@@ -66,6 +72,24 @@ impl Progress for Silent {
     fn end(&self) {}
 }
 
+/// Progress that only collects the warnings (tests, fuzzing).
+#[derive(Default)]
+pub struct Collect {
+    /// The warning lines, in order.
+    pub warnings: std::sync::Mutex<Vec<String>>,
+}
+
+impl Progress for Collect {
+    fn begin(&self, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+    fn end(&self) {}
+    fn warn(&self, line: &str) {
+        if let Ok(mut w) = self.warnings.lock() {
+            w.push(line.to_string());
+        }
+    }
+}
+
 /// What a finished conversion did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -75,6 +99,10 @@ pub struct Outcome {
     pub bytes: u64,
     /// Tracks written.
     pub tracks: usize,
+    /// Damaged regions of the input that `--salvage` skipped.
+    pub damaged: u64,
+    /// Packets read from the input but not written (reported in the warnings).
+    pub not_written: u64,
 }
 
 /// Why a conversion failed; the message is the one line the user sees.
@@ -126,6 +154,16 @@ pub enum PipelineError {
     /// The selection kept nothing.
     #[error("{0}: no tracks left to write (check --tracks)")]
     NoTracks(String),
+    /// The input is damaged and `--salvage` was not asked for.
+    #[error("{path}: {message} at byte {offset} (--salvage writes what is readable)")]
+    Damaged {
+        /// The input.
+        path: String,
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong.
+        message: String,
+    },
     /// Writing the output failed.
     #[error("{path}: {err}")]
     Output {
@@ -176,7 +214,11 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
 
     progress.begin(total);
     let result = (|| {
-        let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name)?;
+        let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total);
+        if let Ok(j) = &mut job {
+            j.flush_warnings(progress);
+        }
+        let mut job = job?;
         if plan.output.as_os_str() == "-" {
             let stdout = io::stdout();
             let mut sink = FileSink::new(stdout.lock());
@@ -270,7 +312,8 @@ pub fn side_path(output: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Per-conversion state: the output tracks, their adapters, the time window.
+/// Per-conversion state: the output tracks, their adapters, the time window, and what the
+/// damage policy has seen.
 struct Job {
     meta: Meta,
     keep: Vec<(TrackId, Adapter)>,
@@ -280,6 +323,17 @@ struct Job {
     negative_ok: bool,
     in_name: String,
     out_name: String,
+    in_len: Option<u64>,
+    salvage: bool,
+    /// Damaged regions met (and, under `--salvage`, skipped).
+    damaged: u64,
+    /// True after the input became unreadable and salvage ended it there.
+    cut_short: bool,
+    /// Findings were already reported by an earlier pass over the same input (the index
+    /// pass): a second pass drops them.
+    replay: bool,
+    /// Lines for the user, shown by [`Job::flush_warnings`].
+    warnings: Vec<String>,
 }
 
 impl Job {
@@ -288,11 +342,9 @@ impl Job {
         demux: &mut dyn Demuxer,
         in_name: &str,
         out_name: &str,
+        in_len: Option<u64>,
     ) -> Result<Job, PipelineError> {
-        let in_err = |err| PipelineError::Format {
-            path: in_name.to_string(),
-            err,
-        };
+        let in_err = |err| damaged(in_name, err);
         let source = demux.meta().clone();
         let mut meta = Meta {
             tracks: Vec::new(),
@@ -404,14 +456,26 @@ impl Job {
             negative_ok: plan.to.mux_caps.negative_times,
             in_name: in_name.to_string(),
             out_name: out_name.to_string(),
+            in_len,
+            salvage: plan.salvage,
+            damaged: 0,
+            cut_short: false,
+            replay: false,
+            warnings: Vec::new(),
         };
+        // What opening (and indexing) the input found.
+        job.absorb(demux)?;
         if plan.to.mux_caps.needs_index {
-            demux.build_index().map_err(in_err)?;
+            if !plan.salvage {
+                demux.build_index().map_err(in_err)?;
+            }
             // Selection keeps whole tracks, so the source's index still describes each kept
             // track. A time window drops packets: then the index of exactly what will be
             // written is built by one pass over the window (payloads dropped), and the reader
             // is rewound.
-            if plan.start.is_none() && plan.end.is_none() {
+            // Under --salvage the index is built from the packets themselves, so it describes
+            // exactly what survives the damage.
+            if plan.start.is_none() && plan.end.is_none() && !plan.salvage {
                 if let Some(idx) = &demux.meta().index {
                     job.meta.index = Some(crate::dtsc::Index {
                         tracks: kept_positions
@@ -449,14 +513,74 @@ impl Job {
         self.meta.index = Some(crate::dtsc::Index {
             tracks: builders.into_iter().map(Builder::finish).collect(),
         });
-        let rewind = self.start.unwrap_or(Time::new(
-            crate::dtsc::Ticks(i64::MIN / 4),
-            crate::dtsc::Timebase::MS,
-        ));
-        demux.seek(rewind).map_err(|err| PipelineError::Format {
-            path: self.in_name.clone(),
-            err,
-        })
+        self.replay = true;
+        self.cut_short = false;
+        match self.start {
+            Some(s) => demux.seek(s),
+            None => demux.rewind(),
+        }
+        .map_err(|err| damaged(&self.in_name, err))
+    }
+
+    /// Applies the damage policy to what the demuxer found since the last call: an error
+    /// finding is a damaged region, refused by default and reported once under `--salvage`;
+    /// warnings are shown; notes are not.
+    fn absorb(&mut self, demux: &mut dyn Demuxer) -> Result<(), PipelineError> {
+        for f in demux.take_findings() {
+            if self.replay {
+                continue;
+            }
+            match f.severity {
+                Severity::Error if !self.salvage => {
+                    return Err(PipelineError::Damaged {
+                        path: self.in_name.clone(),
+                        offset: f.offset,
+                        message: f.message,
+                    })
+                }
+                Severity::Error => {
+                    self.damaged += 1;
+                    self.warnings.push(format!(
+                        "{}: damaged at byte {}: {} (skipped)",
+                        self.in_name, f.offset, f.message
+                    ));
+                }
+                Severity::Warning => self.warnings.push(format!(
+                    "{}: at byte {}: {}",
+                    self.in_name, f.offset, f.message
+                )),
+                Severity::Info => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The demuxer cannot go on: an error, or under `--salvage` the end of what is readable.
+    fn unreadable(&mut self, err: FormatError) -> Result<(), PipelineError> {
+        let io = matches!(err.problem, formats::Problem::Io(_));
+        if !self.salvage || io {
+            return Err(damaged(&self.in_name, err));
+        }
+        self.cut_short = true;
+        if !self.replay {
+            self.damaged += 1;
+            let rest = self
+                .in_len
+                .map(|l| format!("; the last {} bytes are lost", l.saturating_sub(err.offset)))
+                .unwrap_or_else(|| "; the rest of the input is lost".into());
+            self.warnings.push(format!(
+                "{}: damaged at byte {}: {}: {}{rest}",
+                self.in_name, err.offset, err.format, err.problem
+            ));
+        }
+        Ok(())
+    }
+
+    /// Shows the warnings gathered so far.
+    fn flush_warnings(&mut self, progress: &dyn Progress) {
+        for w in self.warnings.drain(..) {
+            progress.warn(&w);
+        }
     }
 
     /// The next packet to write: selected, inside the time window, in the muxer's framing.
@@ -465,10 +589,17 @@ impl Job {
         demux: &mut dyn Demuxer,
     ) -> Result<Option<(usize, Packet)>, PipelineError> {
         loop {
-            let pkt = demux.next_packet().map_err(|err| PipelineError::Format {
-                path: self.in_name.clone(),
-                err,
-            })?;
+            if self.cut_short {
+                return Ok(None);
+            }
+            let pkt = match demux.next_packet() {
+                Ok(p) => p,
+                Err(err) => {
+                    self.absorb(demux)?;
+                    return self.unreadable(err).map(|()| None);
+                }
+            };
+            self.absorb(demux)?;
             let Some(pkt) = pkt else { return Ok(None) };
             let Some(slot) = self.keep.iter().position(|(id, _)| *id == pkt.track) else {
                 continue;
@@ -550,11 +681,20 @@ impl Job {
         loop {
             let next = match pending.pop_front() {
                 Some(x) => Some(x),
-                None => self.next_kept(demux)?,
+                None => {
+                    let n = self.next_kept(demux);
+                    self.flush_warnings(progress);
+                    n?
+                }
             };
             let Some((slot, mut pkt)) = next else { break };
             pkt.dts = pkt.dts + shift[slot];
-            muxer.write(&pkt, sink).map_err(out_err)?;
+            if let Err(e) = muxer.write(&pkt, sink) {
+                // A muxer that disagrees with the input (an index built before the damage
+                // showed) is explained by the damage, when there is some.
+                self.absorb(demux)?;
+                return Err(out_err(e));
+            }
             outcome.packets += 1;
             let pos = demux.position();
             if pos.saturating_sub(last_report) >= 1 << 20 {
@@ -564,7 +704,45 @@ impl Job {
         }
         let finish = muxer.finish(sink).map_err(out_err)?;
         outcome.bytes = sink.position();
+        outcome.damaged = self.damaged;
+        for (n, why) in &finish.dropped {
+            outcome.not_written += n;
+            progress.warn(&format!(
+                "{}: {n} packets not written: {why}",
+                self.out_name
+            ));
+        }
+        if self.damaged > 0 {
+            progress.warn(&format!(
+                "{}: salvaged {} packets from {} ({} damaged region{} skipped)",
+                self.out_name,
+                outcome.packets,
+                self.in_name,
+                self.damaged,
+                if self.damaged == 1 { "" } else { "s" }
+            ));
+        }
         Ok((outcome, finish))
+    }
+}
+
+/// An error of the input: damage (with the `--salvage` hint) when salvaging could help, the
+/// plain error otherwise (I/O, unsupported features).
+fn damaged(path: &str, err: FormatError) -> PipelineError {
+    use formats::Problem;
+    match err.problem {
+        Problem::Truncated { .. }
+        | Problem::BadValue { .. }
+        | Problem::Invalid(_)
+        | Problem::Limit { .. } => PipelineError::Damaged {
+            path: path.to_string(),
+            offset: err.offset,
+            message: format!("{}: {}", err.format, err.problem),
+        },
+        _ => PipelineError::Format {
+            path: path.to_string(),
+            err,
+        },
     }
 }
 
@@ -667,8 +845,9 @@ mod tests {
             force: false,
             mux: MuxOptions::default(),
             demux: DemuxOptions::default(),
+            salvage: false,
         };
-        let mut job = Job::prepare(&plan, &mut d, "in", "out").unwrap();
+        let mut job = Job::prepare(&plan, &mut d, "in", "out", None).unwrap();
         let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());
         let mut sink = VecSink::default();
         job.run(&mut d, &mut m, &mut sink, &Silent).unwrap();

@@ -195,8 +195,8 @@ impl MuxerTrait for Muxer {
         }) {
             // MistServer drops packets that go back in time on a track; the index could not
             // describe them.
+            // Counted and reported once by the pipeline at the end.
             self.dropped += 1;
-            tracing::warn!(track = %pkt.track, dts, "dtsc: packet earlier than the previous one on its track dropped");
             return Ok(());
         }
         self.head.clear();
@@ -251,6 +251,16 @@ impl MuxerTrait for Muxer {
                 // MistServer's rule is 15 s; a minute leaves room for clock granularity.
                 fresher_by: std::time::Duration::from_secs(60),
             }],
+            dropped: (self.dropped > 0)
+                .then(|| {
+                    (
+                        self.dropped,
+                        "DTSC cannot store a packet earlier than the one before it on its track"
+                            .to_string(),
+                    )
+                })
+                .into_iter()
+                .collect(),
         })
     }
 }

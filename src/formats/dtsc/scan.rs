@@ -184,7 +184,8 @@ impl Scanner {
             }
             Some(Ok((h, file_len))) => {
                 if h.declared_len + 8 != file_len || h.encoded_len != file_len {
-                    findings.push(Finding::warning(
+                    // MistServer's own files have it: a note, not a warning every convert shows.
+                    findings.push(Finding::info(
                         4,
                         format!(
                             ".dtsh length field says {} bytes but the header object takes {} of the file's {} (MistServer ignores it; so do we)",
