@@ -128,7 +128,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__convert)
-            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --fragment-duration --help"
+            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --salvage --fragment-duration --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -272,7 +272,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__remux)
-            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --fragment-duration --help"
+            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --salvage --fragment-duration --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

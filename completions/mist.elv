@@ -45,6 +45,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --quiet 'No progress bar'
             cand --strip-tags 'Leave the source''s tags (an MP3''s ID3v2 tag) out of the output'
             cand --sidx 'Fragmented MP4: write a segment index (`sidx`) before each fragment'
+            cand --salvage 'Write what is readable of a damaged input (an interrupted recording, a corrupt region), with one warning per damaged region, instead of refusing it'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -63,6 +64,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --quiet 'No progress bar'
             cand --strip-tags 'Leave the source''s tags (an MP3''s ID3v2 tag) out of the output'
             cand --sidx 'Fragmented MP4: write a segment index (`sidx`) before each fragment'
+            cand --salvage 'Write what is readable of a damaged input (an interrupted recording, a corrupt region), with one warning per damaged region, instead of refusing it'
             cand -h 'Print help'
             cand --help 'Print help'
         }

@@ -386,9 +386,22 @@ fn a_corrupt_packet_loses_only_its_frame() {
     );
     assert_eq!(mist_rows(&j, 256).len(), 49);
     assert_eq!(mist_rows(&j, 257).len(), 95);
-    // The demuxer, too, keeps going and the conversion succeeds.
+    // Converting refuses the damaged file by default, naming the lost packets' offset ...
     let out_ts = dir.join("o.ts");
-    convert(&p, &out_ts, &[]);
+    let (code, err) = util::mist_err(&[
+        "convert",
+        p.to_str().unwrap(),
+        out_ts.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--salvage") && err.contains(&format!("at byte {at}")),
+        "{err}"
+    );
+    assert!(!out_ts.exists());
+    // ... and --salvage keeps every other frame.
+    convert(&p, &out_ts, &["--salvage"]);
     let o = analyse_json(&out_ts, &["--detail", "1"]);
     assert_eq!(mist_rows(&o, 256).len(), 49);
 }

@@ -197,7 +197,8 @@ pub fn analyse(
         "flv",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     ))
 }
 
@@ -265,14 +266,10 @@ fn read_all(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(), A
     }
 }
 
-/// A fatal error becomes the last finding under `--validate`, else the error.
-fn fail(e: FormatError, opts: &Options, findings: &mut Vec<Finding>) -> Result<(), AnalyseError> {
-    if opts.validate {
-        findings.push(Finding::error(e.offset, e.to_string()));
-        Ok(())
-    } else {
-        Err(e.into())
-    }
+/// A fatal error becomes the last finding: the summary shows what was read before it.
+fn fail(e: FormatError, _opts: &Options, findings: &mut Vec<Finding>) -> Result<(), AnalyseError> {
+    findings.push(Finding::error(e.offset, e.to_string()));
+    Ok(())
 }
 
 /// One line per tag, plus what `detail` asks for below it.

@@ -4,7 +4,7 @@ use crate::codec;
 use crate::dtsc::{Codec, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId};
 use crate::formats::Finding;
 
-use super::{PacketRow, Report, TrackReport};
+use super::{PacketRow, Problems, Report, TrackReport};
 
 #[derive(Clone, Debug, Default)]
 struct TrackStats {
@@ -119,7 +119,8 @@ impl Stats {
         format: &str,
         size: Option<u64>,
         packets: Option<Vec<PacketRow>>,
-        findings: Option<Vec<Finding>>,
+        findings: Vec<Finding>,
+        listed: bool,
     ) -> Report {
         // The file lasts from its earliest presentation to its latest end, across tracks (what
         // ffprobe reports as the format duration): a B-frame delay on video and audio that
@@ -150,7 +151,8 @@ impl Stats {
             duration_ms,
             tracks,
             packets,
-            findings,
+            problems: (!listed).then(|| Problems::count(&findings)).flatten(),
+            findings: listed.then_some(findings),
         }
     }
 }

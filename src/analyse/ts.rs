@@ -152,7 +152,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         "ts",
         size,
         (opts.detail >= 1 && opts.json).then(|| std::mem::take(&mut st.rows)),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     ))
 }
 
@@ -463,7 +464,7 @@ impl State<'_> {
         if let (Some(bytes), Some(stats)) = (size, &self.stats) {
             let r = stats
                 .clone()
-                .into_report(String::new(), "ts", size, None, None);
+                .into_report(String::new(), "ts", size, None, Vec::new(), false);
             if r.duration_ms > 0 {
                 writeln!(
                     self.out,

@@ -155,7 +155,7 @@ pub enum PipelineError {
     #[error("{0}: no tracks left to write (check --tracks)")]
     NoTracks(String),
     /// The input is damaged and `--salvage` was not asked for.
-    #[error("{path}: {message} at byte {offset} (--salvage writes what is readable)")]
+    #[error("{path} is damaged (--salvage writes what is readable): {message} at byte {offset}")]
     Damaged {
         /// The input.
         path: String,
