@@ -124,7 +124,7 @@ fn round_trips_keep_frames() {
     }
 }
 
-/// Oracle: hand-made damage. Garbage between frames is skipped with a warning at its
+/// Oracle: hand-made damage. Garbage between frames is damage, skipped with an error at its
 /// offset; a cut inside the last frame gives a shorter last packet and an error finding.
 #[test]
 fn garbage_and_truncation_are_findings() {
@@ -153,7 +153,7 @@ fn garbage_and_truncation_are_findings() {
     assert!(
         findings
             .iter()
-            .any(|f| f["offset"] == 60 + 2 * 384 && f["severity"] == "warning"),
+            .any(|f| f["offset"] == 60 + 2 * 384 && f["severity"] == "error"),
         "{findings:?}"
     );
     assert!(

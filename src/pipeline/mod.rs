@@ -541,7 +541,7 @@ impl Job {
                 Severity::Error => {
                     self.damaged += 1;
                     self.warnings.push(format!(
-                        "{}: damaged at byte {}: {} (skipped)",
+                        "{}: damaged at byte {}: {}",
                         self.in_name, f.offset, f.message
                     ));
                 }

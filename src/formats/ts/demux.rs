@@ -88,7 +88,7 @@ impl Program {
                 let Some(i) = self.streams.iter().position(|s| s.pid == pid) else {
                     return;
                 };
-                if let Some((want, got)) = unit.length_mismatch {
+                if let Some((want, got)) = unit.length_mismatch.filter(|_| !unit.damaged) {
                     findings.push(Finding::error(
                         unit.offset,
                         format!(
@@ -101,9 +101,14 @@ impl Program {
                 }
                 let s = &mut self.streams[i];
                 if unit.damaged {
-                    findings.push(Finding::error(
+                    // A consequence of the damage reported where it is (a continuity gap, lost
+                    // sync, a transport error): a warning saying what it cost.
+                    findings.push(Finding::warning(
                         unit.offset,
-                        format!("PID {pid:#x}: PES packet lost data; its frames are dropped"),
+                        format!(
+                            "PID {pid:#x}: the PES packet here lost data; its {} bytes of frames are dropped",
+                            unit.data.len()
+                        ),
                     ));
                     s.splitter.reset();
                     return;

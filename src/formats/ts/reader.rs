@@ -109,6 +109,9 @@ pub struct Reader {
     es: PidMap<Assembler>,
     units: Vec<Unit>,
     lost_sync_at: Option<u64>,
+    /// PIDs not seen since the last resync: their next continuity gap is part of the bytes
+    /// the resync skipped (already reported), so it is not reported again.
+    cc_quiet: Vec<bool>,
     packets: u64,
 }
 
@@ -145,6 +148,7 @@ impl Reader {
             es: PidMap::default(),
             units: Vec::new(),
             lost_sync_at: None,
+            cc_quiet: vec![false; 8192],
             packets: 0,
         }
     }
@@ -205,6 +209,7 @@ impl Reader {
         }
         self.units.clear();
         self.lost_sync_at = None;
+        self.cc_quiet.fill(false);
     }
 
     /// The next event, or `None` when more input is needed (or, after `finish`, at the end).
@@ -270,6 +275,16 @@ impl Reader {
         if self.buf.len() < unit {
             if self.eof {
                 if !self.buf.is_empty() {
+                    // The cut packet's PES (when its PID can be read) is incomplete: it goes
+                    // with the damage rather than out as a short frame.
+                    let pid =
+                        (self.buf.len() >= prefix + 3 && self.buf[prefix] == SYNC).then(|| {
+                            u16::from(self.buf[prefix + 1] & 0x1F) << 8
+                                | u16::from(self.buf[prefix + 2])
+                        });
+                    if let Some(a) = pid.and_then(|p| self.es.get_mut(&p)) {
+                        a.damage();
+                    }
                     self.events.push_back(Event::Finding(Finding::error(
                         self.base,
                         format!(
@@ -316,6 +331,7 @@ impl Reader {
                         format!("lost sync: {} bytes skipped", self.base - lost),
                     )));
                     self.lost_sync_at = None;
+                    self.cc_quiet.fill(true);
                     true
                 }
                 None if eof => {
@@ -426,6 +442,7 @@ impl Reader {
         }
         // Continuity: per PID, incremented only by packets with payload.
         let last = self.cc[usize::from(h.pid)];
+        let quiet = std::mem::take(&mut self.cc_quiet[usize::from(h.pid)]);
         if h.has_payload {
             if last != CC_UNSEEN && !af.discontinuity {
                 if h.cc == last {
@@ -435,7 +452,7 @@ impl Reader {
                 if h.cc != (last + 1) & 0x0F {
                     let n = self.cc_errors.entry(h.pid).or_insert(0);
                     *n += 1;
-                    if *n <= MAX_CC_FINDINGS {
+                    if *n <= MAX_CC_FINDINGS && !quiet {
                         self.events.push_back(Event::Finding(Finding::error(
                             at,
                             format!(
