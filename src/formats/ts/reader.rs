@@ -275,14 +275,10 @@ impl Reader {
         if self.buf.len() < unit {
             if self.eof {
                 if !self.buf.is_empty() {
-                    // The cut packet's PES (when its PID can be read) is incomplete: it goes
-                    // with the damage rather than out as a short frame.
-                    let pid =
-                        (self.buf.len() >= prefix + 3 && self.buf[prefix] == SYNC).then(|| {
-                            u16::from(self.buf[prefix + 1] & 0x1F) << 8
-                                | u16::from(self.buf[prefix + 2])
-                        });
-                    if let Some(a) = pid.and_then(|p| self.es.get_mut(&p)) {
+                    // The file was cut: a PES still open may be cut too (the cut packet's,
+                    // and any without a PES_packet_length to say it was complete). They go
+                    // with the damage rather than out as short frames.
+                    for a in self.es.values_mut() {
                         a.damage();
                     }
                     self.events.push_back(Event::Finding(Finding::error(
