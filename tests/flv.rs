@@ -17,11 +17,12 @@ use mist::io::{Source, VecSink};
 use serde_json::Value as Json;
 use util::{fixture, mist, mist_ok, TestDir};
 
-const FIXTURES: [&str; 4] = [
+const FIXTURES: [&str; 5] = [
     "h264_aac.flv",
     "h264_mp3.flv",
     "aac_only.flv",
     "h264_only.flv",
+    "jump_back.flv",
 ];
 
 /// CRC-32 as ffprobe's `-show_data_hash CRC32` computes it (IEEE, reflected, like zlib).

@@ -17,7 +17,9 @@ const FIXTURES: [&str; 3] = ["cbr_id3.mp3", "vbr_xing.mp3", "mono_32k.mp3"];
 /// flags, and `pos` equal to our `offset`. The Xing/Info frame is not a packet in either.
 #[test]
 fn packet_listings_equal_ffprobe() {
-    for name in FIXTURES {
+    // A recording cut inside a frame lists like ffprobe too: its last packet is the part of
+    // the frame that is there (convert leaves it out; see tests/damage.rs).
+    for name in FIXTURES.into_iter().chain(["truncated.mp3"]) {
         let doc = util::analyse_json(&util::fixture(name), &["--detail", "1"]);
         let (got, bases) = ffprobe::from_mist_json(&doc);
         let want = ffprobe::sidecar(name);

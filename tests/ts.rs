@@ -19,6 +19,9 @@ const FIXTURES: &[&str] = &[
     "wrap33.ts",
     "large_start.ts",
     "audio_only.ts",
+    "pmt_change.ts",
+    "jump_back.ts",
+    "truncated.ts",
 ];
 
 const WRAP: i64 = 1 << 33;

@@ -96,14 +96,23 @@ impl Walk<'_> {
                 Event::Packet(p) => {
                     let slot = usize::from(p.track != TrackId(1));
                     if let Some(prev) = self.last_dts[slot] {
+                        // A step back beyond jitter is a discontinuity (an encoder restart,
+                        // a splice): convert bridges it, so it is a warning; a small one is
+                        // a muxer's error.
+                        let jump = prev - p.dts > crate::dtsc::timeline::JITTER_MS;
                         if p.dts < prev {
-                            self.findings.push(Finding::error(
-                                tag.offset,
-                                format!(
-                                    "track {}: timestamp {} ms goes back from {} ms",
-                                    p.track, p.dts.0, prev.0
-                                ),
-                            ));
+                            let msg = format!(
+                                "track {}: timestamp {} ms goes back from {} ms{}",
+                                p.track,
+                                p.dts.0,
+                                prev.0,
+                                if jump { " (a discontinuity)" } else { "" }
+                            );
+                            self.findings.push(if jump {
+                                Finding::warning(tag.offset, msg)
+                            } else {
+                                Finding::error(tag.offset, msg)
+                            });
                         }
                     }
                     self.last_dts[slot] = Some(p.dts);

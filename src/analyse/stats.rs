@@ -85,6 +85,18 @@ impl Stats {
             .collect();
     }
 
+    /// Takes the configuration of tracks that had none when they were added (a stream a later
+    /// PMT added is described once its first frames were read).
+    pub fn fill_configs(&mut self, meta: &Meta) {
+        for (t, _) in &mut self.tracks {
+            if t.init.is_empty() {
+                if let Some(m) = meta.track(t.id).filter(|m| !m.init.is_empty()) {
+                    *t = m.clone();
+                }
+            }
+        }
+    }
+
     /// Counts one packet (packets of unknown tracks are ignored).
     pub fn add(&mut self, p: &Packet) {
         let Some((t, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == p.track) else {

@@ -57,6 +57,43 @@ pub struct Finding {
     pub message: String,
 }
 
+/// The warning for what the [timeline](crate::dtsc::timeline) did at `offset` on `track`:
+/// a jump it found (and bridged), or a track it moved on past an overlap.
+pub fn timeline_finding(
+    placed: &crate::dtsc::timeline::Placed,
+    offset: u64,
+    track: impl fmt::Display,
+) -> Option<Finding> {
+    if let Some(j) = placed.jump {
+        let dir = if j.ms() < 0 { "back" } else { "forward" };
+        let shifted = if j.shift.ticks.0 != 0 {
+            format!(
+                "; later times moved by {} so decode times keep increasing, every track alike",
+                j.shift
+            )
+        } else {
+            String::new()
+        };
+        return Some(Finding::warning(
+            offset,
+            format!(
+                "track {track}: timestamps jump {dir} by {} ({} to {}){shifted}",
+                Time::from_ms(j.ms().abs()),
+                j.from,
+                j.to
+            ),
+        ));
+    }
+    placed.moved.map(|m| {
+        Finding::warning(
+            offset,
+            format!(
+                "track {track}: times overlap its earlier packets; this track is moved {m} ticks later from here on"
+            ),
+        )
+    })
+}
+
 /// How bad a [`Finding`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

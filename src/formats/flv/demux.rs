@@ -8,6 +8,7 @@ use std::io::{Seek, SeekFrom};
 use bytes::Bytes;
 
 use crate::dtsc::index::{Builder, PartInfo};
+use crate::dtsc::timeline::Timeline;
 use crate::dtsc::{Index, Meta, Packet, Ticks, Time, Track, TrackKind};
 use crate::formats::error::{FormatError, Problem};
 use crate::formats::{Demuxer as DemuxerTrait, Finding};
@@ -50,6 +51,9 @@ pub struct Demuxer {
     data_start: u64,
     /// An error met during the look-ahead at open, given after the packets before it.
     late_error: Option<FormatError>,
+    /// Where the index scan met timestamp jumps: (tag offset, the file's clock there, the
+    /// timeline after it), so a seek resumes with the shift in force at its place.
+    jumps: Vec<(u64, Option<i64>, Timeline)>,
 }
 
 /// Opens `src` as FLV (the format table's `open`).
@@ -74,7 +78,11 @@ impl Demuxer {
             read_pos: 0,
             data_start: u64::from(HEADER_LEN) + PREV_TAG_SIZE_LEN as u64,
             late_error: None,
+            jumps: Vec::new(),
         };
+        d.reader
+            .streams_mut()
+            .set_timeline(Some(Timeline::bridge()));
         loop {
             if let Some(h) = d.reader.header() {
                 d.data_start = u64::from(h.data_offset) + PREV_TAG_SIZE_LEN as u64;
@@ -201,10 +209,17 @@ impl Demuxer {
             .collect();
         let resume = self.read_pos;
         let mut streams = Streams::new();
+        // The same timeline as the packets get, so index and packets agree.
+        streams.set_timeline(Some(Timeline::bridge()));
         let mut events = Vec::new();
+        let mut jumps = Vec::new();
         let mut scan = HeaderScan::new(&mut self.src, self.data_start);
         while let Some(st) = scan.next(streams.nal_len().is_some_and(|l| l != 4), false)? {
+            let before = streams.timeline().map_or(0, Timeline::jumps);
             streams.handle(&st.tag, &mut events);
+            if let Some(tl) = streams.timeline().filter(|t| t.jumps() > before) {
+                jumps.push((st.tag.offset, streams.clock(), tl.clone()));
+            }
             for e in events.drain(..) {
                 let Event::Packet(p) = e else { continue };
                 let Some(i) = self.meta.position(p.track) else {
@@ -221,6 +236,7 @@ impl Demuxer {
             }
         }
         let damage = scan.damage.take();
+        self.jumps = jumps;
         self.src
             .seek(SeekFrom::Start(resume))
             .map_err(|e| FormatError::io(FORMAT, resume, e))?;
@@ -503,9 +519,16 @@ impl DemuxerTrait for Demuxer {
         self.queue.clear();
         self.late_error = None;
         self.reader.tags_mut().reset_to_tag(pos);
-        self.reader
-            .streams_mut()
-            .set_clock(best.is_some().then_some(time.0));
+        // Index times are on the timeline: resume it as it was at the last jump before `pos`
+        // (the file's own clock from there), or from the start.
+        let (clock, mut timeline) = match self.jumps.iter().rev().find(|j| j.0 <= pos) {
+            Some((_, clock, tl)) => (*clock, tl.clone()),
+            None => (best.is_some().then_some(time.0), Timeline::bridge()),
+        };
+        timeline.resume();
+        let streams = self.reader.streams_mut();
+        streams.set_clock(clock);
+        streams.set_timeline(Some(timeline));
         Ok(())
     }
 
@@ -521,6 +544,9 @@ impl DemuxerTrait for Demuxer {
         self.late_error = None;
         self.reader.tags_mut().reset_to_tag(pos);
         self.reader.streams_mut().set_clock(None);
+        self.reader
+            .streams_mut()
+            .set_timeline(Some(Timeline::bridge()));
         Ok(())
     }
 

@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use crate::dtsc::time::Unwrapper;
+use crate::dtsc::timeline::Timeline;
 use crate::dtsc::{Audio, Codec, Packet, Params, Ticks, Timebase, Track, TrackId, TrackKind};
 use crate::formats::error::{FormatError, Problem};
 use crate::formats::Finding;
@@ -597,6 +598,8 @@ pub struct Streams {
     /// The last unwrapped timestamp in ms.
     clock: Option<i64>,
     warned_early: [bool; 2],
+    /// Bridges timestamp jumps (demuxing); `None` keeps the file's times (analysing).
+    timeline: Option<Timeline>,
 }
 
 impl Default for Streams {
@@ -614,6 +617,7 @@ impl Streams {
             order: Vec::new(),
             clock: None,
             warned_early: [false; 2],
+            timeline: None,
         }
     }
 
@@ -653,6 +657,35 @@ impl Streams {
     /// unwrapping stays right.
     pub fn set_clock(&mut self, ms: Option<i64>) {
         self.clock = ms;
+    }
+
+    /// The last unwrapped timestamp, in the file's own time (ms).
+    pub fn clock(&self) -> Option<i64> {
+        self.clock
+    }
+
+    /// Runs packet times through `timeline` (discontinuities bridged or observed).
+    pub fn set_timeline(&mut self, timeline: Option<Timeline>) {
+        self.timeline = timeline;
+    }
+
+    /// The timeline, when one is set.
+    pub fn timeline(&self) -> Option<&Timeline> {
+        self.timeline.as_ref()
+    }
+
+    /// Hands a packet out through the timeline.
+    fn emit(&mut self, mut p: Packet, out: &mut Vec<Event>) {
+        if let Some(tl) = &mut self.timeline {
+            let slot = usize::from(p.track != VIDEO_TRACK);
+            let placed = tl.place(slot, Timebase::MS, p.dts);
+            if let Some(f) = crate::formats::timeline_finding(&placed, p.pos.unwrap_or(0), p.track)
+            {
+                out.push(Event::Finding(f));
+            }
+            placed.apply(&mut p.dts, &mut p.cts);
+        }
+        out.push(Event::Packet(p));
     }
 
     /// Bytes per NAL length prefix of the video track, once its configuration is known.
@@ -814,7 +847,7 @@ impl Streams {
             out.push(Event::Tracks(self.tracks()));
         }
         if let Some(p) = packet {
-            out.push(Event::Packet(p));
+            self.emit(p, out);
         }
     }
 
@@ -956,14 +989,15 @@ impl Streams {
                 } else {
                     payload
                 };
-                out.push(Event::Packet(Packet {
+                let p = Packet {
                     track: VIDEO_TRACK,
                     dts,
                     cts: vh.composition_time,
                     keyframe: vh.is_key(),
                     data,
                     pos: Some(tag.offset),
-                }));
+                };
+                self.emit(p, out);
             }
             VideoPacket::Unsupported(_) => {}
         }

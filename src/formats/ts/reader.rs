@@ -112,6 +112,8 @@ pub struct Reader {
     /// PIDs not seen since the last resync: their next continuity gap is part of the bytes
     /// the resync skipped (already reported), so it is not reported again.
     cc_quiet: Vec<bool>,
+    /// PIDs whose packets are not looked at (a survey that only wants tables and new streams).
+    ignored: Vec<bool>,
     packets: u64,
 }
 
@@ -149,8 +151,17 @@ impl Reader {
             units: Vec::new(),
             lost_sync_at: None,
             cc_quiet: vec![false; 8192],
+            ignored: Vec::new(),
             packets: 0,
         }
+    }
+
+    /// Skips the packets of `pid` from now on (no continuity check, no PES).
+    pub fn ignore_pid(&mut self, pid: u16) {
+        if self.ignored.is_empty() {
+            self.ignored = vec![false; 8192];
+        }
+        self.ignored[usize::from(pid & 0x1FFF)] = true;
     }
 
     /// Also report every transport packet as an [`Event::Packet`] (analyse `--detail 2`).
@@ -279,7 +290,7 @@ impl Reader {
                     // and any without a PES_packet_length to say it was complete). They go
                     // with the damage rather than out as short frames.
                     for a in self.es.values_mut() {
-                        a.damage();
+                        a.cut();
                     }
                     self.events.push_back(Event::Finding(Finding::error(
                         self.base,
@@ -411,7 +422,7 @@ impl Reader {
                 payload: Bytes::copy_from_slice(payload),
             });
         }
-        if h.pid == packet::NULL_PID {
+        if h.pid == packet::NULL_PID || self.ignored.get(usize::from(h.pid)) == Some(&true) {
             return;
         }
         let af = pk.af.unwrap_or_default();
@@ -603,6 +614,24 @@ impl Reader {
                                 pmt.version, old.version
                             ),
                         )));
+                        // Streams the new version drops have ended: their last PES is whole
+                        // now, and comes before the table that ends them.
+                        let mut gone: Vec<u16> = old
+                            .streams
+                            .iter()
+                            .map(|s| s.pid)
+                            .filter(|p| !pmt.streams.iter().any(|n| n.pid == *p))
+                            .collect();
+                        gone.sort_unstable();
+                        for p in gone {
+                            if let Some(mut a) = self.es.remove(&p) {
+                                let mut out = Vec::new();
+                                a.flush(&mut out);
+                                for unit in out {
+                                    self.events.push_back(Event::Pes { pid: p, unit });
+                                }
+                            }
+                        }
                     }
                     for s in &pmt.streams {
                         if !self.psi.contains_key(&s.pid) && s.pid != packet::NULL_PID {
