@@ -707,6 +707,7 @@ impl Job {
         outcome.damaged = self.damaged;
         for (n, why) in &finish.dropped {
             outcome.not_written += n;
+            outcome.packets = outcome.packets.saturating_sub(*n);
             progress.warn(&format!(
                 "{}: {n} packets not written: {why}",
                 self.out_name
@@ -807,6 +808,48 @@ mod tests {
             data: Bytes::from_static(b"x"),
             pos: None,
         }
+    }
+
+    #[test]
+    fn packets_a_muxer_cannot_write_are_counted_and_reported_once() {
+        // DTSC cannot store a packet earlier than the one before it on its track: of 0, 40,
+        // 20, 60 ms the third is not written, and the run says so in one line.
+        let v = Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MS);
+        let mut d = Listed {
+            meta: Meta {
+                tracks: vec![v],
+                ..Meta::default()
+            },
+            packets: [
+                pkt(1, 0, 0, true),
+                pkt(1, 40, 0, false),
+                pkt(1, 20, 0, false),
+                pkt(1, 60, 0, false),
+            ]
+            .into(),
+        };
+        let plan = Plan {
+            input: "in".into(),
+            output: "out".into(),
+            from: None,
+            to: formats::spec(Format::Dtsc),
+            tracks: Selection::default(),
+            start: None,
+            end: None,
+            force: false,
+            mux: MuxOptions::default(),
+            demux: DemuxOptions::default(),
+            salvage: false,
+        };
+        let mut job = Job::prepare(&plan, &mut d, "in", "out", None).unwrap();
+        let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());
+        let mut sink = VecSink::default();
+        let seen = Collect::default();
+        let (outcome, _) = job.run(&mut d, &mut m, &mut sink, &seen).unwrap();
+        assert_eq!((outcome.packets, outcome.not_written), (3, 1));
+        let w = seen.warnings.lock().unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("1 packets not written"), "{w:?}");
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct Demuxer {
     data_start: u64,
     /// An error met during the look-ahead at open, given after the packets before it.
     late_error: Option<FormatError>,
+    /// Packets of tracks that appeared after the look-ahead: (first offset, count) by track.
+    late: std::collections::BTreeMap<crate::dtsc::TrackId, (u64, u64)>,
     /// Where the index scan met timestamp jumps: (tag offset, the file's clock there, the
     /// timeline after it), so a seek resumes with the shift in force at its place.
     jumps: Vec<(u64, Option<i64>, Timeline)>,
@@ -78,6 +80,7 @@ impl Demuxer {
             read_pos: 0,
             data_start: u64::from(HEADER_LEN) + PREV_TAG_SIZE_LEN as u64,
             late_error: None,
+            late: Default::default(),
             jumps: Vec::new(),
         };
         d.reader
@@ -466,18 +469,26 @@ impl DemuxerTrait for Demuxer {
         }
         loop {
             match self.next_event()? {
-                None => return Ok(None),
+                None => {
+                    // Counted, and said once at the end.
+                    for (track, (at, n)) in std::mem::take(&mut self.late) {
+                        self.findings.push(Finding::warning(
+                            at,
+                            format!(
+                                "track {track} first appears here, after the look-ahead at open: its {n} packets are not read"
+                            ),
+                        ));
+                    }
+                    return Ok(None);
+                }
                 Some(Event::Packet(p)) => {
                     if self.meta.track(p.track).is_some() {
                         return Ok(Some(p));
                     }
-                    self.findings.push(Finding::warning(
-                        p.pos.unwrap_or(0),
-                        format!(
-                            "track {} first appears after the look-ahead at open; its packets are skipped",
-                            p.track
-                        ),
-                    ));
+                    self.late
+                        .entry(p.track)
+                        .or_insert((p.pos.unwrap_or(0), 0))
+                        .1 += 1;
                 }
                 Some(other) => self.note(other),
             }
