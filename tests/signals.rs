@@ -89,5 +89,5 @@ fn sigint_mid_run_removes_the_temporary_output_and_exits_130() {
 
 #[test]
 fn sigterm_mid_run_removes_the_temporary_output_and_exits_143() {
-    interrupt("TERM", 143, "out.dtsc");
+    interrupt("TERM", 143, "out.flv");
 }

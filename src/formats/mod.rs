@@ -285,6 +285,9 @@ pub trait Muxer: Send {
 pub struct MuxCaps {
     /// True when the muxer needs `Meta::index` filled before `start` (faststart MP4).
     pub needs_index: bool,
+    /// True when the muxer can do without the index it asks for (FLV: `onMetaData` then gets
+    /// default keyframe slots), so an input read from a pipe is not spooled for it.
+    pub index_optional: bool,
     /// The framing the muxer wants for a codec, or `None` when it cannot carry the codec.
     pub framing: fn(&Codec) -> Option<Framing>,
     /// True when the container can store negative decode times (MP4, through edit lists).
@@ -320,6 +323,9 @@ pub struct FormatSpec {
     pub probe: fn(&[u8]) -> Score,
     /// Opens a demuxer, when reading is built.
     pub open: Option<OpenFn>,
+    /// True when the demuxer needs a seekable input (MP4 reads its tables wherever they
+    /// are): from a pipe, the input is spooled to a temporary file first.
+    pub needs_seek: bool,
     /// Creates a muxer, when writing is built.
     pub muxer: Option<MuxerFn>,
     /// What the muxer needs.

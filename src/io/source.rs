@@ -104,6 +104,21 @@ impl Source {
         })
     }
 
+    /// The same input in a seekable form: a pipe's bytes copied to an unlinked scratch file
+    /// in `dir` (gone when the source is dropped, even if the process is killed), for
+    /// demuxers and muxers that need to read it twice or out of order. A seekable source is
+    /// returned as it is.
+    pub fn spool(mut self, dir: &Path) -> io::Result<Source> {
+        if self.is_seekable() {
+            return Ok(self);
+        }
+        let mut file = crate::io::scratch::unlinked(dir)?;
+        io::copy(&mut self, &mut file)?;
+        let name = std::mem::take(&mut self.name);
+        let demux = std::mem::take(&mut self.demux);
+        Ok(Source::from_file(&name, file)?.with_demux_options(demux))
+    }
+
     /// A source over bytes in memory (tests, fuzzing, HTTP bodies already received).
     pub fn from_bytes(name: &str, data: Vec<u8>) -> Source {
         let head = data[..data.len().min(PROBE_BYTES)].to_vec();

@@ -192,6 +192,29 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
         path: in_name.clone(),
         format: from.name,
     })?;
+    // From a pipe, an input that must be read out of order (MP4's tables, an index for a
+    // muxer that cannot do without one, a time window, a salvage pass) is spooled to a scratch
+    // file beside the output (the temporary folder for stdout), as muxers spool their indexes.
+    let caps = plan.to.mux_caps;
+    let src = if !src.is_seekable()
+        && (from.needs_seek
+            || (caps.needs_index && (!caps.index_optional || plan.salvage))
+            || plan.start.is_some()
+            || plan.end.is_some())
+    {
+        let dir = match plan.output.parent() {
+            _ if plan.output.as_os_str() == "-" => std::env::temp_dir(),
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        src.spool(&dir).map_err(|err| PipelineError::Open {
+            path: in_name.clone(),
+            err,
+        })?
+    } else {
+        src
+    };
+    let seekable = src.is_seekable();
     let out_name = plan.output.display().to_string();
     let new_muxer = plan.to.muxer.ok_or(PipelineError::CannotWrite {
         path: out_name.clone(),
@@ -214,7 +237,7 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
 
     progress.begin(total);
     let result = (|| {
-        let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total);
+        let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total, seekable);
         if let Ok(j) = &mut job {
             j.flush_warnings(progress);
         }
@@ -343,6 +366,7 @@ impl Job {
         in_name: &str,
         out_name: &str,
         in_len: Option<u64>,
+        seekable: bool,
     ) -> Result<Job, PipelineError> {
         let in_err = |err| damaged(in_name, err);
         let source = demux.meta().clone();
@@ -465,7 +489,9 @@ impl Job {
         };
         // What opening (and indexing) the input found.
         job.absorb(demux)?;
-        if plan.to.mux_caps.needs_index {
+        // A muxer whose index is optional goes without one from a pipe (not spooled).
+        let caps = plan.to.mux_caps;
+        if caps.needs_index && (seekable || !caps.index_optional) {
             if !plan.salvage {
                 demux.build_index().map_err(in_err)?;
             }
@@ -841,7 +867,7 @@ mod tests {
             demux: DemuxOptions::default(),
             salvage: false,
         };
-        let mut job = Job::prepare(&plan, &mut d, "in", "out", None).unwrap();
+        let mut job = Job::prepare(&plan, &mut d, "in", "out", None, true).unwrap();
         let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());
         let mut sink = VecSink::default();
         let seen = Collect::default();
@@ -890,7 +916,7 @@ mod tests {
             demux: DemuxOptions::default(),
             salvage: false,
         };
-        let mut job = Job::prepare(&plan, &mut d, "in", "out", None).unwrap();
+        let mut job = Job::prepare(&plan, &mut d, "in", "out", None, true).unwrap();
         let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());
         let mut sink = VecSink::default();
         job.run(&mut d, &mut m, &mut sink, &Silent).unwrap();

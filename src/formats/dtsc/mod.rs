@@ -25,9 +25,11 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "application/octet-stream",
     probe,
     open: Some(demux::open),
+    needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         needs_index: false,
+        index_optional: false,
         framing: |c| Some(c.canonical_framing()),
         negative_times: false,
     },

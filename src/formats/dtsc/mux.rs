@@ -63,25 +63,7 @@ impl Muxer {
 
 /// An unlinked scratch file in `dir` (it vanishes when closed, even after a crash).
 fn scratch_file(dir: &std::path::Path) -> std::io::Result<File> {
-    for n in 0..1000u32 {
-        let p = dir.join(format!(".mist-scratch-{}-{n}", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&p)
-        {
-            Ok(f) => {
-                // Unix keeps the open file alive after unlinking; elsewhere it may refuse,
-                // and the file is then removed when the muxer is dropped... best effort.
-                let _ = std::fs::remove_file(&p);
-                return Ok(f);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("no free scratch file name"))
+    crate::io::scratch::unlinked(dir)
 }
 
 impl Muxer {

@@ -58,9 +58,11 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "video/x-flv",
     probe,
     open: Some(demux::open),
+    needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         needs_index: true,
+        index_optional: true,
         framing: mux::framing,
         // FLV times are unsigned: the pipeline shifts tracks so the earliest is 0.
         negative_times: false,

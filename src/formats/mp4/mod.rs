@@ -48,9 +48,11 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "video/mp4",
     probe,
     open: Some(demux::open),
+    needs_seek: true,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         needs_index: true,
+        index_optional: false,
         framing,
         negative_times: true,
     },
@@ -66,9 +68,11 @@ pub const FMP4_SPEC: FormatSpec = FormatSpec {
     mime: "video/mp4",
     probe: super::never,
     open: Some(demux::open),
+    needs_seek: true,
     muxer: Some(fmp4::new),
     mux_caps: MuxCaps {
         needs_index: false,
+        index_optional: false,
         framing,
         negative_times: true,
     },

@@ -75,9 +75,11 @@ pub const H264_SPEC: FormatSpec = FormatSpec {
     mime: "video/h264",
     probe: h264::probe,
     open: Some(h264::open),
+    needs_seek: false,
     muxer: Some(h264::new_muxer),
     mux_caps: MuxCaps {
         needs_index: false,
+        index_optional: false,
         framing: |c| (*c == Codec::H264).then_some(Framing::AnnexB),
         negative_times: false,
     },
@@ -93,9 +95,11 @@ pub const AAC_SPEC: FormatSpec = FormatSpec {
     mime: "audio/aac",
     probe: aac::probe,
     open: Some(aac::open),
+    needs_seek: false,
     muxer: Some(aac::new_muxer),
     mux_caps: MuxCaps {
         needs_index: false,
+        index_optional: false,
         framing: |c| (*c == Codec::Aac).then_some(Framing::Adts),
         negative_times: false,
     },

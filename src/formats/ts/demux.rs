@@ -18,6 +18,7 @@ use crate::formats::{Demuxer as DemuxerTrait, Finding};
 use crate::io::{ChunkReader, Source};
 
 use super::es::{self, Frame, Kind, Splitter};
+use super::packet::{PACKET_SIZE, SYNC};
 use super::pes::PesHeader;
 use super::psi::{Pat, Pmt};
 use super::reader::{Event, Reader};
@@ -500,31 +501,72 @@ impl Demuxer {
     /// with the configuration their first frames carry), so every packet has a track from the
     /// start. Streams already known are not assembled; the read position is kept.
     fn survey(&mut self) -> Result<(), FormatError> {
+        let Some(unit) = self.reader.unit_size() else {
+            return Ok(());
+        };
+        let prefix = unit - PACKET_SIZE;
         let resume = self.src.offset();
         let io = |e| FormatError::io(FORMAT, 0, e);
         self.src.seek_to(0).map_err(io)?;
-        let mut reader = Reader::new();
-        for s in &self.program.streams {
-            reader.ignore_pid(s.pid);
+        // Only the tables and streams not known yet are handed to a reader: a look at each
+        // packet's PID, no copy of the rest.
+        let known: Vec<u16> = self.program.streams.iter().map(|s| s.pid).collect();
+        let mut wanted = vec![false; 8192];
+        wanted[0] = true;
+        if let Some(p) = self.program.pmt_pid {
+            wanted[usize::from(p)] = true;
         }
+        let mut reader = Reader::new();
         let mut program = Program::demuxing(self.opts.program);
         let (mut frames, mut findings) = (Vec::new(), Vec::new());
+        let pid_at = |b: &[u8]| usize::from(b[1] & 0x1F) << 8 | usize::from(b[2]);
         loop {
-            let n = self.src.fill_some(CHUNK).map_err(io)?;
-            if n == 0 {
-                reader.finish();
-            } else {
-                let b = self.src.take(n);
-                reader.feed(&b);
+            let mut n = self.src.fill_some(CHUNK).map_err(io)?;
+            if n < unit {
+                n = self.src.fill(unit).map_err(io)?;
+                if n < unit {
+                    break;
+                }
             }
-            while let Some(e) = reader.next_event() {
-                program.handle(e, &mut frames, &mut findings);
+            let buf = self.src.buffered();
+            let mut i = 0;
+            let mut fed = false;
+            while i + unit <= buf.len() {
+                if buf[i + prefix] != SYNC {
+                    // Out of step (garbage): on to the next sync byte.
+                    i += buf[i + 1..]
+                        .iter()
+                        .position(|&b| b == SYNC)
+                        .map_or(buf.len() - i, |k| (k + 1).saturating_sub(prefix).max(1));
+                    continue;
+                }
+                let pid = pid_at(&buf[i + prefix..]);
+                if wanted[pid] {
+                    reader.feed(&buf[i..i + unit]);
+                    fed = true;
+                }
+                i += unit;
             }
-            frames.clear();
-            findings.clear();
-            if n == 0 {
-                break;
+            self.src.take(i);
+            if fed {
+                while let Some(e) = reader.next_event() {
+                    program.handle(e, &mut frames, &mut findings);
+                }
+                frames.clear();
+                findings.clear();
+                if let Some(p) = program.pmt_pid {
+                    wanted[usize::from(p)] = true;
+                }
+                for s in &program.streams {
+                    if !known.contains(&s.pid) {
+                        wanted[usize::from(s.pid)] = true;
+                    }
+                }
             }
+        }
+        reader.finish();
+        while let Some(e) = reader.next_event() {
+            program.handle(e, &mut frames, &mut findings);
         }
         for t in program.tracks() {
             if self.meta.track(t.id).is_none() {

@@ -41,9 +41,11 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "video/mp2t",
     probe,
     open: Some(demux::open),
+    needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         needs_index: false,
+        index_optional: false,
         framing: mux::framing,
         // 33-bit times cannot go below 0; the pipeline shifts such inputs.
         negative_times: false,
