@@ -103,11 +103,11 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             break
         }
         'mist;serve' {
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (TOML or JSON)')
-            [CompletionResult]::new('--http', '--http', [CompletionResultType]::ParameterName, 'HTTP listen address')
-            [CompletionResult]::new('--rtmp', '--rtmp', [CompletionResultType]::ParameterName, 'RTMP listen address')
-            [CompletionResult]::new('--api', '--api', [CompletionResultType]::ParameterName, 'API listen address')
-            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'A stream: NAME=SOURCE (push://, a file, a folder, rtmp://, http(s)://, dtsc://)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (JSON, MistServer''s shape); the API saves changes to it')
+            [CompletionResult]::new('--http', '--http', [CompletionResultType]::ParameterName, 'HTTP listen address ("off" to disable)')
+            [CompletionResult]::new('--rtmp', '--rtmp', [CompletionResultType]::ParameterName, 'RTMP listen address ("off" to disable)')
+            [CompletionResult]::new('--api', '--api', [CompletionResultType]::ParameterName, 'API listen address ("off" to disable)')
+            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break

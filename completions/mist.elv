@@ -95,11 +95,11 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --help 'Print help'
         }
         &'mist;serve'= {
-            cand --config 'Configuration file (TOML or JSON)'
-            cand --http 'HTTP listen address'
-            cand --rtmp 'RTMP listen address'
-            cand --api 'API listen address'
-            cand --stream 'A stream: NAME=SOURCE (push://, a file, a folder, rtmp://, http(s)://, dtsc://)'
+            cand --config 'Configuration file (JSON, MistServer''s shape); the API saves changes to it'
+            cand --http 'HTTP listen address ("off" to disable)'
+            cand --rtmp 'RTMP listen address ("off" to disable)'
+            cand --api 'API listen address ("off" to disable)'
+            cand --stream 'A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/)'
             cand -h 'Print help'
             cand --help 'Print help'
         }

@@ -119,11 +119,11 @@ complete -c mist -n "__fish_mist_using_subcommand analyze" -l program -d 'The pr
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s V -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s h -l help -d 'Print help'
-complete -c mist -n "__fish_mist_using_subcommand serve" -l config -d 'Configuration file (TOML or JSON)' -r -F
-complete -c mist -n "__fish_mist_using_subcommand serve" -l http -d 'HTTP listen address' -r
-complete -c mist -n "__fish_mist_using_subcommand serve" -l rtmp -d 'RTMP listen address' -r
-complete -c mist -n "__fish_mist_using_subcommand serve" -l api -d 'API listen address' -r
-complete -c mist -n "__fish_mist_using_subcommand serve" -l stream -d 'A stream: NAME=SOURCE (push://, a file, a folder, rtmp://, http(s)://, dtsc://)' -r
+complete -c mist -n "__fish_mist_using_subcommand serve" -l config -d 'Configuration file (JSON, MistServer\'s shape); the API saves changes to it' -r -F
+complete -c mist -n "__fish_mist_using_subcommand serve" -l http -d 'HTTP listen address ("off" to disable)' -r
+complete -c mist -n "__fish_mist_using_subcommand serve" -l rtmp -d 'RTMP listen address ("off" to disable)' -r
+complete -c mist -n "__fish_mist_using_subcommand serve" -l api -d 'API listen address ("off" to disable)' -r
+complete -c mist -n "__fish_mist_using_subcommand serve" -l stream -d 'A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/)' -r
 complete -c mist -n "__fish_mist_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "convert" -d 'Convert media from one container to another (packets are copied, never re-encoded)'

@@ -59,8 +59,11 @@ Examples:
     /// Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API).
     #[command(after_help = "\
 Examples:
-  mist serve
-  mist serve --stream live=push:// --stream movie=/media/movie.mp4")]
+  mist serve                                   (push:// streams + the files of this folder)
+  mist serve tests/fixtures --http 127.0.0.1:8080
+  mist serve --stream live=push:// --stream movie=/media/movie.mp4
+  ffmpeg -re -i in.mp4 -c copy -f flv rtmp://127.0.0.1/live/cam   (publish)
+  ffplay http://127.0.0.1:8080/cam.flv                            (play)")]
     Serve(ServeArgs),
     /// Print a shell completion script.
     #[command(after_help = "\
@@ -216,19 +219,22 @@ fn parse_pid(s: &str) -> Result<u16, String> {
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Configuration file (TOML or JSON).
+    /// A folder whose files are served as streams named after them, or one file
+    /// (default: the current folder).
+    pub path: Option<PathBuf>,
+    /// Configuration file (JSON, MistServer's shape); the API saves changes to it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// HTTP listen address.
+    /// HTTP listen address ("off" to disable).
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub http: String,
-    /// RTMP listen address.
+    /// RTMP listen address ("off" to disable).
     #[arg(long, default_value = "0.0.0.0:1935")]
     pub rtmp: String,
-    /// API listen address.
+    /// API listen address ("off" to disable).
     #[arg(long, default_value = "127.0.0.1:4242")]
     pub api: String,
-    /// A stream: NAME=SOURCE (push://, a file, a folder, rtmp://, http(s)://, dtsc://).
+    /// A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/).
     #[arg(long = "stream", value_name = "NAME=SOURCE")]
     pub streams: Vec<String>,
 }

@@ -15,3 +15,4 @@ pub mod dtsc;
 pub mod formats;
 pub mod io;
 pub mod pipeline;
+pub mod serve;

@@ -27,7 +27,14 @@ fn handle_signals() {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    handle_signals();
+    // Commands that write temporary outputs clean up on a signal; `serve` shuts down
+    // gracefully on its own.
+    if matches!(
+        cli.command,
+        cli::Command::Convert(_) | cli::Command::Remux(_)
+    ) {
+        handle_signals();
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)

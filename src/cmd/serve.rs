@@ -1,10 +1,174 @@
-//! `mist serve`: not built yet; says so instead of pretending.
+//! `mist serve`: settings from the command line and the config file, bind, print where to
+//! go, serve until SIGINT/SIGTERM.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
+use mist::serve::config::{Config, StreamConfig};
+use mist::serve::{Bound, Server, Settings};
+
+use super::UsageError;
 use crate::cli::ServeArgs;
 
-/// Refuses clearly until the server exists.
-pub fn run(_: ServeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("serve is not built yet (convert and analyse work today)")
+/// Runs the server.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let settings = settings(&args)?;
+    // Every viewer is a descriptor: take what the hard limit allows (as nginx's
+    // worker_rlimit_nofile does), rather than the 1024 a shell usually starts with.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!("open files limit: {n}"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let server = Server::bind(settings.clone()).await?;
+        print_urls(server.bound(), &settings);
+        server.run(shutdown_signal()).await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
+    let addr = |s: &str, what: &str| -> anyhow::Result<Option<SocketAddr>> {
+        if s == "off" {
+            return Ok(None);
+        }
+        s.parse::<SocketAddr>().map(Some).map_err(|_| {
+            UsageError(format!("--{what} {s}: not an address like 127.0.0.1:8080")).into()
+        })
+    };
+    let mut config = match &args.config {
+        Some(p) if p.exists() => {
+            let text = std::fs::read_to_string(p).with_context(|| p.display().to_string())?;
+            serde_json::from_str::<Config>(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+        }
+        _ => Config::default(),
+    };
+    for s in &args.streams {
+        let Some((name, source)) = s.split_once('=') else {
+            return Err(UsageError(format!("--stream {s}: expected NAME=SOURCE")).into());
+        };
+        let Some(n) = mist::serve::names::StreamName::parse(name) else {
+            return Err(UsageError(format!("--stream {s}: '{name}' is not a stream name")).into());
+        };
+        config.streams.insert(
+            n.as_str().to_string(),
+            StreamConfig {
+                name: n.as_str().to_string(),
+                source: source.to_string(),
+                ..StreamConfig::default()
+            },
+        );
+    }
+    match &args.path {
+        Some(p) if p.is_file() => {
+            let file = p.file_name().and_then(|f| f.to_str()).unwrap_or("file");
+            let n = mist::serve::names::StreamName::parse(file).ok_or_else(|| {
+                UsageError(format!("{}: no stream name in this file name", p.display()))
+            })?;
+            config.streams.insert(
+                n.as_str().to_string(),
+                StreamConfig {
+                    name: n.as_str().to_string(),
+                    source: p.display().to_string(),
+                    ..StreamConfig::default()
+                },
+            );
+        }
+        Some(p) if p.is_dir() => config.folder = Some(p.clone()),
+        Some(p) => {
+            return Err(UsageError(format!("{}: no such file or folder", p.display())).into())
+        }
+        None if config.folder.is_none() && args.config.is_none() => {
+            config.folder = Some(PathBuf::from("."))
+        }
+        None => {}
+    }
+    Ok(Settings {
+        http: addr(&args.http, "http")?,
+        rtmp: addr(&args.rtmp, "rtmp")?,
+        api: addr(&args.api, "api")?,
+        config,
+        config_path: args.config.clone(),
+    })
+}
+
+/// A URL host for a bound address: the loopback address for "any".
+fn host(a: SocketAddr) -> String {
+    let ip = if a.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        a.ip().to_string()
+    };
+    if ip.contains(':') {
+        format!("[{ip}]:{}", a.port())
+    } else {
+        format!("{ip}:{}", a.port())
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn print_urls(bound: Bound, settings: &Settings) {
+    println!("mist serve: listening");
+    if let Some(a) = bound.http {
+        println!("  HTTP  http://{}/", host(a));
+    }
+    if let Some(a) = bound.rtmp {
+        println!("  RTMP  rtmp://{}/live/STREAM", host(a));
+    }
+    if let Some(a) = bound.api {
+        println!("  API   http://{}/api", host(a));
+    }
+    if let (Some(a), Some(dir)) = (bound.http, &settings.config.folder) {
+        let files = mist::serve::input::folder::list(dir);
+        if !files.is_empty() {
+            println!("Streams from {}:", display(dir));
+        }
+        for (name, _) in files.iter().take(50) {
+            println!("  http://{}/{name}.flv", host(a));
+        }
+        if files.len() > 50 {
+            println!("  ... and {} more at http://{}/", files.len() - 50, host(a));
+        }
+    }
+    if let Some(a) = bound.rtmp {
+        println!(
+            "Publish: ffmpeg -re -i IN -c copy -f flv rtmp://{}/live/STREAM",
+            host(a)
+        );
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
 }

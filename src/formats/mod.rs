@@ -283,7 +283,12 @@ pub trait Muxer: Send {
 /// What a muxer needs from the pipeline.
 #[derive(Clone, Copy)]
 pub struct MuxCaps {
-    /// True when the muxer needs `Meta::index` filled before `start` (faststart MP4).
+    /// True when the muxer can write a stream as packets arrive, with no index and no going
+    /// back (live outputs, pipes). Progressive MP4 cannot; FLV can (its `onMetaData` then
+    /// lacks the keyframe positions).
+    pub live: bool,
+    /// True when the muxer needs (or, for FLV's `onMetaData`, makes use of) `Meta::index`
+    /// filled before `start`.
     pub needs_index: bool,
     /// True when the muxer can do without the index it asks for (FLV: `onMetaData` then gets
     /// default keyframe slots), so an input read from a pipe is not spooled for it.

@@ -177,55 +177,7 @@ pub enum PipelineError {
 /// Runs a conversion. On failure nothing is left at `plan.output`.
 pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, PipelineError> {
     let in_name = plan.input.display().to_string();
-    let src = Source::open(&plan.input)
-        .map_err(|err| PipelineError::Open {
-            path: in_name.clone(),
-            err,
-        })?
-        .with_demux_options(plan.demux.clone());
-    let from = match plan.from {
-        Some(f) => f,
-        None => formats::detect(src.head(), src.path())
-            .ok_or_else(|| PipelineError::UnknownFormat(in_name.clone()))?,
-    };
-    let open = from.open.ok_or(PipelineError::CannotRead {
-        path: in_name.clone(),
-        format: from.name,
-    })?;
-    // From a pipe, an input that must be read out of order (MP4's tables, an index for a
-    // muxer that cannot do without one, a time window, a salvage pass) is spooled to a scratch
-    // file beside the output (the temporary folder for stdout), as muxers spool their indexes.
-    let caps = plan.to.mux_caps;
-    let src = if !src.is_seekable()
-        && (from.needs_seek
-            || (caps.needs_index && (!caps.index_optional || plan.salvage))
-            || plan.start.is_some()
-            || plan.end.is_some())
-    {
-        let dir = match plan.output.parent() {
-            _ if plan.output.as_os_str() == "-" => std::env::temp_dir(),
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        src.spool(&dir).map_err(|err| PipelineError::Open {
-            path: in_name.clone(),
-            err,
-        })?
-    } else {
-        src
-    };
-    let seekable = src.is_seekable();
     let out_name = plan.output.display().to_string();
-    let new_muxer = plan.to.muxer.ok_or(PipelineError::CannotWrite {
-        path: out_name.clone(),
-        format: plan.to.name,
-    })?;
-    let in_err = |err| PipelineError::Format {
-        path: in_name.clone(),
-        err,
-    };
-    let total = src.len();
-    let mut demux = open(src).map_err(in_err)?;
     let mut mux_options = plan.mux.clone();
     if mux_options.scratch_dir.is_none() && plan.output.as_os_str() != "-" {
         mux_options.scratch_dir = Some(match plan.output.parent() {
@@ -233,7 +185,7 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
             _ => PathBuf::from("."),
         });
     }
-    let mut muxer = new_muxer(&mux_options);
+    let (mut demux, mut muxer, total, seekable) = open_both(plan, &mux_options)?;
 
     progress.begin(total);
     let result = (|| {
@@ -304,6 +256,77 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
     })();
     progress.end();
     result
+}
+
+/// Runs a conversion into `sink` instead of a file (serve's progressive outputs): the same
+/// selection, trims, framing and muxer as [`convert`] to a streaming output such as stdout,
+/// so the bytes are the ones `convert` writes. `plan.output` only names the output in errors.
+pub fn convert_into(plan: &Plan, sink: &mut dyn ByteSink) -> Result<Outcome, PipelineError> {
+    let in_name = plan.input.display().to_string();
+    let out_name = plan.output.display().to_string();
+    let (mut demux, mut muxer, total, seekable) = open_both(plan, &plan.mux)?;
+    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total, seekable)?;
+    let (outcome, _) = job.run(demux.as_mut(), muxer.as_mut(), sink, &Silent)?;
+    Ok(outcome)
+}
+
+/// An opened input, its output's muxer, the input's length when known, and whether the input
+/// can seek.
+type Opened = (Box<dyn Demuxer>, Box<dyn Muxer>, Option<u64>, bool);
+
+/// Opens the plan's input (detecting its format unless forced; spooling a pipe that must be
+/// read out of order) and creates its muxer; also returns the input's length when known and
+/// whether it can seek.
+fn open_both(plan: &Plan, mux_options: &MuxOptions) -> Result<Opened, PipelineError> {
+    let in_name = plan.input.display().to_string();
+    let src = Source::open(&plan.input)
+        .map_err(|err| PipelineError::Open {
+            path: in_name.clone(),
+            err,
+        })?
+        .with_demux_options(plan.demux.clone());
+    let from = match plan.from {
+        Some(f) => f,
+        None => formats::detect(src.head(), src.path())
+            .ok_or_else(|| PipelineError::UnknownFormat(in_name.clone()))?,
+    };
+    let open = from.open.ok_or(PipelineError::CannotRead {
+        path: in_name.clone(),
+        format: from.name,
+    })?;
+    let new_muxer = plan.to.muxer.ok_or(PipelineError::CannotWrite {
+        path: plan.output.display().to_string(),
+        format: plan.to.name,
+    })?;
+    // From a pipe, an input that must be read out of order (MP4's tables, an index for a
+    // muxer that cannot do without one, a time window, a salvage pass) is spooled to a scratch
+    // file beside the output (the temporary folder for stdout), as muxers spool their indexes.
+    let caps = plan.to.mux_caps;
+    let src = if !src.is_seekable()
+        && (from.needs_seek
+            || (caps.needs_index && (!caps.index_optional || plan.salvage))
+            || plan.start.is_some()
+            || plan.end.is_some())
+    {
+        let dir = match plan.output.parent() {
+            _ if plan.output.as_os_str() == "-" => std::env::temp_dir(),
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        src.spool(&dir).map_err(|err| PipelineError::Open {
+            path: in_name.clone(),
+            err,
+        })?
+    } else {
+        src
+    };
+    let seekable = src.is_seekable();
+    let total = src.len();
+    let demux = open(src).map_err(|err| PipelineError::Format {
+        path: in_name.clone(),
+        err,
+    })?;
+    Ok((demux, new_muxer(mux_options), total, seekable))
 }
 
 /// Writes side-file chunks in order, copying scratch files through a bounded buffer.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod ffprobe;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -61,6 +61,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: true,
         index_optional: true,
         framing: mux::framing,

@@ -8,6 +8,7 @@ use crate::io::ByteSink;
 
 /// What the MP3 muxer takes: MP3 frames, raw (with their own headers).
 pub const CAPS: MuxCaps = MuxCaps {
+    live: true,
     needs_index: false,
     index_optional: false,
     framing: |c| (*c == Codec::Mp3).then_some(Framing::Raw),

@@ -51,6 +51,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     needs_seek: true,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
+        live: false,
         needs_index: true,
         index_optional: false,
         framing,
@@ -71,6 +72,7 @@ pub const FMP4_SPEC: FormatSpec = FormatSpec {
     needs_seek: true,
     muxer: Some(fmp4::new),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: false,
         index_optional: false,
         framing,

@@ -78,6 +78,7 @@ pub const H264_SPEC: FormatSpec = FormatSpec {
     needs_seek: false,
     muxer: Some(h264::new_muxer),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: false,
         index_optional: false,
         framing: |c| (*c == Codec::H264).then_some(Framing::AnnexB),
@@ -98,6 +99,7 @@ pub const AAC_SPEC: FormatSpec = FormatSpec {
     needs_seek: false,
     muxer: Some(aac::new_muxer),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: false,
         index_optional: false,
         framing: |c| (*c == Codec::Aac).then_some(Framing::Adts),

@@ -44,6 +44,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
+        live: true,
         needs_index: false,
         index_optional: false,
         framing: mux::framing,

@@ -1,0 +1,145 @@
+//! What `mist serve` serves: the stream table and server-wide settings, in MistServer's
+//! config shape (`streams: {NAME: {name, source, DVR, ...}}`), loaded from and saved to one
+//! JSON file.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Default DVR window of a live stream in ms (MistServer's `DVR`).
+pub const DEFAULT_DVR_MS: u64 = 50_000;
+/// Default for how far behind live a viewer may fall before it is moved forward, in ms
+/// (MistServer's `maxkeepaway`).
+pub const DEFAULT_MAX_KEEP_AWAY_MS: u64 = 45_000;
+/// Default time a live stream waits for its publisher to come back, in ms.
+pub const DEFAULT_GRACE_MS: u64 = 10_000;
+
+/// One configured stream (MistServer's stream object; unknown options are kept as they are).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamConfig {
+    /// The stream's name (also its key in the table).
+    #[serde(default)]
+    pub name: String,
+    /// `push://[HOST][@PASSWORD]`, a file path, or a folder path ending in `/`.
+    pub source: String,
+    /// DVR window in ms for live streams.
+    #[serde(rename = "DVR", default, skip_serializing_if = "Option::is_none")]
+    pub dvr: Option<u64>,
+    /// How far behind live a viewer may fall, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maxkeepaway: Option<u64>,
+    /// Shortest segment of segmented outputs, in ms (MistServer's `segmentsize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segmentsize: Option<u64>,
+    /// How long viewers wait for a publisher that left, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace: Option<u64>,
+    /// Every other option, kept for the API to show and save.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The whole server configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Configured streams by name.
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamConfig>,
+    /// A folder whose files are served under their own names (`mist serve PATH`, or the
+    /// current folder with no config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<PathBuf>,
+    /// Accept RTMP publishing to names that are not configured (MistServer refuses them once
+    /// `no_unconfigured_streams` is set; mist with no config accepts them).
+    #[serde(default = "yes")]
+    pub accept_unconfigured_push: bool,
+    /// Stream keys: publishing with KEY as the stream name publishes to the mapped stream.
+    #[serde(default)]
+    pub streamkeys: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            streams: BTreeMap::new(),
+            folder: None,
+            accept_unconfigured_push: true,
+            streamkeys: BTreeMap::new(),
+        }
+    }
+}
+
+/// Publishing rules of a `push://` source.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushRule {
+    /// Only this host (address or name) may publish, when set.
+    pub host: Option<String>,
+    /// Any host may publish with this password, when set.
+    pub password: Option<String>,
+}
+
+impl PushRule {
+    /// Parses `push://`, `push://HOST`, `push://HOST@PASSWORD`, `push://@PASSWORD`.
+    pub fn parse(source: &str) -> Option<PushRule> {
+        let rest = source.strip_prefix("push://")?;
+        let (host, password) = match rest.rsplit_once('@') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        };
+        Some(PushRule {
+            host: (!host.is_empty()).then(|| host.to_string()),
+            password: password.filter(|p| !p.is_empty()).map(str::to_string),
+        })
+    }
+
+    /// Whether a publisher from `peer` offering `passwords` may publish.
+    pub fn allows(&self, peer: std::net::IpAddr, passwords: &[&str]) -> bool {
+        if let Some(p) = &self.password {
+            if passwords.iter().any(|c| c == p) {
+                return true;
+            }
+        }
+        match &self.host {
+            Some(h) => h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip == peer),
+            None => self.password.is_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_rules_as_mistserver_documents_them() {
+        let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let other: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let any = PushRule::parse("push://").unwrap();
+        assert!(any.allows(other, &[]));
+        let host = PushRule::parse("push://127.0.0.1").unwrap();
+        assert!(host.allows(lo, &[]) && !host.allows(other, &[]));
+        let pw = PushRule::parse("push://@secret").unwrap();
+        assert!(pw.allows(other, &["live", "secret"]) && !pw.allows(lo, &["live"]));
+        let both = PushRule::parse("push://127.0.0.1@secret").unwrap();
+        assert!(
+            both.allows(lo, &[]) && both.allows(other, &["secret"]) && !both.allows(other, &[])
+        );
+        assert_eq!(PushRule::parse("/x.flv"), None);
+    }
+
+    #[test]
+    fn mistserver_stream_objects_round_trip() {
+        let json = r#"{"streams":{"live":{"name":"live","source":"push://","DVR":30000,"stop_sessions":false}}}"#;
+        let c: Config = serde_json::from_str(json).unwrap();
+        assert_eq!(c.streams["live"].dvr, Some(30000));
+        assert!(c.accept_unconfigured_push);
+        let back = serde_json::to_value(&c).unwrap();
+        assert_eq!(back["streams"]["live"]["stop_sessions"], false);
+        assert_eq!(back["streams"]["live"]["DVR"], 30000);
+    }
+}

@@ -1,0 +1,184 @@
+//! `mist serve`: live and on-demand streams over RTMP and HTTP, from one process (DESIGN.md §3).
+//!
+//! Everything a viewer sees comes from the [`hub`]: inputs write into it, outputs read from
+//! it with their own cursor. This module binds the listeners, runs one task per connection
+//! (a panic or protocol error ends that connection only), ticks the hub's deadlines, and shuts
+//! down cleanly. Protocol byte logic lives in sans-IO sessions (`rtmp/`) and in the format
+//! table's muxers; the `http` and `rtmp` modules are glue.
+
+pub mod config;
+pub mod guard;
+pub mod http;
+pub mod hub;
+pub mod input;
+pub mod names;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::Config;
+pub use hub::Hub;
+
+/// How often the hub's deadlines are checked.
+const TICK: Duration = Duration::from_millis(250);
+/// How long shutdown waits for connections to finish.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(4);
+
+/// Where to listen, and what to serve.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// HTTP listen address (`None`: no HTTP).
+    pub http: Option<SocketAddr>,
+    /// RTMP listen address (`None`: no RTMP).
+    pub rtmp: Option<SocketAddr>,
+    /// API listen address (`None`: no API).
+    pub api: Option<SocketAddr>,
+    /// What to serve.
+    pub config: Config,
+    /// Where the configuration is saved (`None`: not saved).
+    pub config_path: Option<std::path::PathBuf>,
+}
+
+/// What every connection task can reach.
+#[derive(Debug)]
+pub struct Shared {
+    /// The streams.
+    pub hub: Arc<Hub>,
+    /// Flips to true when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    /// Addresses actually bound (ports chosen by the system when 0 was asked for).
+    pub bound: Bound,
+    /// Where the configuration is saved.
+    pub config_path: Option<std::path::PathBuf>,
+}
+
+/// Addresses the server listens on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bound {
+    /// HTTP.
+    pub http: Option<SocketAddr>,
+    /// RTMP.
+    pub rtmp: Option<SocketAddr>,
+    /// API.
+    pub api: Option<SocketAddr>,
+}
+
+/// A server with its listeners bound, ready to run.
+pub struct Server {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    http: Option<TcpListener>,
+    rtmp: Option<TcpListener>,
+    api: Option<TcpListener>,
+}
+
+impl Server {
+    /// Binds every listener `settings` asks for.
+    pub async fn bind(settings: Settings) -> std::io::Result<Server> {
+        async fn listen(a: Option<SocketAddr>) -> std::io::Result<Option<TcpListener>> {
+            match a {
+                Some(a) => TcpListener::bind(a)
+                    .await
+                    .map(Some)
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("{a}: {e}"))),
+                None => Ok(None),
+            }
+        }
+        let http = listen(settings.http).await?;
+        let rtmp = listen(settings.rtmp).await?;
+        let api = listen(settings.api).await?;
+        let addr = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+        let bound = Bound {
+            http: addr(&http),
+            rtmp: addr(&rtmp),
+            api: addr(&api),
+        };
+        let (stop, shutdown) = watch::channel(false);
+        Ok(Server {
+            shared: Arc::new(Shared {
+                hub: Hub::new(settings.config),
+                shutdown,
+                bound,
+                config_path: settings.config_path,
+            }),
+            stop,
+            http,
+            rtmp,
+            api,
+        })
+    }
+
+    /// The bound addresses.
+    pub fn bound(&self) -> Bound {
+        self.shared.bound
+    }
+
+    /// The hub.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.shared.hub
+    }
+
+    /// Serves until `shutdown` resolves, then closes the listeners, ends every stream and
+    /// waits (at most [`SHUTDOWN_WAIT`]) for connections to finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Server {
+            shared,
+            stop,
+            http,
+            rtmp,
+            api,
+        } = self;
+        let live = Arc::new(());
+        let mut tasks = Vec::new();
+        if let Some(l) = http {
+            tasks.push(tokio::spawn(http::serve(l, shared.clone(), live.clone())));
+        }
+        // The control API plugs in here.
+        drop(api);
+        if let Some(l) = rtmp {
+            tasks.push(tokio::spawn(rtmp_listener(l, shared.clone(), live.clone())));
+        }
+        let ticker = {
+            let hub = shared.hub.clone();
+            tokio::spawn(async move {
+                let mut t = tokio::time::interval(TICK);
+                loop {
+                    t.tick().await;
+                    hub.tick();
+                }
+            })
+        };
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+        for t in &tasks {
+            t.abort();
+        }
+        shared.hub.stop_all();
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
+        while Arc::strong_count(&live) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ticker.abort();
+    }
+}
+
+/// Accepts RTMP connections (the RTMP session glue plugs in here).
+async fn rtmp_listener(l: TcpListener, shared: Arc<Shared>, live: Arc<()>) {
+    let _ = (&shared, &live);
+    loop {
+        match l.accept().await {
+            Ok((sock, peer)) => {
+                // Not built yet: close at once rather than hang an encoder.
+                tracing::debug!(%peer, "RTMP is not built yet; closing");
+                drop(sock);
+            }
+            Err(e) => guard::accept_backoff(&e).await,
+        }
+    }
+}
