@@ -185,7 +185,7 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
             _ => PathBuf::from("."),
         });
     }
-    let (mut demux, mut muxer, total, seekable) = open_both(plan, &mux_options)?;
+    let (mut demux, mut muxer, total, seekable) = open_both(plan, &mux_options, None)?;
 
     progress.begin(total);
     let result = (|| {
@@ -264,10 +264,36 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
 pub fn convert_into(plan: &Plan, sink: &mut dyn ByteSink) -> Result<Outcome, PipelineError> {
     let in_name = plan.input.display().to_string();
     let out_name = plan.output.display().to_string();
-    let (mut demux, mut muxer, total, seekable) = open_both(plan, &plan.mux)?;
+    let (mut demux, mut muxer, total, seekable) = open_both(plan, &plan.mux, None)?;
     let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total, seekable)?;
     let (outcome, _) = job.run(demux.as_mut(), muxer.as_mut(), sink, &Silent)?;
     Ok(outcome)
+}
+
+/// Runs a conversion of bytes in memory into bytes in memory (fuzzing, tests): the same
+/// detection, damage policy, selection, trims, framing and muxer as [`convert`], with the
+/// muxer's end-of-stream patches applied. `plan.input` and `plan.output` only name the two
+/// in errors; side files (a `.dtsh`) are not kept.
+pub fn convert_bytes(
+    plan: &Plan,
+    input: Vec<u8>,
+    progress: &dyn Progress,
+) -> Result<(Vec<u8>, Outcome), PipelineError> {
+    let in_name = plan.input.display().to_string();
+    let out_name = plan.output.display().to_string();
+    let src = Source::from_bytes(&in_name, input);
+    let (mut demux, mut muxer, total, seekable) = open_both(plan, &plan.mux, Some(src))?;
+    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total, seekable)?;
+    job.flush_warnings(progress);
+    let mut sink = crate::io::VecSink::default();
+    let (outcome, finish) = job.run(demux.as_mut(), muxer.as_mut(), &mut sink, progress)?;
+    for (at, bytes) in finish.patches {
+        let at = at as usize;
+        if let Some(dst) = sink.data.get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(&bytes);
+        }
+    }
+    Ok((sink.data, outcome))
 }
 
 /// An opened input, its output's muxer, the input's length when known, and whether the input
@@ -277,14 +303,20 @@ type Opened = (Box<dyn Demuxer>, Box<dyn Muxer>, Option<u64>, bool);
 /// Opens the plan's input (detecting its format unless forced; spooling a pipe that must be
 /// read out of order) and creates its muxer; also returns the input's length when known and
 /// whether it can seek.
-fn open_both(plan: &Plan, mux_options: &MuxOptions) -> Result<Opened, PipelineError> {
+fn open_both(
+    plan: &Plan,
+    mux_options: &MuxOptions,
+    src: Option<Source>,
+) -> Result<Opened, PipelineError> {
     let in_name = plan.input.display().to_string();
-    let src = Source::open(&plan.input)
-        .map_err(|err| PipelineError::Open {
+    let src = match src {
+        Some(s) => s,
+        None => Source::open(&plan.input).map_err(|err| PipelineError::Open {
             path: in_name.clone(),
             err,
-        })?
-        .with_demux_options(plan.demux.clone());
+        })?,
+    }
+    .with_demux_options(plan.demux.clone());
     let from = match plan.from {
         Some(f) => f,
         None => formats::detect(src.head(), src.path())
