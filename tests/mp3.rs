@@ -258,6 +258,30 @@ fn stream_reader_events_do_not_depend_on_cuts() {
     }
 }
 
+/// Oracle: the file demuxer. On a recording cut inside a frame the incremental reader gives
+/// the same packets as the file demuxer: the whole frames, not the cut one (which ffprobe
+/// lists, and analyse too). Found by the demux_mp3 fuzz target.
+#[test]
+fn stream_reader_and_file_demuxer_agree_on_a_cut_frame() {
+    let data = std::fs::read(util::fixture("truncated.mp3")).unwrap();
+    let mut d = demux::Demuxer::open(Source::from_bytes("x.mp3", data.clone())).unwrap();
+    let mut file = Vec::new();
+    while let Some(p) = d.next_packet().unwrap() {
+        file.push(format!("{} {} {:?}", p.dts.0, p.data.len(), p.pos));
+    }
+    let want = ffprobe::sidecar("truncated.mp3");
+    assert_eq!(
+        file.len(),
+        want.packets.len() - 1,
+        "the cut frame is left out"
+    );
+    let stream: Vec<String> = events(&[&data])
+        .into_iter()
+        .filter(|e| !e.starts_with("tracks") && !e.starts_with("finding"))
+        .collect();
+    assert_eq!(stream, file);
+}
+
 /// Oracle: the sidecar's times. Seeking to 1.0 s lands on the frame at or before 1.0 s (an
 /// index key), and the packets after it keep their times.
 #[test]

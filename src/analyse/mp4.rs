@@ -125,7 +125,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 .find(|s| s.offset.saturating_add(u64::from(s.size)) > info.len)
             {
                 findings.push(Finding::error(
-                    s.offset,
+                    s.offset.min(info.len),
                     format!(
                         "track {}: sample data at {}+{} lies outside the file ({} bytes)",
                         t.id, s.offset, s.size, info.len

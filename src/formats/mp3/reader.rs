@@ -415,6 +415,15 @@ impl Reader for StreamReader {
                         return Ok(Some(Event::Tracks(vec![track_of(&header)?])));
                     }
                 }
+                Unit::Frame {
+                    truncated: true,
+                    len,
+                    ..
+                } => {
+                    // A frame cut by the end of the input is not a packet (as the file
+                    // demuxer): its finding says it was lost.
+                    self.take(len);
+                }
                 Unit::Frame { header, len, .. } => {
                     self.frames_seen = true;
                     let data = self.take(len);

@@ -404,7 +404,12 @@ impl Demuxer {
     pub fn read_payload(&mut self, offset: u64, size: u32) -> Result<Bytes, FormatError> {
         let size = u64::from(size);
         if size > MAX_SAMPLE {
-            return Err(too_big(offset, "sample size", MAX_SAMPLE));
+            // Reported inside the file, where the table that claims it can be looked at.
+            return Err(too_big(
+                offset.min(self.info.len),
+                "sample size",
+                MAX_SAMPLE,
+            ));
         }
         let end = offset.saturating_add(size);
         let wend = self.window_at + self.window.len() as u64;
