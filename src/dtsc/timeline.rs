@@ -265,7 +265,7 @@ impl Timeline {
         track.last_raw = Some(dts.0);
         track.last_out = Some(out);
         let t = Time::new(Ticks(out), base);
-        if self.reached.is_none_or(|r| t > r) {
+        if self.reached.map_or(true, |r| t > r) {
             self.reached = Some(t);
         }
         Placed {

@@ -52,6 +52,10 @@ pub struct Stream {
     pub splitter: Splitter,
 }
 
+/// Where a program's times stood at some point: the unwrapping reference (the file's own
+/// time) and the timeline, to resume with after a seek.
+pub type ResumeState = (Option<i64>, Option<Timeline>);
+
 /// One program followed through PAT and PMT: its streams, and the shared timestamp unwrapping.
 #[derive(Debug, Default)]
 pub struct Program {
@@ -323,13 +327,13 @@ impl Program {
 
     /// What [`resume`](Self::resume) needs to continue from here after a seek: the unwrapping
     /// reference (the file's own time) and the timeline.
-    pub fn resume_state(&self) -> (Option<i64>, Option<Timeline>) {
+    pub fn resume_state(&self) -> ResumeState {
         (self.last, self.timeline.clone())
     }
 
     /// Forgets partial frames and continues with a state taken by
     /// [`resume_state`](Self::resume_state) (after a seek past a timestamp jump).
-    pub fn resume(&mut self, state: &(Option<i64>, Option<Timeline>)) {
+    pub fn resume(&mut self, state: &ResumeState) {
         for s in &mut self.streams {
             s.splitter.reset();
         }
@@ -424,7 +428,7 @@ pub struct Demuxer {
     done: bool,
     opts: Options,
     /// Where the index scan met timestamp jumps, and the state to resume with after each.
-    jumps: Vec<(u64, (Option<i64>, Option<Timeline>))>,
+    jumps: Vec<(u64, ResumeState)>,
 }
 
 /// Opens `src` as TS, first program (the format table's `open`).
