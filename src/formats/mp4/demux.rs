@@ -306,7 +306,7 @@ impl Demuxer {
                                 .copied()
                                 .unwrap_or_default(),
                             next_dts: t.stts.entries.iter().fold(0i64, |a, (n, d)| {
-                                a.saturating_add(i64::from(*n) * i64::from(*d))
+                                a.saturating_add(i64::from(*n).saturating_mul(i64::from(*d)))
                             }),
                         })
                         .collect();
