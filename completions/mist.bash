@@ -128,14 +128,14 @@ _mist() {
             return 0
             ;;
         mist__subcmd__convert)
-            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --salvage --fragment-duration --help"
+            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --salvage --fragment-duration --segment-duration --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --to)
-                    COMPREPLY=($(compgen -W "dtsc flv ts mp4 fmp4 mp3 h264 aac" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "dtsc flv ts mp4 fmp4 mp3 h264 aac hls hls-fmp4" -- "${cur}"))
                     return 0
                     ;;
                 --from)
@@ -163,6 +163,10 @@ _mist() {
                     return 0
                     ;;
                 --fragment-duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --segment-duration)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -272,14 +276,14 @@ _mist() {
             return 0
             ;;
         mist__subcmd__remux)
-            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --salvage --fragment-duration --help"
+            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --salvage --fragment-duration --segment-duration --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --to)
-                    COMPREPLY=($(compgen -W "dtsc flv ts mp4 fmp4 mp3 h264 aac" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "dtsc flv ts mp4 fmp4 mp3 h264 aac hls hls-fmp4" -- "${cur}"))
                     return 0
                     ;;
                 --from)
@@ -310,6 +314,10 @@ _mist() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --segment-duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -318,7 +326,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__serve)
-            opts="-h --config --http --rtmp --api --stream --help"
+            opts="-h --config --http --rtmp --api --stream --account --api-token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -341,6 +349,14 @@ _mist() {
                     return 0
                     ;;
                 --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

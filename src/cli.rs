@@ -37,11 +37,13 @@ Examples:
   mist convert in.dtsc - --to dtsc | other-tool     (stdout; the .dtsh index is not written)
   mist convert in.dtsc cut.dtsc --start 2 --end 0:06.5 --force")]
     Convert(ConvertArgs),
-    /// Remux a file (same engine as convert); packaging to folders (HLS/DASH) comes later.
+    /// Remux a file (same engine as convert), or package it into a folder (HLS).
     #[command(after_help = "\
 Examples:
   mist remux in.dtsc out.dtsc --tracks 1,2
-  mist remux in.dtsc out/ --to hls                  (not built yet: says so and exits 1)")]
+  mist remux in.mp4 out/ --to hls                   (index.m3u8, V_A/index.m3u8, V_A/*.ts)
+  mist remux in.flv out/ --to hls-fmp4 --segment-duration 4
+  mist analyse out/index.m3u8 --validate            (check the playlists and segments)")]
     Remux(ConvertArgs),
     /// Print what a file holds: tracks, codecs, timing, and with --detail every structure.
     #[command(
@@ -62,6 +64,7 @@ Examples:
   mist serve                                   (push:// streams + the files of this folder)
   mist serve tests/fixtures --http 127.0.0.1:8080
   mist serve --stream live=push:// --stream movie=/media/movie.mp4
+  mist serve --config mist.json --api 0.0.0.0:4242 --account admin:secret
   ffmpeg -re -i in.mp4 -c copy -f flv rtmp://127.0.0.1/live/cam   (publish)
   ffplay http://127.0.0.1:8080/cam.flv                            (play)")]
     Serve(ServeArgs),
@@ -76,6 +79,26 @@ Examples:
 
 fn format_names() -> PossibleValuesParser {
     PossibleValuesParser::new(probe::names())
+}
+
+/// What `--to` takes: a container, or a packaging written to a folder.
+fn output_names() -> PossibleValuesParser {
+    let mut v = probe::names();
+    v.extend(mist::package::names());
+    PossibleValuesParser::new(v)
+}
+
+fn parse_segment_duration(s: &str) -> Result<Time, String> {
+    let t = parse_time(s)?;
+    let ms = t.as_ms();
+    if !(mist::package::MIN_SEGMENT_MS..=mist::package::MAX_SEGMENT_MS).contains(&ms) {
+        return Err(format!(
+            "'{s}' is outside {}..{} seconds",
+            mist::package::MIN_SEGMENT_MS as f64 / 1000.0,
+            mist::package::MAX_SEGMENT_MS / 1000
+        ));
+    }
+    Ok(t)
 }
 
 /// `25`, `29.97`, `30000/1001`: a frame rate as an exact fraction.
@@ -129,8 +152,9 @@ pub struct ConvertArgs {
     pub input: PathBuf,
     /// Output file (`-` for stdout).
     pub output: PathBuf,
-    /// Output format (default: from the output's extension).
-    #[arg(long, value_parser = format_names())]
+    /// Output format (default: from the output's extension); `hls` (TS segments) and
+    /// `hls-fmp4` (CMAF segments) write a folder of playlists and segments.
+    #[arg(long, value_parser = output_names())]
     pub to: Option<String>,
     /// Input format (default: detected from the content, then the extension).
     #[arg(long, value_parser = format_names())]
@@ -174,6 +198,10 @@ pub struct ConvertArgs {
     /// of one per keyframe group.
     #[arg(long, value_name = "MS")]
     pub fragment_duration: Option<u32>,
+    /// Packaging (`--to hls|hls-fmp4`): shortest segment in seconds; segments start at the
+    /// first keyframe at least this long after the previous start (default 1.9, MistServer's).
+    #[arg(long, value_name = "S", value_parser = parse_segment_duration)]
+    pub segment_duration: Option<Time>,
 }
 
 /// Arguments of `analyse`.
@@ -237,6 +265,13 @@ pub struct ServeArgs {
     /// A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/).
     #[arg(long = "stream", value_name = "NAME=SOURCE")]
     pub streams: Vec<String>,
+    /// Create (or replace) an API account: USER:PASSWORD. Other addresses than this
+    /// machine's must log in with it (MistServer's challenge-response).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub account: Option<String>,
+    /// Accept API requests from anywhere that send "Authorization: Bearer TOKEN".
+    #[arg(long, value_name = "TOKEN")]
+    pub api_token: Option<String>,
 }
 
 /// Arguments of `completions`.

@@ -14,5 +14,6 @@ pub mod codec;
 pub mod dtsc;
 pub mod formats;
 pub mod io;
+pub mod package;
 pub mod pipeline;
 pub mod serve;

@@ -7,6 +7,9 @@ mod cmd;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
 /// On SIGINT or SIGTERM: remove every temp output still being written, then exit with
 /// 128 + the signal's number (130, 143), as shells report a process ended by it. A thread
@@ -35,13 +38,19 @@ fn main() -> ExitCode {
     ) {
         handle_signals();
     }
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MIST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MIST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_filter(filter);
+    // The server keeps its recent log lines (info and up) for the API's `log` answer.
+    let ring = matches!(cli.command, cli::Command::Serve(_)).then(|| {
+        mist::serve::log::layer().with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+    });
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(ring)
         .init();
     match cmd::run(cli) {
         Ok(code) => code,

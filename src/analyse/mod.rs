@@ -4,6 +4,7 @@
 
 pub mod dtsc;
 pub mod flv;
+pub mod hls;
 pub mod mp3;
 pub mod mp4;
 pub mod payload;
@@ -192,6 +193,9 @@ pub enum AnalyseError {
     /// The format has no reader yet.
     #[error("{0}: reading this format is not built yet")]
     NotBuilt(&'static str),
+    /// The input (a playlist, a folder) cannot be read at all.
+    #[error("{0}")]
+    Input(String),
 }
 
 /// Analyses `src` as `spec`: the format's own analyser when it has one, else the generic one.

@@ -14,6 +14,19 @@ use crate::cli::AnalyseArgs;
 /// Runs `analyse`.
 pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
     let name = a.input.display().to_string();
+    let opts = Options {
+        detail: a.detail,
+        validate: a.validate,
+        json: a.json,
+        pid: a.pid,
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    // A packaged folder or an HLS playlist: the playlists and their segments.
+    if a.format.is_none() && analyse::hls::is_packaged(&a.input) {
+        let report = analyse::hls::analyse(&a.input, &opts, &mut out)?;
+        return print(a.json, report, out);
+    }
     let src = Source::open(&a.input)
         .with_context(|| name.clone())?
         .with_demux_options(formats::DemuxOptions {
@@ -27,16 +40,13 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
         None => formats::detect(src.head(), src.path())
             .ok_or_else(|| anyhow::anyhow!("{name}: unknown format (use --format to say which)"))?,
     };
-    let opts = Options {
-        detail: a.detail,
-        validate: a.validate,
-        json: a.json,
-        pid: a.pid,
-    };
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let report = analyse::run(spec, src, &opts, &mut out).with_context(|| name.clone())?;
-    if a.json {
+    print(a.json, report, out)
+}
+
+/// Prints the report (table and findings, or JSON); exit 1 when a finding is an error.
+fn print(json: bool, report: analyse::Report, mut out: impl Write) -> anyhow::Result<ExitCode> {
+    if json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {

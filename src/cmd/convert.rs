@@ -4,14 +4,39 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use mist::formats::{self, DemuxOptions, MuxOptions};
+use mist::package::{self, Packaging};
+use mist::pipeline::package::PackagePlan;
 use mist::pipeline::{self, Plan, Selection};
 
 use super::progress::Bar;
 use super::UsageError;
 use crate::cli::ConvertArgs;
 
+/// What a `convert`/`remux` command line asks for.
+#[derive(Debug)]
+pub enum Work {
+    /// One output file (or stdout).
+    Convert(Plan),
+    /// A folder of playlists and segments.
+    Package(PackagePlan),
+}
+
 /// Turns the arguments into a plan (validation, format choice, selectors).
-pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
+pub fn plan(a: ConvertArgs) -> Result<(Work, bool), UsageError> {
+    if let Some(packaging) = a.to.as_deref().and_then(Packaging::by_name) {
+        return package_plan(a, packaging);
+    }
+    if a.segment_duration.is_some() {
+        return Err(UsageError(
+            "--segment-duration is for packaging (--to hls or --to hls-fmp4)".into(),
+        ));
+    }
+    if a.output.is_dir() || a.output.as_os_str().to_string_lossy().ends_with('/') {
+        return Err(UsageError(format!(
+            "'{}' is a folder: say what to package into it (--to hls or --to hls-fmp4)",
+            a.output.display()
+        )));
+    }
     let to = match &a.to {
         Some(n) => formats::spec_by_name(n),
         None => formats::spec_by_extension(&a.output),
@@ -29,10 +54,7 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| e.eq_ignore_ascii_case("m2ts") || e.eq_ignore_ascii_case("mts"));
-    let tracks = match &a.tracks {
-        Some(t) => Selection::parse(t).map_err(|e| UsageError(e.to_string()))?,
-        None => Selection::default(),
-    };
+    let tracks = selection(&a)?;
     if let (Some(s), Some(e)) = (a.start, a.end) {
         if e <= s {
             return Err(UsageError(format!(
@@ -40,14 +62,8 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
             )));
         }
     }
-    if a.output.is_dir() || a.output.as_os_str().to_string_lossy().ends_with('/') {
-        return Err(UsageError(format!(
-            "'{}' is a folder: packaging to folders (HLS/DASH) is not built yet",
-            a.output.display()
-        )));
-    }
     Ok((
-        Plan {
+        Work::Convert(Plan {
             input: a.input,
             output: a.output,
             from,
@@ -68,16 +84,74 @@ pub fn plan(a: ConvertArgs) -> Result<(Plan, bool), UsageError> {
                 program: a.program,
             },
             salvage: a.salvage,
-        },
+        }),
+        a.quiet,
+    ))
+}
+
+fn selection(a: &ConvertArgs) -> Result<Selection, UsageError> {
+    match &a.tracks {
+        Some(t) => Selection::parse(t).map_err(|e| UsageError(e.to_string())),
+        None => Ok(Selection::default()),
+    }
+}
+
+/// The plan of `--to hls|hls-fmp4`: the output is a folder.
+fn package_plan(a: ConvertArgs, packaging: Packaging) -> Result<(Work, bool), UsageError> {
+    if a.output.as_os_str() == "-" {
+        return Err(UsageError(format!(
+            "{} writes a folder, not a stream: name the folder",
+            packaging.name()
+        )));
+    }
+    if a.output.is_file() && !a.force {
+        return Err(UsageError(format!(
+            "'{}' is a file: {} writes a folder",
+            a.output.display(),
+            packaging.name()
+        )));
+    }
+    if let (Some(s), Some(e)) = (a.start, a.end) {
+        if e <= s {
+            return Err(UsageError(format!(
+                "--end ({e}) must be after --start ({s})"
+            )));
+        }
+    }
+    let tracks = selection(&a)?;
+    let from = a.from.as_deref().and_then(formats::spec_by_name);
+    let mut options = package::Options::default();
+    if let Some(d) = a.segment_duration {
+        options.segment_ms = d.as_ms();
+    }
+    Ok((
+        Work::Package(PackagePlan {
+            input: a.input,
+            output: a.output,
+            from,
+            packaging,
+            options,
+            tracks,
+            start: a.start,
+            end: a.end,
+            force: a.force,
+            demux: DemuxOptions {
+                fps: a.fps,
+                program: a.program,
+            },
+        }),
         a.quiet,
     ))
 }
 
 /// Runs `convert` (or `remux`, the same engine).
 pub fn run(a: ConvertArgs, _verb: &str) -> anyhow::Result<ExitCode> {
-    let (plan, quiet) = plan(a)?;
+    let (work, quiet) = plan(a)?;
     let bar = Bar::for_terminal(quiet);
-    let outcome = pipeline::convert(&plan, &bar).context("")?;
+    let outcome = match work {
+        Work::Convert(plan) => pipeline::convert(&plan, &bar).context("")?,
+        Work::Package(plan) => pipeline::package::package(&plan, &bar).context("")?,
+    };
     tracing::info!(
         packets = outcome.packets,
         bytes = outcome.bytes,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use mist::serve::config::{Config, StreamConfig};
+use mist::serve::config::{Account, Config, StreamConfig};
 use mist::serve::{Bound, Server, Settings};
 
 use super::UsageError;
@@ -46,8 +46,7 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
     let mut config = match &args.config {
         Some(p) if p.exists() => {
             let text = std::fs::read_to_string(p).with_context(|| p.display().to_string())?;
-            serde_json::from_str::<Config>(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+            Config::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
         }
         _ => Config::default(),
     };
@@ -91,12 +90,29 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         }
         None => {}
     }
+    if let Some(a) = &args.account {
+        let (user, pass) = a
+            .split_once(':')
+            .filter(|(u, p)| !u.is_empty() && !p.is_empty())
+            .ok_or_else(|| UsageError(format!("--account {a}: expected USER:PASSWORD")))?;
+        config.account.insert(
+            user.to_string(),
+            Account {
+                password: mist::serve::api::auth::md5_hex(pass.as_bytes()),
+                ..Account::default()
+            },
+        );
+    }
+    if args.api_token.as_deref().is_some_and(str::is_empty) {
+        return Err(UsageError("--api-token: the token is empty".into()).into());
+    }
     Ok(Settings {
         http: addr(&args.http, "http")?,
         rtmp: addr(&args.rtmp, "rtmp")?,
         api: addr(&args.api, "api")?,
         config,
         config_path: args.config.clone(),
+        api_token: args.api_token.clone(),
     })
 }
 

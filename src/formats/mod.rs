@@ -290,9 +290,6 @@ pub struct MuxCaps {
     /// True when the muxer needs (or, for FLV's `onMetaData`, makes use of) `Meta::index`
     /// filled before `start`.
     pub needs_index: bool,
-    /// True when the muxer can do without the index it asks for (FLV: `onMetaData` then gets
-    /// default keyframe slots), so an input read from a pipe is not spooled for it.
-    pub index_optional: bool,
     /// The framing the muxer wants for a codec, or `None` when it cannot carry the codec.
     pub framing: fn(&Codec) -> Option<Framing>,
     /// True when the container can store negative decode times (MP4, through edit lists).

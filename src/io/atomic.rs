@@ -152,6 +152,108 @@ impl Drop for AtomicFile {
     }
 }
 
+/// A folder being written under a temporary name next to its final path: renamed onto the
+/// target by [`commit`](Self::commit), removed with everything in it when dropped before.
+pub struct AtomicDir {
+    tmp: PathBuf,
+    target: PathBuf,
+    force: bool,
+    done: bool,
+}
+
+impl AtomicDir {
+    /// Creates `.NAME.mist-PID-N.tmp/` beside `target`. Fails if `target` exists (a file, or
+    /// a folder with something in it) and `!force`.
+    pub fn create(target: &Path, force: bool) -> io::Result<AtomicDir> {
+        let occupied = match fs::symlink_metadata(target) {
+            Ok(m) if m.is_dir() => fs::read_dir(target)?.next().is_some(),
+            Ok(_) => true,
+            Err(_) => false,
+        };
+        if occupied && !force {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "output exists (use --force to replace it)",
+            ));
+        }
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        let mut n = 0u32;
+        loop {
+            let tmp = dir.join(format!(".{name}.mist-{}-{n}.tmp", std::process::id()));
+            match fs::create_dir(&tmp) {
+                Ok(()) => {
+                    return Ok(AtomicDir {
+                        tmp,
+                        target: target.to_path_buf(),
+                        force,
+                        done: false,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The temporary folder being filled.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The final path.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Writes `data` to `rel` (a `/`-separated relative path of plain names) inside the
+    /// folder, creating sub-folders as needed.
+    pub fn write(&self, rel: &str, data: &[u8]) -> io::Result<()> {
+        let mut path = self.tmp.clone();
+        for part in rel.split('/') {
+            if part.is_empty() || part == "." || part == ".." || part.contains('\\') {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("'{rel}' is not a plain relative path"),
+                ));
+            }
+            path.push(part);
+        }
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::write(&path, data)
+    }
+
+    /// Renames onto the target (replacing what is there when created with `force`).
+    pub fn commit(mut self) -> io::Result<()> {
+        if self.force {
+            match fs::symlink_metadata(&self.target) {
+                Ok(m) if m.is_dir() => fs::remove_dir_all(&self.target)?,
+                Ok(_) => fs::remove_file(&self.target)?,
+                Err(_) => {}
+            }
+        }
+        fs::rename(&self.tmp, &self.target)?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicDir {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +304,37 @@ mod tests {
         assert_eq!(fs::read(&target).unwrap(), b"whole");
         assert!(AtomicFile::create(&target, false).is_err());
         assert!(AtomicFile::create(&target, true).is_ok());
+    }
+
+    #[test]
+    fn a_folder_appears_whole_or_not_at_all() {
+        let d = scratch("dir");
+        let target = d.join("pkg");
+        {
+            let a = AtomicDir::create(&target, false).unwrap();
+            a.write("1_2/0_2000.ts", b"seg").unwrap();
+            assert!(a.write("../escape", b"x").is_err());
+        }
+        assert!(!target.exists(), "dropped before commit: nothing left");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 0);
+        let a = AtomicDir::create(&target, false).unwrap();
+        a.write("index.m3u8", b"#EXTM3U\n").unwrap();
+        a.write("1_2/0_2000.ts", b"seg").unwrap();
+        a.commit().unwrap();
+        assert_eq!(fs::read(target.join("1_2/0_2000.ts")).unwrap(), b"seg");
+        // Occupied: refused without force, replaced with it.
+        assert!(AtomicDir::create(&target, false).is_err());
+        let b = AtomicDir::create(&target, true).unwrap();
+        b.write("index.m3u8", b"new").unwrap();
+        b.commit().unwrap();
+        assert!(!target.join("1_2").exists());
+        assert_eq!(fs::read(target.join("index.m3u8")).unwrap(), b"new");
+        // An empty folder made beforehand is fine without force.
+        let empty = d.join("empty");
+        fs::create_dir(&empty).unwrap();
+        let c = AtomicDir::create(&empty, false).unwrap();
+        c.write("x", b"1").unwrap();
+        c.commit().unwrap();
+        assert_eq!(fs::read(empty.join("x")).unwrap(), b"1");
     }
 }

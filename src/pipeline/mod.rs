@@ -5,6 +5,7 @@
 //! time from demuxer to muxer, and only indexes (a few bytes per packet) are kept.
 
 pub mod adapt;
+pub mod package;
 pub mod select;
 
 use std::io::{self, Write};
@@ -336,7 +337,7 @@ fn open_both(
     let caps = plan.to.mux_caps;
     let src = if !src.is_seekable()
         && (from.needs_seek
-            || (caps.needs_index && (!caps.index_optional || plan.salvage))
+            || (caps.needs_index && (!caps.live || plan.salvage))
             || plan.start.is_some()
             || plan.end.is_some())
     {
@@ -414,9 +415,33 @@ struct Job {
     warnings: Vec<String>,
 }
 
+/// What a job writes to: a name for messages and what its writer needs.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    name: &'a str,
+    caps: formats::MuxCaps,
+}
+
 impl Job {
     fn prepare(
         plan: &Plan,
+        demux: &mut dyn Demuxer,
+        in_name: &str,
+        out_name: &str,
+        in_len: Option<u64>,
+        seekable: bool,
+    ) -> Result<Job, PipelineError> {
+        let target = Target {
+            name: plan.to.name,
+            caps: plan.to.mux_caps,
+        };
+        Job::prepare_for(plan, target, demux, in_name, out_name, in_len, seekable)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_for(
+        plan: &Plan,
+        target: Target<'_>,
         demux: &mut dyn Demuxer,
         in_name: &str,
         out_name: &str,
@@ -439,7 +464,7 @@ impl Job {
             if !plan.tracks.keeps(t) {
                 continue;
             }
-            let Some(want) = (plan.to.mux_caps.framing)(&t.codec) else {
+            let Some(want) = (target.caps.framing)(&t.codec) else {
                 let what = format!(
                     "{} track {} ({})",
                     t.kind.as_str(),
@@ -450,13 +475,13 @@ impl Job {
                 // the audio), as ffmpeg picks streams; an explicit selection is honoured or
                 // refused.
                 if plan.tracks.is_implicit() {
-                    tracing::info!("{what} left out: {} cannot carry it", plan.to.name);
+                    tracing::info!("{what} left out: {} cannot carry it", target.name);
                     skipped.push(what);
                     continue;
                 }
                 return Err(PipelineError::CannotCarry {
                     path: out_name.to_string(),
-                    why: format!("{} cannot carry {what}", plan.to.name),
+                    why: format!("{} cannot carry {what}", target.name),
                 });
             };
             let adapter = Adapter::new(t, want).map_err(|err| PipelineError::Format {
@@ -475,7 +500,7 @@ impl Job {
                     path: out_name.to_string(),
                     why: format!(
                         "{} cannot carry any track of {in_name}: {}",
-                        plan.to.name,
+                        target.name,
                         skipped.join(", ")
                     ),
                 }
@@ -532,7 +557,7 @@ impl Job {
             start,
             end,
             ended: Vec::new(),
-            negative_ok: plan.to.mux_caps.negative_times,
+            negative_ok: target.caps.negative_times,
             in_name: in_name.to_string(),
             out_name: out_name.to_string(),
             in_len,
@@ -544,9 +569,9 @@ impl Job {
         };
         // What opening (and indexing) the input found.
         job.absorb(demux)?;
-        // A muxer whose index is optional goes without one from a pipe (not spooled).
-        let caps = plan.to.mux_caps;
-        if caps.needs_index && (seekable || !caps.index_optional) {
+        // A muxer that can stream goes without its index from a pipe (not spooled).
+        let caps = target.caps;
+        if caps.needs_index && (seekable || !caps.live) {
             if !plan.salvage {
                 demux.build_index().map_err(in_err)?;
             }
@@ -730,33 +755,7 @@ impl Job {
         };
         self.ended = vec![false; self.keep.len()];
 
-        // Containers that cannot store negative decode times (everything but MP4, whose edit
-        // lists can) get every track shifted by the same amount, decided from the first
-        // packets: what ffmpeg's avoid_negative_ts does, and what MistServer's inputs do.
-        let mut pending = std::collections::VecDeque::new();
-        let mut shift = vec![0i64; self.keep.len()];
-        if !self.negative_ok {
-            let mut seen = vec![false; self.keep.len()];
-            while pending.len() < LOOKAHEAD_PACKETS && !seen.iter().all(|s| *s) {
-                let Some((slot, p)) = self.next_kept(demux)? else {
-                    break;
-                };
-                seen[slot] = true;
-                pending.push_back((slot, p));
-            }
-            let earliest = pending
-                .iter()
-                .map(|(slot, p): &(usize, Packet)| {
-                    Time::new(p.dts, self.meta.tracks[*slot].timebase)
-                })
-                .min();
-            if let Some(min) = earliest.filter(|m| m.ticks.0 < 0) {
-                let by = Time::new(crate::dtsc::Ticks(-min.ticks.0), min.base);
-                for (slot, t) in self.meta.tracks.iter().enumerate() {
-                    shift[slot] = by.ceil_in(t.timebase).0;
-                }
-            }
-        }
+        let (mut pending, shift) = self.lookahead_shift(demux)?;
 
         let mut last_report = 0u64;
         loop {
@@ -805,6 +804,43 @@ impl Job {
             ));
         }
         Ok((outcome, finish))
+    }
+
+    /// Containers that cannot store negative decode times (everything but MP4, whose edit
+    /// lists can) get every track shifted by the same amount, decided from the first packets:
+    /// what ffmpeg's avoid_negative_ts does, and what MistServer's inputs do. Returns the
+    /// packets read ahead to decide it (to be written first) and the shift of each track in
+    /// its own ticks.
+    #[allow(clippy::type_complexity)]
+    fn lookahead_shift(
+        &mut self,
+        demux: &mut dyn Demuxer,
+    ) -> Result<(std::collections::VecDeque<(usize, Packet)>, Vec<i64>), PipelineError> {
+        let mut pending = std::collections::VecDeque::new();
+        let mut shift = vec![0i64; self.keep.len()];
+        if !self.negative_ok {
+            let mut seen = vec![false; self.keep.len()];
+            while pending.len() < LOOKAHEAD_PACKETS && !seen.iter().all(|s| *s) {
+                let Some((slot, p)) = self.next_kept(demux)? else {
+                    break;
+                };
+                seen[slot] = true;
+                pending.push_back((slot, p));
+            }
+            let earliest = pending
+                .iter()
+                .map(|(slot, p): &(usize, Packet)| {
+                    Time::new(p.dts, self.meta.tracks[*slot].timebase)
+                })
+                .min();
+            if let Some(min) = earliest.filter(|m| m.ticks.0 < 0) {
+                let by = Time::new(crate::dtsc::Ticks(-min.ticks.0), min.base);
+                for (slot, t) in self.meta.tracks.iter().enumerate() {
+                    shift[slot] = by.ceil_in(t.timebase).0;
+                }
+            }
+        }
+        Ok((pending, shift))
     }
 }
 

@@ -1,6 +1,7 @@
 //! What `mist serve` serves: the stream table and server-wide settings, in MistServer's
-//! config shape (`streams: {NAME: {name, source, DVR, ...}}`), loaded from and saved to one
-//! JSON file.
+//! config shape (`streams: {NAME: {name, source, DVR, ...}}`, `config`, `account`,
+//! `streamkeys`), loaded from and saved to one JSON file. Members mist does not use
+//! (`auto_push`, `ui_settings`, `variables` ...) are kept as they are and written back.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -57,6 +58,31 @@ pub struct Config {
     /// Stream keys: publishing with KEY as the stream name publishes to the mapped stream.
     #[serde(default)]
     pub streamkeys: BTreeMap<String, String>,
+    /// API accounts by user name (MistServer's `account`); each holds `password`, the hex MD5
+    /// of the password.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub account: BTreeMap<String, Account>,
+    /// A bearer token that authorises API requests from any address (mist's own member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<String>,
+    /// Server-wide settings (MistServer's `config` object: `serverid`, `protocols`, `debug`
+    /// ...), kept as given; the API's `config` call merges into it.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// Every other top-level member, kept for the file to be written back as it was read.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One API account.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// Hex MD5 of the password (MistServer stores it so; the challenge-response builds on it).
+    #[serde(default)]
+    pub password: String,
+    /// Other members, kept.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 fn yes() -> bool {
@@ -70,7 +96,32 @@ impl Default for Config {
             folder: None,
             accept_unconfigured_push: true,
             streamkeys: BTreeMap::new(),
+            account: BTreeMap::new(),
+            api_token: None,
+            config: serde_json::Map::new(),
+            extra: serde_json::Map::new(),
         }
+    }
+}
+
+impl Config {
+    /// Reads a config file's text; unknown members are kept.
+    pub fn from_json(text: &str) -> Result<Config, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The file's text: pretty JSON without the run-time members MistServer also leaves out
+    /// of its files (`online` and `error` of streams, the `log`).
+    pub fn to_json(&self) -> String {
+        let mut c = self.clone();
+        c.extra.remove("log");
+        for s in c.streams.values_mut() {
+            s.extra.remove("online");
+            s.extra.remove("error");
+        }
+        let mut text = serde_json::to_string_pretty(&c).unwrap_or_else(|_| "{}".into());
+        text.push('\n');
+        text
     }
 }
 
@@ -141,5 +192,28 @@ mod tests {
         let back = serde_json::to_value(&c).unwrap();
         assert_eq!(back["streams"]["live"]["stop_sessions"], false);
         assert_eq!(back["streams"]["live"]["DVR"], 30000);
+    }
+
+    #[test]
+    fn unknown_members_survive_a_round_trip() {
+        let json = r#"{"streams":{"a":{"name":"a","source":"push://","online":1,"error":"x"}},
+            "account":{"admin":{"password":"5ebe2294ecd0e0f08eab7690d2a6ee69","x":1}},
+            "config":{"serverid":"s1","protocols":[{"connector":"RTMP"}]},
+            "auto_push":{"1":["a","/rec.flv"]},"ui_settings":{"theme":"dark"},
+            "log":[[1,"INFO","hi"]]}"#;
+        let c = Config::from_json(json).unwrap();
+        assert_eq!(
+            c.account["admin"].password,
+            "5ebe2294ecd0e0f08eab7690d2a6ee69"
+        );
+        let back: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
+        assert_eq!(back["auto_push"]["1"][1], "/rec.flv");
+        assert_eq!(back["ui_settings"]["theme"], "dark");
+        assert_eq!(back["config"]["serverid"], "s1");
+        assert_eq!(back["account"]["admin"]["x"], 1);
+        // Run-time state is not written.
+        assert!(back.get("log").is_none());
+        assert!(back["streams"]["a"].get("online").is_none());
+        assert!(back["streams"]["a"].get("error").is_none());
     }
 }

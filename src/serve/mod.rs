@@ -6,12 +6,15 @@
 //! down cleanly. Protocol byte logic lives in sans-IO sessions (`rtmp/`) and in the format
 //! table's muxers; the `http` and `rtmp` modules are glue.
 
+pub mod api;
 pub mod config;
 pub mod guard;
 pub mod http;
 pub mod hub;
 pub mod input;
+pub mod log;
 pub mod names;
+pub mod rtmp;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 pub use config::Config;
 pub use hub::Hub;
@@ -42,6 +45,8 @@ pub struct Settings {
     pub config: Config,
     /// Where the configuration is saved (`None`: not saved).
     pub config_path: Option<std::path::PathBuf>,
+    /// A bearer token that authorises API requests from anywhere (besides the config's).
+    pub api_token: Option<String>,
 }
 
 /// What every connection task can reach.
@@ -55,6 +60,12 @@ pub struct Shared {
     pub bound: Bound,
     /// Where the configuration is saved.
     pub config_path: Option<std::path::PathBuf>,
+    /// A bearer token for the API given on the command line.
+    pub api_token: Option<String>,
+    /// Notified to stop the server (the API's `shutdown` call).
+    pub quit: Notify,
+    /// Segmented outputs' built segments, playlists and packaged files.
+    pub segmented: http::segmented::Registry,
 }
 
 /// Addresses the server listens on.
@@ -105,6 +116,9 @@ impl Server {
                 shutdown,
                 bound,
                 config_path: settings.config_path,
+                api_token: settings.api_token,
+                quit: Notify::new(),
+                segmented: Default::default(),
             }),
             stop,
             http,
@@ -123,8 +137,8 @@ impl Server {
         &self.shared.hub
     }
 
-    /// Serves until `shutdown` resolves, then closes the listeners, ends every stream and
-    /// waits (at most [`SHUTDOWN_WAIT`]) for connections to finish.
+    /// Serves until `shutdown` resolves (or the API asks to stop), then closes the listeners,
+    /// ends every stream and waits (at most [`SHUTDOWN_WAIT`]) for connections to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Server {
             shared,
@@ -138,10 +152,15 @@ impl Server {
         if let Some(l) = http {
             tasks.push(tokio::spawn(http::serve(l, shared.clone(), live.clone())));
         }
-        // The control API plugs in here.
-        drop(api);
+        if let Some(l) = api {
+            tasks.push(tokio::spawn(api::serve(l, shared.clone(), live.clone())));
+        }
         if let Some(l) = rtmp {
-            tasks.push(tokio::spawn(rtmp_listener(l, shared.clone(), live.clone())));
+            tasks.push(tokio::spawn(rtmp::conn::listen(
+                l,
+                shared.clone(),
+                live.clone(),
+            )));
         }
         let ticker = {
             let hub = shared.hub.clone();
@@ -153,7 +172,10 @@ impl Server {
                 }
             })
         };
-        shutdown.await;
+        tokio::select! {
+            _ = shutdown => {}
+            _ = shared.quit.notified() => {}
+        }
         tracing::info!("shutting down");
         let _ = stop.send(true);
         for t in &tasks {
@@ -165,20 +187,6 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         ticker.abort();
-    }
-}
-
-/// Accepts RTMP connections (the RTMP session glue plugs in here).
-async fn rtmp_listener(l: TcpListener, shared: Arc<Shared>, live: Arc<()>) {
-    let _ = (&shared, &live);
-    loop {
-        match l.accept().await {
-            Ok((sock, peer)) => {
-                // Not built yet: close at once rather than hang an encoder.
-                tracing::debug!(%peer, "RTMP is not built yet; closing");
-                drop(sock);
-            }
-            Err(e) => guard::accept_backoff(&e).await,
-        }
+        shared.segmented.shutdown();
     }
 }

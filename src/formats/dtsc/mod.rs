@@ -30,7 +30,6 @@ pub const SPEC: FormatSpec = FormatSpec {
     mux_caps: MuxCaps {
         live: true,
         needs_index: false,
-        index_optional: false,
         framing: |c| Some(c.canonical_framing()),
         negative_times: false,
     },

@@ -15,7 +15,8 @@
 //! order their first tags appear (as ffprobe lists them). H.264/HEVC payloads are normalised to
 //! 4-byte NAL length prefixes; AAC is raw; MP3 frames are whole.
 //!
-//! Writing: [`mux`] writes H.264, AAC and MP3 with a seekable `onMetaData` (see its docs for
+//! Writing: [`mux`] writes H.264, AAC and MP3 (the tag-body prefixes come from [`body`], which
+//! RTMP play shares) with a seekable `onMetaData` (see its docs for
 //! how the `keyframes` object is reserved and patched).
 //!
 //! Known gaps:
@@ -33,6 +34,7 @@
 //!   not skipped, so such a file ends with an error rather than a later valid tag.
 
 pub mod amf0;
+pub mod body;
 mod codecs;
 pub mod demux;
 pub mod header;
@@ -63,7 +65,6 @@ pub const SPEC: FormatSpec = FormatSpec {
     mux_caps: MuxCaps {
         live: true,
         needs_index: true,
-        index_optional: true,
         framing: mux::framing,
         // FLV times are unsigned: the pipeline shifts tracks so the earliest is 0.
         negative_times: false,

@@ -17,17 +17,15 @@
 
 use bytes::{BufMut, Bytes};
 
-use crate::dtsc::{Codec, Framing, Meta, Packet, Params, Timebase, TrackId, TrackKind};
+use crate::dtsc::{Codec, Framing, Meta, Packet, Timebase, TrackId, TrackKind};
 use crate::formats::error::{FormatError, Problem};
 use crate::formats::{Finish, MuxOptions, Muxer as MuxerTrait};
 use crate::io::ByteSink;
 
 use super::amf0::Value;
+use super::body::{self, BodyHead};
 use super::header::Header;
-use super::tag::{
-    write_avc_header, AudioTagHeader, SoundFormat, TagHeader, TagType, MAX_DATA_SIZE,
-    TAG_HEADER_LEN,
-};
+use super::tag::{TagHeader, TagType, MAX_DATA_SIZE, TAG_HEADER_LEN};
 use super::FORMAT;
 
 /// Keyframe slots reserved in `onMetaData` when the index is not known in advance.
@@ -238,8 +236,7 @@ pub struct TagParts {
     pub tag_type: TagType,
     /// The 32-bit ms timestamp (wrapped).
     pub timestamp_ms: u32,
-    head: [u8; 5],
-    head_len: usize,
+    head: BodyHead,
     /// The payload, shared with the packet.
     pub payload: Bytes,
 }
@@ -247,7 +244,7 @@ pub struct TagParts {
 impl TagParts {
     /// The audio/video tag header bytes that precede the payload.
     pub fn head(&self) -> &[u8] {
-        &self.head[..self.head_len]
+        self.head.as_slice()
     }
 }
 
@@ -300,36 +297,20 @@ impl Muxer {
             t.first_ms = Some(dts);
         }
         t.last_ms = dts;
-        let mut head = [0u8; 5];
-        let (tag_type, head_len) = match t.codec {
-            Codec::H264 => {
-                let mut h = &mut head[..];
-                write_avc_header(&mut h, pkt.keyframe, 1, cts as i32);
-                if pkt.keyframe && self.video == Some(i) {
-                    if self.keys.len() < self.key_slots {
-                        self.keys.push((dts, at));
-                    } else {
-                        self.dropped_keys += 1;
-                    }
-                }
-                (TagType::VIDEO, 5)
+        let (tag_type, head) = body::packet_head(&t.codec, t.audio_flags, pkt.keyframe, cts as i32)
+            .ok_or_else(|| unsupported(format!("{} in FLV", t.codec.ffprobe_name())))?;
+        if t.codec == Codec::H264 && pkt.keyframe && self.video == Some(i) {
+            if self.keys.len() < self.key_slots {
+                self.keys.push((dts, at));
+            } else {
+                self.dropped_keys += 1;
             }
-            Codec::Aac => {
-                head[0] = 0xAF;
-                head[1] = 1;
-                (TagType::AUDIO, 2)
-            }
-            _ => {
-                head[0] = t.audio_flags;
-                (TagType::AUDIO, 1)
-            }
-        };
+        }
         Ok(TagParts {
             tag_type,
             // FLV timestamps are 32-bit and wrap; the reader unwraps them again.
             timestamp_ms: (dts as u64 & 0xFFFF_FFFF) as u32,
             head,
-            head_len,
             payload: pkt.data.clone(),
         })
     }
@@ -354,29 +335,8 @@ impl MuxerTrait for Muxer {
                     t.id, t.framing, want
                 )));
             }
-            let audio_flags = match (&t.codec, t.params) {
-                (Codec::Aac, _) => 0xAF,
-                (Codec::Mp3, Params::Audio(a)) => {
-                    let (fmt, rate) = match a.rate {
-                        8000 => (SoundFormat::MP3_8K, 0),
-                        11025 => (SoundFormat::MP3, 1),
-                        22050 => (SoundFormat::MP3, 2),
-                        5512 | 5513 => (SoundFormat::MP3, 0),
-                        // 44.1 kHz, and 48/32 kHz too: FFmpeg flags 48 kHz MP3 as 44 kHz; the
-                        // frames carry the real rate.
-                        _ => (SoundFormat::MP3, 3),
-                    };
-                    AudioTagHeader {
-                        sound_format: fmt,
-                        sound_rate: rate,
-                        sound_size: 1,
-                        sound_type: u8::from(a.channels != 1),
-                        aac_packet_type: None,
-                    }
-                    .to_byte()
-                }
-                _ => 0x2F,
-            };
+            // Video tracks have no audio flags; 0 is never read for them.
+            let audio_flags = body::audio_flags(t).unwrap_or(0);
             match t.kind {
                 TrackKind::Video => {
                     if self.video.is_some() {
@@ -486,30 +446,8 @@ impl MuxerTrait for Muxer {
         self.keys.clear();
 
         for t in &meta.tracks {
-            match t.codec {
-                Codec::H264 => {
-                    let mut h = Vec::with_capacity(5);
-                    write_avc_header(&mut h, true, 0, 0);
-                    put_tag(
-                        out,
-                        &mut scratch,
-                        TagType::VIDEO,
-                        0,
-                        &h,
-                        Some(t.init.clone()),
-                    )?;
-                }
-                Codec::Aac => {
-                    put_tag(
-                        out,
-                        &mut scratch,
-                        TagType::AUDIO,
-                        0,
-                        &[0xAF, 0],
-                        Some(t.init.clone()),
-                    )?;
-                }
-                _ => {}
+            if let Some((kind, head, init)) = body::sequence_header(t) {
+                put_tag(out, &mut scratch, kind, 0, head.as_slice(), Some(init))?;
             }
         }
         self.scratch = scratch;
@@ -537,10 +475,9 @@ impl MuxerTrait for Muxer {
         if let Some(v) = self.video.and_then(|i| self.tracks.get(i)) {
             if v.first_ms.is_some() {
                 let ts = (v.last_ms as u64 & 0xFFFF_FFFF) as u32;
-                let mut h = Vec::with_capacity(5);
-                write_avc_header(&mut h, true, 2, 0);
+                let h = body::avc_end_of_sequence();
                 let mut scratch = std::mem::take(&mut self.scratch);
-                put_tag(out, &mut scratch, TagType::VIDEO, ts, &h, None)?;
+                put_tag(out, &mut scratch, TagType::VIDEO, ts, h.as_slice(), None)?;
                 self.scratch = scratch;
             }
         }

@@ -10,7 +10,6 @@ use crate::io::ByteSink;
 pub const CAPS: MuxCaps = MuxCaps {
     live: true,
     needs_index: false,
-    index_optional: false,
     framing: |c| (*c == Codec::Mp3).then_some(Framing::Raw),
     negative_times: false,
 };

@@ -204,11 +204,7 @@ impl Muxer {
     }
 
     /// Writes the buffered fragment (and the init segment before the first one).
-    fn flush(
-        &mut self,
-        out: &mut dyn ByteSink,
-        next: Option<(usize, i64)>,
-    ) -> Result<(), FormatError> {
+    fn flush(&mut self, out: &mut dyn ByteSink, next: &[(usize, i64)]) -> Result<(), FormatError> {
         if self.pending.iter().all(Vec::is_empty) {
             return Ok(());
         }
@@ -242,10 +238,12 @@ impl Muxer {
             }
             let mut samples = Vec::with_capacity(p.len());
             for (k, s) in p.iter().enumerate() {
-                let d = match (p.get(k + 1), next) {
-                    (Some(n), _) => u32::try_from(n.dts - s.dts).unwrap_or(0),
-                    (None, Some((t, dts))) if t == i => u32::try_from(dts - s.dts).unwrap_or(0),
-                    _ => self.last_dur[i],
+                let d = match p.get(k + 1) {
+                    Some(n) => u32::try_from(n.dts - s.dts).unwrap_or(0),
+                    None => match next.iter().find(|(t, _)| *t == i) {
+                        Some((_, dts)) => u32::try_from(dts - s.dts).unwrap_or(0),
+                        None => self.last_dur[i],
+                    },
                 };
                 self.last_dur[i] = d;
                 samples.push(TrunSample {
@@ -364,6 +362,44 @@ impl Muxer {
     }
 }
 
+impl Muxer {
+    /// Starts a segmented output (HLS-fMP4, DASH, CMAF): returns the init segment at once, and
+    /// from now on fragments are cut only by [`fragment`](Self::fragment), one per segment.
+    /// Decode times must not be negative (no edit list is written), so the init segment does
+    /// not depend on the packets and is the same for every segment of the stream.
+    pub fn start_segmented(&mut self, meta: &Meta) -> Result<Vec<u8>, FormatError> {
+        let mut empty = crate::io::VecSink::default();
+        MuxerTrait::start(self, meta, &mut empty)?;
+        self.fragment_ms = Some(i64::MAX);
+        for o in &mut self.offsets {
+            *o = Some(0);
+        }
+        self.init_written = true;
+        self.init_segment()
+    }
+
+    /// Writes the samples given since the last call as one `moof` + `mdat` with sequence
+    /// number `sequence`. `next` holds, per track, the decode time of the sample that follows
+    /// (when known), so the last sample's duration is exact; otherwise it repeats the one
+    /// before. Nothing is written when no sample is waiting.
+    pub fn fragment(
+        &mut self,
+        sequence: u32,
+        next: &[(crate::dtsc::TrackId, crate::dtsc::Ticks)],
+        out: &mut dyn ByteSink,
+    ) -> Result<(), FormatError> {
+        let next: Vec<(usize, i64)> = next
+            .iter()
+            .filter_map(|(id, t)| {
+                let i = self.tracks.iter().position(|tr| tr.id == *id)?;
+                Some((i, self.tracks[i].timebase.rescale(t.0, self.scales[i])))
+            })
+            .collect();
+        self.sequence = sequence.wrapping_sub(1);
+        self.flush(out, &next)
+    }
+}
+
 impl MuxerTrait for Muxer {
     fn start(&mut self, meta: &Meta, _out: &mut dyn ByteSink) -> Result<(), FormatError> {
         self.tracks = meta.tracks.clone();
@@ -408,7 +444,7 @@ impl MuxerTrait for Muxer {
             long_enough(self.fragment_ms.unwrap_or(AUDIO_FRAGMENT_MS))
         } || self.pending_bytes + pkt.data.len() as u64 > MAX_FRAGMENT_BYTES;
         if cut {
-            self.flush(out, Some((i, dts)))?;
+            self.flush(out, &[(i, dts)])?;
         }
         if self.start.is_none() {
             self.start = Some(time);
@@ -424,7 +460,7 @@ impl MuxerTrait for Muxer {
     }
 
     fn finish(&mut self, out: &mut dyn ByteSink) -> Result<Finish, FormatError> {
-        self.flush(out, None)?;
+        self.flush(out, &[])?;
         if !self.init_written {
             for o in &mut self.offsets {
                 o.get_or_insert(0);

@@ -53,7 +53,6 @@ pub const SPEC: FormatSpec = FormatSpec {
     mux_caps: MuxCaps {
         live: false,
         needs_index: true,
-        index_optional: false,
         framing,
         negative_times: true,
     },
@@ -74,7 +73,6 @@ pub const FMP4_SPEC: FormatSpec = FormatSpec {
     mux_caps: MuxCaps {
         live: true,
         needs_index: false,
-        index_optional: false,
         framing,
         negative_times: true,
     },

@@ -80,7 +80,6 @@ pub const H264_SPEC: FormatSpec = FormatSpec {
     mux_caps: MuxCaps {
         live: true,
         needs_index: false,
-        index_optional: false,
         framing: |c| (*c == Codec::H264).then_some(Framing::AnnexB),
         negative_times: false,
     },
@@ -101,7 +100,6 @@ pub const AAC_SPEC: FormatSpec = FormatSpec {
     mux_caps: MuxCaps {
         live: true,
         needs_index: false,
-        index_optional: false,
         framing: |c| (*c == Codec::Aac).then_some(Framing::Adts),
         negative_times: false,
     },

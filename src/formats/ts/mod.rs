@@ -46,7 +46,6 @@ pub const SPEC: FormatSpec = FormatSpec {
     mux_caps: MuxCaps {
         live: true,
         needs_index: false,
-        index_optional: false,
         framing: mux::framing,
         // 33-bit times cannot go below 0; the pipeline shifts such inputs.
         negative_times: false,

@@ -219,6 +219,20 @@ impl Muxer {
         self.pes = pes;
     }
 
+    /// Writes every audio pack still open, earliest first.
+    fn flush_packs(&mut self) {
+        let mut order: Vec<(i64, usize)> = self
+            .outs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| o.pack.as_ref().map(|p| (p.dts, i)))
+            .collect();
+        order.sort_unstable();
+        for (_, i) in order {
+            self.flush_pack(i);
+        }
+    }
+
     fn flush_pack(&mut self, i: usize) {
         let Some(p) = self.outs[i].pack.take() else {
             return;
@@ -302,6 +316,21 @@ fn video_payload(o: &Out, pkt: &Packet, into: &mut Vec<u8>) {
         }
         into.extend_from_slice(&[0, 0, 0, 1]);
         into.extend_from_slice(n);
+    }
+}
+
+impl Muxer {
+    /// Ends a segment (HLS): audio still waiting to be packed goes out now, and the next packet
+    /// is preceded by PAT and PMT, so the segment that follows starts with them. Continuity
+    /// counters and the PCR carry on, so consecutive segments play as one stream.
+    pub fn end_segment(&mut self, out: &mut dyn ByteSink) -> Result<(), FormatError> {
+        self.flush_packs();
+        self.last_psi = None;
+        let at = out.position();
+        out.put(&self.buf)
+            .map_err(|e| FormatError::io(FORMAT, at, e))?;
+        self.buf.clear();
+        Ok(())
     }
 }
 
@@ -504,16 +533,7 @@ impl MuxerTrait for Muxer {
     }
 
     fn finish(&mut self, out: &mut dyn ByteSink) -> Result<Finish, FormatError> {
-        let mut order: Vec<(i64, usize)> = self
-            .outs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, o)| o.pack.as_ref().map(|p| (p.dts, i)))
-            .collect();
-        order.sort_unstable();
-        for (_, i) in order {
-            self.flush_pack(i);
-        }
+        self.flush_packs();
         if self.last_psi.is_none() && !self.outs.is_empty() {
             // No packet at all: still a valid, empty program.
             self.write_psi();

@@ -3,10 +3,12 @@
 //! this is glue.
 //!
 //! Routes: `/STREAM.EXT` for every container the format table writes (`flv`, `ts`, `mp4`,
-//! `mp3`, `aac`, `h264`, `dtsc`); anything else is 404.
+//! `mp3`, `aac`, `h264`, `dtsc`); `/hls/STREAM/...` and `/cmaf/STREAM/...` ([`segmented`]);
+//! anything else is 404.
 
 pub mod progressive;
 pub mod query;
+pub mod segmented;
 pub mod sink;
 
 use std::convert::Infallible;
@@ -121,6 +123,13 @@ async fn route(req: &Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Re
     let Some(seg) = req.uri().path().strip_prefix('/') else {
         return not_found();
     };
+    // `/hls/STREAM/...`, `/cmaf/STREAM/...`: segmented outputs.
+    if let Some((prefix, rest)) = seg.split_once('/') {
+        if let Some(packaging) = segmented::packaging_for(prefix) {
+            return segmented::handle(req.method(), req.headers(), shared, peer, packaging, rest)
+                .await;
+        }
+    }
     // MistServer's `$` in a URL pattern never holds a `/`: a stream URL is one segment.
     if seg.contains('/') {
         return not_found();

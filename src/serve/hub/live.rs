@@ -93,6 +93,7 @@ struct SegMark {
     ms: i64,
     number: u64,
     epoch: u64,
+    discontinuities: u64,
 }
 
 /// A segment of a live stream, for segmented outputs (HLS, DASH, HDS, Smooth).
@@ -107,6 +108,9 @@ pub struct SegmentInfo {
     /// The publisher session it belongs to; a change from the previous segment is a
     /// discontinuity.
     pub epoch: u64,
+    /// Session changes from the stream's first segment up to and including this one
+    /// (`EXT-X-DISCONTINUITY-SEQUENCE` counts these, also after they left the window).
+    pub discontinuities: u64,
 }
 
 struct Ring {
@@ -117,6 +121,10 @@ struct Ring {
     next_segment: u64,
     /// Counts changes of the segment list (a segment completed or left the window).
     segments_version: u64,
+    /// Session changes between segments so far.
+    discontinuities: u64,
+    /// Unix time (ms) of stream time 0, fixed at the stream's first packet.
+    unix_zero_ms: Option<i64>,
     bytes: usize,
     meta: Arc<Meta>,
     main: Option<(TrackId, bool)>,
@@ -173,6 +181,8 @@ impl LiveStream {
                 segments: VecDeque::new(),
                 next_segment: 0,
                 segments_version: 0,
+                discontinuities: 0,
+                unix_zero_ms: None,
                 bytes: 0,
                 meta: Arc::new(Meta {
                     live: true,
@@ -232,6 +242,12 @@ impl LiveStream {
     /// The current tracks.
     pub fn meta(&self) -> Arc<Meta> {
         lock(&self.ring).meta.clone()
+    }
+
+    /// Unix time (ms) that stream time 0 corresponds to, fixed when the first packet came
+    /// (later sessions continue the stream's clock, so it holds for them too).
+    pub fn unix_zero_ms(&self) -> Option<i64> {
+        lock(&self.ring).unix_zero_ms
     }
 
     /// Stream times (ms) of the oldest and newest packet held.
@@ -308,6 +324,12 @@ impl LiveStream {
             }
             r.last_dts.insert(pkt.track, pkt.dts.0);
             let ms = base.rescale(pkt.dts.0, Timebase::MS);
+            if r.unix_zero_ms.is_none() {
+                let unix_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                r.unix_zero_ms = Some(unix_ms - ms);
+            }
             r.newest_ms = Some(r.newest_ms.map_or(ms, |n| n.max(ms)));
             r.last_push = Some(now);
             let seq = r.first_seq + r.entries.len() as u64;
@@ -330,11 +352,16 @@ impl LiveStream {
                 if new_segment {
                     let number = r.next_segment;
                     r.next_segment += 1;
+                    if number > 0 && r.segments.back().map_or(true, |s| s.epoch != epoch) {
+                        r.discontinuities += 1;
+                    }
+                    let discontinuities = r.discontinuities;
                     r.segments.push_back(SegMark {
                         seq,
                         ms,
                         number,
                         epoch,
+                        discontinuities,
                     });
                     r.segments_version += 1;
                 }
@@ -413,6 +440,7 @@ impl LiveStream {
                 start_ms: s.ms,
                 end_ms,
                 epoch: s.epoch,
+                discontinuities: s.discontinuities,
             });
         }
         (out, r.segments_version)
@@ -441,6 +469,7 @@ impl LiveStream {
                 start_ms: s.ms,
                 end_ms: Some(end_ms),
                 epoch: s.epoch,
+                discontinuities: s.discontinuities,
             },
             entries,
         ))

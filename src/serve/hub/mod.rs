@@ -26,7 +26,7 @@ use crate::serve::names::{expand_source, StreamName};
 
 pub use entry::{Encoded, Entry, Slot};
 pub use live::{LiveSettings, LiveStream, SegmentInfo, State};
-pub use stats::{ClientGuard, ClientRecord, Role, Stats};
+pub use stats::{ClientGuard, ClientRecord, ClosedSession, Role, Stats, StreamTotals};
 pub use viewer::{ViewOptions, Viewer, ViewerEvent};
 
 use stats::lock;

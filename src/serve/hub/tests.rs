@@ -339,6 +339,9 @@ fn segments_start_at_keys_at_least_the_segment_size_apart_and_count_across_recon
         .map(|s| (s.number, s.epoch))
         .collect();
     assert_eq!(last, vec![(6, 2), (5, 2), (4, 1)]);
+    // One session change so far: counted from segment 5 on.
+    let disc: Vec<u64> = segs.iter().map(|s| s.discontinuities).collect();
+    assert_eq!(disc, vec![0, 0, 0, 0, 0, 1, 1]);
     assert!(
         segs[5].start_ms > 8960,
         "after the first session's last packet"
@@ -348,4 +351,8 @@ fn segments_start_at_keys_at_least_the_segment_size_apart_and_count_across_recon
     let (segs, _) = s.segments();
     let (first, _) = s.window_ms().unwrap();
     assert!(segs[0].start_ms >= first);
+    // The count is kept by segments after the one that changed session left the window.
+    assert!(segs[0].number > 5);
+    assert!(segs.iter().all(|s| s.discontinuities == 1));
+    assert!(s.unix_zero_ms().is_some());
 }

@@ -201,6 +201,16 @@ impl Viewer {
 
     /// The next event, for hand-written futures and bodies. While paused it stays pending.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<ViewerEvent> {
+        let r = self.poll_event(cx);
+        if let Poll::Ready(ViewerEvent::Packets(batch)) = &r {
+            if let Some(last) = batch.last() {
+                self.guard.set_position(last.ms);
+            }
+        }
+        r
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<ViewerEvent> {
         if self.paused {
             return Poll::Pending;
         }

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Serving benchmark: one 720p ~3 Mbit/s stream published over RTMP in real time; N RTMP
+# viewers on `mist serve`, the same N RTMP viewers on nginx-rtmp (one worker process, its usual
+# single-core deployment) when nginx with libnginx-mod-rtmp is installed, and N HTTP-FLV
+# viewers on `mist serve` (nginx-rtmp has no HTTP-FLV).
+#
+#   scripts/serve_bench.sh [N ...]          (default: 100 1000 2000)
+#
+# The input is encoded once into $MIST_BENCH_DIR (default ~/.cache/mist-bench), never into the
+# repository. Each run prints the load generator's report; the CSV lines go to
+# bench/results/DATE-HOST-serve.csv. Runs are interleaved (mist, nginx, mist, nginx ...) so
+# the machine's state hits both alike. Measure on a quiet machine and say if it was not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+counts=("$@")
+[ ${#counts[@]} -gt 0 ] || counts=(100 1000 2000)
+dir=${MIST_BENCH_DIR:-$HOME/.cache/mist-bench}
+mkdir -p "$dir"
+input=$dir/720p_3M.flv
+if [ ! -s "$input" ]; then
+    ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=1280x720:rate=30 \
+        -f lavfi -i sine=frequency=440:sample_rate=48000 -t 20 \
+        -c:v libx264 -preset veryfast -b:v 3M -maxrate 3M -bufsize 6M -g 60 -keyint_min 60 \
+        -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv "$input"
+fi
+cargo build --release --bin mist --example serve_load </dev/null
+mist=target/release/mist
+load=target/release/examples/serve_load
+out=bench/results/$(date +%F)-$(hostname)-serve.csv
+[ -s "$out" ] || echo "date,server,rtmp_viewers,flv_viewers,kept,cpu_cores,cpu_per_viewer,rss_idle_kib,rss_kib,rss_per_viewer_kib,latency_median_ms,latency_p95_ms,load_before" >"$out"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ulimit -n "$(ulimit -Hn)" || true
+prewarm=${PREWARM:-55}
+duration=${DURATION:-30}
+
+run_mist() {
+    local nr=$1 nf=$2 rtmp http pid
+    rtmp=$(free_port); http=$(free_port)
+    "$mist" serve "$dir" --rtmp "127.0.0.1:$rtmp" --http "127.0.0.1:$http" --api off \
+        >"$dir/mist.log" 2>&1 </dev/null &
+    pid=$!
+    sleep 1
+    local load_before
+    load_before=$(cut -d' ' -f1 /proc/loadavg)
+    echo "== mist: $nr RTMP + $nf HTTP-FLV viewers (load $load_before)"
+    "$load" --rtmp "127.0.0.1:$rtmp" --http "127.0.0.1:$http" --server-pid "$pid" \
+        --input "$input" --rtmp-viewers "$nr" --flv-viewers "$nf" \
+        --prewarm "$prewarm" --duration "$duration" </dev/null | tee "$dir/last.txt" || true
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    grep '^CSV,' "$dir/last.txt" | sed "s/^CSV,/$(date -Is),mist,/;s/\$/,$load_before/" >>"$out"
+}
+
+run_nginx() {
+    local n=$1 rtmp prefix pid mod load_before
+    command -v nginx >/dev/null || { echo "(nginx not installed: skipping nginx-rtmp)"; return; }
+    mod=$(ls /usr/lib/nginx/modules/ngx_rtmp_module.so 2>/dev/null || true)
+    [ -n "$mod" ] || { echo "(libnginx-mod-rtmp not installed: skipping nginx-rtmp)"; return; }
+    rtmp=$(free_port)
+    prefix=$(mktemp -d)
+    cat >"$prefix/nginx.conf" <<CONF
+load_module $mod;
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+error_log stderr warn;
+pid $prefix/nginx.pid;
+events { worker_connections 60000; }
+rtmp { server { listen 127.0.0.1:$rtmp; chunk_size 4096; application live { live on; } } }
+CONF
+    nginx -p "$prefix" -c "$prefix/nginx.conf" >"$dir/nginx.log" 2>&1 </dev/null &
+    pid=$!
+    sleep 1
+    load_before=$(cut -d' ' -f1 /proc/loadavg)
+    echo "== nginx-rtmp: $n RTMP viewers (load $load_before)"
+    "$load" --rtmp "127.0.0.1:$rtmp" --server-pid "$pid" --input "$input" \
+        --rtmp-viewers "$n" --prewarm 5 --duration "$duration" </dev/null | tee "$dir/last.txt" || true
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    rm -rf "$prefix"
+    grep '^CSV,' "$dir/last.txt" | sed "s/^CSV,/$(date -Is),nginx-rtmp,/;s/\$/,$load_before/" >>"$out"
+}
+
+for n in "${counts[@]}"; do
+    run_mist "$n" 0
+    run_nginx "$n"
+    run_mist 0 "$n"
+done
+echo "results: $out"

@@ -1,0 +1,342 @@
+//! Segmented outputs over HTTP: `/hls/STREAM/...` (HLS with MPEG-TS segments) and
+//! `/cmaf/STREAM/...` (HLS version 7 with fMP4 segments), MistServer's paths. Playlists and
+//! segments come from `package/`; this module finds the stream, keeps what was built, and
+//! answers with the headers caches need.
+//!
+//! - Live ([`live`]): per stream and packaging, segments are built once (in order, per
+//!   variant, by one segmenter) and kept as shared `Bytes` while they are in the DVR window;
+//!   playlists are rebuilt only when the hub's segment list changes. A segment outside the
+//!   window or not complete yet is 404.
+//! - Files ([`vod`]): the very remux `mist remux IN DIR/ --to hls` runs, once, into a cache
+//!   folder (bounded, least recently used first out, removed at shutdown), then served as
+//!   static files.
+//!
+//! Caching: segments `public, max-age=…, immutable` (a day for files, the DVR window live),
+//! live playlists `max-age=1`, file playlists a day; `ETag` on everything, `Last-Modified` for
+//! files, `Content-Length`, single `Range`s (206/416) and `If-None-Match` (304).
+
+pub mod live;
+pub mod vod;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+
+use super::query::percent_decode;
+use super::{full, hub_error, not_found, status, Body};
+use crate::package::hls::{self, PLAYLIST_MIME};
+use crate::package::Packaging;
+use crate::serve::hub::Lookup;
+use crate::serve::Shared;
+
+pub use live::LiveStates;
+pub use vod::VodCache;
+
+/// Longest path piece (stream name, variant or file name) accepted.
+const MAX_PIECE: usize = 128;
+/// `max-age` of file segments and playlists, in seconds (a day).
+pub const VOD_MAX_AGE: u64 = 86_400;
+
+/// What the segmented outputs keep between requests.
+#[derive(Debug, Default)]
+pub struct Registry {
+    /// Live streams' built segments and playlists.
+    pub live: LiveStates,
+    /// Files packaged on demand.
+    pub vod: VodCache,
+}
+
+impl Registry {
+    /// Removes the file cache (server shutdown).
+    pub fn shutdown(&self) {
+        self.vod.remove_all();
+    }
+}
+
+/// The packaging a URL prefix (`hls`, `cmaf`) serves.
+pub fn packaging_for(prefix: &str) -> Option<Packaging> {
+    match prefix {
+        "hls" => Some(Packaging::HlsTs),
+        "cmaf" => Some(Packaging::HlsFmp4),
+        _ => None,
+    }
+}
+
+/// A piece of a path as packaged folders name things: letters, digits, `_`, `-`, `.`, not
+/// `.`/`..`.
+fn plain(piece: &str) -> bool {
+    !piece.is_empty()
+        && piece.len() <= MAX_PIECE
+        && piece != "."
+        && piece != ".."
+        && piece
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// How a response may be cached.
+#[derive(Clone, Debug)]
+pub struct Caching {
+    /// `Cache-Control`.
+    pub control: String,
+    /// `ETag` (quoted).
+    pub etag: String,
+    /// `Last-Modified`, when known.
+    pub modified: Option<String>,
+}
+
+/// The MIME type of a packaged file, by its extension.
+pub fn mime_of(name: &str) -> &'static str {
+    if name.ends_with(".m3u8") {
+        PLAYLIST_MIME
+    } else if name.ends_with(".ts") {
+        "video/mp2t"
+    } else if name.ends_with(".m4s") || name.ends_with(".mp4") {
+        "video/mp4"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+/// Answers `/PREFIX/STREAM/REST` (`rest` still percent-encoded).
+pub async fn handle(
+    method: &Method,
+    headers: &HeaderMap,
+    shared: &Shared,
+    _peer: SocketAddr,
+    packaging: Packaging,
+    rest: &str,
+) -> Response<Body> {
+    let mut pieces = rest.split('/');
+    let Some(raw_name) = pieces.next() else {
+        return not_found();
+    };
+    let name = percent_decode(raw_name, false);
+    let path: Vec<&str> = pieces.collect();
+    if name.is_empty() || path.is_empty() || path.len() > 2 || !path.iter().all(|p| plain(p)) {
+        return not_found();
+    }
+    let hub = &shared.hub;
+    match hub.lookup(&name) {
+        Err(e) => hub_error(&e),
+        Ok(Lookup::Live(_, stream)) => {
+            let state = shared
+                .segmented
+                .live
+                .state(&name, packaging, &stream, hub.started());
+            match state.answer(&path) {
+                Some((bytes, mime, caching)) => respond(method, headers, bytes, mime, &caching),
+                None => not_found(),
+            }
+        }
+        Ok(Lookup::File(_, file)) => {
+            let ready = match shared.segmented.vod.ensure(&file, packaging).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), "{e}");
+                    return status(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n"));
+                }
+            };
+            match ready.read(&path).await {
+                Some((bytes, caching)) => {
+                    let last = path.last().copied().unwrap_or("");
+                    respond(method, headers, bytes, mime_of(last), &caching)
+                }
+                None => not_found(),
+            }
+        }
+    }
+}
+
+/// A `Range:` that no byte of the body satisfies (416).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
+/// A byte range asked for by `Range:` against a body of `len` bytes: `Ok(None)` for the
+/// whole body (no header, or one this server does not honour, such as several ranges),
+/// `Err` when it cannot be satisfied.
+pub fn range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
+    let Some(v) = value else { return Ok(None) };
+    let Some(spec) = v.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(Unsatisfiable)?;
+    let num = |s: &str| -> Result<u64, Unsatisfiable> {
+        if s.is_empty() || s.len() > 19 || !s.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(Unsatisfiable);
+        }
+        s.parse().map_err(|_| Unsatisfiable)
+    };
+    let (start, end) = if a.is_empty() {
+        // The last `b` bytes.
+        let n = num(b)?;
+        if n == 0 || len == 0 {
+            return Err(Unsatisfiable);
+        }
+        (len.saturating_sub(n), len - 1)
+    } else {
+        let s = num(a)?;
+        let e = if b.is_empty() {
+            len.saturating_sub(1)
+        } else {
+            num(b)?
+        };
+        if e < s {
+            return Err(Unsatisfiable);
+        }
+        (s, e.min(len.saturating_sub(1)))
+    };
+    if start >= len {
+        return Err(Unsatisfiable);
+    }
+    Ok(Some((start, end)))
+}
+
+/// The response for a whole file `body`, honouring `If-None-Match` and `Range`.
+pub fn respond(
+    method: &Method,
+    headers: &HeaderMap,
+    body: Bytes,
+    mime: &'static str,
+    caching: &Caching,
+) -> Response<Body> {
+    let len = body.len() as u64;
+    let mut b = Response::builder()
+        .header(header::CACHE_CONTROL, caching.control.as_str())
+        .header(header::ETAG, caching.etag.as_str())
+        .header(header::ACCEPT_RANGES, "bytes");
+    if let Some(m) = &caching.modified {
+        b = b.header(header::LAST_MODIFIED, m.as_str());
+    }
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == caching.etag)
+        });
+    if matches {
+        return b
+            .status(StatusCode::NOT_MODIFIED)
+            .body(full(Bytes::new()))
+            .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, ""));
+    }
+    b = b.header(header::CONTENT_TYPE, mime);
+    let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (code, part) = match range(asked, len) {
+        Ok(None) => (StatusCode::OK, body),
+        Ok(Some((s, e))) => {
+            b = b.header(header::CONTENT_RANGE, format!("bytes {s}-{e}/{len}"));
+            (
+                StatusCode::PARTIAL_CONTENT,
+                body.slice(s as usize..(e + 1) as usize),
+            )
+        }
+        Err(Unsatisfiable) => {
+            b = b.header(header::CONTENT_RANGE, format!("bytes */{len}"));
+            (StatusCode::RANGE_NOT_SATISFIABLE, Bytes::new())
+        }
+    };
+    let n = part.len();
+    let part = if method == Method::HEAD {
+        Bytes::new()
+    } else {
+        part
+    };
+    let mut resp = b
+        .status(code)
+        .body(full(part))
+        .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, ""));
+    // A HEAD answer says how long the body would be.
+    if let Ok(v) = HeaderValue::from_str(&n.to_string()) {
+        resp.headers_mut().insert(header::CONTENT_LENGTH, v);
+    }
+    resp
+}
+
+/// A time as an HTTP date (RFC 9110 §5.6.7 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn http_date(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    // The playlist writer's ISO 8601 form, re-cut: 1994-11-06T08:49:37.000Z.
+    let iso = crate::package::hls::playlist::date_time(secs * 1000);
+    let days = secs.div_euclid(86_400);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let wd = WEEKDAYS[days.rem_euclid(7) as usize];
+    let month: usize = iso[5..7].parse().unwrap_or(1);
+    format!(
+        "{wd}, {} {} {} {} GMT",
+        &iso[8..10],
+        MONTHS[month.clamp(1, 12) - 1],
+        &iso[0..4],
+        &iso[11..19]
+    )
+}
+
+/// The segment of `segments` a file name asks for (start, and for TS the end, must match).
+pub fn find_segment<'s>(
+    packaging: Packaging,
+    segments: &'s [crate::package::Segment],
+    name: &str,
+) -> Option<&'s crate::package::Segment> {
+    let (start, end) = hls::parse_segment_name(packaging, name)?;
+    let i = segments.partition_point(|s| s.start_ms < start);
+    let s = segments.get(i).filter(|s| s.start_ms == start)?;
+    match end {
+        Some(e) if e != s.end_ms => None,
+        _ => Some(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_as_rfc_9110_reads_them() {
+        assert_eq!(range(None, 100), Ok(None));
+        assert_eq!(range(Some("bytes=0-9"), 100), Ok(Some((0, 9))));
+        assert_eq!(range(Some("bytes=90-"), 100), Ok(Some((90, 99))));
+        assert_eq!(range(Some("bytes=-10"), 100), Ok(Some((90, 99))));
+        assert_eq!(range(Some("bytes=-1000"), 100), Ok(Some((0, 99))));
+        assert_eq!(range(Some("bytes=50-1000"), 100), Ok(Some((50, 99))));
+        assert_eq!(range(Some("bytes=100-"), 100), Err(Unsatisfiable));
+        assert_eq!(range(Some("bytes=9-0"), 100), Err(Unsatisfiable));
+        assert_eq!(range(Some("bytes=x-1"), 100), Err(Unsatisfiable));
+        assert_eq!(
+            range(Some("bytes=99999999999999999999-"), 100),
+            Err(Unsatisfiable)
+        );
+        assert_eq!(range(Some("bytes=0-1,5-6"), 100), Ok(None));
+        assert_eq!(range(Some("items=0-1"), 100), Ok(None));
+    }
+
+    #[test]
+    fn http_dates() {
+        // RFC 9110's example: 784111777 = Sun, 06 Nov 1994 08:49:37 GMT.
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
+        assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            http_date(std::time::UNIX_EPOCH),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
+    }
+
+    #[test]
+    fn only_plain_pieces() {
+        for ok in ["index.m3u8", "1_2", "0_2000.ts", "chunk_40.m4s"] {
+            assert!(plain(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "a%2fb", "x y", "\u{e9}"] {
+            assert!(!plain(bad), "{bad}");
+        }
+    }
+}
