@@ -282,6 +282,27 @@ fn stream_reader_and_file_demuxer_agree_on_a_cut_frame() {
     assert_eq!(stream, file);
 }
 
+/// Oracle: the file's bytes (an ID3 tag, then the first frame cut short). A first frame cut by
+/// the end of the input is no packet for the file demuxer either. Found by the demux_mp3 fuzz
+/// target (kept in its corpus).
+#[test]
+fn a_cut_first_frame_is_no_packet() {
+    let data = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/demux_mp3/crash-be0323cee6188beed7a0f786b5f29136e55ba100"),
+    )
+    .unwrap();
+    let mut d = demux::Demuxer::open(Source::from_bytes("x.mp3", data.clone())).unwrap();
+    assert!(d.next_packet().unwrap().is_none());
+    assert!(d
+        .take_findings()
+        .iter()
+        .any(|f| f.message.contains("last frame truncated")));
+    assert!(!events(&[&data])
+        .iter()
+        .any(|e| !e.starts_with("finding") && !e.starts_with("tracks")));
+}
+
 /// Oracle: the sidecar's times. Seeking to 1.0 s lands on the frame at or before 1.0 s (an
 /// index key), and the packets after it keep their times.
 #[test]

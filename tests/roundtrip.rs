@@ -31,8 +31,9 @@ fn every_writable_format_round_trips_its_own_output() {
 
 /// Oracle: no panic, and the round trip holds. Inputs the roundtrip fuzz targets found (kept in
 /// their corpus): an H.264 stream whose second keyframe carries no parameter sets (the Annex B
-/// writer adds them, which the comparison allows), and an MP4 whose `stts` claims a duration
-/// past i64 (the sum overflowed).
+/// writer adds them, which the comparison allows), one whose derived frame times change when the
+/// writer repeats its parameter sets (raw H.264 stores no times: not compared), and an MP4
+/// whose `stts` claims a duration past i64 (the sum overflowed).
 #[test]
 fn fuzz_finds_round_trip() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
@@ -40,6 +41,10 @@ fn fuzz_finds_round_trip() {
         (
             "h264",
             "roundtrip_h264/crash-8ddf608118528b424d1d945459c6448d1e4a02c7",
+        ),
+        (
+            "h264",
+            "roundtrip_h264/crash-0668b7b8bfdd31999edb24b5f940b4afb348ff2b",
         ),
         (
             "mp4",

@@ -254,17 +254,21 @@ impl Demuxer {
                         findings,
                     });
                 }
-                Unit::Frame { header, .. } => {
+                Unit::Frame {
+                    header, truncated, ..
+                } => {
                     let track = track_of(&header)?;
                     let data = item.data.unwrap_or_default();
-                    let pending = Packet {
+                    // A first frame cut by the end of the input describes the track but is
+                    // not a packet (as any cut frame).
+                    let pending = (!truncated).then_some(Packet {
                         track: TRACK_ID,
                         dts: Ticks(0),
                         cts: 0,
                         keyframe: true,
                         data,
                         pos: Some(item.offset),
-                    };
+                    });
                     return Ok(Demuxer {
                         data_start: item.offset,
                         walk,
@@ -274,7 +278,7 @@ impl Demuxer {
                             ..Meta::default()
                         },
                         samples: i64::from(header.samples_per_frame()),
-                        pending: Some(pending),
+                        pending,
                         findings,
                     });
                 }
