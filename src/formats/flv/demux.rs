@@ -529,7 +529,8 @@ impl DemuxerTrait for Demuxer {
         self.finished = false;
         self.queue.clear();
         self.late_error = None;
-        self.reader.tags_mut().reset_to_tag(pos);
+        // Events parsed before the seek (the read-ahead of `open`) must not come out after it.
+        self.reader.restart_at(pos);
         // Index times are on the timeline: resume it as it was at the last jump before `pos`
         // (the file's own clock from there), or from the start.
         let (clock, mut timeline) = match self.jumps.iter().rev().find(|j| j.0 <= pos) {
@@ -553,7 +554,7 @@ impl DemuxerTrait for Demuxer {
         self.finished = false;
         self.queue.clear();
         self.late_error = None;
-        self.reader.tags_mut().reset_to_tag(pos);
+        self.reader.restart_at(pos);
         self.reader.streams_mut().set_clock(None);
         self.reader
             .streams_mut()
