@@ -384,6 +384,9 @@ pub fn convert_bytes(
     Ok((sink.data, outcome))
 }
 
+/// An opened input, the input's length when known, and whether it can seek.
+type Input = (Box<dyn Demuxer>, Option<u64>, bool);
+
 /// An opened input, its output's muxer, the input's length when known, and whether the input
 /// can seek.
 type Opened = (Box<dyn Demuxer>, Box<dyn Muxer>, Option<u64>, bool);
@@ -406,10 +409,7 @@ fn open_both(
 
 /// Opens the plan's input (detecting its format unless forced; spooling a pipe that must be
 /// read out of order), with its length when known and whether it can seek.
-fn open_input(
-    plan: &Plan,
-    src: Option<Source>,
-) -> Result<(Box<dyn Demuxer>, Option<u64>, bool), PipelineError> {
+fn open_input(plan: &Plan, src: Option<Source>) -> Result<Input, PipelineError> {
     let in_name = plan.input.display().to_string();
     let src = match src {
         Some(s) => s,
