@@ -219,3 +219,49 @@ fn readme_cat_ts_into_flv() {
     convert_file(&fixture("h264_aac.ts"), &by_file, "flv");
     assert_eq!(packets(&out), packets(&by_file));
 }
+
+/// Oracle: the fixture's listing (48 packets on PID 0x202). From a pipe, a stream a later PMT
+/// adds after the output has started cannot become a track of it; its packets are counted and
+/// said at the end, not dropped in silence. (From a file, the tables are surveyed at open and
+/// the stream is a track: tests/discontinuity.rs.)
+#[test]
+fn a_stream_added_late_in_a_pipe_is_reported() {
+    let dir = TestDir::new("pipes-late");
+    let data = std::fs::read(fixture("pmt_change.ts")).unwrap();
+    // The PMT of version 1 starts at byte 34592: 400 KB of null packets before it keep it out
+    // of the demuxer's look-ahead.
+    let at = 34592;
+    assert_eq!(data[at], 0x47);
+    let mut spaced = data[..at].to_vec();
+    for _ in 0..(400 << 10) / 188 {
+        spaced.extend_from_slice(&[0x47, 0x1F, 0xFF, 0x10]);
+        spaced.extend_from_slice(&[0xFF; 184]);
+    }
+    spaced.extend_from_slice(&data[at..]);
+    let input = dir.join("spaced.ts");
+    std::fs::write(&input, &spaced).unwrap();
+    let out = dir.join("out.ts");
+    let mut child = mist()
+        .args(["convert", "-", out.to_str().unwrap(), "-q"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        for piece in spaced.chunks(4096) {
+            if stdin.write_all(piece).is_err() {
+                break;
+            }
+        }
+    });
+    let o = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("48 packets of track 514 not written"), "{err}");
+    // The streams moved to new PIDs go on as their tracks.
+    let j = analyse_json(&out, &["--detail", "1"]);
+    assert_eq!(j["tracks"].as_array().unwrap().len(), 2);
+    assert_eq!(j["packets"].as_array().unwrap().len(), 50 + 96);
+}

@@ -510,6 +510,11 @@ struct Job {
     replay: bool,
     /// Lines for the user, shown by [`Job::flush_warnings`].
     warnings: Vec<String>,
+    /// The input's tracks when the job was planned.
+    source_tracks: Vec<TrackId>,
+    /// Packets of tracks the input announced only after the job was planned (a stream added
+    /// late in a pipe): counted, reported at the end.
+    late: std::collections::BTreeMap<TrackId, u64>,
 }
 
 /// What a job writes to: a name for messages and what its writer needs.
@@ -663,6 +668,8 @@ impl Job {
             cut_short: false,
             replay: false,
             warnings: Vec::new(),
+            source_tracks: source.tracks.iter().map(|t| t.id).collect(),
+            late: Default::default(),
         };
         // What opening (and indexing) the input found.
         job.absorb(demux)?;
@@ -805,6 +812,11 @@ impl Job {
             self.absorb(demux)?;
             let Some(pkt) = pkt else { return Ok(None) };
             let Some(slot) = self.keep.iter().position(|(id, _)| *id == pkt.track) else {
+                // Left out on purpose (--tracks), or a track that was not there when the
+                // output was started: that is media lost, and said at the end.
+                if !self.source_tracks.contains(&pkt.track) && !self.replay {
+                    *self.late.entry(pkt.track).or_default() += 1;
+                }
                 continue;
             };
             let t = Time::new(pkt.dts, self.meta.tracks[slot].timebase);
@@ -884,6 +896,13 @@ impl Job {
         let finish = muxer.finish(sink).map_err(out_err)?;
         outcome.bytes = sink.position();
         outcome.damaged = self.damaged;
+        for (track, n) in std::mem::take(&mut self.late) {
+            outcome.not_written += n;
+            progress.warn(&format!(
+                "{}: {n} packets of track {track} not written: the track appeared after the output was started",
+                self.in_name
+            ));
+        }
         for (n, why) in &finish.dropped {
             outcome.not_written += n;
             outcome.packets = outcome.packets.saturating_sub(*n);
