@@ -51,6 +51,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "video/mp4",
     probe,
     open: Some(demux::open),
+    needs_seek: true,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         live: false,
@@ -70,6 +71,7 @@ pub const FMP4_SPEC: FormatSpec = FormatSpec {
     mime: "video/mp4",
     probe: super::never,
     open: Some(demux::open),
+    needs_seek: true,
     muxer: Some(fmp4::new),
     mux_caps: MuxCaps {
         live: true,
