@@ -25,7 +25,16 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     findings: Option<Vec<Finding>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    problems: Option<Problems>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     structures: Option<Vec<Node>>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Problems {
+    errors: u64,
+    warnings: u64,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

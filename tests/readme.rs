@@ -150,6 +150,9 @@ fn every_readme_example_runs() {
     for (name, from) in INPUTS {
         dir.copy_in(&fixture(from), name);
     }
+    // A recording cut off two thirds in, as an interrupted one is.
+    let flv = std::fs::read(fixture("h264_aac.flv")).unwrap();
+    std::fs::write(dir.join("cut.flv"), &flv[..flv.len() * 2 / 3]).unwrap();
     for line in &lines {
         let (cmd, promise) = split_comment(line);
         let want = match promise {
@@ -185,30 +188,83 @@ fn every_readme_example_runs() {
         .is_file());
 }
 
-/// The main command of "The two commands" needs nothing but the repository: the sample it
-/// converts is committed (tracked by git, not ignored), and the same command, with the
-/// built binary for `cargo run --release --`, works in a folder holding only that file.
+/// The commands of "The two commands" need nothing but the repository: the main one serves
+/// the committed samples (copied by `git ls-files`, so an untracked file cannot make it pass)
+/// with the built binary for `cargo run --release --`, prints a URL per stream, and what it
+/// prints plays; the convert example converts a committed sample.
 #[test]
-fn the_main_command_works_with_committed_files_only() {
+fn the_main_commands_work_with_committed_files_only() {
     let lines = sh_lines(&readme(), "The two commands");
-    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines[1].starts_with("cargo test"), "{lines:?}");
-    let (cmd, _) = split_comment(&lines[0]);
+    let (dir, path) = sandbox("readme-main");
+    let committed = |input: &str| -> Vec<String> {
+        let out = Command::new("git")
+            .args(["ls-files", "--", input])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("git");
+        assert!(out.status.success());
+        let files: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert!(!files.is_empty(), "{input} is not committed");
+        for f in &files {
+            let to = dir.join(f);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(f), &to).unwrap();
+        }
+        files
+    };
+
+    // The main command: a server that lists its streams.
+    let (cmd, promise) = split_comment(&lines[0]);
+    assert_eq!(promise, Promise::Serves, "{cmd}");
     let rest = cmd
         .strip_prefix("cargo run --release -- ")
         .expect("the main command runs mist through cargo");
     let words: Vec<&str> = rest.split_whitespace().collect();
-    let input = words[1];
-    let tracked = Command::new("git")
-        .args(["ls-files", "--error-unmatch", input])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("git");
-    assert!(tracked.status.success(), "{input} is not committed");
-    let (dir, path) = sandbox("readme-main");
-    let to = dir.join(input);
-    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-    std::fs::copy(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(input), &to).unwrap();
+    assert_eq!(words[0], "serve", "{cmd}");
+    committed(words[1]);
+    let serve = util::serve::Serve::start_in(Some(dir.path()), &words[1..]);
+    let http = serve.http.expect("an HTTP listener");
+    let urls: Vec<&str> = serve
+        .banner
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix(&format!("http://{http}/")))
+        .filter(|u| u.ends_with(".flv"))
+        .collect();
+    assert!(urls.len() >= 10, "not a URL per stream: {:?}", serve.banner);
+    let timeout = std::time::Duration::from_secs(20);
+    let played: Vec<&&str> = urls.iter().filter(|u| u.starts_with("h264_aac")).collect();
+    assert!(!played.is_empty(), "no h264_aac stream: {urls:?}");
+    for u in played {
+        let flv = util::serve::get(http, &format!("/{u}"), &[], 64 << 10, timeout);
+        assert_eq!(flv.status, 200, "/{u}");
+        assert!(flv.body.starts_with(b"FLV"), "/{u} is not FLV");
+        let page = format!("/{}.html", u.trim_end_matches(".flv"));
+        assert_eq!(
+            util::serve::get(http, &page, &[], 1 << 20, timeout).status,
+            200,
+            "{page}"
+        );
+    }
+    assert_eq!(
+        serve.terminate(timeout).and_then(|s| s.code()),
+        Some(0),
+        "`{cmd}` after SIGTERM"
+    );
+
+    // The convert example.
+    let (cmd, _) = split_comment(&lines[2]);
+    let rest = cmd
+        .strip_prefix("cargo run --release -- ")
+        .expect("the convert example runs mist through cargo");
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    assert_eq!(words[0], "convert", "{cmd}");
+    committed(words[1]);
     let out = sh(&dir, &path, &format!("mist {rest}"));
     assert!(
         out.status.success(),

@@ -70,11 +70,10 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         let item = match walk.next_item() {
             Ok(Some(i)) => i,
             Ok(None) => break,
-            Err(e) if opts.validate => {
+            Err(e) => {
                 note(&mut findings, Finding::of_error(&e));
                 break;
             }
-            Err(e) => return Err(e.into()),
         };
         if let Some(f) = item.finding.clone() {
             note(&mut findings, f);
@@ -212,7 +211,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         "mp3",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     );
     report.structures = d.finish();
     Ok(report)

@@ -58,7 +58,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 "mp4",
                 size,
                 None,
-                Some(vec![Finding::of_error(&e)]),
+                vec![Finding::of_error(&e)],
+                true,
             ));
         }
         Err(e) => return Err(e.into()),
@@ -127,29 +128,17 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 "moov comes after mdat: players must seek to the end before playing",
             ));
         }
+        // (Samples placed beyond the end of the file are the demuxer's finding.)
         for (t, ts) in meta.tracks.iter().zip(&demux.tracks) {
-            if let Some(s) = ts
-                .samples
-                .iter()
-                .find(|s| s.offset.saturating_add(u64::from(s.size)) > info.len)
-            {
-                findings.push(Finding::error(
-                    s.offset,
-                    format!(
-                        "track {}: sample data at {}+{} lies outside the file ({} bytes)",
-                        t.id, s.offset, s.size, info.len
-                    ),
-                ));
-            }
-            if t.kind == TrackKind::Video && !ts.samples.is_empty() {
-                if !ts.samples.iter().any(|s| s.sync) {
+            if let (TrackKind::Video, Some(first)) = (t.kind, ts.table.first_sample()) {
+                if !ts.samples().any(|s| s.sync) {
                     findings.push(Finding::general(
                         crate::formats::Severity::Error,
                         format!("track {}: no sync sample (keyframe) at all", t.id),
                     ));
-                } else if !ts.samples[0].sync {
+                } else if !first.sync {
                     findings.push(Finding::warning(
-                        ts.samples[0].offset,
+                        first.offset.min(info.len),
                         format!("track {}: the first sample is not a sync sample", t.id),
                     ));
                 }
@@ -168,7 +157,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             .tracks
             .iter()
             .filter(|ts| meta.track(ts.id).is_some_and(|t| t.codec == Codec::Aac))
-            .filter_map(|ts| ts.samples.first().map(|s| (ts.id, s.offset, s.size)))
+            .filter_map(|ts| ts.table.first_sample().map(|s| (ts.id, s.offset, s.size)))
             .collect();
         for (id, offset, size) in firsts {
             if let Ok(data) = demux.read_payload(offset, size.min(FIRST_PAYLOAD_MAX)) {
@@ -177,7 +166,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         }
         if opts.detail == 0 {
             for ts in &demux.tracks {
-                for smp in &ts.samples {
+                for smp in ts.samples() {
                     stats.add_sample(
                         ts.id,
                         Ticks(smp.dts),
@@ -211,7 +200,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             "mp4",
             size,
             (opts.detail >= 1 && opts.json).then_some(rows),
-            None,
+            findings,
+            false,
         );
         declared_duration(&demux, &mut report);
         report.summary_lines = summary_lines;
@@ -222,11 +212,10 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         let p = match demux.next_packet() {
             Ok(Some(p)) => p,
             Ok(None) => break,
-            Err(e) if opts.validate => {
+            Err(e) => {
                 findings.push(Finding::of_error(&e));
                 break;
             }
-            Err(e) => return Err(e.into()),
         };
         if let Some(i) = meta.position(p.track) {
             if let Some(prev) = last[i] {
@@ -263,7 +252,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         "mp4",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     );
     declared_duration(&demux, &mut report);
     report.summary_lines = summary_lines;

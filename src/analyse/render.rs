@@ -84,13 +84,19 @@ pub fn summary(r: &Report, style: TableStyle) -> String {
         let indent = " ".repeat(2 + l.len() - text.len());
         s.push_str(&wrap(text, width, &indent, &format!("{indent}    ")));
     }
-    if r.tracks.is_empty() {
-        return s;
+    if !r.tracks.is_empty() {
+        let rows = track_rows(r);
+        match table(&rows, style) {
+            Some(t) => s.push_str(&t),
+            None => s.push_str(&list(&rows, width)),
+        }
     }
-    let rows = track_rows(r);
-    match table(&rows, style) {
-        Some(t) => s.push_str(&t),
-        None => s.push_str(&list(&rows, width)),
+    if let Some(p) = r.problems {
+        s.push_str(&format!(
+            "{}, {} while reading (--validate lists them)\n",
+            count(p.errors as usize, "error", "errors"),
+            count(p.warnings as usize, "warning", "warnings")
+        ));
     }
     s
 }

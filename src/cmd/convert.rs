@@ -118,6 +118,7 @@ pub fn plan(a: ConvertArgs) -> Result<(Work, bool), UsageError> {
                 fps: a.fps,
                 program: a.program,
             },
+            salvage: a.salvage,
         }),
         a.quiet,
     ))
@@ -151,6 +152,12 @@ fn package_plan(a: ConvertArgs, packaging: Packaging) -> Result<(Work, bool), Us
                 "--end ({e}) must be after --start ({s})"
             )));
         }
+    }
+    if a.salvage {
+        return Err(UsageError(format!(
+            "--salvage is for convert to a file; {} packaging refuses damaged input",
+            packaging.name()
+        )));
     }
     let tracks = selection(&a)?;
     let from = a.from.as_deref().and_then(formats::spec_by_name);

@@ -162,6 +162,10 @@ impl Progress for Bar {
             self.bar.suspend(|| eprintln!("mist: note: {line}"));
         }
     }
+    fn warn(&self, line: &str) {
+        // Warnings are shown even with -q: they say what was not written as it was read.
+        self.bar.suspend(|| eprintln!("mist: warning: {line}"));
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +193,7 @@ mod tests {
             tracks: 2,
             input_bytes: 335_500_000,
             media_ms: 150_000,
+            ..Outcome::default()
         };
         assert_eq!(
             summary_line(&o, 0.82),

@@ -5,6 +5,7 @@
 //! time from demuxer to muxer, and only indexes (a few bytes per packet) are kept.
 
 pub mod adapt;
+pub mod pace;
 pub mod package;
 pub mod select;
 
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{Meta, Packet, Time, TrackId, TrackKind};
 use crate::formats::{
-    self, DemuxOptions, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer, Problem,
+    self, DemuxOptions, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer, Severity,
 };
 use crate::io::atomic::AtomicFile;
 use crate::io::sink::FileSink;
@@ -46,6 +47,9 @@ pub struct Plan {
     pub mux: MuxOptions,
     /// Options for the demuxer (`--fps` for raw H.264).
     pub demux: DemuxOptions,
+    /// Write what is readable of a damaged input (one warning per damaged region) instead of
+    /// refusing it.
+    pub salvage: bool,
 }
 
 /// Receives progress; the CLI shows a bar, tests and pipes show nothing.
@@ -59,6 +63,9 @@ pub trait Progress {
     /// One line the user should read (a track left out by default); the CLI prints it
     /// unless `-q`.
     fn note(&self, _line: &str) {}
+    /// One line the user must see: a damaged region salvaged, a timestamp jump bridged,
+    /// packets that were not written.
+    fn warn(&self, _line: &str) {}
 }
 
 /// Progress that goes nowhere.
@@ -68,6 +75,24 @@ impl Progress for Silent {
     fn begin(&self, _: Option<u64>) {}
     fn advance(&self, _: u64) {}
     fn end(&self) {}
+}
+
+/// Progress that only collects the warnings (tests, fuzzing).
+#[derive(Default)]
+pub struct Collect {
+    /// The warning lines, in order.
+    pub warnings: std::sync::Mutex<Vec<String>>,
+}
+
+impl Progress for Collect {
+    fn begin(&self, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+    fn end(&self) {}
+    fn warn(&self, line: &str) {
+        if let Ok(mut w) = self.warnings.lock() {
+            w.push(line.to_string());
+        }
+    }
 }
 
 /// What a finished conversion did.
@@ -83,6 +108,10 @@ pub struct Outcome {
     pub input_bytes: u64,
     /// Media time written, in ms: the longest track's span of decode times.
     pub media_ms: i64,
+    /// Damaged regions of the input that `--salvage` skipped.
+    pub damaged: u64,
+    /// Packets read from the input but not written (reported in the warnings).
+    pub not_written: u64,
 }
 
 /// Why a conversion failed; the message is the one line the user sees.
@@ -139,6 +168,16 @@ pub enum PipelineError {
     /// the caller reports it as a usage error.
     #[error("{0}")]
     Usage(String),
+    /// The input is damaged and `--salvage` was not asked for.
+    #[error("{path} is damaged (--salvage writes what is readable): {message}{}", at_byte(*.offset))]
+    Damaged {
+        /// The input.
+        path: String,
+        /// Where the damage starts; `None` when it is about the input as a whole.
+        offset: Option<u64>,
+        /// What is wrong.
+        message: String,
+    },
     /// Writing the output failed.
     #[error("{path}: {err}")]
     Output {
@@ -160,18 +199,28 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
             _ => PathBuf::from("."),
         });
     }
-    let (mut demux, mut muxer, total, seekable) = open_both(plan, &mux_options)?;
+    let (mut demux, mut muxer, total, seekable) = open_both(plan, &mux_options, None)?;
 
     progress.begin(total);
     let result = (|| {
-        let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, seekable)?;
+        let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total, seekable);
+        if let Ok(j) = &mut job {
+            j.flush_warnings(progress);
+        }
+        let mut job = job?;
         if let Some(note) = &job.note {
             progress.note(note);
         }
         if plan.output.as_os_str() == "-" {
             let stdout = io::stdout();
             let mut sink = FileSink::new(stdout.lock());
-            let outcome = job.run(demux.as_mut(), muxer.as_mut(), &mut sink, progress)?;
+            let outcome = job.run(
+                demux.as_mut(),
+                muxer.as_mut(),
+                &mut sink,
+                progress,
+                &mut |_| {},
+            )?;
             sink.flush().map_err(|err| PipelineError::Output {
                 path: out_name.clone(),
                 err,
@@ -184,7 +233,13 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
                 err,
             })?;
         let mut sink = FileSink::new(out.take_file());
-        let (outcome, finish) = job.run(demux.as_mut(), muxer.as_mut(), &mut sink, progress)?;
+        let (outcome, finish) = job.run(
+            demux.as_mut(),
+            muxer.as_mut(),
+            &mut sink,
+            progress,
+            &mut |_| {},
+        )?;
         let out_err = |err| PipelineError::Output {
             path: out_name.clone(),
             err,
@@ -266,29 +321,149 @@ pub fn describe_tracks(tracks: &[crate::dtsc::Track]) -> String {
 /// selection, trims, framing and muxer as [`convert`] to a streaming output such as stdout,
 /// so the bytes are the ones `convert` writes. `plan.output` only names the output in errors.
 pub fn convert_into(plan: &Plan, sink: &mut dyn ByteSink) -> Result<Outcome, PipelineError> {
+    convert_into_with(plan, sink, &mut |_| {})
+}
+
+/// [`convert_into`], calling `before_each` with every packet's decode time just before the
+/// packet is written: the hook serve paces deliveries with (`?rate=`, see [`pace`]).
+pub fn convert_into_with(
+    plan: &Plan,
+    sink: &mut dyn ByteSink,
+    before_each: &mut dyn FnMut(Time),
+) -> Result<Outcome, PipelineError> {
     let in_name = plan.input.display().to_string();
     let out_name = plan.output.display().to_string();
-    let (mut demux, mut muxer, _, seekable) = open_both(plan, &plan.mux)?;
-    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, seekable)?;
-    let (outcome, _) = job.run(demux.as_mut(), muxer.as_mut(), sink, &Silent)?;
+    let (mut demux, mut muxer, total, seekable) = open_both(plan, &plan.mux, None)?;
+    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total, seekable)?;
+    let (outcome, _) = job.run(demux.as_mut(), muxer.as_mut(), sink, &Silent, before_each)?;
     Ok(outcome)
 }
 
-/// An opened input, its output's muxer, the input's length when known, and whether the
-/// input can seek.
+/// A conversion opened and planned but not run: the output's tracks (with the index of
+/// exactly what will be written, when the output needs one) and its packets, in the
+/// output's framing, from any time on. serve answers byte ranges of a file's MP4 with it:
+/// the layout is computed once from [`meta`](Prepared::meta), and each range reads only the
+/// packets it needs.
+///
+/// Packets come as the input has them: no shift of negative times, so this is for outputs
+/// that store them ([`crate::formats::MuxCaps::negative_times`]); [`prepare`] refuses others.
+pub struct Prepared {
+    demux: Box<dyn Demuxer>,
+    job: Job,
+}
+
+/// Opens and plans `plan` (selection, window, framing, index) without writing anything.
+pub fn prepare(plan: &Plan) -> Result<Prepared, PipelineError> {
+    let in_name = plan.input.display().to_string();
+    let out_name = plan.output.display().to_string();
+    if !plan.to.mux_caps.negative_times {
+        return Err(PipelineError::CannotWrite {
+            path: out_name,
+            format: plan.to.name,
+        });
+    }
+    let (mut demux, total, seekable) = open_input(plan, None)?;
+    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total, seekable)?;
+    job.ended = vec![false; job.keep.len()];
+    Ok(Prepared { demux, job })
+}
+
+impl Prepared {
+    /// The output's tracks, and its index when the output needs one.
+    pub fn meta(&self) -> &Meta {
+        &self.job.meta
+    }
+
+    /// Forgets the output's index (a few bytes per packet) once it has been used.
+    pub fn drop_index(&mut self) {
+        self.job.meta.index = None;
+    }
+
+    /// Positions the reader so that every packet of the window at or after `to` is still
+    /// ahead (earlier ones may come too; callers skip what they do not need).
+    pub fn seek(&mut self, to: Time) -> Result<(), PipelineError> {
+        let to = self.job.start.map_or(to, |s| s.max(to));
+        self.demux.seek(to).map_err(|err| PipelineError::Format {
+            path: self.job.in_name.clone(),
+            err,
+        })?;
+        self.job.ended = vec![false; self.job.keep.len()];
+        Ok(())
+    }
+
+    /// The next packet of the window, in the output's framing, or `None` at its end.
+    pub fn next_packet(&mut self) -> Result<Option<Packet>, PipelineError> {
+        Ok(self.job.next_kept(self.demux.as_mut())?.map(|(_, p)| p))
+    }
+}
+
+/// Runs a conversion of bytes in memory into bytes in memory (fuzzing, tests): the same
+/// detection, damage policy, selection, trims, framing and muxer as [`convert`], with the
+/// muxer's end-of-stream patches applied. `plan.input` and `plan.output` only name the two
+/// in errors; side files (a `.dtsh`) are not kept.
+pub fn convert_bytes(
+    plan: &Plan,
+    input: Vec<u8>,
+    progress: &dyn Progress,
+) -> Result<(Vec<u8>, Outcome), PipelineError> {
+    let in_name = plan.input.display().to_string();
+    let out_name = plan.output.display().to_string();
+    let src = Source::from_bytes(&in_name, input);
+    let (mut demux, mut muxer, total, seekable) = open_both(plan, &plan.mux, Some(src))?;
+    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total, seekable)?;
+    job.flush_warnings(progress);
+    let mut sink = crate::io::VecSink::default();
+    let (outcome, finish) = job.run(
+        demux.as_mut(),
+        muxer.as_mut(),
+        &mut sink,
+        progress,
+        &mut |_| {},
+    )?;
+    for (at, bytes) in finish.patches {
+        let at = at as usize;
+        if let Some(dst) = sink.data.get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(&bytes);
+        }
+    }
+    Ok((sink.data, outcome))
+}
+
+/// An opened input, the input's length when known, and whether it can seek.
+type Input = (Box<dyn Demuxer>, Option<u64>, bool);
+
+/// An opened input, its output's muxer, the input's length when known, and whether the input
+/// can seek.
 type Opened = (Box<dyn Demuxer>, Box<dyn Muxer>, Option<u64>, bool);
 
-/// Opens the plan's input (detecting its format unless forced; refusing demuxer options
-/// its format would ignore) and creates its muxer; also returns the input's length when
-/// known and whether it can seek.
-fn open_both(plan: &Plan, mux_options: &MuxOptions) -> Result<Opened, PipelineError> {
+/// Opens the plan's input (detecting its format unless forced; spooling a pipe that must be
+/// read out of order) and creates its muxer; also returns the input's length when known and
+/// whether it can seek.
+fn open_both(
+    plan: &Plan,
+    mux_options: &MuxOptions,
+    src: Option<Source>,
+) -> Result<Opened, PipelineError> {
+    let new_muxer = plan.to.muxer.ok_or(PipelineError::CannotWrite {
+        path: plan.output.display().to_string(),
+        format: plan.to.name,
+    })?;
+    let (demux, total, seekable) = open_input(plan, src)?;
+    Ok((demux, new_muxer(mux_options), total, seekable))
+}
+
+/// Opens the plan's input (detecting its format unless forced; spooling a pipe that must be
+/// read out of order), with its length when known and whether it can seek.
+fn open_input(plan: &Plan, src: Option<Source>) -> Result<Input, PipelineError> {
     let in_name = plan.input.display().to_string();
-    let src = Source::open(&plan.input)
-        .map_err(|err| PipelineError::Open {
+    let src = match src {
+        Some(s) => s,
+        None => Source::open(&plan.input).map_err(|err| PipelineError::Open {
             path: in_name.clone(),
             err,
-        })?
-        .with_demux_options(plan.demux.clone());
+        })?,
+    }
+    .with_demux_options(plan.demux.clone());
     let from = match plan.from {
         Some(f) => f,
         None => formats::detect(src.head(), src.path())
@@ -299,17 +474,35 @@ fn open_both(plan: &Plan, mux_options: &MuxOptions) -> Result<Opened, PipelineEr
         path: in_name.clone(),
         format: from.name,
     })?;
-    let new_muxer = plan.to.muxer.ok_or(PipelineError::CannotWrite {
-        path: plan.output.display().to_string(),
-        format: plan.to.name,
-    })?;
-    let total = src.len();
+    // From a pipe, an input that must be read out of order (MP4's tables, an index for a
+    // muxer that cannot do without one, a time window, a salvage pass) is spooled to a scratch
+    // file beside the output (the temporary folder for stdout), as muxers spool their indexes.
+    let caps = plan.to.mux_caps;
+    let src = if !src.is_seekable()
+        && (from.needs_seek
+            || (caps.needs_index && (!caps.live || plan.salvage))
+            || plan.start.is_some()
+            || plan.end.is_some())
+    {
+        let dir = match plan.output.parent() {
+            _ if plan.output.as_os_str() == "-" => std::env::temp_dir(),
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        src.spool(&dir).map_err(|err| PipelineError::Open {
+            path: in_name.clone(),
+            err,
+        })?
+    } else {
+        src
+    };
     let seekable = src.is_seekable();
+    let total = src.len();
     let demux = open(src).map_err(|err| PipelineError::Format {
         path: in_name.clone(),
         err,
     })?;
-    Ok((demux, new_muxer(mux_options), total, seekable))
+    Ok((demux, total, seekable))
 }
 
 /// Writes side-file chunks in order, copying scratch files through a bounded buffer.
@@ -341,7 +534,8 @@ pub fn side_path(output: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Per-conversion state: the output tracks, their adapters, the time window.
+/// Per-conversion state: the output tracks, their adapters, the time window, and what the
+/// damage policy has seen.
 struct Job {
     meta: Meta,
     keep: Vec<(TrackId, Adapter)>,
@@ -353,6 +547,22 @@ struct Job {
     out_name: String,
     /// What the default track choice left out, for the user.
     note: Option<String>,
+    in_len: Option<u64>,
+    salvage: bool,
+    /// Damaged regions met (and, under `--salvage`, skipped).
+    damaged: u64,
+    /// True after the input became unreadable and salvage ended it there.
+    cut_short: bool,
+    /// Findings were already reported by an earlier pass over the same input (the index
+    /// pass): a second pass drops them.
+    replay: bool,
+    /// Lines for the user, shown by [`Job::flush_warnings`].
+    warnings: Vec<String>,
+    /// The input's tracks when the job was planned.
+    source_tracks: Vec<TrackId>,
+    /// Packets of tracks the input announced only after the job was planned (a stream added
+    /// late in a pipe): counted, reported at the end.
+    late: std::collections::BTreeMap<TrackId, u64>,
 }
 
 /// What a job writes to: a name for messages and what its writer needs.
@@ -368,31 +578,33 @@ impl Job {
         demux: &mut dyn Demuxer,
         in_name: &str,
         out_name: &str,
+        in_len: Option<u64>,
         seekable: bool,
     ) -> Result<Job, PipelineError> {
         let target = Target {
             name: plan.to.name,
             caps: plan.to.mux_caps,
         };
-        Job::prepare_for(plan, target, demux, in_name, out_name, seekable)
+        Job::prepare_for(plan, target, demux, in_name, out_name, in_len, seekable)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn prepare_for(
         plan: &Plan,
         target: Target<'_>,
         demux: &mut dyn Demuxer,
         in_name: &str,
         out_name: &str,
+        in_len: Option<u64>,
         seekable: bool,
     ) -> Result<Job, PipelineError> {
-        let in_err = |err| PipelineError::Format {
-            path: in_name.to_string(),
-            err,
-        };
+        let in_err = |err| damaged(in_name, err);
         let source = demux.meta().clone();
         let mut meta = Meta {
             tracks: Vec::new(),
-            live: source.live,
+            // What convert writes is a file, even from a live recording: MistServer serves a
+            // DTSC header that still says `live` as a live stream waiting for more.
+            live: false,
             unix_zero: source.unix_zero,
             index: None,
             tags: source.tags.clone().filter(|_| !plan.mux.strip_tags),
@@ -578,37 +790,57 @@ impl Job {
             in_name: in_name.to_string(),
             out_name: out_name.to_string(),
             note,
+            in_len,
+            salvage: plan.salvage,
+            damaged: 0,
+            cut_short: false,
+            replay: false,
+            warnings: Vec::new(),
+            source_tracks: source.tracks.iter().map(|t| t.id).collect(),
+            late: Default::default(),
         };
-        if target.caps.needs_index {
-            // An output that needs the whole input's index first (faststart MP4) cannot be
-            // made from a pipe that only its demuxer could index by reading it twice.
-            demux.build_index().map_err(|err| match &err.problem {
-                Problem::Unsupported(_) if !seekable => PipelineError::Usage(format!(
-                    "{} output needs an index of the whole input before its first byte, and \
-                     {in_name} is a pipe: read from a file, or write a streaming format (ts, \
-                     fmp4, dtsc, mp3)",
-                    target.name
-                )),
-                _ => in_err(err),
-            })?;
+        // What opening (and indexing) the input found.
+        job.absorb(demux)?;
+        // A muxer that can stream goes without its index from a pipe (not spooled).
+        let caps = target.caps;
+        if caps.needs_index && (seekable || !caps.live) {
+            if !plan.salvage {
+                demux.build_index().map_err(in_err)?;
+            }
             // Selection keeps whole tracks, so the source's index still describes each kept
             // track. A time window drops packets: then the index of exactly what will be
             // written is built by one pass over the window (payloads dropped), and the reader
             // is rewound.
-            if plan.start.is_none() && plan.end.is_none() {
-                if let Some(idx) = &demux.meta().index {
-                    job.meta.index = Some(crate::dtsc::Index {
-                        tracks: kept_positions
-                            .iter()
-                            .filter_map(|&i| idx.tracks.get(i).cloned())
-                            .collect(),
-                    });
-                }
+            // Under --salvage the index is built from the packets themselves, so it describes
+            // exactly what survives the damage.
+            let whole = plan.start.is_none() && plan.end.is_none();
+            if whole && !plan.salvage {
+                job.index_from_source(demux, &kept_positions);
             } else {
                 job.index_window(demux)?;
+                // A salvage pass that met no damage: the source's own index (exact durations
+                // of last samples), so salvaging a clean file writes what converting it does.
+                if whole && job.damaged == 0 && !job.cut_short && demux.build_index().is_ok() {
+                    let found = demux.take_findings();
+                    if found.iter().all(|f| f.severity != Severity::Error) {
+                        job.index_from_source(demux, &kept_positions);
+                    }
+                }
             }
         }
         Ok(job)
+    }
+
+    /// Takes the source's index of the kept tracks as the output's.
+    fn index_from_source(&mut self, demux: &dyn Demuxer, kept_positions: &[usize]) {
+        if let Some(idx) = &demux.meta().index {
+            self.meta.index = Some(crate::dtsc::Index {
+                tracks: kept_positions
+                    .iter()
+                    .filter_map(|&i| idx.tracks.get(i).cloned())
+                    .collect(),
+            });
+        }
     }
 
     /// Builds `meta.index` from the packets the window lets through, then rewinds the reader.
@@ -633,14 +865,85 @@ impl Job {
         self.meta.index = Some(crate::dtsc::Index {
             tracks: builders.into_iter().map(Builder::finish).collect(),
         });
-        let rewind = self.start.unwrap_or(Time::new(
-            crate::dtsc::Ticks(i64::MIN / 4),
-            crate::dtsc::Timebase::MS,
-        ));
-        demux.seek(rewind).map_err(|err| PipelineError::Format {
-            path: self.in_name.clone(),
-            err,
-        })
+        self.replay = true;
+        self.cut_short = false;
+        match self.start {
+            Some(s) => demux.seek(s),
+            None => demux.rewind(),
+        }
+        .map_err(|err| damaged(&self.in_name, err))
+    }
+
+    /// Applies the damage policy to what the demuxer found since the last call: an error
+    /// finding is a damaged region, refused by default and reported once under `--salvage`;
+    /// warnings are shown; notes are not.
+    fn absorb(&mut self, demux: &mut dyn Demuxer) -> Result<(), PipelineError> {
+        self.absorb_found(demux.take_findings())
+    }
+
+    /// [`absorb`](Self::absorb) of findings already taken from the demuxer.
+    fn absorb_found(&mut self, found: Vec<formats::Finding>) -> Result<(), PipelineError> {
+        for f in found {
+            if self.replay {
+                continue;
+            }
+            match f.severity {
+                Severity::Error if !self.salvage => {
+                    return Err(PipelineError::Damaged {
+                        path: self.in_name.clone(),
+                        offset: f.offset,
+                        message: f.message,
+                    })
+                }
+                Severity::Error => {
+                    self.damaged += 1;
+                    self.warnings.push(format!(
+                        "{}: damaged{}: {}",
+                        self.in_name,
+                        at_byte(f.offset),
+                        f.message
+                    ));
+                }
+                Severity::Warning => self.warnings.push(match f.offset {
+                    Some(at) => format!("{}: at byte {at}: {}", self.in_name, f.message),
+                    None => format!("{}: {}", self.in_name, f.message),
+                }),
+                Severity::Info => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The demuxer cannot go on: an error, or under `--salvage` the end of what is readable.
+    fn unreadable(&mut self, err: FormatError) -> Result<(), PipelineError> {
+        let io = matches!(err.problem, formats::Problem::Io(_));
+        if !self.salvage || io {
+            return Err(damaged(&self.in_name, err));
+        }
+        self.cut_short = true;
+        if !self.replay {
+            self.damaged += 1;
+            let rest = self
+                .in_len
+                .zip(err.byte())
+                .map(|(l, at)| format!("; the last {} bytes are lost", l.saturating_sub(at)))
+                .unwrap_or_else(|| "; the rest of the input is lost".into());
+            self.warnings.push(format!(
+                "{}: damaged{}: {}: {}{rest}",
+                self.in_name,
+                at_byte(err.byte()),
+                err.format,
+                err.problem
+            ));
+        }
+        Ok(())
+    }
+
+    /// Shows the warnings gathered so far.
+    fn flush_warnings(&mut self, progress: &dyn Progress) {
+        for w in self.warnings.drain(..) {
+            progress.warn(&w);
+        }
     }
 
     /// The next packet to write: selected, inside the time window, in the muxer's framing.
@@ -649,12 +952,24 @@ impl Job {
         demux: &mut dyn Demuxer,
     ) -> Result<Option<(usize, Packet)>, PipelineError> {
         loop {
-            let pkt = demux.next_packet().map_err(|err| PipelineError::Format {
-                path: self.in_name.clone(),
-                err,
-            })?;
+            if self.cut_short {
+                return Ok(None);
+            }
+            let pkt = match demux.next_packet() {
+                Ok(p) => p,
+                Err(err) => {
+                    self.absorb(demux)?;
+                    return self.unreadable(err).map(|()| None);
+                }
+            };
+            self.absorb(demux)?;
             let Some(pkt) = pkt else { return Ok(None) };
             let Some(slot) = self.keep.iter().position(|(id, _)| *id == pkt.track) else {
+                // Left out on purpose (--tracks), or a track that was not there when the
+                // output was started: that is media lost, and said at the end.
+                if !self.source_tracks.contains(&pkt.track) && !self.replay {
+                    *self.late.entry(pkt.track).or_default() += 1;
+                }
                 continue;
             };
             let t = Time::new(pkt.dts, self.meta.tracks[slot].timebase);
@@ -685,6 +1000,7 @@ impl Job {
         muxer: &mut dyn Muxer,
         sink: &mut dyn ByteSink,
         progress: &dyn Progress,
+        before_each: &mut dyn FnMut(Time),
     ) -> Result<(Outcome, Finish), PipelineError> {
         let out_name = self.out_name.clone();
         let out_err = |err| PipelineError::Format {
@@ -710,11 +1026,21 @@ impl Job {
         loop {
             let next = match pending.pop_front() {
                 Some(x) => Some(x),
-                None => self.next_kept(demux)?,
+                None => {
+                    let n = self.next_kept(demux);
+                    self.flush_warnings(progress);
+                    n?
+                }
             };
             let Some((slot, mut pkt)) = next else { break };
             pkt.dts = pkt.dts + shift[slot];
-            muxer.write(&pkt, sink).map_err(out_err)?;
+            before_each(Time::new(pkt.dts, self.meta.tracks[slot].timebase));
+            if let Err(e) = muxer.write(&pkt, sink) {
+                // A muxer that disagrees with the input (an index built before the damage
+                // showed) is explained by the damage, when there is some.
+                self.absorb(demux)?;
+                return Err(out_err(e));
+            }
             outcome.packets += 1;
             let s = &mut span[slot];
             *s = Some(s.map_or((pkt.dts, pkt.dts), |(a, _)| (a, pkt.dts)));
@@ -735,6 +1061,32 @@ impl Job {
             })
             .max()
             .unwrap_or(0);
+        outcome.damaged = self.damaged;
+        for (track, n) in std::mem::take(&mut self.late) {
+            outcome.not_written += n;
+            progress.warn(&format!(
+                "{}: {n} packets of track {track} not written: the track appeared after the output was started",
+                self.in_name
+            ));
+        }
+        for (n, why) in &finish.dropped {
+            outcome.not_written += n;
+            outcome.packets = outcome.packets.saturating_sub(*n);
+            progress.warn(&format!(
+                "{}: {n} packets not written: {why}",
+                self.out_name
+            ));
+        }
+        if self.damaged > 0 {
+            progress.warn(&format!(
+                "{}: salvaged {} packets from {} ({} damaged region{} skipped)",
+                self.out_name,
+                outcome.packets,
+                self.in_name,
+                self.damaged,
+                if self.damaged == 1 { "" } else { "s" }
+            ));
+        }
         Ok((outcome, finish))
     }
 
@@ -773,6 +1125,31 @@ impl Job {
             }
         }
         Ok((pending, shift))
+    }
+}
+
+/// An error of the input: damage (with the `--salvage` hint) when salvaging could help, the
+/// plain error otherwise (I/O, unsupported features).
+/// ` at byte N` for a position, nothing for a problem about the whole input.
+fn at_byte(offset: Option<u64>) -> String {
+    offset.map(|o| format!(" at byte {o}")).unwrap_or_default()
+}
+
+fn damaged(path: &str, err: FormatError) -> PipelineError {
+    use formats::Problem;
+    match err.problem {
+        Problem::Truncated { .. }
+        | Problem::BadValue { .. }
+        | Problem::Invalid(_)
+        | Problem::Limit { .. } => PipelineError::Damaged {
+            path: path.to_string(),
+            offset: err.byte(),
+            message: format!("{}: {}", err.format, err.problem),
+        },
+        _ => PipelineError::Format {
+            path: path.to_string(),
+            err,
+        },
     }
 }
 
@@ -840,6 +1217,50 @@ mod tests {
     }
 
     #[test]
+    fn packets_a_muxer_cannot_write_are_counted_and_reported_once() {
+        // DTSC cannot store a packet earlier than the one before it on its track: of 0, 40,
+        // 20, 60 ms the third is not written, and the run says so in one line.
+        let v = Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MS);
+        let mut d = Listed {
+            meta: Meta {
+                tracks: vec![v],
+                ..Meta::default()
+            },
+            packets: [
+                pkt(1, 0, 0, true),
+                pkt(1, 40, 0, false),
+                pkt(1, 20, 0, false),
+                pkt(1, 60, 0, false),
+            ]
+            .into(),
+        };
+        let plan = Plan {
+            input: "in".into(),
+            output: "out".into(),
+            from: None,
+            to: formats::spec(Format::Dtsc),
+            tracks: Selection::default(),
+            start: None,
+            end: None,
+            force: false,
+            mux: MuxOptions::default(),
+            demux: DemuxOptions::default(),
+            salvage: false,
+        };
+        let mut job = Job::prepare(&plan, &mut d, "in", "out", None, true).unwrap();
+        let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());
+        let mut sink = VecSink::default();
+        let seen = Collect::default();
+        let (outcome, _) = job
+            .run(&mut d, &mut m, &mut sink, &seen, &mut |_| {})
+            .unwrap();
+        assert_eq!((outcome.packets, outcome.not_written), (3, 1));
+        let w = seen.warnings.lock().unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("1 packets not written"), "{w:?}");
+    }
+
+    #[test]
     fn negative_decode_times_shift_every_track_alike() {
         // Video at 90 kHz starting two frames early (an MP4 B-frame shift: dts -6000, pts 0),
         // audio at 48 kHz from 0. Shifting by 6000/90000 s moves audio by exactly 3200 ticks.
@@ -875,11 +1296,13 @@ mod tests {
             force: false,
             mux: MuxOptions::default(),
             demux: DemuxOptions::default(),
+            salvage: false,
         };
-        let mut job = Job::prepare(&plan, &mut d, "in", "out", true).unwrap();
+        let mut job = Job::prepare(&plan, &mut d, "in", "out", None, true).unwrap();
         let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());
         let mut sink = VecSink::default();
-        job.run(&mut d, &mut m, &mut sink, &Silent).unwrap();
+        job.run(&mut d, &mut m, &mut sink, &Silent, &mut |_| {})
+            .unwrap();
         let _ = m.finish(&mut sink);
         let mut back =
             crate::formats::dtsc::demux::Demuxer::open(Source::from_bytes("o", sink.data)).unwrap();

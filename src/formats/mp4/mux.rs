@@ -12,12 +12,24 @@
 //! millisecond video is doubled up to ≥ 10 000 like FFmpeg's movenc; audio uses its sample
 //! rate. Absolute times are rescaled, never summed deltas.
 //!
-//! Composition offsets go into `ctts` version 0 when none is negative, else version 1 (signed):
-//! the source's DTS/PTS pairs are kept as they are, and a non-zero first DTS is encoded in the
-//! edit list (a negative one as `media_time`, the B-frame shift FFmpeg reads back as negative
-//! DTS; a positive one as an empty edit), so reading the output gives back the input's times.
-//! No edit is written when the first DTS is 0, even if the first PTS is not: an edit there
-//! would shift every time a reader reports.
+//! Composition offsets go into `ctts` version 0 when none is negative, else version 1 (signed).
+//! Timing follows FFmpeg's movenc (and MP4Box): each track's samples start at media time 0,
+//! and its edit list places them on the movie timeline. The movie starts at the earliest first
+//! presentation time of any track (or at 0, when a track's first samples present before 0:
+//! the pre-roll an input's own edit list cut, such as AAC priming). A track gets
+//! - an empty edit when its first presentation comes later than the movie's start (a delay),
+//! - then one edit whose `media_time` is the first composition offset (so the first presented
+//!   frame lands where the delay ends; for a track starting before the movie, the media time
+//!   where the movie starts) and whose duration spans the whole presentation (latest
+//!   presentation end minus first presentation), not just the decode span.
+//!
+//! The movie timescale is the finest track timescale, so delays and durations are whole ticks
+//! (nothing is rounded to a millisecond, which made players hide or misplace frames).
+//!
+//! The layout is a value of its own ([`Layout`]): what precedes the first sample (`ftyp`,
+//! `moov`, the `mdat` header) and where every chunk lands. A muxer made by [`Muxer::resume`]
+//! shares one layout and writes the file from any chunk on, which is how `mist serve` answers
+//! a byte range of a file's MP4 without writing the bytes before it.
 
 use std::collections::VecDeque;
 
@@ -36,7 +48,6 @@ use super::boxes::stss::Stss;
 use super::boxes::stsz::Stsz;
 use super::boxes::stts::{Ctts, Stts};
 use super::boxes::{header_bytes, Writer, FORMAT, MATRIX};
-use crate::dtsc::time::rescale_round;
 use crate::dtsc::{Codec, Meta, Packet, Ticks, Time, Timebase, Track, TrackKind};
 use crate::formats::error::Problem;
 use crate::formats::{Finish, FormatError, MuxOptions, Muxer as MuxerTrait};
@@ -48,7 +59,7 @@ pub const CHUNK_MS: i64 = 500;
 pub const CHUNK_BYTES: u64 = 1 << 20;
 /// Bytes of packets that may wait for their chunk's turn.
 pub const MAX_PENDING: u64 = 256 << 20;
-/// The movie clock (`mvhd`, `tkhd`, `elst` durations).
+/// The movie clock of fragmented MP4's `mvhd` (its durations are all 0).
 pub const MOVIE_TIMESCALE: u32 = 1000;
 
 /// One track as it will be written.
@@ -156,11 +167,18 @@ pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan
         p.sizes.push(part.size);
         p.sync.push(keyframe[i]);
     }
+    // The last sample lasts as long as the index says (an MP4 source's own last duration;
+    // other sources repeat the gap before it).
+    let last_end = match (times.last(), ti.parts.last()) {
+        (Some(t), Some(part)) => Some(src.rescale(t.0 + i64::from(part.duration), out)),
+        _ => None,
+    };
     for i in 0..p.dts.len() {
-        let d = match p.dts.get(i + 1) {
-            Some(n) => n - p.dts[i],
-            None if i > 0 => p.dts[i] - p.dts[i - 1],
-            None => 0,
+        let d = match (p.dts.get(i + 1), last_end) {
+            (Some(n), _) => n - p.dts[i],
+            (None, Some(e)) if e > p.dts[i] => e - p.dts[i],
+            (None, _) if i > 0 => p.dts[i] - p.dts[i - 1],
+            (None, _) => 0,
         };
         p.durations
             .push(u32::try_from(d).map_err(|_| err(format!("track {}: gap too long", t.id)))?);
@@ -171,18 +189,31 @@ pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan
 #[derive(Clone, Copy, Debug)]
 struct Chunk {
     track: usize,
+    /// Index (within its track) of the chunk's first sample.
+    first: u32,
     count: u32,
     bytes: u64,
     offset: u64,
 }
 
+/// Where everything of a progressive MP4 goes: the bytes before the first sample and the
+/// place of every chunk. Built once from `Meta::index`; shared by muxers that write the file
+/// from its start ([`Muxer`]'s `start`) or from any chunk ([`Muxer::resume`]).
+#[derive(Debug)]
+pub struct Layout {
+    tracks: Vec<Track>,
+    /// Per track, only what writing samples checks (decode times and sizes); the rest of the
+    /// plan went into `moov`.
+    plans: Vec<Plan>,
+    chunks: Vec<Chunk>,
+    head: Bytes,
+    len: u64,
+}
+
 /// Writes progressive MP4.
 #[derive(Default)]
 pub struct Muxer {
-    tracks: Vec<Track>,
-    ids: Vec<u32>,
-    plans: Vec<Plan>,
-    chunks: Vec<Chunk>,
+    layout: Option<std::sync::Arc<Layout>>,
     cur: usize,
     cur_done: u32,
     received: Vec<usize>,
@@ -205,6 +236,7 @@ fn layout(tracks: &[Track], plans: &[Plan]) -> Vec<Chunk> {
         let mut v: Vec<(Time, Chunk)> = Vec::new();
         let mut start = 0i64;
         for i in 0..p.dts.len() {
+            let first = i as u32;
             let size = u64::from(p.sizes[i]);
             let open = v.last().is_some_and(|(_, c)| {
                 p.dts[i] - start < max_ticks && c.bytes + size <= CHUNK_BYTES
@@ -220,6 +252,7 @@ fn layout(tracks: &[Track], plans: &[Plan]) -> Vec<Chunk> {
                     Time::new(Ticks(p.dts[i]), tb),
                     Chunk {
                         track: ti,
+                        first,
                         count: 1,
                         bytes: size,
                         offset: 0,
@@ -362,28 +395,101 @@ fn bitrates(p: &Plan) -> Btrt {
     }
 }
 
-/// The edit list for a plan: `None` when the first decode time is 0.
-pub fn edit_for(p: &Plan, movie_ts: u32) -> Option<Elst> {
-    let d0 = *p.dts.first()?;
-    let ts = u64::from(p.timescale);
-    let mts = u64::from(movie_ts);
-    let media = p.media_duration() as i64;
-    let (empty, media_time) = match d0.cmp(&0) {
-        std::cmp::Ordering::Equal => return None,
-        std::cmp::Ordering::Less => (0i64, -d0),
-        std::cmp::Ordering::Greater => {
-            // Smallest whole movie tick not before d0; media_time takes up the difference.
-            let e = Time::new(Ticks(d0), Timebase::new(p.timescale)?)
-                .ceil_in(Timebase::new(movie_ts)?)
-                .0;
-            (e, rescale_round(e, ts, mts) - d0)
-        }
+/// Where the movie starts and the clock of its edit lists, `mvhd` and `tkhd`.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeline {
+    /// Movie time 0: the earliest first presentation time of any track, or 0 when that is
+    /// negative (pre-roll the input's edit list cut stays cut).
+    pub origin: Time,
+    /// Movie timescale: the finest track timescale.
+    pub timescale: u32,
+}
+
+impl Timeline {
+    /// The timeline of a movie made of `plans`.
+    pub fn of(plans: &[Plan]) -> Timeline {
+        let zero = Time::new(Ticks(0), Timebase::MS);
+        let origin = plans
+            .iter()
+            .filter_map(Plan::first_pts)
+            .min()
+            .map_or(zero, |t| t.max(zero));
+        let timescale = plans
+            .iter()
+            .map(|p| p.timescale)
+            .max()
+            .unwrap_or(1000)
+            .max(1);
+        Timeline { origin, timescale }
+    }
+}
+
+/// `to - from` in ticks of `per_second`, rounded to nearest, or up when `up` (i128, exact).
+fn span_ticks(from: Time, to: Time, per_second: u32, up: bool) -> i64 {
+    let (fb, tb) = (
+        i128::from(from.base.per_second()),
+        i128::from(to.base.per_second()),
+    );
+    let num =
+        (i128::from(to.ticks.0) * fb - i128::from(from.ticks.0) * tb) * i128::from(per_second);
+    let den = fb * tb;
+    let q = if up {
+        num.div_euclid(den) + i128::from(num.rem_euclid(den) != 0)
+    } else {
+        (2 * num + den).div_euclid(2 * den)
     };
-    let dur = rescale_round((media - media_time).max(0), mts, ts).max(0) as u64;
+    q.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+impl Plan {
+    /// Presentation time of the first sample in decode order (where FFmpeg starts the track).
+    pub fn first_pts(&self) -> Option<Time> {
+        let tb = Timebase::new(self.timescale)?;
+        Some(Time::new(
+            Ticks(*self.dts.first()? + i64::from(*self.cts.first()?)),
+            tb,
+        ))
+    }
+
+    /// Where the presentation ends, in the output clock: the latest presentation time plus
+    /// the last sample's duration. (A frame's decode duration says nothing about how long it
+    /// is shown: with B-frames and variable frame rate, the frame presented last is often not
+    /// the one that precedes a long decode gap.)
+    pub fn end_pts(&self) -> Option<i64> {
+        let last = i64::from(*self.durations.last()?);
+        (0..self.dts.len())
+            .map(|i| self.dts[i] + i64::from(self.cts[i]))
+            .max()
+            .map(|p| p + last)
+    }
+}
+
+/// The edit list for a plan on `movie`: an empty edit for a track that starts after the
+/// movie does, then the media edit (see the module doc). `None` for a track without samples.
+pub fn edit_for(p: &Plan, movie: &Timeline) -> Option<Elst> {
+    let d0 = *p.dts.first()?;
+    let tb = Timebase::new(p.timescale)?;
+    let first = p.first_pts()?;
+    let end = p.end_pts()?;
+    let (delay, media_time) = if first > movie.origin {
+        let delay = span_ticks(movie.origin, first, movie.timescale, false);
+        (delay, i64::from(p.cts[0]).max(0))
+    } else {
+        // The movie starts at or after this track's first presentation: the media time where
+        // it starts. `origin` is this track's own first pts or 0, both whole ticks of `tb`.
+        (0, (movie.origin.in_base(tb).0 - d0).max(0))
+    };
+    let media_end = end - d0;
+    let dur = span_ticks(
+        Time::new(Ticks(media_time), tb),
+        Time::new(Ticks(media_end.max(media_time)), tb),
+        movie.timescale,
+        true,
+    ) as u64;
     let mut entries = Vec::new();
-    if empty > 0 {
+    if delay > 0 {
         entries.push(Edit {
-            segment_duration: empty as u64,
+            segment_duration: delay as u64,
             media_time: -1,
             rate: 0x10000,
         });
@@ -403,12 +509,8 @@ pub fn edit_for(p: &Plan, movie_ts: u32) -> Option<Elst> {
 }
 
 /// Presentation duration of a track in movie ticks (edits included).
-fn movie_duration(p: &Plan, movie_ts: u32) -> u64 {
-    let ts = u64::from(p.timescale);
-    match edit_for(p, movie_ts) {
-        Some(e) => e.entries.iter().map(|x| x.segment_duration).sum(),
-        None => rescale_round(p.media_duration() as i64, u64::from(movie_ts), ts).max(0) as u64,
-    }
+fn movie_duration(p: &Plan, movie: &Timeline) -> u64 {
+    edit_for(p, movie).map_or(0, |e| e.entries.iter().map(|x| x.segment_duration).sum())
 }
 
 /// Writes the `trak` of a progressive track; `chunk_offsets` and `chunk_sizes` per chunk.
@@ -421,12 +523,13 @@ pub fn write_trak(
     chunk_sizes: &[u32],
     chunk_offsets: Vec<u64>,
     wide: bool,
+    movie: &Timeline,
 ) -> Result<(), FormatError> {
     let video = t.kind == TrackKind::Video;
     let audio = t.kind == TrackKind::Audio;
     w.begin(b"trak");
     let v = t.video().copied().unwrap_or_default();
-    let dur = movie_duration(p, MOVIE_TIMESCALE);
+    let dur = movie_duration(p, movie);
     Tkhd {
         version: u8::from(dur > u64::from(u32::MAX)),
         flags: 3,
@@ -442,7 +545,7 @@ pub fn write_trak(
         height: if video { v.height << 16 } else { 0 },
     }
     .write(w);
-    if let Some(e) = edit_for(p, MOVIE_TIMESCALE) {
+    if let Some(e) = edit_for(p, movie) {
         e.write(w);
     }
     w.begin(b"mdia");
@@ -509,45 +612,216 @@ pub fn write_trak(
     Ok(())
 }
 
-impl Muxer {
-    fn moov(&self, wide: bool) -> Result<Vec<u8>, FormatError> {
-        let mut w = Writer::new();
-        w.begin(b"moov");
-        let dur = self
-            .plans
-            .iter()
-            .map(|p| movie_duration(p, MOVIE_TIMESCALE))
-            .max()
-            .unwrap_or(0);
-        let next = self.ids.iter().copied().max().unwrap_or(0) + 1;
-        Mvhd::new(MOVIE_TIMESCALE, dur, next).write(&mut w);
-        for (ti, (t, p)) in self.tracks.iter().zip(&self.plans).enumerate() {
-            let mine: Vec<&Chunk> = self.chunks.iter().filter(|c| c.track == ti).collect();
-            write_trak(
-                &mut w,
-                t,
-                self.ids[ti],
-                p,
-                &mine.iter().map(|c| c.count).collect::<Vec<_>>(),
-                mine.iter().map(|c| c.offset).collect(),
-                wide,
-            )?;
+/// Builds `moov` for these tracks, plans and placed chunks.
+fn moov(
+    tracks: &[Track],
+    ids: &[u32],
+    plans: &[Plan],
+    chunks: &[Chunk],
+    wide: bool,
+) -> Result<Vec<u8>, FormatError> {
+    let mut w = Writer::new();
+    w.begin(b"moov");
+    let movie = Timeline::of(plans);
+    let dur = plans
+        .iter()
+        .map(|p| movie_duration(p, &movie))
+        .max()
+        .unwrap_or(0);
+    let next = ids.iter().copied().max().unwrap_or(0) + 1;
+    Mvhd::new(movie.timescale, dur, next).write(&mut w);
+    for (ti, (t, p)) in tracks.iter().zip(plans).enumerate() {
+        let mine: Vec<&Chunk> = chunks.iter().filter(|c| c.track == ti).collect();
+        write_trak(
+            &mut w,
+            t,
+            ids[ti],
+            p,
+            &mine.iter().map(|c| c.count).collect::<Vec<_>>(),
+            mine.iter().map(|c| c.offset).collect(),
+            wide,
+            &movie,
+        )?;
+    }
+    w.end();
+    Ok(w.buf)
+}
+
+/// Gives each chunk its offset from `data_start` on; returns the end of the last one.
+fn place(chunks: &mut [Chunk], data_start: u64) -> u64 {
+    let mut at = data_start;
+    for c in chunks {
+        c.offset = at;
+        at += c.bytes;
+    }
+    at
+}
+
+impl Layout {
+    /// Lays out the file for `meta` (tracks plus their index).
+    pub fn new(meta: &Meta) -> Result<Layout, FormatError> {
+        let index = meta
+            .index
+            .as_ref()
+            .ok_or_else(|| err("progressive MP4 is written from the index, and none was given"))?;
+        if index.tracks.len() != meta.tracks.len() {
+            return Err(err("the index does not cover every track"));
         }
-        w.end();
-        Ok(w.buf)
+        let tracks = meta.tracks.clone();
+        let ids = track_ids(meta);
+        let mut plans: Vec<Plan> = meta
+            .tracks
+            .iter()
+            .zip(&index.tracks)
+            .map(|(t, ti)| plan_track(t, ti))
+            .collect::<Result<_, _>>()?;
+        for t in &tracks {
+            sample_entry(t, None)?;
+        }
+        let mut chunks = layout(&tracks, &plans);
+        let mut ftyp = Writer::new();
+        brands(&tracks).write(&mut ftyp);
+        let payload: u64 = chunks.iter().map(|c| c.bytes).sum();
+        let mdat_head = header_bytes(b"mdat", payload);
+        let head_len = (ftyp.len() + mdat_head.len()) as u64;
+        // Chunk offsets do not change the size of moov, only stco vs co64 does.
+        let mut wide = false;
+        let narrow = moov(&tracks, &ids, &plans, &chunks, false)?.len() as u64;
+        let mut len = place(&mut chunks, head_len + narrow);
+        if len > u64::from(u32::MAX) {
+            wide = true;
+            let grown = moov(&tracks, &ids, &plans, &chunks, true)?.len() as u64;
+            len = place(&mut chunks, head_len + grown);
+        }
+        let moov = moov(&tracks, &ids, &plans, &chunks, wide)?;
+        let mut head = Vec::with_capacity(ftyp.len() + moov.len() + mdat_head.len());
+        head.extend_from_slice(&ftyp.buf);
+        head.extend_from_slice(&moov);
+        head.extend_from_slice(&mdat_head);
+        if chunks.is_empty() {
+            len = head.len() as u64;
+        }
+        // What moov needed is written; writing samples checks only times and sizes.
+        for p in &mut plans {
+            p.cts = Vec::new();
+            p.sync = Vec::new();
+            p.durations = Vec::new();
+        }
+        Ok(Layout {
+            tracks,
+            plans,
+            chunks,
+            head: Bytes::from(head),
+            len,
+        })
     }
 
-    fn place(&mut self, data_start: u64) -> u64 {
-        let mut at = data_start;
-        for c in &mut self.chunks {
-            c.offset = at;
-            at += c.bytes;
+    /// `ftyp`, `moov` and the `mdat` header: the bytes before the first sample.
+    pub fn head(&self) -> &Bytes {
+        &self.head
+    }
+
+    /// Length of the whole file.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the file holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// The tracks, as written.
+    pub fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    /// Number of chunks.
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Byte offset of chunk `c` in the file.
+    pub fn chunk_offset(&self, c: usize) -> Option<u64> {
+        self.chunks.get(c).map(|ch| ch.offset)
+    }
+
+    /// The chunk whose bytes hold file offset `at` (`None` inside the head or past the end).
+    pub fn chunk_at(&self, at: u64) -> Option<usize> {
+        let i = self.chunks.partition_point(|c| c.offset <= at);
+        let c = self.chunks.get(i.checked_sub(1)?)?;
+        (at < c.offset + c.bytes).then_some(i - 1)
+    }
+
+    /// For each track, the first sample written at or after chunk `c` (the track's sample
+    /// count when none is).
+    pub fn first_samples_from(&self, c: usize) -> Vec<usize> {
+        let mut out: Vec<Option<usize>> = vec![None; self.tracks.len()];
+        for ch in self.chunks.iter().skip(c) {
+            let slot = &mut out[ch.track];
+            if slot.is_none() {
+                *slot = Some(ch.first as usize);
+                if out.iter().all(Option::is_some) {
+                    break;
+                }
+            }
         }
-        at
+        out.iter()
+            .zip(&self.plans)
+            .map(|(s, p)| s.unwrap_or(p.sizes.len()))
+            .collect()
+    }
+
+    /// Number of samples of track `t`.
+    pub fn samples(&self, t: usize) -> usize {
+        self.plans.get(t).map_or(0, |p| p.sizes.len())
+    }
+
+    /// Decode time of sample `s` of track `t`, in the track's output clock.
+    pub fn sample_time(&self, t: usize, s: usize) -> Option<Time> {
+        let p = self.plans.get(t)?;
+        let tb = Timebase::new(p.timescale)?;
+        Some(Time::new(Ticks(*p.dts.get(s)?), tb))
+    }
+
+    /// How many samples of track `t` before sample `s` share its decode time.
+    pub fn same_time_before(&self, t: usize, s: usize) -> usize {
+        let Some(p) = self.plans.get(t) else { return 0 };
+        let Some(&d) = p.dts.get(s) else { return 0 };
+        p.dts[..s].iter().rev().take_while(|&&x| x == d).count()
+    }
+
+    /// A packet's decode time (in its source timebase) in track `t`'s output clock.
+    pub fn output_ticks(&self, t: usize, pkt: &Packet) -> Option<i64> {
+        let p = self.plans.get(t)?;
+        let tb = Timebase::new(p.timescale)?;
+        Some(self.tracks.get(t)?.timebase.rescale(pkt.dts.0, tb))
+    }
+}
+
+impl Muxer {
+    /// A muxer that writes the file of `layout` from chunk `chunk` on (the bytes from
+    /// `layout.chunk_offset(chunk)`): `start` writes nothing, and `write` expects, per track,
+    /// the packets from [`Layout::first_samples_from`]`(chunk)` on.
+    pub fn resume(layout: std::sync::Arc<Layout>, chunk: usize) -> Muxer {
+        let received = layout.first_samples_from(chunk);
+        let n = layout.tracks.len();
+        Muxer {
+            cur: chunk.min(layout.chunks.len()),
+            cur_done: 0,
+            received,
+            pending: vec![VecDeque::new(); n],
+            pending_bytes: 0,
+            written: 0,
+            layout: Some(layout),
+        }
     }
 
     fn drain(&mut self, out: &mut dyn ByteSink) -> Result<(), FormatError> {
-        while let Some(c) = self.chunks.get(self.cur).copied() {
+        let Some(layout) = self.layout.as_ref() else {
+            return Ok(());
+        };
+        while let Some(c) = layout.chunks.get(self.cur).copied() {
             let Some(data) = self.pending[c.track].pop_front() else {
                 break;
             };
@@ -567,54 +841,29 @@ impl Muxer {
 
 impl MuxerTrait for Muxer {
     fn start(&mut self, meta: &Meta, out: &mut dyn ByteSink) -> Result<(), FormatError> {
-        let index = meta
-            .index
-            .as_ref()
-            .ok_or_else(|| err("progressive MP4 is written from the index, and none was given"))?;
-        if index.tracks.len() != meta.tracks.len() {
-            return Err(err("the index does not cover every track"));
+        if self.layout.is_some() {
+            // Resumed: the head and the chunks before the first one are not ours to write.
+            return Ok(());
         }
-        self.tracks = meta.tracks.clone();
-        self.ids = track_ids(meta);
-        self.plans = meta
-            .tracks
-            .iter()
-            .zip(&index.tracks)
-            .map(|(t, ti)| plan_track(t, ti))
-            .collect::<Result<_, _>>()?;
-        for t in &self.tracks {
-            sample_entry(t, None)?;
-        }
-        self.chunks = layout(&self.tracks, &self.plans);
-        self.received = vec![0; self.tracks.len()];
-        self.pending = vec![VecDeque::new(); self.tracks.len()];
-        let mut ftyp = Writer::new();
-        brands(&self.tracks).write(&mut ftyp);
-        let payload: u64 = self.chunks.iter().map(|c| c.bytes).sum();
-        let mdat_head = header_bytes(b"mdat", payload);
-        let head_len = (ftyp.len() + mdat_head.len()) as u64;
-        // Chunk offsets do not change the size of moov, only stco vs co64 does.
-        let mut wide = false;
-        let end = self.place(head_len + self.moov(false)?.len() as u64);
-        if end > u64::from(u32::MAX) {
-            wide = true;
-            let grown = self.moov(true)?.len() as u64;
-            self.place(head_len + grown);
-        }
-        let moov = self.moov(wide)?;
+        let layout = Layout::new(meta)?;
         let io = |e| FormatError::whole(FORMAT, Problem::Io(e));
-        out.put(&ftyp.buf).map_err(io)?;
-        out.put(&moov).map_err(io)?;
-        out.put(&mdat_head).map_err(io)?;
+        out.put(&layout.head).map_err(io)?;
+        let n = layout.tracks.len();
+        self.received = vec![0; n];
+        self.pending = vec![VecDeque::new(); n];
+        self.layout = Some(std::sync::Arc::new(layout));
         Ok(())
     }
 
     fn write(&mut self, pkt: &Packet, out: &mut dyn ByteSink) -> Result<(), FormatError> {
-        let Some(ti) = self.tracks.iter().position(|t| t.id == pkt.track) else {
+        let Some(layout) = self.layout.as_ref() else {
+            return Err(err("packet before start"));
+        };
+        let Some(ti) = layout.tracks.iter().position(|t| t.id == pkt.track) else {
             return Err(err(format!("packet for unknown track {}", pkt.track)));
         };
         let k = self.received[ti];
-        let p = &self.plans[ti];
+        let p = &layout.plans[ti];
         let Some(&size) = p.sizes.get(k) else {
             return Err(err(format!(
                 "track {}: more packets than the index announced ({})",
@@ -630,7 +879,7 @@ impl MuxerTrait for Muxer {
             )));
         }
         let tb = Timebase::new(p.timescale).unwrap_or(Timebase::MS);
-        let src = self.tracks[ti].timebase;
+        let src = layout.tracks[ti].timebase;
         if src.rescale(pkt.dts.0, tb) != p.dts[k] {
             return Err(err(format!(
                 "track {} packet {k}: time {} differs from the index",
@@ -653,13 +902,78 @@ impl MuxerTrait for Muxer {
     }
 
     fn finish(&mut self, _out: &mut dyn ByteSink) -> Result<Finish, FormatError> {
-        if self.cur < self.chunks.len() {
-            let want: usize = self.plans.iter().map(|p| p.sizes.len()).sum();
+        let Some(layout) = self.layout.as_ref() else {
+            return Err(err("finish before start"));
+        };
+        if self.cur < layout.chunks.len() {
+            let want: usize = layout.plans.iter().map(|p| p.sizes.len()).sum();
             let got: usize = self.received.iter().sum();
             return Err(err(format!(
                 "the input ended after {got} of the {want} packets the index announced"
             )));
         }
         Ok(Finish::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(timescale: u32, dts: &[i64], cts: &[i32], dur: u32) -> Plan {
+        Plan {
+            timescale,
+            dts: dts.to_vec(),
+            cts: cts.to_vec(),
+            sizes: vec![1; dts.len()],
+            sync: vec![true; dts.len()],
+            durations: vec![dur; dts.len()],
+        }
+    }
+
+    fn edits(p: &Plan, m: &Timeline) -> Vec<(u64, i64)> {
+        edit_for(p, m)
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| (e.segment_duration, e.media_time))
+            .collect()
+    }
+
+    /// Oracle: arithmetic by hand on h264_aac.ts's first frames. Video I P B at 90 kHz from
+    /// dts 126000 (pts 133200, 144000, 136800), audio at 48 kHz from 70016 (1.458667 s, the
+    /// movie's start). Video: delay 133200 - 131280 = 1920 ticks (21.333 ms, exact in the
+    /// 90 kHz movie clock), media_time = the first composition offset 7200, duration = latest
+    /// pts + 3600 - first pts = 14400. Audio: no delay, media_time 0, two frames = 2048 ticks of
+    /// 48 kHz = 3840 of 90 kHz.
+    #[test]
+    fn delays_and_media_times_as_ffmpeg_writes_them() {
+        let v = plan(
+            90_000,
+            &[126_000, 129_600, 133_200],
+            &[7200, 14_400, 3600],
+            3600,
+        );
+        let a = plan(48_000, &[70_016, 71_040], &[0, 0], 1024);
+        let m = Timeline::of(&[v.clone(), a.clone()]);
+        assert_eq!(m.timescale, 90_000);
+        assert_eq!(edits(&v, &m), vec![(1920, -1), (14_400, 7200)]);
+        assert_eq!(edits(&a, &m), vec![(3840, 0)]);
+        assert_eq!(movie_duration(&v, &m), 16_320);
+    }
+
+    /// Oracle: faststart.mp4 as ffmpeg reads it: video from dts -1024 (12.8 kHz, B-frame
+    /// shift), pts 0; AAC priming from pts -1024 (48 kHz). The movie starts at 0, not at the
+    /// priming: both tracks get media_time 1024 and no delay, as in the source's edit lists.
+    #[test]
+    fn pre_roll_stays_cut() {
+        let v = plan(12_800, &[-1024, -512, 0], &[1024, 2048, 512], 512);
+        let a = plan(48_000, &[-1024, 0, 1024], &[0, 0, 0], 1024);
+        let m = Timeline::of(&[v.clone(), a.clone()]);
+        assert_eq!(m.timescale, 48_000);
+        // Video: latest pts 1536 + 512 = 2048, media time 2048 + 1024 = 3072; from media
+        // time 1024 that is 2048 ticks of 12.8 kHz = 7680 of 48 kHz.
+        assert_eq!(edits(&v, &m), vec![(7680, 1024)]);
+        assert_eq!(edits(&a, &m), vec![(2048, 1024)]);
     }
 }
