@@ -62,7 +62,7 @@ impl Ready {
         path.hash(&mut h);
         // Segments never change under their name; a playlist is long-lived but names no
         // content of its own, so it is not marked immutable.
-        let playlist = path.last().is_some_and(|n| n.ends_with(".m3u8"));
+        let playlist = path.last().is_some_and(|n| super::is_manifest(n));
         Some((
             Bytes::from(data),
             Caching {
