@@ -4,7 +4,9 @@
 
 pub mod dtsc;
 pub mod flv;
+pub mod hds;
 pub mod hls;
+pub mod smooth;
 pub mod mp3;
 pub mod mp4;
 pub mod payload;

@@ -191,6 +191,9 @@ pub async fn handle(
         Ok(Lookup::File(_, file)) => {
             let ready = match shared.segmented.vod.ensure(&file, packaging).await {
                 Ok(r) => r,
+                Err(e) if e.unsupported => {
+                    return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, &format!("{e}\n"));
+                }
                 Err(e) => {
                     tracing::warn!(file = %file.display(), "{e}");
                     return status(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n"));
