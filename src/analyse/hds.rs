@@ -101,9 +101,10 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
         stats: None,
         meta: Meta::default(),
     };
-    let mname = top
-        .file_name()
-        .map_or_else(|| MANIFEST.to_string(), |n| n.to_string_lossy().into_owned());
+    let mname = top.file_name().map_or_else(
+        || MANIFEST.to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     for p in problems {
         let at = if p.line > 0 {
             format!("{mname} line {}", p.line)
@@ -124,13 +125,17 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
         )));
     };
     if let Some(b) = &m.base_url {
-        ctx.warning(format!("{mname}: <baseURL> {b:?}: fragments looked for beside the manifest"));
+        ctx.warning(format!(
+            "{mname}: <baseURL> {b:?}: fragments looked for beside the manifest"
+        ));
     }
     for (k, media) in m.media.iter().enumerate().take(MAX_MEDIA) {
         check_media(&mut ctx, &m, media, k, &dir);
     }
     if m.media.len() > MAX_MEDIA {
-        ctx.warning(format!("more than {MAX_MEDIA} <media>; the rest not checked"));
+        ctx.warning(format!(
+            "more than {MAX_MEDIA} <media>; the rest not checked"
+        ));
     }
     let file = path.display().to_string();
     let findings = opts.validate.then_some(ctx.findings);
@@ -145,7 +150,18 @@ fn bootstrap_of(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, dir: &Path, what: &st
         return None;
     };
     let mut from_url: Option<Vec<u8>> = None;
-    if let Some(url) = &b.url {
+    // A bootstrap given inline may also sit beside the manifest as `ID.abst` (MistServer's
+    // and mist's layout, for players that fetch it): then the two must agree.
+    let beside = media
+        .url
+        .strip_suffix('-')
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+        .map(|id| format!("{id}.abst"));
+    let url = b
+        .url
+        .clone()
+        .or_else(|| beside.filter(|n| dir.join(n).is_file()));
+    if let Some(url) = &url {
         match resolve(dir, url) {
             None => ctx.warning(format!("{what}: bootstrap {url}: not a file; not checked")),
             Some(p) => match read(&p, MAX_TEXT_BYTES) {
@@ -158,7 +174,7 @@ fn bootstrap_of(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, dir: &Path, what: &st
         if u != i {
             ctx.error(format!(
                 "{what}: the bootstrap inline in the manifest differs from the one at {}",
-                b.url.as_deref().unwrap_or("")
+                url.as_deref().unwrap_or("")
             ));
         }
     }
@@ -195,8 +211,11 @@ fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, dir: &Path) 
         ctx.error(format!("{what}: bootstrap TimeScale 0"));
         return;
     }
-    let (Some(asrt), Some(afrt)) = (abst.segment_tables.first(), abst.fragment_tables.first()) else {
-        ctx.error(format!("{what}: the bootstrap has no segment or no fragment run table"));
+    let (Some(asrt), Some(afrt)) = (abst.segment_tables.first(), abst.fragment_tables.first())
+    else {
+        ctx.error(format!(
+            "{what}: the bootstrap has no segment or no fragment run table"
+        ));
         return;
     };
     if afrt.timescale == 0 {
@@ -214,7 +233,12 @@ fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, dir: &Path) 
     let last_number = if finite {
         per_segment
     } else {
-        afrt.runs.iter().filter(|r| r.duration != 0).map(|r| r.first_fragment).max().unwrap_or(0)
+        afrt.runs
+            .iter()
+            .filter(|r| r.duration != 0)
+            .map(|r| r.first_fragment)
+            .max()
+            .unwrap_or(0)
     };
     let frags: Vec<Listed> = listed(afrt, last_number);
     if frags.is_empty() {
@@ -232,11 +256,14 @@ fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, dir: &Path) 
         }
     }
     // Times of the table in ms.
-    let to_ms = |v: u64| Timebase::new(afrt.timescale).map_or(v as i64, |tb| tb.rescale(v as i64, Timebase::MS));
+    let to_ms = |v: u64| {
+        Timebase::new(afrt.timescale).map_or(v as i64, |tb| tb.rescale(v as i64, Timebase::MS))
+    };
     if let Some(last) = frags.last() {
         let end = to_ms(last.start + u64::from(last.duration));
-        let cmt = Timebase::new(abst.timescale)
-            .map_or(0, |tb| tb.rescale(abst.current_media_time as i64, Timebase::MS));
+        let cmt = Timebase::new(abst.timescale).map_or(0, |tb| {
+            tb.rescale(abst.current_media_time as i64, Timebase::MS)
+        });
         if cmt + 1 < to_ms(last.start) {
             ctx.error(format!(
                 "{what}: CurrentMediaTime {cmt} ms is before the newest fragment ({} ms)",
@@ -280,7 +307,10 @@ fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, dir: &Path) 
             continue;
         };
         for t in &meta.tracks {
-            if !found_codecs.iter().any(|(k, c)| *k == t.kind && *c == t.codec) {
+            if !found_codecs
+                .iter()
+                .any(|(k, c)| *k == t.kind && *c == t.codec)
+            {
                 found_codecs.push((t.kind, t.codec.clone()));
             }
             if t.kind == TrackKind::Video && found_size.is_none() {
@@ -304,17 +334,18 @@ fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, dir: &Path) 
         prev = Some((seen, *l));
     }
     if frags.len() > MAX_FRAGMENTS {
-        ctx.warning(format!("{what}: more than {MAX_FRAGMENTS} fragments; the rest not checked"));
+        ctx.warning(format!(
+            "{what}: more than {MAX_FRAGMENTS} fragments; the rest not checked"
+        ));
     }
     // The last fragment: its listed duration against where its tracks end.
     if let Some((seen, l)) = &prev {
-        if let (Some(e), Some(end)) = (
-            seen.earliest,
-            seen.spans.iter().map(|s| s.3 + s.4).max(),
-        ) {
+        if let (Some(e), Some(end)) = (seen.earliest, seen.spans.iter().map(|s| s.3 + s.4).max()) {
             let real = end - e;
             let listed_ms = to_ms(u64::from(l.duration));
-            if (real - listed_ms).abs() > SLACK_MS.max(seen.spans.iter().map(|s| s.4).max().unwrap_or(0)) {
+            if (real - listed_ms).abs()
+                > SLACK_MS.max(seen.spans.iter().map(|s| s.4).max().unwrap_or(0))
+            {
                 ctx.warning(format!(
                     "{what}: the last fragment is listed for {listed_ms} ms, it lasts {real} ms"
                 ));
@@ -325,7 +356,12 @@ fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, dir: &Path) 
 }
 
 /// Reads one fragment: its boxes, then its FLV tags; checks that the two agree.
-fn check_fragment(ctx: &mut Ctx, what: &str, data: &Bytes, number: u32) -> Option<(Meta, Vec<Packet>)> {
+fn check_fragment(
+    ctx: &mut Ctx,
+    what: &str,
+    data: &Bytes,
+    number: u32,
+) -> Option<(Meta, Vec<Packet>)> {
     let parsed = match fragment::parse(data) {
         Ok(p) => p,
         Err(e) => {
@@ -333,11 +369,19 @@ fn check_fragment(ctx: &mut Ctx, what: &str, data: &Bytes, number: u32) -> Optio
             return None;
         }
     };
-    let order: Vec<String> = parsed.boxes.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+    let order: Vec<String> = parsed
+        .boxes
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
     if parsed.afra.is_none() {
-        ctx.warning(format!("{what}: no afra box (F4V Annex C: first in a fragment)"));
+        ctx.warning(format!(
+            "{what}: no afra box (F4V Annex C: first in a fragment)"
+        ));
     } else if parsed.boxes.first() != Some(b"afra") {
-        ctx.warning(format!("{what}: boxes in the order {order:?}; afra belongs first"));
+        ctx.warning(format!(
+            "{what}: boxes in the order {order:?}; afra belongs first"
+        ));
     }
     if !parsed.boxes.iter().any(|b| b == b"moof") {
         ctx.warning(format!("{what}: no moof box"));
@@ -364,7 +408,10 @@ fn check_fragment(ctx: &mut Ctx, what: &str, data: &Bytes, number: u32) -> Optio
         at += 11 + size + 4;
     }
     if at != body.len() {
-        ctx.error(format!("{what}: the mdat does not end at a tag boundary ({at} of {} bytes)", body.len()));
+        ctx.error(format!(
+            "{what}: the mdat does not end at a tag boundary ({at} of {} bytes)",
+            body.len()
+        ));
     }
     let mut flv = flv_header(true, true).to_vec();
     flv.extend_from_slice(body);
@@ -427,7 +474,10 @@ fn check_fragment(ctx: &mut Ctx, what: &str, data: &Bytes, number: u32) -> Optio
         let has_video = meta.tracks.iter().any(|t| t.kind == TrackKind::Video);
         for e in &afra.entries {
             let Some(i) = tags.iter().position(|t| t.0 == e.offset) else {
-                ctx.error(format!("{what}: afra entry at {} ms points at byte {}, not a tag", e.time, e.offset));
+                ctx.error(format!(
+                    "{what}: afra entry at {} ms points at byte {}, not a tag",
+                    e.time, e.offset
+                ));
                 continue;
             };
             let media = tags[i..].iter().find(|t| !t.3 && (!has_video || t.1 == 9));
@@ -492,15 +542,26 @@ fn spans(ctx: &mut Ctx, what: &str, meta: &Meta, packets: &[Packet]) -> Seen {
         };
         for w in times.windows(2) {
             if w[1] < w[0] {
-                ctx.error(format!("{what}: track {} decode time goes back ({} after {})", t.id, w[1], w[0]));
+                ctx.error(format!(
+                    "{what}: track {} decode time goes back ({} after {})",
+                    t.id, w[1], w[0]
+                ));
                 break;
             }
         }
-        let step = if times.len() >= 2 { b - times[times.len() - 2] } else { 0 };
+        let step = if times.len() >= 2 {
+            b - times[times.len() - 2]
+        } else {
+            0
+        };
         earliest = Some(earliest.map_or(a, |e| e.min(a)));
         spans.push((t.id.0, t.kind, a, b, step));
     }
-    Seen { spans, earliest, main }
+    Seen {
+        spans,
+        earliest,
+        main,
+    }
 }
 
 fn between(
@@ -525,7 +586,8 @@ fn between(
     }
     let _ = (prev.main, next.main);
     for (id, kind, first, _, _) in &next.spans {
-        let Some((_, _, _, last, step)) = prev.spans.iter().find(|s| s.0 == *id && s.1 == *kind) else {
+        let Some((_, _, _, last, step)) = prev.spans.iter().find(|s| s.0 == *id && s.1 == *kind)
+        else {
             continue;
         };
         let gap = first - last;
@@ -551,7 +613,9 @@ fn check_declared(
 ) {
     if let (Some(w), Some(h), Some((fw, fh))) = (media.width, media.height, size) {
         if (w, h) != (fw, fh) {
-            ctx.error(format!("{what}: width/height {w}x{h}, the video is {fw}x{fh}"));
+            ctx.error(format!(
+                "{what}: width/height {w}x{h}, the video is {fw}x{fh}"
+            ));
         }
     }
     let Some(md) = &media.metadata else { return };
@@ -578,16 +642,26 @@ fn check_declared(
         _ => None,
     };
     for (kind, key, map) in [
-        (TrackKind::Video, "videocodecid", &flv_video as &dyn Fn(&Codec) -> Option<f64>),
+        (
+            TrackKind::Video,
+            "videocodecid",
+            &flv_video as &dyn Fn(&Codec) -> Option<f64>,
+        ),
         (TrackKind::Audio, "audiocodecid", &flv_audio),
     ] {
-        let got: Vec<f64> = found.iter().filter(|(k, _)| *k == kind).filter_map(|(_, c)| map(c)).collect();
+        let got: Vec<f64> = found
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .filter_map(|(_, c)| map(c))
+            .collect();
         match num(key) {
             Some(d) if !got.is_empty() && !got.contains(&d) => ctx.error(format!(
                 "{what}: <metadata> {key} {d}, the fragments hold {got:?}"
             )),
             None if !got.is_empty() => ctx.warning(format!("{what}: <metadata> has no {key}")),
-            Some(d) if got.is_empty() => ctx.warning(format!("{what}: <metadata> {key} {d}, no such track found")),
+            Some(d) if got.is_empty() => {
+                ctx.warning(format!("{what}: <metadata> {key} {d}, no such track found"))
+            }
             _ => {}
         }
     }

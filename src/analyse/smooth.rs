@@ -41,9 +41,9 @@ pub fn is_packaged(path: &Path) -> bool {
     if path.is_dir() {
         return path.join(MANIFEST).is_file();
     }
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.eq_ignore_ascii_case(MANIFEST) || n.to_ascii_lowercase().ends_with(".ismc"))
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n.eq_ignore_ascii_case(MANIFEST) || n.to_ascii_lowercase().ends_with(".ismc")
+    })
 }
 
 struct Ctx {
@@ -106,7 +106,9 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
     for (k, s) in m.streams.iter().enumerate() {
         for q in &s.qualities {
             if checked >= MAX_QUALITIES {
-                ctx.warning(format!("more than {MAX_QUALITIES} quality levels; the rest not checked"));
+                ctx.warning(format!(
+                    "more than {MAX_QUALITIES} quality levels; the rest not checked"
+                ));
                 break;
             }
             checked += 1;
@@ -145,15 +147,20 @@ fn declared_track(id: u32, s: &StreamIndexInfo, q: &QualityInfo) -> Result<Track
                 });
                 if let Some((mw, mh)) = q.size {
                     if (mw, mh) != (w, h) {
-                        return Err(format!("MaxWidth/MaxHeight {mw}x{mh}, the SPS says {w}x{h}"));
+                        return Err(format!(
+                            "MaxWidth/MaxHeight {mw}x{mh}, the SPS says {w}x{h}"
+                        ));
                     }
                 }
             }
             Ok(t)
         }
         ("audio", "AACL" | "AACH" | "mp4a") | ("audio", "") => {
-            let asc = AudioSpecificConfig::parse(&private, 0).map_err(|e| format!("CodecPrivateData: {e}"))?;
-            let rate = asc.extension_sampling_frequency.unwrap_or(asc.sampling_frequency);
+            let asc = AudioSpecificConfig::parse(&private, 0)
+                .map_err(|e| format!("CodecPrivateData: {e}"))?;
+            let rate = asc
+                .extension_sampling_frequency
+                .unwrap_or(asc.sampling_frequency);
             // HE-AAC may signal SBR implicitly: the output rate is then twice the core's, and
             // parametric stereo makes two channels of a mono core.
             if let Some(r) = q.rate {
@@ -182,7 +189,9 @@ fn declared_track(id: u32, s: &StreamIndexInfo, q: &QualityInfo) -> Result<Track
             });
             Ok(t)
         }
-        (k, f) => Err(format!("{k} FourCC {f:?} is not one mist reads (H264, AACL, AACH)")),
+        (k, f) => Err(format!(
+            "{k} FourCC {f:?} is not one mist reads (H264, AACL, AACH)"
+        )),
     }
 }
 
@@ -194,7 +203,14 @@ fn url_of(template: &str, bitrate: u64, time: u64) -> String {
         .replace("{start_time}", &time.to_string())
 }
 
-fn check_quality(ctx: &mut Ctx, m: &Ssm, s: &StreamIndexInfo, q: &QualityInfo, k: usize, dir: &Path) {
+fn check_quality(
+    ctx: &mut Ctx,
+    m: &Ssm,
+    s: &StreamIndexInfo,
+    q: &QualityInfo,
+    k: usize,
+    dir: &Path,
+) {
     let name = s.name.clone().unwrap_or_else(|| s.kind.clone());
     let what = format!("StreamIndex {name} QualityLevel {}", q.bitrate.unwrap_or(0));
     let (Some(url), Some(bitrate)) = (&s.url, q.bitrate) else {
@@ -244,10 +260,16 @@ fn check_quality(ctx: &mut Ctx, m: &Ssm, s: &StreamIndexInfo, q: &QualityInfo, k
                 }
             }
             if f.sequence.is_some_and(|x| x <= seq) {
-                ctx.warning(format!("{what_f}: mfhd sequence number {:?} does not rise", f.sequence));
+                ctx.warning(format!(
+                    "{what_f}: mfhd sequence number {:?} does not rise",
+                    f.sequence
+                ));
             }
             if f.track != tid {
-                ctx.warning(format!("{what_f}: tfhd track {:?}, earlier fragments {:?}", f.track, tid));
+                ctx.warning(format!(
+                    "{what_f}: tfhd track {:?}, earlier fragments {:?}",
+                    f.track, tid
+                ));
             }
         }
         let end = f
@@ -274,7 +296,9 @@ fn check_quality(ctx: &mut Ctx, m: &Ssm, s: &StreamIndexInfo, q: &QualityInfo, k
         }
     }
     if s.chunks.len() > MAX_FRAGMENTS {
-        ctx.warning(format!("{what}: more than {MAX_FRAGMENTS} fragments; the rest not checked"));
+        ctx.warning(format!(
+            "{what}: more than {MAX_FRAGMENTS} fragments; the rest not checked"
+        ));
     }
 }
 
@@ -282,12 +306,18 @@ fn check_quality(ctx: &mut Ctx, m: &Ssm, s: &StreamIndexInfo, q: &QualityInfo, k
 fn check_fragment(ctx: &mut Ctx, what: &str, m: &Ssm, s: &StreamIndexInfo, i: usize, f: &Parsed) {
     let c = s.chunks[i];
     if f.trafs != 1 {
-        ctx.error(format!("{what}: {} traf boxes; a Smooth fragment has one", f.trafs));
+        ctx.error(format!(
+            "{what}: {} traf boxes; a Smooth fragment has one",
+            f.trafs
+        ));
     }
     match f.tfxd {
         Some(x) => {
             if x.time != c.time {
-                ctx.error(format!("{what}: tfxd time {}, the manifest's t {}", x.time, c.time));
+                ctx.error(format!(
+                    "{what}: tfxd time {}, the manifest's t {}",
+                    x.time, c.time
+                ));
             }
             if x.duration != c.duration {
                 ctx.error(format!(
@@ -296,7 +326,9 @@ fn check_fragment(ctx: &mut Ctx, what: &str, m: &Ssm, s: &StreamIndexInfo, i: us
                 ));
             }
         }
-        None if m.live => ctx.error(format!("{what}: no tfxd (MS-SSTR 2.2.7.5: live fragments carry one)")),
+        None if m.live => ctx.error(format!(
+            "{what}: no tfxd (MS-SSTR 2.2.7.5: live fragments carry one)"
+        )),
         None => {}
     }
     if let Some(t) = f.tfdt {
@@ -323,7 +355,9 @@ fn check_fragment(ctx: &mut Ctx, what: &str, m: &Ssm, s: &StreamIndexInfo, i: us
             }
         }
     } else if m.live && m.lookahead.unwrap_or(0) > 0 && i + 1 < s.chunks.len() {
-        ctx.warning(format!("{what}: no tfrf in a live fragment with fragments after it"));
+        ctx.warning(format!(
+            "{what}: no tfrf in a live fragment with fragments after it"
+        ));
     }
 }
 
