@@ -74,7 +74,7 @@ fn crawl_hds(addr: SocketAddr, base: &str) -> BTreeMap<String, Vec<u8>> {
         }
         let b = Abst::parse_box(&Bytes::from(abst.clone())).unwrap();
         let count = b.segment_tables[0].runs[0].fragments_per_segment;
-        for l in listed(&b.fragment_tables[0], count) {
+        for l in listed(&b.fragment_tables[0], count, None) {
             let name = format!("{}Seg1-Frag{}", media.url, l.fragment);
             out.insert(name.clone(), fetch(addr, &format!("{base}/{name}")));
         }
@@ -396,4 +396,78 @@ fn analyse_finds_broken_hds_and_smooth_folders() {
     v.truncate(n - 7);
     std::fs::write(&vf, &v).unwrap();
     assert!(findings(&sm).contains("Fragments(video=0)"));
+}
+
+#[test]
+fn bad_requests_for_files_get_4xx_and_the_server_keeps_serving() {
+    let fixtures_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let serve = Serve::start(&[fixtures_dir.to_str().unwrap()]);
+    let http = serve.http.unwrap();
+    // The presentations as served: one fragment each (2 s, keys every second, 1.9 s cuts).
+    let hds = crawl_hds(http, "/dynamic/h264_aac.flv");
+    assert!(hds.contains_key("1-Seg1-Frag1") && !hds.contains_key("1-Seg1-Frag2"));
+    let sm = crawl_smooth(http, "/smooth/h264_aac.flv.ism");
+    let video = sm.keys().find(|k| k.contains("video")).unwrap().clone();
+    let q = video.split('/').next().unwrap().to_string();
+    let long = "9".repeat(4000);
+    for path in [
+        "/dynamic/h264_aac.flv/1-Seg1-Frag0".to_string(),
+        "/dynamic/h264_aac.flv/1-Seg1-Frag2".to_string(),
+        "/dynamic/h264_aac.flv/1-Seg1-Frag18446744073709551616".to_string(),
+        "/dynamic/h264_aac.flv/1-Seg1-Frag-1".to_string(),
+        format!("/dynamic/h264_aac.flv/1-Seg1-Frag{long}"),
+        "/dynamic/h264_aac.flv/2-Seg1-Frag1".to_string(),
+        "/dynamic/h264_aac.flv/1-Seg2-Frag1".to_string(),
+        "/dynamic/h264_aac.flv/7.abst".to_string(),
+        "/dynamic/h264_aac.flv/../h264_aac.flv".to_string(),
+        "/dynamic/nosuch.flv/manifest.f4m".to_string(),
+        format!("/smooth/h264_aac.flv.ism/{q}/Fragments(video=1)"),
+        format!("/smooth/h264_aac.flv.ism/{q}/Fragments(audio=0)"),
+        format!("/smooth/h264_aac.flv.ism/{q}/Fragments(video=18446744073709551616)"),
+        format!("/smooth/h264_aac.flv.ism/{q}/Fragments(video=-1)"),
+        "/smooth/h264_aac.flv.ism/QualityLevels(1)/Fragments(video=0)".to_string(),
+        format!("/smooth/h264_aac.flv.ism/QualityLevels({long})/Fragments(video=0)"),
+        "/smooth/h264_aac.flv/Manifest".to_string(),
+        "/smooth/h264_aac.flv.ism/manifest".to_string(),
+        format!("/smooth/h264_aac.flv.ism/{q}"),
+        "/cmaf/h264_aac.flv/QualityLevels(1)/Fragments(video=0)".to_string(),
+    ] {
+        let r = get(http, &path, &[], 1 << 20, Duration::from_secs(30));
+        assert!((400..500).contains(&r.status), "{path}: {}", r.status);
+    }
+    // Still healthy, and the same bytes as before.
+    assert_eq!(crawl_hds(http, "/dynamic/h264_aac.flv"), hds);
+    assert_eq!(crawl_smooth(http, "/smooth/h264_aac.flv.ism"), sm);
+    // Ranges and conditional requests on fragments, as for HLS segments.
+    let path = "/dynamic/h264_aac.flv/1-Seg1-Frag1";
+    let full = get(http, path, &[], 1 << 20, Duration::from_secs(30));
+    let etag = full.header("etag").unwrap().to_string();
+    let part = get(
+        http,
+        path,
+        &[("Range", "bytes=4-7")],
+        1 << 20,
+        Duration::from_secs(30),
+    );
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, b"afra");
+    let cached = get(
+        http,
+        path,
+        &[("If-None-Match", &etag)],
+        1 << 20,
+        Duration::from_secs(30),
+    );
+    assert_eq!(cached.status, 304);
+    assert!(full.header("cache-control").unwrap().contains("immutable"));
+    let m = get(
+        http,
+        "/dynamic/h264_aac.flv/manifest.f4m",
+        &[],
+        1 << 20,
+        Duration::from_secs(30),
+    );
+    assert!(!m.header("cache-control").unwrap().contains("immutable"));
+    assert_eq!(m.header("content-type"), Some("application/f4m+xml"));
+    assert!(serve.terminate(Duration::from_secs(10)).is_some());
 }

@@ -230,17 +230,15 @@ fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, dir: &Path) 
     }
     let per_segment = asrt.runs.first().map_or(0, |r| r.fragments_per_segment);
     let finite = per_segment != u32::MAX;
-    let last_number = if finite {
-        per_segment
-    } else {
-        afrt.runs
-            .iter()
-            .filter(|r| r.duration != 0)
-            .map(|r| r.first_fragment)
-            .max()
-            .unwrap_or(0)
-    };
-    let frags: Vec<Listed> = listed(afrt, last_number);
+    // The last run goes on to the current media time (in the fragment table's timescale).
+    let until = (!finite).then(|| {
+        let v = abst.current_media_time as i64;
+        match (Timebase::new(abst.timescale), Timebase::new(afrt.timescale)) {
+            (Some(a), Some(f)) => a.rescale(v, f).max(0) as u64,
+            _ => v as u64,
+        }
+    });
+    let frags: Vec<Listed> = listed(afrt, per_segment, until);
     if frags.is_empty() {
         ctx.error(format!("{what}: the bootstrap lists no fragment"));
         return;

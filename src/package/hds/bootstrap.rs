@@ -139,9 +139,11 @@ pub struct Listed {
 /// Most fragments [`listed`] expands a table into.
 pub const MAX_LISTED: usize = 1 << 20;
 
-/// The fragments an `afrt` lists, each run expanded up to where the next run starts (the
-/// last one: to `last_fragment`, the last fragment the segment run table counts).
-pub fn listed(afrt: &Afrt, last_fragment: u32) -> Vec<Listed> {
+/// The fragments an `afrt` lists, each run expanded up to where the next run starts; the
+/// last one up to `last_fragment` (the last fragment the segment run table counts) and,
+/// when given, to fragments starting before `until` (the bootstrap's `CurrentMediaTime`, in
+/// the table's timescale: a live table's last run goes on to the newest fragment).
+pub fn listed(afrt: &Afrt, last_fragment: u32, until: Option<u64>) -> Vec<Listed> {
     let mut out = Vec::new();
     let mut disc = false;
     let runs = &afrt.runs;
@@ -159,7 +161,11 @@ pub fn listed(afrt: &Afrt, last_fragment: u32) -> Vec<Listed> {
         let end = next.unwrap_or(last_fragment.saturating_add(1));
         let mut f = r.first_fragment;
         let mut t = r.first_timestamp;
+        let last_run = next.is_none();
         while f < end && out.len() < MAX_LISTED {
+            if last_run && f > r.first_fragment && until.is_some_and(|u| t >= u) {
+                break;
+            }
             out.push(Listed {
                 fragment: f,
                 start: t,
@@ -219,7 +225,9 @@ mod tests {
             runs: runs.clone(),
             ..Afrt::default()
         };
-        let l = listed(&afrt, 9);
+        let l = listed(&afrt, 9, None);
+        // Bounded by time instead: the last run ends where the current media time is.
+        assert_eq!(listed(&afrt, u32::MAX, Some(17_500)), l);
         assert_eq!(
             l.iter().map(|x| (x.fragment, x.start)).collect::<Vec<_>>(),
             vec![(5, 8000), (6, 10000), (7, 12000), (8, 14000), (9, 15500)]
@@ -242,7 +250,7 @@ mod tests {
         assert_eq!(b.segment_tables[0].runs[0].fragments_per_segment, 6);
         assert_eq!(b.current_media_time, 12000);
         assert!(!b.live);
-        assert_eq!(listed(&b.fragment_tables[0], 6).len(), 2);
+        assert_eq!(listed(&b.fragment_tables[0], 6, None).len(), 2);
         let live = bootstrap(
             &Window {
                 segments: &segs,

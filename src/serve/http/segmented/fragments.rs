@@ -10,10 +10,12 @@
 //!   are enough, as HLS playlists do); a fragment is served when its segment is listed; a
 //!   live fragment carries the bootstrap as it was when the fragment was made.
 //! - Smooth: per track, a fragment is complete when the track's next fragment has started
-//!   (its duration is then known); the manifest lists the complete ones but the newest
-//!   [`LOOKAHEAD`], so each listed fragment can announce that many successors in `tfrf`.
-//!   Every complete fragment is served. A track's `Bitrate`, part of its fragment URLs, is
-//!   measured once and kept for the stream's life.
+//!   (its duration is then known). A fragment is listed and served once [`LOOKAHEAD`]
+//!   complete fragments follow it, so its `tfrf` always announces that many (IIS's live
+//!   model: the server holds fragments back by the lookahead); the ones it announces are
+//!   404 until their own successors are there, as a segment not complete yet is. A track's
+//!   `Bitrate`, part of its fragment URLs, is measured once and kept for the stream's life;
+//!   the manifest is 404 until every track has one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -474,6 +476,12 @@ impl FragmentState {
                 }
             }
         }
+        if streams
+            .iter()
+            .any(|s| !inner.bitrates.contains_key(&s.track))
+        {
+            return None;
+        }
         match smooth::parse_name(path)? {
             smooth::Request::Manifest => {
                 let key = "ssm".to_string();
@@ -539,6 +547,9 @@ impl FragmentState {
                 }
                 let chunks = Self::chunks(inner, segments, stream.track);
                 let k = chunks.iter().position(|(_, f, _)| f.t == time)?;
+                if k + LOOKAHEAD >= chunks.len() {
+                    return None;
+                }
                 let (number, _, _) = chunks[k];
                 let what = format!("{name}-{number}");
                 if let Some(b) = inner.built.get(&(name.clone(), number)) {
