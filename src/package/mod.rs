@@ -23,6 +23,7 @@ pub mod hls;
 pub mod segment;
 pub mod segmenter;
 pub mod smooth;
+pub mod span;
 pub mod variant;
 pub mod vod;
 pub mod xml;

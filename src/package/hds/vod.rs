@@ -3,8 +3,9 @@
 
 use bytes::Bytes;
 
-use crate::dtsc::{Meta, Packet, Ticks, TrackId, TrackKind};
+use crate::dtsc::{Meta, Packet, Ticks, Timebase, TrackId, TrackKind};
 use crate::package::segment::{track_span_ms, Segment};
+use crate::package::span::Span;
 use crate::package::variant::{fpks, resolution, Variant};
 use crate::package::vod::{rates_of, OutFile, Writer};
 use crate::package::PackageError;
@@ -20,6 +21,7 @@ struct Out {
     end_ms: Option<i64>,
     segments: Vec<Segment>,
     sizes: Vec<u64>,
+    span: Span,
 }
 
 /// Writes a file's HDS presentation.
@@ -68,6 +70,7 @@ impl HdsWriter {
                     end_ms,
                     segments: Vec::new(),
                     sizes: Vec::new(),
+                    span: Span::default(),
                 }
             })
             .collect();
@@ -100,6 +103,7 @@ impl Writer for HdsWriter {
                 .filter(|p| o.variant.has(p.track))
                 .cloned()
                 .collect();
+            o.span.add(&o.meta.tracks, &mine);
             let n = fragment_number(s.number);
             let data = fragment::write(&Input {
                 tracks: &o.meta.tracks,
@@ -136,7 +140,7 @@ impl Writer for HdsWriter {
                 path: bootstrap_name(&o.variant.name),
                 data: abst.clone(),
             });
-            let duration = presentation_ms(&o.segments);
+            let duration = presentation_ms(&o.span);
             let video = o
                 .variant
                 .tracks
@@ -154,7 +158,7 @@ impl Writer for HdsWriter {
         let duration = self
             .outs
             .iter()
-            .filter_map(|o| presentation_ms(&o.segments))
+            .filter_map(|o| presentation_ms(&o.span))
             .max();
         files.push(OutFile {
             path: MANIFEST.to_string(),
@@ -164,7 +168,7 @@ impl Writer for HdsWriter {
     }
 }
 
-/// From the first segment's start to the last one's end.
-fn presentation_ms(segments: &[Segment]) -> Option<i64> {
-    Some(segments.last()?.end_ms - segments.first()?.start_ms)
+/// From the first presentation time to the end of the last frame presented (ms).
+fn presentation_ms(span: &Span) -> Option<i64> {
+    span.bounds(Timebase::MS).map(|(a, b)| b - a)
 }

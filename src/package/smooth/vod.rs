@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use crate::dtsc::{Meta, Packet, Ticks, TrackId};
 use crate::package::segment::Segment;
+use crate::package::span::Span;
 use crate::package::vod::{OutFile, Writer};
 use crate::package::PackageError;
 
@@ -25,6 +26,7 @@ struct Out {
 pub struct SmoothWriter {
     meta: Meta,
     outs: Vec<Out>,
+    span: Span,
 }
 
 impl SmoothWriter {
@@ -59,6 +61,7 @@ impl SmoothWriter {
                 ..meta.clone()
             },
             outs,
+            span: Span::default(),
         })
     }
 }
@@ -84,6 +87,7 @@ impl Writer for SmoothWriter {
             if mine.is_empty() {
                 continue;
             }
+            self.span.add(std::slice::from_ref(track), &mine);
             let end = next
                 .iter()
                 .find(|(id, _)| *id == o.stream.track)
@@ -106,18 +110,9 @@ impl Writer for SmoothWriter {
     }
 
     fn finish(&mut self) -> Result<Vec<OutFile>, PackageError> {
-        let start = self
-            .outs
-            .iter()
-            .filter_map(|o| o.chunks.first().map(|c| c.time))
-            .min()
-            .unwrap_or(0);
-        let end = self
-            .outs
-            .iter()
-            .filter_map(|o| o.chunks.last().map(|c| c.time + c.duration))
-            .max()
-            .unwrap_or(start);
+        // Duration: the presentation's span (what ffprobe reports for the file).
+        let (start, end) = self.span.bounds(super::timebase()).unwrap_or((0, 0));
+        let duration = u64::try_from(end - start).unwrap_or(0);
         let infos: Vec<StreamInfo> = self
             .outs
             .iter()
@@ -133,7 +128,7 @@ impl Writer for SmoothWriter {
             .collect();
         Ok(vec![OutFile {
             path: MANIFEST.to_string(),
-            data: Bytes::from(manifest::manifest(end - start, None, &infos)),
+            data: Bytes::from(manifest::manifest(duration, None, &infos)),
         }])
     }
 }
