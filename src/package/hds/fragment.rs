@@ -177,14 +177,14 @@ pub fn write(input: &Input) -> Result<Bytes, FormatError> {
     // Durations: to the track's next sample; the last one to the next packet after the
     // segment, else as long as the one before it.
     let mut durations = vec![0u32; samples.len()];
-    for i in 0..tracks.len() {
+    for (i, track) in tracks.iter().enumerate() {
         let idx: Vec<usize> = (0..samples.len())
             .filter(|&k| samples[k].track == i)
             .collect();
         let next = input
             .next
             .iter()
-            .find(|(id, _)| *id == tracks[i].id)
+            .find(|(id, _)| *id == track.id)
             .map(|(_, t)| ms(i, *t));
         let mut last = 0u32;
         for (n, &k) in idx.iter().enumerate() {

@@ -468,11 +468,11 @@ impl FragmentState {
             return None;
         }
         self.firsts(inner, segments);
-        for s in &streams {
-            if !inner.bitrates.contains_key(&s.track) {
-                let b = self.measured_bitrate(segments, &[s.track]);
-                if !segments.is_empty() {
-                    inner.bitrates.insert(s.track, b);
+        if !segments.is_empty() {
+            for s in &streams {
+                if let std::collections::hash_map::Entry::Vacant(e) = inner.bitrates.entry(s.track)
+                {
+                    e.insert(self.measured_bitrate(segments, &[s.track]));
                 }
             }
         }
