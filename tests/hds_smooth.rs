@@ -471,3 +471,56 @@ fn bad_requests_for_files_get_4xx_and_the_server_keeps_serving() {
     assert_eq!(m.header("content-type"), Some("application/f4m+xml"));
     assert!(serve.terminate(Duration::from_secs(10)).is_some());
 }
+
+#[test]
+fn truncated_and_flipped_manifests_bootstraps_and_fragments_are_refused_without_panics() {
+    // Every file of both folders, cut at every offset (a stride on the larger ones) and with
+    // bits flipped (fixed seed): the parsers return an error or a value, never panic, and an
+    // error's offset stays within the input.
+    let dir = TestDir::new("hds-smooth-malformed");
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for to in ["hds", "smooth"] {
+        let out = dir.join(to);
+        let o = exec(
+            mist()
+                .arg("remux")
+                .arg(fixture("h264_aac.flv"))
+                .arg(&out)
+                .args(["--to", to, "-q", "--segment-duration", "0.5"]),
+        );
+        assert!(o.status.success());
+        for f in files_under(&out) {
+            files.push((f.clone(), std::fs::read(out.join(&f)).unwrap()));
+        }
+    }
+    let check = |name: &str, data: &[u8]| {
+        let b = Bytes::copy_from_slice(data);
+        if let Err(e) = Abst::parse_box(&b) {
+            assert!(e.offset <= data.len() as u64, "{name}");
+        }
+        if let Err(e) = mist::package::hds::fragment::parse(&b) {
+            assert!(e.offset <= data.len() as u64, "{name}");
+        }
+        if let Err(e) = mist::package::smooth::fragment::parse(&b) {
+            assert!(e.offset <= data.len() as u64, "{name}");
+        }
+        let _ = f4m::parse(data);
+        let _ = ssm::parse(data);
+    };
+    let mut seed: u64 = 0x5eed;
+    for (name, data) in &files {
+        let stride = (data.len() / 2000).max(1);
+        for cut in (0..data.len()).step_by(stride) {
+            check(name, &data[..cut]);
+        }
+        for _ in 0..200 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let mut d = data.clone();
+            let at = (seed >> 33) as usize % d.len();
+            d[at] ^= 1 << ((seed >> 29) & 7);
+            check(name, &d);
+        }
+    }
+}

@@ -289,8 +289,8 @@ pub fn parse(data: &Bytes) -> Result<Parsed, FormatError> {
             let Some(end) = end else {
                 return Err(FormatError::invalid(
                     FORMAT,
-                    at,
-                    format!("sample {k} of {size} bytes runs past the fragment's end"),
+                    at.min(data.len() as u64),
+                    format!("sample {k} of {size} bytes at {at} runs past the fragment's end"),
                 ));
             };
             let flags = if k == 0 {
