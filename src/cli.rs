@@ -206,7 +206,8 @@ pub struct ConvertArgs {
 /// Arguments of `analyse`.
 #[derive(Debug, Args)]
 pub struct AnalyseArgs {
-    /// Input file (`-` for stdin).
+    /// Input file (`-` for stdin), or a packaged folder or manifest (`index.m3u8`,
+    /// `manifest.f4m`, Smooth's `Manifest`).
     pub input: PathBuf,
     /// How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps.
     #[arg(short = 'D', long, default_value_t = 0)]
