@@ -9,6 +9,10 @@
 //! builds from the manifest (`CodecPrivateData`, `TimeScale`), so both the fragments and the
 //! manifests are what is judged.
 //!
+//! Live: ffmpeg decodes the HDS fragments of a live window joined as yt-dlp joins them, and
+//! a live Smooth video track's fragments behind an init segment made from its manifest's
+//! `CodecPrivateData` (what a Smooth client does), with no error and every frame once.
+//!
 //! yt-dlp comes from PyPI at test time (`pip install --target` into a temporary folder;
 //! `.ci/run` does the same, nothing is committed). Compiled only with `--features interop`;
 //! needs python3 with pip, ffmpeg and ffprobe, and fails loudly without.
@@ -20,8 +24,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use bytes::Bytes;
+use mist::dtsc::{Packet, Timebase, Track};
+use mist::serve::config::{Config, StreamConfig};
+use mist::serve::hub::Client;
+use mist::serve::{Server, Settings};
 use serde_json::Value;
-use util::serve::Serve;
+use util::serve::{get, Serve};
 use util::statics::static_server;
 use util::*;
 
@@ -291,4 +300,188 @@ fn yt_dlp_downloads_hds_and_smooth_of_files_from_mist_serve_and_from_remux_folde
         }
     }
     assert!(serve.terminate(Duration::from_secs(10)).is_some());
+}
+
+/// Fetches `path` from `http` (200 expected).
+fn fetch(http: std::net::SocketAddr, path: &str) -> Vec<u8> {
+    let r = get(http, path, &[], 64 << 20, Duration::from_secs(20));
+    assert_eq!(r.status, 200, "{path}");
+    r.body
+}
+
+/// ffprobe's per-packet decode times of `path`: (stream index, dts).
+fn dts_list(path: &Path) -> Vec<(u64, i64)> {
+    let o = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=stream_index,dts",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| Some((p["stream_index"].as_u64()?, ffprobe::num(p.get("dts"))?)))
+        .collect()
+}
+
+#[test]
+fn ffmpeg_reads_live_hds_and_smooth_fragments_joined() {
+    // A live stream published faster than real time: 10 loops of the 2 s fixture.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut config = Config::default();
+    config.streams.insert(
+        "live".into(),
+        StreamConfig {
+            name: "live".into(),
+            source: "push://".into(),
+            dvr: Some(60_000),
+            ..StreamConfig::default()
+        },
+    );
+    let server = rt
+        .block_on(Server::bind(Settings {
+            http: Some("127.0.0.1:0".parse().unwrap()),
+            config,
+            ..Settings::default()
+        }))
+        .unwrap();
+    let hub = server.hub().clone();
+    let http = server.bound().http.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    rt.spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    let mut d = mist::pipeline::open(&fixture("h264_aac.flv")).unwrap();
+    let tracks: Vec<Track> = d.meta().tracks.clone();
+    let mut packets: Vec<Packet> = Vec::new();
+    while let Some(p) = d.next_packet().unwrap() {
+        let tb = tracks.iter().find(|t| t.id == p.track).unwrap().timebase;
+        if tb.rescale(p.dts.0, Timebase::MS) < 2000 {
+            packets.push(p);
+        }
+    }
+    let client = Client {
+        peer: "127.0.0.1:1".parse().unwrap(),
+        protocol: "TEST",
+    };
+    let mut publisher = hub.publish("live", client, &[]).unwrap();
+    publisher.set_tracks(tracks.clone());
+    for i in 0..10 {
+        for p in &packets {
+            let tb = tracks.iter().find(|t| t.id == p.track).unwrap().timebase;
+            let mut q = p.clone();
+            q.dts = q.dts + Timebase::MS.rescale(i * 2000, tb);
+            assert!(publisher.push(q));
+        }
+    }
+    let dir = TestDir::new("interop-hds-smooth-live");
+
+    // HDS: FLV header + every listed fragment's mdat body.
+    let abst = mist::package::hds::boxes::Abst::parse_box(&Bytes::from(fetch(
+        http,
+        "/dynamic/live/1.abst",
+    )))
+    .unwrap();
+    let frags = mist::package::hds::bootstrap::listed(
+        &abst.fragment_tables[0],
+        u32::MAX,
+        Some(abst.current_media_time),
+    );
+    assert!(frags.len() >= 6, "{frags:?}");
+    let mut flv = mist::package::hds::fragment::flv_header(true, true).to_vec();
+    for f in &frags {
+        let body = fetch(http, &format!("/dynamic/live/1-Seg1-Frag{}", f.fragment));
+        flv.extend_from_slice(
+            &mist::package::hds::fragment::parse(&Bytes::from(body))
+                .unwrap()
+                .mdat,
+        );
+    }
+    let path = dir.join("live.flv");
+    std::fs::write(&path, &flv).unwrap();
+    decodes_cleanly(&path);
+    let listed_ms: u64 = frags.iter().map(|f| u64::from(f.duration)).sum();
+    let dts = dts_list(&path);
+    let video: Vec<i64> = dts
+        .iter()
+        .filter(|(s, _)| *s == 0)
+        .map(|(_, d)| *d)
+        .collect();
+    assert_eq!(
+        video.len() as u64,
+        listed_ms / 40,
+        "every frame of the window once"
+    );
+    assert!(video.windows(2).all(|w| w[1] > w[0]));
+
+    // Smooth video: an init segment from the manifest's CodecPrivateData, then the fragments.
+    let text = fetch(http, "/smooth/live.ism/Manifest");
+    let (m, _) = mist::package::smooth::manifest::parse(&text);
+    let m = m.unwrap();
+    let v = m.streams.iter().find(|s| s.kind == "video").unwrap();
+    let q = &v.qualities[0];
+    let cfg = mist::codec::h264::AvcConfig::from_annexb_parameter_sets(
+        &Bytes::from(q.private.clone().unwrap()),
+        0,
+    )
+    .unwrap()
+    .unwrap();
+    let first = fetch(
+        http,
+        &format!(
+            "/smooth/live.ism/QualityLevels({})/Fragments(video={})",
+            q.bitrate.unwrap(),
+            v.chunks[0].time
+        ),
+    );
+    let track_id = mist::package::smooth::fragment::parse(&Bytes::from(first))
+        .unwrap()
+        .track
+        .unwrap();
+    let mut t = Track::new(
+        mist::dtsc::TrackId(track_id),
+        mist::dtsc::TrackKind::Video,
+        mist::dtsc::Codec::H264,
+        mist::package::smooth::timebase(),
+    );
+    t.init = cfg.build().unwrap();
+    let meta = mist::dtsc::Meta {
+        tracks: vec![t],
+        ..mist::dtsc::Meta::default()
+    };
+    let mut mux = mist::formats::mp4::fmp4::Muxer::new(&mist::formats::MuxOptions::default());
+    let mut mp4 = mux.start_segmented(&meta).unwrap();
+    for c in &v.chunks {
+        mp4.extend_from_slice(&fetch(
+            http,
+            &format!(
+                "/smooth/live.ism/QualityLevels({})/Fragments(video={})",
+                q.bitrate.unwrap(),
+                c.time
+            ),
+        ));
+    }
+    let path = dir.join("live_video.mp4");
+    std::fs::write(&path, &mp4).unwrap();
+    decodes_cleanly(&path);
+    let dts = dts_list(&path);
+    let listed: u64 = v.chunks.iter().map(|c| c.duration).sum();
+    assert_eq!(
+        dts.len() as u64,
+        listed / 400_000,
+        "every frame of the listed fragments once"
+    );
+    assert!(dts.windows(2).all(|w| w[1].1 > w[0].1));
+    drop(publisher);
+    let _ = stop.send(());
+    std::thread::sleep(Duration::from_millis(50));
 }
