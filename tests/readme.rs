@@ -174,8 +174,11 @@ fn every_readme_example_runs() {
         if let Some(i) = words.iter().position(|w| *w == "convert" || *w == "remux") {
             let target = words[i + 2];
             if target.ends_with('/') {
+                // The top playlist or manifest of HLS, HDS or Smooth Streaming.
                 assert!(
-                    dir.join(target).join("index.m3u8").is_file(),
+                    ["index.m3u8", "manifest.f4m", "Manifest"]
+                        .iter()
+                        .any(|top| dir.join(target).join(top).is_file()),
                     "`{cmd}` did not package into {target}"
                 );
             } else if target != "-" {
@@ -244,12 +247,19 @@ fn the_main_commands_work_with_committed_files_only() {
         let flv = util::serve::get(http, &format!("/{u}"), &[], 64 << 10, timeout);
         assert_eq!(flv.status, 200, "/{u}");
         assert!(flv.body.starts_with(b"FLV"), "/{u} is not FLV");
-        let page = format!("/{}.html", u.trim_end_matches(".flv"));
-        assert_eq!(
-            util::serve::get(http, &page, &[], 1 << 20, timeout).status,
-            200,
-            "{page}"
-        );
+        // The other URLs the README names for the same stream.
+        let name = u.strip_suffix(".flv").unwrap();
+        for other in [
+            format!("/{name}.html"),
+            format!("/{name}.ts"),
+            format!("/{name}.mp4"),
+            format!("/hls/{name}/index.m3u8"),
+            format!("/dynamic/{name}/manifest.f4m"),
+            format!("/smooth/{name}.ism/Manifest"),
+        ] {
+            let r = util::serve::get(http, &other, &[], 1 << 20, timeout);
+            assert_eq!(r.status, 200, "{other}");
+        }
     }
     assert_eq!(
         serve.terminate(timeout).and_then(|s| s.code()),

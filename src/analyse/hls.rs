@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::dtsc::{Meta, Packet, Time, TrackId, TrackKind};
-use crate::formats::{self, Finding};
+use crate::formats::{self, Finding, Severity};
 use crate::io::Source;
 use crate::package::hls::parse::{parse, Attributes, Media, MediaSegment, Playlist, Problem};
 use crate::package::hls::PLAYLIST;
@@ -52,10 +52,10 @@ struct Ctx {
 
 impl Ctx {
     fn error(&mut self, msg: String) {
-        self.findings.push(Finding::error(0, msg));
+        self.findings.push(Finding::general(Severity::Error, msg));
     }
     fn warning(&mut self, msg: String) {
-        self.findings.push(Finding::warning(0, msg));
+        self.findings.push(Finding::general(Severity::Warning, msg));
     }
     fn problems(&mut self, file: &str, problems: Vec<Problem>) {
         for p in problems {

@@ -87,9 +87,15 @@ fn analyse_one(
     out: &mut dyn Write,
 ) -> anyhow::Result<Report> {
     let name = input.display().to_string();
-    // A packaged folder or an HLS playlist: the playlists and their segments.
+    // A packaged folder or its playlist or manifest: the playlists and their segments.
     if forced.is_none() && analyse::hls::is_packaged(input) {
         return Ok(analyse::hls::analyse(input, opts, out)?);
+    }
+    if forced.is_none() && analyse::hds::is_packaged(input) {
+        return Ok(analyse::hds::analyse(input, opts, out)?);
+    }
+    if forced.is_none() && analyse::smooth::is_packaged(input) {
+        return Ok(analyse::smooth::analyse(input, opts, out)?);
     }
     let src = Source::open(input)
         .with_context(|| name.clone())?
