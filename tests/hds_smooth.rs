@@ -302,9 +302,33 @@ fn packaged_folders_hold_every_packet_and_pass_analyse() {
             // Packets per carried track, against ffprobe's count of the source's streams: HDS
             // carries the first video (H.264) and first audio track (AAC or MP3); Smooth
             // every H.264 and AAC track.
+            // A multi-program TS (two_programs.ts): mist reads one program (the first unless
+            // --program says; tests/ts.rs checks it) while ffprobe lists every program's
+            // streams, so only the streams whose PID mist reads count.
+            let pids_read: Option<Vec<u64>> = f.ends_with(".ts").then(|| {
+                analyse_json(&fixture(&f), &[])["tracks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["id"].as_u64().unwrap())
+                    .collect()
+            });
+            let raw: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(ffprobe::sidecar_path(&f)).unwrap())
+                    .unwrap();
+            let pid = |i: usize| {
+                raw["streams"][i]["id"]
+                    .as_str()
+                    .and_then(|p| u64::from_str_radix(p.trim_start_matches("0x"), 16).ok())
+            };
             let mut want: Vec<(String, usize)> = Vec::new();
             let mut seen_audio = false;
             for s in &probe.streams {
+                if let Some(read) = &pids_read {
+                    if !pid(s.index).is_some_and(|p| read.contains(&p)) {
+                        continue;
+                    }
+                }
                 let carried = match (to, s.codec_type.as_str(), s.codec_name.as_str()) {
                     ("hds", "video", "h264") => true,
                     ("hds", "audio", "aac" | "mp3") if !seen_audio => {
