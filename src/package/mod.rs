@@ -14,9 +14,12 @@
 //! - [`vod`]: a whole file packaged into files (playlists, init segments, media segments).
 //!
 //! Format-specific parts live in their own modules: [`hls`] (RFC 8216 playlists, with TS or
-//! fMP4 segments). DASH, HDS and Smooth are to be added beside it on the same core.
+//! fMP4 segments), [`dash`] (MPDs over the same fMP4 segments), [`ll`] (low-latency HLS:
+//! partial segments of the fMP4 variant). HDS and Smooth are to be added beside them.
 
+pub mod dash;
 pub mod hls;
+pub mod ll;
 pub mod segment;
 pub mod segmenter;
 pub mod variant;
@@ -43,10 +46,12 @@ pub enum Packaging {
     HlsTs,
     /// HLS version 7 with fragmented MP4 (CMAF) segments (`/cmaf/STREAM/...`).
     HlsFmp4,
+    /// MPEG-DASH over the same fragmented MP4 segments (`/cmaf/STREAM/index.mpd`).
+    Dash,
 }
 
 /// Every packaging, for `--to` and help texts.
-pub const PACKAGINGS: &[Packaging] = &[Packaging::HlsTs, Packaging::HlsFmp4];
+pub const PACKAGINGS: &[Packaging] = &[Packaging::HlsTs, Packaging::HlsFmp4, Packaging::Dash];
 
 impl Packaging {
     /// The name `--to` takes.
@@ -54,14 +59,23 @@ impl Packaging {
         match self {
             Packaging::HlsTs => "hls",
             Packaging::HlsFmp4 => "hls-fmp4",
+            Packaging::Dash => "dash",
         }
     }
 
-    /// The packaging called `name` (`hls`, `hls-fmp4`; `cmaf` is another name for the latter).
+    /// True for the packagings of CMAF renditions (one track each, fMP4 segments named by
+    /// their start): their segments are the same files under the same names.
+    pub fn cmaf(self) -> bool {
+        matches!(self, Packaging::HlsFmp4 | Packaging::Dash)
+    }
+
+    /// The packaging called `name` (`hls`, `hls-fmp4`, `dash`; `cmaf` is another name for
+    /// `hls-fmp4`, `mpd` for `dash`).
     pub fn by_name(name: &str) -> Option<Packaging> {
         match name.to_ascii_lowercase().as_str() {
             "hls" | "hls-ts" => Some(Packaging::HlsTs),
             "hls-fmp4" | "cmaf" => Some(Packaging::HlsFmp4),
+            "dash" | "mpd" => Some(Packaging::Dash),
             _ => None,
         }
     }
@@ -70,7 +84,7 @@ impl Packaging {
     pub fn url_prefix(self) -> &'static str {
         match self {
             Packaging::HlsTs => "hls",
-            Packaging::HlsFmp4 => "cmaf",
+            Packaging::HlsFmp4 | Packaging::Dash => "cmaf",
         }
     }
 
@@ -78,7 +92,7 @@ impl Packaging {
     pub fn framing(self, c: &Codec) -> Option<Framing> {
         match self {
             Packaging::HlsTs => crate::formats::ts::mux::framing(c),
-            Packaging::HlsFmp4 => match c {
+            Packaging::HlsFmp4 | Packaging::Dash => match c {
                 Codec::H264 | Codec::Hevc | Codec::Aac | Codec::Mp3 => Some(c.canonical_framing()),
                 _ => None,
             },

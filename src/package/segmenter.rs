@@ -37,7 +37,7 @@ pub trait Segmenter: Send {
 pub fn new(packaging: Packaging, meta: &Meta) -> Result<Box<dyn Segmenter>, FormatError> {
     Ok(match packaging {
         Packaging::HlsTs => Box::new(TsSegmenter::new(meta)?),
-        Packaging::HlsFmp4 => Box::new(Fmp4Segmenter::new(meta)?),
+        Packaging::HlsFmp4 | Packaging::Dash => Box::new(Fmp4Segmenter::new(meta)?),
     })
 }
 

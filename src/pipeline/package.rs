@@ -51,7 +51,7 @@ fn caps(packaging: Packaging) -> MuxCaps {
         needs_index: true,
         framing: match packaging {
             Packaging::HlsTs => ts,
-            Packaging::HlsFmp4 => fmp4,
+            Packaging::HlsFmp4 | Packaging::Dash => fmp4,
         },
         negative_times: false,
     }
@@ -68,7 +68,7 @@ pub fn package(plan: &PackagePlan, progress: &dyn Progress) -> Result<Outcome, P
     // The copy engine's plan; `to` only names the segment container in messages.
     let seg_format = match plan.packaging {
         Packaging::HlsTs => "ts",
-        Packaging::HlsFmp4 => "fmp4",
+        Packaging::HlsFmp4 | Packaging::Dash => "fmp4",
     };
     let to = formats::spec_by_name(seg_format).ok_or(PipelineError::CannotWrite {
         path: out_name.clone(),

@@ -55,7 +55,7 @@ pub fn date_time(unix_ms: i64) -> String {
 pub fn version(packaging: Packaging) -> u8 {
     match packaging {
         Packaging::HlsTs => 3,
-        Packaging::HlsFmp4 => 6,
+        Packaging::HlsFmp4 | Packaging::Dash => 6,
     }
 }
 

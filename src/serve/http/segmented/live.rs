@@ -229,7 +229,7 @@ impl LiveState {
                     self.caching(live_control, &format!("{v}-{version}")),
                 ))
             }
-            [v, p] if *p == INIT && self.packaging == Packaging::HlsFmp4 => {
+            [v, p] if *p == INIT && self.packaging.cmaf() => {
                 let lv = inner.variants.iter().find(|x| x.variant.name == *v)?;
                 let init = lv.init.clone()?;
                 Some((
@@ -369,7 +369,7 @@ impl LiveState {
             .sum();
         let overhead = match self.packaging {
             Packaging::HlsTs => TS_OVERHEAD_PERCENT,
-            Packaging::HlsFmp4 => 2,
+            Packaging::HlsFmp4 | Packaging::Dash => 2,
         };
         let bytes = payload * (100 + overhead) / 100;
         rates_of(&[*last], &[bytes])
