@@ -25,6 +25,7 @@
 //! changes the tracks (the init segment keeps its URL), `UTCTiming` only as `direct`.
 
 pub mod mpd;
+pub mod parse;
 
 /// Name of the MPD.
 pub const MPD: &str = "index.mpd";

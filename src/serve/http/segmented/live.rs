@@ -14,6 +14,8 @@ use bytes::Bytes;
 
 use super::{find_segment, Caching};
 use crate::dtsc::{Meta, Packet, Ticks, Timebase, Track, TrackId};
+use crate::package::dash::mpd::{self, Live, Representation, Timing};
+use crate::package::dash::{MPD, MPD_MIME};
 use crate::package::hls::playlist::{self, Rates};
 use crate::package::hls::{self, INIT, PLAYLIST, PLAYLIST_MIME};
 use crate::package::segmenter::{self, Segmenter};
@@ -34,6 +36,13 @@ pub const KEEP_OLDEST_UNTIL: usize = 3;
 /// Extra bytes TS adds to payloads (packet headers, PES headers, PSI), for `BANDWIDTH` before
 /// any segment was built: about 5 %, and more for small audio frames.
 const TS_OVERHEAD_PERCENT: u64 = 10;
+
+/// The wall clock in unix ms.
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -213,6 +222,17 @@ impl LiveState {
         }
         let live_control = "public, max-age=1".to_string();
         match path {
+            [p] if *p == MPD && self.packaging.cmaf() => {
+                let text = self.mpd(&mut inner, version, &segments, &meta)?;
+                let now = unix_ms();
+                let text = Bytes::from(mpd::with_time(&String::from_utf8_lossy(&text), now));
+                // Each answer tells the time, so none is the same as another.
+                Some((
+                    text,
+                    MPD_MIME,
+                    self.caching(live_control, &format!("mpd{version}-{now}")),
+                ))
+            }
             [p] if *p == PLAYLIST => {
                 let text = self.playlist(&mut inner, "", version, &segments, &meta)?;
                 Some((
@@ -343,6 +363,70 @@ impl LiveState {
         inner
             .playlists
             .insert(variant.to_string(), (version, text.clone()));
+        Some(text)
+    }
+
+    /// The live MPD of the window (without its `UTCTiming`), from the cache when the window
+    /// has not changed.
+    fn mpd(
+        &self,
+        inner: &mut Inner,
+        version: u64,
+        segments: &[Segment],
+        meta: &Meta,
+    ) -> Option<Bytes> {
+        if let Some((v, text)) = inner.playlists.get(MPD) {
+            if *v == version {
+                return Some(text.clone());
+            }
+        }
+        if inner.variants.is_empty() {
+            return None;
+        }
+        let window = self.window(inner, segments);
+        if window.segments.is_empty() {
+            return None;
+        }
+        let longest = window
+            .segments
+            .iter()
+            .map(|s| s.duration_ms())
+            .max()
+            .unwrap_or(0);
+        let settings = self.stream.settings();
+        let reps: Vec<Representation> = inner
+            .variants
+            .iter()
+            .map(|lv| {
+                let fpks = lv
+                    .variant
+                    .tracks
+                    .first()
+                    .and_then(|id| meta.track(*id))
+                    .and_then(|t| t.video())
+                    .map(|v| v.fpks)
+                    .filter(|f| *f > 0);
+                Representation {
+                    variant: lv.variant.clone(),
+                    bandwidth: self.rates(inner, &lv.variant, segments, meta).peak,
+                    fpks,
+                    segments: window.segments.clone(),
+                }
+            })
+            .collect();
+        let timing = Timing::Dynamic(Live {
+            availability_start_ms: self.stream.unix_zero_ms().unwrap_or(0),
+            publish_ms: unix_ms(),
+            update_ms: settings.segment_ms.max(1),
+            time_shift_ms: i64::try_from(settings.dvr_ms).unwrap_or(i64::MAX),
+            // Two segments behind the newest listed one: that one is complete, the next is
+            // being written (MistServer says 5 s for its 2 s segments).
+            delay_ms: 2 * longest.max(settings.segment_ms),
+        });
+        let text = Bytes::from(mpd::mpd(meta, &reps, timing));
+        inner
+            .playlists
+            .insert(MPD.to_string(), (version, text.clone()));
         Some(text)
     }
 

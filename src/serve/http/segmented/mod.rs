@@ -90,6 +90,8 @@ pub struct Caching {
 pub fn mime_of(name: &str) -> &'static str {
     if name.ends_with(".m3u8") {
         PLAYLIST_MIME
+    } else if name.ends_with(".mpd") {
+        crate::package::dash::MPD_MIME
     } else if name.ends_with(".ts") {
         "video/mp2t"
     } else if name.ends_with(".m4s") || name.ends_with(".mp4") {
@@ -131,6 +133,7 @@ pub async fn handle(
             }
         }
         Ok(Lookup::File(_, file)) => {
+            let packaging = vod_packaging(packaging, &path, &shared.segmented.vod, &file).await;
             let ready = match shared.segmented.vod.ensure(&file, packaging).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -146,6 +149,32 @@ pub async fn handle(
                 None => not_found(),
             }
         }
+    }
+}
+
+/// The package a file request under `/cmaf/` reads: the MPD from the DASH one, playlists from
+/// the HLS one, and init and media segments (the same bytes under the same names in both)
+/// from whichever is ready, so a player of either does not package the file twice.
+async fn vod_packaging(
+    packaging: Packaging,
+    path: &[&str],
+    vod: &VodCache,
+    file: &std::path::Path,
+) -> Packaging {
+    if !packaging.cmaf() {
+        return packaging;
+    }
+    let last = path.last().copied().unwrap_or("");
+    if last == crate::package::dash::MPD {
+        Packaging::Dash
+    } else if last.ends_with(".m3u8") {
+        Packaging::HlsFmp4
+    } else if !vod.is_ready(file, Packaging::HlsFmp4).await
+        && vod.is_ready(file, Packaging::Dash).await
+    {
+        Packaging::Dash
+    } else {
+        Packaging::HlsFmp4
     }
 }
 
