@@ -5,6 +5,7 @@
 pub mod ffprobe;
 pub mod rtmp;
 pub mod serve;
+pub mod statics;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

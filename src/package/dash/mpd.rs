@@ -182,7 +182,9 @@ pub fn mpd(meta: &Meta, reps: &[Representation], timing: Timing) -> String {
     let mut sets: Vec<Set> = Vec::new();
     for kind in [TrackKind::Video, TrackKind::Audio] {
         for r in reps {
-            let Some((k, lang)) = kind_of(r) else { continue };
+            let Some((k, lang)) = kind_of(r) else {
+                continue;
+            };
             if k != kind {
                 continue;
             }
@@ -200,7 +202,12 @@ pub fn mpd(meta: &Meta, reps: &[Representation], timing: Timing) -> String {
     let all: Vec<&Segment> = reps.iter().flat_map(|r| r.segments.iter()).collect();
     let first = all.iter().map(|s| s.start_ms).min().unwrap_or(0);
     let last = all.iter().map(|s| s.end_ms).max().unwrap_or(first);
-    let longest = all.iter().map(|s| s.duration_ms()).max().unwrap_or(0).max(1);
+    let longest = all
+        .iter()
+        .map(|s| s.duration_ms())
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = write!(
         out,
@@ -253,10 +260,7 @@ pub fn mpd(meta: &Meta, reps: &[Representation], timing: Timing) -> String {
         }
         out.push_str(">\n");
         // One template for the set when its representations share a timeline.
-        let shared = set
-            .reps
-            .windows(2)
-            .all(|w| w[0].segments == w[1].segments);
+        let shared = set.reps.windows(2).all(|w| w[0].segments == w[1].segments);
         if shared {
             if let Some(r) = set.reps.first() {
                 out.push_str(&template(&r.segments, pto, "      "));

@@ -276,7 +276,10 @@ impl<'d> Parser<'d> {
                 self.bad(
                     Some(n),
                     true,
-                    format!("{}@{attr} '{v}' is not an unsigned integer", n.tag_name().name()),
+                    format!(
+                        "{}@{attr} '{v}' is not an unsigned integer",
+                        n.tag_name().name()
+                    ),
                 );
                 None
             }
@@ -353,10 +356,18 @@ pub fn parse(text: &str) -> (Option<Mpd>, Vec<Problem>) {
         ),
     }
     if root.attribute("profiles").is_none() {
-        p.bad(Some(root), true, "MPD@profiles is missing (§5.3.1.2)".into());
+        p.bad(
+            Some(root),
+            true,
+            "MPD@profiles is missing (§5.3.1.2)".into(),
+        );
     }
     if p.dur(root, "minBufferTime").is_none() && root.attribute("minBufferTime").is_none() {
-        p.bad(Some(root), true, "MPD@minBufferTime is missing (§5.3.1.2)".into());
+        p.bad(
+            Some(root),
+            true,
+            "MPD@minBufferTime is missing (§5.3.1.2)".into(),
+        );
     }
     mpd.duration_ms = p.dur(root, "mediaPresentationDuration");
     mpd.time_shift_ms = p.dur(root, "timeShiftBufferDepth");
@@ -446,7 +457,11 @@ pub fn parse(text: &str) -> (Option<Mpd>, Vec<Problem>) {
                     .map(String::from);
             }
             if set.reps.is_empty() {
-                p.bad(Some(an), true, "an AdaptationSet without Representation".into());
+                p.bad(
+                    Some(an),
+                    true,
+                    "an AdaptationSet without Representation".into(),
+                );
             }
             period.sets.push(set);
         }
@@ -462,7 +477,11 @@ fn representation<'a, 'i>(
     t: &Template<'a, 'i>,
 ) -> Option<Representation> {
     let Some(id) = rn.attribute("id") else {
-        p.bad(Some(rn), true, "Representation without id (§5.3.5.2)".into());
+        p.bad(
+            Some(rn),
+            true,
+            "Representation without id (§5.3.5.2)".into(),
+        );
         return None;
     };
     if id.contains(char::is_whitespace) {
@@ -554,7 +573,11 @@ fn representation<'a, 'i>(
         let entries: Vec<Node> = children(tl, "S").collect();
         for (k, s) in entries.iter().enumerate() {
             let Some(d) = p.uint(*s, "d") else {
-                p.bad(Some(*s), true, format!("Representation {id}: S without d (Table 20)"));
+                p.bad(
+                    Some(*s),
+                    true,
+                    format!("Representation {id}: S without d (Table 20)"),
+                );
                 continue;
             };
             let written_t = p.uint(*s, "t");
@@ -619,7 +642,9 @@ fn representation<'a, 'i>(
         p.bad(
             Some(rn),
             false,
-            format!("Representation {id}: a SegmentTemplate without SegmentTimeline is not expanded"),
+            format!(
+                "Representation {id}: a SegmentTemplate without SegmentTimeline is not expanded"
+            ),
         );
     }
     Some(r)
@@ -647,7 +672,10 @@ mod tests {
             expand("$RepresentationID$/chunk_$Time$.m4s", "v1", 3, 4000, 0),
             "v1/chunk_4000.m4s"
         );
-        assert_eq!(expand("seg-$Number%05d$.m4s", "a", 7, 0, 0), "seg-00007.m4s");
+        assert_eq!(
+            expand("seg-$Number%05d$.m4s", "a", 7, 0, 0),
+            "seg-00007.m4s"
+        );
         assert_eq!(expand("$Bandwidth$$$x", "a", 0, 0, 800), "800$x");
         assert_eq!(expand("$Unknown$", "a", 0, 0, 0), "$Unknown$");
     }
@@ -729,7 +757,12 @@ mod tests {
         use crate::package::dash::mpd::{mpd, Representation as Rep, Timing};
         use crate::package::{Segment, Variant};
         let meta = Meta {
-            tracks: vec![Track::new(TrackId(1), TrackKind::Audio, Codec::Mp3, Timebase::MS)],
+            tracks: vec![Track::new(
+                TrackId(1),
+                TrackKind::Audio,
+                Codec::Mp3,
+                Timebase::MS,
+            )],
             ..Meta::default()
         };
         let segs: Vec<Segment> = (0..3)
@@ -754,7 +787,10 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}\n{text}");
         let r = &m.unwrap().periods[0].sets[0].reps[0];
         let urls: Vec<&str> = r.segments.iter().map(|s| s.url.as_str()).collect();
-        assert_eq!(urls, vec!["1/chunk_0.m4s", "1/chunk_2000.m4s", "1/chunk_4000.m4s"]);
+        assert_eq!(
+            urls,
+            vec!["1/chunk_0.m4s", "1/chunk_2000.m4s", "1/chunk_4000.m4s"]
+        );
         assert_eq!(r.codecs.as_deref(), Some("mp4a.40.34"));
     }
 }

@@ -394,6 +394,17 @@ impl LiveState {
             .max()
             .unwrap_or(0);
         let settings = self.stream.settings();
+        // A segment before a publisher reconnect ends where its media does, so the timeline
+        // shows the time nobody published as a gap (an S whose t jumps) rather than as a
+        // segment that claims media it does not hold.
+        let mut timeline = window.segments.clone();
+        for i in 0..timeline.len().saturating_sub(1) {
+            if timeline[i + 1].discontinuities > timeline[i].discontinuities {
+                if let Some(end) = self.media_end(timeline[i].number) {
+                    timeline[i].end_ms = end.clamp(timeline[i].start_ms + 1, timeline[i].end_ms);
+                }
+            }
+        }
         let reps: Vec<Representation> = inner
             .variants
             .iter()
@@ -410,7 +421,7 @@ impl LiveState {
                     variant: lv.variant.clone(),
                     bandwidth: self.rates(inner, &lv.variant, segments, meta).peak,
                     fpks,
-                    segments: window.segments.clone(),
+                    segments: timeline.clone(),
                 }
             })
             .collect();
@@ -428,6 +439,28 @@ impl LiveState {
             .playlists
             .insert(MPD.to_string(), (version, text.clone()));
         Some(text)
+    }
+
+    /// Where the media of complete segment `number` ends (ms): its main track's last packet
+    /// plus that packet's step from the one before.
+    fn media_end(&self, number: u64) -> Option<i64> {
+        let (_, entries) = self.stream.segment(number)?;
+        let main = entries.first().and_then(|e| {
+            let m = &e.meta;
+            m.tracks
+                .iter()
+                .find(|t| t.kind == crate::dtsc::TrackKind::Video)
+                .or_else(|| {
+                    m.tracks
+                        .iter()
+                        .find(|t| t.kind == crate::dtsc::TrackKind::Audio)
+                })
+                .map(|t| t.id)
+        })?;
+        let mut own = entries.iter().rev().filter(|e| e.packet.track == main);
+        let last = own.next()?.ms;
+        let step = own.next().map_or(0, |e| last - e.ms);
+        Some(last + step.max(0))
     }
 
     /// A variant's bit rates: from the segments built so far, else from the payload of the
