@@ -15,26 +15,18 @@
 
 mod util;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use util::browser::{self, require_chromium, PageServer};
 use util::{ffprobe, fixture, mist, run, TestDir};
 
 /// The page, served as `/page.html`.
 const PAGE: &str = include_str!("interop_mse.html");
 /// Longest one browser run may take, page load to DOM dump (it takes a few seconds).
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
-/// Connections the test server accepts in one run before it stops accepting.
-const MAX_CONNECTIONS: usize = 64;
-/// Largest request head or body the test server reads.
-const MAX_REQUEST: usize = 1 << 20;
 /// One frame of the 25 fps fixtures, the tolerance on buffered/played times.
 const FRAME_S: f64 = 0.04;
 /// How far past the last track's end (as ffprobe reads the file) `mediaSource.duration` may
@@ -42,19 +34,6 @@ const FRAME_S: f64 = 0.04;
 /// decode duration: in vfr.mp4 a reordered frame with a 0.16 s decode duration ends the range
 /// 0.12 s after ffprobe's end, in ffmpeg's output and mist's alike.
 const END_SLACK_S: f64 = 0.25;
-
-/// Panics loudly unless Chromium runs (`chromium --version`).
-fn require_chromium() -> String {
-    let out = Command::new("chromium").arg("--version").output();
-    match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        _ => panic!(
-            "\n\n*** interop test needs `chromium` on PATH and it is missing or broken. \
-             Install it (Debian: apt-get install -y chromium) or run `cargo test` without \
-             --features interop. ***\n"
-        ),
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // The codecs string, from the file's own sample descriptions (RFC 6381).
@@ -177,179 +156,6 @@ fn codecs(file: &[u8]) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------
-// A small HTTP server on 127.0.0.1:0, in test threads.
-
-#[derive(Default)]
-struct Shared {
-    /// The JSON the page posted to `/result`.
-    result: Mutex<Option<String>>,
-    posted: Condvar,
-    /// Paths requested, for the failure message.
-    log: Mutex<Vec<String>>,
-}
-
-struct Server {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    shared: Arc<Shared>,
-    accept: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    /// Serves `/page.html` and each `(name, bytes)` as `/m/<name>` until stopped or `deadline`.
-    fn start(media: Vec<(String, Vec<u8>)>, deadline: Instant) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local addr").port();
-        listener.set_nonblocking(true).expect("nonblocking");
-        let stop = Arc::new(AtomicBool::new(false));
-        let shared = Arc::new(Shared::default());
-        let media = Arc::new(media);
-        let (st, sh) = (stop.clone(), shared.clone());
-        let accept = std::thread::spawn(move || {
-            let mut handlers = Vec::new();
-            while !st.load(Ordering::SeqCst)
-                && Instant::now() < deadline
-                && handlers.len() < MAX_CONNECTIONS
-            {
-                match listener.accept() {
-                    Ok((conn, _)) => {
-                        let (sh, media, st) = (sh.clone(), media.clone(), st.clone());
-                        handlers.push(std::thread::spawn(move || {
-                            let _ = handle(conn, &sh, &media, &st, deadline);
-                        }));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    Err(_) => break,
-                }
-            }
-            st.store(true, Ordering::SeqCst);
-            sh.posted.notify_all();
-            for h in handlers {
-                let _ = h.join();
-            }
-        });
-        Server {
-            port,
-            stop,
-            shared,
-            accept: Some(accept),
-        }
-    }
-
-    /// Stops accepting, waits for the connection threads (each bounded by its timeouts) and
-    /// returns what the page posted, if anything.
-    fn stop(mut self) -> (Option<String>, Vec<String>) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.shared.posted.notify_all();
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
-        let result = self.shared.result.lock().unwrap().take();
-        let log = std::mem::take(&mut *self.shared.log.lock().unwrap());
-        (result, log)
-    }
-}
-
-/// Answers one request on `conn` (`Connection: close`).
-fn handle(
-    mut conn: TcpStream,
-    shared: &Shared,
-    media: &[(String, Vec<u8>)],
-    stop: &AtomicBool,
-    deadline: Instant,
-) -> std::io::Result<()> {
-    conn.set_nonblocking(false)?;
-    conn.set_read_timeout(Some(Duration::from_secs(2)))?;
-    conn.set_write_timeout(Some(Duration::from_secs(10)))?;
-    let mut req = Vec::new();
-    let mut buf = [0u8; 4096];
-    // A connection the browser opened ahead of time may never send anything: give up on it
-    // after a while (or when the server stops), not at the first read timeout.
-    let head_end = loop {
-        if let Some(p) = req.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
-        }
-        if req.len() > MAX_REQUEST || stop.load(Ordering::SeqCst) || Instant::now() >= deadline {
-            return Ok(());
-        }
-        match conn.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => req.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => return Err(e),
-        }
-    };
-    let head = String::from_utf8_lossy(&req[..head_end]).into_owned();
-    let mut words = head.split_whitespace();
-    let method = words.next().unwrap_or("").to_string();
-    let target = words.next().unwrap_or("").to_string();
-    let path = target.split('?').next().unwrap_or("").to_string();
-    shared.log.lock().unwrap().push(format!("{method} {path}"));
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0)
-        .min(MAX_REQUEST);
-    let mut body = req[head_end..].to_vec();
-    while body.len() < length {
-        let n = conn.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&buf[..n]);
-    }
-    let (status, kind, payload): (&str, &str, &[u8]) = match (method.as_str(), path.as_str()) {
-        ("GET", "/page.html") => ("200 OK", "text/html; charset=utf-8", PAGE.as_bytes()),
-        ("GET", "/hold.js") => {
-            // Held until the page has posted its result: the page's load event, and so
-            // chromium's --dump-dom, wait for it.
-            let mut r = shared.result.lock().unwrap();
-            while r.is_none() && !stop.load(Ordering::SeqCst) {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                r = shared
-                    .posted
-                    .wait_timeout(r, left.min(Duration::from_millis(200)))
-                    .unwrap()
-                    .0;
-            }
-            ("200 OK", "text/javascript", b"")
-        }
-        ("POST", "/result") => {
-            *shared.result.lock().unwrap() = Some(String::from_utf8_lossy(&body).into_owned());
-            shared.posted.notify_all();
-            ("204 No Content", "text/plain", b"")
-        }
-        ("GET", p) => match media.iter().find(|(n, _)| p == format!("/m/{n}")) {
-            Some((_, bytes)) => ("200 OK", "video/mp4", bytes.as_slice()),
-            None => ("404 Not Found", "text/plain", b""),
-        },
-        _ => ("405 Method Not Allowed", "text/plain", b""),
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-        payload.len()
-    );
-    conn.write_all(head.as_bytes())?;
-    conn.write_all(payload)?;
-    conn.flush()
-}
-
-// ---------------------------------------------------------------------------------------
 // The browser.
 
 /// What one page run reported, parsed from the dumped DOM.
@@ -364,100 +170,41 @@ struct Report {
 fn browse(dir: &TestDir, name: &str, file: &Path, codecs: &str) -> Report {
     let bytes = std::fs::read(file).expect("read media");
     let deadline = Instant::now() + BROWSER_TIMEOUT;
-    let server = Server::start(vec![(name.to_string(), bytes)], deadline);
+    let server = PageServer::start(
+        vec![
+            (
+                "/page.html".into(),
+                "text/html; charset=utf-8",
+                PAGE.as_bytes().to_vec(),
+            ),
+            (format!("/m/{name}"), "video/mp4", bytes),
+        ],
+        deadline,
+    );
     let url = format!(
         "http://127.0.0.1:{}/page.html?media=/m/{name}&codecs={codecs}",
-        server.port
+        server.port()
     );
-    let profile = dir.join(&format!("profile-{name}"));
-    let stderr_path = dir.join(&format!("chromium-{name}.log"));
-    let stderr = std::fs::File::create(&stderr_path).expect("create log");
-    let started = Instant::now();
-    let mut cmd = Command::new("chromium");
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-extensions",
-        "--mute-audio",
-        // Without a user gesture play() would be refused for unmuted media; the page mutes,
-        // this makes sure.
-        "--autoplay-policy=no-user-gesture-required",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .arg("--dump-dom")
-    .arg(&url)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(stderr);
-    // Its own process group, so a timeout can end the browser and its helpers together.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().expect("start chromium");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        let _ = tx.send(s);
-    });
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait chromium") {
-            break Some(s);
-        }
-        if Instant::now() >= deadline {
-            // Ends the process group of the chromium this test started (by its id).
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let took = started.elapsed();
+    let run = browser::chromium(dir, name, &url, deadline);
     let (posted, requests) = server.stop();
-    let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let log_tail: String = log
-        .lines()
-        .filter(|l| !l.contains("dbus"))
-        .take(40)
-        .collect::<Vec<_>>()
-        .join("\n");
-    let Some(status) = status else {
+    let log_tail = &run.log_tail;
+    let Some(status) = run.status else {
         panic!(
             "{name}: chromium did not finish within {BROWSER_TIMEOUT:?}\nrequests: \
              {requests:?}\nposted: {posted:?}\nchromium log:\n{log_tail}"
         );
     };
-    // The DOM is all written once the browser has exited; a helper process still holding the
-    // pipe must not hang the test.
-    let dom = rx
-        .recv_timeout(Duration::from_secs(10))
-        .unwrap_or_else(|_| panic!("{name}: chromium exited but its stdout did not close"));
     assert!(
         status.success(),
         "{name}: chromium exited with {status}\nchromium log:\n{log_tail}"
     );
     // In the <pre>, not in the script's own text further down.
-    let found = dom
-        .split_once("<pre id=\"result\">MSE-RESULT ")
-        .and_then(|(_, rest)| rest.split_once(" MSE-END"))
-        .map(|(json, _)| json.to_string());
-    // The page writes the JSON as text into a <pre>: undo the HTML escaping of the dump.
-    let Some(text) = found.map(|j| {
-        j.replace("&quot;", "\"")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    }) else {
+    let Some(text) = browser::between(&run.dom, "<pre id=\"result\">MSE-RESULT ", " MSE-END")
+    else {
         panic!(
             "{name}: no result in the dumped DOM\nrequests: {requests:?}\nposted: \
-             {posted:?}\nDOM:\n{dom}\nchromium log:\n{log_tail}"
+             {posted:?}\nDOM:\n{}\nchromium log:\n{log_tail}",
+            run.dom
         );
     };
     let json: Value = serde_json::from_str(&text)
@@ -466,7 +213,10 @@ fn browse(dir: &TestDir, name: &str, file: &Path, codecs: &str) -> Report {
         let p: Value = serde_json::from_str(&p).expect("posted JSON");
         assert_eq!(p, json, "{name}: posted and dumped results differ");
     }
-    Report { json, took }
+    Report {
+        json,
+        took: run.took,
+    }
 }
 
 // ---------------------------------------------------------------------------------------

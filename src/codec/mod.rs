@@ -50,6 +50,31 @@ pub fn describe(track: &Track) -> CodecInfo {
     }
 }
 
+/// The RFC 6381 codecs parameter of a track, as MSE and `<video>` take it: `avc1.PPCCLL` from
+/// the avcC (profile, constraint flags, level bytes, as MistServer's `Util::codecString`
+/// reads them), `mp4a.40.N` with N the object type the AudioSpecificConfig signals (2 for
+/// AAC-LC, 5 for explicit HE-AAC), `mp4a.40.34` for MP3 (MistServer's choice). `None` when
+/// the codec or its init data says nothing usable.
+pub fn codec_string(track: &Track) -> Option<String> {
+    match track.codec {
+        Codec::H264 => {
+            let b = track.init.get(1..4)?;
+            Some(format!("avc1.{:02x}{:02x}{:02x}", b[0], b[1], b[2]))
+        }
+        Codec::Aac => {
+            let b = track.init.first()?;
+            let mut aot = b >> 3;
+            if aot == 31 {
+                let next = *track.init.get(1)?;
+                aot = 32 + (((b & 7) << 3) | (next >> 5));
+            }
+            (aot > 0).then(|| format!("mp4a.40.{aot}"))
+        }
+        Codec::Mp3 => Some("mp4a.40.34".into()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +102,28 @@ mod tests {
         let i = describe(&a);
         assert_eq!(i.profile.as_deref(), Some("LC"));
         assert_eq!((i.rate, i.channels), (Some(48000), Some(1)));
+    }
+
+    #[test]
+    fn codec_strings_from_the_config_records() {
+        // Oracle: the bytes themselves (avcC: profile 0x64, constraints 0x00, level 0x1e;
+        // ASC: the first five bits are the object type) and MistServer's MP3 string.
+        let mut v = Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MS);
+        v.init = Bytes::from_static(&VOD_AVCC);
+        assert_eq!(codec_string(&v).as_deref(), Some("avc1.64001e"));
+        let mut a = Track::new(TrackId(2), TrackKind::Audio, Codec::Aac, Timebase::MS);
+        a.init = Bytes::from_static(&[0x11, 0x88]);
+        assert_eq!(codec_string(&a).as_deref(), Some("mp4a.40.2"));
+        // Explicit HE-AAC: object type 5 (0x2B = 00101 011).
+        a.init = Bytes::from_static(&[0x2B, 0x92, 0x08, 0x00]);
+        assert_eq!(codec_string(&a).as_deref(), Some("mp4a.40.5"));
+        // Escape: 31 then six more bits (0xF8 0x20 → 32 + 1 = 33).
+        a.init = Bytes::from_static(&[0xF8, 0x20]);
+        assert_eq!(codec_string(&a).as_deref(), Some("mp4a.40.33"));
+        a.init = Bytes::new();
+        assert_eq!(codec_string(&a), None);
+        let m = Track::new(TrackId(3), TrackKind::Audio, Codec::Mp3, Timebase::MS);
+        assert_eq!(codec_string(&m).as_deref(), Some("mp4a.40.34"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! time from demuxer to muxer, and only indexes (a few bytes per packet) are kept.
 
 pub mod adapt;
+pub mod pace;
 pub mod package;
 pub mod select;
 
@@ -156,7 +157,13 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
         if plan.output.as_os_str() == "-" {
             let stdout = io::stdout();
             let mut sink = FileSink::new(stdout.lock());
-            let outcome = job.run(demux.as_mut(), muxer.as_mut(), &mut sink, progress)?;
+            let outcome = job.run(
+                demux.as_mut(),
+                muxer.as_mut(),
+                &mut sink,
+                progress,
+                &mut |_| {},
+            )?;
             sink.flush().map_err(|err| PipelineError::Output {
                 path: out_name.clone(),
                 err,
@@ -169,7 +176,13 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
                 err,
             })?;
         let mut sink = FileSink::new(out.take_file());
-        let (outcome, finish) = job.run(demux.as_mut(), muxer.as_mut(), &mut sink, progress)?;
+        let (outcome, finish) = job.run(
+            demux.as_mut(),
+            muxer.as_mut(),
+            &mut sink,
+            progress,
+            &mut |_| {},
+        )?;
         let out_err = |err| PipelineError::Output {
             path: out_name.clone(),
             err,
@@ -221,12 +234,80 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
 /// selection, trims, framing and muxer as [`convert`] to a streaming output such as stdout,
 /// so the bytes are the ones `convert` writes. `plan.output` only names the output in errors.
 pub fn convert_into(plan: &Plan, sink: &mut dyn ByteSink) -> Result<Outcome, PipelineError> {
+    convert_into_with(plan, sink, &mut |_| {})
+}
+
+/// [`convert_into`], calling `before_each` with every packet's decode time just before the
+/// packet is written: the hook serve paces deliveries with (`?rate=`, see [`pace`]).
+pub fn convert_into_with(
+    plan: &Plan,
+    sink: &mut dyn ByteSink,
+    before_each: &mut dyn FnMut(Time),
+) -> Result<Outcome, PipelineError> {
     let in_name = plan.input.display().to_string();
     let out_name = plan.output.display().to_string();
     let (mut demux, mut muxer, _) = open_both(plan, &plan.mux)?;
     let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name)?;
-    let (outcome, _) = job.run(demux.as_mut(), muxer.as_mut(), sink, &Silent)?;
+    let (outcome, _) = job.run(demux.as_mut(), muxer.as_mut(), sink, &Silent, before_each)?;
     Ok(outcome)
+}
+
+/// A conversion opened and planned but not run: the output's tracks (with the index of
+/// exactly what will be written, when the output needs one) and its packets, in the
+/// output's framing, from any time on. serve answers byte ranges of a file's MP4 with it:
+/// the layout is computed once from [`meta`](Prepared::meta), and each range reads only the
+/// packets it needs.
+///
+/// Packets come as the input has them: no shift of negative times, so this is for outputs
+/// that store them ([`crate::formats::MuxCaps::negative_times`]); [`prepare`] refuses others.
+pub struct Prepared {
+    demux: Box<dyn Demuxer>,
+    job: Job,
+}
+
+/// Opens and plans `plan` (selection, window, framing, index) without writing anything.
+pub fn prepare(plan: &Plan) -> Result<Prepared, PipelineError> {
+    let in_name = plan.input.display().to_string();
+    let out_name = plan.output.display().to_string();
+    if !plan.to.mux_caps.negative_times {
+        return Err(PipelineError::CannotWrite {
+            path: out_name,
+            format: plan.to.name,
+        });
+    }
+    let (mut demux, _) = open_input(plan)?;
+    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name)?;
+    job.ended = vec![false; job.keep.len()];
+    Ok(Prepared { demux, job })
+}
+
+impl Prepared {
+    /// The output's tracks, and its index when the output needs one.
+    pub fn meta(&self) -> &Meta {
+        &self.job.meta
+    }
+
+    /// Forgets the output's index (a few bytes per packet) once it has been used.
+    pub fn drop_index(&mut self) {
+        self.job.meta.index = None;
+    }
+
+    /// Positions the reader so that every packet of the window at or after `to` is still
+    /// ahead (earlier ones may come too; callers skip what they do not need).
+    pub fn seek(&mut self, to: Time) -> Result<(), PipelineError> {
+        let to = self.job.start.map_or(to, |s| s.max(to));
+        self.demux.seek(to).map_err(|err| PipelineError::Format {
+            path: self.job.in_name.clone(),
+            err,
+        })?;
+        self.job.ended = vec![false; self.job.keep.len()];
+        Ok(())
+    }
+
+    /// The next packet of the window, in the output's framing, or `None` at its end.
+    pub fn next_packet(&mut self) -> Result<Option<Packet>, PipelineError> {
+        Ok(self.job.next_kept(self.demux.as_mut())?.map(|(_, p)| p))
+    }
 }
 
 /// An opened input, its output's muxer, and the input's length when known.
@@ -235,6 +316,16 @@ type Opened = (Box<dyn Demuxer>, Box<dyn Muxer>, Option<u64>);
 /// Opens the plan's input (detecting its format unless forced) and creates its muxer;
 /// also returns the input's length when known.
 fn open_both(plan: &Plan, mux_options: &MuxOptions) -> Result<Opened, PipelineError> {
+    let new_muxer = plan.to.muxer.ok_or(PipelineError::CannotWrite {
+        path: plan.output.display().to_string(),
+        format: plan.to.name,
+    })?;
+    let (demux, total) = open_input(plan)?;
+    Ok((demux, new_muxer(mux_options), total))
+}
+
+/// Opens the plan's input (detecting its format unless forced), with its length when known.
+fn open_input(plan: &Plan) -> Result<(Box<dyn Demuxer>, Option<u64>), PipelineError> {
     let in_name = plan.input.display().to_string();
     let src = Source::open(&plan.input)
         .map_err(|err| PipelineError::Open {
@@ -251,16 +342,12 @@ fn open_both(plan: &Plan, mux_options: &MuxOptions) -> Result<Opened, PipelineEr
         path: in_name.clone(),
         format: from.name,
     })?;
-    let new_muxer = plan.to.muxer.ok_or(PipelineError::CannotWrite {
-        path: plan.output.display().to_string(),
-        format: plan.to.name,
-    })?;
     let total = src.len();
     let demux = open(src).map_err(|err| PipelineError::Format {
         path: in_name.clone(),
         err,
     })?;
-    Ok((demux, new_muxer(mux_options), total))
+    Ok((demux, total))
 }
 
 /// Writes side-file chunks in order, copying scratch files through a bounded buffer.
@@ -544,6 +631,7 @@ impl Job {
         muxer: &mut dyn Muxer,
         sink: &mut dyn ByteSink,
         progress: &dyn Progress,
+        before_each: &mut dyn FnMut(Time),
     ) -> Result<(Outcome, Finish), PipelineError> {
         let out_name = self.out_name.clone();
         let out_err = |err| PipelineError::Format {
@@ -571,6 +659,7 @@ impl Job {
             };
             let Some((slot, mut pkt)) = next else { break };
             pkt.dts = pkt.dts + shift[slot];
+            before_each(Time::new(pkt.dts, self.meta.tracks[slot].timebase));
             muxer.write(&pkt, sink).map_err(out_err)?;
             outcome.packets += 1;
             let pos = demux.position();
@@ -725,7 +814,8 @@ mod tests {
         let mut job = Job::prepare(&plan, &mut d, "in", "out").unwrap();
         let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());
         let mut sink = VecSink::default();
-        job.run(&mut d, &mut m, &mut sink, &Silent).unwrap();
+        job.run(&mut d, &mut m, &mut sink, &Silent, &mut |_| {})
+            .unwrap();
         let _ = m.finish(&mut sink);
         let mut back =
             crate::formats::dtsc::demux::Demuxer::open(Source::from_bytes("o", sink.data)).unwrap();

@@ -225,6 +225,26 @@ pub fn run(path: &Path) -> Probe {
     parse(&run_json(path))
 }
 
+/// Runs ffprobe on `path` read through a pipe (`-i pipe:0`), as it reads a stream it cannot
+/// seek in (an HTTP response without a length): ffprobe guesses some timestamps differently
+/// when it cannot seek, so a streamed URL is compared with its file read this way.
+pub fn run_piped(path: &Path) -> Probe {
+    super::require("ffprobe");
+    let out = Command::new("ffprobe")
+        .args(SIDECAR_ARGS)
+        .args(["-i", "pipe:0"])
+        .stdin(std::fs::File::open(path).expect("open file for ffprobe"))
+        .output()
+        .expect("run ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe < {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse(&serde_json::from_slice(&out.stdout).expect("ffprobe prints JSON"))
+}
+
 /// Reads mist's `analyse --json --detail 1` output into the same shape: tracks are mapped to
 /// stream indices by their order in `tracks`. Also returns each track's `timebase`.
 pub fn from_mist_json(doc: &Value) -> (Vec<FfprobePacket>, Vec<(i64, i64)>) {

@@ -2,6 +2,7 @@
 //! temporary folder per test, and asserts that print what differed.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod ffprobe;
 pub mod rtmp;
 pub mod serve;

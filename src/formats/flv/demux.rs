@@ -389,7 +389,8 @@ impl DemuxerTrait for Demuxer {
         self.eof = false;
         self.finished = false;
         self.queue.clear();
-        self.reader.tags_mut().reset_to_tag(pos);
+        // Events parsed before the seek (the read-ahead of `open`) must not come out after it.
+        self.reader.restart_at(pos);
         self.reader
             .streams_mut()
             .set_clock(best.is_some().then_some(time.0));

@@ -973,6 +973,14 @@ impl Reader {
         &self.streams
     }
 
+    /// Continues at the tag at `offset` (after a seek): the tag parser starts over there and
+    /// events parsed before the seek but not yet taken are dropped.
+    pub fn restart_at(&mut self, offset: u64) {
+        self.tags.reset_to_tag(offset);
+        self.out.clear();
+        self.scratch.clear();
+    }
+
     /// Mutable stream state (the demuxer sets the clock after a seek).
     pub fn streams_mut(&mut self) -> &mut Streams {
         &mut self.streams

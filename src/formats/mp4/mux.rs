@@ -18,6 +18,11 @@
 //! DTS; a positive one as an empty edit), so reading the output gives back the input's times.
 //! No edit is written when the first DTS is 0, even if the first PTS is not: an edit there
 //! would shift every time a reader reports.
+//!
+//! The layout is a value of its own ([`Layout`]): what precedes the first sample (`ftyp`,
+//! `moov`, the `mdat` header) and where every chunk lands. A muxer made by [`Muxer::resume`]
+//! shares one layout and writes the file from any chunk on, which is how `mist serve` answers
+//! a byte range of a file's MP4 without writing the bytes before it.
 
 use std::collections::VecDeque;
 
@@ -171,18 +176,31 @@ pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan
 #[derive(Clone, Copy, Debug)]
 struct Chunk {
     track: usize,
+    /// Index (within its track) of the chunk's first sample.
+    first: u32,
     count: u32,
     bytes: u64,
     offset: u64,
 }
 
+/// Where everything of a progressive MP4 goes: the bytes before the first sample and the
+/// place of every chunk. Built once from `Meta::index`; shared by muxers that write the file
+/// from its start ([`Muxer`]'s `start`) or from any chunk ([`Muxer::resume`]).
+#[derive(Debug)]
+pub struct Layout {
+    tracks: Vec<Track>,
+    /// Per track, only what writing samples checks (decode times and sizes); the rest of the
+    /// plan went into `moov`.
+    plans: Vec<Plan>,
+    chunks: Vec<Chunk>,
+    head: Bytes,
+    len: u64,
+}
+
 /// Writes progressive MP4.
 #[derive(Default)]
 pub struct Muxer {
-    tracks: Vec<Track>,
-    ids: Vec<u32>,
-    plans: Vec<Plan>,
-    chunks: Vec<Chunk>,
+    layout: Option<std::sync::Arc<Layout>>,
     cur: usize,
     cur_done: u32,
     received: Vec<usize>,
@@ -205,6 +223,7 @@ fn layout(tracks: &[Track], plans: &[Plan]) -> Vec<Chunk> {
         let mut v: Vec<(Time, Chunk)> = Vec::new();
         let mut start = 0i64;
         for i in 0..p.dts.len() {
+            let first = i as u32;
             let size = u64::from(p.sizes[i]);
             let open = v.last().is_some_and(|(_, c)| {
                 p.dts[i] - start < max_ticks && c.bytes + size <= CHUNK_BYTES
@@ -220,6 +239,7 @@ fn layout(tracks: &[Track], plans: &[Plan]) -> Vec<Chunk> {
                     Time::new(Ticks(p.dts[i]), tb),
                     Chunk {
                         track: ti,
+                        first,
                         count: 1,
                         bytes: size,
                         offset: 0,
@@ -510,45 +530,214 @@ pub fn write_trak(
     Ok(())
 }
 
-impl Muxer {
-    fn moov(&self, wide: bool) -> Result<Vec<u8>, FormatError> {
-        let mut w = Writer::new();
-        w.begin(b"moov");
-        let dur = self
-            .plans
-            .iter()
-            .map(|p| movie_duration(p, MOVIE_TIMESCALE))
-            .max()
-            .unwrap_or(0);
-        let next = self.ids.iter().copied().max().unwrap_or(0) + 1;
-        Mvhd::new(MOVIE_TIMESCALE, dur, next).write(&mut w);
-        for (ti, (t, p)) in self.tracks.iter().zip(&self.plans).enumerate() {
-            let mine: Vec<&Chunk> = self.chunks.iter().filter(|c| c.track == ti).collect();
-            write_trak(
-                &mut w,
-                t,
-                self.ids[ti],
-                p,
-                &mine.iter().map(|c| c.count).collect::<Vec<_>>(),
-                mine.iter().map(|c| c.offset).collect(),
-                wide,
-            )?;
+/// Builds `moov` for these tracks, plans and placed chunks.
+fn moov(
+    tracks: &[Track],
+    ids: &[u32],
+    plans: &[Plan],
+    chunks: &[Chunk],
+    wide: bool,
+) -> Result<Vec<u8>, FormatError> {
+    let mut w = Writer::new();
+    w.begin(b"moov");
+    let dur = plans
+        .iter()
+        .map(|p| movie_duration(p, MOVIE_TIMESCALE))
+        .max()
+        .unwrap_or(0);
+    let next = ids.iter().copied().max().unwrap_or(0) + 1;
+    Mvhd::new(MOVIE_TIMESCALE, dur, next).write(&mut w);
+    for (ti, (t, p)) in tracks.iter().zip(plans).enumerate() {
+        let mine: Vec<&Chunk> = chunks.iter().filter(|c| c.track == ti).collect();
+        write_trak(
+            &mut w,
+            t,
+            ids[ti],
+            p,
+            &mine.iter().map(|c| c.count).collect::<Vec<_>>(),
+            mine.iter().map(|c| c.offset).collect(),
+            wide,
+        )?;
+    }
+    w.end();
+    Ok(w.buf)
+}
+
+/// Gives each chunk its offset from `data_start` on; returns the end of the last one.
+fn place(chunks: &mut [Chunk], data_start: u64) -> u64 {
+    let mut at = data_start;
+    for c in chunks {
+        c.offset = at;
+        at += c.bytes;
+    }
+    at
+}
+
+impl Layout {
+    /// Lays out the file for `meta` (tracks plus their index).
+    pub fn new(meta: &Meta) -> Result<Layout, FormatError> {
+        let index = meta
+            .index
+            .as_ref()
+            .ok_or_else(|| err("progressive MP4 is written from the index, and none was given"))?;
+        if index.tracks.len() != meta.tracks.len() {
+            return Err(err("the index does not cover every track"));
         }
-        w.end();
-        Ok(w.buf)
+        let tracks = meta.tracks.clone();
+        let ids = track_ids(meta);
+        let mut plans: Vec<Plan> = meta
+            .tracks
+            .iter()
+            .zip(&index.tracks)
+            .map(|(t, ti)| plan_track(t, ti))
+            .collect::<Result<_, _>>()?;
+        for t in &tracks {
+            sample_entry(t, None)?;
+        }
+        let mut chunks = layout(&tracks, &plans);
+        let mut ftyp = Writer::new();
+        brands(&tracks).write(&mut ftyp);
+        let payload: u64 = chunks.iter().map(|c| c.bytes).sum();
+        let mdat_head = header_bytes(b"mdat", payload);
+        let head_len = (ftyp.len() + mdat_head.len()) as u64;
+        // Chunk offsets do not change the size of moov, only stco vs co64 does.
+        let mut wide = false;
+        let narrow = moov(&tracks, &ids, &plans, &chunks, false)?.len() as u64;
+        let mut len = place(&mut chunks, head_len + narrow);
+        if len > u64::from(u32::MAX) {
+            wide = true;
+            let grown = moov(&tracks, &ids, &plans, &chunks, true)?.len() as u64;
+            len = place(&mut chunks, head_len + grown);
+        }
+        let moov = moov(&tracks, &ids, &plans, &chunks, wide)?;
+        let mut head = Vec::with_capacity(ftyp.len() + moov.len() + mdat_head.len());
+        head.extend_from_slice(&ftyp.buf);
+        head.extend_from_slice(&moov);
+        head.extend_from_slice(&mdat_head);
+        if chunks.is_empty() {
+            len = head.len() as u64;
+        }
+        // What moov needed is written; writing samples checks only times and sizes.
+        for p in &mut plans {
+            p.cts = Vec::new();
+            p.sync = Vec::new();
+            p.durations = Vec::new();
+        }
+        Ok(Layout {
+            tracks,
+            plans,
+            chunks,
+            head: Bytes::from(head),
+            len,
+        })
     }
 
-    fn place(&mut self, data_start: u64) -> u64 {
-        let mut at = data_start;
-        for c in &mut self.chunks {
-            c.offset = at;
-            at += c.bytes;
+    /// `ftyp`, `moov` and the `mdat` header: the bytes before the first sample.
+    pub fn head(&self) -> &Bytes {
+        &self.head
+    }
+
+    /// Length of the whole file.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the file holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// The tracks, as written.
+    pub fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    /// Number of chunks.
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Byte offset of chunk `c` in the file.
+    pub fn chunk_offset(&self, c: usize) -> Option<u64> {
+        self.chunks.get(c).map(|ch| ch.offset)
+    }
+
+    /// The chunk whose bytes hold file offset `at` (`None` inside the head or past the end).
+    pub fn chunk_at(&self, at: u64) -> Option<usize> {
+        let i = self.chunks.partition_point(|c| c.offset <= at);
+        let c = self.chunks.get(i.checked_sub(1)?)?;
+        (at < c.offset + c.bytes).then_some(i - 1)
+    }
+
+    /// For each track, the first sample written at or after chunk `c` (the track's sample
+    /// count when none is).
+    pub fn first_samples_from(&self, c: usize) -> Vec<usize> {
+        let mut out: Vec<Option<usize>> = vec![None; self.tracks.len()];
+        for ch in self.chunks.iter().skip(c) {
+            let slot = &mut out[ch.track];
+            if slot.is_none() {
+                *slot = Some(ch.first as usize);
+                if out.iter().all(Option::is_some) {
+                    break;
+                }
+            }
         }
-        at
+        out.iter()
+            .zip(&self.plans)
+            .map(|(s, p)| s.unwrap_or(p.sizes.len()))
+            .collect()
+    }
+
+    /// Number of samples of track `t`.
+    pub fn samples(&self, t: usize) -> usize {
+        self.plans.get(t).map_or(0, |p| p.sizes.len())
+    }
+
+    /// Decode time of sample `s` of track `t`, in the track's output clock.
+    pub fn sample_time(&self, t: usize, s: usize) -> Option<Time> {
+        let p = self.plans.get(t)?;
+        let tb = Timebase::new(p.timescale)?;
+        Some(Time::new(Ticks(*p.dts.get(s)?), tb))
+    }
+
+    /// How many samples of track `t` before sample `s` share its decode time.
+    pub fn same_time_before(&self, t: usize, s: usize) -> usize {
+        let Some(p) = self.plans.get(t) else { return 0 };
+        let Some(&d) = p.dts.get(s) else { return 0 };
+        p.dts[..s].iter().rev().take_while(|&&x| x == d).count()
+    }
+
+    /// A packet's decode time (in its source timebase) in track `t`'s output clock.
+    pub fn output_ticks(&self, t: usize, pkt: &Packet) -> Option<i64> {
+        let p = self.plans.get(t)?;
+        let tb = Timebase::new(p.timescale)?;
+        Some(self.tracks.get(t)?.timebase.rescale(pkt.dts.0, tb))
+    }
+}
+
+impl Muxer {
+    /// A muxer that writes the file of `layout` from chunk `chunk` on (the bytes from
+    /// `layout.chunk_offset(chunk)`): `start` writes nothing, and `write` expects, per track,
+    /// the packets from [`Layout::first_samples_from`]`(chunk)` on.
+    pub fn resume(layout: std::sync::Arc<Layout>, chunk: usize) -> Muxer {
+        let received = layout.first_samples_from(chunk);
+        let n = layout.tracks.len();
+        Muxer {
+            cur: chunk.min(layout.chunks.len()),
+            cur_done: 0,
+            received,
+            pending: vec![VecDeque::new(); n],
+            pending_bytes: 0,
+            written: 0,
+            layout: Some(layout),
+        }
     }
 
     fn drain(&mut self, out: &mut dyn ByteSink) -> Result<(), FormatError> {
-        while let Some(c) = self.chunks.get(self.cur).copied() {
+        let Some(layout) = self.layout.as_ref() else {
+            return Ok(());
+        };
+        while let Some(c) = layout.chunks.get(self.cur).copied() {
             let Some(data) = self.pending[c.track].pop_front() else {
                 break;
             };
@@ -568,54 +757,29 @@ impl Muxer {
 
 impl MuxerTrait for Muxer {
     fn start(&mut self, meta: &Meta, out: &mut dyn ByteSink) -> Result<(), FormatError> {
-        let index = meta
-            .index
-            .as_ref()
-            .ok_or_else(|| err("progressive MP4 is written from the index, and none was given"))?;
-        if index.tracks.len() != meta.tracks.len() {
-            return Err(err("the index does not cover every track"));
+        if self.layout.is_some() {
+            // Resumed: the head and the chunks before the first one are not ours to write.
+            return Ok(());
         }
-        self.tracks = meta.tracks.clone();
-        self.ids = track_ids(meta);
-        self.plans = meta
-            .tracks
-            .iter()
-            .zip(&index.tracks)
-            .map(|(t, ti)| plan_track(t, ti))
-            .collect::<Result<_, _>>()?;
-        for t in &self.tracks {
-            sample_entry(t, None)?;
-        }
-        self.chunks = layout(&self.tracks, &self.plans);
-        self.received = vec![0; self.tracks.len()];
-        self.pending = vec![VecDeque::new(); self.tracks.len()];
-        let mut ftyp = Writer::new();
-        brands(&self.tracks).write(&mut ftyp);
-        let payload: u64 = self.chunks.iter().map(|c| c.bytes).sum();
-        let mdat_head = header_bytes(b"mdat", payload);
-        let head_len = (ftyp.len() + mdat_head.len()) as u64;
-        // Chunk offsets do not change the size of moov, only stco vs co64 does.
-        let mut wide = false;
-        let end = self.place(head_len + self.moov(false)?.len() as u64);
-        if end > u64::from(u32::MAX) {
-            wide = true;
-            let grown = self.moov(true)?.len() as u64;
-            self.place(head_len + grown);
-        }
-        let moov = self.moov(wide)?;
+        let layout = Layout::new(meta)?;
         let io = |e| FormatError::io(FORMAT, 0, e);
-        out.put(&ftyp.buf).map_err(io)?;
-        out.put(&moov).map_err(io)?;
-        out.put(&mdat_head).map_err(io)?;
+        out.put(&layout.head).map_err(io)?;
+        let n = layout.tracks.len();
+        self.received = vec![0; n];
+        self.pending = vec![VecDeque::new(); n];
+        self.layout = Some(std::sync::Arc::new(layout));
         Ok(())
     }
 
     fn write(&mut self, pkt: &Packet, out: &mut dyn ByteSink) -> Result<(), FormatError> {
-        let Some(ti) = self.tracks.iter().position(|t| t.id == pkt.track) else {
+        let Some(layout) = self.layout.as_ref() else {
+            return Err(err("packet before start"));
+        };
+        let Some(ti) = layout.tracks.iter().position(|t| t.id == pkt.track) else {
             return Err(err(format!("packet for unknown track {}", pkt.track)));
         };
         let k = self.received[ti];
-        let p = &self.plans[ti];
+        let p = &layout.plans[ti];
         let Some(&size) = p.sizes.get(k) else {
             return Err(err(format!(
                 "track {}: more packets than the index announced ({})",
@@ -631,7 +795,7 @@ impl MuxerTrait for Muxer {
             )));
         }
         let tb = Timebase::new(p.timescale).unwrap_or(Timebase::MS);
-        let src = self.tracks[ti].timebase;
+        let src = layout.tracks[ti].timebase;
         if src.rescale(pkt.dts.0, tb) != p.dts[k] {
             return Err(err(format!(
                 "track {} packet {k}: time {} differs from the index",
@@ -655,8 +819,11 @@ impl MuxerTrait for Muxer {
     }
 
     fn finish(&mut self, _out: &mut dyn ByteSink) -> Result<Finish, FormatError> {
-        if self.cur < self.chunks.len() {
-            let want: usize = self.plans.iter().map(|p| p.sizes.len()).sum();
+        let Some(layout) = self.layout.as_ref() else {
+            return Err(err("finish before start"));
+        };
+        if self.cur < layout.chunks.len() {
+            let want: usize = layout.plans.iter().map(|p| p.sizes.len()).sum();
             let got: usize = self.received.iter().sum();
             return Err(err(format!(
                 "the input ended after {got} of the {want} packets the index announced"

@@ -2,14 +2,28 @@
 //! does, to the progressive outputs and the pages. The byte work is the format table's;
 //! this is glue.
 //!
-//! Routes: `/STREAM.EXT` for every container the format table writes (`flv`, `ts`, `mp4`,
-//! `mp3`, `aac`, `h264`, `dtsc`); `/hls/STREAM/...` and `/cmaf/STREAM/...` ([`segmented`]);
-//! anything else is 404.
+//! Routes (GET and HEAD everywhere; OPTIONS answers CORS preflights):
+//! - `/STREAM.EXT` for every container the format table writes (`flv`, `ts`, `mp4`, `fmp4`,
+//!   `mp3`, `aac`, `h264`, `dtsc`): live streams as they happen ([`progressive`]), files
+//!   converted on demand; `/STREAM.mp4` of a file is faststart MP4 with byte ranges
+//!   ([`vod_mp4`]);
+//! - `/hls/STREAM/...` and `/cmaf/STREAM/...`: segmented outputs ([`segmented`]);
+//! - `/json_STREAM.js`, `/info_STREAM.js`: stream info in MistServer's shape ([`info`]);
+//! - `/STREAM.html` and `/player.js`: a player page; `/`: every stream, linked ([`pages`]).
+//!
+//! Answers: an unknown stream is 404 (MistServer's "Error opening stream"); an extension
+//! MistServer routes to an output mist does not write (`.webm`, `.ogg` ...) and an output
+//! that cannot carry any of the stream's tracks are 415 (Unsupported Media Type); any other
+//! URL is 404.
 
+pub mod info;
+pub mod pages;
 pub mod progressive;
 pub mod query;
+pub mod range;
 pub mod segmented;
 pub mod sink;
+pub mod vod_mp4;
 
 use std::convert::Infallible;
 use std::io;
@@ -21,16 +35,31 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use super::guard::{self, StallGuard, WRITE_STALL};
-use super::hub::{Client, HubError, Lookup, ViewOptions};
+use super::hub::{Client, HubError, Lookup, State as StreamState, ViewOptions};
 use super::Shared;
 use crate::formats::{self, FormatSpec};
 use progressive::{FileBody, LiveBody};
 use query::{percent_decode, Query};
+use range::RangeAnswer;
+
+/// Extensions MistServer routes to outputs that mist does not write: 415, not 404.
+pub const FOREIGN_OUTPUTS: &[&str] = &[
+    "3gp", "webm", "mkv", "ogg", "flac", "wav", "jpg", "mjpg", "json", "srt", "vtt", "webvtt",
+    "sdp", "smil", "m3u8",
+];
+
+/// What the HTTP side keeps between requests.
+#[derive(Debug, Default)]
+pub struct HttpState {
+    /// Laid-out MP4 outputs of files (byte ranges).
+    pub vod: vod_mp4::Cache,
+    /// Facts of files for the info pages.
+    pub facts: info::FactsCache,
+}
 
 /// A response body: a whole buffer or a stream of pieces.
 pub type Body = UnsyncBoxBody<Bytes, io::Error>;
@@ -42,6 +71,7 @@ pub const MAX_HEAD: usize = 64 << 10;
 
 /// Accepts HTTP connections until the task is aborted.
 pub async fn serve(l: TcpListener, shared: Arc<Shared>, live: Arc<()>) {
+    let state = Arc::new(HttpState::default());
     loop {
         let (sock, peer) = match l.accept().await {
             Ok(x) => x,
@@ -51,9 +81,10 @@ pub async fn serve(l: TcpListener, shared: Arc<Shared>, live: Arc<()>) {
             }
         };
         let shared = shared.clone();
+        let state = state.clone();
         let stats = shared.hub.stats.clone();
         guard::spawn_connection("HTTP", peer, stats, live.clone(), async move {
-            connection(sock, peer, shared).await
+            connection(sock, peer, shared, state).await
         });
     }
 }
@@ -62,13 +93,15 @@ async fn connection(
     sock: tokio::net::TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
+    state: Arc<HttpState>,
 ) -> Result<(), String> {
     let _ = sock.set_nodelay(true);
     let io = TokioIo::new(StallGuard::new(sock, WRITE_STALL));
     let mut shutdown = shared.shutdown.clone();
     let svc = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(handle(req, &shared, peer).await) }
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(req, &shared, &state, peer).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -89,10 +122,15 @@ async fn connection(
 }
 
 /// Answers one request.
-pub async fn handle(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
+pub async fn handle<B>(
+    req: Request<B>,
+    shared: &Shared,
+    state: &Arc<HttpState>,
+    peer: SocketAddr,
+) -> Response<Body> {
     let mut resp = match *req.method() {
         Method::OPTIONS => status(StatusCode::NO_CONTENT, ""),
-        Method::GET | Method::HEAD => route(&req, shared, peer).await,
+        Method::GET | Method::HEAD => route(&req, shared, state, peer).await,
         _ => status(
             StatusCode::METHOD_NOT_ALLOWED,
             "only GET and HEAD are served here\n",
@@ -118,9 +156,35 @@ pub async fn handle(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -
     resp
 }
 
-async fn route(req: &Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
-    let query = Query::parse(req.uri().query());
-    let Some(seg) = req.uri().path().strip_prefix('/') else {
+/// One request as the handlers see it.
+struct Ask<'a> {
+    head: bool,
+    query: Query,
+    headers: &'a http::HeaderMap,
+    shared: &'a Shared,
+    state: &'a Arc<HttpState>,
+    peer: SocketAddr,
+}
+
+async fn route<B>(
+    req: &Request<B>,
+    shared: &Shared,
+    state: &Arc<HttpState>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let ask = Ask {
+        head: req.method() == Method::HEAD,
+        query: Query::parse(req.uri().query()),
+        headers: req.headers(),
+        shared,
+        state,
+        peer,
+    };
+    let path = req.uri().path();
+    if path == "/" {
+        return index(&ask);
+    }
+    let Some(seg) = path.strip_prefix('/') else {
         return not_found();
     };
     // `/hls/STREAM/...`, `/cmaf/STREAM/...`: segmented outputs.
@@ -135,12 +199,194 @@ async fn route(req: &Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Re
         return not_found();
     }
     let seg = percent_decode(seg, false);
+    if seg == "player.js" {
+        return asset(
+            &ask,
+            "application/javascript; charset=utf-8",
+            pages::PLAYER_JS,
+        );
+    }
+    if let Some(name) = seg
+        .strip_prefix("json_")
+        .and_then(|s| s.strip_suffix(".js"))
+    {
+        return stream_info(&ask, name, false).await;
+    }
+    if let Some(name) = seg
+        .strip_prefix("info_")
+        .and_then(|s| s.strip_suffix(".js"))
+    {
+        return stream_info(&ask, name, true).await;
+    }
     let Some((name, ext)) = seg.rsplit_once('.') else {
         return not_found();
     };
+    if ext.eq_ignore_ascii_case("html") {
+        return match crate::serve::names::StreamName::parse(name) {
+            Some(_) => asset(&ask, "text/html; charset=utf-8", pages::PLAYER_HTML),
+            None => not_found(),
+        };
+    }
     match output_spec(ext) {
-        Some(spec) => progressive(name, spec, query, shared, peer).await,
+        Some(spec) => progressive(&ask, name, spec).await,
+        None if FOREIGN_OUTPUTS.contains(&ext.to_ascii_lowercase().as_str()) => status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!(
+                "mist does not write .{} outputs\n",
+                ext.to_ascii_lowercase()
+            ),
+        ),
         None => not_found(),
+    }
+}
+
+/// A committed page or script.
+fn asset(ask: &Ask<'_>, kind: &'static str, text: &'static str) -> Response<Body> {
+    let body = if ask.head {
+        empty()
+    } else {
+        full(Bytes::from_static(text.as_bytes()))
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, kind)
+        .header(header::CONTENT_LENGTH, text.len())
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(body)
+        .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, ""))
+}
+
+/// A generated page or document.
+fn document(ask: &Ask<'_>, kind: &'static str, text: String) -> Response<Body> {
+    let len = text.len();
+    let body = if ask.head {
+        empty()
+    } else {
+        full(Bytes::from(text))
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, kind)
+        .header(header::CONTENT_LENGTH, len)
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(body)
+        .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, ""))
+}
+
+/// The host part of the request's `Host` header (what the client called this server), or
+/// the listener's address.
+fn request_host(ask: &Ask<'_>) -> String {
+    let from_header = ask
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .map(|a| a.host().to_string())
+        .filter(|h| !h.is_empty());
+    from_header.unwrap_or_else(|| match ask.shared.bound.http.map(|a| a.ip()) {
+        Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+        Some(ip) => ip.to_string(),
+        None => "localhost".into(),
+    })
+}
+
+fn index(ask: &Ask<'_>) -> Response<Body> {
+    let rows = pages::rows(ask.shared);
+    let host = request_host(ask);
+    let rtmp = ask
+        .shared
+        .bound
+        .rtmp
+        .map(|a| format!("{host}:{}", a.port()));
+    document(
+        ask,
+        "text/html; charset=utf-8",
+        pages::index_html(&rows, rtmp.as_deref()),
+    )
+}
+
+async fn stream_info(ask: &Ask<'_>, name: &str, script: bool) -> Response<Body> {
+    let place = info::Place {
+        host: request_host(ask),
+        http_port: ask.shared.bound.http.map_or(8080, |a| a.port()),
+        rtmp_port: ask.shared.bound.rtmp.map(|a| a.port()),
+    };
+    let value = match ask.shared.hub.lookup(name) {
+        Err(_) => info::error("Stream is offline"),
+        Ok(Lookup::Live(n, s)) => {
+            let meta = s.meta();
+            if meta.tracks.is_empty() {
+                info::error(match s.state() {
+                    StreamState::Live => "Stream is waiting for data",
+                    _ => "Stream is offline",
+                })
+            } else {
+                let windows = s.track_windows();
+                let facts: Vec<info::TrackFacts> = meta
+                    .tracks
+                    .iter()
+                    .map(|t| {
+                        windows
+                            .iter()
+                            .find(|w| w.track == t.id)
+                            .map(|w| {
+                                let span = (w.last_ms - w.first_ms).max(1) as u64;
+                                let bps = w.bytes * 1000 / span;
+                                info::TrackFacts {
+                                    first_ms: w.first_ms,
+                                    last_ms: w.last_ms,
+                                    bps,
+                                    max_bps: bps,
+                                    fpks: if t.kind == crate::dtsc::TrackKind::Video {
+                                        w.packets.saturating_sub(1) * 1_000_000 / span
+                                    } else {
+                                        0
+                                    },
+                                    bframes: w.reordered,
+                                }
+                            })
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                info::describe(
+                    &info::Described {
+                        name: n.as_str(),
+                        live: true,
+                        tracks: &meta.tracks,
+                        facts: &facts,
+                        buffer_window: Some(s.settings().dvr_ms),
+                        unix_zero: meta.unix_zero,
+                    },
+                    &place,
+                )
+            }
+        }
+        Ok(Lookup::File(n, path)) => {
+            let state = ask.state.clone();
+            let got = tokio::task::spawn_blocking(move || state.facts.get(&path)).await;
+            match got {
+                Ok(Ok(f)) => info::describe(
+                    &info::Described {
+                        name: n.as_str(),
+                        live: false,
+                        tracks: &f.meta.tracks,
+                        facts: &f.tracks,
+                        buffer_window: None,
+                        unix_zero: f.meta.unix_zero,
+                    },
+                    &place,
+                ),
+                Ok(Err(e)) => serde_json::json!({
+                    "error": "Could not retrieve stream. Sorry.",
+                    "error_guru": e,
+                }),
+                Err(e) => info::error(&e.to_string()),
+            }
+        }
+    };
+    if script {
+        let text = info::as_script(name, &value);
+        document(ask, "application/javascript", text)
+    } else {
+        document(ask, "application/json", value.to_string())
     }
 }
 
@@ -165,18 +411,15 @@ pub fn live_spec(spec: &'static FormatSpec) -> Option<&'static FormatSpec> {
         .find(|f| f.mime == spec.mime && f.muxer.is_some() && f.mux_caps.live)
 }
 
-async fn progressive(
-    name: &str,
-    spec: &'static FormatSpec,
-    query: Query,
-    shared: &Shared,
-    peer: SocketAddr,
-) -> Response<Body> {
+async fn progressive(ask: &Ask<'_>, name: &str, spec: &'static FormatSpec) -> Response<Body> {
     let protocol = protocol_name(spec);
-    let client = Client { peer, protocol };
-    let hub = &shared.hub;
+    let client = Client {
+        peer: ask.peer,
+        protocol,
+    };
+    let hub = &ask.shared.hub;
     let opts = ViewOptions {
-        start_ms: query.start_ms,
+        start_ms: ask.query.start_ms,
         ..ViewOptions::default()
     };
     let (stream, path) = match hub.lookup(name) {
@@ -189,11 +432,19 @@ async fn progressive(
                     "no live form of this output\n",
                 );
             };
+            if ask.head {
+                // Headers only: no viewer is opened.
+                return Response::builder()
+                    .header(header::CONTENT_TYPE, spec.mime)
+                    .header(header::CACHE_CONTROL, "no-cache")
+                    .body(empty())
+                    .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, ""));
+            }
             let viewer = match hub.view(name, client, opts) {
                 Ok(v) => v,
                 Err(e) => return hub_error(&e),
             };
-            let Some(body) = LiveBody::new(viewer, spec, query) else {
+            let Some(body) = LiveBody::new(viewer, spec, ask.query.clone()) else {
                 return status(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "no writer for this output\n",
@@ -206,21 +457,137 @@ async fn progressive(
                 .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, ""));
         }
     };
+    if !spec.mux_caps.live {
+        // An output laid out whole before its first byte (progressive MP4): byte ranges.
+        return ranged_file(ask, stream.as_str(), path, spec, client).await;
+    }
+    if ask.head {
+        // Whether the output can carry the file's tracks decides the status; nothing runs.
+        let state = ask.state.clone();
+        let facts = tokio::task::spawn_blocking(move || state.facts.get(&path)).await;
+        return match facts {
+            Ok(Ok(f))
+                if f.meta
+                    .tracks
+                    .iter()
+                    .any(|t| (spec.mux_caps.framing)(&t.codec).is_some()) =>
+            {
+                Response::builder()
+                    .header(header::CONTENT_TYPE, spec.mime)
+                    .header(header::ACCEPT_RANGES, "none")
+                    .body(empty())
+                    .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, ""))
+            }
+            Ok(Ok(_)) => status(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                &format!("{} cannot carry any track of this stream\n", spec.name),
+            ),
+            Ok(Err(e)) => status(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+            Err(e) => status(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+        };
+    }
     // A file: the conversion runs on its own thread, and its first output (or its error)
     // decides the status line.
     let stats = Arc::new(hub.connect(stream.as_str(), client));
-    let mut rx = progressive::convert_file(path, spec, &query);
+    let mut rx = progressive::convert_file(path, spec, &ask.query);
     let first = match rx.recv().await {
         Some(Ok(pieces)) => pieces,
         None => Vec::new(),
         Some(Err(e)) => {
-            tracing::warn!(%peer, "{e}");
-            return status(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n"));
+            tracing::warn!(peer = %ask.peer, "{}", e.message);
+            return status(e.status, &format!("{}\n", e.message));
         }
     };
     Response::builder()
         .header(header::CONTENT_TYPE, spec.mime)
         .header(header::ACCEPT_RANGES, "none")
+        .body(FileBody::new(first, rx, Some(stats)).boxed_unsync())
+        .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, ""))
+}
+
+/// A file's laid-out output (progressive MP4): `Content-Length`, validators, conditional
+/// requests and byte ranges.
+async fn ranged_file(
+    ask: &Ask<'_>,
+    stream: &str,
+    path: std::path::PathBuf,
+    spec: &'static FormatSpec,
+    client: Client,
+) -> Response<Body> {
+    let state = ask.state.clone();
+    let query = ask.query.clone();
+    let got = tokio::task::spawn_blocking(move || state.vod.get(&path, spec, &query)).await;
+    let entry = match got {
+        Ok(Ok(e)) => e,
+        Ok(Err(f)) => {
+            tracing::warn!(peer = %ask.peer, "{}", f.message);
+            return status(f.status, &format!("{}\n", f.message));
+        }
+        Err(e) => return status(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+    };
+    let len = entry.len();
+    let etag = entry.etag().to_string();
+    let modified = range::http_date(entry.modified());
+    let header_str = |h: header::HeaderName| ask.headers.get(h).and_then(|v| v.to_str().ok());
+    let fresh = match header_str(header::IF_NONE_MATCH) {
+        Some(inm) => range::none_match(inm, &etag),
+        None => header_str(header::IF_MODIFIED_SINCE)
+            .is_some_and(|ims| range::not_modified_since(ims, entry.modified())),
+    };
+    let base = || {
+        Response::builder()
+            .header(header::CONTENT_TYPE, spec.mime)
+            .header(header::ACCEPT_RANGES, "bytes")
+            .header(header::ETAG, etag.as_str())
+            .header(header::LAST_MODIFIED, modified.as_str())
+            .header(header::CACHE_CONTROL, "no-cache")
+    };
+    if fresh {
+        return base()
+            .status(StatusCode::NOT_MODIFIED)
+            .body(empty())
+            .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, ""));
+    }
+    let mut wanted = header_str(header::RANGE);
+    if let Some(ir) = header_str(header::IF_RANGE) {
+        if !range::if_range_holds(ir, &etag, entry.modified()) {
+            wanted = None;
+        }
+    }
+    let (code, start, end) = match range::answer(wanted, len) {
+        RangeAnswer::Whole => (StatusCode::OK, 0, len),
+        RangeAnswer::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
+        RangeAnswer::Unsatisfiable => {
+            return base()
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, range::unsatisfied_range(len))
+                .body(empty())
+                .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, ""));
+        }
+    };
+    let mut builder = base()
+        .status(code)
+        .header(header::CONTENT_LENGTH, end - start);
+    if code == StatusCode::PARTIAL_CONTENT {
+        builder = builder.header(header::CONTENT_RANGE, range::content_range(start, end, len));
+    }
+    if ask.head || start == end {
+        return builder
+            .body(empty())
+            .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, ""));
+    }
+    let stats = Arc::new(ask.shared.hub.connect(stream, client));
+    let pace = ask
+        .query
+        .rate
+        .map(|r| crate::pipeline::pace::Pacer::new(r, ask.query.lead()));
+    let mut rx = vod_mp4::spawn_range(entry, start, end, pace);
+    let first = match rx.recv().await {
+        Some(Ok(pieces)) => pieces,
+        None => Vec::new(),
+        Some(Err(e)) => return status(e.status, &format!("{}\n", e.message)),
+    };
+    builder
         .body(FileBody::new(first, rx, Some(stats)).boxed_unsync())
         .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, ""))
 }
@@ -269,6 +636,11 @@ pub fn status(code: StatusCode, text: &str) -> Response<Body> {
         );
     }
     r
+}
+
+/// An empty body.
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
 /// A body of one buffer.

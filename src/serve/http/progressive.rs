@@ -5,7 +5,13 @@
 //!   the body yields the muxer's pieces as hyper asks for them, so a viewer that reads slowly
 //!   is simply polled less and falls behind in the hub, where the skip rules apply.
 //! - Files: the pipeline's own conversion runs on a thread into a bounded channel, so the
-//!   bytes are exactly what `mist convert` writes to that container.
+//!   bytes are exactly what `mist convert` writes to that container. `?rate=` paces it
+//!   through the pipeline's per-packet hook ([`pipeline::pace`]); without it a file goes as
+//!   fast as the client reads (MistServer's default for on-demand streams). Progressive MP4
+//!   of a file is not written here but by [`super::vod_mp4`], which serves byte ranges.
+//!
+//! These file outputs are sent chunked, without `Content-Length`: their length is known
+//! only once the conversion has run, and running it twice to learn it is not cheap.
 
 use std::collections::VecDeque;
 use std::io;
@@ -15,21 +21,68 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::StatusCode;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
 use super::query::Query;
-use super::sink::PieceSink;
+use super::sink::{ChannelSink, PieceSink};
 use crate::dtsc::{Meta, Timebase, TrackId, TrackKind};
 use crate::formats::{FormatSpec, Muxer};
-use crate::io::ByteSink;
-use crate::pipeline::{self, Adapter, Plan, Selection};
+use crate::pipeline::{self, Adapter, PipelineError, Plan, Selection};
 use crate::serve::hub::{Viewer, ViewerEvent};
 
-/// Bytes the file conversion thread gathers before handing them to the body.
-const VOD_CHUNK: usize = 256 << 10;
-/// Chunks queued between the conversion thread and the body.
-const VOD_QUEUE: usize = 4;
+/// Chunks queued between a file's conversion thread and the body.
+pub const VOD_QUEUE: usize = 4;
+/// Longest single sleep of a paced conversion thread, so it notices a viewer that left.
+const PACE_SLICE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Why a file output failed, and the status it earns while no byte has been sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// 415 when the output cannot carry the stream's tracks, 500 otherwise.
+    pub status: StatusCode,
+    /// One line.
+    pub message: String,
+}
+
+impl Failure {
+    /// The failure a pipeline error stands for.
+    pub fn of(e: &PipelineError) -> Failure {
+        let status = match e {
+            PipelineError::CannotCarry { .. }
+            | PipelineError::NoTracks(_)
+            | PipelineError::CannotWrite { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Failure {
+            status,
+            message: e.to_string(),
+        }
+    }
+
+    /// A 500 with `message`.
+    pub fn internal(message: impl Into<String>) -> Failure {
+        Failure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a file's output thread sends: pieces of the body in order, or why it stopped.
+pub type Chunk = Result<Vec<Bytes>, Failure>;
+
+/// Sleeps out a pacer's delay for a packet of time `t` in slices, giving up early when the
+/// viewer has gone (`gone()`): the next write then fails and ends the conversion.
+pub fn pace_wait(pacer: &mut pipeline::pace::Pacer, t: crate::dtsc::Time, gone: &dyn Fn() -> bool) {
+    let mut left = pacer.delay(t, std::time::Instant::now());
+    while !left.is_zero() && !gone() {
+        let step = left.min(PACE_SLICE);
+        std::thread::sleep(step);
+        left -= step;
+    }
+}
 
 /// The body of a live progressive response.
 pub struct LiveBody {
@@ -187,65 +240,64 @@ impl Body for LiveBody {
     }
 }
 
-/// A sink that hands the conversion's output to the body thread-to-task.
-struct ChannelSink {
-    tx: mpsc::Sender<Result<Vec<Bytes>, String>>,
-    buf: PieceSink,
-}
-
-impl ChannelSink {
-    fn send(&mut self) -> io::Result<()> {
-        let pieces = self.buf.take();
-        if pieces.is_empty() {
-            return Ok(());
-        }
-        self.tx
-            .blocking_send(Ok(pieces))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "viewer went away"))
-    }
-}
-
-impl ByteSink for ChannelSink {
-    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.buf.put(bytes)?;
-        if self.buf.queued() >= VOD_CHUNK {
-            self.send()?;
-        }
-        Ok(())
-    }
-    fn put_shared(&mut self, bytes: Bytes) -> io::Result<()> {
-        self.buf.put_shared(bytes)?;
-        if self.buf.queued() >= VOD_CHUNK {
-            self.send()?;
-        }
-        Ok(())
-    }
-    fn position(&self) -> u64 {
-        self.buf.position()
-    }
-}
-
 /// Starts converting file `path` to `spec` with the query's track choice and time window;
 /// the first message says whether it started (`Err` with one line if not).
 pub fn convert_file(
     path: PathBuf,
     spec: &'static FormatSpec,
     query: &Query,
-) -> mpsc::Receiver<Result<Vec<Bytes>, String>> {
+) -> mpsc::Receiver<Chunk> {
     let (tx, rx) = mpsc::channel(VOD_QUEUE);
+    let plan = file_plan(path, spec, query);
+    let mut pacer = query
+        .rate
+        .map(|r| pipeline::pace::Pacer::new(r, query.lead()));
+    let spawned = std::thread::Builder::new()
+        .name("mist-http-vod".into())
+        .spawn(move || {
+            let mut sink = ChannelSink::new(tx.clone());
+            let gone = || tx.is_closed();
+            let mut each = |t| {
+                if let Some(p) = pacer.as_mut() {
+                    pace_wait(p, t, &gone);
+                }
+            };
+            let r = pipeline::convert_into_with(&plan, &mut sink, &mut each).and_then(|_| {
+                sink.flush().map_err(|err| pipeline::PipelineError::Output {
+                    path: plan.output.display().to_string(),
+                    err,
+                })
+            });
+            if let Err(e) = r {
+                let _ = tx.blocking_send(Err(Failure::of(&e)));
+            }
+        });
+    if let Err(e) = spawned {
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.try_send(Err(Failure::internal(format!(
+            "cannot start a conversion: {e}"
+        ))));
+        return rx;
+    }
+    rx
+}
+
+/// The conversion plan of file `path` to `spec` for this query: its track selectors as one
+/// explicit `--tracks` list, `start`/`stop` as `--start`/`--end`.
+pub fn file_plan(path: PathBuf, spec: &'static FormatSpec, query: &Query) -> Plan {
     let mut tracks: Vec<String> = Vec::new();
     let mut selection = Selection::default();
     if query.video.is_some() || query.audio.is_some() {
-        // The query's selectors, as one explicit `--tracks` list over the file's tracks.
         if let Ok(meta) = crate::pipeline::open(&path).map(|d| d.meta().clone()) {
             tracks = choose_tracks(&meta, spec, query)
                 .iter()
                 .map(|t| t.id.0.to_string())
                 .collect();
         }
+        // Nothing chosen: a selection that keeps nothing, so the answer is "no tracks".
         selection = Selection::parse(&tracks.join(",")).unwrap_or_default();
     }
-    let plan = Plan {
+    Plan {
         input: path,
         output: PathBuf::from(format!("HTTP {} output", spec.name)),
         from: None,
@@ -260,35 +312,12 @@ pub fn convert_file(
         force: true,
         mux: Default::default(),
         demux: Default::default(),
-    };
-    let spawned = std::thread::Builder::new()
-        .name("mist-http-vod".into())
-        .spawn(move || {
-            let mut sink = ChannelSink {
-                tx: tx.clone(),
-                buf: PieceSink::default(),
-            };
-            let r = pipeline::convert_into(&plan, &mut sink).and_then(|_| {
-                sink.send().map_err(|err| pipeline::PipelineError::Output {
-                    path: plan.output.display().to_string(),
-                    err,
-                })
-            });
-            if let Err(e) = r {
-                let _ = tx.blocking_send(Err(e.to_string()));
-            }
-        });
-    if let Err(e) = spawned {
-        let (tx, rx) = mpsc::channel(1);
-        let _ = tx.try_send(Err(format!("cannot start a conversion: {e}")));
-        return rx;
     }
-    rx
 }
 
 /// The body of a file's progressive response.
 pub struct FileBody {
-    rx: mpsc::Receiver<Result<Vec<Bytes>, String>>,
+    rx: mpsc::Receiver<Chunk>,
     pending: VecDeque<Bytes>,
     stats: Option<Arc<crate::serve::hub::ClientGuard>>,
 }
@@ -297,7 +326,7 @@ impl FileBody {
     /// A body that yields `first`, then what the conversion sends.
     pub fn new(
         first: Vec<Bytes>,
-        rx: mpsc::Receiver<Result<Vec<Bytes>, String>>,
+        rx: mpsc::Receiver<Chunk>,
         stats: Option<Arc<crate::serve::hub::ClientGuard>>,
     ) -> FileBody {
         FileBody {
@@ -328,7 +357,9 @@ impl Body for FileBody {
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Ready(Some(Ok(pieces))) => self.pending.extend(pieces),
                 // Headers are gone already: all that is left is to cut the response short.
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(io::Error::other(e)))),
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Some(Err(io::Error::other(e.message))))
+                }
             }
         }
     }

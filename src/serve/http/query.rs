@@ -12,6 +12,8 @@ pub struct Query {
     pub stop_ms: Option<i64>,
     /// Pace delivery at this multiple of real time.
     pub rate: Option<f64>,
+    /// How far (seconds) paced delivery may run ahead of real time (MistServer's `buffer`).
+    pub buffer_s: Option<f64>,
     /// Video track selector.
     pub video: Option<String>,
     /// Audio track selector.
@@ -61,12 +63,26 @@ impl Query {
                         .ok()
                         .filter(|r| r.is_finite() && *r > 0.0 && *r <= 1000.0)
                 }
+                "buffer" => {
+                    out.buffer_s = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|b| b.is_finite() && *b >= 0.0 && *b <= 3600.0)
+                }
                 "video" => out.video = Some(v),
                 "audio" => out.audio = Some(v),
                 _ => {}
             }
         }
         out
+    }
+
+    /// How far paced delivery may run ahead: `buffer=` or MistServer's 7.5 s.
+    pub fn lead(&self) -> std::time::Duration {
+        self.buffer_s
+            .map_or(crate::pipeline::pace::DEFAULT_LEAD, |b| {
+                std::time::Duration::from_secs_f64(b)
+            })
     }
 
     /// Whether `t` is wanted by the selectors (`none`, `all`/`*`, a track id, or a codec
@@ -100,8 +116,15 @@ mod tests {
 
     #[test]
     fn mistserver_parameters() {
-        let q = Query::parse(Some("start=2000&stop=5000&audio=none&video=1&rate=2&x=y"));
+        let q = Query::parse(Some(
+            "start=2000&stop=5000&audio=none&video=1&rate=2&buffer=0.5&x=y",
+        ));
         assert_eq!(q.start_ms, Some(2000));
+        assert_eq!(q.lead(), std::time::Duration::from_millis(500));
+        assert_eq!(
+            Query::default().lead(),
+            std::time::Duration::from_millis(7500)
+        );
         assert_eq!(q.stop_ms, Some(5000));
         assert_eq!(q.rate, Some(2.0));
         let v = Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MS);

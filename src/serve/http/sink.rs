@@ -2,8 +2,13 @@
 //! muxer writes are copied into small buffers, payloads stay the shared `Bytes` they are.
 
 use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
 
+use super::progressive::Chunk;
 use crate::io::ByteSink;
+
+/// Bytes a thread writing into a [`ChannelSink`] gathers before handing them over.
+pub const CHANNEL_CHUNK: usize = 256 << 10;
 
 /// Small writes are gathered up to this size before they become a piece of their own.
 const GATHER: usize = 16 << 10;
@@ -68,6 +73,59 @@ impl ByteSink for PieceSink {
 
     fn position(&self) -> u64 {
         self.written
+    }
+}
+
+/// A sink that hands a muxer's output from a worker thread to an HTTP body in chunks of
+/// about [`CHANNEL_CHUNK`] bytes; a write fails once the body is gone (the viewer left).
+pub struct ChannelSink {
+    tx: mpsc::Sender<Chunk>,
+    buf: PieceSink,
+}
+
+impl ChannelSink {
+    /// A sink sending on `tx`.
+    pub fn new(tx: mpsc::Sender<Chunk>) -> ChannelSink {
+        ChannelSink {
+            tx,
+            buf: PieceSink::default(),
+        }
+    }
+
+    /// Sends what is gathered (blocking while the body's queue is full).
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        let pieces = self.buf.take();
+        if pieces.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .blocking_send(Ok(pieces))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "viewer went away"))
+    }
+
+    /// Whether the body is gone.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+impl ByteSink for ChannelSink {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.buf.put(bytes)?;
+        if self.buf.queued() >= CHANNEL_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn put_shared(&mut self, bytes: Bytes) -> std::io::Result<()> {
+        self.buf.put_shared(bytes)?;
+        if self.buf.queued() >= CHANNEL_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn position(&self) -> u64 {
+        self.buf.position()
     }
 }
 

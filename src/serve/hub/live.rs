@@ -113,6 +113,23 @@ pub struct SegmentInfo {
     pub discontinuities: u64,
 }
 
+/// One track's part of a live window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrackWindow {
+    /// The track.
+    pub track: TrackId,
+    /// Decode time (ms) of its oldest packet held.
+    pub first_ms: i64,
+    /// Decode time (ms) of its newest packet held.
+    pub last_ms: i64,
+    /// Packets held.
+    pub packets: u64,
+    /// Payload bytes held.
+    pub bytes: u64,
+    /// Whether any packet held has a composition offset (B-frames).
+    pub reordered: bool,
+}
+
 struct Ring {
     entries: VecDeque<Arc<Entry>>,
     first_seq: u64,
@@ -254,6 +271,35 @@ impl LiveStream {
     pub fn window_ms(&self) -> Option<(i64, i64)> {
         let r = lock(&self.ring);
         Some((r.entries.front()?.ms, r.entries.back()?.ms))
+    }
+
+    /// What the window holds of each track that has packets in it (stream info pages).
+    pub fn track_windows(&self) -> Vec<TrackWindow> {
+        let r = lock(&self.ring);
+        let mut out: Vec<TrackWindow> = Vec::new();
+        for e in &r.entries {
+            let id = e.packet.track;
+            let i = match out.iter().position(|w| w.track == id) {
+                Some(i) => i,
+                None => {
+                    out.push(TrackWindow {
+                        track: id,
+                        first_ms: e.ms,
+                        last_ms: e.ms,
+                        packets: 0,
+                        bytes: 0,
+                        reordered: false,
+                    });
+                    out.len() - 1
+                }
+            };
+            let w = &mut out[i];
+            w.last_ms = w.last_ms.max(e.ms);
+            w.packets += 1;
+            w.bytes += e.packet.data.len() as u64;
+            w.reordered |= e.packet.cts != 0;
+        }
+        out
     }
 
     /// Packets and payload bytes held.

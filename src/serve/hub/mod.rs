@@ -25,7 +25,7 @@ use crate::serve::input::folder;
 use crate::serve::names::{expand_source, StreamName};
 
 pub use entry::{Encoded, Entry, Slot};
-pub use live::{LiveSettings, LiveStream, SegmentInfo, State};
+pub use live::{LiveSettings, LiveStream, SegmentInfo, State, TrackWindow};
 pub use stats::{ClientGuard, ClientRecord, ClosedSession, Role, Stats, StreamTotals};
 pub use viewer::{ViewOptions, Viewer, ViewerEvent};
 
