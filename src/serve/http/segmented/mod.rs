@@ -30,7 +30,7 @@ use crate::package::Packaging;
 use crate::serve::hub::Lookup;
 use crate::serve::Shared;
 
-pub use live::LiveStates;
+pub use live::{Block, LiveStates};
 pub use vod::VodCache;
 
 /// Longest path piece (stream name, variant or file name) accepted.
@@ -105,6 +105,7 @@ pub fn mime_of(name: &str) -> &'static str {
 pub async fn handle(
     method: &Method,
     headers: &HeaderMap,
+    query: Option<&str>,
     shared: &Shared,
     _peer: SocketAddr,
     packaging: Packaging,
@@ -127,9 +128,54 @@ pub async fn handle(
                 .segmented
                 .live
                 .state(&name, packaging, &stream, hub.started());
-            match state.answer(&path) {
-                Some((bytes, mime, caching)) => respond(method, headers, bytes, mime, &caching),
-                None => not_found(),
+            let directives = match directives(query) {
+                Ok(d) => d,
+                Err(why) => return status(StatusCode::BAD_REQUEST, &format!("{why}\n")),
+            };
+            // Blocking playlist reload (LL-HLS): wait until the playlist holds what was asked,
+            // at most three target durations (draft-pantos-hls-rfc8216bis §6.2.5.2).
+            if let (Some((msn, part)), [variant, p]) = (directives, path.as_slice()) {
+                if *p == hls::PLAYLIST && packaging == Packaging::HlsFmp4 {
+                    let deadline = tokio::time::Instant::now()
+                        + std::time::Duration::from_millis(3 * state.target_ms());
+                    loop {
+                        let changed = stream.changed();
+                        match state.block(variant, msn, part) {
+                            Block::Ready => break,
+                            Block::TooFar => {
+                                return status(
+                                    StatusCode::BAD_REQUEST,
+                                    "_HLS_msn/_HLS_part too far ahead of the playlist\n",
+                                )
+                            }
+                            Block::Unknown => return not_found(),
+                            Block::Wait => {}
+                        }
+                        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                            return status(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "the playlist did not get there in three target durations\n",
+                            );
+                        }
+                    }
+                }
+            }
+            // A part not complete yet that the playlist hinted: held until it is (§6.2.6),
+            // within the same bound.
+            let deadline = tokio::time::Instant::now()
+                + std::time::Duration::from_millis(3 * state.target_ms());
+            loop {
+                let changed = stream.changed();
+                if let Some((bytes, mime, caching)) = state.answer(&path) {
+                    return respond(method, headers, bytes, mime, &caching);
+                }
+                let waits = match path.as_slice() {
+                    [variant, file] => state.part_may_come(variant, file),
+                    _ => false,
+                };
+                if !waits || tokio::time::timeout_at(deadline, changed).await.is_err() {
+                    return not_found();
+                }
             }
         }
         Ok(Lookup::File(_, file)) => {
@@ -175,6 +221,42 @@ async fn vod_packaging(
         Packaging::Dash
     } else {
         Packaging::HlsFmp4
+    }
+}
+
+/// LL-HLS delivery directives of a playlist request: `_HLS_msn` (a media sequence number)
+/// with an optional `_HLS_part`; `Err` for values that are not decimal integers in range, or
+/// a part without a sequence number (§6.2.5.2: 400). `_HLS_skip` is not offered, so ignored.
+pub fn directives(query: Option<&str>) -> Result<Option<(u64, Option<u32>)>, &'static str> {
+    let mut msn = None;
+    let mut part = None;
+    for pair in query.unwrap_or("").split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let digits = !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit());
+        match k {
+            "_HLS_msn" => {
+                msn = Some(
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|_| digits)
+                        .ok_or("_HLS_msn is not a decimal integer")?,
+                )
+            }
+            "_HLS_part" => {
+                part = Some(
+                    v.parse::<u32>()
+                        .ok()
+                        .filter(|_| digits)
+                        .ok_or("_HLS_part is not a decimal integer")?,
+                )
+            }
+            _ => {}
+        }
+    }
+    match (msn, part) {
+        (None, Some(_)) => Err("_HLS_part without _HLS_msn"),
+        (None, None) => Ok(None),
+        (Some(m), p) => Ok(Some((m, p))),
     }
 }
 
@@ -357,6 +439,34 @@ mod tests {
             http_date(std::time::UNIX_EPOCH),
             "Thu, 01 Jan 1970 00:00:00 GMT"
         );
+    }
+
+    #[test]
+    fn ll_hls_directives_parse_strictly() {
+        assert_eq!(directives(None), Ok(None));
+        assert_eq!(directives(Some("a=1&b")), Ok(None));
+        assert_eq!(directives(Some("_HLS_msn=12")), Ok(Some((12, None))));
+        assert_eq!(
+            directives(Some("_HLS_msn=12&_HLS_part=3")),
+            Ok(Some((12, Some(3))))
+        );
+        assert_eq!(
+            directives(Some("_HLS_msn=18446744073709551615")),
+            Ok(Some((u64::MAX, None)))
+        );
+        for bad in [
+            "_HLS_msn=",
+            "_HLS_msn=-1",
+            "_HLS_msn=1.5",
+            "_HLS_msn=+3",
+            "_HLS_msn=18446744073709551616",
+            "_HLS_msn=x",
+            "_HLS_msn=1&_HLS_part=4294967296",
+            "_HLS_msn=1&_HLS_part=-1",
+            "_HLS_part=1",
+        ] {
+            assert!(directives(Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]
