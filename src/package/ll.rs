@@ -3,22 +3,27 @@
 //! `moof` + `mdat`, named `chunk_START.K.m4s` (MistServer's), so a player can start on a part
 //! as soon as it exists instead of waiting for the whole segment.
 //!
-//! Parts follow a grid of [`PART_TARGET_MS`] from the segment's start: part `K` holds the
-//! variant's packets whose decode time falls in `[start + K·P, start + (K+1)·P)` (the last
-//! part ends with the segment), so every part lasts at most the part target (§4.4.3.7: MUST)
-//! and all but a segment's last at least 85 % of it (SHOULD). A part is complete once the
-//! variant's track has a packet past its end (or its segment is complete). A live fMP4
-//! segment is the concatenation of its parts, so a player mixing parts and segments reads
-//! the same bytes, and `mfhd` sequence numbers rise through both.
+//! Parts are cut from the variant's own samples: a part closes before the sample that would
+//! take it past the part target (judged with the step from the sample before, the best guess
+//! of that sample's length), so no part outlasts `PART-TARGET` (§4.4.3.7: MUST) for media of
+//! steady frame rate, however the segment's length divides, and none is empty. A segment's
+//! first part starts with it, its last ends with it. A part is complete once the next one has
+//! started (or its segment is complete). A live fMP4 segment is the concatenation of its
+//! parts, so a player mixing parts and segments reads the same bytes, and `mfhd` sequence
+//! numbers rise through both.
 
 use std::fmt::Write as _;
 
 use super::hls::playlist::seconds;
 use super::segment::Segment;
 
-/// Part target duration, ms: three parts a second, so `PART-HOLD-BACK` (three parts) is
-/// 1 s and a 1 s GOP plays about a second behind its publisher.
-pub const PART_TARGET_MS: i64 = 333;
+/// Part target duration, ms (`PART-TARGET`): three parts a second, so `PART-HOLD-BACK` (three
+/// parts) is about 1 s and a 1 s GOP plays about a second behind its publisher.
+pub const PART_TARGET_MS: i64 = 334;
+/// Parts are cut at this much less than the target: sample times in ms step unevenly by a
+/// millisecond (30 fps is 33, 34, 33 ms; 48 kHz AAC 21, 22, 21 ms), which the guess of a
+/// sample's length from the one before can miss by that much.
+pub const PART_JITTER_MS: i64 = 1;
 /// Most parts one segment is cut into (a segment without keys for minutes ends its last part
 /// late rather than numbering past this); also the `mfhd` sequence numbers one segment uses.
 pub const MAX_PARTS: u32 = 1024;
@@ -26,31 +31,26 @@ pub const MAX_PARTS: u32 = 1024;
 /// (§6.2.2: parts SHOULD be removed once further than three target durations from the end).
 pub const PART_LIST_TARGETS: i64 = 3;
 
-/// The part of a segment starting at `start_ms` that a packet at `ms` belongs to (packets
-/// before the start, which arrive after the segment's key, go to the first part).
-pub fn part_index(start_ms: i64, ms: i64, part_ms: i64) -> u32 {
-    let k = ms.saturating_sub(start_ms).max(0) / part_ms.max(1);
-    u32::try_from(k).unwrap_or(u32::MAX).min(MAX_PARTS - 1)
-}
-
-/// How many parts a complete segment has.
-pub fn part_count(seg: &Segment, part_ms: i64) -> u32 {
-    let d = seg.duration_ms().max(1);
-    let n = (d + part_ms.max(1) - 1) / part_ms.max(1);
-    u32::try_from(n).unwrap_or(MAX_PARTS).clamp(1, MAX_PARTS)
-}
-
-/// Start and end (ms) of part `k` of a segment from `start_ms` that ends at `end_ms` (when
-/// complete).
-pub fn part_span(start_ms: i64, end_ms: Option<i64>, k: u32, part_ms: i64) -> (i64, i64) {
-    let a = start_ms + i64::from(k) * part_ms;
-    let mut b = a + part_ms;
-    if let Some(e) = end_ms {
-        if k + 1 >= MAX_PARTS || b > e {
-            b = e;
+/// Where the parts of a segment begin: indices into `times`, the decode times (ms, rising)
+/// of the variant's samples in the segment so far. The first part begins at the first
+/// sample; a sample begins a new part when, lasting as long as the step before it, it would
+/// end the current part past `part_ms - PART_JITTER_MS`. At most [`MAX_PARTS`].
+pub fn cut_parts(times: &[i64], part_ms: i64) -> Vec<usize> {
+    let mut starts = Vec::new();
+    if times.is_empty() {
+        return starts;
+    }
+    starts.push(0);
+    let limit = part_ms - PART_JITTER_MS;
+    let mut a = times[0];
+    for i in 1..times.len() {
+        let step = times[i] - times[i - 1];
+        if times[i] - a + step > limit && starts.len() < MAX_PARTS as usize {
+            starts.push(i);
+            a = times[i];
         }
     }
-    (a, b.max(a + 1))
+    starts
 }
 
 /// File name of part `k` of the segment starting at `start_ms`.
@@ -157,32 +157,37 @@ impl LowLatency {
 mod tests {
     use super::*;
 
-    fn seg(number: u64, a: i64, b: i64) -> Segment {
-        Segment {
-            number,
-            start_ms: a,
-            end_ms: b,
-            discontinuities: 0,
-        }
-    }
-
     #[test]
-    fn parts_follow_a_grid_from_the_segment_start() {
-        // 2040 ms at 333: parts 0..=6, the last 2040 - 1998 = 42 ms.
-        let s = seg(5, 4000, 6040);
-        assert_eq!(part_count(&s, 333), 7);
-        assert_eq!(part_span(4000, Some(6040), 0, 333), (4000, 4333));
-        assert_eq!(part_span(4000, Some(6040), 6, 333), (5998, 6040));
-        // While growing, a part ends on the grid.
-        assert_eq!(part_span(4000, None, 6, 333), (5998, 6331));
-        assert_eq!(part_index(4000, 4000, 333), 0);
-        assert_eq!(part_index(4000, 4332, 333), 0);
-        assert_eq!(part_index(4000, 4333, 333), 1);
-        // Audio published after the key but timed before it: the first part.
-        assert_eq!(part_index(4000, 3990, 333), 0);
-        assert_eq!(part_index(0, i64::MAX, 333), MAX_PARTS - 1);
-        assert_eq!(part_count(&seg(0, 0, 333), 333), 1);
-        assert_eq!(part_count(&seg(0, 0, 334), 333), 2);
+    fn parts_close_before_the_sample_that_would_pass_the_target() {
+        // 25 fps from 2000 ms: a frame at t begins a new part when t - start + 40 > 333, so
+        // parts of 8 frames (320 ms): 2000, 2320, ..., 3920; the last to 4000 is 80 ms.
+        let times: Vec<i64> = (0..50).map(|i| 2000 + i * 40).collect();
+        let starts = cut_parts(&times, 334);
+        let at: Vec<i64> = starts.iter().map(|&i| times[i]).collect();
+        assert_eq!(at, vec![2000, 2320, 2640, 2960, 3280, 3600, 3920]);
+        assert!(cut_parts(&[], 334).is_empty());
+        // Uneven steps in ms (30 fps: 33/34/33; 48 kHz AAC: 21/22/21) over a segment of any
+        // length: every part within the target (§4.4.3.7), all but the last at least 85 % of
+        // it (SHOULD), none empty.
+        for (n, step) in [
+            (61, 1000.0 / 30.0),
+            (94, 1024.0 / 48.0),
+            (73, 1001.0 / 30.0),
+        ] {
+            let times: Vec<i64> = (0..n).map(|i| (i as f64 * step).round() as i64).collect();
+            let end = ((n as f64) * step).round() as i64;
+            let starts = cut_parts(&times, 334);
+            let mut bounds: Vec<i64> = starts.iter().map(|&i| times[i]).collect();
+            bounds.push(end);
+            for (k, w) in bounds.windows(2).enumerate() {
+                let d = w[1] - w[0];
+                assert!(d <= 334, "{step}: part {k} lasts {d}");
+                if k + 2 < bounds.len() {
+                    assert!(d * 100 >= 334 * 85, "{step}: part {k} lasts {d}");
+                }
+            }
+            assert!(starts.windows(2).all(|w| w[1] > w[0]));
+        }
     }
 
     #[test]
@@ -243,6 +248,7 @@ mod tests {
              #EXT-X-PART:DURATION=0.333,URI=\"chunk_4000.1.m4s\"\n"
         );
         assert_eq!(advance_part_limit(333), 9);
+        assert_eq!(advance_part_limit(PART_TARGET_MS), 8);
         assert_eq!(advance_part_limit(2000), 3);
     }
 }

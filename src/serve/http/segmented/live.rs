@@ -19,8 +19,8 @@ use crate::package::dash::{MPD, MPD_MIME};
 use crate::package::hls::playlist::{self, Rates};
 use crate::package::hls::{self, INIT, PLAYLIST, PLAYLIST_MIME};
 use crate::package::ll::{
-    advance_part_limit, parse_part_name, part_count, part_index, part_name, part_span, sequence,
-    LowLatency, Part, MAX_PARTS, PART_LIST_TARGETS, PART_TARGET_MS,
+    advance_part_limit, cut_parts, parse_part_name, part_name, sequence, LowLatency, Part,
+    MAX_PARTS, PART_LIST_TARGETS, PART_TARGET_MS,
 };
 use crate::package::segmenter::{self, Segmenter};
 use crate::package::vod::rates_of;
@@ -641,8 +641,9 @@ impl LiveState {
     /// The target duration (ms) blocking requests are bounded by: three of these (§6.2.5.2).
     pub fn target_ms(&self) -> u64 {
         let t = lock(&self.inner).target_s;
+        // Before any playlist fixed it: the segment length rounded up to whole seconds.
         let seg = u64::try_from(self.stream.settings().segment_ms).unwrap_or(0);
-        (t * 1000).max(seg).max(1000)
+        (t * 1000).max(seg.div_ceil(1000) * 1000).max(1000)
     }
 
     /// Builds variant `lv`'s parts in order, as far as the media goes, up to part `upto`
@@ -721,7 +722,18 @@ impl LiveState {
                 end_ms: info.end_ms.unwrap_or(info.start_ms),
                 discontinuities: info.discontinuities,
             };
-            let count = info.end_ms.map_or(MAX_PARTS, |_| part_count(&seg, part_ms));
+            let own: Vec<&Arc<crate::serve::hub::Entry>> = entries
+                .iter()
+                .filter(|e| e.packet.track == main.0)
+                .collect();
+            let times: Vec<i64> = own.iter().map(|e| e.ms).collect();
+            let starts = cut_parts(&times, part_ms);
+            let complete = info.end_ms.is_some();
+            let count = if complete {
+                u32::try_from(starts.len()).unwrap_or(MAX_PARTS)
+            } else {
+                MAX_PARTS
+            };
             if k >= count {
                 // Every part built: the segment is their concatenation.
                 let mut whole = Vec::new();
@@ -740,18 +752,16 @@ impl LiveState {
                 lv.part_next = Some((n, 0));
                 continue;
             }
-            let own: Vec<(u32, &Arc<crate::serve::hub::Entry>)> = entries
-                .iter()
-                .filter(|e| lv.variant.has(e.packet.track))
-                .map(|e| (part_index(info.start_ms, e.ms, part_ms), e))
-                .collect();
-            let done = info.end_ms.is_some()
-                || own.iter().any(|(i, e)| *i > k && e.packet.track == main.0);
-            if !done {
-                break;
-            }
-            let mut packets: Vec<Packet> = Vec::new();
-            for (_, e) in own.iter().filter(|(i, _)| *i == k) {
+            // Part k exists once it started and the next one did (or the segment is done).
+            let ki = k as usize;
+            let Some(&from) = starts.get(ki) else { break };
+            let to = match starts.get(ki + 1) {
+                Some(&t) => t,
+                None if complete => own.len(),
+                None => break,
+            };
+            let mut packets: Vec<Packet> = Vec::with_capacity(to - from);
+            for e in &own[from..to] {
                 let Some((_, a)) = lv.adapters.iter_mut().find(|(id, _)| *id == e.packet.track)
                 else {
                     continue;
@@ -761,11 +771,10 @@ impl LiveState {
                     Err(err) => tracing::debug!("segmented output: packet left out: {err}"),
                 }
             }
-            // The main track's next packet: in a later part, else the next segment's first.
+            // The next sample: the next part's first, else the next segment's first.
             let next_dts = own
-                .iter()
-                .find(|(i, e)| *i > k && e.packet.track == main.0)
-                .map(|(_, e)| e.packet.dts)
+                .get(to)
+                .map(|e| e.packet.dts)
                 .or_else(|| {
                     let (_, later) = self.stream.segment_so_far(n + 1)?;
                     later
@@ -791,13 +800,18 @@ impl LiveState {
                     None => break,
                 }
             };
-            let (a, b) = part_span(info.start_ms, info.end_ms, k, part_ms);
+            // A segment's first part starts with it, its last ends with it.
+            let a = if k == 0 { info.start_ms } else { times[from] };
+            let b = match own.get(to) {
+                Some(e) if to < own.len() && starts.get(ki + 1).is_some() => e.ms,
+                _ => info.end_ms.unwrap_or(a),
+            };
             lv.parts.insert(
                 (n, k),
                 (
                     Part {
                         index: k,
-                        duration_ms: b - a,
+                        duration_ms: (b - a).max(0),
                         independent,
                     },
                     bytes,
@@ -857,11 +871,12 @@ impl LiveState {
             .segments
             .iter()
             .filter(|s| end - s.end_ms < PART_LIST_TARGETS * target_ms)
+            .filter(|s| lv.built.contains_key(&s.number))
             .filter_map(|s| {
-                let ps: Vec<Part> = (0..part_count(s, PART_TARGET_MS))
-                    .map(|k| lv.parts.get(&(s.number, k)).map(|(p, _)| *p))
-                    .collect::<Option<Vec<Part>>>()?;
-                Some((s.number, ps))
+                let ps: Vec<Part> = (0..MAX_PARTS)
+                    .map_while(|k| lv.parts.get(&(s.number, k)).map(|(p, _)| *p))
+                    .collect();
+                (!ps.is_empty()).then_some((s.number, ps))
             })
             .collect();
         let ll = LowLatency {
@@ -937,20 +952,19 @@ impl LiveState {
         };
         let mut m = msn;
         // A part past a complete segment's last is part 0 of the next one (§6.2.5.2).
-        if let Some(info) = infos.iter().find(|i| i.number == m) {
-            if let Some(e) = info.end_ms {
-                let seg = Segment {
-                    number: m,
-                    start_ms: info.start_ms,
-                    end_ms: e,
-                    discontinuities: 0,
-                };
-                if p < part_count(&seg, PART_TARGET_MS) {
-                    return Block::Ready;
-                }
-                m += 1;
-                p = 0;
+        if infos.iter().any(|i| i.number == m && i.end_ms.is_some()) {
+            if !lv.built.contains_key(&m) {
+                // Built long ago and let go, or never: it is in the playlist as a segment.
+                return Block::Ready;
             }
+            let count = (0..MAX_PARTS)
+                .take_while(|k| lv.parts.contains_key(&(m, *k)))
+                .count() as u32;
+            if p < count {
+                return Block::Ready;
+            }
+            m += 1;
+            p = 0;
         }
         if last_complete.is_some_and(|l| m <= l) {
             return Block::Ready;
