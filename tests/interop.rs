@@ -229,6 +229,7 @@ fn ffmpeg_decode_errors(path: &std::path::Path, extra: &[&str]) -> String {
     let p = path.to_str().expect("utf-8 path");
     args.extend_from_slice(&["-i", p, "-f", "null", "-"]);
     let out = std::process::Command::new("ffmpeg")
+        .arg("-nostdin")
         .args(&args)
         .output()
         .expect("run ffmpeg");
@@ -398,6 +399,7 @@ fn mp4_outputs_play_in_ffmpeg_with_the_source_packets() {
                 );
             }
             let err = std::process::Command::new("ffmpeg")
+                .arg("-nostdin")
                 .args(["-v", "error", "-i"])
                 .arg(&out)
                 .args(["-f", "null", "-"])

@@ -378,6 +378,7 @@ fn check(name: &str, file: &Path, r: &Report, has: Has) -> Result<(), String> {
 fn ffmpeg_fragmented(input: &Path, output: &Path, extra: &[&str]) {
     util::require("ffmpeg");
     let out = Command::new("ffmpeg")
+        .arg("-nostdin")
         .args(["-v", "error", "-y", "-i"])
         .arg(input)
         .args(extra)

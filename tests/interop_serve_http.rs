@@ -287,6 +287,7 @@ fn ffmpeg_seeks_inside_a_files_mp4_over_http_ranges() {
     require("ffmpeg");
     let long = dir.join("long.flv");
     let o = Command::new("ffmpeg")
+        .arg("-nostdin")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
         .arg("testsrc2=size=640x360:rate=25")
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])

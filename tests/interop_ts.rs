@@ -35,6 +35,7 @@ fn convert(input: &Path, output: &Path) {
 fn decodes_silently(path: &Path) {
     util::require("ffmpeg");
     let out = Command::new("ffmpeg")
+        .arg("-nostdin")
         .args(["-v", "error", "-i"])
         .arg(path)
         .args(["-f", "null", "-"])
@@ -177,6 +178,7 @@ fn program_chooses_among_programs() {
     let dir = TestDir::new("ts_programs");
     let src = dir.join("two.ts");
     let ok = Command::new("ffmpeg")
+        .arg("-nostdin")
         .args([
             "-v",
             "error",
