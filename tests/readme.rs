@@ -174,9 +174,9 @@ fn every_readme_example_runs() {
         if let Some(i) = words.iter().position(|w| *w == "convert" || *w == "remux") {
             let target = words[i + 2];
             if target.ends_with('/') {
-                // The top playlist or manifest of HLS, HDS or Smooth Streaming.
+                // The top playlist or manifest of HLS, DASH, HDS or Smooth Streaming.
                 assert!(
-                    ["index.m3u8", "manifest.f4m", "Manifest"]
+                    ["index.m3u8", "index.mpd", "manifest.f4m", "Manifest"]
                         .iter()
                         .any(|top| dir.join(target).join(top).is_file()),
                     "`{cmd}` did not package into {target}"

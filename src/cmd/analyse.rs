@@ -88,6 +88,10 @@ fn analyse_one(
 ) -> anyhow::Result<Report> {
     let name = input.display().to_string();
     // A packaged folder or its playlist or manifest: the playlists and their segments.
+    // An MPD or a packaged DASH folder: the MPD and its segments.
+    if forced.is_none() && analyse::dash::is_mpd(input) {
+        return Ok(analyse::dash::analyse(input, opts, out)?);
+    }
     if forced.is_none() && analyse::hls::is_packaged(input) {
         return Ok(analyse::hls::analyse(input, opts, out)?);
     }
