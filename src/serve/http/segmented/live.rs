@@ -821,7 +821,7 @@ impl LiveState {
             lv.part_next = Some((n, k));
         }
         if let Some(c) = saved {
-            if lv.part_next.map_or(true, |now| now < c) {
+            if lv.part_next.is_none_or(|now| now < c) {
                 lv.part_next = Some(c);
             }
         }
