@@ -14,6 +14,7 @@ pub mod hub;
 pub mod input;
 pub mod log;
 pub mod names;
+pub mod net;
 pub mod rtmp;
 
 use std::future::Future;
