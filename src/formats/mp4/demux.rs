@@ -448,7 +448,7 @@ pub fn widen_nal_lengths(data: &[u8], n: u8, at: u64) -> Result<Bytes, FormatErr
 }
 
 /// The track a `trak` describes, or `None` for tracks mist does not list (hint, timecode).
-fn make_track(t: &Trak, findings: &mut Vec<Finding>) -> Option<(Track, Option<u8>)> {
+pub(super) fn make_track(t: &Trak, findings: &mut Vec<Finding>) -> Option<(Track, Option<u8>)> {
     let id = TrackId(t.tkhd.track_id);
     let kind = match &t.hdlr.handler {
         b"vide" => TrackKind::Video,
@@ -556,7 +556,7 @@ fn set_rate(track: &mut Track, samples: &[Sample]) {
 /// Samples from the last keyframe at or before the edit start are kept (audio: from one second
 /// before, for decoder priming); samples past the edit end are dropped from the first keyframe
 /// (any audio sample) that reaches it. Fragment samples (after `from_moov`) only shift.
-fn apply_edits(
+pub(super) fn apply_edits(
     t: &Trak,
     movie_ts: u32,
     samples: &mut Vec<Sample>,

@@ -27,6 +27,7 @@ pub mod demux;
 pub mod fmp4;
 pub mod mux;
 pub mod reader;
+pub mod stream;
 
 use super::{Format, FormatSpec, MuxCaps, Score};
 use crate::dtsc::{Codec, Framing};
@@ -39,6 +40,11 @@ fn framing(c: &Codec) -> Option<Framing> {
     }
 }
 
+/// The incremental reader (faststart and fragmented files).
+fn stream_reader() -> Box<dyn crate::formats::Reader> {
+    Box::new(stream::StreamReader::new())
+}
+
 /// The format table row for progressive MP4.
 pub const SPEC: FormatSpec = FormatSpec {
     format: Format::Mp4,
@@ -48,6 +54,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "video/mp4",
     probe,
     open: Some(demux::open),
+    reader: Some(stream_reader),
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         live: false,
@@ -67,6 +74,7 @@ pub const FMP4_SPEC: FormatSpec = FormatSpec {
     mime: "video/mp4",
     probe: super::never,
     open: Some(demux::open),
+    reader: Some(stream_reader),
     muxer: Some(fmp4::new),
     mux_caps: MuxCaps {
         live: true,
