@@ -19,6 +19,7 @@ const FIXTURES: &[&str] = &[
     "wrap33.ts",
     "large_start.ts",
     "audio_only.ts",
+    "h264_aac_subms.ts",
 ];
 
 const WRAP: i64 = 1 << 33;

@@ -91,7 +91,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 };
                 let i = meta.position(id).unwrap_or(0);
                 let unit_size = p.unit_size;
-                let pkt = to_packet(id, scan.is_video(id), p, item.offset);
+                let pkt = to_packet(id, p, item.offset);
                 if let Some(prev) = last_time[i] {
                     if pkt.dts < prev {
                         findings.push(Finding::error(

@@ -117,29 +117,17 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 "moov comes after mdat: players must seek to the end before playing",
             ));
         }
+        // (Samples placed beyond the end of the file are the demuxer's finding.)
         for (t, ts) in meta.tracks.iter().zip(&demux.tracks) {
-            if let Some(s) = ts
-                .samples
-                .iter()
-                .find(|s| s.offset.saturating_add(u64::from(s.size)) > info.len)
-            {
-                findings.push(Finding::error(
-                    s.offset,
-                    format!(
-                        "track {}: sample data at {}+{} lies outside the file ({} bytes)",
-                        t.id, s.offset, s.size, info.len
-                    ),
-                ));
-            }
-            if t.kind == TrackKind::Video && !ts.samples.is_empty() {
-                if !ts.samples.iter().any(|s| s.sync) {
+            if let (TrackKind::Video, Some(first)) = (t.kind, ts.table.first_sample()) {
+                if !ts.samples().any(|s| s.sync) {
                     findings.push(Finding::error(
                         0,
                         format!("track {}: no sync sample (keyframe) at all", t.id),
                     ));
-                } else if !ts.samples[0].sync {
+                } else if !first.sync {
                     findings.push(Finding::warning(
-                        ts.samples[0].offset,
+                        first.offset.min(info.len),
                         format!("track {}: the first sample is not a sync sample", t.id),
                     ));
                 }
@@ -157,7 +145,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             .tracks
             .iter()
             .filter(|ts| meta.track(ts.id).is_some_and(|t| t.codec == Codec::Aac))
-            .filter_map(|ts| ts.samples.first().map(|s| (ts.id, s.offset, s.size)))
+            .filter_map(|ts| ts.table.first_sample().map(|s| (ts.id, s.offset, s.size)))
             .collect();
         for (id, offset, size) in firsts {
             if let Ok(data) = demux.read_payload(offset, size.min(FIRST_PAYLOAD_MAX)) {
@@ -165,7 +153,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             }
         }
         for ts in &demux.tracks {
-            for smp in &ts.samples {
+            for smp in ts.samples() {
                 stats.add_sample(
                     ts.id,
                     Ticks(smp.dts),

@@ -426,7 +426,9 @@ impl Job {
         let source = demux.meta().clone();
         let mut meta = Meta {
             tracks: Vec::new(),
-            live: source.live,
+            // What convert writes is a file, even from a live recording: MistServer serves a
+            // DTSC header that still says `live` as a live stream waiting for more.
+            live: false,
             unix_zero: source.unix_zero,
             index: None,
             tags: source.tags.clone().filter(|_| !plan.mux.strip_tags),

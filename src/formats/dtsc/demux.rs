@@ -79,10 +79,7 @@ impl DemuxerTrait for Demuxer {
             };
             match item.unit {
                 Unit::Packet(p) => match self.scan.track_of(p.track) {
-                    Some(id) => {
-                        let video = self.scan.is_video(id);
-                        return Ok(Some(to_packet(id, video, p, item.offset)));
-                    }
+                    Some(id) => return Ok(Some(to_packet(id, p, item.offset))),
                     None => self.scan.findings.push(Finding::warning(
                         item.offset,
                         format!("packet for unknown track id {} skipped", p.track),

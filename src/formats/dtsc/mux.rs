@@ -180,10 +180,12 @@ impl MuxerTrait for Muxer {
             ));
         }
         let offset = pts - dts;
-        // MistServer flags keyframes on video only (audio packets are all random access
-        // points); a `keyframe` member on every audio packet would cost 19 bytes each and make
-        // MistServer build a key per audio frame.
-        let keyframe = pkt.keyframe && self.meta.tracks[i].kind == TrackKind::Video;
+        // MistServer flags keyframes on video; on audio only its own key marks, which a DTSC
+        // source carries (`Track::marked_keys`) and which are kept as they are. Other sources
+        // call every audio packet a keyframe: a `keyframe` member on each would cost 19 bytes
+        // and make MistServer build a key per audio frame.
+        let t = &self.meta.tracks[i];
+        let keyframe = pkt.keyframe && (t.kind == TrackKind::Video || t.marked_keys);
         let unit_size = WirePacket::encoded_size(pkt.data.len(), offset, 0, keyframe);
         if !self.builders[i].push(PartInfo {
             dts: Ticks(dts),

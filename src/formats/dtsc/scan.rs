@@ -504,15 +504,16 @@ fn read_header_at(reader: &mut ChunkReader<Source>, at: u64) -> Result<Header, F
     }
 }
 
-/// The model packet of a wire packet (track already mapped). DTSC flags keyframes on video
-/// only; every packet of another kind (audio, metadata) is a random access point, and the
-/// model says so, as the other demuxers (and ffprobe) do.
-pub fn to_packet(track: TrackId, video: bool, p: WirePacket, offset: u64) -> crate::dtsc::Packet {
+/// The model packet of a wire packet (track already mapped). The `keyframe` member is kept as
+/// the file has it: on video it marks keyframes; on other tracks (every packet of which is a
+/// random access point) it is MistServer's own key mark, which DTSC tracks keep
+/// (`Track::marked_keys`) so a DTSC → DTSC copy writes it back.
+pub fn to_packet(track: TrackId, p: WirePacket, offset: u64) -> crate::dtsc::Packet {
     crate::dtsc::Packet {
         track,
         dts: crate::dtsc::Ticks(p.time.min(i64::MAX as u64) as i64),
         cts: p.offset.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
-        keyframe: p.keyframe || !video,
+        keyframe: p.keyframe,
         data: p.data,
         pos: Some(offset),
     }

@@ -16,7 +16,8 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::boxes::{fourcc_str, parse_header, FORMAT};
 use super::demux::{apply_edits, make_track, widen_nal_lengths, MAX_MOOF, MAX_MOOV, MAX_SAMPLE};
-use super::reader::{self, FragTrack, Movie, Sample, MAX_SAMPLES};
+use super::reader::{self, FragTrack, Movie, MAX_SAMPLES};
+use super::samples::{MoovTables, Sample, Table};
 use crate::dtsc::{Packet, Ticks, TrackId};
 use crate::formats::error::Problem;
 use crate::formats::{Event, Finding, FormatError};
@@ -51,6 +52,8 @@ pub struct StreamReader {
     pending: VecDeque<Pending>,
     out: VecDeque<Event>,
     samples_seen: u64,
+    /// Per `movie.traks` entry: the edit list's shift, which fragment samples get too.
+    shifts: Vec<i64>,
 }
 
 impl StreamReader {
@@ -77,37 +80,54 @@ impl StreamReader {
             )));
             return Ok(());
         }
-        let m = reader::parse_moov(c)?;
+        let mut m = reader::parse_moov(c)?;
         let mut findings = Vec::new();
         let mut tracks = Vec::new();
         let mut listed = Vec::new();
         let mut samples: Vec<Pending> = Vec::new();
         let mut budget = MAX_SAMPLES;
-        for (i, t) in m.traks.iter().enumerate() {
+        let movie_ts = m.mvhd.timescale;
+        self.shifts = vec![0; m.traks.len()];
+        // The fragments continue where the moov tables end (taken before the tables go).
+        let next_dts: Vec<i64> = m
+            .traks
+            .iter()
+            .map(|t| {
+                t.stts.entries.iter().fold(0i64, |a, (n, d)| {
+                    a.saturating_add(i64::from(*n) * i64::from(*d))
+                })
+            })
+            .collect();
+        for (i, t) in m.traks.iter_mut().enumerate() {
             let Some((track, nal_len)) = make_track(t, &mut findings) else {
                 listed.push(None);
                 continue;
             };
-            let mut list = Vec::new();
-            reader::expand(t, budget, &mut list, &mut findings)?;
-            budget -= list.len() as u64;
-            let n = list.len();
-            apply_edits(
-                t,
-                m.mvhd.timescale,
-                &mut list,
-                n,
-                track.kind,
-                &mut findings,
-            );
-            samples.extend(list.into_iter().map(|sample| Pending { track: i, sample }));
+            let moov = MoovTables::take(t);
+            reader::check_tables(t.tkhd.track_id, t.stbl_offset, &moov, &mut findings);
+            if moov.count > budget {
+                return Err(FormatError::new(
+                    FORMAT,
+                    t.stbl_offset,
+                    Problem::Limit {
+                        what: "samples",
+                        limit: MAX_SAMPLES,
+                    },
+                ));
+            }
+            budget -= moov.count;
+            let mut table = Table::new(moov, Vec::new());
+            apply_edits(t, movie_ts, &mut table, track.kind, &mut findings);
+            self.shifts[i] = table.shift;
+            samples.extend(table.iter().map(|sample| Pending { track: i, sample }));
             listed.push(Some((track.id, nal_len)));
             tracks.push(track);
         }
         self.frag = m
             .traks
             .iter()
-            .map(|t| FragTrack {
+            .enumerate()
+            .map(|(i, t)| FragTrack {
                 id: t.tkhd.track_id,
                 trex: m
                     .trex
@@ -115,9 +135,7 @@ impl StreamReader {
                     .find(|x| x.track_id == t.tkhd.track_id)
                     .copied()
                     .unwrap_or_default(),
-                next_dts: t.stts.entries.iter().fold(0i64, |a, (n, d)| {
-                    a.saturating_add(i64::from(*n) * i64::from(*d))
-                }),
+                next_dts: next_dts.get(i).copied().unwrap_or(0),
             })
             .collect();
         for f in findings {
@@ -141,11 +159,12 @@ impl StreamReader {
         for f in findings {
             self.out.push_back(Event::Finding(f));
         }
-        let mut samples: Vec<Pending> = lists
-            .into_iter()
-            .enumerate()
-            .flat_map(|(track, l)| l.into_iter().map(move |sample| Pending { track, sample }))
-            .collect();
+        let mut samples: Vec<Pending> = Vec::new();
+        for (track, runs) in lists.into_iter().enumerate() {
+            let mut table = Table::new(MoovTables::default(), runs);
+            table.shift = self.shifts.get(track).copied().unwrap_or(0);
+            samples.extend(table.iter().map(|sample| Pending { track, sample }));
+        }
         samples.sort_by_key(|p| p.sample.offset);
         self.add_samples(samples, at)
     }

@@ -245,6 +245,12 @@ impl Program {
                         sample_bits: 16,
                     });
                 }
+                // TS declares no picture size or rate: the SPS does.
+                if t.codec == Codec::H264 {
+                    if let Some(v) = crate::codec::h264_video(&t.init) {
+                        t.params = Params::Video(v);
+                    }
+                }
                 Some(t)
             })
             .collect()
