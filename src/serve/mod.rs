@@ -163,6 +163,7 @@ impl Server {
                 live.clone(),
             )));
         }
+        let always_on = tokio::spawn(input::pull::keep_always_on(shared.hub.clone()));
         let ticker = {
             let hub = shared.hub.clone();
             tokio::spawn(async move {
@@ -182,6 +183,7 @@ impl Server {
         for t in &tasks {
             t.abort();
         }
+        always_on.abort();
         shared.hub.stop_all();
         let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
         while Arc::strong_count(&live) > 1 && tokio::time::Instant::now() < deadline {

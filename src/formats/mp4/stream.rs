@@ -155,7 +155,14 @@ impl StreamReader {
         let mut lists = vec![Vec::new(); self.frag.len()];
         let mut findings = Vec::new();
         let mut budget = MAX_SAMPLES.saturating_sub(self.samples_seen);
-        reader::parse_moof(c, at, &mut self.frag, &mut lists, &mut budget, &mut findings)?;
+        reader::parse_moof(
+            c,
+            at,
+            &mut self.frag,
+            &mut lists,
+            &mut budget,
+            &mut findings,
+        )?;
         for f in findings {
             self.out.push_back(Event::Finding(f));
         }
@@ -283,7 +290,11 @@ impl StreamReader {
                 Ok(true)
             }
             b"moov" | b"moof" => {
-                let limit = if &h.kind == b"moov" { MAX_MOOV } else { MAX_MOOF };
+                let limit = if &h.kind == b"moov" {
+                    MAX_MOOV
+                } else {
+                    MAX_MOOF
+                };
                 if h.size > limit {
                     return Err(FormatError::new(
                         FORMAT,
@@ -413,8 +424,7 @@ mod tests {
     }
 
     fn crc(b: &[u8]) -> u32 {
-        b.iter()
-            .fold(0u32, |a, &x| a.rotate_left(5) ^ u32::from(x))
+        b.iter().fold(0u32, |a, &x| a.rotate_left(5) ^ u32::from(x))
     }
 
     /// Packets of the file demuxer (the oracle: it reads the same file with random access),
