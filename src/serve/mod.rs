@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod config;
+pub mod dtsc;
 pub mod guard;
 pub mod http;
 pub mod hub;
@@ -42,6 +43,8 @@ pub struct Settings {
     pub rtmp: Option<SocketAddr>,
     /// API listen address (`None`: no API).
     pub api: Option<SocketAddr>,
+    /// DTSC listen address (`None`: no DTSC; MistServer's port is 4200).
+    pub dtsc: Option<SocketAddr>,
     /// What to serve.
     pub config: Config,
     /// Where the configuration is saved (`None`: not saved).
@@ -78,6 +81,8 @@ pub struct Bound {
     pub rtmp: Option<SocketAddr>,
     /// API.
     pub api: Option<SocketAddr>,
+    /// DTSC.
+    pub dtsc: Option<SocketAddr>,
 }
 
 /// A server with its listeners bound, ready to run.
@@ -87,6 +92,7 @@ pub struct Server {
     http: Option<TcpListener>,
     rtmp: Option<TcpListener>,
     api: Option<TcpListener>,
+    dtsc: Option<TcpListener>,
 }
 
 impl Server {
@@ -104,11 +110,13 @@ impl Server {
         let http = listen(settings.http).await?;
         let rtmp = listen(settings.rtmp).await?;
         let api = listen(settings.api).await?;
+        let dtsc = listen(settings.dtsc).await?;
         let addr = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
         let bound = Bound {
             http: addr(&http),
             rtmp: addr(&rtmp),
             api: addr(&api),
+            dtsc: addr(&dtsc),
         };
         let (stop, shutdown) = watch::channel(false);
         Ok(Server {
@@ -125,6 +133,7 @@ impl Server {
             http,
             rtmp,
             api,
+            dtsc,
         })
     }
 
@@ -147,6 +156,7 @@ impl Server {
             http,
             rtmp,
             api,
+            dtsc,
         } = self;
         let live = Arc::new(());
         let mut tasks = Vec::new();
@@ -162,6 +172,9 @@ impl Server {
                 shared.clone(),
                 live.clone(),
             )));
+        }
+        if let Some(l) = dtsc {
+            tasks.push(tokio::spawn(dtsc::listen(l, shared.clone(), live.clone())));
         }
         let always_on = tokio::spawn(input::pull::keep_always_on(shared.hub.clone()));
         let ticker = {
