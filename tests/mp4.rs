@@ -448,3 +448,34 @@ fn sidx_before_each_fragment_indexes_it() {
     // The index changes nothing else: the same packets either way.
     assert_eq!(mist_listing(&with), mist_listing(&plain));
 }
+
+/// Oracle: the file's length. A crafted MP4 whose sample table points past the end of the file
+/// (found by the demux_mp4 fuzz target, kept in its corpus) reports its errors and findings at
+/// offsets inside the file.
+#[test]
+fn errors_on_samples_past_the_end_point_inside_the_file() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus/demux_mp4/crash-bfdcb67b2fd3a2547b29e1d7eb54a2a6a2cce13f");
+    let data = std::fs::read(&path).unwrap();
+    let len = data.len() as u64;
+    let mut d = mist::formats::mp4::demux::Demuxer::open(Source::from_bytes("c.mp4", data))
+        .expect("the moov is readable");
+    loop {
+        match d.next_packet() {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                assert!(e.offset <= len, "{e}");
+                break;
+            }
+        }
+    }
+    let out = util::run(
+        util::mist().args(["analyse", path.to_str().unwrap(), "--json", "--validate"]),
+        false,
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for f in j["findings"].as_array().unwrap() {
+        assert!(f["offset"].as_u64().unwrap() <= len, "{f}");
+    }
+}

@@ -53,11 +53,12 @@ fn events(pieces: &[&[u8]]) -> (Vec<Event>, Option<u64>) {
             }
         }
     }
-    match r.finish() {
-        Ok(e) => {
-            out.extend(e);
-            (out, None)
+    r.finish();
+    loop {
+        match r.next_event() {
+            Ok(Some(e)) => out.push(e),
+            Ok(None) => return (out, None),
+            Err(e) => return (out, Some(e.offset)),
         }
-        Err(e) => (out, Some(e.offset)),
     }
 }

@@ -71,11 +71,10 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         let item = match scan.next_item() {
             Ok(Some(i)) => i,
             Ok(None) => break,
-            Err(e) if opts.validate => {
+            Err(e) => {
                 findings.push(Finding::error(e.offset, e.to_string()));
                 break;
             }
-            Err(e) => return Err(e.into()),
         };
         match item.unit {
             Unit::Packet(p) => {
@@ -169,7 +168,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         "dtsc",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     ))
 }
 

@@ -59,7 +59,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 "mp4",
                 size,
                 None,
-                Some(vec![Finding::error(e.offset, e.to_string())]),
+                vec![Finding::error(e.offset, e.to_string())],
+                true,
             ));
         }
         Err(e) => return Err(e.into()),
@@ -163,7 +164,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 );
             }
         }
-        let mut report = stats.into_report(file, "mp4", size, None, None);
+        let mut report = stats.into_report(file, "mp4", size, None, findings, false);
         declared_duration(&demux, &mut report);
         return Ok(report);
     }
@@ -171,11 +172,10 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         let p = match demux.next_packet() {
             Ok(Some(p)) => p,
             Ok(None) => break,
-            Err(e) if opts.validate => {
+            Err(e) => {
                 findings.push(Finding::error(e.offset, e.to_string()));
                 break;
             }
-            Err(e) => return Err(e.into()),
         };
         if let Some(i) = meta.position(p.track) {
             if let Some(prev) = last[i] {
@@ -212,7 +212,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         "mp4",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     );
     declared_duration(&demux, &mut report);
     Ok(report)

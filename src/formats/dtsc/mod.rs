@@ -26,6 +26,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     probe,
     open: Some(demux::open),
     reader: Some(|| Box::new(StreamReader::default())),
+    needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         live: true,

@@ -61,6 +61,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     probe,
     open: Some(demux::open),
     reader: Some(|| Box::new(reader::StreamReader::default())),
+    needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         live: true,

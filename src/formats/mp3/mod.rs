@@ -32,6 +32,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     probe,
     open: Some(demux::open),
     reader: Some(|| Box::new(reader::StreamReader::new())),
+    needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: mux::CAPS,
     analyse: Some(crate::analyse::mp3::analyse),

@@ -59,6 +59,8 @@ pub struct FileInfo {
     pub sidx: Vec<(u64, Sidx)>,
     /// File length.
     pub len: u64,
+    /// True when a top-level box runs past the end of the file (a cut recording).
+    pub cut_short: bool,
 }
 
 impl FileInfo {
@@ -143,6 +145,50 @@ pub fn open(src: Source) -> Result<Box<dyn DemuxerTrait>, FormatError> {
     Ok(Box::new(Demuxer::open(src)?))
 }
 
+/// How far past a broken box the reader looks for the next `moof`.
+const RESYNC_LIMIT: u64 = 16 << 20;
+
+/// The offset of the next `moof` box after `from` (its size field plausible), within
+/// [`RESYNC_LIMIT`] bytes.
+fn next_moof(src: &mut Source, from: u64, len: u64) -> Result<Option<u64>, FormatError> {
+    let end = len.min(from.saturating_add(RESYNC_LIMIT));
+    let mut at = from + 1;
+    while at + 8 <= end {
+        let n = (end - at).min(1 << 20) as usize;
+        let buf = read_at(src, at, n, "fragment search")?;
+        for i in 0..buf.len().saturating_sub(7) {
+            if &buf[i + 4..i + 8] == b"moof" {
+                let size = u64::from(u32::from_be_bytes([
+                    buf[i],
+                    buf[i + 1],
+                    buf[i + 2],
+                    buf[i + 3],
+                ]));
+                let p = at + i as u64;
+                if size >= 16 && size <= len - p {
+                    return Ok(Some(p));
+                }
+            }
+        }
+        if n < 8 {
+            break;
+        }
+        at += (n - 7) as u64;
+    }
+    Ok(None)
+}
+
+/// The finding for a damaged stretch from `at` to the fragment at `next`.
+fn skipped(at: u64, next: u64, what: &str) -> Finding {
+    Finding::error(
+        at,
+        format!(
+            "not a box ({what}): {} bytes skipped to the next fragment at byte {next}",
+            next - at
+        ),
+    )
+}
+
 fn read_at(src: &mut Source, at: u64, n: usize, what: &'static str) -> Result<Bytes, FormatError> {
     src.seek(SeekFrom::Start(at))
         .map_err(|e| FormatError::io(FORMAT, at, e))?;
@@ -213,6 +259,11 @@ impl Demuxer {
                 }
                 Err(e) => {
                     if moov.is_some() {
+                        if let Some(next) = next_moof(&mut src, pos, len)? {
+                            findings.push(skipped(pos, next, &e.problem.to_string()));
+                            pos = next;
+                            continue;
+                        }
                         findings.push(Finding::error(pos, e.to_string()));
                         break;
                     }
@@ -223,6 +274,23 @@ impl Demuxer {
             if h.to_end {
                 h.size = len - pos;
             }
+            // A header of bytes that name no box, after the movie: damage in a fragmented
+            // file. Reading goes on at the next fragment.
+            let named = h
+                .kind
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b' ');
+            if moov.is_some() && (!named || h.size > len - pos) && &h.kind != b"mdat" {
+                if let Some(next) = next_moof(&mut src, pos, len)? {
+                    findings.push(skipped(
+                        pos,
+                        next,
+                        &format!("box '{}' of {} bytes", fourcc_str(h.kind), h.size),
+                    ));
+                    pos = next;
+                    continue;
+                }
+            }
             if h.size > len - pos {
                 let msg = format!(
                     "box '{}' size {} overruns the file ({} bytes left)",
@@ -231,7 +299,22 @@ impl Demuxer {
                     len - pos
                 );
                 if &h.kind == b"mdat" || moov.is_some() {
-                    findings.push(Finding::error(pos, msg));
+                    findings.push(Finding::error(
+                        pos,
+                        if named {
+                            format!("{msg}: the file is cut short; samples past its end are lost")
+                        } else {
+                            format!(
+                                "not a box ('{}'), and no fragment after it: the last {} bytes are not read",
+                                fourcc_str(h.kind),
+                                len - pos
+                            )
+                        },
+                    ));
+                    if !named {
+                        break;
+                    }
+                    info.cut_short = true;
                     h.size = len - pos;
                     if h.size < h.header_len {
                         break;
@@ -271,7 +354,7 @@ impl Demuxer {
                                 .copied()
                                 .unwrap_or_default(),
                             next_dts: t.stts.entries.iter().fold(0i64, |a, (n, d)| {
-                                a.saturating_add(i64::from(*n) * i64::from(*d))
+                                a.saturating_add(i64::from(*n).saturating_mul(i64::from(*d)))
                             }),
                         })
                         .collect();
@@ -414,6 +497,7 @@ impl Demuxer {
     pub fn read_payload(&mut self, offset: u64, size: u32) -> Result<Bytes, FormatError> {
         let size = u64::from(size);
         if size > MAX_SAMPLE {
+            // Reported inside the file, where the table that claims it can be looked at.
             return Err(too_big(
                 offset.min(self.info.len),
                 "sample size",
@@ -795,11 +879,19 @@ impl DemuxerTrait for Demuxer {
     }
 
     fn next_packet(&mut self) -> Result<Option<Packet>, FormatError> {
-        let Some((i, s)) = self.pick() else {
-            return Ok(None);
-        };
-        self.tracks[i].take();
-        self.packet(i, s).map(Some)
+        loop {
+            let Some((i, s)) = self.pick() else {
+                return Ok(None);
+            };
+            self.tracks[i].take();
+            match self.packet(i, s) {
+                // A file cut short (reported at open: its last box overruns the end): the
+                // samples past the end are skipped, those of other tracks still inside the
+                // file still come.
+                Err(e) if e.is_truncation() && self.info.cut_short => continue,
+                r => return r.map(Some),
+            }
+        }
     }
 
     fn build_index(&mut self) -> Result<(), FormatError> {

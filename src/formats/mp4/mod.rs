@@ -58,6 +58,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     probe,
     open: Some(demux::open),
     reader: Some(stream_reader),
+    needs_seek: true,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         live: false,
@@ -78,6 +79,7 @@ pub const FMP4_SPEC: FormatSpec = FormatSpec {
     probe: super::never,
     open: Some(demux::open),
     reader: Some(stream_reader),
+    needs_seek: true,
     muxer: Some(fmp4::new),
     mux_caps: MuxCaps {
         live: true,
