@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use mist::dtsc::TrackKind;
 use mist::serve::config::StreamConfig;
-use mist::serve::hub::{Client, Hub, ViewOptions, ViewerEvent};
+use mist::serve::hub::{Client, Hub, Role, ViewOptions, ViewerEvent};
 use mist::serve::input::pull::Phase;
 use mist::serve::rtmp::client::{ClientEvent, Mode};
 use mist::serve::rtmp::client_conn::RtmpConn;
@@ -685,5 +685,127 @@ fn dtsc_push_into_mist_feeds_the_stream() {
         assert_eq!((video, audio), (298, 468));
         let _ = stop.send(());
         let _ = task.await;
+    });
+}
+
+#[test]
+fn a_source_that_stalls_is_dropped_and_retried() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // Accepts, reads, never answers, holds the connection for a minute.
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            for _ in 0..10 {
+                let Ok((s, _)) = l.accept().await else { return };
+                held.push(s);
+                if held.len() > 5 {
+                    held.remove(0);
+                }
+            }
+        });
+        let (hub, _, stop, task) = start(Settings {
+            config: config(&[("s", &format!("dtsc://{addr}/x"), true)]),
+            ..Settings::default()
+        })
+        .await;
+        let stall = mist::serve::input::pull::STALL;
+        tokio::time::sleep(stall + Duration::from_secs(2)).await;
+        let s = hub.pull("s").unwrap().status();
+        assert!(s.failures >= 1, "the stall was noticed");
+        let e = s.last_error.unwrap();
+        assert!(
+            e.contains(&format!("no data for {} s", stall.as_secs())),
+            "{e}"
+        );
+        let _ = stop.send(());
+        let _ = task.await;
+    });
+}
+
+/// Open file descriptors and resident memory (kB) of this process.
+fn fds_and_rss() -> (usize, u64) {
+    let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    (fds, rss)
+}
+
+#[test]
+fn a_hundred_pulls_of_one_source_stay_within_bounds() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (hub_b, bound_b, stop_b, task_b) = start(Settings {
+            rtmp: Some("127.0.0.1:0".parse().unwrap()),
+            ..Settings::default()
+        })
+        .await;
+        let b = bound_b.rtmp.unwrap();
+        let publisher = tokio::spawn(publish_rounds(format!("rtmp://{b}/live/src"), 5));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (fds0, rss0) = fds_and_rss();
+        let names: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
+        let source = format!("rtmp://{b}/live/src");
+        let streams: Vec<(&str, &str, bool)> = names
+            .iter()
+            .map(|n| (n.as_str(), source.as_str(), true))
+            .collect();
+        let (hub_a, _, stop_a, task_a) = start(Settings {
+            config: config(&streams),
+            ..Settings::default()
+        })
+        .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let active = || {
+            names
+                .iter()
+                .filter(|n| {
+                    hub_a
+                        .pull(n)
+                        .is_some_and(|h| h.status().phase == Phase::Active)
+                })
+                .count()
+        };
+        while active() < 100 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(active(), 100, "every pull is active");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (fds1, rss1) = fds_and_rss();
+        // One connection per pull on each side (both servers live in this process), and
+        // the listeners and runtime of server A.
+        let viewers_on_b = hub_b
+            .stats
+            .clients()
+            .iter()
+            .filter(|c| c.protocol == "RTMP" && c.role == Role::Output)
+            .count();
+        assert_eq!(viewers_on_b, 100);
+        eprintln!(
+            "100 pulls: {} more descriptors, {} kB more memory",
+            fds1 - fds0,
+            rss1.saturating_sub(rss0)
+        );
+        assert!(
+            fds1 - fds0 <= 2 * 100 + 20,
+            "{} more descriptors",
+            fds1 - fds0
+        );
+        // Each pulled stream buffers a few seconds of a 270 kbit/s stream.
+        assert!(
+            rss1.saturating_sub(rss0) < 200 * 1024,
+            "{} kB more memory for 100 pulls",
+            rss1 - rss0
+        );
+        publisher.abort();
+        let _ = stop_a.send(());
+        let _ = task_a.await;
+        let _ = stop_b.send(());
+        let _ = task_b.await;
     });
 }
