@@ -809,3 +809,97 @@ fn a_hundred_pulls_of_one_source_stay_within_bounds() {
         let _ = task_b.await;
     });
 }
+
+#[test]
+fn hls_pull_of_a_vod_playlist_served_by_mist_gives_the_files_frames() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let file = fixture("faststart.mp4");
+        let (_hub_b, bound_b, stop_b, task_b) = start(Settings {
+            http: Some("127.0.0.1:0".parse().unwrap()),
+            config: config(&[("v", file.to_str().unwrap(), false)]),
+            ..Settings::default()
+        })
+        .await;
+        let b = bound_b.http.unwrap();
+        let (hub_a, _, stop_a, task_a) = start(Settings {
+            config: config(&[("hv", &format!("http://{b}/hls/v/index.m3u8"), false)]),
+            ..Settings::default()
+        })
+        .await;
+        let want = file_packets("faststart.mp4");
+        let got = view_like(&hub_a, "hv", &want).await;
+        // Oracle: the file demuxer's frames (parameter sets and delimiters the segmenter
+        // adds left out on both sides), every one, in order.
+        let strip = |v: Vec<Bytes>| -> Vec<Bytes> { v.iter().map(|b| strip_nals(b)).collect() };
+        let (g, w) = (
+            strip(by_kind(&got, TrackKind::Video)),
+            strip(by_kind(&want, TrackKind::Video)),
+        );
+        assert!(
+            g.len() >= w.len(),
+            "{} of {} video frames",
+            g.len(),
+            w.len()
+        );
+        assert!(g[..w.len()] == w[..], "video frames differ");
+        let (g, w) = (
+            by_kind(&got, TrackKind::Audio),
+            by_kind(&want, TrackKind::Audio),
+        );
+        assert!(
+            g.len() >= w.len(),
+            "{} of {} audio frames",
+            g.len(),
+            w.len()
+        );
+        assert!(g[..w.len()] == w[..], "audio frames differ");
+        let _ = stop_a.send(());
+        let _ = stop_b.send(());
+        let _ = task_a.await;
+        let _ = task_b.await;
+    });
+}
+
+#[test]
+fn an_on_demand_pull_stops_once_its_viewers_are_gone() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (_hub_o, bo, stop_o, task_o) = start(Settings {
+            rtmp: Some("127.0.0.1:0".parse().unwrap()),
+            ..Settings::default()
+        })
+        .await;
+        let o = bo.rtmp.unwrap();
+        let publisher = tokio::spawn(publish_rounds(format!("rtmp://{o}/live/src"), 20));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (hub, _, stop, task) = start(Settings {
+            config: config(&[("e", &format!("rtmp://{o}/live/src"), false)]),
+            ..Settings::default()
+        })
+        .await;
+        assert!(hub.pull("e").is_none(), "nothing pulled before a viewer");
+        let got = view(&hub, "e", 20, Duration::from_secs(5)).await;
+        assert_eq!(got.len(), 20);
+        // The viewers are gone: the pull lasts IDLE longer, then stops and the stream ends.
+        let idle = mist::serve::input::pull::IDLE;
+        tokio::time::sleep(idle - Duration::from_secs(2)).await;
+        assert!(
+            hub.pull("e").is_some(),
+            "still pulling before {} s",
+            idle.as_secs()
+        );
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(
+            hub.pull("e").is_none(),
+            "stopped after {} s without viewers",
+            idle.as_secs()
+        );
+        assert!(hub.live_stream("e").is_none());
+        publisher.abort();
+        let _ = stop.send(());
+        let _ = stop_o.send(());
+        let _ = task.await;
+        let _ = task_o.await;
+    });
+}

@@ -308,6 +308,16 @@ impl Hub {
         Some(stream)
     }
 
+    /// True when the configuration pulls `name` (a cheap check: no folder is looked at).
+    fn pulled_by_config(&self, name: &StreamName) -> bool {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        let entry = config.streams.get(name.as_str()).or_else(|| {
+            name.wildcard()
+                .and_then(|_| config.streams.get(name.base()))
+        });
+        entry.is_some_and(|sc| pull::Kind::of(&expand_source(sc.source.trim(), name)).is_some())
+    }
+
     /// A pull task's last word: it is forgotten, and its stream ends (viewers get the end).
     pub fn pull_ended(&self, name: &str, handle: &Arc<PullHandle>) {
         let mine = {
@@ -347,7 +357,7 @@ impl Hub {
     pub fn lookup(self: &Arc<Self>, raw: &str) -> Result<Lookup, HubError> {
         let name = StreamName::parse(raw).ok_or_else(|| HubError::BadName(printable(raw)))?;
         if let Some(s) = self.live_stream(name.as_str()) {
-            if self.pull(name.as_str()).is_none() {
+            if self.pull(name.as_str()).is_none() && self.pulled_by_config(&name) {
                 // A pulled stream whose pull stopped (idle) while the stream lingers: restart.
                 if let Some(s) = self.ensure_pull(name.as_str()) {
                     return Ok(Lookup::Live(name, s));
