@@ -33,7 +33,7 @@ use tokio::sync::watch;
 
 use crate::dtsc::{Packet, Track};
 use crate::formats::Event;
-use crate::serve::hub::{Client, Hub, Publisher, Role};
+use crate::serve::hub::{Hub, Publisher, Role};
 
 /// First wait after a failure.
 pub const BACKOFF_FIRST: Duration = Duration::from_millis(500);
@@ -420,14 +420,6 @@ pub fn split_url(url: &str, default_port: u16) -> Option<(String, u16, String)> 
         format!("/{path}")
     };
     Some((host, port, path))
-}
-
-/// The client record a pull registers as (for the hub's statistics).
-pub fn client(kind: Kind) -> Client {
-    Client {
-        peer: PULL_PEER,
-        protocol: kind.protocol(),
-    }
 }
 
 #[cfg(test)]
