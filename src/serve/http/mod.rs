@@ -190,8 +190,16 @@ async fn route<B>(
     // `/hls/STREAM/...`, `/cmaf/STREAM/...`: segmented outputs.
     if let Some((prefix, rest)) = seg.split_once('/') {
         if let Some(packaging) = segmented::packaging_for(prefix) {
-            return segmented::handle(req.method(), req.headers(), shared, peer, packaging, rest)
-                .await;
+            return segmented::handle(
+                req.method(),
+                req.headers(),
+                req.uri().query(),
+                shared,
+                peer,
+                packaging,
+                rest,
+            )
+            .await;
         }
     }
     // MistServer's `$` in a URL pattern never holds a `/`: a stream URL is one segment.
