@@ -14,6 +14,7 @@ pub mod hub;
 pub mod input;
 pub mod log;
 pub mod names;
+pub mod push;
 pub mod rtmp;
 
 use std::future::Future;
@@ -31,6 +32,9 @@ pub use hub::Hub;
 const TICK: Duration = Duration::from_millis(250);
 /// How long shutdown waits for connections to finish.
 pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(4);
+/// How long shutdown waits for recordings to finish their files (finalising a long MP4 is a
+/// remux of the whole file).
+pub const PUSH_SHUTDOWN_WAIT: Duration = Duration::from_secs(60);
 
 /// Where to listen, and what to serve.
 #[derive(Clone, Debug, Default)]
@@ -66,6 +70,8 @@ pub struct Shared {
     pub quit: Notify,
     /// Segmented outputs' built segments, playlists and packaged files.
     pub segmented: http::segmented::Registry,
+    /// Pushes and recordings.
+    pub pushes: Arc<push::Pushes>,
 }
 
 /// Addresses the server listens on.
@@ -119,6 +125,7 @@ impl Server {
                 api_token: settings.api_token,
                 quit: Notify::new(),
                 segmented: Default::default(),
+                pushes: Default::default(),
             }),
             stop,
             http,
@@ -162,6 +169,12 @@ impl Server {
                 live.clone(),
             )));
         }
+        let auto = tokio::spawn(shared.pushes.clone().watch_auto(shared.hub.clone()));
+        // Automatic pushes of streams that are live already (none at startup, unless a
+        // caller published before running).
+        for s in shared.hub.live_streams() {
+            shared.pushes.auto_start(&shared.hub, s.name());
+        }
         let ticker = {
             let hub = shared.hub.clone();
             tokio::spawn(async move {
@@ -181,7 +194,13 @@ impl Server {
         for t in &tasks {
             t.abort();
         }
+        auto.abort();
+        // Recordings end their files (an MP4 is finalised) before the process goes.
+        shared.pushes.stop_all();
         shared.hub.stop_all();
+        if !shared.pushes.wait_idle(PUSH_SHUTDOWN_WAIT).await {
+            tracing::warn!("some pushes did not finish within {PUSH_SHUTDOWN_WAIT:?}");
+        }
         let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
         while Arc::strong_count(&live) > 1 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

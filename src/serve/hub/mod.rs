@@ -31,6 +31,9 @@ pub use viewer::{ViewOptions, Viewer, ViewerEvent};
 
 use stats::lock;
 
+/// Stream starts queued for slow subscribers before they must catch up by listing.
+const STARTED_QUEUE: usize = 256;
+
 /// Who is connecting, for statistics and access rules.
 #[derive(Clone, Copy, Debug)]
 pub struct Client {
@@ -93,6 +96,8 @@ pub struct Hub {
     /// Clients and counters.
     pub stats: Arc<Stats>,
     started: Instant,
+    /// Names of live streams as they start (automatic pushes follow it).
+    went_live: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Hub {
@@ -104,7 +109,20 @@ impl Hub {
             epochs: Notify::new(),
             stats: Arc::new(Stats::default()),
             started: Instant::now(),
+            went_live: tokio::sync::broadcast::channel(STARTED_QUEUE).0,
         })
+    }
+
+    /// News of live streams starting (a new buffer for a name, not a publisher coming back
+    /// within the grace period): each message is a stream name.
+    pub fn subscribe_started(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.went_live.subscribe()
+    }
+
+    /// Tells subscribers that live stream `name` started (inputs that make live streams
+    /// call it once per new buffer).
+    pub fn announce_started(&self, name: &str) {
+        let _ = self.went_live.send(name.to_string());
     }
 
     /// When the hub started.
@@ -191,17 +209,20 @@ impl Hub {
             }
             Resolved::NotFound => return Err(HubError::NotFound(name.to_string())),
         };
-        let stream = {
+        let (stream, new) = {
             let mut live = lock(&self.live);
             match live.get(name.as_str()) {
-                Some(s) if s.state() != State::Ended => s.clone(),
+                Some(s) if s.state() != State::Ended => (s.clone(), false),
                 _ => {
                     let s = Arc::new(LiveStream::new(name.as_str(), settings));
                     live.insert(name.to_string(), s.clone());
-                    s
+                    (s, true)
                 }
             }
         };
+        if new {
+            self.announce_started(name.as_str());
+        }
         let epoch = stream.begin_epoch();
         self.epochs.notify_waiters();
         let guard = self
