@@ -144,6 +144,11 @@ impl Server {
         &self.shared.hub
     }
 
+    /// The pushes and recordings.
+    pub fn pushes(&self) -> &Arc<push::Pushes> {
+        &self.shared.pushes
+    }
+
     /// Serves until `shutdown` resolves (or the API asks to stop), then closes the listeners,
     /// ends every stream and waits (at most [`SHUTDOWN_WAIT`]) for connections to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {

@@ -209,21 +209,24 @@ impl Hub {
             }
             Resolved::NotFound => return Err(HubError::NotFound(name.to_string())),
         };
-        let (stream, new) = {
+        // The session begins under the table's lock: `tick` (which takes it too) must never
+        // see a new stream before its publisher has it, or a zero grace period ends it.
+        let (stream, new, epoch) = {
             let mut live = lock(&self.live);
-            match live.get(name.as_str()) {
+            let (s, new) = match live.get(name.as_str()) {
                 Some(s) if s.state() != State::Ended => (s.clone(), false),
                 _ => {
                     let s = Arc::new(LiveStream::new(name.as_str(), settings));
                     live.insert(name.to_string(), s.clone());
                     (s, true)
                 }
-            }
+            };
+            let epoch = s.begin_epoch();
+            (s, new, epoch)
         };
         if new {
             self.announce_started(name.as_str());
         }
-        let epoch = stream.begin_epoch();
         self.epochs.notify_waiters();
         let guard = self
             .stats
