@@ -6,6 +6,7 @@
 //! down cleanly. Protocol byte logic lives in sans-IO sessions (`rtmp/`) and in the format
 //! table's muxers; the `http` and `rtmp` modules are glue.
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod guard;

@@ -200,6 +200,13 @@ impl Hub {
                         client.peer.ip()
                     )));
                 }
+                if let Some(pw) = self.publish_password(&name) {
+                    if keyed.is_none() && !passwords.iter().any(|c| *c == pw) {
+                        return Err(HubError::Refused(format!(
+                            "publishing to '{name}' needs its password"
+                        )));
+                    }
+                }
                 settings
             }
             Resolved::File(_) => {
@@ -237,6 +244,52 @@ impl Hub {
             stream,
             epoch,
             guard,
+        })
+    }
+
+    /// The play secret of stream `name`: its own `play_secret` (a wildcard stream's base's),
+    /// else the server's.
+    pub fn play_secret(&self, name: &StreamName) -> Option<String> {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        config
+            .streams
+            .get(name.as_str())
+            .or_else(|| {
+                name.wildcard()
+                    .and_then(|_| config.streams.get(name.base()))
+            })
+            .and_then(|s| s.play_secret.clone())
+            .or_else(|| config.play_secret.clone())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The publish password of stream `name` (its own, or its base's for wildcards).
+    fn publish_password(&self, name: &StreamName) -> Option<String> {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        config
+            .streams
+            .get(name.as_str())
+            .or_else(|| {
+                name.wildcard()
+                    .and_then(|_| config.streams.get(name.base()))
+            })
+            .and_then(|s| s.publish_password.clone())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Whether `raw` may be played with `token` (a signed play token, when the stream has a
+    /// play secret; see [`crate::serve::access`]).
+    pub fn check_play(&self, raw: &str, token: Option<&str>) -> Result<(), HubError> {
+        let name = StreamName::parse(raw).ok_or_else(|| HubError::BadName(printable(raw)))?;
+        let Some(secret) = self.play_secret(&name) else {
+            return Ok(());
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        crate::serve::access::verify(secret.as_bytes(), name.as_str(), token, now).map_err(|e| {
+            tracing::info!(stream = %name, "play refused: {e}");
+            HubError::Refused(e.to_string())
         })
     }
 
