@@ -50,6 +50,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress bar')
             [CompletionResult]::new('--strip-tags', '--strip-tags', [CompletionResultType]::ParameterName, 'Leave the source''s tags (an MP3''s ID3v2 tag) out of the output')
             [CompletionResult]::new('--sidx', '--sidx', [CompletionResultType]::ParameterName, 'Fragmented MP4: write a segment index (`sidx`) before each fragment')
+            [CompletionResult]::new('--salvage', '--salvage', [CompletionResultType]::ParameterName, 'Write what is readable of a damaged input (an interrupted recording, a corrupt region), with one warning per damaged region, instead of refusing it')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -70,6 +71,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No progress bar')
             [CompletionResult]::new('--strip-tags', '--strip-tags', [CompletionResultType]::ParameterName, 'Leave the source''s tags (an MP3''s ID3v2 tag) out of the output')
             [CompletionResult]::new('--sidx', '--sidx', [CompletionResultType]::ParameterName, 'Fragmented MP4: write a segment index (`sidx`) before each fragment')
+            [CompletionResult]::new('--salvage', '--salvage', [CompletionResultType]::ParameterName, 'Write what is readable of a damaged input (an interrupted recording, a corrupt region), with one warning per damaged region, instead of refusing it')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break

@@ -128,7 +128,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__convert)
-            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --fragment-duration --segment-duration --help"
+            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --salvage --fragment-duration --segment-duration --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -276,7 +276,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__remux)
-            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --fragment-duration --segment-duration --help"
+            opts="-f -q -h --to --from --tracks --start --end --force --quiet --fps --program --strip-tags --sidx --salvage --fragment-duration --segment-duration --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -46,6 +46,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --quiet 'No progress bar'
             cand --strip-tags 'Leave the source''s tags (an MP3''s ID3v2 tag) out of the output'
             cand --sidx 'Fragmented MP4: write a segment index (`sidx`) before each fragment'
+            cand --salvage 'Write what is readable of a damaged input (an interrupted recording, a corrupt region), with one warning per damaged region, instead of refusing it'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -65,6 +66,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --quiet 'No progress bar'
             cand --strip-tags 'Leave the source''s tags (an MP3''s ID3v2 tag) out of the output'
             cand --sidx 'Fragmented MP4: write a segment index (`sidx`) before each fragment'
+            cand --salvage 'Write what is readable of a damaged input (an interrupted recording, a corrupt region), with one warning per damaged region, instead of refusing it'
             cand -h 'Print help'
             cand --help 'Print help'
         }

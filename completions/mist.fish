@@ -62,6 +62,7 @@ complete -c mist -n "__fish_mist_using_subcommand convert" -s f -l force -d 'Ove
 complete -c mist -n "__fish_mist_using_subcommand convert" -s q -l quiet -d 'No progress bar'
 complete -c mist -n "__fish_mist_using_subcommand convert" -l strip-tags -d 'Leave the source\'s tags (an MP3\'s ID3v2 tag) out of the output'
 complete -c mist -n "__fish_mist_using_subcommand convert" -l sidx -d 'Fragmented MP4: write a segment index (`sidx`) before each fragment'
+complete -c mist -n "__fish_mist_using_subcommand convert" -l salvage -d 'Write what is readable of a damaged input (an interrupted recording, a corrupt region), with one warning per damaged region, instead of refusing it'
 complete -c mist -n "__fish_mist_using_subcommand convert" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand remux" -l to -d 'Output format (default: from the output\'s extension); `hls` (TS segments) and `hls-fmp4` (CMAF segments) write a folder of playlists and segments' -r -f -a "dtsc\t''
 flv\t''
@@ -92,6 +93,7 @@ complete -c mist -n "__fish_mist_using_subcommand remux" -s f -l force -d 'Overw
 complete -c mist -n "__fish_mist_using_subcommand remux" -s q -l quiet -d 'No progress bar'
 complete -c mist -n "__fish_mist_using_subcommand remux" -l strip-tags -d 'Leave the source\'s tags (an MP3\'s ID3v2 tag) out of the output'
 complete -c mist -n "__fish_mist_using_subcommand remux" -l sidx -d 'Fragmented MP4: write a segment index (`sidx`) before each fragment'
+complete -c mist -n "__fish_mist_using_subcommand remux" -l salvage -d 'Write what is readable of a damaged input (an interrupted recording, a corrupt region), with one warning per damaged region, instead of refusing it'
 complete -c mist -n "__fish_mist_using_subcommand remux" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -s D -l detail -d 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l format -d 'Input format (default: detected from the content, then the extension)' -r -f -a "dtsc\t''

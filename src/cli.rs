@@ -190,6 +190,10 @@ pub struct ConvertArgs {
     /// Fragmented MP4: write a segment index (`sidx`) before each fragment.
     #[arg(long)]
     pub sidx: bool,
+    /// Write what is readable of a damaged input (an interrupted recording, a corrupt
+    /// region), with one warning per damaged region, instead of refusing it.
+    #[arg(long)]
+    pub salvage: bool,
     /// Fragmented MP4: cut fragments of about this many milliseconds (at keyframes), instead
     /// of one per keyframe group.
     #[arg(long, value_name = "MS")]

@@ -11,8 +11,33 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
+/// On SIGINT or SIGTERM: remove every temp output still being written, then exit with
+/// 128 + the signal's number (130, 143), as shells report a process ended by it. A thread
+/// waits for the signals (signal-hook's iterator), so the cleanup runs as ordinary code, even
+/// while the main thread is blocked reading a slow pipe.
+fn handle_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return; // Without the handler the default action ends the process: no worse than before.
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            mist::io::atomic::remove_pending();
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // Commands that write temporary outputs clean up on a signal; `serve` shuts down
+    // gracefully on its own.
+    if matches!(
+        cli.command,
+        cli::Command::Convert(_) | cli::Command::Remux(_)
+    ) {
+        handle_signals();
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("MIST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let stderr = tracing_subscriber::fmt::layer()

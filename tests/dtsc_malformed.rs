@@ -61,10 +61,12 @@ fn convert_checked(dir: &TestDir, bytes: &[u8], case: &str) {
             assert!(stderr.starts_with("mist: "), "{case}: {stderr}");
             assert!(stderr.contains("in.dtsc"), "{case}: no file name: {stderr}");
             assert!(stderr.contains(" at byte "), "{case}: no offset: {stderr}");
+            // The offset, before the `(--salvage ...)` hint when there is one.
             let at: u64 = stderr
                 .rsplit(" at byte ")
                 .next()
-                .and_then(|s| s.trim().parse().ok())
+                .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|s| s.parse().ok())
                 .unwrap_or_else(|| panic!("{case}: offset not a number: {stderr}"));
             assert!(at <= bytes.len() as u64, "{case}: offset {at} past the end");
             let left: Vec<_> = dir

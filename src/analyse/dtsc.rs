@@ -71,11 +71,10 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         let item = match scan.next_item() {
             Ok(Some(i)) => i,
             Ok(None) => break,
-            Err(e) if opts.validate => {
+            Err(e) => {
                 findings.push(Finding::error(e.offset, e.to_string()));
                 break;
             }
-            Err(e) => return Err(e.into()),
         };
         match item.unit {
             Unit::Packet(p) => {
@@ -91,7 +90,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 };
                 let i = meta.position(id).unwrap_or(0);
                 let unit_size = p.unit_size;
-                let pkt = to_packet(id, scan.is_video(id), p, item.offset);
+                let pkt = to_packet(id, p, item.offset);
                 if let Some(prev) = last_time[i] {
                     if pkt.dts < prev {
                         findings.push(Finding::error(
@@ -169,7 +168,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         "dtsc",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     ))
 }
 

@@ -96,14 +96,23 @@ impl Walk<'_> {
                 Event::Packet(p) => {
                     let slot = usize::from(p.track != TrackId(1));
                     if let Some(prev) = self.last_dts[slot] {
+                        // A step back beyond jitter is a discontinuity (an encoder restart,
+                        // a splice): convert bridges it, so it is a warning; a small one is
+                        // a muxer's error.
+                        let jump = prev - p.dts > crate::dtsc::timeline::JITTER_MS;
                         if p.dts < prev {
-                            self.findings.push(Finding::error(
-                                tag.offset,
-                                format!(
-                                    "track {}: timestamp {} ms goes back from {} ms",
-                                    p.track, p.dts.0, prev.0
-                                ),
-                            ));
+                            let msg = format!(
+                                "track {}: timestamp {} ms goes back from {} ms{}",
+                                p.track,
+                                p.dts.0,
+                                prev.0,
+                                if jump { " (a discontinuity)" } else { "" }
+                            );
+                            self.findings.push(if jump {
+                                Finding::warning(tag.offset, msg)
+                            } else {
+                                Finding::error(tag.offset, msg)
+                            });
                         }
                     }
                     self.last_dts[slot] = Some(p.dts);
@@ -197,7 +206,8 @@ pub fn analyse(
         "flv",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     ))
 }
 
@@ -221,6 +231,9 @@ fn scan_headers(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(
         };
         w.tag(&st.tag, st.missing, out)?;
     }
+    if let Some(e) = scan.damage.take() {
+        w.findings.push(Finding::error(e.offset, e.to_string()));
+    }
     Ok(())
 }
 
@@ -232,13 +245,7 @@ fn read_all(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(), A
     loop {
         let item = match tags.next_item() {
             Ok(Some(i)) => i,
-            Ok(None) if eof => {
-                match tags.finish() {
-                    Ok(f) => w.findings.extend(f),
-                    Err(e) => fail(e, w.opts, &mut w.findings)?,
-                }
-                return Ok(());
-            }
+            Ok(None) if eof => return Ok(()),
             Ok(None) => {
                 // `read_to_end` fills spare capacity without zeroing it first.
                 let mut buf = Vec::with_capacity(READ_CHUNK);
@@ -248,6 +255,7 @@ fn read_all(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(), A
                     .map_err(|e| FormatError::io(FORMAT, read_at, e))?;
                 if buf.is_empty() {
                     eof = true;
+                    tags.finish();
                 } else {
                     read_at += buf.len() as u64;
                     tags.feed(bytes::Bytes::from(buf));
@@ -267,14 +275,10 @@ fn read_all(src: &mut Source, w: &mut Walk, out: &mut dyn Write) -> Result<(), A
     }
 }
 
-/// A fatal error becomes the last finding under `--validate`, else the error.
-fn fail(e: FormatError, opts: &Options, findings: &mut Vec<Finding>) -> Result<(), AnalyseError> {
-    if opts.validate {
-        findings.push(Finding::error(e.offset, e.to_string()));
-        Ok(())
-    } else {
-        Err(e.into())
-    }
+/// A fatal error becomes the last finding: the summary shows what was read before it.
+fn fail(e: FormatError, _opts: &Options, findings: &mut Vec<Finding>) -> Result<(), AnalyseError> {
+    findings.push(Finding::error(e.offset, e.to_string()));
+    Ok(())
 }
 
 /// One line per tag, plus what `detail` asks for below it.

@@ -179,13 +179,14 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
     let file = path.display().to_string();
     let findings = ctx.findings;
     let report = match ctx.stats {
-        Some(s) => s.into_report(file, "hls", None, None, opts.validate.then_some(findings)),
+        Some(s) => s.into_report(file, "hls", None, None, findings, opts.validate),
         None => Stats::new(&Meta::default()).into_report(
             file,
             "hls",
             None,
             None,
-            opts.validate.then_some(findings),
+            findings,
+            opts.validate,
         ),
     };
     Ok(report)

@@ -56,6 +56,10 @@ pub struct Report {
     /// Problems found (with `--validate`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub findings: Option<Vec<Finding>>,
+    /// Without `--validate`: how many errors and warnings reading met (when there were any);
+    /// `--validate` lists them instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Problems>,
 }
 
 impl Report {
@@ -64,6 +68,30 @@ impl Report {
         self.findings
             .as_ref()
             .is_some_and(|f| f.iter().any(|f| f.severity == Severity::Error))
+    }
+}
+
+/// Errors and warnings counted, not listed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Problems {
+    /// Findings of severity error (damage, spec violations).
+    pub errors: u64,
+    /// Findings of severity warning.
+    pub warnings: u64,
+}
+
+impl Problems {
+    /// The counts of `findings`, or `None` when there are neither errors nor warnings.
+    pub fn count(findings: &[Finding]) -> Option<Problems> {
+        let mut p = Problems::default();
+        for f in findings {
+            match f.severity {
+                Severity::Error => p.errors += 1,
+                Severity::Warning => p.warnings += 1,
+                Severity::Info => {}
+            }
+        }
+        (p != Problems::default()).then_some(p)
     }
 }
 
@@ -220,11 +248,10 @@ pub fn generic(
                 findings.extend(demux.take_findings());
             }
             Ok(None) => break,
-            Err(e) if opts.validate => {
+            Err(e) => {
                 findings.push(Finding::error(e.offset, e.to_string()));
                 break;
             }
-            Err(e) => return Err(e.into()),
         }
     }
     findings.extend(demux.take_findings());
@@ -233,6 +260,7 @@ pub fn generic(
         spec.name,
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     ))
 }

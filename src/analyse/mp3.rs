@@ -68,11 +68,10 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         let item = match walk.next_item() {
             Ok(Some(i)) => i,
             Ok(None) => break,
-            Err(e) if opts.validate => {
+            Err(e) => {
                 note(&mut findings, Finding::error(e.offset, e.to_string()));
                 break;
             }
-            Err(e) => return Err(e.into()),
         };
         if let Some(f) = item.finding.clone() {
             note(&mut findings, f);
@@ -213,7 +212,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         "mp3",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     ))
 }
 

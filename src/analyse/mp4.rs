@@ -59,7 +59,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 "mp4",
                 size,
                 None,
-                Some(vec![Finding::error(e.offset, e.to_string())]),
+                vec![Finding::error(e.offset, e.to_string())],
+                true,
             ));
         }
         Err(e) => return Err(e.into()),
@@ -117,29 +118,17 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 "moov comes after mdat: players must seek to the end before playing",
             ));
         }
+        // (Samples placed beyond the end of the file are the demuxer's finding.)
         for (t, ts) in meta.tracks.iter().zip(&demux.tracks) {
-            if let Some(s) = ts
-                .samples
-                .iter()
-                .find(|s| s.offset.saturating_add(u64::from(s.size)) > info.len)
-            {
-                findings.push(Finding::error(
-                    s.offset,
-                    format!(
-                        "track {}: sample data at {}+{} lies outside the file ({} bytes)",
-                        t.id, s.offset, s.size, info.len
-                    ),
-                ));
-            }
-            if t.kind == TrackKind::Video && !ts.samples.is_empty() {
-                if !ts.samples.iter().any(|s| s.sync) {
+            if let (TrackKind::Video, Some(first)) = (t.kind, ts.table.first_sample()) {
+                if !ts.samples().any(|s| s.sync) {
                     findings.push(Finding::error(
                         0,
                         format!("track {}: no sync sample (keyframe) at all", t.id),
                     ));
-                } else if !ts.samples[0].sync {
+                } else if !first.sync {
                     findings.push(Finding::warning(
-                        ts.samples[0].offset,
+                        first.offset.min(info.len),
                         format!("track {}: the first sample is not a sync sample", t.id),
                     ));
                 }
@@ -157,7 +146,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             .tracks
             .iter()
             .filter(|ts| meta.track(ts.id).is_some_and(|t| t.codec == Codec::Aac))
-            .filter_map(|ts| ts.samples.first().map(|s| (ts.id, s.offset, s.size)))
+            .filter_map(|ts| ts.table.first_sample().map(|s| (ts.id, s.offset, s.size)))
             .collect();
         for (id, offset, size) in firsts {
             if let Ok(data) = demux.read_payload(offset, size.min(FIRST_PAYLOAD_MAX)) {
@@ -165,7 +154,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
             }
         }
         for ts in &demux.tracks {
-            for smp in &ts.samples {
+            for smp in ts.samples() {
                 stats.add_sample(
                     ts.id,
                     Ticks(smp.dts),
@@ -175,7 +164,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 );
             }
         }
-        let mut report = stats.into_report(file, "mp4", size, None, None);
+        let mut report = stats.into_report(file, "mp4", size, None, findings, false);
         declared_duration(&demux, &mut report);
         return Ok(report);
     }
@@ -183,11 +172,10 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         let p = match demux.next_packet() {
             Ok(Some(p)) => p,
             Ok(None) => break,
-            Err(e) if opts.validate => {
+            Err(e) => {
                 findings.push(Finding::error(e.offset, e.to_string()));
                 break;
             }
-            Err(e) => return Err(e.into()),
         };
         if let Some(i) = meta.position(p.track) {
             if let Some(prev) = last[i] {
@@ -224,7 +212,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         "mp4",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     );
     declared_duration(&demux, &mut report);
     Ok(report)

@@ -299,11 +299,10 @@ pub fn analyse_h264(
         let t = match scan.next_timed() {
             Ok(Some(t)) => t,
             Ok(None) => break,
-            Err(e) if opts.validate => {
+            Err(e) => {
                 findings.push(Finding::error(e.offset, e.to_string()));
                 break;
             }
-            Err(e) => return Err(e.into()),
         };
         // Statistics count payload bytes in the canonical framing, as the demuxer gives them.
         stats.add(&h264::to_packet(&t));
@@ -333,7 +332,8 @@ pub fn analyse_h264(
         "h264",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     ))
 }
 
@@ -380,11 +380,10 @@ pub fn analyse_aac(
         let f = match scan.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) if opts.validate => {
+            Err(e) => {
                 findings.push(Finding::error(e.offset, e.to_string()));
                 break;
             }
-            Err(e) => return Err(e.into()),
         };
         // A frame whose blocks cannot be separated is reported by the raw data checks.
         let (packets, _) = f.packets(samples);
@@ -471,7 +470,8 @@ pub fn analyse_aac(
         "aac",
         size,
         (opts.detail >= 1 && opts.json).then_some(rows),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     ))
 }
 

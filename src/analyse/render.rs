@@ -72,6 +72,15 @@ pub fn summary(r: &Report) -> String {
     }
     s.push_str(&t.to_string());
     s.push('\n');
+    if let Some(p) = r.problems {
+        s.push_str(&format!(
+            "{} error{}, {} warning{} while reading (--validate lists them)\n",
+            p.errors,
+            if p.errors == 1 { "" } else { "s" },
+            p.warnings,
+            if p.warnings == 1 { "" } else { "s" }
+        ));
+    }
     s
 }
 

@@ -4,7 +4,7 @@ use crate::codec;
 use crate::dtsc::{Codec, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId};
 use crate::formats::Finding;
 
-use super::{PacketRow, Report, TrackReport};
+use super::{PacketRow, Problems, Report, TrackReport};
 
 #[derive(Clone, Debug, Default)]
 struct TrackStats {
@@ -85,6 +85,18 @@ impl Stats {
             .collect();
     }
 
+    /// Takes the configuration of tracks that had none when they were added (a stream a later
+    /// PMT added is described once its first frames were read).
+    pub fn fill_configs(&mut self, meta: &Meta) {
+        for (t, _) in &mut self.tracks {
+            if t.init.is_empty() {
+                if let Some(m) = meta.track(t.id).filter(|m| !m.init.is_empty()) {
+                    *t = m.clone();
+                }
+            }
+        }
+    }
+
     /// Counts one packet (packets of unknown tracks are ignored).
     pub fn add(&mut self, p: &Packet) {
         let Some((t, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == p.track) else {
@@ -119,7 +131,8 @@ impl Stats {
         format: &str,
         size: Option<u64>,
         packets: Option<Vec<PacketRow>>,
-        findings: Option<Vec<Finding>>,
+        findings: Vec<Finding>,
+        listed: bool,
     ) -> Report {
         // The file lasts from its earliest presentation to its latest end, across tracks (what
         // ffprobe reports as the format duration): a B-frame delay on video and audio that
@@ -150,7 +163,8 @@ impl Stats {
             duration_ms,
             tracks,
             packets,
-            findings,
+            problems: (!listed).then(|| Problems::count(&findings)).flatten(),
+            findings: listed.then_some(findings),
         }
     }
 }

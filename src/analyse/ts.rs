@@ -95,6 +95,14 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         while let Some(e) = reader.next_event() {
             st.event(&e)?;
             program.handle(e, &mut frames, &mut st.findings);
+            // A later PMT version added streams: they are tracks too (as ffprobe lists them).
+            if st.stats.is_some() && program.streams.len() != st.meta.tracks.len() {
+                st.meta.tracks = program.tracks();
+                if let Some(s) = st.stats.as_mut() {
+                    s.update_tracks(&st.meta);
+                }
+                st.payloads.update(&st.meta);
+            }
             for (i, f) in frames.drain(..) {
                 if let Some(s) = program.streams.get(i) {
                     st.held.push((s.pid, s.splitter.kind(), f));
@@ -115,6 +123,12 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         if n == 0 {
             break;
         }
+    }
+    if let Some(s) = st.stats.as_mut() {
+        s.fill_configs(&Meta {
+            tracks: program.tracks(),
+            ..Meta::default()
+        });
     }
     if st.stats.is_none() && program.pmt.is_some() {
         st.meta.tracks = program.tracks();
@@ -152,7 +166,8 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
         "ts",
         size,
         (opts.detail >= 1 && opts.json).then(|| std::mem::take(&mut st.rows)),
-        opts.validate.then_some(findings),
+        findings,
+        opts.validate,
     ))
 }
 
@@ -325,7 +340,11 @@ impl State<'_> {
         for (pid, kind, f) in self.held.drain(..) {
             if self.opts.validate && kind == es::Kind::Adts {
                 // The check takes the canonical payload (ADTS header stripped).
-                let canonical = crate::formats::ts::demux::to_packet(pid, kind, f.clone());
+                let canonical = crate::formats::ts::demux::to_packet(
+                    crate::dtsc::TrackId(u32::from(pid)),
+                    kind,
+                    f.clone(),
+                );
                 self.payloads.check(&canonical, &mut self.findings);
             }
             let p = Packet {
@@ -463,7 +482,7 @@ impl State<'_> {
         if let (Some(bytes), Some(stats)) = (size, &self.stats) {
             let r = stats
                 .clone()
-                .into_report(String::new(), "ts", size, None, None);
+                .into_report(String::new(), "ts", size, None, Vec::new(), false);
             if r.duration_ms > 0 {
                 writeln!(
                     self.out,

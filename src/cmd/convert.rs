@@ -83,6 +83,7 @@ pub fn plan(a: ConvertArgs) -> Result<(Work, bool), UsageError> {
                 fps: a.fps,
                 program: a.program,
             },
+            salvage: a.salvage,
         }),
         a.quiet,
     ))

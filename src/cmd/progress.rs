@@ -39,4 +39,8 @@ impl Progress for Bar {
     fn end(&self) {
         self.bar.finish_and_clear();
     }
+    fn warn(&self, line: &str) {
+        // Warnings are shown even with -q: they say what was not written as it was read.
+        self.bar.suspend(|| eprintln!("mist: warning: {line}"));
+    }
 }

@@ -5,7 +5,7 @@ pub mod aac;
 pub mod h264;
 pub mod mp3;
 
-use crate::dtsc::{Codec, Track};
+use crate::dtsc::{Audio, Codec, Track, Video};
 
 /// What can be read from a track's codec data for display: profile, level, and parameters
 /// the container did not declare.
@@ -23,6 +23,31 @@ pub struct CodecInfo {
     pub rate: Option<u32>,
     /// Channels from the config.
     pub channels: Option<u32>,
+}
+
+/// Picture size and frame rate from the first SPS of an avcC (the frame rate when its VUI has
+/// timing information, else 0): what every container's H.264 track declares, whatever the
+/// container says (TS says nothing at all).
+pub fn h264_video(avcc: &[u8]) -> Option<Video> {
+    let cfg = h264::AvcConfig::parse(&bytes::Bytes::copy_from_slice(avcc), 0).ok()?;
+    let sps = cfg.first_sps().ok()?;
+    Some(Video {
+        width: sps.width(),
+        height: sps.height(),
+        fpks: sps.fpks().unwrap_or(0),
+    })
+}
+
+/// Sample rate (the output rate, as ffprobe reports it: doubled for implicit SBR) and
+/// channels from an AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1); channels 0 when the
+/// config leaves them to a program config element.
+pub fn aac_audio(asc: &[u8]) -> Option<Audio> {
+    let a = aac::AudioSpecificConfig::parse(asc, 0).ok()?;
+    Some(Audio {
+        rate: a.output_sampling_frequency(),
+        channels: a.channels().unwrap_or(0),
+        sample_bits: 16,
+    })
 }
 
 /// Reads what it can from `track.init`; unknown or unparsable data gives an empty answer.

@@ -5,6 +5,7 @@ pub mod index;
 pub mod meta;
 pub mod packet;
 pub mod time;
+pub mod timeline;
 pub mod track;
 pub mod wire;
 

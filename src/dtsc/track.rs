@@ -186,6 +186,12 @@ pub struct Track {
     pub params: Params,
     /// ISO 639-2 language code, when known and not `und`.
     pub lang: Option<String>,
+    /// True when the source itself marks which non-video packets are keys (DTSC's per-packet
+    /// `keyframe` member, which MistServer's live recordings set on some audio packets): then
+    /// `Packet::keyframe` on this track is that mark, and writers that can store it (DTSC)
+    /// keep it. False for every other source: each non-video packet is a random access point
+    /// and says so.
+    pub marked_keys: bool,
 }
 
 impl Track {
@@ -204,6 +210,7 @@ impl Track {
                 _ => Params::None,
             },
             lang: None,
+            marked_keys: false,
         }
     }
 

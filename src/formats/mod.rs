@@ -57,6 +57,43 @@ pub struct Finding {
     pub message: String,
 }
 
+/// The warning for what the [timeline](crate::dtsc::timeline) did at `offset` on `track`:
+/// a jump it found (and bridged), or a track it moved on past an overlap.
+pub fn timeline_finding(
+    placed: &crate::dtsc::timeline::Placed,
+    offset: u64,
+    track: impl fmt::Display,
+) -> Option<Finding> {
+    if let Some(j) = placed.jump {
+        let dir = if j.ms() < 0 { "back" } else { "forward" };
+        let shifted = if j.shift.ticks.0 != 0 {
+            format!(
+                "; later times moved by {} so decode times keep increasing, every track alike",
+                j.shift
+            )
+        } else {
+            String::new()
+        };
+        return Some(Finding::warning(
+            offset,
+            format!(
+                "track {track}: timestamps jump {dir} by {} ({} to {}){shifted}",
+                Time::from_ms(j.ms().abs()),
+                j.from,
+                j.to
+            ),
+        ));
+    }
+    placed.moved.map(|m| {
+        Finding::warning(
+            offset,
+            format!(
+                "track {track}: times overlap its earlier packets; this track is moved {m} ticks later from here on"
+            ),
+        )
+    })
+}
+
 /// How bad a [`Finding`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -114,6 +151,15 @@ pub trait Demuxer: Send {
     /// Positions the reader so that every packet of every track with a time at or after `to`
     /// is still ahead (packets before it may come too; callers filter).
     fn seek(&mut self, to: Time) -> Result<(), FormatError>;
+    /// Goes back to the first packet (a second pass over the input). The default seeks to
+    /// the earliest time; demuxers whose seeking needs an index they may not be able to build
+    /// (a damaged file) override it.
+    fn rewind(&mut self) -> Result<(), FormatError> {
+        self.seek(Time::new(
+            crate::dtsc::Ticks(i64::MIN / 4),
+            crate::dtsc::Timebase::MS,
+        ))
+    }
     /// Bytes of the source consumed so far (for progress).
     fn position(&self) -> u64;
     /// Non-fatal problems met since the last call.
@@ -215,6 +261,9 @@ pub struct Finish {
     pub patches: Vec<(u64, Vec<u8>)>,
     /// Files to write beside the output.
     pub side_files: Vec<SideFile>,
+    /// Packets the muxer received but could not write: (how many, why). The pipeline reports
+    /// them; nothing is left out in silence.
+    pub dropped: Vec<(u64, String)>,
 }
 
 /// A container writer. It never touches files or sockets; the caller drains the sink.
@@ -276,6 +325,9 @@ pub struct FormatSpec {
     pub probe: fn(&[u8]) -> Score,
     /// Opens a demuxer, when reading is built.
     pub open: Option<OpenFn>,
+    /// True when the demuxer needs a seekable input (MP4 reads its tables wherever they
+    /// are): from a pipe, the input is spooled to a temporary file first.
+    pub needs_seek: bool,
     /// Creates a muxer, when writing is built.
     pub muxer: Option<MuxerFn>,
     /// What the muxer needs.

@@ -1,9 +1,50 @@
 //! Outputs that appear only when complete: write to a temp file beside the target, rename on
 //! success, remove on failure (or when dropped without `commit`).
+//!
+//! Every temp file in progress is also listed process-wide, so a signal (Ctrl-C, `kill`) can
+//! remove them all before the process exits: [`remove_pending`]. The list is held under one
+//! lock with the renames, so a file is either committed or removed, never half of each.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// Temp files being written, and whether the process is shutting down.
+struct Pending {
+    paths: Vec<PathBuf>,
+    closed: bool,
+}
+
+static PENDING: Mutex<Pending> = Mutex::new(Pending {
+    paths: Vec::new(),
+    closed: false,
+});
+
+fn pending() -> MutexGuard<'static, Pending> {
+    // A panic while holding the lock leaves the list as valid as before: keep using it.
+    PENDING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes every temp file still being written and refuses new ones from now on: what a
+/// signal handler calls before the process exits, so an interrupted run leaves nothing behind.
+/// Returns how many files were removed.
+pub fn remove_pending() -> usize {
+    let mut p = pending();
+    p.closed = true;
+    let mut n = 0;
+    for path in p.paths.drain(..) {
+        if fs::remove_file(&path).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Temp files currently being written (for tests and diagnostics).
+pub fn pending_count() -> usize {
+    pending().paths.len()
+}
 
 /// A file being written under a temporary name next to its final path.
 pub struct AtomicFile {
@@ -33,6 +74,14 @@ impl AtomicFile {
         let mut n = 0u32;
         loop {
             let tmp = dir.join(format!(".{name}.mist-{}-{n}.tmp", std::process::id()));
+            // Created and listed under the lock, so a signal between the two cannot miss it.
+            let mut p = pending();
+            if p.closed {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "interrupted: no new output is started",
+                ));
+            }
             match OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -40,12 +89,13 @@ impl AtomicFile {
                 .open(&tmp)
             {
                 Ok(file) => {
+                    p.paths.push(tmp.clone());
                     return Ok(AtomicFile {
                         tmp,
                         target: target.to_path_buf(),
                         file: Some(file),
                         done: false,
-                    })
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
                 Err(e) => return Err(e),
@@ -78,7 +128,14 @@ impl AtomicFile {
     /// ever sees a half-written file under the target name.
     pub fn commit(mut self) -> io::Result<()> {
         self.file.take();
+        let mut p = pending();
+        if p.closed {
+            // A signal already removed the temp file: nothing to publish.
+            self.done = true;
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+        }
         fs::rename(&self.tmp, &self.target)?;
+        p.paths.retain(|x| x != &self.tmp);
         self.done = true;
         Ok(())
     }
@@ -88,7 +145,9 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if !self.done {
             self.file.take();
+            let mut p = pending();
             let _ = fs::remove_file(&self.tmp);
+            p.paths.retain(|x| x != &self.tmp);
         }
     }
 }
@@ -217,6 +276,22 @@ mod tests {
         }
         assert!(!target.exists());
         assert_eq!(fs::read_dir(&d).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn pending_files_are_listed_until_committed_or_dropped() {
+        let d = scratch("pending");
+        let a = AtomicFile::create(&d.join("a.bin"), false).unwrap();
+        let tmp = a.tmp.clone();
+        assert!(pending().paths.contains(&tmp));
+        a.commit().unwrap();
+        assert!(!pending().paths.contains(&tmp));
+        let b = AtomicFile::create(&d.join("b.bin"), false).unwrap();
+        let tmp = b.tmp.clone();
+        drop(b);
+        assert!(!pending().paths.contains(&tmp));
+        // remove_pending itself is exercised by tests/signals.rs: it closes the process-wide
+        // list, which would break the other tests of this binary.
     }
 
     #[test]

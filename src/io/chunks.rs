@@ -69,6 +69,31 @@ impl<R: Read> ChunkReader<R> {
         Ok(self.buf.len())
     }
 
+    /// Makes some bytes available with at most one read when none are buffered (up to `max`),
+    /// so a slow pipe hands over what it has instead of being waited on until `max` bytes
+    /// arrived; returns how many are buffered (0 only at the end).
+    pub fn fill_some(&mut self, max: usize) -> io::Result<usize> {
+        if self.buf.is_empty() && !self.eof {
+            let want = max.clamp(1, MAX_GROWTH);
+            self.buf.resize(want, 0);
+            let got = loop {
+                match self.inner.read(&mut self.buf[..]) {
+                    Ok(g) => break g,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.buf.clear();
+                        return Err(e);
+                    }
+                }
+            };
+            self.buf.truncate(got);
+            if got == 0 {
+                self.eof = true;
+            }
+        }
+        Ok(self.buf.len())
+    }
+
     /// True when the input is exhausted and nothing is buffered.
     pub fn at_end(&mut self) -> io::Result<bool> {
         Ok(self.fill(1)? == 0)

@@ -12,10 +12,11 @@ pub const PROBE_BYTES: usize = 64 << 10;
 
 enum Inner {
     File(File),
-    Stdin {
+    /// Forward-only: stdin, a named pipe, a character device. `head` is replayed first.
+    Stream {
         head: Vec<u8>,
         head_pos: usize,
-        stdin: io::Stdin,
+        reader: Box<dyn Read + Send>,
     },
     Memory(io::Cursor<Vec<u8>>),
 }
@@ -31,26 +32,11 @@ pub struct Source {
 }
 
 impl Source {
-    /// Opens a file, or stdin when `path` is `-`.
+    /// Opens a file, or stdin when `path` is `-`. Named pipes and devices (`/dev/stdin`,
+    /// `<(cmd)`) are read as streams, like stdin.
     pub fn open(path: &Path) -> io::Result<Source> {
         if path.as_os_str() == "-" {
-            let mut stdin = io::stdin();
-            let mut head = Vec::with_capacity(PROBE_BYTES);
-            (&mut stdin)
-                .take(PROBE_BYTES as u64)
-                .read_to_end(&mut head)?;
-            return Ok(Source {
-                inner: Inner::Stdin {
-                    head: head.clone(),
-                    head_pos: 0,
-                    stdin,
-                },
-                name: "-".into(),
-                path: None,
-                len: None,
-                head,
-                demux: DemuxOptions::default(),
-            });
+            return Source::stream("-", Box::new(io::stdin()));
         }
         let mut file = File::open(path)?;
         let meta = file.metadata()?;
@@ -59,6 +45,9 @@ impl Source {
                 io::ErrorKind::InvalidInput,
                 "is a directory",
             ));
+        }
+        if !meta.is_file() {
+            return Source::stream(&path.display().to_string(), Box::new(file));
         }
         let mut head = Vec::with_capacity(PROBE_BYTES);
         (&mut file)
@@ -73,6 +62,61 @@ impl Source {
             head,
             demux: DemuxOptions::default(),
         })
+    }
+
+    /// A forward-only source over any reader (stdin, a pipe, a socket): no seeking, no length.
+    pub fn stream(name: &str, mut reader: Box<dyn Read + Send>) -> io::Result<Source> {
+        let mut head = Vec::with_capacity(PROBE_BYTES);
+        (&mut reader)
+            .take(PROBE_BYTES as u64)
+            .read_to_end(&mut head)?;
+        Ok(Source {
+            inner: Inner::Stream {
+                head: head.clone(),
+                head_pos: 0,
+                reader,
+            },
+            name: name.into(),
+            path: None,
+            len: None,
+            head,
+            demux: DemuxOptions::default(),
+        })
+    }
+
+    /// A seekable source over an open file that has no path to show (a spooled copy of a
+    /// pipe); `name` is what messages call it.
+    pub fn from_file(name: &str, mut file: File) -> io::Result<Source> {
+        let len = file.metadata()?.len();
+        let mut head = Vec::with_capacity(PROBE_BYTES);
+        file.seek(SeekFrom::Start(0))?;
+        (&mut file)
+            .take(PROBE_BYTES as u64)
+            .read_to_end(&mut head)?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(Source {
+            inner: Inner::File(file),
+            name: name.into(),
+            path: None,
+            len: Some(len),
+            head,
+            demux: DemuxOptions::default(),
+        })
+    }
+
+    /// The same input in a seekable form: a pipe's bytes copied to an unlinked scratch file
+    /// in `dir` (gone when the source is dropped, even if the process is killed), for
+    /// demuxers and muxers that need to read it twice or out of order. A seekable source is
+    /// returned as it is.
+    pub fn spool(mut self, dir: &Path) -> io::Result<Source> {
+        if self.is_seekable() {
+            return Ok(self);
+        }
+        let mut file = crate::io::scratch::unlinked(dir)?;
+        io::copy(&mut self, &mut file)?;
+        let name = std::mem::take(&mut self.name);
+        let demux = std::mem::take(&mut self.demux);
+        Ok(Source::from_file(&name, file)?.with_demux_options(demux))
     }
 
     /// A source over bytes in memory (tests, fuzzing, HTTP bodies already received).
@@ -126,7 +170,7 @@ impl Source {
 
     /// True when [`Seek`] works on this source.
     pub fn is_seekable(&self) -> bool {
-        !matches!(self.inner, Inner::Stdin { .. })
+        !matches!(self.inner, Inner::Stream { .. })
     }
 
     /// Fills `buf` from absolute offset `at` and returns how many bytes it got (fewer than
@@ -167,10 +211,10 @@ impl Read for Source {
         match &mut self.inner {
             Inner::File(f) => f.read(buf),
             Inner::Memory(m) => m.read(buf),
-            Inner::Stdin {
+            Inner::Stream {
                 head,
                 head_pos,
-                stdin,
+                reader,
             } => {
                 if *head_pos < head.len() {
                     let n = buf.len().min(head.len() - *head_pos);
@@ -178,7 +222,7 @@ impl Read for Source {
                     *head_pos += n;
                     Ok(n)
                 } else {
-                    stdin.read(buf)
+                    reader.read(buf)
                 }
             }
         }
@@ -190,9 +234,9 @@ impl Seek for Source {
         match &mut self.inner {
             Inner::File(f) => f.seek(pos),
             Inner::Memory(m) => m.seek(pos),
-            Inner::Stdin { .. } => Err(io::Error::new(
+            Inner::Stream { .. } => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                "stdin cannot seek",
+                "a pipe cannot seek",
             )),
         }
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{Meta, Packet, Time, TrackId, TrackKind};
 use crate::formats::{
-    self, DemuxOptions, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer,
+    self, DemuxOptions, Demuxer, Finish, FormatError, FormatSpec, MuxOptions, Muxer, Severity,
 };
 use crate::io::atomic::AtomicFile;
 use crate::io::sink::FileSink;
@@ -47,6 +47,9 @@ pub struct Plan {
     pub mux: MuxOptions,
     /// Options for the demuxer (`--fps` for raw H.264).
     pub demux: DemuxOptions,
+    /// Write what is readable of a damaged input (one warning per damaged region) instead of
+    /// refusing it.
+    pub salvage: bool,
 }
 
 /// Receives progress; the CLI shows a bar, tests and pipes show nothing.
@@ -57,6 +60,9 @@ pub trait Progress {
     fn advance(&self, done: u64);
     /// Work ended (successfully or not).
     fn end(&self);
+    /// One line the user must see: a damaged region salvaged, a timestamp jump bridged,
+    /// packets that were not written.
+    fn warn(&self, _line: &str) {}
 }
 
 /// Progress that goes nowhere.
@@ -68,6 +74,24 @@ impl Progress for Silent {
     fn end(&self) {}
 }
 
+/// Progress that only collects the warnings (tests, fuzzing).
+#[derive(Default)]
+pub struct Collect {
+    /// The warning lines, in order.
+    pub warnings: std::sync::Mutex<Vec<String>>,
+}
+
+impl Progress for Collect {
+    fn begin(&self, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+    fn end(&self) {}
+    fn warn(&self, line: &str) {
+        if let Ok(mut w) = self.warnings.lock() {
+            w.push(line.to_string());
+        }
+    }
+}
+
 /// What a finished conversion did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -77,6 +101,10 @@ pub struct Outcome {
     pub bytes: u64,
     /// Tracks written.
     pub tracks: usize,
+    /// Damaged regions of the input that `--salvage` skipped.
+    pub damaged: u64,
+    /// Packets read from the input but not written (reported in the warnings).
+    pub not_written: u64,
 }
 
 /// Why a conversion failed; the message is the one line the user sees.
@@ -128,6 +156,16 @@ pub enum PipelineError {
     /// The selection kept nothing.
     #[error("{0}: no tracks left to write (check --tracks)")]
     NoTracks(String),
+    /// The input is damaged and `--salvage` was not asked for.
+    #[error("{path} is damaged (--salvage writes what is readable): {message} at byte {offset}")]
+    Damaged {
+        /// The input.
+        path: String,
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong.
+        message: String,
+    },
     /// Writing the output failed.
     #[error("{path}: {err}")]
     Output {
@@ -149,11 +187,15 @@ pub fn convert(plan: &Plan, progress: &dyn Progress) -> Result<Outcome, Pipeline
             _ => PathBuf::from("."),
         });
     }
-    let (mut demux, mut muxer, total) = open_both(plan, &mux_options)?;
+    let (mut demux, mut muxer, total, seekable) = open_both(plan, &mux_options, None)?;
 
     progress.begin(total);
     let result = (|| {
-        let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name)?;
+        let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total, seekable);
+        if let Ok(j) = &mut job {
+            j.flush_warnings(progress);
+        }
+        let mut job = job?;
         if plan.output.as_os_str() == "-" {
             let stdout = io::stdout();
             let mut sink = FileSink::new(stdout.lock());
@@ -246,8 +288,8 @@ pub fn convert_into_with(
 ) -> Result<Outcome, PipelineError> {
     let in_name = plan.input.display().to_string();
     let out_name = plan.output.display().to_string();
-    let (mut demux, mut muxer, _) = open_both(plan, &plan.mux)?;
-    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name)?;
+    let (mut demux, mut muxer, total, seekable) = open_both(plan, &plan.mux, None)?;
+    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total, seekable)?;
     let (outcome, _) = job.run(demux.as_mut(), muxer.as_mut(), sink, &Silent, before_each)?;
     Ok(outcome)
 }
@@ -275,8 +317,8 @@ pub fn prepare(plan: &Plan) -> Result<Prepared, PipelineError> {
             format: plan.to.name,
         });
     }
-    let (mut demux, _) = open_input(plan)?;
-    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name)?;
+    let (mut demux, total, seekable) = open_input(plan, None)?;
+    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total, seekable)?;
     job.ended = vec![false; job.keep.len()];
     Ok(Prepared { demux, job })
 }
@@ -310,29 +352,73 @@ impl Prepared {
     }
 }
 
-/// An opened input, its output's muxer, and the input's length when known.
-type Opened = (Box<dyn Demuxer>, Box<dyn Muxer>, Option<u64>);
+/// Runs a conversion of bytes in memory into bytes in memory (fuzzing, tests): the same
+/// detection, damage policy, selection, trims, framing and muxer as [`convert`], with the
+/// muxer's end-of-stream patches applied. `plan.input` and `plan.output` only name the two
+/// in errors; side files (a `.dtsh`) are not kept.
+pub fn convert_bytes(
+    plan: &Plan,
+    input: Vec<u8>,
+    progress: &dyn Progress,
+) -> Result<(Vec<u8>, Outcome), PipelineError> {
+    let in_name = plan.input.display().to_string();
+    let out_name = plan.output.display().to_string();
+    let src = Source::from_bytes(&in_name, input);
+    let (mut demux, mut muxer, total, seekable) = open_both(plan, &plan.mux, Some(src))?;
+    let mut job = Job::prepare(plan, demux.as_mut(), &in_name, &out_name, total, seekable)?;
+    job.flush_warnings(progress);
+    let mut sink = crate::io::VecSink::default();
+    let (outcome, finish) = job.run(
+        demux.as_mut(),
+        muxer.as_mut(),
+        &mut sink,
+        progress,
+        &mut |_| {},
+    )?;
+    for (at, bytes) in finish.patches {
+        let at = at as usize;
+        if let Some(dst) = sink.data.get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(&bytes);
+        }
+    }
+    Ok((sink.data, outcome))
+}
 
-/// Opens the plan's input (detecting its format unless forced) and creates its muxer;
-/// also returns the input's length when known.
-fn open_both(plan: &Plan, mux_options: &MuxOptions) -> Result<Opened, PipelineError> {
+/// An opened input, the input's length when known, and whether it can seek.
+type Input = (Box<dyn Demuxer>, Option<u64>, bool);
+
+/// An opened input, its output's muxer, the input's length when known, and whether the input
+/// can seek.
+type Opened = (Box<dyn Demuxer>, Box<dyn Muxer>, Option<u64>, bool);
+
+/// Opens the plan's input (detecting its format unless forced; spooling a pipe that must be
+/// read out of order) and creates its muxer; also returns the input's length when known and
+/// whether it can seek.
+fn open_both(
+    plan: &Plan,
+    mux_options: &MuxOptions,
+    src: Option<Source>,
+) -> Result<Opened, PipelineError> {
     let new_muxer = plan.to.muxer.ok_or(PipelineError::CannotWrite {
         path: plan.output.display().to_string(),
         format: plan.to.name,
     })?;
-    let (demux, total) = open_input(plan)?;
-    Ok((demux, new_muxer(mux_options), total))
+    let (demux, total, seekable) = open_input(plan, src)?;
+    Ok((demux, new_muxer(mux_options), total, seekable))
 }
 
-/// Opens the plan's input (detecting its format unless forced), with its length when known.
-fn open_input(plan: &Plan) -> Result<(Box<dyn Demuxer>, Option<u64>), PipelineError> {
+/// Opens the plan's input (detecting its format unless forced; spooling a pipe that must be
+/// read out of order), with its length when known and whether it can seek.
+fn open_input(plan: &Plan, src: Option<Source>) -> Result<Input, PipelineError> {
     let in_name = plan.input.display().to_string();
-    let src = Source::open(&plan.input)
-        .map_err(|err| PipelineError::Open {
+    let src = match src {
+        Some(s) => s,
+        None => Source::open(&plan.input).map_err(|err| PipelineError::Open {
             path: in_name.clone(),
             err,
-        })?
-        .with_demux_options(plan.demux.clone());
+        })?,
+    }
+    .with_demux_options(plan.demux.clone());
     let from = match plan.from {
         Some(f) => f,
         None => formats::detect(src.head(), src.path())
@@ -342,12 +428,35 @@ fn open_input(plan: &Plan) -> Result<(Box<dyn Demuxer>, Option<u64>), PipelineEr
         path: in_name.clone(),
         format: from.name,
     })?;
+    // From a pipe, an input that must be read out of order (MP4's tables, an index for a
+    // muxer that cannot do without one, a time window, a salvage pass) is spooled to a scratch
+    // file beside the output (the temporary folder for stdout), as muxers spool their indexes.
+    let caps = plan.to.mux_caps;
+    let src = if !src.is_seekable()
+        && (from.needs_seek
+            || (caps.needs_index && (!caps.live || plan.salvage))
+            || plan.start.is_some()
+            || plan.end.is_some())
+    {
+        let dir = match plan.output.parent() {
+            _ if plan.output.as_os_str() == "-" => std::env::temp_dir(),
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        src.spool(&dir).map_err(|err| PipelineError::Open {
+            path: in_name.clone(),
+            err,
+        })?
+    } else {
+        src
+    };
+    let seekable = src.is_seekable();
     let total = src.len();
     let demux = open(src).map_err(|err| PipelineError::Format {
         path: in_name.clone(),
         err,
     })?;
-    Ok((demux, total))
+    Ok((demux, total, seekable))
 }
 
 /// Writes side-file chunks in order, copying scratch files through a bounded buffer.
@@ -379,7 +488,8 @@ pub fn side_path(output: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Per-conversion state: the output tracks, their adapters, the time window.
+/// Per-conversion state: the output tracks, their adapters, the time window, and what the
+/// damage policy has seen.
 struct Job {
     meta: Meta,
     keep: Vec<(TrackId, Adapter)>,
@@ -389,6 +499,22 @@ struct Job {
     negative_ok: bool,
     in_name: String,
     out_name: String,
+    in_len: Option<u64>,
+    salvage: bool,
+    /// Damaged regions met (and, under `--salvage`, skipped).
+    damaged: u64,
+    /// True after the input became unreadable and salvage ended it there.
+    cut_short: bool,
+    /// Findings were already reported by an earlier pass over the same input (the index
+    /// pass): a second pass drops them.
+    replay: bool,
+    /// Lines for the user, shown by [`Job::flush_warnings`].
+    warnings: Vec<String>,
+    /// The input's tracks when the job was planned.
+    source_tracks: Vec<TrackId>,
+    /// Packets of tracks the input announced only after the job was planned (a stream added
+    /// late in a pipe): counted, reported at the end.
+    late: std::collections::BTreeMap<TrackId, u64>,
 }
 
 /// What a job writes to: a name for messages and what its writer needs.
@@ -404,29 +530,33 @@ impl Job {
         demux: &mut dyn Demuxer,
         in_name: &str,
         out_name: &str,
+        in_len: Option<u64>,
+        seekable: bool,
     ) -> Result<Job, PipelineError> {
         let target = Target {
             name: plan.to.name,
             caps: plan.to.mux_caps,
         };
-        Job::prepare_for(plan, target, demux, in_name, out_name)
+        Job::prepare_for(plan, target, demux, in_name, out_name, in_len, seekable)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn prepare_for(
         plan: &Plan,
         target: Target<'_>,
         demux: &mut dyn Demuxer,
         in_name: &str,
         out_name: &str,
+        in_len: Option<u64>,
+        seekable: bool,
     ) -> Result<Job, PipelineError> {
-        let in_err = |err| PipelineError::Format {
-            path: in_name.to_string(),
-            err,
-        };
+        let in_err = |err| damaged(in_name, err);
         let source = demux.meta().clone();
         let mut meta = Meta {
             tracks: Vec::new(),
-            live: source.live,
+            // What convert writes is a file, even from a live recording: MistServer serves a
+            // DTSC header that still says `live` as a live stream waiting for more.
+            live: false,
             unix_zero: source.unix_zero,
             index: None,
             tags: source.tags.clone().filter(|_| !plan.mux.strip_tags),
@@ -534,14 +664,30 @@ impl Job {
             negative_ok: target.caps.negative_times,
             in_name: in_name.to_string(),
             out_name: out_name.to_string(),
+            in_len,
+            salvage: plan.salvage,
+            damaged: 0,
+            cut_short: false,
+            replay: false,
+            warnings: Vec::new(),
+            source_tracks: source.tracks.iter().map(|t| t.id).collect(),
+            late: Default::default(),
         };
-        if target.caps.needs_index {
-            demux.build_index().map_err(in_err)?;
+        // What opening (and indexing) the input found.
+        job.absorb(demux)?;
+        // A muxer that can stream goes without its index from a pipe (not spooled).
+        let caps = target.caps;
+        if caps.needs_index && (seekable || !caps.live) {
+            if !plan.salvage {
+                demux.build_index().map_err(in_err)?;
+            }
             // Selection keeps whole tracks, so the source's index still describes each kept
             // track. A time window drops packets: then the index of exactly what will be
             // written is built by one pass over the window (payloads dropped), and the reader
             // is rewound.
-            if plan.start.is_none() && plan.end.is_none() {
+            // Under --salvage the index is built from the packets themselves, so it describes
+            // exactly what survives the damage.
+            if plan.start.is_none() && plan.end.is_none() && !plan.salvage {
                 if let Some(idx) = &demux.meta().index {
                     job.meta.index = Some(crate::dtsc::Index {
                         tracks: kept_positions
@@ -579,14 +725,74 @@ impl Job {
         self.meta.index = Some(crate::dtsc::Index {
             tracks: builders.into_iter().map(Builder::finish).collect(),
         });
-        let rewind = self.start.unwrap_or(Time::new(
-            crate::dtsc::Ticks(i64::MIN / 4),
-            crate::dtsc::Timebase::MS,
-        ));
-        demux.seek(rewind).map_err(|err| PipelineError::Format {
-            path: self.in_name.clone(),
-            err,
-        })
+        self.replay = true;
+        self.cut_short = false;
+        match self.start {
+            Some(s) => demux.seek(s),
+            None => demux.rewind(),
+        }
+        .map_err(|err| damaged(&self.in_name, err))
+    }
+
+    /// Applies the damage policy to what the demuxer found since the last call: an error
+    /// finding is a damaged region, refused by default and reported once under `--salvage`;
+    /// warnings are shown; notes are not.
+    fn absorb(&mut self, demux: &mut dyn Demuxer) -> Result<(), PipelineError> {
+        for f in demux.take_findings() {
+            if self.replay {
+                continue;
+            }
+            match f.severity {
+                Severity::Error if !self.salvage => {
+                    return Err(PipelineError::Damaged {
+                        path: self.in_name.clone(),
+                        offset: f.offset,
+                        message: f.message,
+                    })
+                }
+                Severity::Error => {
+                    self.damaged += 1;
+                    self.warnings.push(format!(
+                        "{}: damaged at byte {}: {}",
+                        self.in_name, f.offset, f.message
+                    ));
+                }
+                Severity::Warning => self.warnings.push(format!(
+                    "{}: at byte {}: {}",
+                    self.in_name, f.offset, f.message
+                )),
+                Severity::Info => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The demuxer cannot go on: an error, or under `--salvage` the end of what is readable.
+    fn unreadable(&mut self, err: FormatError) -> Result<(), PipelineError> {
+        let io = matches!(err.problem, formats::Problem::Io(_));
+        if !self.salvage || io {
+            return Err(damaged(&self.in_name, err));
+        }
+        self.cut_short = true;
+        if !self.replay {
+            self.damaged += 1;
+            let rest = self
+                .in_len
+                .map(|l| format!("; the last {} bytes are lost", l.saturating_sub(err.offset)))
+                .unwrap_or_else(|| "; the rest of the input is lost".into());
+            self.warnings.push(format!(
+                "{}: damaged at byte {}: {}: {}{rest}",
+                self.in_name, err.offset, err.format, err.problem
+            ));
+        }
+        Ok(())
+    }
+
+    /// Shows the warnings gathered so far.
+    fn flush_warnings(&mut self, progress: &dyn Progress) {
+        for w in self.warnings.drain(..) {
+            progress.warn(&w);
+        }
     }
 
     /// The next packet to write: selected, inside the time window, in the muxer's framing.
@@ -595,12 +801,24 @@ impl Job {
         demux: &mut dyn Demuxer,
     ) -> Result<Option<(usize, Packet)>, PipelineError> {
         loop {
-            let pkt = demux.next_packet().map_err(|err| PipelineError::Format {
-                path: self.in_name.clone(),
-                err,
-            })?;
+            if self.cut_short {
+                return Ok(None);
+            }
+            let pkt = match demux.next_packet() {
+                Ok(p) => p,
+                Err(err) => {
+                    self.absorb(demux)?;
+                    return self.unreadable(err).map(|()| None);
+                }
+            };
+            self.absorb(demux)?;
             let Some(pkt) = pkt else { return Ok(None) };
             let Some(slot) = self.keep.iter().position(|(id, _)| *id == pkt.track) else {
+                // Left out on purpose (--tracks), or a track that was not there when the
+                // output was started: that is media lost, and said at the end.
+                if !self.source_tracks.contains(&pkt.track) && !self.replay {
+                    *self.late.entry(pkt.track).or_default() += 1;
+                }
                 continue;
             };
             let t = Time::new(pkt.dts, self.meta.tracks[slot].timebase);
@@ -655,12 +873,21 @@ impl Job {
         loop {
             let next = match pending.pop_front() {
                 Some(x) => Some(x),
-                None => self.next_kept(demux)?,
+                None => {
+                    let n = self.next_kept(demux);
+                    self.flush_warnings(progress);
+                    n?
+                }
             };
             let Some((slot, mut pkt)) = next else { break };
             pkt.dts = pkt.dts + shift[slot];
             before_each(Time::new(pkt.dts, self.meta.tracks[slot].timebase));
-            muxer.write(&pkt, sink).map_err(out_err)?;
+            if let Err(e) = muxer.write(&pkt, sink) {
+                // A muxer that disagrees with the input (an index built before the damage
+                // showed) is explained by the damage, when there is some.
+                self.absorb(demux)?;
+                return Err(out_err(e));
+            }
             outcome.packets += 1;
             let pos = demux.position();
             if pos.saturating_sub(last_report) >= 1 << 20 {
@@ -670,6 +897,32 @@ impl Job {
         }
         let finish = muxer.finish(sink).map_err(out_err)?;
         outcome.bytes = sink.position();
+        outcome.damaged = self.damaged;
+        for (track, n) in std::mem::take(&mut self.late) {
+            outcome.not_written += n;
+            progress.warn(&format!(
+                "{}: {n} packets of track {track} not written: the track appeared after the output was started",
+                self.in_name
+            ));
+        }
+        for (n, why) in &finish.dropped {
+            outcome.not_written += n;
+            outcome.packets = outcome.packets.saturating_sub(*n);
+            progress.warn(&format!(
+                "{}: {n} packets not written: {why}",
+                self.out_name
+            ));
+        }
+        if self.damaged > 0 {
+            progress.warn(&format!(
+                "{}: salvaged {} packets from {} ({} damaged region{} skipped)",
+                self.out_name,
+                outcome.packets,
+                self.in_name,
+                self.damaged,
+                if self.damaged == 1 { "" } else { "s" }
+            ));
+        }
         Ok((outcome, finish))
     }
 
@@ -708,6 +961,26 @@ impl Job {
             }
         }
         Ok((pending, shift))
+    }
+}
+
+/// An error of the input: damage (with the `--salvage` hint) when salvaging could help, the
+/// plain error otherwise (I/O, unsupported features).
+fn damaged(path: &str, err: FormatError) -> PipelineError {
+    use formats::Problem;
+    match err.problem {
+        Problem::Truncated { .. }
+        | Problem::BadValue { .. }
+        | Problem::Invalid(_)
+        | Problem::Limit { .. } => PipelineError::Damaged {
+            path: path.to_string(),
+            offset: err.offset,
+            message: format!("{}: {}", err.format, err.problem),
+        },
+        _ => PipelineError::Format {
+            path: path.to_string(),
+            err,
+        },
     }
 }
 
@@ -775,6 +1048,50 @@ mod tests {
     }
 
     #[test]
+    fn packets_a_muxer_cannot_write_are_counted_and_reported_once() {
+        // DTSC cannot store a packet earlier than the one before it on its track: of 0, 40,
+        // 20, 60 ms the third is not written, and the run says so in one line.
+        let v = Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MS);
+        let mut d = Listed {
+            meta: Meta {
+                tracks: vec![v],
+                ..Meta::default()
+            },
+            packets: [
+                pkt(1, 0, 0, true),
+                pkt(1, 40, 0, false),
+                pkt(1, 20, 0, false),
+                pkt(1, 60, 0, false),
+            ]
+            .into(),
+        };
+        let plan = Plan {
+            input: "in".into(),
+            output: "out".into(),
+            from: None,
+            to: formats::spec(Format::Dtsc),
+            tracks: Selection::default(),
+            start: None,
+            end: None,
+            force: false,
+            mux: MuxOptions::default(),
+            demux: DemuxOptions::default(),
+            salvage: false,
+        };
+        let mut job = Job::prepare(&plan, &mut d, "in", "out", None, true).unwrap();
+        let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());
+        let mut sink = VecSink::default();
+        let seen = Collect::default();
+        let (outcome, _) = job
+            .run(&mut d, &mut m, &mut sink, &seen, &mut |_| {})
+            .unwrap();
+        assert_eq!((outcome.packets, outcome.not_written), (3, 1));
+        let w = seen.warnings.lock().unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("1 packets not written"), "{w:?}");
+    }
+
+    #[test]
     fn negative_decode_times_shift_every_track_alike() {
         // Video at 90 kHz starting two frames early (an MP4 B-frame shift: dts -6000, pts 0),
         // audio at 48 kHz from 0. Shifting by 6000/90000 s moves audio by exactly 3200 ticks.
@@ -810,8 +1127,9 @@ mod tests {
             force: false,
             mux: MuxOptions::default(),
             demux: DemuxOptions::default(),
+            salvage: false,
         };
-        let mut job = Job::prepare(&plan, &mut d, "in", "out").unwrap();
+        let mut job = Job::prepare(&plan, &mut d, "in", "out", None, true).unwrap();
         let mut m = crate::formats::dtsc::mux::Muxer::with_options(&MuxOptions::default());
         let mut sink = VecSink::default();
         job.run(&mut d, &mut m, &mut sink, &Silent, &mut |_| {})

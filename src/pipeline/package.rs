@@ -85,8 +85,9 @@ pub fn package(plan: &PackagePlan, progress: &dyn Progress) -> Result<Outcome, P
         force: plan.force,
         mux: Default::default(),
         demux: plan.demux.clone(),
+        salvage: false,
     };
-    let (mut demux, _, total) = super::open_both(&base, &base.mux)?;
+    let (mut demux, _, total, seekable) = super::open_both(&base, &base.mux, None)?;
     let dir = AtomicDir::create(&plan.output, plan.force).map_err(out_err)?;
     progress.begin(total);
     let result = (|| {
@@ -94,7 +95,15 @@ pub fn package(plan: &PackagePlan, progress: &dyn Progress) -> Result<Outcome, P
             name: plan.packaging.name(),
             caps: caps(plan.packaging),
         };
-        let mut job = Job::prepare_for(&base, target, demux.as_mut(), &in_name, &out_name)?;
+        let mut job = Job::prepare_for(
+            &base,
+            target,
+            demux.as_mut(),
+            &in_name,
+            &out_name,
+            total,
+            seekable,
+        )?;
         demux.drop_index();
         job.ended = vec![false; job.keep.len()];
         let (mut pending, shift) = job.lookahead_shift(demux.as_mut())?;

@@ -310,6 +310,9 @@ impl HeaderTrack {
         );
         t.init = self.init.clone();
         t.lang = self.lang.clone();
+        // DTSC packets carry their own `keyframe` member; on video it marks keyframes, on
+        // other tracks it is MistServer's key mark.
+        t.marked_keys = kind != TrackKind::Video;
         t.params = match kind {
             TrackKind::Video => Params::Video(Video {
                 width: clamp_u32(self.width),

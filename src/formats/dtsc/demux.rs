@@ -42,6 +42,8 @@ impl Demuxer {
             .map(|t| Builder::new(t.kind == TrackKind::Video, t.timebase))
             .collect();
         let resume = self.scan.position();
+        // The packet pass reports what this pass meets again: keep only the findings before.
+        let before = std::mem::take(&mut self.scan.findings);
         self.scan.seek_to(self.scan.data_start)?;
         while let Some(item) = self.scan.next_item()? {
             let Unit::Packet(p) = item.unit else { continue };
@@ -61,6 +63,7 @@ impl Demuxer {
             });
         }
         self.scan.seek_to(resume)?;
+        self.scan.findings = before;
         Ok(Index {
             tracks: builders.into_iter().map(Builder::finish).collect(),
         })
@@ -79,10 +82,7 @@ impl DemuxerTrait for Demuxer {
             };
             match item.unit {
                 Unit::Packet(p) => match self.scan.track_of(p.track) {
-                    Some(id) => {
-                        let video = self.scan.is_video(id);
-                        return Ok(Some(to_packet(id, video, p, item.offset)));
-                    }
+                    Some(id) => return Ok(Some(to_packet(id, p, item.offset))),
                     None => self.scan.findings.push(Finding::warning(
                         item.offset,
                         format!("packet for unknown track id {} skipped", p.track),
@@ -127,6 +127,11 @@ impl DemuxerTrait for Demuxer {
             pos
         };
         self.scan.seek_to(pos)
+    }
+
+    fn rewind(&mut self) -> Result<(), FormatError> {
+        let at = self.scan.data_start;
+        self.scan.seek_to(at)
     }
 
     fn position(&self) -> u64 {

@@ -25,6 +25,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "application/octet-stream",
     probe,
     open: Some(demux::open),
+    needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         live: true,
@@ -70,11 +71,8 @@ impl super::Reader for StreamReader {
                 }
                 Unit::Packet(p) => {
                     let id = crate::dtsc::TrackId(p.track);
-                    if let Some(t) = self.tracks.iter().find(|t| t.id == id) {
-                        let video = t.kind == crate::dtsc::TrackKind::Video;
-                        return Ok(Some(super::Event::Packet(scan::to_packet(
-                            id, video, p, at,
-                        ))));
+                    if self.tracks.iter().any(|t| t.id == id) {
+                        return Ok(Some(super::Event::Packet(scan::to_packet(id, p, at))));
                     }
                     return Ok(Some(super::Event::Finding(super::Finding::error(
                         at,

@@ -63,25 +63,7 @@ impl Muxer {
 
 /// An unlinked scratch file in `dir` (it vanishes when closed, even after a crash).
 fn scratch_file(dir: &std::path::Path) -> std::io::Result<File> {
-    for n in 0..1000u32 {
-        let p = dir.join(format!(".mist-scratch-{}-{n}", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&p)
-        {
-            Ok(f) => {
-                // Unix keeps the open file alive after unlinking; elsewhere it may refuse,
-                // and the file is then removed when the muxer is dropped... best effort.
-                let _ = std::fs::remove_file(&p);
-                return Ok(f);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("no free scratch file name"))
+    crate::io::scratch::unlinked(dir)
 }
 
 impl Muxer {
@@ -180,10 +162,12 @@ impl MuxerTrait for Muxer {
             ));
         }
         let offset = pts - dts;
-        // MistServer flags keyframes on video only (audio packets are all random access
-        // points); a `keyframe` member on every audio packet would cost 19 bytes each and make
-        // MistServer build a key per audio frame.
-        let keyframe = pkt.keyframe && self.meta.tracks[i].kind == TrackKind::Video;
+        // MistServer flags keyframes on video; on audio only its own key marks, which a DTSC
+        // source carries (`Track::marked_keys`) and which are kept as they are. Other sources
+        // call every audio packet a keyframe: a `keyframe` member on each would cost 19 bytes
+        // and make MistServer build a key per audio frame.
+        let t = &self.meta.tracks[i];
+        let keyframe = pkt.keyframe && (t.kind == TrackKind::Video || t.marked_keys);
         let unit_size = WirePacket::encoded_size(pkt.data.len(), offset, 0, keyframe);
         if !self.builders[i].push(PartInfo {
             dts: Ticks(dts),
@@ -195,8 +179,8 @@ impl MuxerTrait for Muxer {
         }) {
             // MistServer drops packets that go back in time on a track; the index could not
             // describe them.
+            // Counted and reported once by the pipeline at the end.
             self.dropped += 1;
-            tracing::warn!(track = %pkt.track, dts, "dtsc: packet earlier than the previous one on its track dropped");
             return Ok(());
         }
         self.head.clear();
@@ -251,6 +235,16 @@ impl MuxerTrait for Muxer {
                 // MistServer's rule is 15 s; a minute leaves room for clock granularity.
                 fresher_by: std::time::Duration::from_secs(60),
             }],
+            dropped: (self.dropped > 0)
+                .then(|| {
+                    (
+                        self.dropped,
+                        "DTSC cannot store a packet earlier than the one before it on its track"
+                            .to_string(),
+                    )
+                })
+                .into_iter()
+                .collect(),
         })
     }
 }

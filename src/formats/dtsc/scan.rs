@@ -184,7 +184,8 @@ impl Scanner {
             }
             Some(Ok((h, file_len))) => {
                 if h.declared_len + 8 != file_len || h.encoded_len != file_len {
-                    findings.push(Finding::warning(
+                    // MistServer's own files have it: a note, not a warning every convert shows.
+                    findings.push(Finding::info(
                         4,
                         format!(
                             ".dtsh length field says {} bytes but the header object takes {} of the file's {} (MistServer ignores it; so do we)",
@@ -427,19 +428,65 @@ impl Scanner {
         if have == 0 {
             return Ok(None);
         }
-        let Some((magic, size)) = unit::frame(self.reader.buffered(), at)? else {
-            return Err(FormatError::new(
-                FORMAT,
-                at,
-                Problem::Truncated {
-                    what: "unit prefix",
-                    need: 8 - have as u64,
-                },
-            ));
+        let (magic, size) = match unit::frame(self.reader.buffered(), at) {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                return Err(FormatError::new(
+                    FORMAT,
+                    at,
+                    Problem::Truncated {
+                        what: "unit prefix",
+                        need: 8 - have as u64,
+                    },
+                ))
+            }
+            // Not a unit here: damage in the middle of the file. Skip to the next unit,
+            // as MistServer's reader looks for the next `DT` boundary.
+            Err(e) => {
+                self.resync(at, e)?;
+                return self.next_item();
+            }
         };
         let bytes = take_unit(&mut self.reader, size)?;
         let unit = unit::parse(magic, bytes, at)?;
         Ok(Some(Item { offset: at, unit }))
+    }
+
+    /// Skips from `at` (where `why` says no unit starts) to the next offset where a packet
+    /// unit starts whose track is one of the header's, and notes the skipped stretch as one
+    /// finding. Fails with `why` when none comes within [`RESYNC_LIMIT`] bytes.
+    fn resync(&mut self, at: u64, why: FormatError) -> Result<(), FormatError> {
+        let mut from = 1usize;
+        loop {
+            let have = self
+                .reader
+                .fill((from + RESYNC_STEP).min(RESYNC_LIMIT))
+                .map_err(|e| FormatError::io(FORMAT, at, e))?;
+            let buf = self.reader.buffered();
+            let found = (from..have.saturating_sub(11)).find(|&p| {
+                let b = &buf[p..];
+                matches!(unit::frame(b, at + p as u64), Ok(Some((unit::Magic::Packet, n))) if n >= 20)
+                    && self
+                        .track_of(u32::from_be_bytes([b[8], b[9], b[10], b[11]]))
+                        .is_some()
+            });
+            if let Some(p) = found {
+                let _ = self.reader.take(p);
+                self.findings.push(Finding::error(
+                    at,
+                    format!(
+                        "not a DTSC unit ({}): {p} bytes skipped to the next packet at byte {}",
+                        why.problem,
+                        at + p as u64
+                    ),
+                ));
+                return Ok(());
+            }
+            if have >= RESYNC_LIMIT || have < from + RESYNC_STEP {
+                return Err(why);
+            }
+            from = have.saturating_sub(11).max(1);
+        }
     }
 
     /// Offset of the next unread byte.
@@ -466,6 +513,11 @@ impl Scanner {
         self.seekable
     }
 }
+
+/// How far past a broken unit the reader looks for the next packet.
+pub const RESYNC_LIMIT: usize = 16 << 20;
+/// Bytes read at a time while looking.
+const RESYNC_STEP: usize = 1 << 20;
 
 /// Takes one whole unit of `size` bytes from the reader, or reports how much is missing.
 fn take_unit(reader: &mut ChunkReader<Source>, size: u64) -> Result<Bytes, FormatError> {
@@ -504,15 +556,16 @@ fn read_header_at(reader: &mut ChunkReader<Source>, at: u64) -> Result<Header, F
     }
 }
 
-/// The model packet of a wire packet (track already mapped). DTSC flags keyframes on video
-/// only; every packet of another kind (audio, metadata) is a random access point, and the
-/// model says so, as the other demuxers (and ffprobe) do.
-pub fn to_packet(track: TrackId, video: bool, p: WirePacket, offset: u64) -> crate::dtsc::Packet {
+/// The model packet of a wire packet (track already mapped). The `keyframe` member is kept as
+/// the file has it: on video it marks keyframes; on other tracks (every packet of which is a
+/// random access point) it is MistServer's own key mark, which DTSC tracks keep
+/// (`Track::marked_keys`) so a DTSC → DTSC copy writes it back.
+pub fn to_packet(track: TrackId, p: WirePacket, offset: u64) -> crate::dtsc::Packet {
     crate::dtsc::Packet {
         track,
         dts: crate::dtsc::Ticks(p.time.min(i64::MAX as u64) as i64),
         cts: p.offset.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
-        keyframe: p.keyframe || !video,
+        keyframe: p.keyframe,
         data: p.data,
         pos: Some(offset),
     }

@@ -4,7 +4,6 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::aac::AudioSpecificConfig;
 use crate::codec::h264::AvcConfig;
 use crate::codec::mp3::FrameHeader;
 use crate::dtsc::{Audio, Codec, Video};
@@ -73,12 +72,7 @@ pub fn video_config(rec: &[u8], declared: &Codec) -> Option<(Codec, u8, Video)> 
 /// Sample rate and channels from an AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1); the
 /// output rate, as ffprobe reports it (doubled for implicit SBR).
 pub fn aac_params(asc: &[u8]) -> Option<Audio> {
-    let a = AudioSpecificConfig::parse(asc, 0).ok()?;
-    Some(Audio {
-        rate: a.output_sampling_frequency(),
-        channels: a.channels().unwrap_or(0),
-        sample_bits: 16,
-    })
+    crate::codec::aac_audio(asc)
 }
 
 /// Sample rate and channels from the first MP3 frame header of a payload.

@@ -8,6 +8,7 @@ use std::io::{Seek, SeekFrom};
 use bytes::Bytes;
 
 use crate::dtsc::index::{Builder, PartInfo};
+use crate::dtsc::timeline::Timeline;
 use crate::dtsc::{Index, Meta, Packet, Ticks, Time, Track, TrackKind};
 use crate::formats::error::{FormatError, Problem};
 use crate::formats::{Demuxer as DemuxerTrait, Finding};
@@ -48,6 +49,13 @@ pub struct Demuxer {
     read_pos: u64,
     /// Offset of the first tag.
     data_start: u64,
+    /// An error met during the look-ahead at open, given after the packets before it.
+    late_error: Option<FormatError>,
+    /// Packets of tracks that appeared after the look-ahead: (first offset, count) by track.
+    late: std::collections::BTreeMap<crate::dtsc::TrackId, (u64, u64)>,
+    /// Where the index scan met timestamp jumps: (tag offset, the file's clock there, the
+    /// timeline after it), so a seek resumes with the shift in force at its place.
+    jumps: Vec<(u64, Option<i64>, Timeline)>,
 }
 
 /// Opens `src` as FLV (the format table's `open`).
@@ -71,7 +79,13 @@ impl Demuxer {
             finished: false,
             read_pos: 0,
             data_start: u64::from(HEADER_LEN) + PREV_TAG_SIZE_LEN as u64,
+            late_error: None,
+            late: Default::default(),
+            jumps: Vec::new(),
         };
+        d.reader
+            .streams_mut()
+            .set_timeline(Some(Timeline::bridge()));
         loop {
             if let Some(h) = d.reader.header() {
                 d.data_start = u64::from(h.data_offset) + PREV_TAG_SIZE_LEN as u64;
@@ -86,10 +100,20 @@ impl Demuxer {
                     break;
                 }
             }
-            match d.next_event()? {
-                None => break,
-                Some(Event::Packet(p)) => d.queue.push_back(p),
-                Some(other) => d.note(other),
+            match d.next_event() {
+                Ok(None) => break,
+                Ok(Some(Event::Packet(p))) => d.queue.push_back(p),
+                Ok(Some(other)) => d.note(other),
+                // Damage inside the look-ahead: the tracks found so far stand, the packets
+                // before it are delivered, then the error (so salvage keeps them).
+                Err(e)
+                    if d.reader.streams().has(TrackKind::Video)
+                        || d.reader.streams().has(TrackKind::Audio) =>
+                {
+                    d.late_error = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e),
             }
         }
         if d.reader.header().is_none() {
@@ -167,8 +191,11 @@ impl Demuxer {
                 if self.finished {
                     return Ok(None);
                 }
+                // The reader now hands out what the end of input completes (the last tag,
+                // findings, or the error of a cut structure).
                 self.finished = true;
-                return self.reader.finish();
+                self.reader.finish();
+                continue;
             }
             self.fill()?;
         }
@@ -185,10 +212,17 @@ impl Demuxer {
             .collect();
         let resume = self.read_pos;
         let mut streams = Streams::new();
+        // The same timeline as the packets get, so index and packets agree.
+        streams.set_timeline(Some(Timeline::bridge()));
         let mut events = Vec::new();
+        let mut jumps = Vec::new();
         let mut scan = HeaderScan::new(&mut self.src, self.data_start);
         while let Some(st) = scan.next(streams.nal_len().is_some_and(|l| l != 4), false)? {
+            let before = streams.timeline().map_or(0, Timeline::jumps);
             streams.handle(&st.tag, &mut events);
+            if let Some(tl) = streams.timeline().filter(|t| t.jumps() > before) {
+                jumps.push((st.tag.offset, streams.clock(), tl.clone()));
+            }
             for e in events.drain(..) {
                 let Event::Packet(p) = e else { continue };
                 let Some(i) = self.meta.position(p.track) else {
@@ -204,9 +238,16 @@ impl Demuxer {
                 });
             }
         }
+        let damage = scan.damage.take();
+        self.jumps = jumps;
         self.src
             .seek(SeekFrom::Start(resume))
             .map_err(|e| FormatError::io(FORMAT, resume, e))?;
+        // An index that stops at damage would disagree with the packets the reader finds
+        // after it: refuse rather than describe part of the file.
+        if let Some(e) = damage {
+            return Err(e);
+        }
         Ok(Index {
             tracks: builders.into_iter().map(Builder::finish).collect(),
         })
@@ -224,7 +265,10 @@ pub struct ScanTag {
 
 /// Walks the tags of a seekable source reading only their headers and first bytes: small
 /// windows of the file around each header (one `pread` each), skipping over payloads.
-/// Sequence headers, script tags and (when asked) video bodies are read whole.
+/// Sequence headers, script tags and (when asked) video bodies are read whole. Each tag's
+/// `PreviousTagSize` is checked as the next header is read (same window); at a damaged stretch
+/// or a tag cut short the scan stops and says why in [`damage`](Self::damage), since only the
+/// full reader can find the next valid tag.
 pub struct HeaderScan<'a> {
     src: &'a mut Source,
     /// `win[..win_len]` holds the bytes at `win_start`; the rest is reusable space.
@@ -232,10 +276,14 @@ pub struct HeaderScan<'a> {
     win_len: usize,
     win_start: u64,
     at: u64,
+    /// What the `PreviousTagSize` before `at` must say.
+    prev_size: u32,
+    /// Why the scan stopped before the end of the input, when it did.
+    pub damage: Option<FormatError>,
 }
 
 impl<'a> HeaderScan<'a> {
-    /// A scan from the tag header at `at`.
+    /// A scan from the tag header at `at` (just after the file's first `PreviousTagSize`).
     pub fn new(src: &'a mut Source, at: u64) -> Self {
         HeaderScan {
             src,
@@ -243,6 +291,8 @@ impl<'a> HeaderScan<'a> {
             win_len: 0,
             win_start: 0,
             at,
+            prev_size: 0,
+            damage: None,
         }
     }
 
@@ -271,22 +321,78 @@ impl<'a> HeaderScan<'a> {
         Ok(self.win.get(from..to).unwrap_or(&[]))
     }
 
-    /// The next tag, or `None` at the end (or at a tag cut short by the end). Sequence
-    /// headers are always read whole; other video (audio) tags when `whole_video`
-    /// (`whole_audio`) asks for it.
+    /// The next tag, or `None` at the end (or where the scan found damage: see
+    /// [`damage`](Self::damage)). Sequence headers are always read whole; other video
+    /// (audio) tags when `whole_video` (`whole_audio`) asks for it.
     pub fn next(
         &mut self,
         whole_video: bool,
         whole_audio: bool,
     ) -> Result<Option<ScanTag>, FormatError> {
+        if self.damage.is_some() {
+            return Ok(None);
+        }
         let at = self.at;
-        let head = self.bytes_at(at, TAG_HEADER_LEN + SCAN_PREFIX)?;
+        let trailer = at.saturating_sub(PREV_TAG_SIZE_LEN as u64);
+        const LOOK: usize = PREV_TAG_SIZE_LEN + TAG_HEADER_LEN + SCAN_PREFIX;
+        let mut look = [0u8; LOOK];
+        let got = {
+            let b = self.bytes_at(trailer, LOOK)?;
+            look[..b.len()].copy_from_slice(b);
+            b.len()
+        };
+        let (prev, head) = look[..got].split_at(got.min(PREV_TAG_SIZE_LEN));
+        if head.is_empty() {
+            // The end: a missing last PreviousTagSize is tolerated, a cut one is not.
+            if !prev.is_empty() && prev.len() < PREV_TAG_SIZE_LEN {
+                self.damage = Some(FormatError::new(
+                    FORMAT,
+                    trailer,
+                    Problem::Truncated {
+                        what: "PreviousTagSize",
+                        need: (PREV_TAG_SIZE_LEN - prev.len()) as u64,
+                    },
+                ));
+            }
+            return Ok(None);
+        }
+        let prev = prev
+            .try_into()
+            .map(u32::from_be_bytes)
+            .unwrap_or(self.prev_size);
         let Some(hb) = head.get(..TAG_HEADER_LEN) else {
+            self.damage = Some(FormatError::new(
+                FORMAT,
+                at,
+                Problem::Truncated {
+                    what: "tag header",
+                    need: (TAG_HEADER_LEN - head.len()) as u64,
+                },
+            ));
             return Ok(None);
         };
         let mut hbuf = [0u8; TAG_HEADER_LEN];
         hbuf.copy_from_slice(hb);
         let h = TagHeader::from_bytes(&hbuf);
+        let known = matches!(
+            h.tag_type,
+            TagType::AUDIO | TagType::VIDEO | TagType::SCRIPT
+        ) && h.reserved == 0;
+        if prev != self.prev_size || !known {
+            self.damage = Some(FormatError::invalid(
+                FORMAT,
+                if prev != self.prev_size { trailer } else { at },
+                if prev != self.prev_size {
+                    format!(
+                        "PreviousTagSize is {prev} but the tag before it takes {} bytes",
+                        self.prev_size
+                    )
+                } else {
+                    format!("no valid tag here (type {})", h.tag_type.0)
+                },
+            ));
+            return Ok(None);
+        }
         let size = h.data_size as usize;
         let prefix = &head[TAG_HEADER_LEN..];
         let prefix = &prefix[..prefix.len().min(size)];
@@ -296,16 +402,38 @@ impl<'a> HeaderScan<'a> {
             TagType::AUDIO => whole_audio || is_config(&h, prefix),
             _ => false,
         } || size <= SCAN_PREFIX;
+        let end = at + u64::from(h.tag_size());
+        if self.src.len().is_some_and(|l| end > l) {
+            self.damage = Some(FormatError::new(
+                FORMAT,
+                at,
+                Problem::Truncated {
+                    what: "tag body (the tag runs past the end of the file)",
+                    need: end - self.src.len().unwrap_or(end),
+                },
+            ));
+            return Ok(None);
+        }
+        let prefix = Bytes::copy_from_slice(prefix);
         let body = if whole {
             let b = self.bytes_at(at + TAG_HEADER_LEN as u64, size)?;
             if b.len() < size {
+                self.damage = Some(FormatError::new(
+                    FORMAT,
+                    at,
+                    Problem::Truncated {
+                        what: "tag body (the tag runs past the end of the file)",
+                        need: (size - b.len()) as u64,
+                    },
+                ));
                 return Ok(None);
             }
             Bytes::copy_from_slice(b)
         } else {
-            Bytes::copy_from_slice(prefix)
+            prefix
         };
-        self.at = at + u64::from(h.tag_size()) + PREV_TAG_SIZE_LEN as u64;
+        self.prev_size = h.tag_size();
+        self.at = end + PREV_TAG_SIZE_LEN as u64;
         Ok(Some(ScanTag {
             missing: size - body.len(),
             tag: Tag {
@@ -336,20 +464,31 @@ impl DemuxerTrait for Demuxer {
         if let Some(p) = self.queue.pop_front() {
             return Ok(Some(p));
         }
+        if let Some(e) = self.late_error.take() {
+            return Err(e);
+        }
         loop {
             match self.next_event()? {
-                None => return Ok(None),
+                None => {
+                    // Counted, and said once at the end.
+                    for (track, (at, n)) in std::mem::take(&mut self.late) {
+                        self.findings.push(Finding::warning(
+                            at,
+                            format!(
+                                "track {track} first appears here, after the look-ahead at open: its {n} packets are not read"
+                            ),
+                        ));
+                    }
+                    return Ok(None);
+                }
                 Some(Event::Packet(p)) => {
                     if self.meta.track(p.track).is_some() {
                         return Ok(Some(p));
                     }
-                    self.findings.push(Finding::warning(
-                        p.pos.unwrap_or(0),
-                        format!(
-                            "track {} first appears after the look-ahead at open; its packets are skipped",
-                            p.track
-                        ),
-                    ));
+                    self.late
+                        .entry(p.track)
+                        .or_insert((p.pos.unwrap_or(0), 0))
+                        .1 += 1;
                 }
                 Some(other) => self.note(other),
             }
@@ -389,11 +528,37 @@ impl DemuxerTrait for Demuxer {
         self.eof = false;
         self.finished = false;
         self.queue.clear();
+        self.late_error = None;
         // Events parsed before the seek (the read-ahead of `open`) must not come out after it.
         self.reader.restart_at(pos);
+        // Index times are on the timeline: resume it as it was at the last jump before `pos`
+        // (the file's own clock from there), or from the start.
+        let (clock, mut timeline) = match self.jumps.iter().rev().find(|j| j.0 <= pos) {
+            Some((_, clock, tl)) => (*clock, tl.clone()),
+            None => (best.is_some().then_some(time.0), Timeline::bridge()),
+        };
+        timeline.resume();
+        let streams = self.reader.streams_mut();
+        streams.set_clock(clock);
+        streams.set_timeline(Some(timeline));
+        Ok(())
+    }
+
+    fn rewind(&mut self) -> Result<(), FormatError> {
+        let pos = self.data_start;
+        self.src
+            .seek(SeekFrom::Start(pos))
+            .map_err(|e| FormatError::io(FORMAT, pos, e))?;
+        self.read_pos = pos;
+        self.eof = false;
+        self.finished = false;
+        self.queue.clear();
+        self.late_error = None;
+        self.reader.restart_at(pos);
+        self.reader.streams_mut().set_clock(None);
         self.reader
             .streams_mut()
-            .set_clock(best.is_some().then_some(time.0));
+            .set_timeline(Some(Timeline::bridge()));
         Ok(())
     }
 

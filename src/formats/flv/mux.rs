@@ -501,6 +501,7 @@ impl MuxerTrait for Muxer {
         Ok(Finish {
             patches: patch.map(|b| vec![(self.meta_at, b)]).unwrap_or_default(),
             side_files: Vec::new(),
+            dropped: Vec::new(),
         })
     }
 }

@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use crate::dtsc::time::Unwrapper;
+use crate::dtsc::timeline::Timeline;
 use crate::dtsc::{Audio, Codec, Packet, Params, Ticks, Timebase, Track, TrackId, TrackKind};
 use crate::formats::error::{FormatError, Problem};
 use crate::formats::Finding;
@@ -149,10 +150,6 @@ impl Chunks {
         out.freeze()
     }
 
-    fn skip(&mut self, n: usize) {
-        let _ = self.take(n);
-    }
-
     fn clear(&mut self) {
         self.chunks.clear();
         self.len = 0;
@@ -160,6 +157,11 @@ impl Chunks {
 }
 
 /// The framing layer: header, `PreviousTagSize` checks, whole tags.
+///
+/// A tag is handed out once the `PreviousTagSize` after it is read (or the input ends), so a
+/// tag whose trailer is wrong *and* is followed by no valid tag is known to be part of a
+/// damaged stretch and is dropped with it: one finding per damaged stretch, saying how many
+/// bytes were skipped.
 #[derive(Debug)]
 pub struct TagReader {
     buf: Chunks,
@@ -167,14 +169,30 @@ pub struct TagReader {
     offset: u64,
     state: State,
     pending: VecDeque<Item>,
-    /// Offset of the `PreviousTagSize` last found wrong (a broken tag may follow).
-    suspect: bool,
+    /// The last tag, waiting for its `PreviousTagSize`.
+    held: Option<Tag>,
+    /// A `PreviousTagSize` found wrong: (its offset, the value, the expected value). What
+    /// follows decides whether it was only a bad field or the start of a damaged stretch.
+    suspect: Option<(u64, u32, u32)>,
+    /// The input has ended ([`finish`](Self::finish)).
+    eof: bool,
+    /// What the end of input left to say, handed out after the pending items.
+    end_error: Option<FormatError>,
+    ended: bool,
 }
 
 impl Default for TagReader {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// True for the tag types FLV defines, with the reserved bits clear.
+fn plausible(h: &TagHeader) -> bool {
+    matches!(
+        h.tag_type,
+        TagType::AUDIO | TagType::VIDEO | TagType::SCRIPT
+    ) && h.reserved == 0
 }
 
 impl TagReader {
@@ -185,7 +203,11 @@ impl TagReader {
             offset: 0,
             state: State::Header,
             pending: VecDeque::new(),
-            suspect: false,
+            held: None,
+            suspect: None,
+            eof: false,
+            end_error: None,
+            ended: false,
         }
     }
 
@@ -212,9 +234,13 @@ impl TagReader {
     pub fn reset_to_tag(&mut self, offset: u64) {
         self.buf.clear();
         self.pending.clear();
+        self.held = None;
         self.offset = offset;
         self.state = State::Tag;
-        self.suspect = false;
+        self.suspect = None;
+        self.eof = false;
+        self.end_error = None;
+        self.ended = false;
     }
 
     /// Hands over the next chunk of input.
@@ -227,176 +253,265 @@ impl TagReader {
         self.buf.take(n)
     }
 
-    /// The next item, `Ok(None)` when more bytes are needed.
+    /// The next item, `Ok(None)` when more bytes are needed (or, after
+    /// [`finish`](Self::finish), at the end). After `finish`, a stream that stopped inside a
+    /// structure gives its last items and then that error.
     pub fn next_item(&mut self) -> Result<Option<Item>, FormatError> {
         loop {
             if let Some(i) = self.pending.pop_front() {
                 return Ok(Some(i));
             }
-            match self.state {
-                State::Header => {
-                    let Some(h) = self.buf.peek::<{ HEADER_LEN as usize }>() else {
-                        return Ok(None);
-                    };
-                    let header = Header::parse(&mut Cursor::from_slice(&h, self.offset, FORMAT))?;
-                    self.consume(HEADER_LEN as usize);
-                    let pad = u64::from(header.data_offset - HEADER_LEN);
-                    self.state = if pad > 0 {
-                        State::Padding(pad)
-                    } else {
-                        State::PrevSize(0)
-                    };
-                    return Ok(Some(Item::Header(header)));
+            if self.ended {
+                return match self.end_error.take() {
+                    Some(e) => Err(e),
+                    None => Ok(None),
+                };
+            }
+            if !self.step()? {
+                if self.eof {
+                    self.end();
+                    continue;
                 }
-                State::Padding(left) => {
-                    let n = (left as usize).min(self.buf.len);
-                    if n == 0 {
-                        return Ok(None);
-                    }
-                    self.consume(n);
-                    let left = left - n as u64;
-                    self.state = if left == 0 {
-                        State::PrevSize(0)
-                    } else {
-                        State::Padding(left)
-                    };
-                }
-                State::PrevSize(want) => {
-                    let Some(b) = self.buf.peek::<PREV_TAG_SIZE_LEN>() else {
-                        return Ok(None);
-                    };
-                    let got = u32::from_be_bytes(b);
-                    let at = self.offset;
-                    self.consume(PREV_TAG_SIZE_LEN);
-                    self.state = State::Tag;
-                    if got != want {
-                        self.suspect = true;
-                        return Ok(Some(Item::Finding(Finding::error(
-                            at,
-                            format!(
-                                "PreviousTagSize is {got} but the tag before it takes {want} bytes"
-                            ),
-                        ))));
-                    }
-                    self.suspect = false;
-                }
-                State::Tag => {
-                    let Some(h) = self.buf.peek::<TAG_HEADER_LEN>() else {
-                        return Ok(None);
-                    };
-                    let header = TagHeader::from_bytes(&h);
-                    let plausible = matches!(
-                        header.tag_type,
-                        TagType::AUDIO | TagType::VIDEO | TagType::SCRIPT
-                    ) && header.reserved == 0;
-                    if !plausible && self.suspect {
-                        // The size before was wrong and this is no tag: look for the next one.
-                        match self.resync()? {
-                            Some(skipped) => {
-                                let at = self.offset - skipped as u64;
-                                return Ok(Some(Item::Finding(Finding::error(
-                                    at,
-                                    format!("{skipped} bytes of garbage skipped to the next tag"),
-                                ))));
-                            }
-                            None => return Ok(None),
-                        }
-                    }
-                    let total = TAG_HEADER_LEN + header.data_size as usize;
-                    if self.buf.len < total {
-                        return Ok(None);
-                    }
-                    let offset = self.offset;
-                    let mut raw = self.consume(total);
-                    let body = raw.split_off(TAG_HEADER_LEN);
-                    self.state = State::PrevSize(header.tag_size());
-                    return Ok(Some(Item::Tag(Tag {
-                        offset,
-                        header,
-                        body,
-                    })));
-                }
+                return Ok(None);
             }
         }
     }
 
-    /// Looks for the next offset where a plausible tag starts and is followed by the right
-    /// `PreviousTagSize`; skips to it and returns how many bytes were skipped, or `None` when
-    /// more input is needed to decide. Fails when nothing is found within [`RESYNC_WINDOW`].
-    fn resync(&mut self) -> Result<Option<usize>, FormatError> {
+    /// One step of framing; false when more input is needed.
+    fn step(&mut self) -> Result<bool, FormatError> {
+        match self.state {
+            State::Header => {
+                let Some(h) = self.buf.peek::<{ HEADER_LEN as usize }>() else {
+                    return Ok(false);
+                };
+                let header = Header::parse(&mut Cursor::from_slice(&h, self.offset, FORMAT))?;
+                self.consume(HEADER_LEN as usize);
+                let pad = u64::from(header.data_offset - HEADER_LEN);
+                self.state = if pad > 0 {
+                    State::Padding(pad)
+                } else {
+                    State::PrevSize(0)
+                };
+                self.pending.push_back(Item::Header(header));
+            }
+            State::Padding(left) => {
+                let n = (left as usize).min(self.buf.len);
+                if n == 0 {
+                    return Ok(false);
+                }
+                self.consume(n);
+                let left = left - n as u64;
+                self.state = if left == 0 {
+                    State::PrevSize(0)
+                } else {
+                    State::Padding(left)
+                };
+            }
+            State::PrevSize(want) => {
+                let Some(b) = self.buf.peek::<PREV_TAG_SIZE_LEN>() else {
+                    return Ok(false);
+                };
+                let got = u32::from_be_bytes(b);
+                let at = self.offset;
+                self.consume(PREV_TAG_SIZE_LEN);
+                self.state = State::Tag;
+                if got == want {
+                    self.release();
+                } else {
+                    self.suspect = Some((at, got, want));
+                }
+            }
+            State::Tag => {
+                let Some(h) = self.buf.peek::<TAG_HEADER_LEN>() else {
+                    return Ok(false);
+                };
+                let header = TagHeader::from_bytes(&h);
+                if !plausible(&header) {
+                    // An unknown tag type framed by a right PreviousTagSize is a tag (kept,
+                    // and reported by the stream layer); anything else is garbage.
+                    let total = TAG_HEADER_LEN + header.data_size as usize;
+                    let framed = if self.suspect.is_some() || total > RESYNC_WINDOW {
+                        Some(false)
+                    } else {
+                        self.buf
+                            .peek_at::<PREV_TAG_SIZE_LEN>(total)
+                            .map(|s| u32::from_be_bytes(s) == header.tag_size())
+                    };
+                    match framed {
+                        Some(true) => {}
+                        Some(false) => return self.resync(),
+                        None if self.eof => return self.resync(),
+                        None => return Ok(false),
+                    }
+                }
+                let total = TAG_HEADER_LEN + header.data_size as usize;
+                if self.buf.len < total {
+                    return Ok(false);
+                }
+                // The tag before had a wrong trailer but this one is a tag: the field was bad,
+                // the tag is kept.
+                self.release();
+                let offset = self.offset;
+                let mut raw = self.consume(total);
+                let body = raw.split_off(TAG_HEADER_LEN);
+                self.state = State::PrevSize(header.tag_size());
+                self.held = Some(Tag {
+                    offset,
+                    header,
+                    body,
+                });
+            }
+        }
+        Ok(true)
+    }
+
+    /// Hands out the held tag, and the finding about a wrong `PreviousTagSize` after it.
+    fn release(&mut self) {
+        if let Some(t) = self.held.take() {
+            self.pending.push_back(Item::Tag(t));
+        }
+        if let Some((at, got, want)) = self.suspect.take() {
+            self.pending.push_back(Item::Finding(Finding::error(
+                at,
+                format!("PreviousTagSize is {got} but the tag before it takes {want} bytes"),
+            )));
+        }
+    }
+
+    /// Skips garbage up to the next offset where a plausible tag starts and is followed by the
+    /// right `PreviousTagSize`; the held tag, when its own trailer was wrong, goes with it.
+    /// Returns false when more input is needed to decide.
+    fn resync(&mut self) -> Result<bool, FormatError> {
         let limit = self.buf.len.min(RESYNC_WINDOW);
+        let mut found = None;
         for p in 1..limit {
             let Some(h) = self.buf.peek_at::<TAG_HEADER_LEN>(p) else {
                 break;
             };
             let t = TagHeader::from_bytes(&h);
-            if !matches!(
-                t.tag_type,
-                TagType::AUDIO | TagType::VIDEO | TagType::SCRIPT
-            ) || t.reserved != 0
-                || t.stream_id != 0
-            {
+            if !plausible(&t) || t.stream_id != 0 {
                 continue;
             }
             let end = p + TAG_HEADER_LEN + t.data_size as usize;
             match self.buf.peek_at::<PREV_TAG_SIZE_LEN>(end) {
                 Some(s) if u32::from_be_bytes(s) == t.tag_size() => {
-                    self.offset += p as u64;
-                    self.buf.skip(p);
-                    self.suspect = false;
-                    return Ok(Some(p));
+                    found = Some(p);
+                    break;
                 }
                 Some(_) => continue,
-                // Can't tell yet; a larger buffer may settle it.
-                None if self.buf.len < RESYNC_WINDOW => return Ok(None),
+                // Can't tell yet; more input may settle it.
+                None if !self.eof && self.buf.len < RESYNC_WINDOW => return Ok(false),
                 None => continue,
             }
         }
-        if self.buf.len >= RESYNC_WINDOW {
-            return Err(FormatError::invalid(
-                FORMAT,
-                self.offset,
-                format!("no valid tag within {RESYNC_WINDOW} bytes after a broken one"),
-            ));
+        if found.is_none() && !self.eof && self.buf.len < RESYNC_WINDOW {
+            return Ok(false);
         }
-        Ok(None)
+        // Where the damaged stretch starts: the held tag when its trailer was wrong too.
+        let (from, dropped) = match (self.suspect.take(), self.held.take()) {
+            (Some(_), Some(t)) => (t.offset, true),
+            (Some((at, _, _)), None) => (at, false),
+            (None, held) => {
+                if let Some(t) = held {
+                    self.pending.push_back(Item::Tag(t));
+                }
+                (self.offset, false)
+            }
+        };
+        let what = if dropped {
+            "a tag with a wrong PreviousTagSize and no valid tag after it"
+        } else {
+            "no valid tag here"
+        };
+        match found {
+            Some(p) => {
+                self.consume(p);
+                self.pending.push_back(Item::Finding(Finding::error(
+                    from,
+                    format!(
+                        "{what}: {} bytes skipped to the next tag at byte {}",
+                        self.offset - from,
+                        self.offset
+                    ),
+                )));
+                Ok(true)
+            }
+            None if self.buf.len >= RESYNC_WINDOW => Err(FormatError::invalid(
+                FORMAT,
+                from,
+                format!("{what}, nor within {RESYNC_WINDOW} bytes after it"),
+            )),
+            None => {
+                // The input ended before a valid tag came.
+                let n = self.buf.len;
+                self.consume(n);
+                self.end_error = Some(FormatError::invalid(
+                    FORMAT,
+                    from,
+                    format!(
+                        "{what} before the end of the file ({} bytes skipped)",
+                        self.offset - from
+                    ),
+                ));
+                self.ended = true;
+                Ok(true)
+            }
+        }
     }
 
-    /// End of input: an error if it stopped inside a structure. A missing last
-    /// `PreviousTagSize` (nothing at all after the last tag) is tolerated.
-    pub fn finish(&mut self) -> Result<Option<Finding>, FormatError> {
+    /// The input ended here: hand out the held tag and say what was cut short.
+    fn end(&mut self) {
+        self.ended = true;
         let left = self.buf.len;
+        let at = self.offset;
         match self.state {
-            State::PrevSize(want) if left == 0 && want != 0 => Ok(Some(Finding::warning(
-                self.offset,
-                "the file ends without the last PreviousTagSize",
-            ))),
-            State::PrevSize(_) | State::Tag if left == 0 => Ok(None),
-            State::Header => Err(FormatError::new(
-                FORMAT,
-                self.offset + left as u64,
-                Problem::Truncated {
-                    what: "FLV header",
-                    need: (HEADER_LEN as usize - left) as u64,
-                },
-            )),
-            State::Padding(n) => Err(FormatError::new(
-                FORMAT,
-                self.offset + left as u64,
-                Problem::Truncated {
-                    what: "FLV header padding",
-                    need: n - left as u64,
-                },
-            )),
-            State::PrevSize(_) => Err(FormatError::new(
-                FORMAT,
-                self.offset + left as u64,
-                Problem::Truncated {
-                    what: "PreviousTagSize",
-                    need: (PREV_TAG_SIZE_LEN - left) as u64,
-                },
-            )),
+            State::PrevSize(want) if left == 0 && want != 0 => {
+                // The tag is whole; only its trailer is missing (tolerated).
+                if let Some(t) = self.held.take() {
+                    self.pending.push_back(Item::Tag(t));
+                }
+                self.pending.push_back(Item::Finding(Finding::warning(
+                    at,
+                    "the file ends without the last PreviousTagSize",
+                )));
+            }
+            State::PrevSize(_) | State::Tag if left == 0 => self.release(),
+            State::Header => {
+                self.end_error = Some(FormatError::new(
+                    FORMAT,
+                    at,
+                    Problem::Truncated {
+                        what: "FLV header",
+                        need: (HEADER_LEN as usize - left) as u64,
+                    },
+                ))
+            }
+            State::Padding(n) => {
+                self.end_error = Some(FormatError::new(
+                    FORMAT,
+                    at,
+                    Problem::Truncated {
+                        what: "FLV header padding",
+                        need: n - left as u64,
+                    },
+                ))
+            }
+            State::PrevSize(_) => {
+                // The tag is whole, its trailer cut: keep the tag, report the cut.
+                if let Some(t) = self.held.take() {
+                    self.pending.push_back(Item::Tag(t));
+                }
+                self.end_error = Some(FormatError::new(
+                    FORMAT,
+                    at,
+                    Problem::Truncated {
+                        what: "PreviousTagSize",
+                        need: (PREV_TAG_SIZE_LEN - left) as u64,
+                    },
+                ))
+            }
             State::Tag => {
+                self.release();
                 let need = match self.buf.peek::<TAG_HEADER_LEN>() {
                     None => (TAG_HEADER_LEN - left) as u64,
                     Some(h) => {
@@ -404,17 +519,10 @@ impl TagReader {
                         (TAG_HEADER_LEN + t.data_size as usize).saturating_sub(left) as u64
                     }
                 };
-                if need == 0 {
-                    // Waiting to resync after a broken tag, and the input ended first.
-                    return Err(FormatError::invalid(
-                        FORMAT,
-                        self.offset,
-                        "no valid tag after a broken one before the end of the file",
-                    ));
-                }
-                Err(FormatError::new(
+                // Reported where the cut tag starts: everything from there on is lost.
+                self.end_error = Some(FormatError::new(
                     FORMAT,
-                    self.offset + left as u64,
+                    at,
                     Problem::Truncated {
                         what: if left < TAG_HEADER_LEN {
                             "tag header"
@@ -423,9 +531,15 @@ impl TagReader {
                         },
                         need,
                     },
-                ))
+                ));
             }
         }
+    }
+
+    /// End of input: what is buffered is framed, and [`next_item`](Self::next_item) then
+    /// hands out the last items and, when the stream stopped inside a structure, the error.
+    pub fn finish(&mut self) {
+        self.eof = true;
     }
 }
 
@@ -484,6 +598,8 @@ pub struct Streams {
     /// The last unwrapped timestamp in ms.
     clock: Option<i64>,
     warned_early: [bool; 2],
+    /// Bridges timestamp jumps (demuxing); `None` keeps the file's times (analysing).
+    timeline: Option<Timeline>,
 }
 
 impl Default for Streams {
@@ -501,6 +617,7 @@ impl Streams {
             order: Vec::new(),
             clock: None,
             warned_early: [false; 2],
+            timeline: None,
         }
     }
 
@@ -540,6 +657,35 @@ impl Streams {
     /// unwrapping stays right.
     pub fn set_clock(&mut self, ms: Option<i64>) {
         self.clock = ms;
+    }
+
+    /// The last unwrapped timestamp, in the file's own time (ms).
+    pub fn clock(&self) -> Option<i64> {
+        self.clock
+    }
+
+    /// Runs packet times through `timeline` (discontinuities bridged or observed).
+    pub fn set_timeline(&mut self, timeline: Option<Timeline>) {
+        self.timeline = timeline;
+    }
+
+    /// The timeline, when one is set.
+    pub fn timeline(&self) -> Option<&Timeline> {
+        self.timeline.as_ref()
+    }
+
+    /// Hands a packet out through the timeline.
+    fn emit(&mut self, mut p: Packet, out: &mut Vec<Event>) {
+        if let Some(tl) = &mut self.timeline {
+            let slot = usize::from(p.track != VIDEO_TRACK);
+            let placed = tl.place(slot, Timebase::MS, p.dts);
+            if let Some(f) = crate::formats::timeline_finding(&placed, p.pos.unwrap_or(0), p.track)
+            {
+                out.push(Event::Finding(f));
+            }
+            placed.apply(&mut p.dts, &mut p.cts);
+        }
+        out.push(Event::Packet(p));
     }
 
     /// Bytes per NAL length prefix of the video track, once its configuration is known.
@@ -701,7 +847,7 @@ impl Streams {
             out.push(Event::Tracks(self.tracks()));
         }
         if let Some(p) = packet {
-            out.push(Event::Packet(p));
+            self.emit(p, out);
         }
     }
 
@@ -843,14 +989,15 @@ impl Streams {
                 } else {
                     payload
                 };
-                out.push(Event::Packet(Packet {
+                let p = Packet {
                     track: VIDEO_TRACK,
                     dts,
                     cts: vh.composition_time,
                     keyframe: vh.is_key(),
                     data,
                     pos: Some(tag.offset),
-                }));
+                };
+                self.emit(p, out);
             }
             VideoPacket::Unsupported(_) => {}
         }
@@ -1021,9 +1168,10 @@ impl Reader {
         }
     }
 
-    /// End of input: an error if the stream stopped inside a structure.
-    pub fn finish(&mut self) -> Result<Option<Event>, FormatError> {
-        Ok(self.tags.finish()?.map(Event::Finding))
+    /// End of input: [`next_event`](Self::next_event) then gives the last events and, when
+    /// the stream stopped inside a structure, the error.
+    pub fn finish(&mut self) {
+        self.tags.finish();
     }
 }
 
@@ -1045,12 +1193,28 @@ mod tests {
                 }
             }
         }
-        match r.finish() {
-            Ok(e) => {
-                out.extend(e);
-                (out, None)
+        r.finish();
+        loop {
+            match r.next_event() {
+                Ok(Some(e)) => out.push(e),
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e.offset)),
             }
-            Err(e) => (out, Some(e.offset)),
+        }
+    }
+
+    /// Every item of a whole input, and the error at its end.
+    fn items(f: &[u8]) -> (Vec<Item>, Option<FormatError>) {
+        let mut r = TagReader::new();
+        r.feed(Bytes::from(f.to_vec()));
+        r.finish();
+        let mut items = Vec::new();
+        loop {
+            match r.next_item() {
+                Ok(Some(i)) => items.push(i),
+                Ok(None) => return (items, None),
+                Err(e) => return (items, Some(e)),
+            }
         }
     }
 
@@ -1095,13 +1259,8 @@ mod tests {
         f.extend_from_slice(&99u32.to_be_bytes());
         TagHeader::new(TagType::AUDIO, 0, 5).write(&mut f);
         f.extend_from_slice(&11u32.to_be_bytes());
-        let mut r = TagReader::new();
-        r.feed(Bytes::from(f.clone()));
-        let mut items = Vec::new();
-        while let Some(i) = r.next_item().unwrap() {
-            items.push(i);
-        }
-        assert!(r.finish().unwrap().is_none());
+        let (items, end) = items(&f);
+        assert!(end.is_none());
         assert_eq!(items.len(), 4, "{items:?}");
         match &items[2] {
             Item::Finding(fd) => assert_eq!(fd.offset, 9 + 4 + 12),
@@ -1117,35 +1276,96 @@ mod tests {
     fn garbage_after_a_wrong_size_ends_in_an_error_not_a_panic() {
         // A wrong PreviousTagSize, then bytes that are no tag (type 0x3f, small size) and
         // nothing valid after them: the reader waits for a resync point and, at the end,
-        // reports the broken stretch.
+        // reports the broken stretch from the bad size on.
         let mut f = Vec::new();
         Header::new(true, false).write(&mut f);
         f.extend_from_slice(&[0, 0, 0, 7]);
         f.extend_from_slice(&[0x3f, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
         f.extend_from_slice(&[0x55; 40]);
-        let mut r = TagReader::new();
-        r.feed(Bytes::from(f.clone()));
-        let mut n = 0;
-        while r.next_item().unwrap().is_some() {
-            n += 1;
-        }
-        assert_eq!(n, 2, "header and the PreviousTagSize finding");
-        let e = r.finish().unwrap_err();
-        assert_eq!(e.offset, 13);
+        let (items, end) = items(&f);
+        assert_eq!(items.len(), 1, "the header: {items:?}");
+        let e = end.unwrap();
+        assert_eq!(e.offset, 9);
+        assert!(e.to_string().contains("55 bytes skipped"), "{e}");
     }
 
     #[test]
-    fn truncated_tag_is_an_error_at_the_end_offset() {
+    fn garbage_between_tags_is_one_finding_and_reading_goes_on() {
+        // Hand-built: two audio tags with 50 bytes of 0x55 between them (inserted after the
+        // first tag's PreviousTagSize): one finding at the garbage, both tags kept.
+        let mut f = Vec::new();
+        Header::new(false, true).write(&mut f);
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        TagHeader::new(TagType::AUDIO, 3, 0).write(&mut f);
+        f.extend_from_slice(&[0xaf, 1, 1]);
+        f.extend_from_slice(&14u32.to_be_bytes());
+        let garbage_at = f.len() as u64;
+        f.extend_from_slice(&[0x55; 50]);
+        TagHeader::new(TagType::AUDIO, 3, 23).write(&mut f);
+        f.extend_from_slice(&[0xaf, 1, 2]);
+        f.extend_from_slice(&14u32.to_be_bytes());
+        let (items, end) = items(&f);
+        assert!(end.is_none());
+        let got: Vec<String> = items
+            .iter()
+            .map(|i| match i {
+                Item::Header(_) => "header".to_string(),
+                Item::Tag(t) => format!("tag {}", t.offset),
+                Item::Finding(x) => format!("finding {} {}", x.offset, x.message),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "header".to_string(),
+                "tag 13".into(),
+                format!("finding {garbage_at} no valid tag here: 50 bytes skipped to the next tag at byte {}", garbage_at + 50),
+                format!("tag {}", garbage_at + 50),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tag_whose_trailer_and_successor_are_garbage_goes_with_the_damage() {
+        // A tag header claiming 20 bytes where only 3 of its body came before garbage: its
+        // PreviousTagSize is wrong and no tag follows, so the tag is part of the damaged
+        // stretch, reported once from its offset.
+        let mut f = Vec::new();
+        Header::new(false, true).write(&mut f);
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        TagHeader::new(TagType::AUDIO, 20, 0).write(&mut f);
+        f.extend_from_slice(&[0xaf, 1, 1]);
+        f.extend_from_slice(&[0x55; 60]);
+        let next = f.len() as u64;
+        TagHeader::new(TagType::AUDIO, 3, 23).write(&mut f);
+        f.extend_from_slice(&[0xaf, 1, 2]);
+        f.extend_from_slice(&14u32.to_be_bytes());
+        let (items, end) = items(&f);
+        assert!(end.is_none());
+        assert_eq!(items.len(), 3, "{items:?}");
+        match &items[1] {
+            Item::Finding(x) => {
+                assert_eq!(x.offset, 13);
+                assert!(
+                    x.message.contains(&format!("{} bytes skipped", next - 13)),
+                    "{x:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&items[2], Item::Tag(t) if t.offset == next));
+    }
+
+    #[test]
+    fn truncated_tag_is_an_error_where_the_tag_starts() {
         let mut f = Vec::new();
         Header::new(true, false).write(&mut f);
         f.extend_from_slice(&[0, 0, 0, 0]);
         TagHeader::new(TagType::AUDIO, 10, 0).write(&mut f);
         f.extend_from_slice(&[0xaf, 1, 2]);
-        let mut r = TagReader::new();
-        r.feed(Bytes::from(f.clone()));
-        while r.next_item().unwrap().is_some() {}
-        let e = r.finish().unwrap_err();
-        assert_eq!(e.offset, f.len() as u64);
+        let (_, end) = items(&f);
+        let e = end.unwrap();
+        assert_eq!(e.offset, 13);
         assert!(e.is_truncation());
     }
 }

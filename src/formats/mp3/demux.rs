@@ -10,7 +10,7 @@ use crate::formats::error::{FormatError, Problem};
 use crate::formats::{Demuxer as DemuxerTrait, Finding};
 use crate::io::{ChunkReader, Source};
 
-use super::reader::{finding_for, track_of, Scanner, Step, Unit, TRACK_ID};
+use super::reader::{finding_for, track_of, GarbageRun, Scanner, Step, Unit, TRACK_ID};
 
 /// Garbage allowed before the first frame before the input is declared not MP3.
 pub const MAX_LEADING_GARBAGE: u64 = 1 << 20;
@@ -35,6 +35,10 @@ pub struct Walker {
     chunks: ChunkReader<Source>,
     scan: Scanner,
     eof: bool,
+    garbage: GarbageRun,
+    frames_seen: bool,
+    /// The unit after a garbage stretch, handed out after the stretch's own item.
+    stash: Option<Item>,
 }
 
 impl Walker {
@@ -44,6 +48,9 @@ impl Walker {
             chunks: ChunkReader::new(src, 0),
             scan: Scanner::new(),
             eof: false,
+            garbage: GarbageRun::default(),
+            frames_seen: false,
+            stash: None,
         }
     }
 
@@ -61,6 +68,9 @@ impl Walker {
         self.chunks.seek_to(pos).map_err(|e| self.io(e))?;
         self.scan = Scanner::at_frame_boundary();
         self.eof = false;
+        self.garbage = GarbageRun::default();
+        self.frames_seen = true;
+        self.stash = None;
         Ok(())
     }
 
@@ -69,11 +79,61 @@ impl Walker {
         self.chunks.seek_to(0).map_err(|e| self.io(e))?;
         self.scan = Scanner::new();
         self.eof = false;
+        self.garbage = GarbageRun::default();
+        self.frames_seen = false;
+        self.stash = None;
         Ok(())
     }
 
-    /// The next unit, or `None` at the end.
+    /// The next unit, or `None` at the end. Consecutive garbage comes as one item, whose
+    /// finding depends on what follows it ([`GarbageRun`]).
     pub fn next_item(&mut self) -> Result<Option<Item>, FormatError> {
+        if let Some(i) = self.stash.take() {
+            return Ok(Some(i));
+        }
+        loop {
+            let Some(item) = self.next_unit()? else {
+                return Ok(self.end_garbage(false, None));
+            };
+            if let Unit::Garbage { len } = item.unit {
+                self.garbage.add(item.offset, len, self.frames_seen);
+                // Before any frame, a long stretch is handed out at once: the caller decides
+                // the input is not MP3 without reading all of it.
+                if !self.frames_seen && self.garbage.len() > MAX_LEADING_GARBAGE {
+                    return Ok(self.end_garbage(false, None));
+                }
+                continue;
+            }
+            let frame = matches!(item.unit, Unit::Frame { .. } | Unit::Vbr { .. });
+            if matches!(item.unit, Unit::Frame { .. }) {
+                self.frames_seen = true;
+            }
+            if self.garbage.is_open() {
+                return Ok(self.end_garbage(frame, Some(item)));
+            }
+            return Ok(Some(item));
+        }
+    }
+
+    /// Closes an open garbage stretch: its item now, `next` after it.
+    fn end_garbage(&mut self, frame_follows: bool, next: Option<Item>) -> Option<Item> {
+        match self.garbage.end(frame_follows) {
+            Some((offset, len, f)) => {
+                self.stash = next;
+                Some(Item {
+                    offset,
+                    unit: Unit::Garbage {
+                        len: usize::try_from(len).unwrap_or(usize::MAX),
+                    },
+                    data: None,
+                    finding: Some(f),
+                })
+            }
+            None => next,
+        }
+    }
+
+    fn next_unit(&mut self) -> Result<Option<Item>, FormatError> {
         loop {
             let step = self.scan.step(self.chunks.buffered(), self.eof);
             let unit = match step {
@@ -194,17 +254,21 @@ impl Demuxer {
                         findings,
                     });
                 }
-                Unit::Frame { header, .. } => {
+                Unit::Frame {
+                    header, truncated, ..
+                } => {
                     let track = track_of(&header)?;
                     let data = item.data.unwrap_or_default();
-                    let pending = Packet {
+                    // A first frame cut by the end of the input describes the track but is
+                    // not a packet (as any cut frame).
+                    let pending = (!truncated).then_some(Packet {
                         track: TRACK_ID,
                         dts: Ticks(0),
                         cts: 0,
                         keyframe: true,
                         data,
                         pos: Some(item.offset),
-                    };
+                    });
                     return Ok(Demuxer {
                         data_start: item.offset,
                         walk,
@@ -214,7 +278,7 @@ impl Demuxer {
                             ..Meta::default()
                         },
                         samples: i64::from(header.samples_per_frame()),
-                        pending: Some(pending),
+                        pending,
                         findings,
                     });
                 }
@@ -240,7 +304,12 @@ impl Demuxer {
             self.walk.seek_to_frame(self.data_start)?;
             let mut samples = 0i64;
             while let Some(item) = self.walk.next_item()? {
-                if let Unit::Frame { header, len, .. } = item.unit {
+                if let Unit::Frame {
+                    header,
+                    len,
+                    truncated: false,
+                } = item.unit
+                {
                     b.push(PartInfo {
                         dts: Ticks(samples),
                         cts: 0,
@@ -279,6 +348,11 @@ impl DemuxerTrait for Demuxer {
             };
             self.findings.extend(item.finding.clone());
             match item.unit {
+                // A frame cut by the end of the input cannot be decoded whole: it goes with
+                // the damage its finding reports (analyse still lists it, as ffprobe does).
+                Unit::Frame {
+                    truncated: true, ..
+                } => {}
                 Unit::Frame { header, .. } => {
                     let dts = self.samples;
                     self.samples += i64::from(header.samples_per_frame());

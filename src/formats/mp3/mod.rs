@@ -31,6 +31,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "audio/mpeg",
     probe,
     open: Some(demux::open),
+    needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: mux::CAPS,
     analyse: Some(crate::analyse::mp3::analyse),

@@ -67,6 +67,9 @@ pub enum Step {
 pub struct Scanner {
     seen_frame: bool,
     resync: bool,
+    /// Sample rate and layer of the stream's frames: a candidate frame after garbage must
+    /// agree (a false sync in random bytes rarely does).
+    stream: Option<(u32, u8)>,
 }
 
 fn could_start_unit(b: &[u8]) -> bool {
@@ -87,6 +90,7 @@ impl Scanner {
         Scanner {
             seen_frame: true,
             resync: false,
+            stream: None,
         }
     }
 
@@ -127,9 +131,24 @@ impl Scanner {
                 if buf.len() < len + HEADER_LEN && !eof {
                     return Step::Need(len + HEADER_LEN);
                 }
-                // The next unit must start right after this frame, unless the input ends.
+                if self.resync
+                    && self
+                        .stream
+                        .is_some_and(|s| s != (header.sample_rate, header.layer))
+                {
+                    plausible = false;
+                }
+                // The next unit must start right after this frame, unless the input ends;
+                // after garbage, it must be a frame (a tag there is as likely to be noise).
                 if let Some(next) = buf.get(len..) {
                     if !next.is_empty() && !could_start_unit(next) {
+                        plausible = false;
+                    }
+                    if self.resync
+                        && self.seen_frame
+                        && next.len() >= HEADER_LEN
+                        && !FrameHeader::is_valid(next)
+                    {
                         plausible = false;
                     }
                     if let Ok(n) = FrameHeader::parse(next, 0) {
@@ -141,6 +160,8 @@ impl Scanner {
                 }
             }
             if plausible {
+                self.stream
+                    .get_or_insert((header.sample_rate, header.layer));
                 if buf.len() < len {
                     if !eof {
                         return Step::Need(len);
@@ -201,12 +222,10 @@ pub fn track_of(h: &FrameHeader) -> Result<Track, FormatError> {
 }
 
 /// The finding for a unit that is not audio, or `None`.
+/// Garbage is reported by [`GarbageRun`] once what follows it is known.
 pub fn finding_for(unit: &Unit, at: u64, available: u64) -> Option<Finding> {
     match unit {
-        Unit::Garbage { len } => Some(Finding::warning(
-            at,
-            format!("{len} bytes that are not MPEG audio frames skipped"),
-        )),
+        Unit::Garbage { .. } => None,
         Unit::Frame {
             header,
             len,
@@ -226,6 +245,64 @@ pub fn finding_for(unit: &Unit, at: u64, available: u64) -> Option<Finding> {
     }
 }
 
+/// Consecutive garbage units (a false sync can split one damaged stretch) joined into one
+/// stretch, reported once what follows is known: between frames it is damage (an error);
+/// before the first frame or at the end (junk ahead of the audio, trailing tags mist does
+/// not know) players skip it, so it is a warning.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GarbageRun {
+    /// (offset, bytes, frames came before it).
+    run: Option<(u64, u64, bool)>,
+}
+
+impl GarbageRun {
+    /// Adds `len` garbage bytes at `at`; `after_frames` says an audio frame came before.
+    pub fn add(&mut self, at: u64, len: usize, after_frames: bool) {
+        match &mut self.run {
+            Some((_, n, _)) => *n += len as u64,
+            None => self.run = Some((at, len as u64, after_frames)),
+        }
+    }
+
+    /// True while a stretch is open.
+    pub fn is_open(&self) -> bool {
+        self.run.is_some()
+    }
+
+    /// Bytes in the open stretch.
+    pub fn len(&self) -> u64 {
+        self.run.map_or(0, |r| r.1)
+    }
+
+    /// True when no stretch is open.
+    pub fn is_empty(&self) -> bool {
+        self.run.is_none()
+    }
+
+    /// Ends the stretch; `frame_follows` says an audio frame comes right after it (false at
+    /// the end of the input). Returns its offset, length and finding.
+    pub fn end(&mut self, frame_follows: bool) -> Option<(u64, u64, Finding)> {
+        let (at, len, after) = self.run.take()?;
+        let f = if after && frame_follows {
+            Finding::error(
+                at,
+                format!("{len} bytes that are not MPEG audio frames skipped"),
+            )
+        } else if after {
+            Finding::warning(
+                at,
+                format!("{len} trailing bytes that are not MPEG audio frames skipped"),
+            )
+        } else {
+            Finding::warning(
+                at,
+                format!("{len} bytes before the first MPEG audio frame skipped"),
+            )
+        };
+        Some((at, len, f))
+    }
+}
+
 /// The incremental MP3 reader for streams (HTTP pulls, pipes): the same units as the file
 /// demuxer, as events. Payloads are copied once into the reader's buffer (chunks arrive in
 /// arbitrary pieces); call [`StreamReader::end`] when the input is over to get a truncated
@@ -242,6 +319,8 @@ pub struct StreamReader {
     tracks_sent: bool,
     samples: i64,
     pending: std::collections::VecDeque<Event>,
+    garbage: GarbageRun,
+    frames_seen: bool,
 }
 
 impl StreamReader {
@@ -279,12 +358,21 @@ impl Reader for StreamReader {
             return Ok(Some(e));
         }
         loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Ok(Some(e));
+            }
             if self.skipping > 0 {
                 return Ok(None);
             }
             let at = self.offset;
             let unit = match self.scan.step(&self.buf, self.eof) {
-                Step::Need(_) | Step::End => return Ok(None),
+                Step::End => {
+                    if let Some((_, _, f)) = self.garbage.end(false) {
+                        return Ok(Some(Event::Finding(f)));
+                    }
+                    return Ok(None);
+                }
+                Step::Need(_) => return Ok(None),
                 Step::Unit(u) => u,
             };
             let finding = finding_for(
@@ -296,6 +384,12 @@ impl Reader for StreamReader {
                     u64::MAX
                 },
             );
+            if !matches!(unit, Unit::Garbage { .. }) {
+                let frame = matches!(unit, Unit::Frame { .. } | Unit::Vbr { .. });
+                if let Some((_, _, f)) = self.garbage.end(frame) {
+                    self.pending.push_back(Event::Finding(f));
+                }
+            }
             match unit {
                 Unit::Id3v2 { len, .. } => {
                     let have = self.buf.len() as u64;
@@ -306,12 +400,13 @@ impl Reader for StreamReader {
                         self.skipping = len - have;
                     }
                 }
-                Unit::Id3v1 | Unit::Garbage { .. } => {
-                    let n = match unit {
-                        Unit::Garbage { len } => len,
-                        _ => ID3V1_LEN as usize,
-                    };
-                    self.take(n);
+                Unit::Garbage { len } => {
+                    self.garbage.add(at, len, self.frames_seen);
+                    self.take(len);
+                    continue;
+                }
+                Unit::Id3v1 => {
+                    self.take(ID3V1_LEN as usize);
                 }
                 Unit::Vbr { header, len, .. } => {
                     self.take(len);
@@ -320,7 +415,17 @@ impl Reader for StreamReader {
                         return Ok(Some(Event::Tracks(vec![track_of(&header)?])));
                     }
                 }
+                Unit::Frame {
+                    truncated: true,
+                    len,
+                    ..
+                } => {
+                    // A frame cut by the end of the input is not a packet (as the file
+                    // demuxer): its finding says it was lost.
+                    self.take(len);
+                }
                 Unit::Frame { header, len, .. } => {
+                    self.frames_seen = true;
                     let data = self.take(len);
                     let p = Packet {
                         track: TRACK_ID,

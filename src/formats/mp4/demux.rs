@@ -1,7 +1,13 @@
 //! The MP4 demuxer: finds the top-level boxes by their headers (seeking over `mdat`), parses
-//! `moov` and every `moof` into per-track sample lists, applies edit lists as FFmpeg does, and
-//! yields samples in decode order interleaved across tracks by time, reading each payload from
-//! a small window over the file.
+//! `moov` and every `moof` into per-track sample tables kept in the file's compact form
+//! ([`Table`]), applies edit lists as FFmpeg does, and yields samples in decode order
+//! interleaved across tracks by time, reading each payload from a small window over the file.
+//!
+//! Claims the file cannot back are refused at open with one error: more samples than the file
+//! has bytes, or tables that place samples on top of each other (the data of two chunks
+//! overlap: a few hundred kB of tables can otherwise claim gigabytes of samples from one
+//! stretch of bytes). Samples placed beyond the end of the file (a truncated recording) are a
+//! finding at open and an error when reached.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -12,7 +18,8 @@ use super::boxes::media::unpack_language;
 use super::boxes::sidx::Sidx;
 use super::boxes::stsd::{EntryKind, SampleEntry};
 use super::boxes::{fourcc_str, parse_header, BoxHeader, FORMAT};
-use super::reader::{self, FragTrack, Movie, Sample, Trak, MAX_SAMPLES};
+use super::reader::{self, FragTrack, Movie, Trak, MAX_SAMPLES};
+use super::samples::{self, Cursor as SampleCursor, FragRun, MoovTables, Sample, Samples, Table};
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{
     Codec, Index, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind,
@@ -21,10 +28,11 @@ use crate::formats::error::Problem;
 use crate::formats::{Demuxer as DemuxerTrait, Finding, FormatError};
 use crate::io::{Cursor, Source};
 
-/// Largest `moov` mist loads.
-pub const MAX_MOOV: u64 = 256 << 20;
-/// Largest `moof` mist loads.
-pub const MAX_MOOF: u64 = 64 << 20;
+/// Largest `moov` mist loads. Its sample tables stay in memory in the file's own form (about
+/// 4 bytes per sample for `stsz`); a 4 GB file of 500-byte samples has a `moov` of about 40 MB.
+pub const MAX_MOOV: u64 = 64 << 20;
+/// Largest `moof` mist loads (real fragments have a few kB of tables).
+pub const MAX_MOOF: u64 = 16 << 20;
 /// Largest single sample.
 pub const MAX_SAMPLE: u64 = 256 << 20;
 /// Top-level boxes remembered for `analyse` (more are still read, just not listed).
@@ -51,6 +59,8 @@ pub struct FileInfo {
     pub sidx: Vec<(u64, Sidx)>,
     /// File length.
     pub len: u64,
+    /// True when a top-level box runs past the end of the file (a cut recording).
+    pub cut_short: bool,
 }
 
 impl FileInfo {
@@ -70,11 +80,48 @@ pub struct TrackSamples {
     pub id: TrackId,
     /// Its clock.
     pub timebase: Timebase,
-    /// Samples in decode order, edit list applied.
-    pub samples: Vec<Sample>,
+    /// Its samples in the file's compact form, edit list applied.
+    pub table: Table,
     /// NAL length size of the source when it is not 4 (payloads are rewritten to 4).
     pub nal_len: Option<u8>,
-    next: usize,
+    cursor: SampleCursor,
+    peeked: Option<Sample>,
+}
+
+impl TrackSamples {
+    /// The samples in decode order, edit list applied.
+    pub fn samples(&self) -> Samples<'_> {
+        self.table.iter()
+    }
+
+    /// How many samples.
+    pub fn len(&self) -> u64 {
+        self.table.len()
+    }
+
+    /// True without samples.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    fn peek(&mut self) -> Option<Sample> {
+        if self.peeked.is_none() {
+            self.peeked = self.cursor.next(&self.table);
+        }
+        self.peeked
+    }
+
+    fn take(&mut self) -> Option<Sample> {
+        let s = self.peek();
+        self.peeked = None;
+        s
+    }
+
+    /// Positions reading at sample `k`.
+    fn rewind_to(&mut self, k: u64) {
+        self.cursor = SampleCursor::at(&self.table, k);
+        self.peeked = None;
+    }
 }
 
 /// Reads MP4 and fragmented MP4.
@@ -96,6 +143,50 @@ pub struct Demuxer {
 /// Opens `src` as MP4 (the format table's `open`).
 pub fn open(src: Source) -> Result<Box<dyn DemuxerTrait>, FormatError> {
     Ok(Box::new(Demuxer::open(src)?))
+}
+
+/// How far past a broken box the reader looks for the next `moof`.
+const RESYNC_LIMIT: u64 = 16 << 20;
+
+/// The offset of the next `moof` box after `from` (its size field plausible), within
+/// [`RESYNC_LIMIT`] bytes.
+fn next_moof(src: &mut Source, from: u64, len: u64) -> Result<Option<u64>, FormatError> {
+    let end = len.min(from.saturating_add(RESYNC_LIMIT));
+    let mut at = from + 1;
+    while at + 8 <= end {
+        let n = (end - at).min(1 << 20) as usize;
+        let buf = read_at(src, at, n, "fragment search")?;
+        for i in 0..buf.len().saturating_sub(7) {
+            if &buf[i + 4..i + 8] == b"moof" {
+                let size = u64::from(u32::from_be_bytes([
+                    buf[i],
+                    buf[i + 1],
+                    buf[i + 2],
+                    buf[i + 3],
+                ]));
+                let p = at + i as u64;
+                if size >= 16 && size <= len - p {
+                    return Ok(Some(p));
+                }
+            }
+        }
+        if n < 8 {
+            break;
+        }
+        at += (n - 7) as u64;
+    }
+    Ok(None)
+}
+
+/// The finding for a damaged stretch from `at` to the fragment at `next`.
+fn skipped(at: u64, next: u64, what: &str) -> Finding {
+    Finding::error(
+        at,
+        format!(
+            "not a box ({what}): {} bytes skipped to the next fragment at byte {next}",
+            next - at
+        ),
+    )
 }
 
 fn read_at(src: &mut Source, at: u64, n: usize, what: &'static str) -> Result<Bytes, FormatError> {
@@ -148,8 +239,11 @@ impl Demuxer {
         let mut findings = Vec::new();
         let mut moov: Option<Movie> = None;
         let mut frag: Vec<FragTrack> = Vec::new();
-        let mut lists: Vec<Vec<Sample>> = Vec::new();
+        let mut lists: Vec<Vec<FragRun>> = Vec::new();
         let mut pending_moofs: Vec<(u64, Bytes)> = Vec::new();
+        let mut pending_bytes = 0u64;
+        // Samples the fragments may still add (a sample takes at least a byte of the file).
+        let mut frag_budget = MAX_SAMPLES.min(len);
         let mut pos = 0u64;
         while pos < len {
             let head_len = (len - pos).min(32) as usize;
@@ -165,6 +259,11 @@ impl Demuxer {
                 }
                 Err(e) => {
                     if moov.is_some() {
+                        if let Some(next) = next_moof(&mut src, pos, len)? {
+                            findings.push(skipped(pos, next, &e.problem.to_string()));
+                            pos = next;
+                            continue;
+                        }
                         findings.push(Finding::error(pos, e.to_string()));
                         break;
                     }
@@ -175,6 +274,23 @@ impl Demuxer {
             if h.to_end {
                 h.size = len - pos;
             }
+            // A header of bytes that name no box, after the movie: damage in a fragmented
+            // file. Reading goes on at the next fragment.
+            let named = h
+                .kind
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b' ');
+            if moov.is_some() && (!named || h.size > len - pos) && &h.kind != b"mdat" {
+                if let Some(next) = next_moof(&mut src, pos, len)? {
+                    findings.push(skipped(
+                        pos,
+                        next,
+                        &format!("box '{}' of {} bytes", fourcc_str(h.kind), h.size),
+                    ));
+                    pos = next;
+                    continue;
+                }
+            }
             if h.size > len - pos {
                 let msg = format!(
                     "box '{}' size {} overruns the file ({} bytes left)",
@@ -183,7 +299,22 @@ impl Demuxer {
                     len - pos
                 );
                 if &h.kind == b"mdat" || moov.is_some() {
-                    findings.push(Finding::error(pos, msg));
+                    findings.push(Finding::error(
+                        pos,
+                        if named {
+                            format!("{msg}: the file is cut short; samples past its end are lost")
+                        } else {
+                            format!(
+                                "not a box ('{}'), and no fragment after it: the last {} bytes are not read",
+                                fourcc_str(h.kind),
+                                len - pos
+                            )
+                        },
+                    ));
+                    if !named {
+                        break;
+                    }
+                    info.cut_short = true;
                     h.size = len - pos;
                     if h.size < h.header_len {
                         break;
@@ -223,7 +354,7 @@ impl Demuxer {
                                 .copied()
                                 .unwrap_or_default(),
                             next_dts: t.stts.entries.iter().fold(0i64, |a, (n, d)| {
-                                a.saturating_add(i64::from(*n) * i64::from(*d))
+                                a.saturating_add(i64::from(*n).saturating_mul(i64::from(*d)))
                             }),
                         })
                         .collect();
@@ -234,8 +365,17 @@ impl Demuxer {
                     info.moofs += 1;
                     let c = load(&mut src, MAX_MOOF, "moof")?;
                     if moov.is_some() {
-                        parse_moof_tolerant(c, pos, len, &mut frag, &mut lists, &mut findings);
-                    } else if pending_moofs.len() < 1024 {
+                        parse_moof_tolerant(
+                            c,
+                            pos,
+                            &mut frag,
+                            &mut lists,
+                            &mut frag_budget,
+                            &mut findings,
+                        );
+                    } else if pending_bytes + payload <= MAX_MOOF {
+                        // Fragments before `moov` (rare) wait for it, up to one moof's worth.
+                        pending_bytes += payload;
                         let b = c.peek_rest().to_vec();
                         pending_moofs.push((pos, Bytes::from(b)));
                     }
@@ -252,47 +392,83 @@ impl Demuxer {
             }
             pos += h.size;
         }
-        let Some(movie) = moov else {
+        let Some(mut movie) = moov else {
             return Err(FormatError::invalid(FORMAT, 0, "no 'moov' box"));
         };
         for (at, b) in pending_moofs {
             let c = Cursor::new(b, at + 8, FORMAT);
-            parse_moof_tolerant(c, at, len, &mut frag, &mut lists, &mut findings);
+            parse_moof_tolerant(
+                c,
+                at,
+                &mut frag,
+                &mut lists,
+                &mut frag_budget,
+                &mut findings,
+            );
         }
         info.moov_offset.get_or_insert(0);
 
         let mut tracks = Vec::new();
         let mut meta = Meta::default();
         // A sample takes at least one byte of the file, so a file cannot hold more samples than
-        // bytes: tiny hostile files with huge counts are refused before anything is allocated.
-        let mut budget = MAX_SAMPLES.min(len);
-        for (i, t) in movie.traks.iter().enumerate() {
+        // bytes: tiny hostile files with huge counts are refused before anything is walked.
+        // (What the fragments took is already off.)
+        let mut budget = frag_budget;
+        let mvhd_timescale = movie.mvhd.timescale;
+        for (i, t) in movie.traks.iter_mut().enumerate() {
             let Some((track, nal_len)) = make_track(t, &mut findings) else {
                 continue;
             };
-            let mut samples = Vec::new();
-            reader::expand(t, budget, &mut samples, &mut findings)?;
-            budget -= samples.len() as u64;
-            let from_moov = samples.len();
-            samples.append(&mut lists[i]);
-            apply_edits(
-                t,
-                movie.mvhd.timescale,
-                &mut samples,
-                from_moov,
-                track.kind,
-                &mut findings,
-            );
+            let moov = MoovTables::take(t);
+            reader::check_tables(t.tkhd.track_id, t.stbl_offset, &moov, &mut findings);
+            // The count stsz claims, even when the chunks place fewer.
+            if u64::from(moov.stsz.count).max(moov.count) > budget {
+                return Err(FormatError::new(
+                    FORMAT,
+                    t.stbl_offset,
+                    Problem::Limit {
+                        what: "samples (a file holds at most one per byte)",
+                        limit: MAX_SAMPLES.min(len),
+                    },
+                ));
+            }
+            budget -= moov.count;
+            let mut table = Table::new(moov, std::mem::take(&mut lists[i]));
+            apply_edits(t, mvhd_timescale, &mut table, track.kind, &mut findings);
+            let walk = walk(&table, len);
+            if let Some((k, s)) = walk.first_outside {
+                findings.push(Finding::error(
+                    t.stbl_offset,
+                    format!(
+                        "track {}: {} of {} samples lie beyond the end of the file ({len} \
+                         bytes), from sample {k} (data at {}+{})",
+                        track.id, walk.outside, walk.count, s.offset, s.size
+                    ),
+                ));
+            }
             let mut track = track;
-            set_rate(&mut track, &samples);
+            set_rate(&mut track, &walk);
+            let cursor = SampleCursor::start(&table);
             tracks.push(TrackSamples {
                 id: track.id,
                 timebase: track.timebase,
-                samples,
+                table,
                 nal_len,
-                next: 0,
+                cursor,
+                peeked: None,
             });
             meta.tracks.push(track);
+        }
+        let tables: Vec<&Table> = tracks.iter().map(|t| &t.table).collect();
+        if let Some(at) = samples::first_overlap(&tables) {
+            return Err(FormatError::invalid(
+                FORMAT,
+                movie.traks.first().map_or(0, |t| t.stbl_offset),
+                format!(
+                    "the sample tables place samples on top of each other (the data of two \
+                     chunks overlap from byte {at} on)"
+                ),
+            ));
         }
         Ok(Demuxer {
             src,
@@ -321,7 +497,12 @@ impl Demuxer {
     pub fn read_payload(&mut self, offset: u64, size: u32) -> Result<Bytes, FormatError> {
         let size = u64::from(size);
         if size > MAX_SAMPLE {
-            return Err(too_big(offset, "sample size", MAX_SAMPLE));
+            // Reported inside the file, where the table that claims it can be looked at.
+            return Err(too_big(
+                offset.min(self.info.len),
+                "sample size",
+                MAX_SAMPLE,
+            ));
         }
         let end = offset.saturating_add(size);
         let wend = self.window_at + self.window.len() as u64;
@@ -348,30 +529,27 @@ impl Demuxer {
     }
 
     /// The track whose next sample comes first in decode time (ties: lower file offset).
-    fn pick(&self) -> Option<usize> {
-        let mut best: Option<(usize, Time, u64)> = None;
-        for (i, t) in self.tracks.iter().enumerate() {
-            let Some(s) = t.samples.get(t.next) else {
+    fn pick(&mut self) -> Option<(usize, Sample)> {
+        let mut best: Option<(usize, Sample, Time)> = None;
+        for i in 0..self.tracks.len() {
+            let Some(s) = self.tracks[i].peek() else {
                 continue;
             };
-            let time = Time::new(Ticks(s.dts), t.timebase);
+            let time = Time::new(Ticks(s.dts), self.tracks[i].timebase);
             let better = match best {
                 None => true,
-                Some((_, bt, bo)) => time < bt || (time == bt && s.offset < bo),
+                Some((_, b, bt)) => time < bt || (time == bt && s.offset < b.offset),
             };
             if better {
-                best = Some((i, time, s.offset));
+                best = Some((i, s, time));
             }
         }
-        best.map(|b| b.0)
+        best.map(|b| (b.0, b.1))
     }
 
-    /// The packet for sample `k` of track `i`.
-    fn packet(&mut self, i: usize, k: usize) -> Result<Packet, FormatError> {
-        let (s, id, nal_len) = {
-            let t = &self.tracks[i];
-            (t.samples[k], t.id, t.nal_len)
-        };
+    /// The packet for sample `s` of track `i`.
+    fn packet(&mut self, i: usize, s: Sample) -> Result<Packet, FormatError> {
+        let (id, nal_len) = (self.tracks[i].id, self.tracks[i].nal_len);
         let mut data = self.read_payload(s.offset, s.size)?;
         if let Some(n) = nal_len {
             data = widen_nal_lengths(&data, n, s.offset)?;
@@ -388,16 +566,18 @@ impl Demuxer {
     }
 
     /// Index built from the sample tables (payloads are read only for tracks whose NAL
-    /// lengths are rewritten, to know the rewritten sizes).
+    /// lengths are rewritten, to know the rewritten sizes). The last part of each track lasts
+    /// as long as the tables say (the index's own rule would repeat the gap before it).
     pub fn make_index(&mut self) -> Result<Index, FormatError> {
         let mut out = Index::default();
         for i in 0..self.tracks.len() {
             let video = self.meta.tracks[i].kind == TrackKind::Video;
             let mut b = Builder::new(video, self.tracks[i].timebase);
-            for k in 0..self.tracks[i].samples.len() {
-                let s = self.tracks[i].samples[k];
+            let mut cur = SampleCursor::start(&self.tracks[i].table);
+            let mut last = None;
+            while let Some(s) = cur.next(&self.tracks[i].table) {
                 let size = match self.tracks[i].nal_len {
-                    Some(_) => self.packet(i, k)?.data.len() as u32,
+                    Some(_) => self.packet(i, s)?.data.len() as u32,
                     None => s.size,
                 };
                 b.push(PartInfo {
@@ -408,24 +588,58 @@ impl Demuxer {
                     pos: s.offset,
                     unit_size: u64::from(s.size),
                 });
+                last = Some(s.dts);
             }
-            out.tracks.push(b.finish());
+            let mut ti = b.finish();
+            let end = self.tracks[i].table.decode_end();
+            if let (Some(l), Some(p)) = (last, ti.parts.last_mut()) {
+                if let Ok(d) = u32::try_from(end - l) {
+                    if d > 0 {
+                        p.duration = d;
+                    }
+                }
+            }
+            out.tracks.push(ti);
         }
         Ok(out)
     }
 }
 
+/// What one walk over a track's samples found.
+#[derive(Clone, Copy, Debug, Default)]
+struct Walk {
+    count: u64,
+    /// Samples whose data does not lie inside the file.
+    outside: u64,
+    first_outside: Option<(u64, Sample)>,
+    first_dts: Option<i64>,
+    last_dts: Option<i64>,
+}
+
+/// Walks a track's samples once (nothing is kept per sample).
+fn walk(t: &Table, len: u64) -> Walk {
+    let mut w = Walk::default();
+    for s in t.iter() {
+        if s.offset.saturating_add(u64::from(s.size)) > len {
+            w.outside += 1;
+            w.first_outside.get_or_insert((w.count, s));
+        }
+        w.first_dts.get_or_insert(s.dts);
+        w.last_dts = Some(s.dts);
+        w.count += 1;
+    }
+    w
+}
+
 fn parse_moof_tolerant(
     c: Cursor,
     at: u64,
-    file_len: u64,
     frag: &mut [FragTrack],
-    lists: &mut [Vec<Sample>],
+    lists: &mut [Vec<FragRun>],
+    budget: &mut u64,
     findings: &mut Vec<Finding>,
 ) {
-    let used: u64 = lists.iter().map(|l| l.len() as u64).sum();
-    let mut budget = MAX_SAMPLES.min(file_len).saturating_sub(used);
-    if let Err(e) = reader::parse_moof(c, at, frag, lists, &mut budget, findings) {
+    if let Err(e) = reader::parse_moof(c, at, frag, lists, budget, findings) {
         findings.push(Finding::error(e.offset, e.to_string()));
     }
 }
@@ -529,6 +743,19 @@ fn make_track(t: &Trak, findings: &mut Vec<Finding>) -> Option<(Track, Option<u8
             } else {
                 u32::from(e.sample_size)
             };
+            // For AAC the sample entry's channel count and rate are template fields (ffmpeg
+            // writes 2 channels for mono; ISO/IEC 14496-14 leaves them to the decoder
+            // configuration): the AudioSpecificConfig decides.
+            if track.codec == Codec::Aac {
+                if let Some(asc) = crate::codec::aac_audio(&track.init) {
+                    if asc.rate > 0 {
+                        a.rate = asc.rate;
+                    }
+                    if asc.channels > 0 {
+                        a.channels = asc.channels;
+                    }
+                }
+            }
         }
         _ => {}
     }
@@ -536,17 +763,16 @@ fn make_track(t: &Trak, findings: &mut Vec<Finding>) -> Option<(Track, Option<u8
 }
 
 /// Frames per kilo-second from the samples' span (video only).
-fn set_rate(track: &mut Track, samples: &[Sample]) {
+fn set_rate(track: &mut Track, w: &Walk) {
     let tb = u128::from(track.timebase.per_second());
     if let (Params::Video(v), Some(first), Some(last)) =
-        (&mut track.params, samples.first(), samples.last())
+        (&mut track.params, w.first_dts, w.last_dts)
     {
-        let n = samples.len() as u128;
-        let span = (last.dts - first.dts) as u128;
+        let n = u128::from(w.count);
+        let span = (last - first) as u128;
         if n > 1 && span > 0 {
             // (n - 1) intervals over the span.
             v.fpks = ((n - 1) * tb * 1000 * 2 / span).div_ceil(2) as u32;
-            let _ = v.fpks;
         }
     }
 }
@@ -555,12 +781,11 @@ fn set_rate(track: &mut Track, samples: &[Sample]) {
 /// leading empty edit (a delay) and one edit at rate 1 whose `media_time` shifts times back.
 /// Samples from the last keyframe at or before the edit start are kept (audio: from one second
 /// before, for decoder priming); samples past the edit end are dropped from the first keyframe
-/// (any audio sample) that reaches it. Fragment samples (after `from_moov`) only shift.
+/// (any audio sample) that reaches it. Fragment samples only shift.
 fn apply_edits(
     t: &Trak,
     movie_ts: u32,
-    samples: &mut Vec<Sample>,
-    from_moov: usize,
+    table: &mut Table,
     kind: TrackKind,
     findings: &mut Vec<Finding>,
 ) {
@@ -594,26 +819,30 @@ fn apply_edits(
     let mts = u64::from(movie_ts.max(1));
     let empty_ticks = crate::dtsc::time::rescale_round(empty.min(i64::MAX as u64) as i64, ts, mts);
     let Some(e) = main else {
-        for s in samples.iter_mut() {
-            s.dts = s.dts.saturating_add(empty_ticks);
-        }
+        table.shift = empty_ticks;
         return;
     };
     let media_time = e.media_time;
-    let shift = empty_ticks.saturating_sub(media_time);
-    let moov = &samples[..from_moov];
-    let mut start = 0usize;
-    if !moov.is_empty() {
+    table.shift = empty_ticks.saturating_sub(media_time);
+    let from_moov = table.moov.count;
+    let total = table.moov.count + table.frag_count;
+    let mut start = 0u64;
+    if from_moov > 0 {
+        let first_dts = table.moov_samples().next().map_or(0, |s| s.dts);
         let search = if kind == TrackKind::Audio {
-            (media_time - ts as i64).max(moov[0].dts)
+            (media_time - ts as i64).max(first_dts)
         } else {
             media_time
         };
-        let upto = moov.partition_point(|s| s.dts <= search);
-        start = (0..upto)
-            .rev()
-            .find(|&k| moov[k].sync && moov[k].dts + i64::from(moov[k].cts) <= search)
-            .unwrap_or(0);
+        // The last sync sample at or before `search` (decode and presentation time).
+        for (k, s) in table.moov_samples().enumerate() {
+            if s.dts > search {
+                break;
+            }
+            if s.sync && s.dts + i64::from(s.cts) <= search {
+                start = k as u64;
+            }
+        }
     }
     let mut end = from_moov;
     if e.segment_duration > 0 && from_moov > 0 {
@@ -623,30 +852,25 @@ fn apply_edits(
             mts,
         );
         let limit = media_time.saturating_add(dur);
-        for k in start..from_moov {
-            let s = &samples[k];
-            let next = samples.get(k + 1).map_or(s.dts, |n| n.dts);
-            let d = if k + 1 < samples.len() {
-                next - s.dts
-            } else {
-                0
+        let mut it = table.moov_samples().skip(start as usize).peekable();
+        let mut k = start;
+        while let Some(s) = it.next() {
+            // The next sample's time; the last sample of the whole track lasts 0.
+            let d = match it.peek() {
+                Some(n) => n.dts - s.dts,
+                None if k + 1 < total => table.frags.first().map_or(0, |f| f.dts - s.dts),
+                None => 0,
             };
             let pts = s.dts + i64::from(s.cts);
             if pts + d >= limit && (s.sync || kind == TrackKind::Audio) {
                 end = k + 1;
                 break;
             }
+            k += 1;
         }
     }
-    if end < from_moov {
-        samples.drain(end..from_moov);
-    }
-    if start > 0 {
-        samples.drain(..start);
-    }
-    for s in samples.iter_mut() {
-        s.dts = s.dts.saturating_add(shift);
-    }
+    table.first = start;
+    table.end = end.max(start);
 }
 
 impl DemuxerTrait for Demuxer {
@@ -655,12 +879,19 @@ impl DemuxerTrait for Demuxer {
     }
 
     fn next_packet(&mut self) -> Result<Option<Packet>, FormatError> {
-        let Some(i) = self.pick() else {
-            return Ok(None);
-        };
-        let k = self.tracks[i].next;
-        self.tracks[i].next += 1;
-        self.packet(i, k).map(Some)
+        loop {
+            let Some((i, s)) = self.pick() else {
+                return Ok(None);
+            };
+            self.tracks[i].take();
+            match self.packet(i, s) {
+                // A file cut short (reported at open: its last box overruns the end): the
+                // samples past the end are skipped, those of other tracks still inside the
+                // file still come.
+                Err(e) if e.is_truncation() && self.info.cut_short => continue,
+                r => return r.map(Some),
+            }
+        }
     }
 
     fn build_index(&mut self) -> Result<(), FormatError> {
@@ -671,11 +902,24 @@ impl DemuxerTrait for Demuxer {
         Ok(())
     }
 
+    fn drop_index(&mut self) {
+        self.meta.index = None;
+    }
+
     fn seek(&mut self, to: Time) -> Result<(), FormatError> {
         for t in &mut self.tracks {
             let want = to.ceil_in(t.timebase).0;
-            let upto = t.samples.partition_point(|s| s.dts <= want);
-            t.next = (0..upto).rev().find(|&k| t.samples[k].sync).unwrap_or(0);
+            // The last sync sample at or before `want` (walks the tables; nothing is kept).
+            let mut at = 0u64;
+            for (k, s) in t.table.iter().enumerate() {
+                if s.dts > want {
+                    break;
+                }
+                if s.sync {
+                    at = k as u64;
+                }
+            }
+            t.rewind_to(at);
         }
         Ok(())
     }

@@ -7,11 +7,17 @@
 //! composition offsets) with per-sample duration, size, flags (sync / non-sync) and offset.
 //! `tfhd` uses default-base-is-moof, so every fragment stands alone (live, HLS-fMP4, DASH).
 //!
-//! `tfdt` cannot be negative: a track whose first decode time is negative (B-frame shift,
-//! AAC priming) is written shifted up by that amount, with an edit list whose `media_time`
-//! takes it back, so readers recover the input's times. The init segment is therefore written
-//! with the first fragment, when every track's first time is known. The last sample of each
-//! fragment lasts as long as the one before it (the next fragment's `tfdt` is exact anyway).
+//! Times are the input's own (`tfdt` is the decode time), unlike progressive MP4, whose
+//! movie starts at its first presented frame: a live stream's fragments must keep counting
+//! from where the stream is, whichever viewer or segment they are written for, and each track
+//! keeps its place against the others exactly (FFmpeg's `frag_keyframe+empty_moov` starts
+//! every track at 0 instead, which moves audio against video by the difference of their first
+//! decode times). `tfdt` cannot be negative, so a track whose decode times start before 0 (the
+//! B-frame shift of video, AAC priming, as an MP4 input's edit list gives them) is written
+//! shifted up by that amount, with a single edit whose `media_time` takes it back, as FFmpeg and
+//! Chromium's MSE read it. The init segment is therefore written with the first fragment, when
+//! every track's first time is known. The last sample of each fragment lasts as long as the one
+//! before it (the next fragment's `tfdt` is exact anyway).
 
 use bytes::Bytes;
 
@@ -57,7 +63,8 @@ pub struct Muxer {
     tracks: Vec<Track>,
     ids: Vec<u32>,
     scales: Vec<Timebase>,
-    /// Per track: added to decode times so the first is not negative (set at the first fragment).
+    /// Per track: added to decode times so the first is not negative (the edit's
+    /// `media_time`, 0 without an edit list), set at the first fragment.
     offsets: Vec<Option<i64>>,
     /// Per track: last sample duration written (the estimate for a fragment's last sample).
     last_dur: Vec<u32>,
@@ -97,6 +104,15 @@ impl Muxer {
             sequence: 0,
             init_written: false,
             sidx: opts.sidx,
+        }
+    }
+
+    /// Decides, from the first fragment, each track's shift (see the module doc).
+    fn place_tracks(&mut self) {
+        for (i, p) in self.pending.iter().enumerate() {
+            if self.offsets[i].is_none() {
+                self.offsets[i] = p.first().map(|s| (-s.dts).max(0));
+            }
         }
     }
 
@@ -209,11 +225,7 @@ impl Muxer {
             return Ok(());
         }
         if !self.init_written {
-            for (i, p) in self.pending.iter().enumerate() {
-                if self.offsets[i].is_none() {
-                    self.offsets[i] = p.first().map(|s| (-s.dts).max(0));
-                }
-            }
+            self.place_tracks();
             let init = self.init_segment()?;
             out.put(&init).map_err(io(out))?;
             self.init_written = true;
@@ -224,6 +236,8 @@ impl Muxer {
             if p.is_empty() {
                 continue;
             }
+            // A track first seen after the init segment keeps its times (no edit can be added
+            // any more).
             let off = *self.offsets[i].get_or_insert(0);
             let base = p[0].dts + off;
             if base < 0 {
@@ -462,9 +476,7 @@ impl MuxerTrait for Muxer {
     fn finish(&mut self, out: &mut dyn ByteSink) -> Result<Finish, FormatError> {
         self.flush(out, &[])?;
         if !self.init_written {
-            for o in &mut self.offsets {
-                o.get_or_insert(0);
-            }
+            self.place_tracks();
             let init = self.init_segment()?;
             out.put(&init).map_err(io(out))?;
             self.init_written = true;

@@ -6,15 +6,17 @@
 //! 14496-1 §7.2.6 (descriptor lengths inside `esds`). format-traps.md §4.3 lists the traps.
 //!
 //! Layout: [`boxes`] holds one module per box or box family, each parsing its payload and
-//! writing itself; [`reader`] turns `moov`/`moof` into a compact per-track sample list;
-//! [`demux`] reads samples in decode order interleaved across tracks by time (payloads read per
+//! writing itself; [`reader`] parses `moov` and turns each `moof` into compact runs;
+//! [`samples`] keeps a track's tables in the file's own compact form and walks them sample by
+//! sample (memory follows the tables, not the samples they claim); [`demux`] reads samples in decode order interleaved across tracks by time (payloads read per
 //! sample, `mdat` never loaded); [`mux`] writes progressive MP4 with `moov` first in one pass
 //! from the index; [`fmp4`] writes fragmented MP4 to any byte sink.
 //!
 //! Time: every track keeps its `mdhd` timescale. Edit lists are applied as FFmpeg applies them
 //! for the usual shapes (one optional empty edit, then one edit at rate 1): times shift by the
 //! empty duration minus `media_time`, which gives FFmpeg's negative DTS with B-frames and AAC
-//! priming. The muxer writes the inverse edit, so MP4 → MP4 keeps every time.
+//! priming. The muxer writes edit lists as FFmpeg's movenc does (see [`mux`]), so MP4 → MP4
+//! keeps every time ffprobe reports.
 //!
 //! Known gaps: edit lists with several non-empty edits or a rate other than 1 are reduced to
 //! their first edit (a warning finding says so); only the first sample description of a track
@@ -27,6 +29,7 @@ pub mod demux;
 pub mod fmp4;
 pub mod mux;
 pub mod reader;
+pub mod samples;
 
 use super::{Format, FormatSpec, MuxCaps, Score};
 use crate::dtsc::{Codec, Framing};
@@ -48,6 +51,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "video/mp4",
     probe,
     open: Some(demux::open),
+    needs_seek: true,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         live: false,
@@ -67,6 +71,7 @@ pub const FMP4_SPEC: FormatSpec = FormatSpec {
     mime: "video/mp4",
     probe: super::never,
     open: Some(demux::open),
+    needs_seek: true,
     muxer: Some(fmp4::new),
     mux_caps: MuxCaps {
         live: true,

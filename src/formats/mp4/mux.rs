@@ -12,12 +12,19 @@
 //! millisecond video is doubled up to ≥ 10 000 like FFmpeg's movenc; audio uses its sample
 //! rate. Absolute times are rescaled, never summed deltas.
 //!
-//! Composition offsets go into `ctts` version 0 when none is negative, else version 1 (signed):
-//! the source's DTS/PTS pairs are kept as they are, and a non-zero first DTS is encoded in the
-//! edit list (a negative one as `media_time`, the B-frame shift FFmpeg reads back as negative
-//! DTS; a positive one as an empty edit), so reading the output gives back the input's times.
-//! No edit is written when the first DTS is 0, even if the first PTS is not: an edit there
-//! would shift every time a reader reports.
+//! Composition offsets go into `ctts` version 0 when none is negative, else version 1 (signed).
+//! Timing follows FFmpeg's movenc (and MP4Box): each track's samples start at media time 0,
+//! and its edit list places them on the movie timeline. The movie starts at the earliest first
+//! presentation time of any track (or at 0, when a track's first samples present before 0:
+//! the pre-roll an input's own edit list cut, such as AAC priming). A track gets
+//! - an empty edit when its first presentation comes later than the movie's start (a delay),
+//! - then one edit whose `media_time` is the first composition offset (so the first presented
+//!   frame lands where the delay ends; for a track starting before the movie, the media time
+//!   where the movie starts) and whose duration spans the whole presentation (latest
+//!   presentation end minus first presentation), not just the decode span.
+//!
+//! The movie timescale is the finest track timescale, so delays and durations are whole ticks
+//! (nothing is rounded to a millisecond, which made players hide or misplace frames).
 //!
 //! The layout is a value of its own ([`Layout`]): what precedes the first sample (`ftyp`,
 //! `moov`, the `mdat` header) and where every chunk lands. A muxer made by [`Muxer::resume`]
@@ -41,7 +48,6 @@ use super::boxes::stss::Stss;
 use super::boxes::stsz::Stsz;
 use super::boxes::stts::{Ctts, Stts};
 use super::boxes::{header_bytes, Writer, FORMAT, MATRIX};
-use crate::dtsc::time::rescale_round;
 use crate::dtsc::{Codec, Meta, Packet, Ticks, Time, Timebase, Track, TrackKind};
 use crate::formats::error::Problem;
 use crate::formats::{Finish, FormatError, MuxOptions, Muxer as MuxerTrait};
@@ -53,7 +59,7 @@ pub const CHUNK_MS: i64 = 500;
 pub const CHUNK_BYTES: u64 = 1 << 20;
 /// Bytes of packets that may wait for their chunk's turn.
 pub const MAX_PENDING: u64 = 256 << 20;
-/// The movie clock (`mvhd`, `tkhd`, `elst` durations).
+/// The movie clock of fragmented MP4's `mvhd` (its durations are all 0).
 pub const MOVIE_TIMESCALE: u32 = 1000;
 
 /// One track as it will be written.
@@ -161,11 +167,18 @@ pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan
         p.sizes.push(part.size);
         p.sync.push(keyframe[i]);
     }
+    // The last sample lasts as long as the index says (an MP4 source's own last duration;
+    // other sources repeat the gap before it).
+    let last_end = match (times.last(), ti.parts.last()) {
+        (Some(t), Some(part)) => Some(src.rescale(t.0 + i64::from(part.duration), out)),
+        _ => None,
+    };
     for i in 0..p.dts.len() {
-        let d = match p.dts.get(i + 1) {
-            Some(n) => n - p.dts[i],
-            None if i > 0 => p.dts[i] - p.dts[i - 1],
-            None => 0,
+        let d = match (p.dts.get(i + 1), last_end) {
+            (Some(n), _) => n - p.dts[i],
+            (None, Some(e)) if e > p.dts[i] => e - p.dts[i],
+            (None, _) if i > 0 => p.dts[i] - p.dts[i - 1],
+            (None, _) => 0,
         };
         p.durations
             .push(u32::try_from(d).map_err(|_| err(format!("track {}: gap too long", t.id)))?);
@@ -383,28 +396,101 @@ fn bitrates(p: &Plan) -> Btrt {
     }
 }
 
-/// The edit list for a plan: `None` when the first decode time is 0.
-pub fn edit_for(p: &Plan, movie_ts: u32) -> Option<Elst> {
-    let d0 = *p.dts.first()?;
-    let ts = u64::from(p.timescale);
-    let mts = u64::from(movie_ts);
-    let media = p.media_duration() as i64;
-    let (empty, media_time) = match d0.cmp(&0) {
-        std::cmp::Ordering::Equal => return None,
-        std::cmp::Ordering::Less => (0i64, -d0),
-        std::cmp::Ordering::Greater => {
-            // Smallest whole movie tick not before d0; media_time takes up the difference.
-            let e = Time::new(Ticks(d0), Timebase::new(p.timescale)?)
-                .ceil_in(Timebase::new(movie_ts)?)
-                .0;
-            (e, rescale_round(e, ts, mts) - d0)
-        }
+/// Where the movie starts and the clock of its edit lists, `mvhd` and `tkhd`.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeline {
+    /// Movie time 0: the earliest first presentation time of any track, or 0 when that is
+    /// negative (pre-roll the input's edit list cut stays cut).
+    pub origin: Time,
+    /// Movie timescale: the finest track timescale.
+    pub timescale: u32,
+}
+
+impl Timeline {
+    /// The timeline of a movie made of `plans`.
+    pub fn of(plans: &[Plan]) -> Timeline {
+        let zero = Time::new(Ticks(0), Timebase::MS);
+        let origin = plans
+            .iter()
+            .filter_map(Plan::first_pts)
+            .min()
+            .map_or(zero, |t| t.max(zero));
+        let timescale = plans
+            .iter()
+            .map(|p| p.timescale)
+            .max()
+            .unwrap_or(1000)
+            .max(1);
+        Timeline { origin, timescale }
+    }
+}
+
+/// `to - from` in ticks of `per_second`, rounded to nearest, or up when `up` (i128, exact).
+fn span_ticks(from: Time, to: Time, per_second: u32, up: bool) -> i64 {
+    let (fb, tb) = (
+        i128::from(from.base.per_second()),
+        i128::from(to.base.per_second()),
+    );
+    let num =
+        (i128::from(to.ticks.0) * fb - i128::from(from.ticks.0) * tb) * i128::from(per_second);
+    let den = fb * tb;
+    let q = if up {
+        num.div_euclid(den) + i128::from(num.rem_euclid(den) != 0)
+    } else {
+        (2 * num + den).div_euclid(2 * den)
     };
-    let dur = rescale_round((media - media_time).max(0), mts, ts).max(0) as u64;
+    q.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+impl Plan {
+    /// Presentation time of the first sample in decode order (where FFmpeg starts the track).
+    pub fn first_pts(&self) -> Option<Time> {
+        let tb = Timebase::new(self.timescale)?;
+        Some(Time::new(
+            Ticks(*self.dts.first()? + i64::from(*self.cts.first()?)),
+            tb,
+        ))
+    }
+
+    /// Where the presentation ends, in the output clock: the latest presentation time plus
+    /// the last sample's duration. (A frame's decode duration says nothing about how long it
+    /// is shown: with B-frames and variable frame rate, the frame presented last is often not
+    /// the one that precedes a long decode gap.)
+    pub fn end_pts(&self) -> Option<i64> {
+        let last = i64::from(*self.durations.last()?);
+        (0..self.dts.len())
+            .map(|i| self.dts[i] + i64::from(self.cts[i]))
+            .max()
+            .map(|p| p + last)
+    }
+}
+
+/// The edit list for a plan on `movie`: an empty edit for a track that starts after the
+/// movie does, then the media edit (see the module doc). `None` for a track without samples.
+pub fn edit_for(p: &Plan, movie: &Timeline) -> Option<Elst> {
+    let d0 = *p.dts.first()?;
+    let tb = Timebase::new(p.timescale)?;
+    let first = p.first_pts()?;
+    let end = p.end_pts()?;
+    let (delay, media_time) = if first > movie.origin {
+        let delay = span_ticks(movie.origin, first, movie.timescale, false);
+        (delay, i64::from(p.cts[0]).max(0))
+    } else {
+        // The movie starts at or after this track's first presentation: the media time where
+        // it starts. `origin` is this track's own first pts or 0, both whole ticks of `tb`.
+        (0, (movie.origin.in_base(tb).0 - d0).max(0))
+    };
+    let media_end = end - d0;
+    let dur = span_ticks(
+        Time::new(Ticks(media_time), tb),
+        Time::new(Ticks(media_end.max(media_time)), tb),
+        movie.timescale,
+        true,
+    ) as u64;
     let mut entries = Vec::new();
-    if empty > 0 {
+    if delay > 0 {
         entries.push(Edit {
-            segment_duration: empty as u64,
+            segment_duration: delay as u64,
             media_time: -1,
             rate: 0x10000,
         });
@@ -424,12 +510,8 @@ pub fn edit_for(p: &Plan, movie_ts: u32) -> Option<Elst> {
 }
 
 /// Presentation duration of a track in movie ticks (edits included).
-fn movie_duration(p: &Plan, movie_ts: u32) -> u64 {
-    let ts = u64::from(p.timescale);
-    match edit_for(p, movie_ts) {
-        Some(e) => e.entries.iter().map(|x| x.segment_duration).sum(),
-        None => rescale_round(p.media_duration() as i64, u64::from(movie_ts), ts).max(0) as u64,
-    }
+fn movie_duration(p: &Plan, movie: &Timeline) -> u64 {
+    edit_for(p, movie).map_or(0, |e| e.entries.iter().map(|x| x.segment_duration).sum())
 }
 
 /// Writes the `trak` of a progressive track; `chunk_offsets` and `chunk_sizes` per chunk.
@@ -442,12 +524,13 @@ pub fn write_trak(
     chunk_sizes: &[u32],
     chunk_offsets: Vec<u64>,
     wide: bool,
+    movie: &Timeline,
 ) -> Result<(), FormatError> {
     let video = t.kind == TrackKind::Video;
     let audio = t.kind == TrackKind::Audio;
     w.begin(b"trak");
     let v = t.video().copied().unwrap_or_default();
-    let dur = movie_duration(p, MOVIE_TIMESCALE);
+    let dur = movie_duration(p, movie);
     Tkhd {
         version: u8::from(dur > u64::from(u32::MAX)),
         flags: 3,
@@ -463,7 +546,7 @@ pub fn write_trak(
         height: if video { v.height << 16 } else { 0 },
     }
     .write(w);
-    if let Some(e) = edit_for(p, MOVIE_TIMESCALE) {
+    if let Some(e) = edit_for(p, movie) {
         e.write(w);
     }
     w.begin(b"mdia");
@@ -540,13 +623,14 @@ fn moov(
 ) -> Result<Vec<u8>, FormatError> {
     let mut w = Writer::new();
     w.begin(b"moov");
+    let movie = Timeline::of(plans);
     let dur = plans
         .iter()
-        .map(|p| movie_duration(p, MOVIE_TIMESCALE))
+        .map(|p| movie_duration(p, &movie))
         .max()
         .unwrap_or(0);
     let next = ids.iter().copied().max().unwrap_or(0) + 1;
-    Mvhd::new(MOVIE_TIMESCALE, dur, next).write(&mut w);
+    Mvhd::new(movie.timescale, dur, next).write(&mut w);
     for (ti, (t, p)) in tracks.iter().zip(plans).enumerate() {
         let mine: Vec<&Chunk> = chunks.iter().filter(|c| c.track == ti).collect();
         write_trak(
@@ -557,6 +641,7 @@ fn moov(
             &mine.iter().map(|c| c.count).collect::<Vec<_>>(),
             mine.iter().map(|c| c.offset).collect(),
             wide,
+            &movie,
         )?;
     }
     w.end();
@@ -830,5 +915,67 @@ impl MuxerTrait for Muxer {
             )));
         }
         Ok(Finish::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(timescale: u32, dts: &[i64], cts: &[i32], dur: u32) -> Plan {
+        Plan {
+            timescale,
+            dts: dts.to_vec(),
+            cts: cts.to_vec(),
+            sizes: vec![1; dts.len()],
+            sync: vec![true; dts.len()],
+            durations: vec![dur; dts.len()],
+        }
+    }
+
+    fn edits(p: &Plan, m: &Timeline) -> Vec<(u64, i64)> {
+        edit_for(p, m)
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| (e.segment_duration, e.media_time))
+            .collect()
+    }
+
+    /// Oracle: arithmetic by hand on h264_aac.ts's first frames. Video I P B at 90 kHz from
+    /// dts 126000 (pts 133200, 144000, 136800), audio at 48 kHz from 70016 (1.458667 s, the
+    /// movie's start). Video: delay 133200 - 131280 = 1920 ticks (21.333 ms, exact in the
+    /// 90 kHz movie clock), media_time = the first composition offset 7200, duration = latest
+    /// pts + 3600 - first pts = 14400. Audio: no delay, media_time 0, two frames = 2048 ticks of
+    /// 48 kHz = 3840 of 90 kHz.
+    #[test]
+    fn delays_and_media_times_as_ffmpeg_writes_them() {
+        let v = plan(
+            90_000,
+            &[126_000, 129_600, 133_200],
+            &[7200, 14_400, 3600],
+            3600,
+        );
+        let a = plan(48_000, &[70_016, 71_040], &[0, 0], 1024);
+        let m = Timeline::of(&[v.clone(), a.clone()]);
+        assert_eq!(m.timescale, 90_000);
+        assert_eq!(edits(&v, &m), vec![(1920, -1), (14_400, 7200)]);
+        assert_eq!(edits(&a, &m), vec![(3840, 0)]);
+        assert_eq!(movie_duration(&v, &m), 16_320);
+    }
+
+    /// Oracle: faststart.mp4 as ffmpeg reads it: video from dts -1024 (12.8 kHz, B-frame
+    /// shift), pts 0; AAC priming from pts -1024 (48 kHz). The movie starts at 0, not at the
+    /// priming: both tracks get media_time 1024 and no delay, as in the source's edit lists.
+    #[test]
+    fn pre_roll_stays_cut() {
+        let v = plan(12_800, &[-1024, -512, 0], &[1024, 2048, 512], 512);
+        let a = plan(48_000, &[-1024, 0, 1024], &[0, 0, 0], 1024);
+        let m = Timeline::of(&[v.clone(), a.clone()]);
+        assert_eq!(m.timescale, 48_000);
+        // Video: latest pts 1536 + 512 = 2048, media time 2048 + 1024 = 3072; from media
+        // time 1024 that is 2048 ticks of 12.8 kHz = 7680 of 48 kHz.
+        assert_eq!(edits(&v, &m), vec![(7680, 1024)]);
+        assert_eq!(edits(&a, &m), vec![(2048, 1024)]);
     }
 }

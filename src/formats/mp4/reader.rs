@@ -1,9 +1,10 @@
-//! Reading an MP4's structure: the `moov` box tree into [`Movie`], sample tables expanded into
-//! a compact per-track sample list, and `moof` fragments appended to it. Works on bytes the
-//! caller has loaded (only `moov` and `moof` are ever loaded; `mdat` never is).
+//! Reading an MP4's structure: the `moov` box tree into [`Movie`], and `moof` fragments into
+//! compact runs ([`FragRun`]) per track. Works on bytes the caller has loaded (only `moov` and
+//! `moof` are ever loaded; `mdat` never is). [`super::samples`] walks the tables sample by
+//! sample.
 
 use super::boxes::edts::Elst;
-use super::boxes::fragment::{self, Tfhd, Trun};
+use super::boxes::fragment::{self, Tfhd, TrunColumns};
 use super::boxes::media::{Hdlr, Mdhd};
 use super::boxes::movie::{Mvhd, Tkhd};
 use super::boxes::mvex::Trex;
@@ -18,25 +19,13 @@ use crate::formats::error::Problem;
 use crate::formats::{Finding, FormatError};
 use crate::io::Cursor;
 
-/// Samples mist keeps in memory for one file (about 32 bytes each).
+pub use super::samples::{FragRun, MoovTables, Sample};
+
+/// Samples one file may hold. The tables cost nothing per sample, but the index convert builds
+/// for MP4 and FLV output costs about 12 bytes per sample.
 pub const MAX_SAMPLES: u64 = 1 << 24;
 /// Tracks one `moov` may declare.
 pub const MAX_TRACKS: usize = 256;
-
-/// One sample, as the tables describe it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sample {
-    /// Absolute file offset of its data.
-    pub offset: u64,
-    /// Decode time in track ticks (edit lists applied by the demuxer afterwards).
-    pub dts: i64,
-    /// Bytes.
-    pub size: u32,
-    /// Composition offset.
-    pub cts: i32,
-    /// Sync sample (random access point).
-    pub sync: bool,
-}
 
 /// One `trak`, its boxes parsed.
 #[derive(Clone, Debug)]
@@ -217,135 +206,53 @@ fn parse_trak(at: u64, mut c: Cursor) -> Result<Trak, FormatError> {
     })
 }
 
-/// Expands a track's sample tables into one entry per sample, appending to `out`. `budget` is
-/// how many more samples the file may hold; table inconsistencies become findings and the
-/// samples that cannot be placed are dropped.
-pub fn expand(
-    t: &Trak,
-    budget: u64,
-    out: &mut Vec<Sample>,
-    findings: &mut Vec<Finding>,
-) -> Result<(), FormatError> {
-    let id = t.tkhd.track_id;
-    let at = t.stbl_offset;
-    let n = u64::from(t.stsz.count);
-    if n > budget {
-        return Err(FormatError::new(
-            FORMAT,
-            at,
-            Problem::Limit {
-                what: "samples",
-                limit: MAX_SAMPLES,
-            },
-        ));
-    }
-    let n = n as usize;
-    let stts_total: u64 = t.stts.entries.iter().map(|e| u64::from(e.0)).sum();
-    if stts_total != n as u64 {
+/// Findings about a track's `moov` tables that disagree with each other (the samples that the
+/// chunks cannot place are dropped; missing times and offsets take defaults).
+pub fn check_tables(id: u32, at: u64, m: &MoovTables, findings: &mut Vec<Finding>) {
+    let n = u64::from(m.stsz.count);
+    let stts_total: u64 = m.stts.iter().map(|e| u64::from(e.0)).sum();
+    if stts_total != n {
         findings.push(Finding::error(
             at,
             format!("track {id}: stts covers {stts_total} samples but stsz lists {n}"),
         ));
     }
-    if let Some(c) = &t.ctts {
-        let total: u64 = c.entries.iter().map(|e| u64::from(e.0)).sum();
-        if total != n as u64 {
+    if !m.ctts.is_empty() {
+        let total: u64 = m.ctts.iter().map(|e| u64::from(e.0)).sum();
+        if total != n {
             findings.push(Finding::warning(
                 at,
                 format!("track {id}: ctts covers {total} samples but stsz lists {n}"),
             ));
         }
     }
-    if let Some(s) = &t.stss {
-        if s.samples.is_empty() && n > 0 {
+    if let Some(s) = &m.stss {
+        if s.is_empty() && n > 0 {
             findings.push(Finding::warning(
                 at,
                 format!("track {id}: stss lists no sync sample"),
             ));
         }
-    }
-    out.reserve(n);
-    let base = out.len();
-    // Chunks: offsets from stco, sample counts from stsc runs (first_chunk is 1-based).
-    let mut placed = 0usize;
-    let stsc = &t.stsc.entries;
-    let mut run = 0usize;
-    'chunks: for (k, &chunk_off) in t.stco.offsets.iter().enumerate() {
-        let chunk_no = k as u64 + 1;
-        while run + 1 < stsc.len() && u64::from(stsc[run + 1].first_chunk) <= chunk_no {
-            run += 1;
-        }
-        let Some(e) = stsc.get(run) else { break };
-        let mut off = chunk_off;
-        for _ in 0..e.samples_per_chunk {
-            if placed >= n {
-                break 'chunks;
-            }
-            let size = t.stsz.size(placed).unwrap_or(0);
-            out.push(Sample {
-                offset: off,
-                dts: 0,
-                size,
-                cts: 0,
-                sync: t.stss.is_none(),
-            });
-            off = off.saturating_add(u64::from(size));
-            placed += 1;
+        let beyond = s
+            .iter()
+            .filter(|&&k| k == 0 || u64::from(k) > m.count)
+            .count();
+        if let Some(&k) = s.iter().find(|&&k| k == 0 || u64::from(k) > m.count) {
+            findings.push(Finding::warning(
+                at,
+                format!("track {id}: stss names {beyond} sample(s) that do not exist (first: {k})"),
+            ));
         }
     }
-    if placed < n {
+    if m.count < n {
         findings.push(Finding::error(
             at,
             format!(
-                "track {id}: chunks (stco/stsc) hold {placed} samples but stsz lists {n}; the rest are dropped"
+                "track {id}: chunks (stco/stsc) hold {} samples but stsz lists {n}; the rest are dropped",
+                m.count
             ),
         ));
     }
-    let samples = &mut out[base..];
-    // Decode times.
-    let mut dts: i64 = 0;
-    let mut i = 0usize;
-    let mut last_delta = 0u32;
-    for &(count, delta) in &t.stts.entries {
-        for _ in 0..count {
-            let Some(s) = samples.get_mut(i) else { break };
-            s.dts = dts;
-            dts = dts.saturating_add(i64::from(delta));
-            i += 1;
-        }
-        last_delta = delta;
-        if i >= samples.len() {
-            break;
-        }
-    }
-    for s in samples.iter_mut().skip(i) {
-        s.dts = dts;
-        dts = dts.saturating_add(i64::from(last_delta));
-    }
-    if let Some(c) = &t.ctts {
-        let mut i = 0usize;
-        'ctts: for &(count, off) in &c.entries {
-            for _ in 0..count {
-                let Some(s) = samples.get_mut(i) else {
-                    break 'ctts;
-                };
-                s.cts = off;
-                i += 1;
-            }
-        }
-    }
-    if let Some(ss) = &t.stss {
-        for &k in &ss.samples {
-            match (k as usize).checked_sub(1).and_then(|k| samples.get_mut(k)) {
-                Some(s) => s.sync = true,
-                None => findings.push(Finding::warning(
-                    at,
-                    format!("track {id}: stss names sample {k}, which does not exist"),
-                )),
-            }
-        }
-    }
-    Ok(())
 }
 
 /// What fragments need to know about a track.
@@ -359,13 +266,14 @@ pub struct FragTrack {
     pub next_dts: i64,
 }
 
-/// Parses one `moof` (payload cursor, box at absolute `moof_offset`) and appends its samples
-/// to the per-track lists (`lists[i]` belongs to `tracks[i]`).
+/// Parses one `moof` (payload cursor, box at absolute `moof_offset`) and appends its runs to
+/// the per-track lists (`runs[i]` belongs to `tracks[i]`). `budget` is how many more samples
+/// the file may hold.
 pub fn parse_moof(
     mut c: Cursor,
     moof_offset: u64,
     tracks: &mut [FragTrack],
-    lists: &mut [Vec<Sample>],
+    runs: &mut [Vec<FragRun>],
     budget: &mut u64,
     findings: &mut Vec<Finding>,
 ) -> Result<(), FormatError> {
@@ -376,12 +284,12 @@ pub fn parse_moof(
         }
         let mut tfhd: Option<Tfhd> = None;
         let mut tfdt = None;
-        let mut truns: Vec<(u64, Trun)> = Vec::new();
+        let mut truns: Vec<(u64, TrunColumns)> = Vec::new();
         while let Some((h, mut b)) = next_child(&mut traf)? {
             match &h.kind {
                 b"tfhd" => tfhd = Some(Tfhd::parse(&mut b)?),
                 b"tfdt" => tfdt = Some(fragment::parse_tfdt(&mut b)?),
-                b"trun" => truns.push((h.offset, Trun::parse(&mut b)?)),
+                b"trun" => truns.push((h.offset, TrunColumns::parse(&mut b)?)),
                 _ => {}
             }
         }
@@ -404,9 +312,6 @@ pub fn parse_moof(
         if let Some(t) = tfdt {
             tr.next_dts = i64::try_from(t).unwrap_or(i64::MAX);
         }
-        let dur_default = tfhd.duration.unwrap_or(tr.trex.duration);
-        let size_default = tfhd.size.unwrap_or(tr.trex.size);
-        let flags_default = tfhd.sample_flags.unwrap_or(tr.trex.flags);
         let mut pos = base;
         for (at, trun) in truns {
             if let Some(o) = trun.data_offset {
@@ -421,7 +326,7 @@ pub fn parse_moof(
                     )
                 })?;
             }
-            let n = trun.samples.len() as u64;
+            let n = u64::from(trun.count);
             if n > *budget {
                 return Err(FormatError::new(
                     FORMAT,
@@ -433,27 +338,27 @@ pub fn parse_moof(
                 ));
             }
             *budget -= n;
-            let list = &mut lists[ti];
-            list.reserve(trun.samples.len());
-            for (k, s) in trun.samples.iter().enumerate() {
-                let flags = if k == 0 {
-                    trun.first_flags.or(s.flags).unwrap_or(flags_default)
-                } else {
-                    s.flags.unwrap_or(flags_default)
-                };
-                let size = s.size.unwrap_or(size_default);
-                list.push(Sample {
-                    offset: pos,
-                    dts: tr.next_dts,
-                    size,
-                    cts: s.cto.unwrap_or(0),
-                    sync: fragment::is_sync(flags),
-                });
-                pos = pos.saturating_add(u64::from(size));
-                tr.next_dts = tr
-                    .next_dts
-                    .saturating_add(i64::from(s.duration.unwrap_or(dur_default)));
-            }
+            let run = FragRun {
+                data_offset: pos,
+                dts: tr.next_dts,
+                count: trun.count,
+                default_duration: tfhd.duration.unwrap_or(tr.trex.duration),
+                default_size: tfhd.size.unwrap_or(tr.trex.size),
+                default_flags: tfhd.sample_flags.unwrap_or(tr.trex.flags),
+                first_flags: trun.first_flags,
+                durations: trun.durations,
+                sizes: trun.sizes,
+                flags: trun.sample_flags,
+                ctos: trun.ctos,
+            };
+            let bytes: u64 = if run.sizes.is_empty() {
+                n.saturating_mul(u64::from(run.default_size))
+            } else {
+                run.sizes.iter().map(|&s| u64::from(s)).sum()
+            };
+            pos = pos.saturating_add(bytes);
+            tr.next_dts = run.decode_end();
+            runs[ti].push(run);
         }
         prev_end = Some(pos);
     }

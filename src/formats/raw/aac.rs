@@ -128,9 +128,12 @@ impl Frame {
                     .collect(),
                 None,
             ),
+            // The frame is written whole, as it is (its payload is damaged where the
+            // container cannot tell; --validate's payload checks report it as an error):
+            // a warning, not a damaged region of the stream.
             Err(e) => (
                 vec![packet(0, self.offset, self.payload())],
-                Some(Finding::error(
+                Some(Finding::warning(
                     self.offset,
                     format!(
                         "ADTS frame of {} raw data blocks passed as one packet: {e}",

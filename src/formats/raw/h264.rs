@@ -88,6 +88,9 @@ pub struct AccessUnit {
     pub idr: bool,
     /// True when an SEI recovery point is in it.
     pub recovery_point: bool,
+    /// True when its first slice header could not be read (a stream cut or damaged there):
+    /// it can be neither timed nor decoded.
+    pub unreadable: bool,
 }
 
 impl AccessUnit {
@@ -101,6 +104,7 @@ impl AccessUnit {
             has_slice: false,
             idr: false,
             recovery_point: false,
+            unreadable: false,
         }
     }
 
@@ -166,6 +170,10 @@ pub struct AuSplitter {
     sc_len: u8,
     au: Option<AccessUnit>,
     last_slice: Option<SliceHeader>,
+    /// `frame_num` of the last reference picture (`PrevRefFrameNum`), to see lost ones.
+    prev_ref_frame_num: Option<u32>,
+    /// The last slice header met could not be read.
+    header_failed: bool,
     sps: HashMap<u32, (Bytes, Arc<Sps>)>,
     pps: HashMap<u32, (Bytes, Arc<Pps>)>,
     /// The first SPS and PPS NAL units seen (one per id), for the track's `avcC`.
@@ -372,8 +380,38 @@ impl AuSplitter {
         }
     }
 
-    /// Ends `au` and queues it, noting access units without a picture.
+    /// Ends `au` and queues it, noting access units without a picture and reference
+    /// pictures missing before it.
     fn close(&mut self, au: AccessUnit) {
+        if let (Some(sh), Some(sps)) = (&au.slice, &au.sps) {
+            // 7.4.3: without gaps_in_frame_num_value_allowed_flag, frame_num is the previous
+            // reference picture's or one more: anything else means reference pictures were
+            // lost (what decoders report as a frame_num gap).
+            if let Some(prev) = self.prev_ref_frame_num.filter(|_| !sh.idr) {
+                let max = sps.max_frame_num().max(1);
+                if !sps.gaps_in_frame_num_allowed
+                    && sh.frame_num != prev
+                    && sh.frame_num != (prev + 1) % max
+                {
+                    let lost = (sh.frame_num + max - prev - 1) % max;
+                    self.findings.push(Finding::error(
+                        au.offset,
+                        format!(
+                            "frame_num jumps from {prev} to {}: {lost} reference picture{} lost before this access unit",
+                            sh.frame_num,
+                            if lost == 1 { "" } else { "s" }
+                        ),
+                    ));
+                }
+            }
+            if sh.nal_ref_idc != 0 {
+                self.prev_ref_frame_num = Some(sh.frame_num);
+            }
+        }
+        if au.unreadable {
+            // Reported where its slice header failed; nothing downstream could use it.
+            return;
+        }
         if !au.has_slice {
             self.findings.push(Finding::warning(
                 au.offset,
@@ -441,6 +479,7 @@ impl AuSplitter {
                     au.slice = Some(sh.clone());
                     au.sps = Some(sps.clone());
                 }
+                au.unreadable = std::mem::take(&mut self.header_failed);
             }
             au.has_slice = true;
             au.idr |= t == NalType::IDR;
@@ -492,6 +531,7 @@ impl AuSplitter {
                     e.offset,
                     format!("slice header not readable: {}", e.problem),
                 ));
+                self.header_failed = true;
                 None
             }
         }

@@ -75,6 +75,7 @@ pub const H264_SPEC: FormatSpec = FormatSpec {
     mime: "video/h264",
     probe: h264::probe,
     open: Some(h264::open),
+    needs_seek: false,
     muxer: Some(h264::new_muxer),
     mux_caps: MuxCaps {
         live: true,
@@ -94,6 +95,7 @@ pub const AAC_SPEC: FormatSpec = FormatSpec {
     mime: "audio/aac",
     probe: aac::probe,
     open: Some(aac::open),
+    needs_seek: false,
     muxer: Some(aac::new_muxer),
     mux_caps: MuxCaps {
         live: true,

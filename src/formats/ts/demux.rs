@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::time::Unwrapper;
+use crate::dtsc::timeline::Timeline;
 use crate::dtsc::{
     Audio, Codec, Index, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId, TrackKind,
 };
@@ -17,6 +18,7 @@ use crate::formats::{Demuxer as DemuxerTrait, Finding};
 use crate::io::{ChunkReader, Source};
 
 use super::es::{self, Frame, Kind, Splitter};
+use super::packet::{PACKET_SIZE, SYNC};
 use super::pes::PesHeader;
 use super::psi::{Pat, Pmt};
 use super::reader::{Event, Reader};
@@ -37,8 +39,11 @@ pub struct Options {
 /// One elementary stream of the chosen program.
 #[derive(Debug)]
 pub struct Stream {
-    /// Its PID (also the track id).
+    /// Its PID.
     pub pid: u16,
+    /// The track its frames belong to: its PID, or, when a later PMT moved a stream of the
+    /// same kind and codec to this PID, the track that stream had.
+    pub track: TrackId,
     /// stream_type from the PMT.
     pub stream_type: u8,
     /// ISO 639 language from the PMT.
@@ -46,6 +51,10 @@ pub struct Stream {
     /// The frame splitter.
     pub splitter: Splitter,
 }
+
+/// Where a program's times stood at some point: the unwrapping reference (the file's own
+/// time) and the timeline, to resume with after a seek.
+pub type ResumeState = (Option<i64>, Option<Timeline>);
 
 /// One program followed through PAT and PMT: its streams, and the shared timestamp unwrapping.
 #[derive(Debug, Default)]
@@ -60,13 +69,34 @@ pub struct Program {
     /// Streams mist reads, in PMT order.
     pub streams: Vec<Stream>,
     last: Option<i64>,
+    /// A stream a later PMT moves to another PID (same kind and codec) goes on as the same
+    /// track (demuxing); otherwise each PID is its own track (analysing, as ffprobe lists).
+    pub carry_over: bool,
+    /// Bridges timestamp jumps (demuxing); `None` keeps the file's times (analysing).
+    pub timeline: Option<Timeline>,
+    /// PES packets a truncated input cut are listed (analysing, as ffprobe does) rather than
+    /// dropped (demuxing: a cut frame is not written).
+    pub keep_cut: bool,
 }
 
 impl Program {
-    /// Follows program `want` (the first one when `None`).
+    /// Follows program `want` (the first one when `None`), each PID a track, times as the
+    /// file has them (what `analyse` shows).
     pub fn new(want: Option<u16>) -> Program {
         Program {
             want,
+            keep_cut: true,
+            ..Program::default()
+        }
+    }
+
+    /// Follows program `want` for demuxing: streams moved by a later PMT go on as their
+    /// tracks, and timestamp jumps are bridged.
+    pub fn demuxing(want: Option<u16>) -> Program {
+        Program {
+            want,
+            carry_over: true,
+            timeline: Some(Timeline::bridge()),
             ..Program::default()
         }
     }
@@ -88,7 +118,9 @@ impl Program {
                 let Some(i) = self.streams.iter().position(|s| s.pid == pid) else {
                     return;
                 };
-                if let Some((want, got)) = unit.length_mismatch {
+                if let Some((want, got)) =
+                    unit.length_mismatch.filter(|_| !unit.damaged && !unit.cut)
+                {
                     findings.push(Finding::error(
                         unit.offset,
                         format!(
@@ -100,10 +132,26 @@ impl Program {
                     return;
                 }
                 let s = &mut self.streams[i];
-                if unit.damaged {
-                    findings.push(Finding::error(
+                if unit.cut && !self.keep_cut {
+                    findings.push(Finding::warning(
                         unit.offset,
-                        format!("PID {pid:#x}: PES packet lost data; its frames are dropped"),
+                        format!(
+                            "PID {pid:#x}: the PES packet here was cut by the end of the file; its {} bytes of frames are dropped",
+                            unit.data.len()
+                        ),
+                    ));
+                    s.splitter.reset();
+                    return;
+                }
+                if unit.damaged {
+                    // A consequence of the damage reported where it is (a continuity gap, lost
+                    // sync, a transport error): a warning saying what it cost.
+                    findings.push(Finding::warning(
+                        unit.offset,
+                        format!(
+                            "PID {pid:#x}: the PES packet here lost data; its {} bytes of frames are dropped",
+                            unit.data.len()
+                        ),
                     ));
                     s.splitter.reset();
                     return;
@@ -135,7 +183,17 @@ impl Program {
                     &mut out,
                     findings,
                 );
-                frames.extend(out.into_iter().map(|f| (i, f)));
+                let track = s.track;
+                for mut f in out {
+                    // Frame by frame (a PES may hold several): discontinuities bridged.
+                    if let Some(tl) = &mut self.timeline {
+                        let placed = tl.place(i, Timebase::MPEG, Ticks(f.dts));
+                        findings.extend(crate::formats::timeline_finding(&placed, f.offset, track));
+                        f.pts = (f.pts + placed.shift).max(placed.dts.0);
+                        f.dts = placed.dts.0;
+                    }
+                    frames.push((i, f));
+                }
             }
             Event::Finding(f) => findings.push(f),
             _ => {}
@@ -171,6 +229,7 @@ impl Program {
     }
 
     fn pmt(&mut self, offset: u64, pmt: Pmt, findings: &mut Vec<Finding>) {
+        let later = self.pmt.is_some();
         for s in &pmt.streams {
             if self.streams.iter().any(|x| x.pid == s.pid) {
                 continue;
@@ -193,19 +252,52 @@ impl Program {
                         es::stream_type_name(s.stream_type)
                     ),
                 )),
-                _ if self.pmt.is_some() => findings.push(Finding::warning(
-                    offset,
-                    format!(
-                        "PID {:#x}: stream added by a later PMT version is not read",
-                        s.pid
-                    ),
-                )),
-                _ => self.streams.push(Stream {
-                    pid: s.pid,
-                    stream_type: s.stream_type,
-                    lang: s.language(),
-                    splitter: Splitter::new(kind),
-                }),
+                _ => {
+                    // A stream of the same kind and codec that this version no longer lists
+                    // moved here: its track goes on.
+                    let moved = (later && self.carry_over)
+                        .then(|| {
+                            self.streams.iter().position(|x| {
+                                x.splitter.kind() == kind
+                                    && !pmt.streams.iter().any(|n| n.pid == x.pid)
+                            })
+                        })
+                        .flatten();
+                    match moved {
+                        Some(k) => {
+                            let x = &mut self.streams[k];
+                            findings.push(Finding::info(
+                                offset,
+                                format!(
+                                    "PID {:#x} moves to PID {:#x} (PMT version {}): track {} goes on",
+                                    x.pid, s.pid, pmt.version, x.track
+                                ),
+                            ));
+                            x.pid = s.pid;
+                            x.stream_type = s.stream_type;
+                            x.lang = s.language().or(x.lang.take());
+                            x.splitter.reset();
+                        }
+                        None => {
+                            if later {
+                                findings.push(Finding::info(
+                                    offset,
+                                    format!(
+                                        "PID {:#x}: a new stream in PMT version {}",
+                                        s.pid, pmt.version
+                                    ),
+                                ));
+                            }
+                            self.streams.push(Stream {
+                                pid: s.pid,
+                                track: TrackId(u32::from(s.pid)),
+                                stream_type: s.stream_type,
+                                lang: s.language(),
+                                splitter: Splitter::new(kind),
+                            });
+                        }
+                    }
+                }
             }
         }
         self.pmt = Some(pmt);
@@ -222,6 +314,34 @@ impl Program {
             s.splitter.reset();
         }
         self.last = near;
+        if let Some(tl) = &mut self.timeline {
+            *tl = Timeline::bridge();
+            tl.resume();
+        }
+    }
+
+    /// Jumps the timeline found so far.
+    pub fn jumps(&self) -> usize {
+        self.timeline.as_ref().map_or(0, Timeline::jumps)
+    }
+
+    /// What [`resume`](Self::resume) needs to continue from here after a seek: the unwrapping
+    /// reference (the file's own time) and the timeline.
+    pub fn resume_state(&self) -> ResumeState {
+        (self.last, self.timeline.clone())
+    }
+
+    /// Forgets partial frames and continues with a state taken by
+    /// [`resume_state`](Self::resume_state) (after a seek past a timestamp jump).
+    pub fn resume(&mut self, state: &ResumeState) {
+        for s in &mut self.streams {
+            s.splitter.reset();
+        }
+        self.last = state.0;
+        self.timeline = state.1.clone();
+        if let Some(tl) = &mut self.timeline {
+            tl.resume();
+        }
     }
 
     /// The tracks, in PMT order.
@@ -231,11 +351,16 @@ impl Program {
             .filter_map(|s| {
                 let kind = s.splitter.kind().track_kind()?;
                 let learned = &s.splitter.learned;
-                let codec = learned.codec.clone().unwrap_or(match s.stream_type {
-                    0x04 => Codec::Mp2,
+                // Before its first frame, the codec the stream type names.
+                let codec = learned.codec.clone().unwrap_or(match s.splitter.kind() {
+                    Kind::H264 => Codec::H264,
+                    Kind::Hevc => Codec::Hevc,
+                    Kind::Adts => Codec::Aac,
+                    Kind::Ac3 => Codec::Ac3,
+                    _ if s.stream_type == 0x04 => Codec::Mp2,
                     _ => Codec::Mp3,
                 });
-                let mut t = Track::new(TrackId(u32::from(s.pid)), kind, codec, Timebase::MPEG);
+                let mut t = Track::new(s.track, kind, codec, Timebase::MPEG);
                 t.init = learned.init.clone().unwrap_or_default();
                 t.lang = s.lang.clone();
                 if kind == TrackKind::Audio {
@@ -245,6 +370,12 @@ impl Program {
                         sample_bits: 16,
                     });
                 }
+                // TS declares no picture size or rate: the SPS does.
+                if t.codec == Codec::H264 {
+                    if let Some(v) = crate::codec::h264_video(&t.init) {
+                        t.params = Params::Video(v);
+                    }
+                }
                 Some(t)
             })
             .collect()
@@ -252,7 +383,7 @@ impl Program {
 }
 
 /// A frame in the core's form: the track's canonical framing.
-pub fn to_packet(pid: u16, kind: Kind, f: Frame) -> Packet {
+pub fn to_packet(track: TrackId, kind: Kind, f: Frame) -> Packet {
     let data = match kind {
         Kind::H264 => es::units_to_length_prefixed(f.nal_units(), es::is_h264_aud),
         Kind::Hevc => es::units_to_length_prefixed(f.nal_units(), es::is_hevc_aud),
@@ -263,7 +394,7 @@ pub fn to_packet(pid: u16, kind: Kind, f: Frame) -> Packet {
         _ => f.data,
     };
     Packet {
-        track: TrackId(u32::from(pid)),
+        track,
         dts: Ticks(f.dts),
         cts: (f.pts - f.dts).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
         keyframe: f.key,
@@ -302,6 +433,8 @@ pub struct Demuxer {
     findings: Vec<Finding>,
     done: bool,
     opts: Options,
+    /// Where the index scan met timestamp jumps, and the state to resume with after each.
+    jumps: Vec<(u64, ResumeState)>,
 }
 
 /// Opens `src` as TS, first program (the format table's `open`).
@@ -320,13 +453,14 @@ impl Demuxer {
             src: ChunkReader::new(src, 0),
             seekable,
             reader: Reader::new(),
-            program: Program::new(opts.program),
+            program: Program::demuxing(opts.program),
             meta: Meta::default(),
             queue: VecDeque::new(),
             frames: Vec::new(),
             findings: Vec::new(),
             done: false,
             opts,
+            jumps: Vec::new(),
         };
         while !d.program.ready() && !d.done && d.src.offset() < PROBE_LIMIT {
             d.pump()?;
@@ -350,6 +484,9 @@ impl Demuxer {
             return Err(FormatError::invalid(FORMAT, at, format!("{why}{detail}")));
         }
         d.meta.tracks = d.program.tracks();
+        if seekable {
+            d.survey()?;
+        }
         for s in &d.program.streams {
             if !s.splitter.ready() {
                 d.findings.push(Finding::warning(
@@ -370,11 +507,90 @@ impl Demuxer {
         &self.program
     }
 
+    /// Reads the rest of the file for streams a later PMT version adds (they become tracks,
+    /// with the configuration their first frames carry), so every packet has a track from the
+    /// start. Streams already known are not assembled; the read position is kept.
+    fn survey(&mut self) -> Result<(), FormatError> {
+        let Some(unit) = self.reader.unit_size() else {
+            return Ok(());
+        };
+        let prefix = unit - PACKET_SIZE;
+        let resume = self.src.offset();
+        let io = |e| FormatError::io(FORMAT, 0, e);
+        self.src.seek_to(0).map_err(io)?;
+        // Only the tables and streams not known yet are handed to a reader: a look at each
+        // packet's PID, no copy of the rest.
+        let known: Vec<u16> = self.program.streams.iter().map(|s| s.pid).collect();
+        let mut wanted = vec![false; 8192];
+        wanted[0] = true;
+        if let Some(p) = self.program.pmt_pid {
+            wanted[usize::from(p)] = true;
+        }
+        let mut reader = Reader::new();
+        let mut program = Program::demuxing(self.opts.program);
+        let (mut frames, mut findings) = (Vec::new(), Vec::new());
+        let pid_at = |b: &[u8]| usize::from(b[1] & 0x1F) << 8 | usize::from(b[2]);
+        loop {
+            let mut n = self.src.fill_some(CHUNK).map_err(io)?;
+            if n < unit {
+                n = self.src.fill(unit).map_err(io)?;
+                if n < unit {
+                    break;
+                }
+            }
+            let buf = self.src.buffered();
+            let mut i = 0;
+            let mut fed = false;
+            while i + unit <= buf.len() {
+                if buf[i + prefix] != SYNC {
+                    // Out of step (garbage): on to the next sync byte.
+                    i += buf[i + 1..]
+                        .iter()
+                        .position(|&b| b == SYNC)
+                        .map_or(buf.len() - i, |k| (k + 1).saturating_sub(prefix).max(1));
+                    continue;
+                }
+                let pid = pid_at(&buf[i + prefix..]);
+                if wanted[pid] {
+                    reader.feed(&buf[i..i + unit]);
+                    fed = true;
+                }
+                i += unit;
+            }
+            self.src.take(i);
+            if fed {
+                while let Some(e) = reader.next_event() {
+                    program.handle(e, &mut frames, &mut findings);
+                }
+                frames.clear();
+                findings.clear();
+                if let Some(p) = program.pmt_pid {
+                    wanted[usize::from(p)] = true;
+                }
+                for s in &program.streams {
+                    if !known.contains(&s.pid) {
+                        wanted[usize::from(s.pid)] = true;
+                    }
+                }
+            }
+        }
+        reader.finish();
+        while let Some(e) = reader.next_event() {
+            program.handle(e, &mut frames, &mut findings);
+        }
+        for t in program.tracks() {
+            if self.meta.track(t.id).is_none() {
+                self.meta.tracks.push(t);
+            }
+        }
+        self.src.seek_to(resume).map_err(io)
+    }
+
     /// Reads one chunk and turns its events into queued packets.
     fn pump(&mut self) -> Result<(), FormatError> {
         let n = self
             .src
-            .fill(CHUNK)
+            .fill_some(CHUNK)
             .map_err(|e| FormatError::io(FORMAT, self.src.offset(), e))?;
         if n == 0 {
             self.reader.finish();
@@ -389,7 +605,8 @@ impl Demuxer {
         for (i, f) in self.frames.drain(..) {
             if let Some(s) = self.program.streams.get(i) {
                 if s.splitter.kind().track_kind().is_some() {
-                    self.queue.push_back(to_packet(s.pid, s.splitter.kind(), f));
+                    self.queue
+                        .push_back(to_packet(s.track, s.splitter.kind(), f));
                 }
             }
         }
@@ -402,7 +619,8 @@ impl Demuxer {
         let io = |e| FormatError::io(FORMAT, 0, e);
         self.src.seek_to(0).map_err(io)?;
         let mut reader = Reader::new();
-        let mut program = Program::new(self.opts.program);
+        let mut program = Program::demuxing(self.opts.program);
+        let mut jumps = Vec::new();
         let mut builders: Vec<Builder> = self
             .meta
             .tracks
@@ -420,13 +638,21 @@ impl Demuxer {
                 reader.feed(&b);
             }
             while let Some(e) = reader.next_event() {
+                let at = match &e {
+                    Event::Pes { unit, .. } => unit.offset,
+                    _ => reader.offset(),
+                };
+                let before = program.jumps();
                 program.handle(e, &mut frames, &mut findings);
+                if program.jumps() > before {
+                    jumps.push((at, program.resume_state()));
+                }
             }
             for (i, f) in frames.drain(..) {
                 let Some(s) = program.streams.get(i) else {
                     continue;
                 };
-                let Some(t) = self.meta.position(TrackId(u32::from(s.pid))) else {
+                let Some(t) = self.meta.position(s.track) else {
                     continue;
                 };
                 let size = canonical_size(s.splitter.kind(), &f) as u32;
@@ -445,6 +671,7 @@ impl Demuxer {
             findings.clear();
         }
         self.src.seek_to(resume).map_err(io)?;
+        self.jumps = jumps;
         Ok(Index {
             tracks: builders.into_iter().map(Builder::finish).collect(),
         })
@@ -510,7 +737,11 @@ impl DemuxerTrait for Demuxer {
             .seek_to(start)
             .map_err(|e| FormatError::io(FORMAT, start, e))?;
         self.reader.restart_at(start);
-        self.program.restart(near);
+        // Index times are on the timeline: go on as it was at the last jump before `start`.
+        match self.jumps.iter().rev().find(|j| j.0 <= start) {
+            Some((_, state)) => self.program.resume(state),
+            None => self.program.restart(near),
+        }
         self.queue.clear();
         self.done = false;
         Ok(())
@@ -542,6 +773,7 @@ pub struct StreamReader {
     out: VecDeque<crate::formats::Event>,
     frames: Vec<(usize, Frame)>,
     findings: Vec<Finding>,
+    streams_announced: usize,
 }
 
 impl StreamReader {
@@ -549,18 +781,20 @@ impl StreamReader {
     pub fn new(opts: Options) -> StreamReader {
         StreamReader {
             reader: Reader::new(),
-            program: Program::new(opts.program),
+            program: Program::demuxing(opts.program),
             announced: false,
             eof: false,
             held: Vec::new(),
             out: VecDeque::new(),
             frames: Vec::new(),
             findings: Vec::new(),
+            streams_announced: 0,
         }
     }
 
     fn announce(&mut self) {
         self.announced = true;
+        self.streams_announced = self.program.streams.len();
         self.out
             .push_back(crate::formats::Event::Tracks(self.program.tracks()));
         for p in self.held.drain(..) {
@@ -598,6 +832,11 @@ impl crate::formats::Reader for StreamReader {
             for f in self.findings.drain(..) {
                 self.out.push_back(E::Finding(f));
             }
+            // A later PMT added a stream: announce the new track list before its packets.
+            if self.announced && self.program.streams.len() > self.streams_announced {
+                self.streams_announced = self.program.streams.len();
+                self.out.push_back(E::Tracks(self.program.tracks()));
+            }
             for (i, f) in self.frames.drain(..) {
                 let Some(s) = self.program.streams.get(i) else {
                     continue;
@@ -605,7 +844,7 @@ impl crate::formats::Reader for StreamReader {
                 if s.splitter.kind().track_kind().is_none() {
                     continue;
                 }
-                let p = to_packet(s.pid, s.splitter.kind(), f);
+                let p = to_packet(s.track, s.splitter.kind(), f);
                 if self.announced {
                     self.out.push_back(E::Packet(p));
                 } else {

@@ -10,12 +10,16 @@
 //! - [`demux`], [`mux`]: the `Demuxer` and the streaming `Muxer`.
 //!
 //! Times are 90 kHz ticks; track ids are PIDs; 33-bit PTS/DTS are unwrapped on input across
-//! the program (PTS placed near its DTS) and wrapped again on output.
+//! the program (PTS placed near its DTS) and wrapped again on output. The demuxer bridges
+//! timestamp jumps ([`crate::dtsc::timeline`]) and reads a program whose PMT changes whole: a
+//! stream a later version moves to another PID (same kind and codec) goes on as its track, a
+//! stream it adds is a track from the start (a seekable input's tables are surveyed at open:
+//! one read of the file looking at PIDs only; from a pipe, streams added after the first
+//! 16 MiB are announced as the live reader does, but the file demuxer's track list is fixed).
 //!
 //! Known gaps: HEVC is carried (Annex B ⇄ length-prefixed, IRAP keyframes) but no `hvcC` is
 //! built, so `Track::init` is empty for HEVC; AAC in LATM (0x11) is detected and skipped;
-//! AC-3 is split into syncframes (E-AC-3 is not read); streams added by a later
-//! PMT version are reported, not read; SPS/PPS/ADTS/MPEG-audio helpers live in [`es`] until
+//! AC-3 is split into syncframes (E-AC-3 is not read); SPS/PPS/ADTS/MPEG-audio helpers live in [`es`] until
 //! `src/codec/` provides them. (An ADTS frame of several raw data blocks becomes one frame per
 //! block, as in the `.aac` reader; one whose raw data cannot be walked stays whole.)
 
@@ -41,6 +45,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "video/mp2t",
     probe,
     open: Some(demux::open),
+    needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
         live: true,

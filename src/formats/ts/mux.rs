@@ -204,7 +204,8 @@ impl Muxer {
         while !rest.is_empty() {
             let mut af = AfWrite::default();
             if first {
-                af.random_access = key;
+                // Every audio packet is a random access point (a DTSC source marks only some).
+                af.random_access = key || self.outs[i].kind != TrackKind::Video;
                 if is_pcr {
                     af.pcr = Some(Pcr::from_90k(self.clock));
                     self.last_pcr = Some(self.clock);

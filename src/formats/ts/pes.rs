@@ -190,6 +190,8 @@ pub struct Unit {
     pub damaged: bool,
     /// `(declared total, bytes collected)` when PES_packet_length disagrees with the data.
     pub length_mismatch: Option<(usize, usize)>,
+    /// The input was cut while it was being collected: it may be incomplete.
+    pub cut: bool,
 }
 
 /// Collects the payloads of one PID into PES packets.
@@ -203,6 +205,7 @@ pub struct Assembler {
     random_access: bool,
     damaged: bool,
     overflow: bool,
+    cut: bool,
     extra: usize,
 }
 
@@ -267,6 +270,14 @@ impl Assembler {
         }
     }
 
+    /// Marks the unit being collected as cut by the end of a truncated input (unless its
+    /// PES_packet_length says it is complete).
+    pub fn cut(&mut self) {
+        if self.active && !self.done {
+            self.cut = true;
+        }
+    }
+
     /// Ends the unit being collected (next PUSI or end of input).
     pub fn flush(&mut self, out: &mut Vec<Unit>) {
         if self.active && !self.done {
@@ -279,6 +290,7 @@ impl Assembler {
                 random_access: false,
                 damaged: true,
                 length_mismatch: self.expected.map(|n| (n, n + self.extra)),
+                cut: false,
             });
         }
         self.active = false;
@@ -303,6 +315,7 @@ impl Assembler {
             random_access: self.random_access,
             damaged: self.damaged || self.overflow,
             length_mismatch: mismatch,
+            cut: std::mem::take(&mut self.cut),
         });
     }
 }

@@ -109,6 +109,11 @@ pub struct Reader {
     es: PidMap<Assembler>,
     units: Vec<Unit>,
     lost_sync_at: Option<u64>,
+    /// PIDs not seen since the last resync: their next continuity gap is part of the bytes
+    /// the resync skipped (already reported), so it is not reported again.
+    cc_quiet: Vec<bool>,
+    /// PIDs whose packets are not looked at (a survey that only wants tables and new streams).
+    ignored: Vec<bool>,
     packets: u64,
 }
 
@@ -145,8 +150,18 @@ impl Reader {
             es: PidMap::default(),
             units: Vec::new(),
             lost_sync_at: None,
+            cc_quiet: vec![false; 8192],
+            ignored: Vec::new(),
             packets: 0,
         }
+    }
+
+    /// Skips the packets of `pid` from now on (no continuity check, no PES).
+    pub fn ignore_pid(&mut self, pid: u16) {
+        if self.ignored.is_empty() {
+            self.ignored = vec![false; 8192];
+        }
+        self.ignored[usize::from(pid & 0x1FFF)] = true;
     }
 
     /// Also report every transport packet as an [`Event::Packet`] (analyse `--detail 2`).
@@ -205,6 +220,7 @@ impl Reader {
         }
         self.units.clear();
         self.lost_sync_at = None;
+        self.cc_quiet.fill(false);
     }
 
     /// The next event, or `None` when more input is needed (or, after `finish`, at the end).
@@ -270,6 +286,12 @@ impl Reader {
         if self.buf.len() < unit {
             if self.eof {
                 if !self.buf.is_empty() {
+                    // The file was cut: a PES still open may be cut too (the cut packet's,
+                    // and any without a PES_packet_length to say it was complete). They go
+                    // with the damage rather than out as short frames.
+                    for a in self.es.values_mut() {
+                        a.cut();
+                    }
                     self.events.push_back(Event::Finding(Finding::error(
                         self.base,
                         format!(
@@ -316,6 +338,7 @@ impl Reader {
                         format!("lost sync: {} bytes skipped", self.base - lost),
                     )));
                     self.lost_sync_at = None;
+                    self.cc_quiet.fill(true);
                     true
                 }
                 None if eof => {
@@ -399,7 +422,7 @@ impl Reader {
                 payload: Bytes::copy_from_slice(payload),
             });
         }
-        if h.pid == packet::NULL_PID {
+        if h.pid == packet::NULL_PID || self.ignored.get(usize::from(h.pid)) == Some(&true) {
             return;
         }
         let af = pk.af.unwrap_or_default();
@@ -426,6 +449,7 @@ impl Reader {
         }
         // Continuity: per PID, incremented only by packets with payload.
         let last = self.cc[usize::from(h.pid)];
+        let quiet = std::mem::take(&mut self.cc_quiet[usize::from(h.pid)]);
         if h.has_payload {
             if last != CC_UNSEEN && !af.discontinuity {
                 if h.cc == last {
@@ -435,7 +459,7 @@ impl Reader {
                 if h.cc != (last + 1) & 0x0F {
                     let n = self.cc_errors.entry(h.pid).or_insert(0);
                     *n += 1;
-                    if *n <= MAX_CC_FINDINGS {
+                    if *n <= MAX_CC_FINDINGS && !quiet {
                         self.events.push_back(Event::Finding(Finding::error(
                             at,
                             format!(
@@ -590,6 +614,24 @@ impl Reader {
                                 pmt.version, old.version
                             ),
                         )));
+                        // Streams the new version drops have ended: their last PES is whole
+                        // now, and comes before the table that ends them.
+                        let mut gone: Vec<u16> = old
+                            .streams
+                            .iter()
+                            .map(|s| s.pid)
+                            .filter(|p| !pmt.streams.iter().any(|n| n.pid == *p))
+                            .collect();
+                        gone.sort_unstable();
+                        for p in gone {
+                            if let Some(mut a) = self.es.remove(&p) {
+                                let mut out = Vec::new();
+                                a.flush(&mut out);
+                                for unit in out {
+                                    self.events.push_back(Event::Pes { pid: p, unit });
+                                }
+                            }
+                        }
                     }
                     for s in &pmt.streams {
                         if !self.psi.contains_key(&s.pid) && s.pid != packet::NULL_PID {

@@ -312,6 +312,7 @@ pub fn file_plan(path: PathBuf, spec: &'static FormatSpec, query: &Query) -> Pla
         force: true,
         mux: Default::default(),
         demux: Default::default(),
+        salvage: false,
     }
 }
 

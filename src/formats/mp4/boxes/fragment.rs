@@ -6,6 +6,8 @@ use crate::io::Cursor;
 
 /// Samples in one `trun` that mist accepts.
 pub const MAX_TRUN_SAMPLES: u64 = 1 << 24;
+/// Samples of a `trun` without per-sample fields that [`Trun::parse`] lists one by one.
+pub const MAX_LISTED_DEFAULT_SAMPLES: u64 = 1 << 16;
 
 /// `tfhd` flag: base-data-offset present.
 pub const TFHD_BASE_DATA_OFFSET: u32 = 0x1;
@@ -185,15 +187,41 @@ pub struct Trun {
     pub samples: Vec<TrunSample>,
 }
 
-impl Trun {
-    /// Parses the payload.
-    pub fn parse(c: &mut Cursor) -> Result<Trun, FormatError> {
+/// A track run as columns: the per-sample fields the box carries, each list empty (the field
+/// is absent) or one entry per sample. A `trun` without per-sample fields costs nothing per
+/// sample, however many it claims.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrunColumns {
+    /// 0 or 1 (signed composition offsets).
+    pub version: u8,
+    /// Flags (which fields are present).
+    pub flags: u32,
+    /// Samples.
+    pub count: u32,
+    /// Offset of the first sample's data from the base offset.
+    pub data_offset: Option<i32>,
+    /// Flags of the first sample, overriding the defaults.
+    pub first_flags: Option<u32>,
+    /// Per-sample durations.
+    pub durations: Vec<u32>,
+    /// Per-sample sizes.
+    pub sizes: Vec<u32>,
+    /// Per-sample flags.
+    pub sample_flags: Vec<u32>,
+    /// Per-sample composition offsets.
+    pub ctos: Vec<i32>,
+}
+
+impl TrunColumns {
+    /// Parses a `trun` payload.
+    pub fn parse(c: &mut Cursor) -> Result<TrunColumns, FormatError> {
         let (version, flags) = full_header(c)?;
         let n = c.u32("sample_count")?;
-        let mut t = Trun {
+        let mut t = TrunColumns {
             version,
             flags,
-            ..Trun::default()
+            count: n,
+            ..TrunColumns::default()
         };
         if flags & TRUN_DATA_OFFSET != 0 {
             t.data_offset = Some(c.u32("data_offset")? as i32);
@@ -212,25 +240,68 @@ impl Trun {
                 limit: MAX_TRUN_SAMPLES,
             }));
         }
-        let n = check_count(c, u64::from(n), each, "trun samples")?;
-        t.samples.reserve_exact(n);
+        let n = if each == 0 {
+            0
+        } else {
+            check_count(c, u64::from(n), each, "trun samples")?
+        };
+        let column = |f: u32| if flags & f != 0 { n } else { 0 };
+        t.durations.reserve_exact(column(TRUN_DURATION));
+        t.sizes.reserve_exact(column(TRUN_SIZE));
+        t.sample_flags.reserve_exact(column(TRUN_FLAGS));
+        t.ctos.reserve_exact(column(TRUN_CTO));
         for _ in 0..n {
-            let mut s = TrunSample::default();
             if flags & TRUN_DURATION != 0 {
-                s.duration = Some(c.u32("sample_duration")?);
+                t.durations.push(c.u32("sample_duration")?);
             }
             if flags & TRUN_SIZE != 0 {
-                s.size = Some(c.u32("sample_size")?);
+                t.sizes.push(c.u32("sample_size")?);
             }
             if flags & TRUN_FLAGS != 0 {
-                s.flags = Some(c.u32("sample_flags")?);
+                t.sample_flags.push(c.u32("sample_flags")?);
             }
             if flags & TRUN_CTO != 0 {
-                s.cto = Some(c.u32("sample_composition_time_offset")? as i32);
+                t.ctos.push(c.u32("sample_composition_time_offset")? as i32);
             }
-            t.samples.push(s);
         }
         Ok(t)
+    }
+}
+
+impl Trun {
+    /// Parses the payload. A `trun` without per-sample fields is listed only up to
+    /// [`MAX_LISTED_DEFAULT_SAMPLES`] samples (each would be an empty entry; the demuxer reads
+    /// such runs through [`TrunColumns`] instead).
+    pub fn parse(c: &mut Cursor) -> Result<Trun, FormatError> {
+        let at = c.offset();
+        let col = TrunColumns::parse(c)?;
+        let fields = col.flags & (TRUN_DURATION | TRUN_SIZE | TRUN_FLAGS | TRUN_CTO);
+        if fields == 0 && u64::from(col.count) > MAX_LISTED_DEFAULT_SAMPLES {
+            return Err(FormatError::new(
+                super::FORMAT,
+                at,
+                crate::formats::Problem::Limit {
+                    what: "trun samples without fields of their own",
+                    limit: MAX_LISTED_DEFAULT_SAMPLES,
+                },
+            ));
+        }
+        let n = col.count as usize;
+        let samples = (0..n)
+            .map(|i| TrunSample {
+                duration: col.durations.get(i).copied(),
+                size: col.sizes.get(i).copied(),
+                flags: col.sample_flags.get(i).copied(),
+                cto: col.ctos.get(i).copied(),
+            })
+            .collect();
+        Ok(Trun {
+            version: col.version,
+            flags: col.flags,
+            data_offset: col.data_offset,
+            first_flags: col.first_flags,
+            samples,
+        })
     }
 
     /// Writes the box; the fields present in the first sample decide the flags.
