@@ -397,6 +397,7 @@ fn finalise(path: &Path, spec: &'static FormatSpec) -> Result<(), String> {
         start: None,
         end: None,
         force: true,
+        salvage: false,
         mux: MuxOptions::default(),
         demux: Default::default(),
     };
