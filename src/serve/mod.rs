@@ -15,6 +15,7 @@ pub mod hub;
 pub mod input;
 pub mod log;
 pub mod names;
+pub mod net;
 pub mod push;
 pub mod rtmp;
 
