@@ -29,6 +29,10 @@ pub struct Feed {
     origin_ticks: Vec<i64>,
     /// Packets written into the current container.
     pub packets: u64,
+    /// The tracks chosen from the first announcement.
+    chosen: Vec<TrackId>,
+    /// A later announcement, taken when the next output begins.
+    pending: Option<Meta>,
 }
 
 impl Feed {
@@ -45,25 +49,56 @@ impl Feed {
             origin_ms: 0,
             origin_ticks: Vec::new(),
             packets: 0,
+            chosen: Vec::new(),
+            pending: None,
         }
     }
 
     /// Takes the stream's tracks: the first time, chooses the output's tracks; later track
     /// changes keep the choice (a container under way cannot take new tracks), so packets of
-    /// tracks not chosen are passed over.
+    /// tracks not chosen are passed over. A later announcement still brings the chosen
+    /// tracks' new codec configuration (a publisher announces its tracks before their
+    /// sequence headers arrive): taken at once when no output is open, else by the next one.
     pub fn tracks(&mut self, meta: &Meta) -> Result<(), String> {
         if self.meta.is_some() {
+            if self.is_open() {
+                self.pending = Some(meta.clone());
+            } else {
+                self.rebuild(meta)?;
+            }
             return Ok(());
         }
-        let chosen = choose_tracks(meta, self.spec, &self.select);
+        let chosen: Vec<TrackId> = choose_tracks(meta, self.spec, &self.select)
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        self.chosen = chosen;
+        self.rebuild(meta)?;
+        self.main = self
+            .meta
+            .as_ref()
+            .and_then(|m| {
+                m.tracks
+                    .iter()
+                    .find(|t| t.kind == TrackKind::Video)
+                    .or_else(|| m.tracks.first())
+            })
+            .map(|t| (t.id, t.kind == TrackKind::Video));
+        Ok(())
+    }
+
+    /// The output tracks and their adapters, for the chosen tracks as `meta` has them.
+    fn rebuild(&mut self, meta: &Meta) -> Result<(), String> {
         let mut out = Meta::default();
-        for t in chosen {
+        let mut adapters = Vec::new();
+        for id in &self.chosen {
+            let Some(t) = meta.track(*id) else { continue };
             let Some(want) = (self.spec.mux_caps.framing)(&t.codec) else {
                 continue;
             };
             let a = Adapter::new(t, want).map_err(|e| e.to_string())?;
             out.tracks.push(a.track(t));
-            self.adapters.push((t.id, a));
+            adapters.push((t.id, a));
         }
         if out.tracks.is_empty() {
             return Err(format!(
@@ -71,12 +106,7 @@ impl Feed {
                 self.spec.name
             ));
         }
-        self.main = out
-            .tracks
-            .iter()
-            .find(|t| t.kind == TrackKind::Video)
-            .or_else(|| out.tracks.first())
-            .map(|t| (t.id, t.kind == TrackKind::Video));
+        self.adapters = adapters;
         self.meta = Some(out);
         Ok(())
     }
@@ -135,6 +165,10 @@ impl Feed {
         live: bool,
         out: &mut dyn ByteSink,
     ) -> Result<(), FormatError> {
+        if let Some(p) = self.pending.take() {
+            self.rebuild(&p)
+                .map_err(|e| FormatError::invalid(self.spec.name, 0, e))?;
+        }
         let Some(meta) = &self.meta else {
             return Err(FormatError::invalid(
                 self.spec.name,

@@ -7,6 +7,7 @@
 //! - [`feed`]: a viewer's packets into a container (track choice, framing, rebasing);
 //! - [`record`]: file recordings (split, `recstart`/`recstop`, crash-safe, MP4 finalised);
 //! - [`tsudp`]: MPEG-TS over UDP;
+//! - [`rtmp`]: publishing to another RTMP server (`rtmp://`, `rtmps://`);
 //! - [`dtsc`]: the push side of MistServer's DTSC protocol;
 //! - [`status`]: what `push_list` shows of each push.
 //!
@@ -19,6 +20,7 @@
 pub mod dtsc;
 pub mod feed;
 pub mod record;
+pub mod rtmp;
 pub mod status;
 pub mod target;
 pub mod tsudp;
@@ -370,10 +372,7 @@ async fn run(hub: &Arc<Hub>, push: &Arc<Push>, target: Target) {
                 on_thread("mist-tsudp", move || tsudp::run(&t, &st, viewer, stop, &rt)).await
             }
             Kind::Dtsc { .. } => dtsc::run(&target, &stream, &status, viewer, stop.clone()).await,
-            Kind::Rtmp { .. } => Outcome::Failed {
-                why: "RTMP push targets are not built yet".into(),
-                retry: false,
-            },
+            Kind::Rtmp { .. } => rtmp::run(&target, &status, viewer, stop.clone()).await,
         };
         match outcome {
             Outcome::Done(why) => {
