@@ -84,11 +84,17 @@ fn publish(url: &str, audio: &str, secs: Option<u32>, copy: Option<&Path>) -> Pr
         // The tee muxer does not ask encoders for global headers by itself: without them the
         // avcC would only come in-band, after the first keyframe.
         Some(p) => c
-            .args(["-flags", "+global_header", "-map", "0:v", "-map", "1:a", "-f", "tee"])
-            .arg(format!(
-            "[f=flv]{url}|[f=flv]{}",
-            p.display()
-        )),
+            .args([
+                "-flags",
+                "+global_header",
+                "-map",
+                "0:v",
+                "-map",
+                "1:a",
+                "-f",
+                "tee",
+            ])
+            .arg(format!("[f=flv]{url}|[f=flv]{}", p.display())),
         None => c.args(["-f", "flv", url]),
     };
     let child = c
@@ -151,7 +157,14 @@ fn wait_no_pushes(addr: SocketAddr, limit: Duration) {
 fn counts(path: &Path) -> (usize, usize) {
     require("ffprobe");
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "packet=codec_type", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=codec_type",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .stdin(Stdio::null())
         .output()
@@ -297,7 +310,10 @@ fn a_recording_interrupted_by_sigterm_is_playable() {
         if sizes.iter().all(|&s| s > 100_000) {
             break;
         }
-        assert!(Instant::now() < deadline, "recordings did not grow: {sizes:?}");
+        assert!(
+            Instant::now() < deadline,
+            "recordings did not grow: {sizes:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let st = serve.terminate(Duration::from_secs(30));
@@ -378,14 +394,24 @@ fn a_push_to_nginx_rtmp_plays_back_from_nginx() {
     let api_addr = serve.api.expect("API address");
     let _pub = publish(&format!("rtmp://{rtmp}/live/up"), "aac", None, None);
     let target = format!("rtmp://127.0.0.1:{}/live/down", nginx.rtmp);
-    let v = api(api_addr, &json!({"push_start": {"stream": "up", "target": target}}));
+    let v = api(
+        api_addr,
+        &json!({"push_start": {"stream": "up", "target": target}}),
+    );
     assert!(v.get("error").is_none(), "{v}");
     // ffmpeg plays 4 s of it from nginx (retrying while the push connects).
     let out = dir.join("from-nginx.flv");
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let r = Command::new("ffmpeg")
-            .args(["-hide_banner", "-nostdin", "-v", "error", "-rw_timeout", "5000000"])
+            .args([
+                "-hide_banner",
+                "-nostdin",
+                "-v",
+                "error",
+                "-rw_timeout",
+                "5000000",
+            ])
             .args(["-i", &format!("rtmp://127.0.0.1:{}/live/down", nginx.rtmp)])
             .args(["-t", "4", "-c", "copy", "-y"])
             .arg(&out)
@@ -405,7 +431,10 @@ fn a_push_to_nginx_rtmp_plays_back_from_nginx() {
     }
     decodes_cleanly(&out);
     let (v, a) = counts(&out);
-    assert!(v >= 75 && a >= 100, "from nginx: {v} video, {a} audio packets");
+    assert!(
+        v >= 75 && a >= 100,
+        "from nginx: {v} video, {a} audio packets"
+    );
     // push_list shows it active, with bytes sent.
     let rows = push_list(api_addr);
     assert_eq!(rows.len(), 1, "{rows:?}");
