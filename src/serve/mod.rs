@@ -53,6 +53,8 @@ pub struct Settings {
     pub config_path: Option<std::path::PathBuf>,
     /// A bearer token that authorises API requests from anywhere (besides the config's).
     pub api_token: Option<String>,
+    /// Where HTTP requests are logged (`None`: nowhere).
+    pub access_log: Option<std::path::PathBuf>,
 }
 
 /// What every connection task can reach.
@@ -74,6 +76,8 @@ pub struct Shared {
     pub segmented: http::segmented::Registry,
     /// Pushes and recordings.
     pub pushes: Arc<push::Pushes>,
+    /// The HTTP access log, when asked for.
+    pub access_log: Option<http::access_log::AccessLog>,
 }
 
 /// Addresses the server listens on.
@@ -117,6 +121,13 @@ impl Server {
             rtmp: addr(&rtmp),
             api: addr(&api),
         };
+        let access_log = match &settings.access_log {
+            Some(p) => Some(
+                http::access_log::AccessLog::open(p)
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?,
+            ),
+            None => None,
+        };
         let (stop, shutdown) = watch::channel(false);
         Ok(Server {
             shared: Arc::new(Shared {
@@ -128,6 +139,7 @@ impl Server {
                 quit: Notify::new(),
                 segmented: Default::default(),
                 pushes: Default::default(),
+                access_log,
             }),
             stop,
             http,

@@ -16,6 +16,7 @@
 //! that cannot carry any of the stream's tracks are 415 (Unsupported Media Type); any other
 //! URL is 404.
 
+pub mod access_log;
 pub mod info;
 pub mod pages;
 pub mod progressive;
@@ -153,6 +154,21 @@ pub async fn handle<B>(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("*"),
     );
+    if let Some(log) = &shared.access_log {
+        let bytes = resp
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        log.log(
+            peer,
+            req.method().as_str(),
+            path,
+            resp.status().as_u16(),
+            bytes,
+        );
+    }
     resp
 }
 
