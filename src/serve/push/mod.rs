@@ -575,10 +575,9 @@ fn remove_in(m: &mut Map<String, Value>, v: &Value) {
         return;
     }
     match v {
-        Value::String(s) => {
-            if m.remove(s).is_none() {
-                m.retain(|_, r| parse_rule(r).map_or(true, |x| x.stream != *s));
-            }
+        // An id, or else a stream name: every rule of that stream.
+        Value::String(s) if m.remove(s).is_none() => {
+            m.retain(|_, r| parse_rule(r).map_or(true, |x| x.stream != *s));
         }
         Value::Array(a) => a.iter().for_each(|x| remove_in(m, x)),
         _ => {}
