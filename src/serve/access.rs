@@ -118,10 +118,9 @@ pub fn sign_playlist(text: &str, token: &str) -> String {
     };
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.split_inclusive('\n') {
-        let (body, end) = match line.strip_suffix('\n') {
-            Some(b) => (b.strip_suffix('\r').unwrap_or(b), &line[b.len()..]),
-            None => (line, ""),
-        };
+        // The line's own ending (`\r\n`, `\n` or none) is kept as it was.
+        let body = line.trim_end_matches(['\r', '\n']);
+        let end = &line[body.len()..];
         if body.is_empty() {
             out.push_str(line);
             continue;
