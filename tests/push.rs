@@ -732,8 +732,32 @@ fn a_target_that_refuses_is_retried_and_push_list_says_why() {
     // A server that answers the push with an error.
     let (addr, _got) = dtsc_server(false);
     let rejected = live.push(&format!("dtsc://{addr}/x"));
+    // RTMP: a closed port, and a server (mist's own) that refuses the publish.
+    let rtmp_refused = live.push(&format!("rtmp://{closed}/live/x"));
+    let strict = live
+        .rt
+        .block_on(Server::bind(Settings {
+            rtmp: Some("127.0.0.1:0".parse().unwrap()),
+            config: Config {
+                accept_unconfigured_push: false,
+                ..Config::default()
+            },
+            ..Settings::default()
+        }))
+        .unwrap();
+    let strict_addr = strict.bound().rtmp.unwrap();
+    let (stop_strict, strict_stopped) = tokio::sync::oneshot::channel::<()>();
+    live.rt.spawn(strict.run(async move {
+        let _ = strict_stopped.await;
+    }));
+    let rtmp_rejected = live.push(&format!("rtmp://{strict_addr}/live/nosuch"));
     let deadline = Instant::now() + T;
-    for (id, says) in [(refused, "refused"), (rejected, "not allowed here")] {
+    for (id, says) in [
+        (refused, "refused"),
+        (rejected, "not allowed here"),
+        (rtmp_refused, "refused"),
+        (rtmp_rejected, "not configured for publishing"),
+    ] {
         loop {
             let push = live.pushes.get(id).expect("a failing push keeps trying");
             let st = push.status.object();
@@ -757,9 +781,11 @@ fn a_target_that_refuses_is_retried_and_push_list_says_why() {
         }
     }
     // Stopping a retrying push ends it at once.
-    assert!(live.pushes.stop(refused));
-    assert!(live.pushes.stop(rejected));
+    for id in [refused, rejected, rtmp_refused, rtmp_rejected] {
+        assert!(live.pushes.stop(id));
+    }
     live.wait_idle();
+    let _ = stop_strict.send(());
     drop(p);
 }
 
