@@ -287,7 +287,22 @@ fn recordings_in_every_container_hold_what_was_published() {
 
 #[test]
 fn a_recording_interrupted_by_sigterm_is_playable() {
-    let dir = TestDir::new("interop-sigterm");
+    interrupted(false);
+}
+
+#[test]
+fn a_recording_cut_by_sigkill_plays_up_to_its_last_whole_unit() {
+    interrupted(true);
+}
+
+/// Records a live stream to FLV, TS and MP4, ends the server while recording (SIGTERM, or
+/// SIGKILL when `kill`), and checks that every file plays.
+fn interrupted(kill: bool) {
+    let dir = TestDir::new(if kill {
+        "interop-sigkill"
+    } else {
+        "interop-sigterm"
+    });
     let serve = Serve::start(&[]);
     let rtmp = serve.rtmp.expect("RTMP address");
     let api_addr = serve.api.expect("API address");
@@ -316,8 +331,21 @@ fn a_recording_interrupted_by_sigterm_is_playable() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let st = serve.terminate(Duration::from_secs(30));
-    assert!(st.is_some(), "mist serve did not exit on SIGTERM");
+    if kill {
+        // Dropping the Serve kills it (SIGKILL): nothing is finished, the files are as the
+        // last whole unit left them (the MP4 still fragmented).
+        drop(serve);
+    } else {
+        let st = serve.terminate(Duration::from_secs(30));
+        assert!(st.is_some(), "mist serve did not exit on SIGTERM");
+    }
+    // SIGTERM finishes the MP4 as faststart; after SIGKILL it is still fragmented.
+    let boxes = top_boxes(&dir.join("cut.mp4"));
+    if kill {
+        assert!(boxes.iter().any(|b| b == "moof"), "{boxes:?}");
+    } else {
+        assert_eq!(boxes, ["ftyp", "moov", "mdat"]);
+    }
     for ext in ["flv", "ts", "mp4"] {
         let p = dir.join(&format!("cut.{ext}"));
         let (v, a) = counts(&p);
@@ -325,6 +353,22 @@ fn a_recording_interrupted_by_sigterm_is_playable() {
         decodes_cleanly(&p);
         validate(&p);
     }
+}
+
+/// The top-level box types of an MP4 file, in order.
+fn top_boxes(path: &Path) -> Vec<String> {
+    let d = std::fs::read(path).expect("read MP4");
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    while i + 8 <= d.len() {
+        let n = u32::from_be_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]) as usize;
+        out.push(String::from_utf8_lossy(&d[i + 4..i + 8]).into_owned());
+        if n < 8 {
+            break;
+        }
+        i += n;
+    }
+    out
 }
 
 /// nginx with the RTMP module, listening on a port of its own, in a folder of its own.
