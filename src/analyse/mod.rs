@@ -4,12 +4,14 @@
 
 pub mod dtsc;
 pub mod flv;
+pub mod hds;
 pub mod hls;
 pub mod mp3;
 pub mod mp4;
 pub mod payload;
 pub mod raw;
 pub mod render;
+pub mod smooth;
 pub mod stats;
 pub mod ts;
 

@@ -27,6 +27,14 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
         let report = analyse::hls::analyse(&a.input, &opts, &mut out)?;
         return print(a.json, report, out);
     }
+    if a.format.is_none() && analyse::hds::is_packaged(&a.input) {
+        let report = analyse::hds::analyse(&a.input, &opts, &mut out)?;
+        return print(a.json, report, out);
+    }
+    if a.format.is_none() && analyse::smooth::is_packaged(&a.input) {
+        let report = analyse::smooth::analyse(&a.input, &opts, &mut out)?;
+        return print(a.json, report, out);
+    }
     let src = Source::open(&a.input)
         .with_context(|| name.clone())?
         .with_demux_options(formats::DemuxOptions {

@@ -28,12 +28,12 @@ pub fn plan(a: ConvertArgs) -> Result<(Work, bool), UsageError> {
     }
     if a.segment_duration.is_some() {
         return Err(UsageError(
-            "--segment-duration is for packaging (--to hls or --to hls-fmp4)".into(),
+            "--segment-duration is for packaging (--to hls, hls-fmp4, hds or smooth)".into(),
         ));
     }
     if a.output.is_dir() || a.output.as_os_str().to_string_lossy().ends_with('/') {
         return Err(UsageError(format!(
-            "'{}' is a folder: say what to package into it (--to hls or --to hls-fmp4)",
+            "'{}' is a folder: say what to package into it (--to hls, hls-fmp4, hds or smooth)",
             a.output.display()
         )));
     }
@@ -96,7 +96,7 @@ fn selection(a: &ConvertArgs) -> Result<Selection, UsageError> {
     }
 }
 
-/// The plan of `--to hls|hls-fmp4`: the output is a folder.
+/// The plan of `--to hls|hls-fmp4|hds|smooth`: the output is a folder.
 fn package_plan(a: ConvertArgs, packaging: Packaging) -> Result<(Work, bool), UsageError> {
     if a.output.as_os_str() == "-" {
         return Err(UsageError(format!(

@@ -14,13 +14,19 @@
 //! - [`vod`]: a whole file packaged into files (playlists, init segments, media segments).
 //!
 //! Format-specific parts live in their own modules: [`hls`] (RFC 8216 playlists, with TS or
-//! fMP4 segments). DASH, HDS and Smooth are to be added beside it on the same core.
+//! fMP4 segments), [`hds`] (Adobe HTTP Dynamic Streaming: F4M, bootstraps, F4F fragments of
+//! FLV tags) and [`smooth`] (Microsoft Smooth Streaming: the client manifest and `moof`/`mdat`
+//! fragments per track); [`xml`] reads and escapes the XML manifests.
 
+pub mod hds;
 pub mod hls;
 pub mod segment;
 pub mod segmenter;
+pub mod smooth;
+pub mod span;
 pub mod variant;
 pub mod vod;
+pub mod xml;
 
 use crate::dtsc::{Codec, Framing};
 use crate::formats::FormatError;
@@ -43,10 +49,19 @@ pub enum Packaging {
     HlsTs,
     /// HLS version 7 with fragmented MP4 (CMAF) segments (`/cmaf/STREAM/...`).
     HlsFmp4,
+    /// Adobe HTTP Dynamic Streaming (`/dynamic/STREAM/manifest.f4m`).
+    Hds,
+    /// Microsoft Smooth Streaming (`/smooth/STREAM.ism/Manifest`, `/cmaf/STREAM/Manifest`).
+    Smooth,
 }
 
 /// Every packaging, for `--to` and help texts.
-pub const PACKAGINGS: &[Packaging] = &[Packaging::HlsTs, Packaging::HlsFmp4];
+pub const PACKAGINGS: &[Packaging] = &[
+    Packaging::HlsTs,
+    Packaging::HlsFmp4,
+    Packaging::Hds,
+    Packaging::Smooth,
+];
 
 impl Packaging {
     /// The name `--to` takes.
@@ -54,14 +69,19 @@ impl Packaging {
         match self {
             Packaging::HlsTs => "hls",
             Packaging::HlsFmp4 => "hls-fmp4",
+            Packaging::Hds => "hds",
+            Packaging::Smooth => "smooth",
         }
     }
 
-    /// The packaging called `name` (`hls`, `hls-fmp4`; `cmaf` is another name for the latter).
+    /// The packaging called `name` (`hls`, `hls-fmp4`, `hds`, `smooth`; `cmaf` is another
+    /// name for `hls-fmp4`, `mss` and `ism` for `smooth`).
     pub fn by_name(name: &str) -> Option<Packaging> {
         match name.to_ascii_lowercase().as_str() {
             "hls" | "hls-ts" => Some(Packaging::HlsTs),
             "hls-fmp4" | "cmaf" => Some(Packaging::HlsFmp4),
+            "hds" => Some(Packaging::Hds),
+            "smooth" | "mss" | "ism" => Some(Packaging::Smooth),
             _ => None,
         }
     }
@@ -71,6 +91,8 @@ impl Packaging {
         match self {
             Packaging::HlsTs => "hls",
             Packaging::HlsFmp4 => "cmaf",
+            Packaging::Hds => "dynamic",
+            Packaging::Smooth => "smooth",
         }
     }
 
@@ -82,6 +104,8 @@ impl Packaging {
                 Codec::H264 | Codec::Hevc | Codec::Aac | Codec::Mp3 => Some(c.canonical_framing()),
                 _ => None,
             },
+            Packaging::Hds => hds::framing(c),
+            Packaging::Smooth => smooth::framing(c),
         }
     }
 }

@@ -38,6 +38,14 @@ pub fn new(packaging: Packaging, meta: &Meta) -> Result<Box<dyn Segmenter>, Form
     Ok(match packaging {
         Packaging::HlsTs => Box::new(TsSegmenter::new(meta)?),
         Packaging::HlsFmp4 => Box::new(Fmp4Segmenter::new(meta)?),
+        // HDS and Smooth write their fragments themselves (`package::hds`, `package::smooth`).
+        other => {
+            return Err(FormatError::new(
+                "package",
+                0,
+                crate::formats::Problem::Unsupported(format!("{} segments here", other.name())),
+            ))
+        }
     })
 }
 

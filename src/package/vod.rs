@@ -26,6 +26,23 @@ use super::{Options, PackageError, Packaging};
 /// Most segments gathered at once before the oldest is written anyway.
 pub const MAX_PENDING_SEGMENTS: usize = 8;
 
+/// A packaging whose segments and manifests its own module writes (HDS, Smooth): the
+/// packager gathers each segment's packets and hands them over in order.
+pub trait Writer: Send {
+    /// The files of one segment, for every variant. `last` is true for the file's last
+    /// segment; `packets` are in decode order; `next` holds, per track, the decode time of
+    /// its packet after the segment, when there is one.
+    fn segment(
+        &mut self,
+        seg: &Segment,
+        last: bool,
+        packets: &[Packet],
+        next: &[(TrackId, Ticks)],
+    ) -> Result<Vec<OutFile>, PackageError>;
+    /// The files written at the end (manifests, bootstraps).
+    fn finish(&mut self) -> Result<Vec<OutFile>, PackageError>;
+}
+
 /// One file of a packaged stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutFile {
@@ -78,6 +95,8 @@ pub struct Packager {
     received: Vec<u64>,
     totals: Vec<u64>,
     last_ms: Vec<i64>,
+    /// The packaging's own writer (HDS, Smooth); HLS variants are written here.
+    writer: Option<Box<dyn Writer>>,
 }
 
 impl Packager {
@@ -90,6 +109,18 @@ impl Packager {
         meta: &Meta,
         shift: &[i64],
     ) -> Result<(Packager, Vec<OutFile>), PackageError> {
+        Self::named(packaging, opts, meta, shift, "")
+    }
+
+    /// [`new`](Self::new) for a stream called `name` (manifests that name their
+    /// presentation, HDS's `<id>` and `MovieIdentifier`, say it).
+    pub fn named(
+        packaging: Packaging,
+        opts: Options,
+        meta: &Meta,
+        shift: &[i64],
+        name: &str,
+    ) -> Result<(Packager, Vec<OutFile>), PackageError> {
         let segments = file_segments(meta, shift, opts.segment_ms);
         let main = main_track(meta)
             .map(|i| meta.tracks[i].id)
@@ -99,8 +130,21 @@ impl Packager {
                 "no packets to package (the input is empty)".into(),
             ));
         }
-        let variants = hls::variants(packaging, meta);
-        if variants.is_empty() {
+        let writer: Option<Box<dyn Writer>> = match packaging {
+            Packaging::Hds => Some(Box::new(super::hds::vod::HdsWriter::new(
+                meta, shift, name,
+            )?)),
+            Packaging::Smooth => Some(Box::new(super::smooth::vod::SmoothWriter::new(
+                meta, shift,
+            )?)),
+            _ => None,
+        };
+        let variants = if writer.is_some() {
+            Vec::new()
+        } else {
+            hls::variants(packaging, meta)
+        };
+        if variants.is_empty() && writer.is_none() {
             return Err(PackageError::Nothing(format!(
                 "{} cannot carry any track of this input",
                 packaging.name()
@@ -168,6 +212,7 @@ impl Packager {
                 received: vec![0; n],
                 totals,
                 last_ms: vec![i64::MIN; n],
+                writer,
             },
             files,
         ))
@@ -223,6 +268,24 @@ impl Packager {
         // Decode order across tracks, the main track's key first at equal times; a stable sort
         // keeps each track's own order.
         waiting.sort_by_key(|w| (w.ms, w.not_main));
+        if let Some(w) = &mut self.writer {
+            let packets: Vec<Packet> = waiting.into_iter().map(|w| w.packet).collect();
+            // The next packet of every track, from the segments after this one.
+            let next: Vec<(TrackId, Ticks)> = self
+                .meta
+                .tracks
+                .iter()
+                .filter_map(|t| {
+                    self.pending
+                        .values()
+                        .flat_map(|ws| ws.iter())
+                        .find(|w| w.packet.track == t.id)
+                        .map(|w| (t.id, w.packet.dts))
+                })
+                .collect();
+            files.extend(w.segment(&stream_seg, last, &packets, &next)?);
+            return Ok(());
+        }
         for v in &mut self.variants {
             let seg = v.own(&stream_seg, last);
             let packets: Vec<Packet> = waiting
@@ -262,6 +325,10 @@ impl Packager {
         let mut files = Vec::new();
         while self.next_emit < self.segments.len() {
             self.emit(&mut files)?;
+        }
+        if let Some(w) = &mut self.writer {
+            files.extend(w.finish()?);
+            return Ok(files);
         }
         let n = self.segments.len();
         for v in &self.variants {

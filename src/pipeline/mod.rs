@@ -687,20 +687,34 @@ impl Job {
             // is rewound.
             // Under --salvage the index is built from the packets themselves, so it describes
             // exactly what survives the damage.
-            if plan.start.is_none() && plan.end.is_none() && !plan.salvage {
-                if let Some(idx) = &demux.meta().index {
-                    job.meta.index = Some(crate::dtsc::Index {
-                        tracks: kept_positions
-                            .iter()
-                            .filter_map(|&i| idx.tracks.get(i).cloned())
-                            .collect(),
-                    });
-                }
+            let whole = plan.start.is_none() && plan.end.is_none();
+            if whole && !plan.salvage {
+                job.index_from_source(demux, &kept_positions);
             } else {
                 job.index_window(demux)?;
+                // A salvage pass that met no damage: the source's own index (exact durations
+                // of last samples), so salvaging a clean file writes what converting it does.
+                if whole && job.damaged == 0 && !job.cut_short && demux.build_index().is_ok() {
+                    let found = demux.take_findings();
+                    if found.iter().all(|f| f.severity != Severity::Error) {
+                        job.index_from_source(demux, &kept_positions);
+                    }
+                }
             }
         }
         Ok(job)
+    }
+
+    /// Takes the source's index of the kept tracks as the output's.
+    fn index_from_source(&mut self, demux: &dyn Demuxer, kept_positions: &[usize]) {
+        if let Some(idx) = &demux.meta().index {
+            self.meta.index = Some(crate::dtsc::Index {
+                tracks: kept_positions
+                    .iter()
+                    .filter_map(|&i| idx.tracks.get(i).cloned())
+                    .collect(),
+            });
+        }
     }
 
     /// Builds `meta.index` from the packets the window lets through, then rewinds the reader.
@@ -738,7 +752,12 @@ impl Job {
     /// finding is a damaged region, refused by default and reported once under `--salvage`;
     /// warnings are shown; notes are not.
     fn absorb(&mut self, demux: &mut dyn Demuxer) -> Result<(), PipelineError> {
-        for f in demux.take_findings() {
+        self.absorb_found(demux.take_findings())
+    }
+
+    /// [`absorb`](Self::absorb) of findings already taken from the demuxer.
+    fn absorb_found(&mut self, found: Vec<formats::Finding>) -> Result<(), PipelineError> {
+        for f in found {
             if self.replay {
                 continue;
             }

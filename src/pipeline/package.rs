@@ -46,12 +46,20 @@ fn caps(packaging: Packaging) -> MuxCaps {
     fn fmp4(c: &crate::dtsc::Codec) -> Option<crate::dtsc::Framing> {
         Packaging::HlsFmp4.framing(c)
     }
+    fn hds(c: &crate::dtsc::Codec) -> Option<crate::dtsc::Framing> {
+        Packaging::Hds.framing(c)
+    }
+    fn smooth(c: &crate::dtsc::Codec) -> Option<crate::dtsc::Framing> {
+        Packaging::Smooth.framing(c)
+    }
     MuxCaps {
         live: true,
         needs_index: true,
         framing: match packaging {
             Packaging::HlsTs => ts,
             Packaging::HlsFmp4 => fmp4,
+            Packaging::Hds => hds,
+            Packaging::Smooth => smooth,
         },
         negative_times: false,
     }
@@ -68,7 +76,8 @@ pub fn package(plan: &PackagePlan, progress: &dyn Progress) -> Result<Outcome, P
     // The copy engine's plan; `to` only names the segment container in messages.
     let seg_format = match plan.packaging {
         Packaging::HlsTs => "ts",
-        Packaging::HlsFmp4 => "fmp4",
+        Packaging::HlsFmp4 | Packaging::Smooth => "fmp4",
+        Packaging::Hds => "flv",
     };
     let to = formats::spec_by_name(seg_format).ok_or(PipelineError::CannotWrite {
         path: out_name.clone(),
@@ -117,8 +126,16 @@ pub fn package(plan: &PackagePlan, progress: &dyn Progress) -> Result<Outcome, P
                 why,
             },
         };
+        // Manifests that name the presentation (HDS) call it by the input's file name, which
+        // is also the stream name `mist serve` gives a file.
+        let name = plan
+            .input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let (mut packager, first) =
-            Packager::new(plan.packaging, plan.options, &job.meta, &shift).map_err(pkg_err)?;
+            Packager::named(plan.packaging, plan.options, &job.meta, &shift, &name)
+                .map_err(pkg_err)?;
         job.meta.index = None;
         let mut outcome = Outcome {
             tracks: job.meta.tracks.len(),

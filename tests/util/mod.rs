@@ -6,6 +6,7 @@ pub mod browser;
 pub mod ffprobe;
 pub mod rtmp;
 pub mod serve;
+pub mod statics;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

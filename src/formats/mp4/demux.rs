@@ -436,7 +436,9 @@ impl Demuxer {
             let mut table = Table::new(moov, std::mem::take(&mut lists[i]));
             apply_edits(t, mvhd_timescale, &mut table, track.kind, &mut findings);
             let walk = walk(&table, len);
-            if let Some((k, s)) = walk.first_outside {
+            // A cut-short file has its one finding already (the overrunning box); the samples it
+            // lost are that same region, not another.
+            if let (Some((k, s)), false) = (walk.first_outside, info.cut_short) {
                 findings.push(Finding::error(
                     t.stbl_offset,
                     format!(

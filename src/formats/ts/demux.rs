@@ -50,6 +50,9 @@ pub struct Stream {
     pub lang: Option<String>,
     /// The frame splitter.
     pub splitter: Splitter,
+    /// PIDs this stream had before a later PMT moved it: a reader that seeks back before the
+    /// move meets its frames there again.
+    pub earlier_pids: Vec<u16>,
 }
 
 /// Where a program's times stood at some point: the unwrapping reference (the file's own
@@ -115,7 +118,11 @@ impl Program {
                 self.pmt(offset, pmt, findings)
             }
             Event::Pes { pid, unit } => {
-                let Some(i) = self.streams.iter().position(|s| s.pid == pid) else {
+                let Some(i) = self.streams.iter().position(|s| s.pid == pid).or_else(|| {
+                    self.streams
+                        .iter()
+                        .position(|s| s.earlier_pids.contains(&pid))
+                }) else {
                     return;
                 };
                 if let Some((want, got)) =
@@ -273,6 +280,9 @@ impl Program {
                                     x.pid, s.pid, pmt.version, x.track
                                 ),
                             ));
+                            if !x.earlier_pids.contains(&x.pid) {
+                                x.earlier_pids.push(x.pid);
+                            }
                             x.pid = s.pid;
                             x.stream_type = s.stream_type;
                             x.lang = s.language().or(x.lang.take());
@@ -294,6 +304,7 @@ impl Program {
                                 stream_type: s.stream_type,
                                 lang: s.language(),
                                 splitter: Splitter::new(kind),
+                                earlier_pids: Vec::new(),
                             });
                         }
                     }

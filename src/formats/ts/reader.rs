@@ -615,7 +615,8 @@ impl Reader {
                             ),
                         )));
                         // Streams the new version drops have ended: their last PES is whole
-                        // now, and comes before the table that ends them.
+                        // now, and comes before the table that ends them. Their assemblers
+                        // stay: a reader that seeks back before this table meets them again.
                         let mut gone: Vec<u16> = old
                             .streams
                             .iter()
@@ -624,7 +625,7 @@ impl Reader {
                             .collect();
                         gone.sort_unstable();
                         for p in gone {
-                            if let Some(mut a) = self.es.remove(&p) {
+                            if let Some(a) = self.es.get_mut(&p) {
                                 let mut out = Vec::new();
                                 a.flush(&mut out);
                                 for unit in out {

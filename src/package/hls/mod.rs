@@ -55,6 +55,8 @@ pub fn variants(packaging: Packaging, meta: &Meta) -> Vec<Variant> {
             .chain(&audio)
             .map(|&i| Variant::of(vec![id(i)]))
             .collect(),
+        // Not HLS: their own modules say what their variants are.
+        _ => Vec::new(),
     }
 }
 
@@ -63,6 +65,7 @@ pub fn segment_name(packaging: Packaging, seg: &Segment) -> String {
     match packaging {
         Packaging::HlsTs => format!("{}_{}.ts", seg.start_ms, seg.end_ms),
         Packaging::HlsFmp4 => format!("chunk_{}.m4s", seg.start_ms),
+        _ => String::new(),
     }
 }
 
@@ -78,6 +81,7 @@ pub fn parse_segment_name(packaging: Packaging, name: &str) -> Option<(i64, Opti
             decimal(name.strip_prefix("chunk_")?.strip_suffix(".m4s")?)?,
             None,
         )),
+        _ => None,
     }
 }
 

@@ -54,8 +54,9 @@ pub fn date_time(unix_ms: i64) -> String {
 /// (`EXT-X-MAP` in a playlist that is not I-frames only, RFC 8216 §7).
 pub fn version(packaging: Packaging) -> u8 {
     match packaging {
-        Packaging::HlsTs => 3,
         Packaging::HlsFmp4 => 6,
+        // TS, and the packagings that are not HLS (never asked).
+        _ => 3,
     }
 }
 

@@ -312,7 +312,9 @@ pub fn file_plan(path: PathBuf, spec: &'static FormatSpec, query: &Query) -> Pla
         force: true,
         mux: Default::default(),
         demux: Default::default(),
-        salvage: false,
+        // A server plays what is readable of a damaged file (an interrupted recording), as
+        // MistServer and players do; `convert` refuses unless asked.
+        salvage: true,
     }
 }
 

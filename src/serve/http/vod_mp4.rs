@@ -153,8 +153,18 @@ impl Cache {
                 return Ok(e);
             }
         }
-        let plan = super::progressive::file_plan(path.to_path_buf(), spec, query);
-        let mut prepared = pipeline::prepare(&plan).map_err(|e| Failure::of(&e))?;
+        let mut plan = super::progressive::file_plan(path.to_path_buf(), spec, query);
+        // The index the file states, as `convert` uses it; a file found damaged is laid out
+        // from what a salvage pass reads of it instead (one read of the whole file).
+        plan.salvage = false;
+        let mut prepared = match pipeline::prepare(&plan) {
+            Err(PipelineError::Damaged { .. }) => {
+                plan.salvage = true;
+                pipeline::prepare(&plan)
+            }
+            r => r,
+        }
+        .map_err(|e| Failure::of(&e))?;
         let layout = Layout::new(prepared.meta()).map_err(|err| {
             Failure::of(&PipelineError::Format {
                 path: path.display().to_string(),
@@ -396,6 +406,10 @@ mod tests {
             "h264_aac.flv",
             "h264_aac.ts",
             "bframes_editlist.mp4",
+            // A later PMT moves streams to new PIDs and adds one; timestamps jump back.
+            "pmt_change.ts",
+            "jump_back.ts",
+            "jump_back.flv",
         ] {
             let path = fixture(name);
             // The oracle: the pipeline's own conversion, as `convert` writes it.

@@ -369,7 +369,7 @@ impl LiveState {
             .sum();
         let overhead = match self.packaging {
             Packaging::HlsTs => TS_OVERHEAD_PERCENT,
-            Packaging::HlsFmp4 => 2,
+            _ => 2,
         };
         let bytes = payload * (100 + overhead) / 100;
         rates_of(&[*last], &[bytes])

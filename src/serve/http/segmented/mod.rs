@@ -1,7 +1,12 @@
-//! Segmented outputs over HTTP: `/hls/STREAM/...` (HLS with MPEG-TS segments) and
-//! `/cmaf/STREAM/...` (HLS version 7 with fMP4 segments), MistServer's paths. Playlists and
-//! segments come from `package/`; this module finds the stream, keeps what was built, and
-//! answers with the headers caches need.
+//! Segmented outputs over HTTP: `/hls/STREAM/...` (HLS with MPEG-TS segments),
+//! `/cmaf/STREAM/...` (HLS version 7 with fMP4 segments; `/cmaf/STREAM/Manifest` and its
+//! fragments are Smooth Streaming), `/dynamic/STREAM/...` (HDS) and `/smooth/STREAM.ism/...`
+//! (Smooth Streaming), MistServer's paths. Playlists, manifests and segments come from
+//! `package/`; this module finds the stream, keeps what was built, and answers with the
+//! headers caches need.
+//!
+//! HDS and Smooth live streams are served by [`fragments`] (their fragments need no muxer
+//! state from one to the next); HLS by [`live`].
 //!
 //! - Live ([`live`]): per stream and packaging, segments are built once (in order, per
 //!   variant, by one segmenter) and kept as shared `Bytes` while they are in the DVR window;
@@ -15,6 +20,7 @@
 //! live playlists `max-age=1`, file playlists a day; `ETag` on everything, `Last-Modified` for
 //! files, `Content-Length`, single `Range`s (206/416) and `If-None-Match` (304).
 
+pub mod fragments;
 pub mod live;
 pub mod vod;
 
@@ -26,10 +32,11 @@ use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use super::query::percent_decode;
 use super::{full, hub_error, not_found, status, Body};
 use crate::package::hls::{self, PLAYLIST_MIME};
-use crate::package::Packaging;
+use crate::package::{hds, smooth, Packaging};
 use crate::serve::hub::Lookup;
 use crate::serve::Shared;
 
+pub use fragments::FragmentStates;
 pub use live::LiveStates;
 pub use vod::VodCache;
 
@@ -43,6 +50,8 @@ pub const VOD_MAX_AGE: u64 = 86_400;
 pub struct Registry {
     /// Live streams' built segments and playlists.
     pub live: LiveStates,
+    /// Live streams' HDS and Smooth fragments and manifests.
+    pub fragments: FragmentStates,
     /// Files packaged on demand.
     pub vod: VodCache,
 }
@@ -59,6 +68,8 @@ pub fn packaging_for(prefix: &str) -> Option<Packaging> {
     match prefix {
         "hls" => Some(Packaging::HlsTs),
         "cmaf" => Some(Packaging::HlsFmp4),
+        "dynamic" => Some(Packaging::Hds),
+        "smooth" => Some(Packaging::Smooth),
         _ => None,
     }
 }
@@ -86,10 +97,29 @@ pub struct Caching {
     pub modified: Option<String>,
 }
 
-/// The MIME type of a packaged file, by its extension.
+/// True for the files of a packaged folder that list others (playlists, manifests,
+/// bootstraps): long-lived for files, but not immutable.
+pub fn is_manifest(name: &str) -> bool {
+    name.ends_with(".m3u8")
+        || name == hds::MANIFEST
+        || name.ends_with(".abst")
+        || name == smooth::MANIFEST
+}
+
+/// The MIME type of a packaged file, by its name.
 pub fn mime_of(name: &str) -> &'static str {
     if name.ends_with(".m3u8") {
         PLAYLIST_MIME
+    } else if name == hds::MANIFEST {
+        hds::MANIFEST_MIME
+    } else if name.ends_with(".abst") {
+        hds::BOOTSTRAP_MIME
+    } else if matches!(hds::parse_name(name), Some(hds::Request::Fragment(..))) {
+        hds::FRAGMENT_MIME
+    } else if name == smooth::MANIFEST {
+        smooth::MANIFEST_MIME
+    } else if name.starts_with("Fragments(") {
+        smooth::FRAGMENT_MIME
     } else if name.ends_with(".ts") {
         "video/mp2t"
     } else if name.ends_with(".m4s") || name.ends_with(".mp4") {
@@ -112,14 +142,42 @@ pub async fn handle(
     let Some(raw_name) = pieces.next() else {
         return not_found();
     };
-    let name = percent_decode(raw_name, false);
-    let path: Vec<&str> = pieces.collect();
-    if name.is_empty() || path.is_empty() || path.len() > 2 || !path.iter().all(|p| plain(p)) {
+    let mut name = percent_decode(raw_name, false);
+    let mut packaging = packaging;
+    if packaging == Packaging::Smooth {
+        // `/smooth/STREAM.ism/...`.
+        match name.strip_suffix(".ism") {
+            Some(n) => name = n.to_string(),
+            None => return not_found(),
+        }
+    }
+    // Smooth pieces hold `(`, `)` and `=`; a client may have escaped them.
+    let decoded: Vec<String> = pieces.map(|p| percent_decode(p, false)).collect();
+    let path: Vec<&str> = decoded.iter().map(String::as_str).collect();
+    if packaging == Packaging::HlsFmp4 && smooth::parse_name(&path).is_some() {
+        packaging = Packaging::Smooth;
+    }
+    let valid = match packaging {
+        Packaging::Smooth => smooth::parse_name(&path).is_some(),
+        Packaging::Hds => path.len() == 1 && hds::parse_name(path[0]).is_some(),
+        _ => !path.is_empty() && path.len() <= 2 && path.iter().all(|p| plain(p)),
+    };
+    if name.is_empty() || !valid {
         return not_found();
     }
     let hub = &shared.hub;
     match hub.lookup(&name) {
         Err(e) => hub_error(&e),
+        Ok(Lookup::Live(_, stream)) if matches!(packaging, Packaging::Hds | Packaging::Smooth) => {
+            let state = shared
+                .segmented
+                .fragments
+                .state(&name, packaging, &stream, hub.started());
+            match state.answer(&path) {
+                Some((bytes, mime, caching)) => respond(method, headers, bytes, mime, &caching),
+                None => not_found(),
+            }
+        }
         Ok(Lookup::Live(_, stream)) => {
             let state = shared
                 .segmented
@@ -133,6 +191,9 @@ pub async fn handle(
         Ok(Lookup::File(_, file)) => {
             let ready = match shared.segmented.vod.ensure(&file, packaging).await {
                 Ok(r) => r,
+                Err(e) if e.unsupported => {
+                    return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, &format!("{e}\n"));
+                }
                 Err(e) => {
                     tracing::warn!(file = %file.display(), "{e}");
                     return status(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n"));

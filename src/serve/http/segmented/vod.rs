@@ -62,7 +62,7 @@ impl Ready {
         path.hash(&mut h);
         // Segments never change under their name; a playlist is long-lived but names no
         // content of its own, so it is not marked immutable.
-        let playlist = path.last().is_some_and(|n| n.ends_with(".m3u8"));
+        let playlist = path.last().is_some_and(|n| super::is_manifest(n));
         Some((
             Bytes::from(data),
             Caching {
@@ -78,7 +78,32 @@ impl Ready {
     }
 }
 
-type Outcome = Result<Arc<Ready>, String>;
+/// Why a file could not be packaged.
+#[derive(Clone, Debug)]
+pub struct VodError {
+    /// What went wrong, in one line.
+    pub message: String,
+    /// The packaging cannot carry any track of the file (a request for the wrong kind of
+    /// output, not a server fault).
+    pub unsupported: bool,
+}
+
+impl std::fmt::Display for VodError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for VodError {
+    fn from(message: String) -> Self {
+        VodError {
+            message,
+            unsupported: false,
+        }
+    }
+}
+
+type Outcome = Result<Arc<Ready>, VodError>;
 
 struct Slot {
     cell: tokio::sync::OnceCell<Outcome>,
@@ -142,7 +167,7 @@ impl VodCache {
     pub async fn ensure(&self, path: &Path, packaging: Packaging) -> Outcome {
         let md = tokio::fs::metadata(path)
             .await
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| VodError::from(format!("{}: {e}", path.display())))?;
         let key = Key {
             path: path.to_path_buf(),
             size: md.len(),
@@ -180,7 +205,9 @@ impl VodCache {
     }
 
     async fn make(&self, key: Key, key_hash: u64) -> Outcome {
-        let root = self.root().map_err(|e| format!("cache folder: {e}"))?;
+        let root = self
+            .root()
+            .map_err(|e| VodError::from(format!("cache folder: {e}")))?;
         let dir = root.join(format!("{key_hash:016x}-{}", key.packaging.name()));
         let plan = PackagePlan {
             input: key.path.clone(),
@@ -196,8 +223,11 @@ impl VodCache {
         };
         let outcome = tokio::task::spawn_blocking(move || package(&plan, &Silent))
             .await
-            .map_err(|e| format!("packaging stopped: {e}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| VodError::from(format!("packaging stopped: {e}")))?
+            .map_err(|e| VodError {
+                unsupported: matches!(e, crate::pipeline::PipelineError::CannotCarry { .. }),
+                message: e.to_string(),
+            })?;
         Ok(Arc::new(Ready {
             dir,
             bytes: outcome.bytes,
