@@ -138,9 +138,9 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
         ));
     }
     let file = path.display().to_string();
-    let findings = opts.validate.then_some(ctx.findings);
+    let findings = ctx.findings;
     let stats = ctx.stats.unwrap_or_else(|| Stats::new(&Meta::default()));
-    Ok(stats.into_report(file, "hds", None, None, findings))
+    Ok(stats.into_report(file, "hds", None, None, findings, opts.validate))
 }
 
 /// The bootstrap of `media`: parsed, from its URL file and/or inline.

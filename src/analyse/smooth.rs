@@ -120,8 +120,8 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
         stats.add(p);
     }
     let file = path.display().to_string();
-    let findings = opts.validate.then_some(ctx.findings);
-    Ok(stats.into_report(file, "smooth", None, None, findings))
+    let findings = ctx.findings;
+    Ok(stats.into_report(file, "smooth", None, None, findings, opts.validate))
 }
 
 /// The track a quality level declares, or why it cannot be read.
