@@ -26,7 +26,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('convert', 'convert', [CompletionResultType]::ParameterValue, 'Convert media from one container to another (packets are copied, never re-encoded)')
-            [CompletionResult]::new('remux', 'remux', [CompletionResultType]::ParameterValue, 'Remux a file (same engine as convert), or package it into a folder (HLS, HDS, Smooth)')
+            [CompletionResult]::new('remux', 'remux', [CompletionResultType]::ParameterValue, 'Remux a file (same engine as convert), or package it into a folder (HLS, DASH, HDS, Smooth)')
             [CompletionResult]::new('analyse', 'analyse', [CompletionResultType]::ParameterValue, 'Print what a file holds: tracks, codecs, timing, and with --detail every structure')
             [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Print what a file holds: tracks, codecs, timing, and with --detail every structure')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API)')
@@ -35,7 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             break
         }
         'mist;convert' {
-            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Output format (default: from the output''s extension); `hls` (TS segments), `hls-fmp4` (CMAF segments), `hds` and `smooth` write a folder of manifests and segments')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Output format (default: from the output''s extension); `hls` (TS segments), `hls-fmp4` (CMAF segments), `dash` (an MPD over CMAF segments), `hds` and `smooth` write a folder of playlists or manifests and segments')
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Input format (default: detected from the content, then the extension)')
             [CompletionResult]::new('--tracks', '--tracks', [CompletionResultType]::ParameterName, 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry')
             [CompletionResult]::new('--start', '--start', [CompletionResultType]::ParameterName, 'Start at the keyframe at or before this time (seconds from the start of the input, or [h:]m:s)')
@@ -43,7 +43,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             [CompletionResult]::new('--fps', '--fps', [CompletionResultType]::ParameterName, 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream''s VUI timing, else 25')
             [CompletionResult]::new('--program', '--program', [CompletionResultType]::ParameterName, 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT')
             [CompletionResult]::new('--fragment-duration', '--fragment-duration', [CompletionResultType]::ParameterName, 'Fragmented MP4: cut fragments of about this many milliseconds (at keyframes), instead of one per keyframe group')
-            [CompletionResult]::new('--segment-duration', '--segment-duration', [CompletionResultType]::ParameterName, 'Packaging (`--to hls|hls-fmp4|hds|smooth`): shortest segment in seconds; segments start at the first keyframe at least this long after the previous start (default 1.9, MistServer''s)')
+            [CompletionResult]::new('--segment-duration', '--segment-duration', [CompletionResultType]::ParameterName, 'Packaging (`--to hls|hls-fmp4|dash|hds|smooth`): shortest segment in seconds; segments start at the first keyframe at least this long after the previous start (default 1.9, MistServer''s)')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Overwrite the output if it exists')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite the output if it exists')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress bar')
@@ -56,7 +56,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             break
         }
         'mist;remux' {
-            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Output format (default: from the output''s extension); `hls` (TS segments), `hls-fmp4` (CMAF segments), `hds` and `smooth` write a folder of manifests and segments')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Output format (default: from the output''s extension); `hls` (TS segments), `hls-fmp4` (CMAF segments), `dash` (an MPD over CMAF segments), `hds` and `smooth` write a folder of playlists or manifests and segments')
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Input format (default: detected from the content, then the extension)')
             [CompletionResult]::new('--tracks', '--tracks', [CompletionResultType]::ParameterName, 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry')
             [CompletionResult]::new('--start', '--start', [CompletionResultType]::ParameterName, 'Start at the keyframe at or before this time (seconds from the start of the input, or [h:]m:s)')
@@ -64,7 +64,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             [CompletionResult]::new('--fps', '--fps', [CompletionResultType]::ParameterName, 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream''s VUI timing, else 25')
             [CompletionResult]::new('--program', '--program', [CompletionResultType]::ParameterName, 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT')
             [CompletionResult]::new('--fragment-duration', '--fragment-duration', [CompletionResultType]::ParameterName, 'Fragmented MP4: cut fragments of about this many milliseconds (at keyframes), instead of one per keyframe group')
-            [CompletionResult]::new('--segment-duration', '--segment-duration', [CompletionResultType]::ParameterName, 'Packaging (`--to hls|hls-fmp4|hds|smooth`): shortest segment in seconds; segments start at the first keyframe at least this long after the previous start (default 1.9, MistServer''s)')
+            [CompletionResult]::new('--segment-duration', '--segment-duration', [CompletionResultType]::ParameterName, 'Packaging (`--to hls|hls-fmp4|dash|hds|smooth`): shortest segment in seconds; segments start at the first keyframe at least this long after the previous start (default 1.9, MistServer''s)')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Overwrite the output if it exists')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite the output if it exists')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No progress bar')
@@ -124,7 +124,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
         }
         'mist;help' {
             [CompletionResult]::new('convert', 'convert', [CompletionResultType]::ParameterValue, 'Convert media from one container to another (packets are copied, never re-encoded)')
-            [CompletionResult]::new('remux', 'remux', [CompletionResultType]::ParameterValue, 'Remux a file (same engine as convert), or package it into a folder (HLS, HDS, Smooth)')
+            [CompletionResult]::new('remux', 'remux', [CompletionResultType]::ParameterValue, 'Remux a file (same engine as convert), or package it into a folder (HLS, DASH, HDS, Smooth)')
             [CompletionResult]::new('analyse', 'analyse', [CompletionResultType]::ParameterValue, 'Print what a file holds: tracks, codecs, timing, and with --detail every structure')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')

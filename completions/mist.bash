@@ -135,7 +135,7 @@ _mist() {
             fi
             case "${prev}" in
                 --to)
-                    COMPREPLY=($(compgen -W "dtsc flv ts mp4 fmp4 mp3 h264 aac hls hls-fmp4 hds smooth" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "dtsc flv ts mp4 fmp4 mp3 h264 aac hls hls-fmp4 dash hds smooth" -- "${cur}"))
                     return 0
                     ;;
                 --from)
@@ -283,7 +283,7 @@ _mist() {
             fi
             case "${prev}" in
                 --to)
-                    COMPREPLY=($(compgen -W "dtsc flv ts mp4 fmp4 mp3 h264 aac hls hls-fmp4 hds smooth" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "dtsc flv ts mp4 fmp4 mp3 h264 aac hls hls-fmp4 dash hds smooth" -- "${cur}"))
                     return 0
                     ;;
                 --from)

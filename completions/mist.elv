@@ -23,7 +23,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand convert 'Convert media from one container to another (packets are copied, never re-encoded)'
-            cand remux 'Remux a file (same engine as convert), or package it into a folder (HLS, HDS, Smooth)'
+            cand remux 'Remux a file (same engine as convert), or package it into a folder (HLS, DASH, HDS, Smooth)'
             cand analyse 'Print what a file holds: tracks, codecs, timing, and with --detail every structure'
             cand analyze 'Print what a file holds: tracks, codecs, timing, and with --detail every structure'
             cand serve 'Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API)'
@@ -31,7 +31,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mist;convert'= {
-            cand --to 'Output format (default: from the output''s extension); `hls` (TS segments), `hls-fmp4` (CMAF segments), `hds` and `smooth` write a folder of manifests and segments'
+            cand --to 'Output format (default: from the output''s extension); `hls` (TS segments), `hls-fmp4` (CMAF segments), `dash` (an MPD over CMAF segments), `hds` and `smooth` write a folder of playlists or manifests and segments'
             cand --from 'Input format (default: detected from the content, then the extension)'
             cand --tracks 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry'
             cand --start 'Start at the keyframe at or before this time (seconds from the start of the input, or [h:]m:s)'
@@ -39,7 +39,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --fps 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream''s VUI timing, else 25'
             cand --program 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT'
             cand --fragment-duration 'Fragmented MP4: cut fragments of about this many milliseconds (at keyframes), instead of one per keyframe group'
-            cand --segment-duration 'Packaging (`--to hls|hls-fmp4|hds|smooth`): shortest segment in seconds; segments start at the first keyframe at least this long after the previous start (default 1.9, MistServer''s)'
+            cand --segment-duration 'Packaging (`--to hls|hls-fmp4|dash|hds|smooth`): shortest segment in seconds; segments start at the first keyframe at least this long after the previous start (default 1.9, MistServer''s)'
             cand -f 'Overwrite the output if it exists'
             cand --force 'Overwrite the output if it exists'
             cand -q 'No progress bar'
@@ -51,7 +51,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --help 'Print help'
         }
         &'mist;remux'= {
-            cand --to 'Output format (default: from the output''s extension); `hls` (TS segments), `hls-fmp4` (CMAF segments), `hds` and `smooth` write a folder of manifests and segments'
+            cand --to 'Output format (default: from the output''s extension); `hls` (TS segments), `hls-fmp4` (CMAF segments), `dash` (an MPD over CMAF segments), `hds` and `smooth` write a folder of playlists or manifests and segments'
             cand --from 'Input format (default: detected from the content, then the extension)'
             cand --tracks 'Tracks to keep: ids, video, audio, meta, a codec name, all; `-x` removes (all,-meta). Default: every track the output format can carry'
             cand --start 'Start at the keyframe at or before this time (seconds from the start of the input, or [h:]m:s)'
@@ -59,7 +59,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --fps 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream''s VUI timing, else 25'
             cand --program 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT'
             cand --fragment-duration 'Fragmented MP4: cut fragments of about this many milliseconds (at keyframes), instead of one per keyframe group'
-            cand --segment-duration 'Packaging (`--to hls|hls-fmp4|hds|smooth`): shortest segment in seconds; segments start at the first keyframe at least this long after the previous start (default 1.9, MistServer''s)'
+            cand --segment-duration 'Packaging (`--to hls|hls-fmp4|dash|hds|smooth`): shortest segment in seconds; segments start at the first keyframe at least this long after the previous start (default 1.9, MistServer''s)'
             cand -f 'Overwrite the output if it exists'
             cand --force 'Overwrite the output if it exists'
             cand -q 'No progress bar'
@@ -114,7 +114,7 @@ set edit:completion:arg-completer[mist] = {|@words|
         }
         &'mist;help'= {
             cand convert 'Convert media from one container to another (packets are copied, never re-encoded)'
-            cand remux 'Remux a file (same engine as convert), or package it into a folder (HLS, HDS, Smooth)'
+            cand remux 'Remux a file (same engine as convert), or package it into a folder (HLS, DASH, HDS, Smooth)'
             cand analyse 'Print what a file holds: tracks, codecs, timing, and with --detail every structure'
             cand serve 'Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API)'
             cand completions 'Print a shell completion script'

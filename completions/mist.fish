@@ -27,13 +27,13 @@ end
 complete -c mist -n "__fish_mist_needs_command" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_needs_command" -s V -l version -d 'Print version'
 complete -c mist -n "__fish_mist_needs_command" -f -a "convert" -d 'Convert media from one container to another (packets are copied, never re-encoded)'
-complete -c mist -n "__fish_mist_needs_command" -f -a "remux" -d 'Remux a file (same engine as convert), or package it into a folder (HLS, HDS, Smooth)'
+complete -c mist -n "__fish_mist_needs_command" -f -a "remux" -d 'Remux a file (same engine as convert), or package it into a folder (HLS, DASH, HDS, Smooth)'
 complete -c mist -n "__fish_mist_needs_command" -f -a "analyse" -d 'Print what a file holds: tracks, codecs, timing, and with --detail every structure'
 complete -c mist -n "__fish_mist_needs_command" -f -a "analyze" -d 'Print what a file holds: tracks, codecs, timing, and with --detail every structure'
 complete -c mist -n "__fish_mist_needs_command" -f -a "serve" -d 'Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API)'
 complete -c mist -n "__fish_mist_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c mist -n "__fish_mist_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mist -n "__fish_mist_using_subcommand convert" -l to -d 'Output format (default: from the output\'s extension); `hls` (TS segments), `hls-fmp4` (CMAF segments), `hds` and `smooth` write a folder of manifests and segments' -r -f -a "dtsc\t''
+complete -c mist -n "__fish_mist_using_subcommand convert" -l to -d 'Output format (default: from the output\'s extension); `hls` (TS segments), `hls-fmp4` (CMAF segments), `dash` (an MPD over CMAF segments), `hds` and `smooth` write a folder of playlists or manifests and segments' -r -f -a "dtsc\t''
 flv\t''
 ts\t''
 mp4\t''
@@ -43,6 +43,7 @@ h264\t''
 aac\t''
 hls\t''
 hls-fmp4\t''
+dash\t''
 hds\t''
 smooth\t''"
 complete -c mist -n "__fish_mist_using_subcommand convert" -l from -d 'Input format (default: detected from the content, then the extension)' -r -f -a "dtsc\t''
@@ -59,14 +60,14 @@ complete -c mist -n "__fish_mist_using_subcommand convert" -l end -d 'Stop befor
 complete -c mist -n "__fish_mist_using_subcommand convert" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -l program -d 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -l fragment-duration -d 'Fragmented MP4: cut fragments of about this many milliseconds (at keyframes), instead of one per keyframe group' -r
-complete -c mist -n "__fish_mist_using_subcommand convert" -l segment-duration -d 'Packaging (`--to hls|hls-fmp4|hds|smooth`): shortest segment in seconds; segments start at the first keyframe at least this long after the previous start (default 1.9, MistServer\'s)' -r
+complete -c mist -n "__fish_mist_using_subcommand convert" -l segment-duration -d 'Packaging (`--to hls|hls-fmp4|dash|hds|smooth`): shortest segment in seconds; segments start at the first keyframe at least this long after the previous start (default 1.9, MistServer\'s)' -r
 complete -c mist -n "__fish_mist_using_subcommand convert" -s f -l force -d 'Overwrite the output if it exists'
 complete -c mist -n "__fish_mist_using_subcommand convert" -s q -l quiet -d 'No progress bar'
 complete -c mist -n "__fish_mist_using_subcommand convert" -l strip-tags -d 'Leave the source\'s tags (an MP3\'s ID3v2 tag) out of the output'
 complete -c mist -n "__fish_mist_using_subcommand convert" -l sidx -d 'Fragmented MP4: write a segment index (`sidx`) before each fragment'
 complete -c mist -n "__fish_mist_using_subcommand convert" -l salvage -d 'Write what is readable of a damaged input (an interrupted recording, a corrupt region), with one warning per damaged region, instead of refusing it'
 complete -c mist -n "__fish_mist_using_subcommand convert" -s h -l help -d 'Print help'
-complete -c mist -n "__fish_mist_using_subcommand remux" -l to -d 'Output format (default: from the output\'s extension); `hls` (TS segments), `hls-fmp4` (CMAF segments), `hds` and `smooth` write a folder of manifests and segments' -r -f -a "dtsc\t''
+complete -c mist -n "__fish_mist_using_subcommand remux" -l to -d 'Output format (default: from the output\'s extension); `hls` (TS segments), `hls-fmp4` (CMAF segments), `dash` (an MPD over CMAF segments), `hds` and `smooth` write a folder of playlists or manifests and segments' -r -f -a "dtsc\t''
 flv\t''
 ts\t''
 mp4\t''
@@ -76,6 +77,7 @@ h264\t''
 aac\t''
 hls\t''
 hls-fmp4\t''
+dash\t''
 hds\t''
 smooth\t''"
 complete -c mist -n "__fish_mist_using_subcommand remux" -l from -d 'Input format (default: detected from the content, then the extension)' -r -f -a "dtsc\t''
@@ -92,7 +94,7 @@ complete -c mist -n "__fish_mist_using_subcommand remux" -l end -d 'Stop before 
 complete -c mist -n "__fish_mist_using_subcommand remux" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -l program -d 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -l fragment-duration -d 'Fragmented MP4: cut fragments of about this many milliseconds (at keyframes), instead of one per keyframe group' -r
-complete -c mist -n "__fish_mist_using_subcommand remux" -l segment-duration -d 'Packaging (`--to hls|hls-fmp4|hds|smooth`): shortest segment in seconds; segments start at the first keyframe at least this long after the previous start (default 1.9, MistServer\'s)' -r
+complete -c mist -n "__fish_mist_using_subcommand remux" -l segment-duration -d 'Packaging (`--to hls|hls-fmp4|dash|hds|smooth`): shortest segment in seconds; segments start at the first keyframe at least this long after the previous start (default 1.9, MistServer\'s)' -r
 complete -c mist -n "__fish_mist_using_subcommand remux" -s f -l force -d 'Overwrite the output if it exists'
 complete -c mist -n "__fish_mist_using_subcommand remux" -s q -l quiet -d 'No progress bar'
 complete -c mist -n "__fish_mist_using_subcommand remux" -l strip-tags -d 'Leave the source\'s tags (an MP3\'s ID3v2 tag) out of the output'
@@ -140,7 +142,7 @@ complete -c mist -n "__fish_mist_using_subcommand serve" -l access-log -d 'Log e
 complete -c mist -n "__fish_mist_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "convert" -d 'Convert media from one container to another (packets are copied, never re-encoded)'
-complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "remux" -d 'Remux a file (same engine as convert), or package it into a folder (HLS, HDS, Smooth)'
+complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "remux" -d 'Remux a file (same engine as convert), or package it into a folder (HLS, DASH, HDS, Smooth)'
 complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "analyse" -d 'Print what a file holds: tracks, codecs, timing, and with --detail every structure'
 complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "serve" -d 'Serve live and on-demand streams (RTMP, HLS, HTTP progressive, API)'
 complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "completions" -d 'Print a shell completion script'

@@ -37,15 +37,18 @@ Examples:
   mist convert in.dtsc - --to dtsc | other-tool     (stdout; the .dtsh index is not written)
   mist convert in.dtsc cut.dtsc --start 2 --end 0:06.5 --force")]
     Convert(ConvertArgs),
-    /// Remux a file (same engine as convert), or package it into a folder (HLS, HDS, Smooth).
+    /// Remux a file (same engine as convert), or package it into a folder (HLS, DASH, HDS,
+    /// Smooth).
     #[command(after_help = "\
 Examples:
   mist remux in.dtsc out.dtsc --tracks 1,2
   mist remux in.mp4 out/ --to hls                   (index.m3u8, V_A/index.m3u8, V_A/*.ts)
   mist remux in.flv out/ --to hls-fmp4 --segment-duration 4
+  mist remux in.mp4 out/ --to dash                  (index.mpd, T/init.m4s, T/chunk_*.m4s)
   mist remux in.mp4 out/ --to hds                   (manifest.f4m, ID.abst, ID-Seg1-FragN)
   mist remux in.mp4 out.ism/ --to smooth            (Manifest, QualityLevels(B)/Fragments(..))
-  mist analyse out/index.m3u8 --validate            (check the playlists and segments)")]
+  mist analyse out/index.m3u8 --validate            (check the playlists and segments)
+  mist analyse out/index.mpd --validate             (check the MPD and its segments)")]
     Remux(ConvertArgs),
     /// Print what a file holds: tracks, codecs, timing, and with --detail every structure.
     #[command(
@@ -155,8 +158,8 @@ pub struct ConvertArgs {
     /// Output file (`-` for stdout).
     pub output: PathBuf,
     /// Output format (default: from the output's extension); `hls` (TS segments),
-    /// `hls-fmp4` (CMAF segments), `hds` and `smooth` write a folder of manifests and
-    /// segments.
+    /// `hls-fmp4` (CMAF segments), `dash` (an MPD over CMAF segments), `hds` and `smooth`
+    /// write a folder of playlists or manifests and segments.
     #[arg(long, value_parser = output_names())]
     pub to: Option<String>,
     /// Input format (default: detected from the content, then the extension).
@@ -201,7 +204,7 @@ pub struct ConvertArgs {
     /// of one per keyframe group.
     #[arg(long, value_name = "MS")]
     pub fragment_duration: Option<u32>,
-    /// Packaging (`--to hls|hls-fmp4|hds|smooth`): shortest segment in seconds; segments start at the
+    /// Packaging (`--to hls|hls-fmp4|dash|hds|smooth`): shortest segment in seconds; segments start at the
     /// first keyframe at least this long after the previous start (default 1.9, MistServer's).
     #[arg(long, value_name = "S", value_parser = parse_segment_duration)]
     pub segment_duration: Option<Time>,

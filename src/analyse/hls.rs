@@ -43,18 +43,19 @@ pub fn is_packaged(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("m3u8"))
 }
 
-struct Ctx {
-    findings: Vec<Finding>,
-    stats: Option<Stats>,
-    counted: BTreeSet<u32>,
-    meta: Meta,
+/// What an analysis of a packaged presentation gathers (shared with [`super::dash`]).
+pub(crate) struct Ctx {
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) stats: Option<Stats>,
+    pub(crate) counted: BTreeSet<u32>,
+    pub(crate) meta: Meta,
 }
 
 impl Ctx {
-    fn error(&mut self, msg: String) {
+    pub(crate) fn error(&mut self, msg: String) {
         self.findings.push(Finding::error(0, msg));
     }
-    fn warning(&mut self, msg: String) {
+    pub(crate) fn warning(&mut self, msg: String) {
         self.findings.push(Finding::warning(0, msg));
     }
     fn problems(&mut self, file: &str, problems: Vec<Problem>) {
@@ -74,7 +75,7 @@ impl Ctx {
     }
 }
 
-fn read_text(path: &Path) -> Result<String, AnalyseError> {
+pub(crate) fn read_text(path: &Path) -> Result<String, AnalyseError> {
     let md = std::fs::metadata(path).map_err(|e| input(path, e))?;
     if md.len() > MAX_PLAYLIST_BYTES {
         return Err(AnalyseError::Input(format!(
@@ -93,7 +94,7 @@ fn input(path: &Path, e: std::io::Error) -> AnalyseError {
 
 /// `uri` relative to the folder of `base`; `None` for URIs with a scheme or a query we cannot
 /// map to a file.
-fn resolve(base: &Path, uri: &str) -> Option<PathBuf> {
+pub(crate) fn resolve(base: &Path, uri: &str) -> Option<PathBuf> {
     if uri.contains("://") || uri.starts_with('/') {
         return None;
     }
@@ -218,7 +219,7 @@ fn follow(ctx: &mut Ctx, p: &Path, name: &str, _attrs: Option<&Attributes>) -> V
 /// Whether codec strings `a` and `b` name the same thing. AAC's object types 2, 5 and 29
 /// (LC, HE, HE v2) count as one: ADTS cannot signal SBR or PS explicitly, so a reader of a TS
 /// segment infers them (or not) whatever the source's AudioSpecificConfig said.
-fn same_codec(a: &str, b: &str) -> bool {
+pub(crate) fn same_codec(a: &str, b: &str) -> bool {
     let aac = |s: &str| matches!(s, "mp4a.40.2" | "mp4a.40.5" | "mp4a.40.29");
     a.eq_ignore_ascii_case(b) || aac(&a.to_ascii_lowercase()) && aac(&b.to_ascii_lowercase())
 }
@@ -356,7 +357,7 @@ fn media(
     codecs
 }
 
-fn demux(ctx: &mut Ctx, what: &str, bytes: Vec<u8>) -> Option<(Meta, Vec<Packet>)> {
+pub(crate) fn demux(ctx: &mut Ctx, what: &str, bytes: Vec<u8>) -> Option<(Meta, Vec<Packet>)> {
     let src = Source::from_bytes(what, bytes);
     let Some(spec) = formats::detect(src.head(), None) else {
         ctx.error(format!("{what}: not a format mist reads"));
@@ -393,7 +394,7 @@ fn demux(ctx: &mut Ctx, what: &str, bytes: Vec<u8>) -> Option<(Meta, Vec<Packet>
 }
 
 /// Adds a segment's packets to the summary (each track counted from one playlist only).
-fn count(ctx: &mut Ctx, meta: &Meta, packets: &[Packet]) {
+pub(crate) fn count(ctx: &mut Ctx, meta: &Meta, packets: &[Packet]) {
     for t in &meta.tracks {
         if ctx.meta.track(t.id).is_none() && !ctx.counted.contains(&t.id.0) {
             ctx.meta.tracks.push(t.clone());

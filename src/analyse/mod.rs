@@ -2,6 +2,7 @@
 //! gathers what the parsers expose into a [`Report`] and renders it as a table, as detail
 //! lines or as JSON (the stable shape of DESIGN.md §1, documented in `docs/analyse-json.md`).
 
+pub mod dash;
 pub mod dtsc;
 pub mod flv;
 pub mod hds;

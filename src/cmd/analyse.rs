@@ -22,6 +22,11 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    // An MPD or a packaged DASH folder: the MPD and its segments.
+    if a.format.is_none() && analyse::dash::is_mpd(&a.input) {
+        let report = analyse::dash::analyse(&a.input, &opts, &mut out)?;
+        return print(a.json, report, out);
+    }
     // A packaged folder or an HLS playlist: the playlists and their segments.
     if a.format.is_none() && analyse::hls::is_packaged(&a.input) {
         let report = analyse::hls::analyse(&a.input, &opts, &mut out)?;

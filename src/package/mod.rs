@@ -14,12 +14,16 @@
 //! - [`vod`]: a whole file packaged into files (playlists, init segments, media segments).
 //!
 //! Format-specific parts live in their own modules: [`hls`] (RFC 8216 playlists, with TS or
-//! fMP4 segments), [`hds`] (Adobe HTTP Dynamic Streaming: F4M, bootstraps, F4F fragments of
-//! FLV tags) and [`smooth`] (Microsoft Smooth Streaming: the client manifest and `moof`/`mdat`
-//! fragments per track); [`xml`] reads and escapes the XML manifests.
+//! fMP4 segments), [`dash`] (MPDs over the same fMP4 segments), [`ll`] (low-latency HLS:
+//! partial segments of the fMP4 variant), [`hds`] (Adobe HTTP Dynamic Streaming: F4M,
+//! bootstraps, F4F fragments of FLV tags) and [`smooth`] (Microsoft Smooth Streaming: the
+//! client manifest and `moof`/`mdat` fragments per track); [`xml`] reads and escapes the XML
+//! manifests.
 
+pub mod dash;
 pub mod hds;
 pub mod hls;
+pub mod ll;
 pub mod segment;
 pub mod segmenter;
 pub mod smooth;
@@ -49,6 +53,8 @@ pub enum Packaging {
     HlsTs,
     /// HLS version 7 with fragmented MP4 (CMAF) segments (`/cmaf/STREAM/...`).
     HlsFmp4,
+    /// MPEG-DASH over the same fragmented MP4 segments (`/cmaf/STREAM/index.mpd`).
+    Dash,
     /// Adobe HTTP Dynamic Streaming (`/dynamic/STREAM/manifest.f4m`).
     Hds,
     /// Microsoft Smooth Streaming (`/smooth/STREAM.ism/Manifest`, `/cmaf/STREAM/Manifest`).
@@ -59,6 +65,7 @@ pub enum Packaging {
 pub const PACKAGINGS: &[Packaging] = &[
     Packaging::HlsTs,
     Packaging::HlsFmp4,
+    Packaging::Dash,
     Packaging::Hds,
     Packaging::Smooth,
 ];
@@ -69,17 +76,25 @@ impl Packaging {
         match self {
             Packaging::HlsTs => "hls",
             Packaging::HlsFmp4 => "hls-fmp4",
+            Packaging::Dash => "dash",
             Packaging::Hds => "hds",
             Packaging::Smooth => "smooth",
         }
     }
 
-    /// The packaging called `name` (`hls`, `hls-fmp4`, `hds`, `smooth`; `cmaf` is another
-    /// name for `hls-fmp4`, `mss` and `ism` for `smooth`).
+    /// True for the packagings of CMAF renditions (one track each, fMP4 segments named by
+    /// their start): their segments are the same files under the same names.
+    pub fn cmaf(self) -> bool {
+        matches!(self, Packaging::HlsFmp4 | Packaging::Dash)
+    }
+
+    /// The packaging called `name` (`hls`, `hls-fmp4`, `dash`, `hds`, `smooth`; `cmaf` is
+    /// another name for `hls-fmp4`, `mpd` for `dash`, `mss` and `ism` for `smooth`).
     pub fn by_name(name: &str) -> Option<Packaging> {
         match name.to_ascii_lowercase().as_str() {
             "hls" | "hls-ts" => Some(Packaging::HlsTs),
             "hls-fmp4" | "cmaf" => Some(Packaging::HlsFmp4),
+            "dash" | "mpd" => Some(Packaging::Dash),
             "hds" => Some(Packaging::Hds),
             "smooth" | "mss" | "ism" => Some(Packaging::Smooth),
             _ => None,
@@ -90,7 +105,7 @@ impl Packaging {
     pub fn url_prefix(self) -> &'static str {
         match self {
             Packaging::HlsTs => "hls",
-            Packaging::HlsFmp4 => "cmaf",
+            Packaging::HlsFmp4 | Packaging::Dash => "cmaf",
             Packaging::Hds => "dynamic",
             Packaging::Smooth => "smooth",
         }
@@ -100,7 +115,7 @@ impl Packaging {
     pub fn framing(self, c: &Codec) -> Option<Framing> {
         match self {
             Packaging::HlsTs => crate::formats::ts::mux::framing(c),
-            Packaging::HlsFmp4 => match c {
+            Packaging::HlsFmp4 | Packaging::Dash => match c {
                 Codec::H264 | Codec::Hevc | Codec::Aac | Codec::Mp3 => Some(c.canonical_framing()),
                 _ => None,
             },

@@ -30,6 +30,17 @@ pub trait Segmenter: Send {
         packets: &[Packet],
         next: &[(TrackId, Ticks)],
     ) -> Result<Bytes, FormatError>;
+
+    /// One fragment of `packets` with sequence number `sequence`, for formats cut finer than
+    /// segments (LL-HLS parts of fMP4); `None` for formats that are not.
+    fn fragment(
+        &mut self,
+        _sequence: u32,
+        _packets: &[Packet],
+        _next: &[(TrackId, Ticks)],
+    ) -> Option<Result<Bytes, FormatError>> {
+        None
+    }
 }
 
 /// A segmenter of `packaging` for the tracks of `meta` (already restricted to one variant and
@@ -37,7 +48,7 @@ pub trait Segmenter: Send {
 pub fn new(packaging: Packaging, meta: &Meta) -> Result<Box<dyn Segmenter>, FormatError> {
     Ok(match packaging {
         Packaging::HlsTs => Box::new(TsSegmenter::new(meta)?),
-        Packaging::HlsFmp4 => Box::new(Fmp4Segmenter::new(meta)?),
+        Packaging::HlsFmp4 | Packaging::Dash => Box::new(Fmp4Segmenter::new(meta)?),
         // HDS and Smooth write their fragments themselves (`package::hds`, `package::smooth`).
         other => {
             return Err(FormatError::new(
@@ -110,14 +121,29 @@ impl Segmenter for Fmp4Segmenter {
         packets: &[Packet],
         next: &[(TrackId, Ticks)],
     ) -> Result<Bytes, FormatError> {
-        let mut out = VecSink::default();
-        for p in packets {
-            self.muxer.write(p, &mut out)?;
-        }
         // mfhd sequence numbers start at 1 and rise by one per fragment.
         let seq = u32::try_from(seg.number.wrapping_add(1) & u64::from(u32::MAX)).unwrap_or(1);
-        self.muxer.fragment(seq, next, &mut out)?;
-        Ok(Bytes::from(out.data))
+        self.fragment(seq, packets, next)
+            .unwrap_or_else(|| Ok(Bytes::new()))
+    }
+
+    fn fragment(
+        &mut self,
+        sequence: u32,
+        packets: &[Packet],
+        next: &[(TrackId, Ticks)],
+    ) -> Option<Result<Bytes, FormatError>> {
+        let mut out = VecSink::default();
+        for p in packets {
+            if let Err(e) = self.muxer.write(p, &mut out) {
+                return Some(Err(e));
+            }
+        }
+        Some(
+            self.muxer
+                .fragment(sequence, next, &mut out)
+                .map(|()| Bytes::from(out.data)),
+        )
     }
 }
 

@@ -14,6 +14,8 @@ use bytes::Bytes;
 
 use crate::dtsc::{Meta, Packet, Ticks, TrackId};
 
+use super::dash::mpd::{self, Representation, Timing};
+use super::dash::MPD;
 use super::hls::playlist::{self, Rates};
 use super::hls::{self, INIT, PLAYLIST};
 use super::segment::{
@@ -331,6 +333,10 @@ impl Packager {
             return Ok(files);
         }
         let n = self.segments.len();
+        if self.packaging == Packaging::Dash {
+            files.push(self.mpd());
+            return Ok(files);
+        }
         for v in &self.variants {
             let segments: Vec<Segment> = self
                 .segments
@@ -374,6 +380,44 @@ impl Packager {
             data: Bytes::from(master),
         });
         Ok(files)
+    }
+}
+
+impl Packager {
+    /// The static MPD of the whole file (DASH).
+    fn mpd(&self) -> OutFile {
+        let n = self.segments.len();
+        let reps: Vec<Representation> = self
+            .variants
+            .iter()
+            .map(|o| {
+                let segments: Vec<Segment> = self
+                    .segments
+                    .iter()
+                    .enumerate()
+                    .map(|(j, s)| o.own(s, j + 1 == n))
+                    .collect();
+                let rates = rates_of(&segments, &o.sizes);
+                let fpks = o
+                    .variant
+                    .tracks
+                    .first()
+                    .and_then(|id| self.meta.track(*id))
+                    .and_then(|t| t.video())
+                    .map(|v| v.fpks)
+                    .filter(|f| *f > 0);
+                Representation {
+                    variant: o.variant.clone(),
+                    bandwidth: rates.peak,
+                    fpks,
+                    segments,
+                }
+            })
+            .collect();
+        OutFile {
+            path: MPD.to_string(),
+            data: Bytes::from(mpd::mpd(&self.meta, &reps, Timing::Static)),
+        }
     }
 }
 

@@ -57,7 +57,7 @@ fn caps(packaging: Packaging) -> MuxCaps {
         needs_index: true,
         framing: match packaging {
             Packaging::HlsTs => ts,
-            Packaging::HlsFmp4 => fmp4,
+            Packaging::HlsFmp4 | Packaging::Dash => fmp4,
             Packaging::Hds => hds,
             Packaging::Smooth => smooth,
         },
@@ -76,7 +76,7 @@ pub fn package(plan: &PackagePlan, progress: &dyn Progress) -> Result<Outcome, P
     // The copy engine's plan; `to` only names the segment container in messages.
     let seg_format = match plan.packaging {
         Packaging::HlsTs => "ts",
-        Packaging::HlsFmp4 | Packaging::Smooth => "fmp4",
+        Packaging::HlsFmp4 | Packaging::Dash | Packaging::Smooth => "fmp4",
         Packaging::Hds => "flv",
     };
     let to = formats::spec_by_name(seg_format).ok_or(PipelineError::CannotWrite {

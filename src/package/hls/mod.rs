@@ -50,7 +50,7 @@ pub fn variants(packaging: Packaging, meta: &Meta) -> Vec<Variant> {
                 })
                 .collect()
         }
-        Packaging::HlsFmp4 => video
+        Packaging::HlsFmp4 | Packaging::Dash => video
             .iter()
             .chain(&audio)
             .map(|&i| Variant::of(vec![id(i)]))
@@ -64,7 +64,7 @@ pub fn variants(packaging: Packaging, meta: &Meta) -> Vec<Variant> {
 pub fn segment_name(packaging: Packaging, seg: &Segment) -> String {
     match packaging {
         Packaging::HlsTs => format!("{}_{}.ts", seg.start_ms, seg.end_ms),
-        Packaging::HlsFmp4 => format!("chunk_{}.m4s", seg.start_ms),
+        Packaging::HlsFmp4 | Packaging::Dash => format!("chunk_{}.m4s", seg.start_ms),
         _ => String::new(),
     }
 }
@@ -77,7 +77,7 @@ pub fn parse_segment_name(packaging: Packaging, name: &str) -> Option<(i64, Opti
             let (a, b) = name.strip_suffix(".ts")?.split_once('_')?;
             Some((decimal(a)?, Some(decimal(b)?)))
         }
-        Packaging::HlsFmp4 => Some((
+        Packaging::HlsFmp4 | Packaging::Dash => Some((
             decimal(name.strip_prefix("chunk_")?.strip_suffix(".m4s")?)?,
             None,
         )),

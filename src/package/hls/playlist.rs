@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use crate::dtsc::{Meta, TrackKind};
 
+use super::super::ll::LowLatency;
 use super::super::segment::{Segment, Window};
 use super::super::variant::{codec_string, fpks, resolution, Variant};
 use super::super::Packaging;
@@ -54,7 +55,7 @@ pub fn date_time(unix_ms: i64) -> String {
 /// (`EXT-X-MAP` in a playlist that is not I-frames only, RFC 8216 §7).
 pub fn version(packaging: Packaging) -> u8 {
     match packaging {
-        Packaging::HlsFmp4 => 6,
+        Packaging::HlsFmp4 | Packaging::Dash => 6,
         // TS, and the packagings that are not HLS (never asked).
         _ => 3,
     }
@@ -191,13 +192,27 @@ pub fn master(
 /// is known, `EXT-X-PROGRAM-DATE-TIME` on every segment; files are `EXT-X-PLAYLIST-TYPE:VOD`.
 /// A segment that follows a publisher-session change gets `EXT-X-DISCONTINUITY`.
 pub fn media(packaging: Packaging, window: &Window, name: &dyn Fn(&Segment) -> String) -> String {
+    media_ll(packaging, window, name, None)
+}
+
+/// [`media`], with the parts, server control and preload hint of low-latency HLS when `ll`
+/// is given (live fMP4 only).
+pub fn media_ll(
+    packaging: Packaging,
+    window: &Window,
+    name: &dyn Fn(&Segment) -> String,
+    ll: Option<&LowLatency>,
+) -> String {
+    let target = window
+        .target_s
+        .max(Window::fitting_target(&window.segments));
     let mut out = format!(
-        "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-TARGETDURATION:{}\n",
+        "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-TARGETDURATION:{target}\n",
         version(packaging),
-        window
-            .target_s
-            .max(Window::fitting_target(&window.segments))
     );
+    if let Some(ll) = ll {
+        out.push_str(&ll.header(target));
+    }
     let first = window.segments.first();
     let _ = writeln!(
         out,
@@ -230,8 +245,31 @@ pub fn media(packaging: Packaging, window: &Window, name: &dyn Fn(&Segment) -> S
                 );
             }
         }
+        if let Some((_, parts)) = ll.and_then(|l| l.parts.iter().find(|(n, _)| *n == s.number)) {
+            out.push_str(&LowLatency::part_lines(s.start_ms, parts));
+        }
         let _ = writeln!(out, "#EXTINF:{},\n{}", seconds(s.duration_ms()), name(s));
         prev = Some(s);
+    }
+    if let Some(ll) = ll {
+        if let Some((g, parts)) = &ll.growing {
+            if !parts.is_empty() {
+                if prev.is_some_and(|p| g.discontinuities > p.discontinuities) {
+                    out.push_str("#EXT-X-DISCONTINUITY\n");
+                }
+                if let Some(zero) = window.unix_zero_ms {
+                    let _ = writeln!(
+                        out,
+                        "#EXT-X-PROGRAM-DATE-TIME:{}",
+                        date_time(zero.saturating_add(g.start_ms))
+                    );
+                }
+                out.push_str(&LowLatency::part_lines(g.start_ms, parts));
+            }
+        }
+        if let Some(h) = &ll.hint {
+            let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{h}\"");
+        }
     }
     if window.ended {
         out.push_str("#EXT-X-ENDLIST\n");
@@ -333,6 +371,68 @@ mod tests {
              #EXT-X-DISCONTINUITY\n\
              #EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:19.000Z\n\
              #EXTINF:2.000,\nchunk_19000.m4s\n"
+        );
+    }
+
+    #[test]
+    fn low_latency_playlist_lists_parts_at_the_edge_and_a_preload_hint() {
+        use crate::package::ll::{LowLatency, Part};
+        // Two complete segments, the second with its parts (near the edge); the growing
+        // segment 9 from 4000 ms with two complete parts; the hint names its third part.
+        let w = Window {
+            segments: vec![seg(7, 0, 2000, 0), seg(8, 2000, 4000, 0)],
+            live: true,
+            ended: false,
+            unix_zero_ms: None,
+            target_s: 2,
+        };
+        let part = |index, duration_ms, independent| Part {
+            index,
+            duration_ms,
+            independent,
+        };
+        let ll = LowLatency {
+            part_target_ms: 500,
+            parts: vec![(
+                8,
+                vec![
+                    part(0, 500, true),
+                    part(1, 500, false),
+                    part(2, 500, false),
+                    part(3, 500, false),
+                ],
+            )],
+            growing: Some((
+                seg(9, 4000, 4000, 0),
+                vec![part(0, 500, true), part(1, 500, false)],
+            )),
+            hint: Some("chunk_4000.2.m4s".into()),
+        };
+        let got = media_ll(
+            Packaging::HlsFmp4,
+            &w,
+            &|s| segment_name(Packaging::HlsFmp4, s),
+            Some(&ll),
+        );
+        assert_eq!(
+            got,
+            "#EXTM3U\n\
+             #EXT-X-VERSION:6\n\
+             #EXT-X-TARGETDURATION:2\n\
+             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500,HOLD-BACK=6.000\n\
+             #EXT-X-PART-INF:PART-TARGET=0.500\n\
+             #EXT-X-MEDIA-SEQUENCE:7\n\
+             #EXT-X-DISCONTINUITY-SEQUENCE:0\n\
+             #EXT-X-MAP:URI=\"init.m4s\"\n\
+             #EXTINF:2.000,\nchunk_0.m4s\n\
+             #EXT-X-PART:DURATION=0.500,URI=\"chunk_2000.0.m4s\",INDEPENDENT=YES\n\
+             #EXT-X-PART:DURATION=0.500,URI=\"chunk_2000.1.m4s\"\n\
+             #EXT-X-PART:DURATION=0.500,URI=\"chunk_2000.2.m4s\"\n\
+             #EXT-X-PART:DURATION=0.500,URI=\"chunk_2000.3.m4s\"\n\
+             #EXTINF:2.000,\nchunk_2000.m4s\n\
+             #EXT-X-PART:DURATION=0.500,URI=\"chunk_4000.0.m4s\",INDEPENDENT=YES\n\
+             #EXT-X-PART:DURATION=0.500,URI=\"chunk_4000.1.m4s\"\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"chunk_4000.2.m4s\"\n"
         );
     }
 

@@ -220,8 +220,16 @@ async fn route<B>(
             if let Err(e) = shared.hub.check_play(&name, ask.token.as_deref()) {
                 return hub_error(&e);
             }
-            let resp =
-                segmented::handle(req.method(), req.headers(), shared, peer, packaging, rest).await;
+            let resp = segmented::handle(
+                req.method(),
+                req.headers(),
+                req.uri().query(),
+                shared,
+                peer,
+                packaging,
+                rest,
+            )
+            .await;
             return carry_token(resp, shared, &name, ask.token.as_deref()).await;
         }
     }

@@ -164,6 +164,9 @@ pub struct LiveStream {
     /// Its counters.
     pub counters: StreamCounters,
     created: Instant,
+    /// Woken at every packet and at the end, for requests that wait for media (LL-HLS
+    /// blocking playlist reloads and parts not complete yet).
+    changed: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for LiveStream {
@@ -219,6 +222,7 @@ impl LiveStream {
             next_cursor: AtomicU64::new(1),
             counters: StreamCounters::default(),
             created: Instant::now(),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -425,6 +429,7 @@ impl LiveStream {
         for (_, w) in wakers {
             w.wake();
         }
+        self.changed.notify_waiters();
         true
     }
 
@@ -521,6 +526,38 @@ impl LiveStream {
         ))
     }
 
+    /// The packets of segment `number` so far, in publish order, with the tracks in force at
+    /// its start: the whole segment once complete (`end_ms` set), else what the growing
+    /// newest segment holds until now (`end_ms` `None`; LL-HLS cuts its parts from these).
+    /// `None` when it is not in the window.
+    pub fn segment_so_far(&self, number: u64) -> Option<(SegmentInfo, Vec<Arc<Entry>>)> {
+        let r = lock(&self.ring);
+        let i = r.segments.iter().position(|s| s.number == number)?;
+        let s = r.segments[i];
+        let end_of_buffer = r.first_seq + r.entries.len() as u64;
+        let (end_seq, end_ms) = match r.segments.get(i + 1) {
+            Some(n) => (n.seq, Some(n.ms)),
+            None if r.state == State::Ended => (
+                end_of_buffer,
+                Some(r.entries.back().map_or(s.ms, |e| e.ms + 1)),
+            ),
+            None => (end_of_buffer, None),
+        };
+        let from = (s.seq - r.first_seq) as usize;
+        let to = (end_seq - r.first_seq) as usize;
+        let entries: Vec<Arc<Entry>> = r.entries.range(from..to).cloned().collect();
+        Some((
+            SegmentInfo {
+                number: s.number,
+                start_ms: s.ms,
+                end_ms,
+                epoch: s.epoch,
+                discontinuities: s.discontinuities,
+            },
+            entries,
+        ))
+    }
+
     /// Ends the stream now.
     pub fn end(&self) {
         let wakers = {
@@ -534,6 +571,13 @@ impl LiveStream {
         for (_, w) in wakers {
             w.wake();
         }
+        self.changed.notify_waiters();
+    }
+
+    /// A future that completes at the next packet or at the end of the stream. Made before
+    /// looking at the stream, it misses nothing that happens after (tokio's `Notify`).
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 
     /// Applies deadlines; true once the stream has ended.

@@ -356,3 +356,64 @@ fn segments_start_at_keys_at_least_the_segment_size_apart_and_count_across_recon
     assert!(segs.iter().all(|s| s.discontinuities == 1));
     assert!(s.unix_zero_ms().is_some());
 }
+
+#[test]
+fn the_growing_segment_is_readable_so_far_and_complete_ones_equal_segment() {
+    let hub = Hub::new(Config::default());
+    let mut p = hub.publish("x", client(), &[]).unwrap();
+    p.set_tracks(tracks());
+    // Keys every 1 s for 5 s: segments at 0, 2000, 4000; the last one grows from 4000.
+    feed(&mut p, 0, 5, 25);
+    let s = hub.live_stream("x").unwrap();
+    // Complete segments: the same as segment().
+    for n in 0..2 {
+        let (a, ea) = s.segment(n).unwrap();
+        let (b, eb) = s.segment_so_far(n).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(ea.len(), eb.len());
+        assert!(ea.iter().zip(&eb).all(|(x, y)| Arc::ptr_eq(x, y)));
+    }
+    // The growing one: from its key to the newest packet (25 frames and 50 audio packets of
+    // 4000..4999), no end yet.
+    let (info, entries) = s.segment_so_far(2).unwrap();
+    assert_eq!((info.start_ms, info.end_ms), (4000, None));
+    assert!(entries[0].packet.keyframe && entries[0].ms == 4000);
+    assert_eq!(entries.len(), 75);
+    assert_eq!(entries.last().unwrap().ms, 4980);
+    // More packets grow it; a key 2 s on completes it and opens the next.
+    p.push(pkt(1, 5000, false, 10));
+    assert_eq!(s.segment_so_far(2).unwrap().1.len(), 76);
+    feed(&mut p, 5040, 1, 1000);
+    p.push(pkt(1, 6040, true, 10));
+    let (info, _) = s.segment_so_far(2).unwrap();
+    assert_eq!(info.end_ms, Some(6040));
+    assert_eq!(s.segment_so_far(3).unwrap().1.len(), 1);
+    assert!(s.segment_so_far(9).is_none());
+}
+
+#[test]
+fn waiters_are_woken_by_the_next_packet_and_by_the_end() {
+    let hub = Hub::new(Config::default());
+    let mut p = hub.publish("x", client(), &[]).unwrap();
+    p.set_tracks(tracks());
+    let s = hub.live_stream("x").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // Nothing happens: the wait times out.
+    let quiet =
+        rt.block_on(async { tokio::time::timeout(Duration::from_millis(50), s.changed()).await });
+    assert!(quiet.is_err());
+    // A packet published after the future was made wakes it, polled or not yet.
+    let fut = s.changed();
+    p.push(pkt(1, 0, true, 10));
+    assert!(rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), fut).await })
+        .is_ok());
+    let fut = s.changed();
+    s.end();
+    assert!(rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), fut).await })
+        .is_ok());
+}

@@ -37,7 +37,7 @@ use crate::serve::hub::Lookup;
 use crate::serve::Shared;
 
 pub use fragments::FragmentStates;
-pub use live::LiveStates;
+pub use live::{Block, LiveStates};
 pub use vod::VodCache;
 
 /// Longest path piece (stream name, variant or file name) accepted.
@@ -120,6 +120,8 @@ pub fn mime_of(name: &str) -> &'static str {
         smooth::MANIFEST_MIME
     } else if name.starts_with("Fragments(") {
         smooth::FRAGMENT_MIME
+    } else if name.ends_with(".mpd") {
+        crate::package::dash::MPD_MIME
     } else if name.ends_with(".ts") {
         "video/mp2t"
     } else if name.ends_with(".m4s") || name.ends_with(".mp4") {
@@ -133,6 +135,7 @@ pub fn mime_of(name: &str) -> &'static str {
 pub async fn handle(
     method: &Method,
     headers: &HeaderMap,
+    query: Option<&str>,
     shared: &Shared,
     _peer: SocketAddr,
     packaging: Packaging,
@@ -183,12 +186,58 @@ pub async fn handle(
                 .segmented
                 .live
                 .state(&name, packaging, &stream, hub.started());
-            match state.answer(&path) {
-                Some((bytes, mime, caching)) => respond(method, headers, bytes, mime, &caching),
-                None => not_found(),
+            let directives = match directives(query) {
+                Ok(d) => d,
+                Err(why) => return status(StatusCode::BAD_REQUEST, &format!("{why}\n")),
+            };
+            // Blocking playlist reload (LL-HLS): wait until the playlist holds what was asked,
+            // at most three target durations (draft-pantos-hls-rfc8216bis §6.2.5.2).
+            if let (Some((msn, part)), [variant, p]) = (directives, path.as_slice()) {
+                if *p == hls::PLAYLIST && packaging == Packaging::HlsFmp4 {
+                    let deadline = tokio::time::Instant::now()
+                        + std::time::Duration::from_millis(3 * state.target_ms());
+                    loop {
+                        let changed = stream.changed();
+                        match state.block(variant, msn, part) {
+                            Block::Ready => break,
+                            Block::TooFar => {
+                                return status(
+                                    StatusCode::BAD_REQUEST,
+                                    "_HLS_msn/_HLS_part too far ahead of the playlist\n",
+                                )
+                            }
+                            Block::Unknown => return not_found(),
+                            Block::Wait => {}
+                        }
+                        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                            return status(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "the playlist did not get there in three target durations\n",
+                            );
+                        }
+                    }
+                }
+            }
+            // A part not complete yet that the playlist hinted: held until it is (§6.2.6),
+            // within the same bound.
+            let deadline = tokio::time::Instant::now()
+                + std::time::Duration::from_millis(3 * state.target_ms());
+            loop {
+                let changed = stream.changed();
+                if let Some((bytes, mime, caching)) = state.answer(&path) {
+                    return respond(method, headers, bytes, mime, &caching);
+                }
+                let waits = match path.as_slice() {
+                    [variant, file] => state.part_may_come(variant, file),
+                    _ => false,
+                };
+                if !waits || tokio::time::timeout_at(deadline, changed).await.is_err() {
+                    return not_found();
+                }
             }
         }
         Ok(Lookup::File(_, file)) => {
+            let packaging = vod_packaging(packaging, &path, &shared.segmented.vod, &file).await;
             let ready = match shared.segmented.vod.ensure(&file, packaging).await {
                 Ok(r) => r,
                 Err(e) if e.unsupported => {
@@ -207,6 +256,68 @@ pub async fn handle(
                 None => not_found(),
             }
         }
+    }
+}
+
+/// The package a file request under `/cmaf/` reads: the MPD from the DASH one, playlists from
+/// the HLS one, and init and media segments (the same bytes under the same names in both)
+/// from whichever is ready, so a player of either does not package the file twice.
+async fn vod_packaging(
+    packaging: Packaging,
+    path: &[&str],
+    vod: &VodCache,
+    file: &std::path::Path,
+) -> Packaging {
+    if !packaging.cmaf() {
+        return packaging;
+    }
+    let last = path.last().copied().unwrap_or("");
+    if last == crate::package::dash::MPD {
+        Packaging::Dash
+    } else if last.ends_with(".m3u8") {
+        Packaging::HlsFmp4
+    } else if !vod.is_ready(file, Packaging::HlsFmp4).await
+        && vod.is_ready(file, Packaging::Dash).await
+    {
+        Packaging::Dash
+    } else {
+        Packaging::HlsFmp4
+    }
+}
+
+/// LL-HLS delivery directives of a playlist request: `_HLS_msn` (a media sequence number)
+/// with an optional `_HLS_part`; `Err` for values that are not decimal integers in range, or
+/// a part without a sequence number (§6.2.5.2: 400). `_HLS_skip` is not offered, so ignored.
+pub fn directives(query: Option<&str>) -> Result<Option<(u64, Option<u32>)>, &'static str> {
+    let mut msn = None;
+    let mut part = None;
+    for pair in query.unwrap_or("").split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let digits = !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit());
+        match k {
+            "_HLS_msn" => {
+                msn = Some(
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|_| digits)
+                        .ok_or("_HLS_msn is not a decimal integer")?,
+                )
+            }
+            "_HLS_part" => {
+                part = Some(
+                    v.parse::<u32>()
+                        .ok()
+                        .filter(|_| digits)
+                        .ok_or("_HLS_part is not a decimal integer")?,
+                )
+            }
+            _ => {}
+        }
+    }
+    match (msn, part) {
+        (None, Some(_)) => Err("_HLS_part without _HLS_msn"),
+        (None, None) => Ok(None),
+        (Some(m), p) => Ok(Some((m, p))),
     }
 }
 
@@ -389,6 +500,34 @@ mod tests {
             http_date(std::time::UNIX_EPOCH),
             "Thu, 01 Jan 1970 00:00:00 GMT"
         );
+    }
+
+    #[test]
+    fn ll_hls_directives_parse_strictly() {
+        assert_eq!(directives(None), Ok(None));
+        assert_eq!(directives(Some("a=1&b")), Ok(None));
+        assert_eq!(directives(Some("_HLS_msn=12")), Ok(Some((12, None))));
+        assert_eq!(
+            directives(Some("_HLS_msn=12&_HLS_part=3")),
+            Ok(Some((12, Some(3))))
+        );
+        assert_eq!(
+            directives(Some("_HLS_msn=18446744073709551615")),
+            Ok(Some((u64::MAX, None)))
+        );
+        for bad in [
+            "_HLS_msn=",
+            "_HLS_msn=-1",
+            "_HLS_msn=1.5",
+            "_HLS_msn=+3",
+            "_HLS_msn=18446744073709551616",
+            "_HLS_msn=x",
+            "_HLS_msn=1&_HLS_part=4294967296",
+            "_HLS_msn=1&_HLS_part=-1",
+            "_HLS_part=1",
+        ] {
+            assert!(directives(Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

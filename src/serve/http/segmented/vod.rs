@@ -43,8 +43,9 @@ pub struct Ready {
     pub dir: PathBuf,
     /// Bytes of every file in it.
     pub bytes: u64,
-    /// Hash of its key, the base of every ETag.
-    key_hash: u64,
+    /// Hash of its key without the packaging's name (CMAF segments are the same files in the
+    /// HLS and the DASH package, so they get the same ETag), the base of every ETag.
+    etag_hash: u64,
     /// The source file's modification time, as `Last-Modified`.
     modified: Option<String>,
 }
@@ -71,7 +72,7 @@ impl Ready {
                 } else {
                     format!("public, max-age={VOD_MAX_AGE}, immutable")
                 },
-                etag: format!("\"{:x}-{:x}\"", self.key_hash, h.finish()),
+                etag: format!("\"{:x}-{:x}\"", self.etag_hash, h.finish()),
                 modified: self.modified.clone(),
             },
         ))
@@ -162,9 +163,8 @@ impl VodCache {
         lock(&self.root).clone()
     }
 
-    /// File `path` packaged as `packaging`: from the cache, or packaged now (one run however
-    /// many requests wait for it).
-    pub async fn ensure(&self, path: &Path, packaging: Packaging) -> Outcome {
+    /// The key of file `path` packaged as `packaging`, and its hash.
+    async fn key(path: &Path, packaging: Packaging) -> Result<(Key, u64), VodError> {
         let md = tokio::fs::metadata(path)
             .await
             .map_err(|e| VodError::from(format!("{}: {e}", path.display())))?;
@@ -177,7 +177,23 @@ impl VodCache {
         };
         let mut h = DefaultHasher::new();
         key.hash(&mut h);
-        let key_hash = h.finish();
+        Ok((key, h.finish()))
+    }
+
+    /// True when file `path` is packaged as `packaging` already.
+    pub async fn is_ready(&self, path: &Path, packaging: Packaging) -> bool {
+        let Ok((_, key_hash)) = Self::key(path, packaging).await else {
+            return false;
+        };
+        lock(&self.slots)
+            .get(&key_hash)
+            .is_some_and(|s| matches!(s.cell.get(), Some(Ok(_))))
+    }
+
+    /// File `path` packaged as `packaging`: from the cache, or packaged now (one run however
+    /// many requests wait for it).
+    pub async fn ensure(&self, path: &Path, packaging: Packaging) -> Outcome {
+        let (key, key_hash) = Self::key(path, packaging).await?;
         let slot = lock(&self.slots)
             .entry(key_hash)
             .or_insert_with(|| {
@@ -221,6 +237,16 @@ impl VodCache {
             force: true,
             demux: Default::default(),
         };
+        let mut h = DefaultHasher::new();
+        (
+            &key.path,
+            key.size,
+            key.modified,
+            key.packaging.url_prefix(),
+            key.options,
+        )
+            .hash(&mut h);
+        let etag_hash = h.finish();
         let outcome = tokio::task::spawn_blocking(move || package(&plan, &Silent))
             .await
             .map_err(|e| VodError::from(format!("packaging stopped: {e}")))?
@@ -231,7 +257,7 @@ impl VodCache {
         Ok(Arc::new(Ready {
             dir,
             bytes: outcome.bytes,
-            key_hash,
+            etag_hash,
             modified: key.modified.map(http_date),
         }))
     }

@@ -1,0 +1,219 @@
+//! `mist analyse` of an MPD or a packaged DASH folder (`DIR/` holding `index.mpd`): the MPD
+//! checked against ISO/IEC 23009-1 (by `package::dash::parse`), then against its segments,
+//! read with mist's own demuxers (init segment + media segment):
+//!
+//! - every segment's first decode time (`tfdt`) where the timeline puts it, within one
+//!   sample; media that overlaps the previous segment, or jumps where the timeline follows on;
+//! - the first video frame of every segment a keyframe (`startWithSAP`);
+//! - the `codecs` declared against the codec found in the init segment.
+//!
+//! Only files are read: URLs with a scheme are reported and left unchecked.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+
+use crate::dtsc::{Meta, Timebase, TrackKind};
+use crate::package::dash::parse::{parse, Representation};
+use crate::package::dash::MPD;
+use crate::package::variant::codec_string;
+
+use super::hls::{count, demux, read_text, resolve, same_codec, Ctx};
+use super::{AnalyseError, Options, Report, Stats};
+
+/// True when `path` is an MPD or a folder holding `index.mpd` (and no HLS playlist, which
+/// [`super::hls`] reads).
+pub fn is_mpd(path: &Path) -> bool {
+    if path.is_dir() {
+        return path.join(MPD).is_file() && !path.join(crate::package::hls::PLAYLIST).is_file();
+    }
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("mpd"))
+}
+
+/// Analyses the MPD or packaged folder at `path`.
+pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Report, AnalyseError> {
+    let top = if path.is_dir() {
+        path.join(MPD)
+    } else {
+        path.to_path_buf()
+    };
+    let text = read_text(&top)?;
+    let file = top.file_name().map_or_else(
+        || top.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut ctx = Ctx {
+        findings: Vec::new(),
+        stats: None,
+        counted: BTreeSet::new(),
+        meta: Meta::default(),
+    };
+    let (mpd, problems) = parse(&text);
+    for p in problems {
+        let msg = if p.line > 0 {
+            format!("{file} line {}: {}", p.line, p.message)
+        } else {
+            format!("{file}: {}", p.message)
+        };
+        if p.error {
+            ctx.error(msg);
+        } else {
+            ctx.warning(msg);
+        }
+    }
+    let Some(mpd) = mpd else {
+        return Err(AnalyseError::Input(format!(
+            "{}: not an MPD",
+            top.display()
+        )));
+    };
+    for period in &mpd.periods {
+        for set in &period.sets {
+            for r in &set.reps {
+                representation(&mut ctx, &top, r);
+            }
+        }
+    }
+    let findings = ctx.findings;
+    let stats = ctx.stats.unwrap_or_else(|| Stats::new(&Meta::default()));
+    Ok(stats.into_report(
+        path.display().to_string(),
+        "dash",
+        None,
+        None,
+        findings,
+        opts.validate,
+    ))
+}
+
+/// The media of one segment: its first decode time and the step to its second sample, its
+/// last decode time (ms).
+struct Span {
+    first_ms: i64,
+    step_ms: i64,
+    last_ms: i64,
+}
+
+/// Checks one representation's init segment and segments against the MPD.
+fn representation(ctx: &mut Ctx, top: &Path, r: &Representation) {
+    let what = format!("representation {}", r.id);
+    let Some(init_url) = &r.init else {
+        ctx.warning(format!("{what}: no init segment; segments not checked"));
+        return;
+    };
+    let Some(init_path) = resolve(top, init_url) else {
+        ctx.warning(format!("{what}: {init_url}: not a file; not checked"));
+        return;
+    };
+    let init = match std::fs::read(&init_path) {
+        Ok(b) => b,
+        Err(e) => {
+            ctx.error(format!("{what}: init {init_url}: {e}"));
+            return;
+        }
+    };
+    let mut prev: Option<(Span, u64, u64)> = None;
+    let mut codec_checked = false;
+    for seg in &r.segments {
+        let seg_what = format!("{what}: {}", seg.url);
+        let Some(p) = resolve(top, &seg.url) else {
+            ctx.warning(format!("{seg_what}: not a file; not checked"));
+            continue;
+        };
+        let mut bytes = init.clone();
+        match std::fs::read(&p) {
+            Ok(b) => bytes.extend_from_slice(&b),
+            Err(e) => {
+                ctx.error(format!("{seg_what}: {e}"));
+                prev = None;
+                continue;
+            }
+        }
+        let Some((meta, packets)) = demux(ctx, &seg_what, bytes) else {
+            prev = None;
+            continue;
+        };
+        let Some(track) = meta.tracks.first() else {
+            ctx.error(format!("{seg_what}: no track in the init segment"));
+            continue;
+        };
+        if meta.tracks.len() > 1 {
+            ctx.warning(format!(
+                "{seg_what}: {} tracks in one representation (CMAF wants one)",
+                meta.tracks.len()
+            ));
+        }
+        if !codec_checked {
+            codec_checked = true;
+            let found = codec_string(track);
+            match (&r.codecs, &found) {
+                (Some(d), Some(f)) if !same_codec(d, f) => ctx.error(format!(
+                    "{what}: codecs says {d}, the init segment holds {f}"
+                )),
+                (None, Some(f)) => ctx.warning(format!(
+                    "{what}: no codecs attribute (the segments hold {f})"
+                )),
+                _ => {}
+            }
+        }
+        count(ctx, &meta, &packets);
+        let own: Vec<_> = packets.iter().filter(|p| p.track == track.id).collect();
+        let Some(first) = own.first() else {
+            ctx.error(format!("{seg_what}: no samples"));
+            prev = None;
+            continue;
+        };
+        if track.kind == TrackKind::Video && !first.keyframe {
+            ctx.error(format!(
+                "{seg_what}: does not start with a keyframe (startWithSAP)"
+            ));
+        }
+        let ms = |t: i64| track.timebase.rescale(t, Timebase::MS);
+        let span = Span {
+            first_ms: ms(first.dts.0),
+            step_ms: own.get(1).map_or(0, |p| ms(p.dts.0) - ms(first.dts.0)),
+            last_ms: own.last().map_or(0, |p| ms(p.dts.0)),
+        };
+        // Where the timeline puts it, in ms of media time.
+        let scale = Timebase::new(u32::try_from(r.timescale).unwrap_or(1)).unwrap_or(Timebase::MS);
+        let t_ms = scale.rescale(i64::try_from(seg.t).unwrap_or(i64::MAX), Timebase::MS);
+        let slack = span.step_ms.max(0) + 1;
+        // A track that starts after the presentation does may start late in its first
+        // segment (a file's audio a few ms after its video).
+        let late = if prev.is_none() && seg.number == r.segments.first().map_or(0, |s| s.number) {
+            let d = scale.rescale(i64::try_from(seg.d).unwrap_or(0), Timebase::MS);
+            span.first_ms >= t_ms - slack && span.first_ms < t_ms + d
+        } else {
+            false
+        };
+        if (span.first_ms - t_ms).abs() > slack && !late {
+            // 23009-1 §6.3.4.2 (ISO BMFF media segments): the segment's earliest time is its
+            // MPD start time; a player looking for a time would fetch the wrong segment.
+            ctx.error(format!(
+                "{seg_what}: the timeline starts it at {t_ms} ms, its media (tfdt) at {} ms",
+                span.first_ms
+            ));
+        }
+        if let Some((p, pt, pd)) = &prev {
+            if span.first_ms <= p.last_ms {
+                ctx.error(format!(
+                    "{seg_what}: media starts at {} ms, not after the previous segment's last \
+                     sample at {} ms (overlap)",
+                    span.first_ms, p.last_ms
+                ));
+            } else if pt + pd == seg.t {
+                let step = p.step_ms.max(1);
+                let gap = span.first_ms - p.last_ms - step;
+                if gap > step + 1 {
+                    ctx.error(format!(
+                        "{seg_what}: media jumps {gap} ms after the previous segment though the \
+                         timeline follows on"
+                    ));
+                }
+            }
+        }
+        prev = Some((span, seg.t, seg.d));
+    }
+}
