@@ -24,24 +24,6 @@ use util::serve::{get, Response, Serve};
 use util::statics::static_server;
 use util::*;
 
-/// Media fixtures: every committed file the format table reads.
-fn media_fixtures() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            let ext = n.rsplit('.').next().unwrap_or("");
-            // Cut recordings are refused by default (the damage policy; tests/damage.rs).
-            ["flv", "ts", "mp4", "mp3", "h264", "aac"].contains(&ext)
-                && !n.starts_with("truncated.")
-        })
-        .collect();
-    v.sort();
-    assert!(v.len() > 20, "{v:?}");
-    v
-}
-
 /// An MPD as served, parsed, with no broken "shall".
 fn read_mpd(what: &str, body: &[u8]) -> Mpd {
     let text = std::str::from_utf8(body).unwrap();

@@ -26,24 +26,6 @@ fn exec(cmd: &mut std::process::Command) -> std::process::Output {
     cmd.output().expect("run mist")
 }
 
-/// Media fixtures: every committed file the format table reads.
-fn media_fixtures() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            let ext = n.rsplit('.').next().unwrap_or("");
-            // Cut recordings are refused by default (the damage policy; tests/damage.rs).
-            ["flv", "ts", "mp4", "mp3", "h264", "aac"].contains(&ext)
-                && !n.starts_with("truncated.")
-        })
-        .collect();
-    v.sort();
-    assert!(v.len() > 20, "{v:?}");
-    v
-}
-
 /// Every file a player reaches from `base/index.m3u8`, by its path below `base`.
 fn crawl(addr: SocketAddr, base: &str) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();

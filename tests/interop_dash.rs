@@ -46,16 +46,10 @@ fn fixtures_dir() -> PathBuf {
 
 /// Fixtures a player should play cleanly (the `_damaged` ones hold broken audio on purpose).
 fn playable_fixtures() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(fixtures_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            let ext = n.rsplit('.').next().unwrap_or("");
-            ["flv", "ts", "mp4", "mp3", "h264", "aac"].contains(&ext) && !n.contains("damaged")
-        })
-        .collect();
-    v.sort();
-    v
+    media_fixtures()
+        .into_iter()
+        .filter(|n| !n.contains("damaged"))
+        .collect()
 }
 
 /// `ffmpeg -v error -i URL ... -f null -`: what it printed (nothing means no decode error).

@@ -28,6 +28,25 @@ pub fn fixture(name: &str) -> PathBuf {
     p
 }
 
+/// Names of the committed media fixtures a packager takes whole, sorted: every container and
+/// raw stream, without the cut recordings (refused by default, the damage policy;
+/// tests/damage.rs).
+pub fn media_fixtures() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            let ext = n.rsplit('.').next().unwrap_or("");
+            ["flv", "ts", "mp4", "mp3", "h264", "aac"].contains(&ext)
+                && !n.starts_with("truncated.")
+        })
+        .collect();
+    v.sort();
+    assert!(v.len() > 20, "{v:?}");
+    v
+}
+
 /// Path of a file MistServer wrote, under `tests/fixtures/interop/`.
 pub fn interop(name: &str) -> PathBuf {
     fixture(&format!("interop/{name}"))
