@@ -266,6 +266,14 @@ fn publish_paced(
             }
             for pk in &packets {
                 let tb = tracks.iter().find(|t| t.id == pk.track).unwrap().timebase;
+                if i >= ahead {
+                    // Each packet at its time, as an encoder sends: a loop pushed at once
+                    // would hold low-latency parts back for up to LOOP_MS, longer than
+                    // hls.js waits on a blocking playlist reload (about 0.8 target durations).
+                    let at = (i - ahead) * LOOP_MS + tb.rescale(pk.dts.0, Timebase::MS);
+                    let due = started + Duration::from_millis(at.max(0) as u64);
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
                 let mut q = pk.clone();
                 q.dts = q.dts + Timebase::MS.rescale(session_loop * LOOP_MS, tb);
                 p.push(q);
