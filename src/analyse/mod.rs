@@ -13,6 +13,7 @@ pub mod mp4;
 pub mod payload;
 pub mod raw;
 pub mod render;
+pub mod rtmp;
 pub mod smooth;
 pub mod stats;
 pub mod tree;
@@ -39,6 +40,10 @@ pub struct Options {
     pub json: bool,
     /// Only this PID (formats with PIDs; others ignore it).
     pub pid: Option<u16>,
+    /// Live inputs: stop after this much wall-clock time (`None`: until the stream ends).
+    pub duration: Option<std::time::Duration>,
+    /// Live inputs: connect and read timeout (`None`: [`rtmp::DEFAULT_TIMEOUT`]).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Everything `analyse` found, in the shape `--json` prints.

@@ -25,6 +25,8 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
         validate: a.validate,
         json: a.json,
         pid: a.pid,
+        duration: a.duration,
+        timeout: Some(a.timeout),
     };
     let style = table_style();
     let stdout = io::stdout();
@@ -87,6 +89,9 @@ fn analyse_one(
     out: &mut dyn Write,
 ) -> anyhow::Result<Report> {
     let name = input.display().to_string();
+    if forced.is_none() && analyse::rtmp::is_url(&name) {
+        return Ok(analyse::rtmp::analyse(&name, opts, out)?);
+    }
     // A packaged folder or its playlist or manifest: the playlists and their segments.
     // An MPD or a packaged DASH folder: the MPD and its segments.
     if forced.is_none() && analyse::dash::is_mpd(input) {
