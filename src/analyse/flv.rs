@@ -118,12 +118,7 @@ impl<'o> Walk<'o> {
     }
 
     /// One tag; `missing` body bytes were not read (header-only scan).
-    pub(super) fn tag(
-        &mut self,
-        tag: &Tag,
-        missing: usize,
-        d: &mut Detail,
-    ) -> std::io::Result<()> {
+    pub(super) fn tag(&mut self, tag: &Tag, missing: usize, d: &mut Detail) -> std::io::Result<()> {
         if d.wants(self.opts.detail, 1) {
             d.emit(tag_node(tag, self.opts.detail, self.streams.nal_len()))?;
         }

@@ -55,7 +55,8 @@ const PLAY_CSID: u32 = 8;
 
 /// True when `s` names an RTMP URL.
 pub fn is_url(s: &str) -> bool {
-    s.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("rtmp://"))
+    s.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("rtmp://"))
 }
 
 /// Where to connect and what to play.
@@ -319,7 +320,12 @@ impl<'o> Player<'o> {
         Ok(())
     }
 
-    fn on_command(&mut self, m: &Message, c: Command, out: &mut Vec<u8>) -> Result<(), AnalyseError> {
+    fn on_command(
+        &mut self,
+        m: &Message,
+        c: Command,
+        out: &mut Vec<u8>,
+    ) -> Result<(), AnalyseError> {
         let refused = |what: &str, c: &Command| {
             let why = c
                 .arg(0)
@@ -470,7 +476,8 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
     let deadline = opts.duration.map(|d| started + d);
     let addr = resolve(&target)?;
     let net = |what: &str, e: io::Error| AnalyseError::Input(format!("{what} {addr}: {e}"));
-    let mut sock = TcpStream::connect_timeout(&addr, timeout).map_err(|e| net("connecting to", e))?;
+    let mut sock =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| net("connecting to", e))?;
     sock.set_read_timeout(Some(POLL))
         .and_then(|()| sock.set_write_timeout(Some(timeout)))
         .and_then(|()| sock.set_nodelay(true))
@@ -478,7 +485,8 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
 
     let mut d = Detail::new(out, opts);
     let mut player = Player::new(opts, target);
-    let (mut hs, c0c1) = ClientHandshake::new(started.elapsed().as_nanos() as u64, Some(Scheme::Offset8));
+    let (mut hs, c0c1) =
+        ClientHandshake::new(started.elapsed().as_nanos() as u64, Some(Scheme::Offset8));
     sock.write_all(&c0c1).map_err(|e| net("writing to", e))?;
     let hs_len = (1 + 2 * PACKET_LEN) as u64;
     let mut reader = ChunkReader::new(Limits::default(), hs_len);
@@ -497,7 +505,12 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
         let n = match sock.read(&mut buf) {
             Ok(0) => break End::Closed,
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 if last_data.elapsed() >= timeout {
                     return Err(AnalyseError::Input(format!(
                         "no data from {addr} for {} s (after {received} bytes)",

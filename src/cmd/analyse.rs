@@ -90,7 +90,7 @@ fn analyse_one(
 ) -> anyhow::Result<Report> {
     let name = input.display().to_string();
     if forced.is_none() && analyse::rtmp::is_url(&name) {
-        return Ok(analyse::rtmp::analyse(&name, opts, out)?);
+        return analyse::rtmp::analyse(&name, opts, out).with_context(|| name.clone());
     }
     // A packaged folder or its playlist or manifest: the playlists and their segments.
     // An MPD or a packaged DASH folder: the MPD and its segments.
