@@ -491,7 +491,7 @@ fn a_vod_stream_from_mist_serve_matches_ffprobe_of_the_file() {
     let url = format!("rtmp://{rtmp}/live/vod");
     let (code, out, err) = analyse(&url, &["--validate", "--json", "--detail", "1"]);
     assert_eq!(code, 0, "{err}");
-    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let doc = util::json_lines(&out);
     assert_eq!(doc["format"], "rtmp");
     assert!(
         doc["findings"].as_array().expect("findings").is_empty(),

@@ -70,7 +70,7 @@ fn json(out: &Output) -> Value {
         String::from_utf8_lossy(&out.stderr),
         String::from_utf8_lossy(&out.stdout)
     );
-    serde_json::from_slice(&out.stdout).expect("analyse --json prints JSON")
+    util::json_lines(&String::from_utf8_lossy(&out.stdout))
 }
 
 fn codecs(doc: &Value) -> Vec<String> {

@@ -27,6 +27,8 @@ use super::{AnalyseError, Options, PacketRow, Stats};
 const MAX_FINDINGS: usize = 500;
 /// How much one read asks the source for.
 const READ_CHUNK: usize = 1 << 20;
+/// How much one read asks a pipe or a live stream for.
+const LIVE_READ: usize = 64 << 10;
 
 /// What the walk over the tags has gathered. The RTMP analyser walks its audio, video and data
 /// messages through it too (they are FLV tag bodies).
@@ -187,7 +189,7 @@ impl<'o> Walk<'o> {
                     if self.opts.detail >= 1 && self.opts.json {
                         let mut row = PacketRow::of(&p);
                         row.size = size;
-                        self.rows.push(row);
+                        self.opts.push_row(&mut self.rows, row, d.out())?;
                     }
                 }
             }
@@ -281,12 +283,24 @@ fn read_all(src: &mut Source, w: &mut Walk, d: &mut Detail) -> Result<(), Analys
             Ok(Some(i)) => i,
             Ok(None) if eof => return Ok(()),
             Ok(None) => {
-                // `read_to_end` fills spare capacity without zeroing it first.
                 let mut buf = Vec::with_capacity(READ_CHUNK);
-                (&mut *src)
-                    .take(READ_CHUNK as u64)
-                    .read_to_end(&mut buf)
-                    .map_err(|e| FormatError::io(FORMAT, read_at, e))?;
+                if src.is_seekable() {
+                    // `read_to_end` fills spare capacity without zeroing it first.
+                    (&mut *src)
+                        .take(READ_CHUNK as u64)
+                        .read_to_end(&mut buf)
+                        .map_err(|e| FormatError::io(FORMAT, read_at, e))?;
+                } else {
+                    // A pipe or a live stream: one read, so what has come is shown now.
+                    buf.resize(LIVE_READ, 0);
+                    let n = loop {
+                        match src.read(&mut buf) {
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            r => break r.map_err(|e| FormatError::io(FORMAT, read_at, e))?,
+                        }
+                    };
+                    buf.truncate(n);
+                }
                 if buf.is_empty() {
                     eof = true;
                     tags.finish();

@@ -44,6 +44,32 @@ pub struct Options {
     pub duration: Option<std::time::Duration>,
     /// Live inputs: connect and read timeout (`None`: [`rtmp::DEFAULT_TIMEOUT`]).
     pub timeout: Option<std::time::Duration>,
+    /// Live `--json`: each packet is written at once as one JSON line (`{"packet": {...}}`)
+    /// instead of being kept for the report, which follows as the last line.
+    pub json_lines: bool,
+}
+
+impl Options {
+    /// Keeps a packet row for the report, or with [`Options::json_lines`] writes it at once.
+    pub fn push_row(
+        &self,
+        rows: &mut Vec<PacketRow>,
+        row: PacketRow,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        if !self.json_lines {
+            rows.push(row);
+            return Ok(());
+        }
+        #[derive(Serialize)]
+        struct Line<'a> {
+            packet: &'a PacketRow,
+        }
+        serde_json::to_writer(&mut *out, &Line { packet: &row })?;
+        writeln!(out)?;
+        // Scripts follow a live stream line by line.
+        out.flush()
+    }
 }
 
 /// Everything `analyse` found, in the shape `--json` prints.

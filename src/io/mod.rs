@@ -6,6 +6,7 @@ pub mod atomic;
 pub mod bits;
 pub mod chunks;
 pub mod cursor;
+pub mod http;
 pub mod scratch;
 pub mod sink;
 pub mod source;
