@@ -270,11 +270,80 @@ fn a_404_is_one_error() {
     h.join().expect("server");
 }
 
+/// `https://`: the certificate is verified (a self-signed one made for this run, trusted
+/// through `SSL_CERT_FILE`); the right name reads the fixture, an address the certificate
+/// does not name is one error about the certificate.
 #[test]
-fn https_is_refused_clearly() {
-    one_error(
-        "https://127.0.0.1:1/x.flv",
-        &[],
-        "https:// is not supported",
+fn https_verifies_the_certificate_and_reads_the_stream() {
+    use std::sync::Arc;
+    let dir = util::TestDir::new("analyse-https");
+    let rcgen::CertifiedKey { cert, key_pair } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let pem = dir.join("ca.pem");
+    std::fs::write(&pem, cert.pem()).unwrap();
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key_pair.serialize_der().into()),
+            )
+            .unwrap(),
     );
+    let body = std::fs::read(util::fixture("h264_aac.flv")).unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    // Two connections: the good one, then the one refused for its name.
+    let h = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let Ok((sock, _)) = l.accept() else { return };
+            sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            let mut req = [0u8; 4096];
+            if tls.read(&mut req).is_err() {
+                continue;
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = tls.write_all(head.as_bytes());
+            let _ = tls.write_all(&body);
+            let _ = tls.flush();
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    let run = |host: &str| {
+        util::mist()
+            .arg("analyse")
+            .arg(format!("https://{host}:{port}/a.flv"))
+            .args(["--validate", "--json", "--timeout", "5"])
+            .env("SSL_CERT_FILE", &pem)
+            .output()
+            .unwrap()
+    };
+    let ok = run("localhost");
+    let err = String::from_utf8_lossy(&ok.stderr);
+    assert!(ok.status.success(), "{err}");
+    let doc: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&ok.stdout).trim()).unwrap();
+    let counts: Vec<u64> = doc["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["packets"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [50, 95]);
+    let bad = run("127.0.0.1");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    h.join().unwrap();
 }

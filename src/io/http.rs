@@ -4,8 +4,8 @@
 //!
 //! Bounded everywhere: a connect and read timeout, a wall-clock deadline after which the body
 //! reads as ended (the caller's `--duration`), a cap on the response head and on a chunk-size
-//! line, and at most [`MAX_REDIRECTS`] redirects. Known gaps: no TLS (`https://` is refused
-//! with a clear error), no authentication, no proxies.
+//! line, and at most [`MAX_REDIRECTS`] redirects. `https://` goes through rustls with the
+//! certificate verified ([`super::tls`]). Known gaps: no authentication, no proxies.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -39,19 +39,19 @@ pub struct Url {
     pub authority: String,
     /// Path and query, at least `/`.
     pub target: String,
+    /// `https://`.
+    pub tls: bool,
 }
 
 impl Url {
-    /// Parses `http://HOST[:PORT][/PATH]`; `https://` is refused (no TLS here).
+    /// Parses `http(s)://HOST[:PORT][/PATH]`.
     pub fn parse(url: &str) -> Result<Url, String> {
         let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-        if lower.starts_with("https://") {
-            return Err("https:// is not supported yet (no TLS in mist); use http://".into());
+        let tls = lower.starts_with("https://");
+        if !tls && !lower.starts_with("http://") {
+            return Err("not an http:// or https:// URL".into());
         }
-        if !lower.starts_with("http://") {
-            return Err("not an http:// URL".into());
-        }
-        let rest = &url[7..];
+        let rest = &url[if tls { 8 } else { 7 }..];
         let rest = rest.split('#').next().unwrap_or(rest);
         let (authority, target) = match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
@@ -76,6 +76,7 @@ impl Url {
                 .ok()
                 .filter(|p| *p > 0)
                 .ok_or_else(|| format!("'{p}' is not a port"))?,
+            None if tls => 443,
             None => 80,
         };
         Ok(Url {
@@ -83,6 +84,7 @@ impl Url {
             port,
             authority: authority.to_string(),
             target,
+            tls,
         })
     }
 }
@@ -99,9 +101,40 @@ enum Framing {
     Close,
 }
 
+/// The connection: plain TCP or TLS over it.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// The body of one GET response, read as it arrives.
 pub struct HttpBody {
-    sock: TcpStream,
+    sock: Conn,
     /// Bytes read past the head (or a chunk line), handed out before the socket's.
     pending: Vec<u8>,
     framing: Framing,
@@ -125,7 +158,8 @@ impl HttpBody {
                 Answer::Body(b) => return Ok(b),
                 Answer::Redirect(to) => {
                     url = if to.starts_with('/') {
-                        format!("http://{}{to}", u.authority)
+                        let scheme = if u.tls { "https" } else { "http" };
+                        format!("{scheme}://{}{to}", u.authority)
                     } else {
                         to
                     };
@@ -271,10 +305,35 @@ fn request(u: &Url, timeout: Duration, deadline: Option<Instant>) -> io::Result<
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::other(format!("{} has no address", u.host)))?;
-    let mut sock = TcpStream::connect_timeout(&addr, timeout)
+    let sock = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|e| io::Error::new(e.kind(), format!("connecting to {addr}: {e}")))?;
-    sock.set_read_timeout(Some(POLL))?;
+    // The whole timeout for the TLS handshake and the request; then short waits, so reads
+    // can watch the deadline.
+    sock.set_read_timeout(Some(timeout))?;
     sock.set_write_timeout(Some(timeout))?;
+    let mut sock = if u.tls {
+        let name = rustls::pki_types::ServerName::try_from(u.host.clone())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{}: {e}", u.host)))?;
+        let conn = rustls::ClientConnection::new(super::tls::client_config(), name)
+            .map_err(|e| io::Error::other(format!("TLS: {e}")))?;
+        let mut s = rustls::StreamOwned::new(conn, sock);
+        // Bounded: every step reads or writes within the timeout, or the loop ends.
+        while s.conn.is_handshaking() {
+            let (read, wrote) = s
+                .conn
+                .complete_io(&mut s.sock)
+                .map_err(|e| io::Error::new(e.kind(), format!("TLS with {addr}: {e}")))?;
+            if read == 0 && wrote == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{addr} closed the connection during the TLS handshake"),
+                ));
+            }
+        }
+        Conn::Tls(Box::new(s))
+    } else {
+        Conn::Plain(sock)
+    };
     let req = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: mist/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         u.target,
@@ -282,6 +341,11 @@ fn request(u: &Url, timeout: Duration, deadline: Option<Instant>) -> io::Result<
         env!("CARGO_PKG_VERSION")
     );
     sock.write_all(req.as_bytes())?;
+    sock.flush()?;
+    match &sock {
+        Conn::Plain(s) => s.set_read_timeout(Some(POLL))?,
+        Conn::Tls(s) => s.sock.set_read_timeout(Some(POLL))?,
+    }
     let mut body = HttpBody {
         sock,
         pending: Vec::new(),

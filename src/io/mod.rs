@@ -10,6 +10,7 @@ pub mod http;
 pub mod scratch;
 pub mod sink;
 pub mod source;
+pub mod tls;
 
 pub use bits::{BitReader, BitWriter};
 pub use chunks::{ChunkReader, ReadPool};

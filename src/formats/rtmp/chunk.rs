@@ -762,6 +762,83 @@ mod tests {
         read_all(&mut r)
     }
 
+    /// Hand-cut bytes (RTMP 1.0 §5.3.1): a 200-byte message at timestamp 0x01000000 in two
+    /// chunks, the type-3 one with or without the repeated extended timestamp.
+    fn extended_message(repeat: bool) -> Vec<u8> {
+        let mut b = vec![0x06, 0xFF, 0xFF, 0xFF, 0, 0, 200, 9, 1, 0, 0, 0, 1, 0, 0, 0];
+        b.extend_from_slice(&[0xAA; 128]);
+        b.push(0xC6);
+        if repeat {
+            b.extend_from_slice(&[1, 0, 0, 0]);
+        }
+        b.extend_from_slice(&[0xBB; 72]);
+        b
+    }
+
+    #[test]
+    fn chunk_headers_are_recorded_and_a_missing_extended_repeat_is_reported() {
+        for repeat in [true, false] {
+            let mut r = ChunkReader::new(Limits::default(), 3073);
+            r.record(true);
+            r.feed(&extended_message(repeat));
+            let m = read_all(&mut r).unwrap();
+            assert_eq!(m.len(), 1);
+            assert_eq!((m[0].timestamp, m[0].body.len()), (0x0100_0000, 200));
+            let h = r.take_chunks();
+            assert_eq!(h.len(), 2);
+            assert_eq!(
+                (
+                    h[0].offset,
+                    h[0].fmt,
+                    h[0].csid,
+                    h[0].extended,
+                    h[0].starts_message
+                ),
+                (3073, 0, 6, Some(0x0100_0000), true)
+            );
+            assert_eq!(
+                (h[1].offset, h[1].fmt, h[1].extended, h[1].starts_message),
+                (3073 + 16 + 128, 3, repeat.then_some(0x0100_0000), false)
+            );
+            let irregular = r.take_irregularities();
+            if repeat {
+                assert!(irregular.is_empty(), "{irregular:?}");
+            } else {
+                assert_eq!(
+                    irregular,
+                    [Irregularity::MissingExtended {
+                        offset: 3073 + 16 + 128,
+                        csid: 6
+                    }]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_chunk_size_change_mid_message_is_reported() {
+        // 200 bytes on csid 6: the first 128-byte chunk, Set Chunk Size 4096 on csid 2, the
+        // other 72 bytes.
+        let mut b = vec![0x06, 0, 0, 0, 0, 0, 200, 9, 1, 0, 0, 0];
+        b.extend_from_slice(&[0xAA; 128]);
+        b.extend_from_slice(&[0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0x10, 0]);
+        b.push(0xC6);
+        b.extend_from_slice(&[0xBB; 72]);
+        let mut r = ChunkReader::new(Limits::default(), 0);
+        r.feed(&b);
+        let m = read_all(&mut r).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            r.take_irregularities(),
+            [Irregularity::ChunkSizeMidMessage {
+                offset: 140,
+                csid: 6,
+                from: 128,
+                to: 4096
+            }]
+        );
+    }
+
     #[test]
     fn basic_headers_hand_computed() {
         // §5.3.1.1: csid 2..63 in one byte; 64..319 as 0 + (csid-64); above as 1 + LE u16.
