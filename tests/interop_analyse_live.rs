@@ -1,6 +1,6 @@
-//! `mist analyse rtmp://…` against servers that are not mist's analyser's own code: ffmpeg's
-//! RTMP listen mode (a server mist did not write) and `mist serve` fed by ffmpeg publishing
-//! with `-re`. Oracle: ffprobe's listing of the fixture that is streamed (the committed
+//! `mist analyse rtmp://…` and `http://…` against servers that are not mist's analyser's own
+//! code: ffmpeg's RTMP and HTTP listen modes (servers mist did not write) and `mist serve` fed
+//! by ffmpeg publishing with `-re`. Oracle: ffprobe's listing of the fixture that is streamed (the committed
 //! sidecar). Compiled with `--features interop`; fails loudly if ffmpeg is missing.
 #![cfg(feature = "interop")]
 
@@ -173,5 +173,94 @@ fn a_live_push_into_mist_serve_is_followed_for_the_duration() {
             "a packet the file does not have: {p:?}"
         );
     }
+    drop(server);
+}
+
+/// ffmpeg serves `h264_aac.flv` in real time as an HTTP server (`-listen 1`, chunked body);
+/// the analyser reads it as it arrives and lists every packet ffprobe lists in the file.
+#[test]
+fn ffmpeg_http_listen_stream_matches_ffprobe_of_the_file() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/s.flv");
+    let fixture = util::fixture("h264_aac.flv");
+    let _ff = ffmpeg(&[
+        "-re",
+        "-i",
+        fixture.to_str().expect("utf-8 path"),
+        "-c",
+        "copy",
+        "-f",
+        "flv",
+        "-listen",
+        "1",
+        &url,
+    ]);
+    let out = analyse_when_up(
+        &url,
+        &["--validate", "--json", "--detail", "1", "--timeout", "10"],
+        Duration::from_secs(15),
+    );
+    let doc = json(&out);
+    assert_eq!(doc["format"], "flv");
+    let errors: Vec<_> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let probe = util::ffprobe::sidecar("h264_aac.flv");
+    let (packets, bases) = util::ffprobe::from_mist_json(&doc);
+    util::ffprobe::assert_same_packets(
+        "ffmpeg HTTP -listen of h264_aac.flv",
+        &packets,
+        &bases,
+        &probe,
+    );
+}
+
+/// ffmpeg publishes into `mist serve` over RTMP; the analyser follows `/live.ts` over HTTP for
+/// 3 s: H.264 and AAC, no errors, the stop reported, and well over 25 video frames.
+#[test]
+fn a_live_push_is_followed_over_http_ts() {
+    let server = Serve::start(&["--stream", "live=push://"]);
+    let rtmp = server.rtmp.expect("RTMP address");
+    let fixture = util::fixture("h264_aac.flv");
+    let _ff = ffmpeg(&[
+        "-re",
+        "-stream_loop",
+        "2",
+        "-i",
+        fixture.to_str().expect("utf-8 path"),
+        "-c",
+        "copy",
+        "-f",
+        "flv",
+        &format!("rtmp://{rtmp}/live/live"),
+    ]);
+    // Wait for the stream over RTMP first (HTTP answers 404 until it is live).
+    let _ = analyse_when_up(
+        &format!("rtmp://{rtmp}/live/live"),
+        &["--duration", "0.5"],
+        Duration::from_secs(15),
+    );
+    let out = util::mist()
+        .arg("analyse")
+        .arg(format!("{}/live.ts", server.base()))
+        .args(["--validate", "--json", "--detail", "1", "--duration", "3"])
+        .output()
+        .expect("run mist");
+    let doc = json(&out);
+    assert_eq!(doc["format"], "ts");
+    let errors: Vec<_> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(codecs(&doc), ["h264", "aac"]);
+    let video = doc["tracks"][0]["packets"].as_u64().expect("video packets");
+    assert!(video > 25, "{video} video packets in 3 s");
     drop(server);
 }
