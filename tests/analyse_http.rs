@@ -347,3 +347,28 @@ fn https_verifies_the_certificate_and_reads_the_stream() {
     assert!(err.to_lowercase().contains("certificate"), "{err}");
     h.join().unwrap();
 }
+
+/// Ctrl-C (SIGINT) stops following an HTTP stream and the summary is still printed.
+#[test]
+fn ctrl_c_stops_and_prints_the_summary() {
+    let (addr, h) = server(
+        slow_flv(),
+        Duration::from_millis(30),
+        Duration::from_secs(10),
+    );
+    let child = util::mist()
+        .arg("analyse")
+        .arg(format!("http://{addr}/live.flv"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mist");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let out = child.wait_with_output().expect("wait");
+    h.join().expect("server");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}\n{text}", out.status);
+    assert!(text.contains("stopped by --duration or Ctrl-C"), "{text}");
+    assert!(text.contains("h264"), "{text}");
+}

@@ -538,3 +538,30 @@ fn a_stream_that_does_not_exist_is_one_error() {
     assert!(err.contains("refused `play`"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// Ctrl-C (SIGINT) stops a live analysis that has no `--duration` and still prints the
+/// summary of what came, with exit status 0.
+#[test]
+fn ctrl_c_stops_and_prints_the_summary() {
+    let (_, frames) = video();
+    let mut tail = Script::new();
+    tail.video(frames[1].0, &frames[1].1);
+    let (addr, h) = fake_server(healthy(3).out, tail.out, Duration::from_secs(8));
+    let child = util::mist()
+        .arg("analyse")
+        .arg(format!("rtmp://{addr}/live/s"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mist");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let t = Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    h.join().expect("server thread");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}\n{text}", out.status);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(text.contains("interrupted (Ctrl-C)"), "{text}");
+    assert!(text.contains("h264"), "{text}");
+}

@@ -44,6 +44,8 @@ pub struct Options {
     pub duration: Option<std::time::Duration>,
     /// Live inputs: connect and read timeout (`None`: [`rtmp::DEFAULT_TIMEOUT`]).
     pub timeout: Option<std::time::Duration>,
+    /// Live inputs: set (by Ctrl-C) to stop reading and report what came so far.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Live `--json`: each packet is written at once as one JSON line (`{"packet": {...}}`)
     /// instead of being kept for the report, which follows as the last line.
     pub json_lines: bool,

@@ -123,6 +123,8 @@ impl Target {
 enum End {
     /// `--duration` ran out.
     Duration,
+    /// Ctrl-C.
+    Interrupted,
     /// The server closed the connection.
     Closed,
     /// The server said the stream is over (`onStatus`, StreamEOF).
@@ -499,6 +501,13 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
         if deadline.is_some_and(|t| Instant::now() >= t) {
             break End::Duration;
         }
+        if opts
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            break End::Interrupted;
+        }
         if let Some(e) = player.end.take() {
             break e;
         }
@@ -555,6 +564,7 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
                 "the stream did not start within {} s",
                 started.elapsed().as_secs_f64().round()
             ),
+            End::Interrupted => "interrupted before the stream started".to_string(),
             _ => format!("{addr} closed the connection before the stream started"),
         }));
     }
@@ -593,6 +603,7 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
             "ended: {}",
             match end {
                 End::Duration => "--duration reached".to_string(),
+                End::Interrupted => "interrupted (Ctrl-C)".to_string(),
                 End::Closed => "the server closed the connection".to_string(),
                 End::Stopped(why) => format!("the server ended the stream ({why})"),
             }

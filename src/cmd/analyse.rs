@@ -32,6 +32,7 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
         duration: a.duration,
         timeout: Some(a.timeout),
         json_lines: false,
+        stop: None,
     };
     let style = table_style();
     let stdout = io::stdout();
@@ -107,6 +108,7 @@ fn analyse_one(
     let live = is_live(&name);
     // A live input with --json: packets as JSON lines as they arrive, the report last.
     let live_opts = Options {
+        stop: live.then(ctrl_c),
         // With several inputs --json prints one array, so no lines.
         json_lines: opts.json && live && a.inputs.len() == 1,
         ..opts.clone()
@@ -132,8 +134,9 @@ fn analyse_one(
     let mut cut = None;
     let src = if mist::io::http::is_url(&name) {
         // Progressive HTTP: the body is read as it arrives, as stdin is.
-        let body = mist::io::http::HttpBody::get(&name, a.timeout, a.duration)
-            .with_context(|| name.clone())?;
+        let body =
+            mist::io::http::HttpBody::get_until(&name, a.timeout, a.duration, opts.stop.clone())
+                .with_context(|| name.clone())?;
         cut = Some(body.cut_flag());
         Source::stream_probing(&name, Box::new(body), LIVE_PROBE_BYTES)
             .with_context(|| name.clone())?
@@ -177,7 +180,7 @@ fn analyse_one(
     if cut.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
         report
             .summary_lines
-            .push("  stopped after --duration (the stream had not ended)".into());
+            .push("  stopped by --duration or Ctrl-C (the stream had not ended)".into());
         // Stopping cuts the last structure short; that is ours, not the stream's fault. The
         // readers report it as their last finding, about the data ending.
         if let Some(f) = report.findings.as_mut().and_then(|f| f.last_mut()) {
@@ -186,7 +189,7 @@ fn analyse_one(
                 && (m.contains("end") || m.contains("truncated"))
             {
                 f.severity = mist::formats::Severity::Info;
-                f.message = format!("cut by --duration: {}", f.message);
+                f.message = format!("cut by the stop: {}", f.message);
             }
         }
     }
@@ -197,6 +200,17 @@ fn analyse_one(
             .and_then(|f| analyse::Problems::count(&f));
     }
     Ok(report)
+}
+
+/// A flag Ctrl-C sets, so a live analysis stops reading and still prints its summary; a
+/// second Ctrl-C ends the process at once (exit 130).
+fn ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use signal_hook::consts::SIGINT;
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Registered in this order, the second signal finds the flag set and exits.
+    let _ = signal_hook::flag::register_conditional_shutdown(SIGINT, 130, flag.clone());
+    let _ = signal_hook::flag::register(SIGINT, flag.clone());
+    flag
 }
 
 /// True for inputs read live from the network (`rtmp://`, `http://`).

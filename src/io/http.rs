@@ -139,6 +139,7 @@ pub struct HttpBody {
     pending: Vec<u8>,
     framing: Framing,
     deadline: Option<Instant>,
+    stop: Option<Arc<AtomicBool>>,
     timeout: Duration,
     last_data: Instant,
     cut: Arc<AtomicBool>,
@@ -150,12 +151,25 @@ impl HttpBody {
     /// GETs `url` (following redirects), with `timeout` for connecting and between bytes and
     /// `duration` as a wall-clock cap after which the body reads as ended.
     pub fn get(url: &str, timeout: Duration, duration: Option<Duration>) -> io::Result<HttpBody> {
+        HttpBody::get_until(url, timeout, duration, None)
+    }
+
+    /// [`HttpBody::get`], and the body also reads as ended once `stop` is set (Ctrl-C).
+    pub fn get_until(
+        url: &str,
+        timeout: Duration,
+        duration: Option<Duration>,
+        stop: Option<Arc<AtomicBool>>,
+    ) -> io::Result<HttpBody> {
         let deadline = duration.map(|d| Instant::now() + d);
         let mut url = url.to_string();
         for _ in 0..=MAX_REDIRECTS {
             let u = Url::parse(&url).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             match request(&u, timeout, deadline)? {
-                Answer::Body(b) => return Ok(b),
+                Answer::Body(mut b) => {
+                    b.stop = stop;
+                    return Ok(b);
+                }
                 Answer::Redirect(to) => {
                     url = if to.starts_with('/') {
                         let scheme = if u.tls { "https" } else { "http" };
@@ -171,7 +185,7 @@ impl HttpBody {
         )))
     }
 
-    /// Set once the deadline ended the body (the stream did not end by itself).
+    /// Set once the deadline or the stop flag ended the body (the stream did not end by itself).
     pub fn cut_flag(&self) -> Arc<AtomicBool> {
         self.cut.clone()
     }
@@ -186,7 +200,11 @@ impl HttpBody {
             return Ok(n);
         }
         loop {
-            if self.deadline.is_some_and(|t| Instant::now() >= t) {
+            let stopped = self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed));
+            if stopped || self.deadline.is_some_and(|t| Instant::now() >= t) {
                 self.cut.store(true, Ordering::Relaxed);
                 return Ok(0);
             }
@@ -351,6 +369,7 @@ fn request(u: &Url, timeout: Duration, deadline: Option<Instant>) -> io::Result<
         pending: Vec::new(),
         framing: Framing::Close,
         deadline,
+        stop: None,
         timeout,
         last_data: Instant::now(),
         cut: Arc::new(AtomicBool::new(false)),
