@@ -508,6 +508,26 @@ fn a_vod_stream_from_mist_serve_matches_ffprobe_of_the_file() {
         .map(|t| t["codec"].as_str().unwrap_or("").to_string())
         .collect();
     assert_eq!(codecs, ["h264", "aac"]);
+    // The live timing: media time per track and the A/V drift come from the timestamps
+    // ffprobe lists (dts in ms: FLV's timebase); VOD comes faster than real time.
+    let dts = |s: usize| -> Vec<i64> {
+        probe
+            .stream_packets(s)
+            .iter()
+            .map(|p| p.dts.expect("dts"))
+            .collect()
+    };
+    let (v, a) = (dts(0), dts(1));
+    let live = &doc["live"];
+    assert_eq!(live["tracks"][0]["id"], 1);
+    assert_eq!(live["tracks"][0]["media_ms"], v[v.len() - 1] - v[0]);
+    assert_eq!(live["tracks"][1]["media_ms"], a[a.len() - 1] - a[0]);
+    assert_eq!(live["av_drift_ms"], v[v.len() - 1] - a[a.len() - 1]);
+    let lag = live["tracks"][0]["lag_ms"].as_i64().expect("lag");
+    assert!(
+        lag < 0,
+        "VOD over RTMP arrives faster than real time: lag {lag}"
+    );
 
     // Detail 1 shows the conversation; detail 2 shows chunk headers too.
     let (code, out, err) = analyse(&url, &["--detail", "2"]);

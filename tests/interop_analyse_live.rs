@@ -164,6 +164,10 @@ fn a_live_push_into_mist_serve_is_followed_for_the_duration() {
     let video: Vec<_> = packets.iter().filter(|p| p.stream_index == 0).collect();
     assert!(video.len() > 25, "{} video packets in 3 s", video.len());
     assert!(video[0].key, "the first video packet is a keyframe");
+    // -re paces the push in real time: after the join (the server sends from the last
+    // keyframe, at most a 1 s GOP, at once) the video keeps up with the wall clock.
+    let lag = doc["live"]["tracks"][0]["lag_ms"].as_i64().expect("lag");
+    assert!((-1500..=500).contains(&lag), "video lag {lag} ms");
     for p in &packets {
         assert!(
             probe

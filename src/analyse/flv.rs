@@ -48,6 +48,8 @@ pub(super) struct Walk<'o> {
     payloads: PayloadCheck,
     /// The first video packet seen: (offset, keyframe).
     pub(super) first_video: Option<(u64, bool)>,
+    /// The packets the last tag gave: (track, dts).
+    pub(super) last_packets: Vec<(TrackId, Ticks)>,
 }
 
 impl<'o> Walk<'o> {
@@ -67,6 +69,7 @@ impl<'o> Walk<'o> {
             audio_payload_seen: false,
             payloads: PayloadCheck::default(),
             first_video: None,
+            last_packets: Vec::new(),
         }
     }
 
@@ -145,6 +148,7 @@ impl<'o> Walk<'o> {
                         .meta
                         .track(p.track)
                         .is_some_and(|t| t.kind == crate::dtsc::TrackKind::Video);
+                    self.last_packets.push((p.track, p.dts));
                     if is_video && self.first_video.is_none() {
                         self.first_video = Some((tag.offset, p.keyframe));
                     }

@@ -106,6 +106,33 @@ pub struct Report {
     /// `--validate` lists them instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problems: Option<Problems>,
+    /// What following a live input measured against the wall clock (RTMP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveReport>,
+}
+
+/// A live input's timing as it arrived.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LiveReport {
+    /// Per media track, in the order of `tracks`.
+    pub tracks: Vec<LiveTrack>,
+    /// The last video timestamp minus the last audio timestamp, in ms (with both).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub av_drift_ms: Option<i64>,
+}
+
+/// One track's arrival against the wall clock.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LiveTrack {
+    /// The track `id`.
+    pub id: u32,
+    /// Media time from its first packet to its last, in ms.
+    pub media_ms: i64,
+    /// Wall-clock time between the arrival of those packets, in ms.
+    pub wall_ms: i64,
+    /// `wall_ms - media_ms`: how far the track fell behind the wall clock while it was
+    /// followed (negative: it came faster than real time, as a buffer or VOD does).
+    pub lag_ms: i64,
 }
 
 impl Report {

@@ -150,6 +150,15 @@ struct Player<'o> {
     acked: u64,
     messages: u64,
     media_messages: u64,
+    /// Per track (video, audio): the first and last media message's arrival and timestamp.
+    arrivals: [Option<(Arrival, Arrival)>; 2],
+}
+
+/// When a media message arrived and the timestamp it carried.
+#[derive(Clone, Copy, Debug)]
+struct Arrival {
+    at: Instant,
+    ms: i64,
 }
 
 impl<'o> Player<'o> {
@@ -170,6 +179,7 @@ impl<'o> Player<'o> {
             acked: 0,
             messages: 0,
             media_messages: 0,
+            arrivals: [None, None],
         }
     }
 
@@ -412,6 +422,7 @@ impl<'o> Player<'o> {
     ) -> Result<(), AnalyseError> {
         if tag_type != TagType::SCRIPT {
             self.media_messages += 1;
+
             if !self.play_started && !self.warned_early_media {
                 self.warned_early_media = true;
                 self.walk.findings.push(Finding::error(
@@ -439,7 +450,20 @@ impl<'o> Player<'o> {
             },
             body,
         };
+        self.walk.last_packets.clear();
         self.walk.tag(&tag, 0, d)?;
+        // Arrivals of packets only: sequence headers carry no media time.
+        let at = Instant::now();
+        for (track, dts) in self.walk.last_packets.drain(..) {
+            let Some(slot) = self.arrivals.get_mut((track.0 as usize).wrapping_sub(1)) else {
+                continue;
+            };
+            let now = Arrival { at, ms: dts.0 };
+            match slot {
+                Some((_, last)) => *last = now,
+                None => *slot = Some((now, now)),
+            }
+        }
         Ok(())
     }
 
@@ -574,6 +598,7 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
         target,
         messages,
         media_messages,
+        arrivals,
         ..
     } = player;
     if let Some((at, false)) = walk.first_video {
@@ -609,8 +634,54 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
             }
         ),
     ];
+    report.live = Some(live_report(&arrivals));
+    if let Some(l) = &report.live {
+        let mut parts: Vec<String> = l
+            .tracks
+            .iter()
+            .map(|t| {
+                format!(
+                    "track {}: {} ms of media in {} ms (lag {} ms)",
+                    t.id, t.media_ms, t.wall_ms, t.lag_ms
+                )
+            })
+            .collect();
+        if let Some(d) = l.av_drift_ms {
+            parts.push(format!("A/V drift {d} ms"));
+        }
+        if !parts.is_empty() {
+            report.summary_lines.push(parts.join("; "));
+        }
+    }
     report.structures = d.finish();
     Ok(report)
+}
+
+/// Media time against arrival time per track (FLV's ids: video 1, audio 2).
+fn live_report(arrivals: &[Option<(Arrival, Arrival)>; 2]) -> super::LiveReport {
+    let tracks = arrivals
+        .iter()
+        .zip([1u32, 2])
+        .filter_map(|(a, id)| {
+            let (first, last) = (*a)?;
+            let media_ms = last.ms - first.ms;
+            let wall_ms = last.at.duration_since(first.at).as_millis() as i64;
+            Some(super::LiveTrack {
+                id,
+                media_ms,
+                wall_ms,
+                lag_ms: wall_ms - media_ms,
+            })
+        })
+        .collect();
+    let av_drift_ms = match arrivals {
+        [Some((_, v)), Some((_, a))] => Some(v.ms - a.ms),
+        _ => None,
+    };
+    super::LiveReport {
+        tracks,
+        av_drift_ms,
+    }
 }
 
 /// The first address the host resolves to.
