@@ -87,6 +87,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Live inputs: give up when connecting, or when no data arrives, for this many seconds')
             [CompletionResult]::new('--validate', '--validate', [CompletionResultType]::ParameterName, 'Check the file against its spec; exit 1 if an error is found')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (shape documented in docs/analyse-json.md)')
+            [CompletionResult]::new('--publish-check', '--publish-check', [CompletionResultType]::ParameterName, 'rtmp:// only: publish instead of play, report the server''s answers and leave once it accepts (sends no media)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -102,6 +103,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Live inputs: give up when connecting, or when no data arrives, for this many seconds')
             [CompletionResult]::new('--validate', '--validate', [CompletionResultType]::ParameterName, 'Check the file against its spec; exit 1 if an error is found')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (shape documented in docs/analyse-json.md)')
+            [CompletionResult]::new('--publish-check', '--publish-check', [CompletionResultType]::ParameterName, 'rtmp:// only: publish instead of play, report the server''s answers and leave once it accepts (sends no media)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break

@@ -81,6 +81,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --timeout 'Live inputs: give up when connecting, or when no data arrives, for this many seconds'
             cand --validate 'Check the file against its spec; exit 1 if an error is found'
             cand --json 'Print JSON (shape documented in docs/analyse-json.md)'
+            cand --publish-check 'rtmp:// only: publish instead of play, report the server''s answers and leave once it accepts (sends no media)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -95,6 +96,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --timeout 'Live inputs: give up when connecting, or when no data arrives, for this many seconds'
             cand --validate 'Check the file against its spec; exit 1 if an error is found'
             cand --json 'Print JSON (shape documented in docs/analyse-json.md)'
+            cand --publish-check 'rtmp:// only: publish instead of play, report the server''s answers and leave once it accepts (sends no media)'
             cand -h 'Print help'
             cand --help 'Print help'
         }

@@ -117,6 +117,7 @@ complete -c mist -n "__fish_mist_using_subcommand analyse" -l duration -d 'Live 
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l timeout -d 'Live inputs: give up when connecting, or when no data arrives, for this many seconds' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
+complete -c mist -n "__fish_mist_using_subcommand analyse" -l publish-check -d 'rtmp:// only: publish instead of play, report the server\'s answers and leave once it accepts (sends no media)'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s d -l detail -d 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l format -d 'Input format (default: detected from the content, then the extension)' -r -f -a "dtsc\t''
@@ -134,6 +135,7 @@ complete -c mist -n "__fish_mist_using_subcommand analyze" -l duration -d 'Live 
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l timeout -d 'Live inputs: give up when connecting, or when no data arrives, for this many seconds' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
+complete -c mist -n "__fish_mist_using_subcommand analyze" -l publish-check -d 'rtmp:// only: publish instead of play, report the server\'s answers and leave once it accepts (sends no media)'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand serve" -l config -d 'Configuration file (JSON, MistServer\'s shape); the API saves changes to it' -r -F
 complete -c mist -n "__fish_mist_using_subcommand serve" -l http -d 'HTTP listen address ("off" to disable)' -r

@@ -246,6 +246,10 @@ pub struct AnalyseArgs {
     /// the stream ends).
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
     pub duration: Option<std::time::Duration>,
+    /// rtmp:// only: publish instead of play, report the server's answers and leave once it
+    /// accepts (sends no media).
+    #[arg(long)]
+    pub publish_check: bool,
     /// Live inputs: give up when connecting, or when no data arrives, for this many seconds.
     #[arg(long, value_name = "S", default_value = "10", value_parser = parse_seconds)]
     pub timeout: std::time::Duration,

@@ -585,3 +585,55 @@ fn ctrl_c_stops_and_prints_the_summary() {
     assert!(text.contains("interrupted (Ctrl-C)"), "{text}");
     assert!(text.contains("h264"), "{text}");
 }
+
+/// `--publish-check` against `mist serve`: the publish conversation is shown and accepted.
+#[test]
+fn publish_check_against_mist_serve_is_accepted() {
+    let server = Serve::start(&["--stream", "live=push://"]);
+    let rtmp = server.rtmp.expect("RTMP address");
+    let (code, out, err) = analyse(
+        &format!("rtmp://{rtmp}/live/live"),
+        &["--publish-check", "--detail", "1"],
+    );
+    assert_eq!(code, 0, "{err}\n{out}");
+    for want in [
+        "NetConnection.Connect.Success",
+        "code NetStream.Publish.Start",
+        "the server accepted the publish",
+    ] {
+        assert!(out.contains(want), "no '{want}' in:\n{out}");
+    }
+}
+
+/// `--publish-check` against a server that refuses the name: one error naming the reason.
+#[test]
+fn a_refused_publish_is_one_error() {
+    let mut s = Script::new();
+    // Answers to connect (1), releaseStream (2), FCPublish (3), createStream (4).
+    s.command(0, "_result", 1.0, Value::Null, vec![]);
+    s.command(0, "_result", 4.0, Value::Null, vec![Value::Number(1.0)]);
+    s.command(
+        1,
+        "onStatus",
+        0.0,
+        Value::Null,
+        vec![status_info(
+            "error",
+            "NetStream.Publish.BadName",
+            "the name is taken",
+            None,
+        )],
+    );
+    let (addr, h) = fake_server(s.out, Vec::new(), Duration::from_secs(3));
+    let (code, _, err) = analyse(
+        &format!("rtmp://{addr}/live/s"),
+        &["--publish-check", "--timeout", "5"],
+    );
+    h.join().expect("server thread");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("refused `publish`: the name is taken"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

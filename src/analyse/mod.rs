@@ -44,6 +44,8 @@ pub struct Options {
     pub duration: Option<std::time::Duration>,
     /// Live inputs: connect and read timeout (`None`: [`rtmp::DEFAULT_TIMEOUT`]).
     pub timeout: Option<std::time::Duration>,
+    /// `rtmp://`: check that the server accepts a publish instead of playing.
+    pub publish_check: bool,
     /// Live inputs: set (by Ctrl-C) to stop reading and report what came so far.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Live `--json`: each packet is written at once as one JSON line (`{"packet": {...}}`)

@@ -15,7 +15,18 @@
 //! chunk reader's [`Limits`] on message length and buffered bytes, so a hostile server (a chunk
 //! size of 2^31, an endless message) ends the analysis with one error instead of eating memory.
 //!
-//! Known gaps: RTMPS/RTMPE/RTMPT are not spoken; `--publish-check` (issue 14) is not built.
+//! Offsets are absolute in what the server sent (the 3073 handshake bytes first). A media
+//! message's body is spread over chunks, so inside one the FLV walk counts offsets as if the
+//! message were one FLV tag at its first chunk's offset (the 11-byte tag header included):
+//! good for telling structures apart, not for finding bytes in a capture.
+//!
+//! `--publish-check` publishes instead (`releaseStream`, `FCPublish`, `createStream`,
+//! `publish NAME live`, as FFmpeg does), reports the server's answers, and leaves once it says
+//! `NetStream.Publish.Start`, without sending media.
+//!
+//! Known gaps: RTMPS/RTMPE/RTMPT are not spoken;
+//! the conversation is the analyser's own small player (`serve::rtmp::client` is the client
+//! session mist pulls with, but it hides the messages an analyser must show).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -125,6 +136,8 @@ enum End {
     Duration,
     /// Ctrl-C.
     Interrupted,
+    /// `--publish-check`: the server accepted the publish.
+    Published,
     /// The server closed the connection.
     Closed,
     /// The server said the stream is over (`onStatus`, StreamEOF).
@@ -143,6 +156,9 @@ struct Player<'o> {
     create_txn: Option<f64>,
     stream_id: Option<u32>,
     play_started: bool,
+    /// `--publish-check`: publish instead of play, and stop once the server accepts.
+    publish: bool,
+    publish_started: bool,
     warned_early_media: bool,
     end: Option<End>,
     /// The server's acknowledgement window, and bytes received at the last acknowledgement.
@@ -173,6 +189,8 @@ impl<'o> Player<'o> {
             create_txn: None,
             stream_id: None,
             play_started: false,
+            publish: opts.publish_check,
+            publish_started: false,
             warned_early_media: false,
             end: None,
             window: None,
@@ -350,6 +368,13 @@ impl<'o> Player<'o> {
             "_result" if c.transaction == self.connect_txn => {
                 let (kind, body) = Control::WindowAckSize(WINDOW).encode();
                 self.w.write(out, CONTROL_CSID, 0, kind, 0, &body);
+                if self.publish {
+                    for name in ["releaseStream", "FCPublish"] {
+                        let txn = self.next_txn();
+                        let c = Command::new(name, txn, Value::Null, vec![s(&self.target.stream)]);
+                        self.command(out, 0, COMMAND_CSID, &c);
+                    }
+                }
                 let txn = self.next_txn();
                 self.create_txn = Some(txn);
                 self.command(
@@ -370,6 +395,17 @@ impl<'o> Player<'o> {
                         ))
                     })? as u32;
                 self.stream_id = Some(sid);
+                if self.publish {
+                    // What encoders send (FFmpeg's order), then wait for Publish.Start.
+                    let publish = Command::new(
+                        "publish",
+                        0.0,
+                        Value::Null,
+                        vec![s(&self.target.stream), s("live")],
+                    );
+                    self.command(out, sid, PLAY_CSID, &publish);
+                    return Ok(());
+                }
                 let play = Command::new(
                     "play",
                     0.0,
@@ -394,9 +430,29 @@ impl<'o> Player<'o> {
                 let field = |k: &str| info.and_then(|i| i.get(k)).and_then(Value::as_str);
                 let code = field("code").unwrap_or("");
                 if field("level") == Some(command::code::ERROR) {
-                    return Err(refused("play", &c));
+                    let what = if self.publish { "publish" } else { "play" };
+                    return Err(refused(what, &c));
                 }
                 match code {
+                    command::code::PUBLISH_START if self.publish => {
+                        self.publish_started = true;
+                        self.end = Some(End::Published);
+                        // Leave as an encoder does.
+                        if let Some(sid) = self.stream_id {
+                            let txn = self.next_txn();
+                            let name = s(&self.target.stream);
+                            let c = Command::new("FCUnpublish", txn, Value::Null, vec![name]);
+                            self.command(out, 0, COMMAND_CSID, &c);
+                            let txn = self.next_txn();
+                            let c = Command::new(
+                                "deleteStream",
+                                txn,
+                                Value::Null,
+                                vec![Value::Number(f64::from(sid))],
+                            );
+                            self.command(out, 0, COMMAND_CSID, &c);
+                        }
+                    }
                     command::code::PLAY_START => self.play_started = true,
                     command::code::PLAY_STOP | command::code::PLAY_UNPUBLISH_NOTIFY
                         if self.play_started =>
@@ -582,7 +638,13 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
             send.clear();
         }
     };
-    if !player.play_started && player.media_messages == 0 {
+    if player.publish && !player.publish_started {
+        return Err(AnalyseError::Input(match end {
+            End::Interrupted => "interrupted before the server answered the publish".to_string(),
+            _ => "the server did not answer the publish with NetStream.Publish.Start".to_string(),
+        }));
+    }
+    if !player.publish && !player.play_started && player.media_messages == 0 {
         return Err(AnalyseError::Input(match end {
             End::Duration => format!(
                 "the stream did not start within {} s",
@@ -599,6 +661,7 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
         messages,
         media_messages,
         arrivals,
+        publish,
         ..
     } = player;
     if let Some((at, false)) = walk.first_video {
@@ -607,7 +670,7 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
             "the first video frame is not a keyframe (players cannot start decoding there)",
         ));
     }
-    if media_messages == 0 {
+    if media_messages == 0 && !publish {
         walk.findings.push(Finding::general(
             Severity::Warning,
             "the stream started but no audio or video arrived",
@@ -629,6 +692,9 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
             match end {
                 End::Duration => "--duration reached".to_string(),
                 End::Interrupted => "interrupted (Ctrl-C)".to_string(),
+                End::Published => "the server accepted the publish (NetStream.Publish.Start); \
+                                   left without sending media"
+                    .to_string(),
                 End::Closed => "the server closed the connection".to_string(),
                 End::Stopped(why) => format!("the server ended the stream ({why})"),
             }

@@ -33,7 +33,16 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
         timeout: Some(a.timeout),
         json_lines: false,
         stop: None,
+        publish_check: a.publish_check,
     };
+    if a.publish_check
+        && !a
+            .inputs
+            .iter()
+            .all(|i| analyse::rtmp::is_url(&i.display().to_string()))
+    {
+        return Err(UsageError("--publish-check only applies to rtmp:// URLs".into()).into());
+    }
     let style = table_style();
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
