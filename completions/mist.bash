@@ -334,7 +334,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__serve)
-            opts="-h --config --http --rtmp --api --dtsc --stream --account --api-token --help"
+            opts="-h --config --http --rtmp --api --dtsc --stream --account --api-token --access-log --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -369,6 +369,10 @@ _mist() {
                     return 0
                     ;;
                 --api-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --access-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
