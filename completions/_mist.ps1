@@ -83,8 +83,11 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             [CompletionResult]::new('--fps', '--fps', [CompletionResultType]::ParameterName, 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream''s VUI timing, else 25')
             [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Only this PID (MPEG-TS; decimal or 0x hex)')
             [CompletionResult]::new('--program', '--program', [CompletionResultType]::ParameterName, 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Live inputs (rtmp://): stop after this many seconds of wall-clock time (default: until the stream ends)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Live inputs: give up when connecting, or when no data arrives, for this many seconds')
             [CompletionResult]::new('--validate', '--validate', [CompletionResultType]::ParameterName, 'Check the file against its spec; exit 1 if an error is found')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (shape documented in docs/analyse-json.md)')
+            [CompletionResult]::new('--publish-check', '--publish-check', [CompletionResultType]::ParameterName, 'rtmp:// only: publish instead of play, report the server''s answers and leave once it accepts (sends no media)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -96,8 +99,11 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             [CompletionResult]::new('--fps', '--fps', [CompletionResultType]::ParameterName, 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream''s VUI timing, else 25')
             [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Only this PID (MPEG-TS; decimal or 0x hex)')
             [CompletionResult]::new('--program', '--program', [CompletionResultType]::ParameterName, 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Live inputs (rtmp://): stop after this many seconds of wall-clock time (default: until the stream ends)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Live inputs: give up when connecting, or when no data arrives, for this many seconds')
             [CompletionResult]::new('--validate', '--validate', [CompletionResultType]::ParameterName, 'Check the file against its spec; exit 1 if an error is found')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (shape documented in docs/analyse-json.md)')
+            [CompletionResult]::new('--publish-check', '--publish-check', [CompletionResultType]::ParameterName, 'rtmp:// only: publish instead of play, report the server''s answers and leave once it accepts (sends no media)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break

@@ -76,7 +76,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__analyse)
-            opts="-d -h --detail --validate --json --format --fps --pid --program --help"
+            opts="-d -h --detail --validate --json --format --fps --pid --program --duration --publish-check --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -103,6 +103,14 @@ _mist() {
                     return 0
                     ;;
                 --program)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -77,8 +77,11 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --fps 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream''s VUI timing, else 25'
             cand --pid 'Only this PID (MPEG-TS; decimal or 0x hex)'
             cand --program 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT'
+            cand --duration 'Live inputs (rtmp://): stop after this many seconds of wall-clock time (default: until the stream ends)'
+            cand --timeout 'Live inputs: give up when connecting, or when no data arrives, for this many seconds'
             cand --validate 'Check the file against its spec; exit 1 if an error is found'
             cand --json 'Print JSON (shape documented in docs/analyse-json.md)'
+            cand --publish-check 'rtmp:// only: publish instead of play, report the server''s answers and leave once it accepts (sends no media)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -89,8 +92,11 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --fps 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream''s VUI timing, else 25'
             cand --pid 'Only this PID (MPEG-TS; decimal or 0x hex)'
             cand --program 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT'
+            cand --duration 'Live inputs (rtmp://): stop after this many seconds of wall-clock time (default: until the stream ends)'
+            cand --timeout 'Live inputs: give up when connecting, or when no data arrives, for this many seconds'
             cand --validate 'Check the file against its spec; exit 1 if an error is found'
             cand --json 'Print JSON (shape documented in docs/analyse-json.md)'
+            cand --publish-check 'rtmp:// only: publish instead of play, report the server''s answers and leave once it accepts (sends no media)'
             cand -h 'Print help'
             cand --help 'Print help'
         }

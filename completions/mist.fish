@@ -113,8 +113,11 @@ aac\t''"
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l pid -d 'Only this PID (MPEG-TS; decimal or 0x hex)' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l program -d 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT' -r
+complete -c mist -n "__fish_mist_using_subcommand analyse" -l duration -d 'Live inputs (rtmp://): stop after this many seconds of wall-clock time (default: until the stream ends)' -r
+complete -c mist -n "__fish_mist_using_subcommand analyse" -l timeout -d 'Live inputs: give up when connecting, or when no data arrives, for this many seconds' -r
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
+complete -c mist -n "__fish_mist_using_subcommand analyse" -l publish-check -d 'rtmp:// only: publish instead of play, report the server\'s answers and leave once it accepts (sends no media)'
 complete -c mist -n "__fish_mist_using_subcommand analyse" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s d -l detail -d 'How much to print: 0 summary, 1 every packet, 2 structures, 3 hex dumps' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l format -d 'Input format (default: detected from the content, then the extension)' -r -f -a "dtsc\t''
@@ -128,8 +131,11 @@ aac\t''"
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l fps -d 'Frame rate of a raw H.264 input (25, 29.97, 30000/1001); default: the stream\'s VUI timing, else 25' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l pid -d 'Only this PID (MPEG-TS; decimal or 0x hex)' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l program -d 'The program to read from a multi-program MPEG-TS (its program_number); default: the first in the PAT' -r
+complete -c mist -n "__fish_mist_using_subcommand analyze" -l duration -d 'Live inputs (rtmp://): stop after this many seconds of wall-clock time (default: until the stream ends)' -r
+complete -c mist -n "__fish_mist_using_subcommand analyze" -l timeout -d 'Live inputs: give up when connecting, or when no data arrives, for this many seconds' -r
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l validate -d 'Check the file against its spec; exit 1 if an error is found'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -l json -d 'Print JSON (shape documented in docs/analyse-json.md)'
+complete -c mist -n "__fish_mist_using_subcommand analyze" -l publish-check -d 'rtmp:// only: publish instead of play, report the server\'s answers and leave once it accepts (sends no media)'
 complete -c mist -n "__fish_mist_using_subcommand analyze" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand serve" -l config -d 'Configuration file (JSON, MistServer\'s shape); the API saves changes to it' -r -F
 complete -c mist -n "__fish_mist_using_subcommand serve" -l http -d 'HTTP listen address ("off" to disable)' -r

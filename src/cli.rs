@@ -242,6 +242,26 @@ pub struct AnalyseArgs {
     /// first in the PAT.
     #[arg(long)]
     pub program: Option<u16>,
+    /// Live inputs (rtmp://): stop after this many seconds of wall-clock time (default: until
+    /// the stream ends).
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    pub duration: Option<std::time::Duration>,
+    /// rtmp:// only: publish instead of play, report the server's answers and leave once it
+    /// accepts (sends no media).
+    #[arg(long)]
+    pub publish_check: bool,
+    /// Live inputs: give up when connecting, or when no data arrives, for this many seconds.
+    #[arg(long, value_name = "S", default_value = "10", value_parser = parse_seconds)]
+    pub timeout: std::time::Duration,
+}
+
+/// `2`, `0.5`: a positive number of seconds, at most a day.
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0 && *v <= 86_400.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("'{s}' is not a number of seconds (above 0, at most 86400)"))
 }
 
 fn parse_pid(s: &str) -> Result<u16, String> {

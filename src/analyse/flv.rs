@@ -27,12 +27,15 @@ use super::{AnalyseError, Options, PacketRow, Stats};
 const MAX_FINDINGS: usize = 500;
 /// How much one read asks the source for.
 const READ_CHUNK: usize = 1 << 20;
+/// How much one read asks a pipe or a live stream for.
+const LIVE_READ: usize = 64 << 10;
 
-/// What the walk over the tags has gathered.
-struct Walk<'o> {
+/// What the walk over the tags has gathered. The RTMP analyser walks its audio, video and data
+/// messages through it too (they are FLV tag bodies).
+pub(super) struct Walk<'o> {
     opts: &'o Options,
-    streams: Streams,
-    findings: Vec<Finding>,
+    pub(super) streams: Streams,
+    pub(super) findings: Vec<Finding>,
     rows: Vec<PacketRow>,
     header: Option<Header>,
     events: Vec<Event>,
@@ -43,9 +46,57 @@ struct Walk<'o> {
     audio_payload_seen: bool,
     /// `--validate`'s codec checks.
     payloads: PayloadCheck,
+    /// The first video packet seen: (offset, keyframe).
+    pub(super) first_video: Option<(u64, bool)>,
+    /// The packets the last tag gave: (track, dts).
+    pub(super) last_packets: Vec<(TrackId, Ticks)>,
 }
 
-impl Walk<'_> {
+impl<'o> Walk<'o> {
+    /// A walk with nothing seen yet.
+    pub(super) fn new(opts: &'o Options) -> Walk<'o> {
+        let meta = Meta::default();
+        Walk {
+            opts,
+            streams: Streams::new(),
+            findings: Vec::new(),
+            rows: Vec::new(),
+            header: None,
+            events: Vec::new(),
+            last_dts: [None, None],
+            stats: Stats::new(&meta),
+            meta,
+            audio_payload_seen: false,
+            payloads: PayloadCheck::default(),
+            first_video: None,
+            last_packets: Vec::new(),
+        }
+    }
+
+    /// The report of what was walked (packets with `--json --detail 1`, findings capped).
+    pub(super) fn into_report(
+        self,
+        file: String,
+        format: &str,
+        size: Option<u64>,
+    ) -> super::Report {
+        let Walk {
+            mut findings,
+            rows,
+            stats,
+            ..
+        } = self;
+        cap(&mut findings);
+        stats.into_report(
+            file,
+            format,
+            size,
+            (self.opts.detail >= 1 && self.opts.json).then_some(rows),
+            findings,
+            self.opts.validate,
+        )
+    }
+
     fn header(&mut self, h: Header, d: &mut Detail) -> std::io::Result<()> {
         if d.wants(self.opts.detail, 1) {
             d.emit(
@@ -72,7 +123,7 @@ impl Walk<'_> {
     }
 
     /// One tag; `missing` body bytes were not read (header-only scan).
-    fn tag(&mut self, tag: &Tag, missing: usize, d: &mut Detail) -> std::io::Result<()> {
+    pub(super) fn tag(&mut self, tag: &Tag, missing: usize, d: &mut Detail) -> std::io::Result<()> {
         if d.wants(self.opts.detail, 1) {
             d.emit(tag_node(tag, self.opts.detail, self.streams.nal_len()))?;
         }
@@ -93,6 +144,14 @@ impl Walk<'_> {
                 Event::Finding(f) => self.findings.push(f),
                 Event::Script(_) => {}
                 Event::Packet(p) => {
+                    let is_video = self
+                        .meta
+                        .track(p.track)
+                        .is_some_and(|t| t.kind == crate::dtsc::TrackKind::Video);
+                    self.last_packets.push((p.track, p.dts));
+                    if is_video && self.first_video.is_none() {
+                        self.first_video = Some((tag.offset, p.keyframe));
+                    }
                     let slot = usize::from(p.track != TrackId(1));
                     if let Some(prev) = self.last_dts[slot] {
                         // A step back beyond jitter is a discontinuity (an encoder restart,
@@ -134,7 +193,7 @@ impl Walk<'_> {
                     if self.opts.detail >= 1 && self.opts.json {
                         let mut row = PacketRow::of(&p);
                         row.size = size;
-                        self.rows.push(row);
+                        self.opts.push_row(&mut self.rows, row, d.out())?;
                     }
                 }
             }
@@ -152,39 +211,18 @@ pub fn analyse(
 ) -> Result<super::Report, AnalyseError> {
     let file = src.name().to_string();
     let size = src.len();
-    let meta = Meta::default();
-    let mut w = Walk {
-        opts,
-        streams: Streams::new(),
-        findings: Vec::new(),
-        rows: Vec::new(),
-        header: None,
-        events: Vec::new(),
-        last_dts: [None, None],
-        stats: Stats::new(&meta),
-        meta,
-        audio_payload_seen: false,
-        payloads: PayloadCheck::default(),
-    };
+    let mut w = Walk::new(opts);
     let mut d = Detail::new(out, opts);
     if !opts.validate && opts.detail <= 1 && src.is_seekable() {
         scan_headers(&mut src, &mut w, &mut d)?;
     } else {
         read_all(&mut src, &mut w, &mut d)?;
     }
-    let Walk {
-        mut findings,
-        rows,
-        header,
-        streams,
-        stats,
-        ..
-    } = w;
-    if let Some(h) = header {
-        let has_v = streams.has(crate::dtsc::TrackKind::Video);
-        let has_a = streams.has(crate::dtsc::TrackKind::Audio);
+    if let Some(h) = w.header {
+        let has_v = w.streams.has(crate::dtsc::TrackKind::Video);
+        let has_a = w.streams.has(crate::dtsc::TrackKind::Audio);
         if h.has_video() != has_v || h.has_audio() != has_a {
-            findings.push(Finding::warning(
+            w.findings.push(Finding::warning(
                 4,
                 format!(
                     "header flags say audio {}, video {}, but the file has audio {}, video {}",
@@ -196,6 +234,13 @@ pub fn analyse(
             ));
         }
     }
+    let mut report = w.into_report(file, "flv", size);
+    report.structures = d.finish();
+    Ok(report)
+}
+
+/// Findings past [`MAX_FINDINGS`] become one line saying how many more there were.
+fn cap(findings: &mut Vec<Finding>) {
     if findings.len() > MAX_FINDINGS {
         let more = findings.len() - MAX_FINDINGS;
         findings.truncate(MAX_FINDINGS);
@@ -204,16 +249,6 @@ pub fn analyse(
             format!("{more} more findings not shown"),
         ));
     }
-    let mut report = stats.into_report(
-        file,
-        "flv",
-        size,
-        (opts.detail >= 1 && opts.json).then_some(rows),
-        findings,
-        opts.validate,
-    );
-    report.structures = d.finish();
-    Ok(report)
 }
 
 /// Tag headers only: the file header, then a [`HeaderScan`] that seeks over payloads.
@@ -252,12 +287,24 @@ fn read_all(src: &mut Source, w: &mut Walk, d: &mut Detail) -> Result<(), Analys
             Ok(Some(i)) => i,
             Ok(None) if eof => return Ok(()),
             Ok(None) => {
-                // `read_to_end` fills spare capacity without zeroing it first.
                 let mut buf = Vec::with_capacity(READ_CHUNK);
-                (&mut *src)
-                    .take(READ_CHUNK as u64)
-                    .read_to_end(&mut buf)
-                    .map_err(|e| FormatError::io(FORMAT, read_at, e))?;
+                if src.is_seekable() {
+                    // `read_to_end` fills spare capacity without zeroing it first.
+                    (&mut *src)
+                        .take(READ_CHUNK as u64)
+                        .read_to_end(&mut buf)
+                        .map_err(|e| FormatError::io(FORMAT, read_at, e))?;
+                } else {
+                    // A pipe or a live stream: one read, so what has come is shown now.
+                    buf.resize(LIVE_READ, 0);
+                    let n = loop {
+                        match src.read(&mut buf) {
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            r => break r.map_err(|e| FormatError::io(FORMAT, read_at, e))?,
+                        }
+                    };
+                    buf.truncate(n);
+                }
                 if buf.is_empty() {
                     eof = true;
                     tags.finish();

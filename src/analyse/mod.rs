@@ -13,6 +13,7 @@ pub mod mp4;
 pub mod payload;
 pub mod raw;
 pub mod render;
+pub mod rtmp;
 pub mod smooth;
 pub mod stats;
 pub mod tree;
@@ -39,6 +40,40 @@ pub struct Options {
     pub json: bool,
     /// Only this PID (formats with PIDs; others ignore it).
     pub pid: Option<u16>,
+    /// Live inputs: stop after this much wall-clock time (`None`: until the stream ends).
+    pub duration: Option<std::time::Duration>,
+    /// Live inputs: connect and read timeout (`None`: [`rtmp::DEFAULT_TIMEOUT`]).
+    pub timeout: Option<std::time::Duration>,
+    /// `rtmp://`: check that the server accepts a publish instead of playing.
+    pub publish_check: bool,
+    /// Live inputs: set (by Ctrl-C) to stop reading and report what came so far.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Live `--json`: each packet is written at once as one JSON line (`{"packet": {...}}`)
+    /// instead of being kept for the report, which follows as the last line.
+    pub json_lines: bool,
+}
+
+impl Options {
+    /// Keeps a packet row for the report, or with [`Options::json_lines`] writes it at once.
+    pub fn push_row(
+        &self,
+        rows: &mut Vec<PacketRow>,
+        row: PacketRow,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        if !self.json_lines {
+            rows.push(row);
+            return Ok(());
+        }
+        #[derive(Serialize)]
+        struct Line<'a> {
+            packet: &'a PacketRow,
+        }
+        serde_json::to_writer(&mut *out, &Line { packet: &row })?;
+        writeln!(out)?;
+        // Scripts follow a live stream line by line.
+        out.flush()
+    }
 }
 
 /// Everything `analyse` found, in the shape `--json` prints.
@@ -73,6 +108,33 @@ pub struct Report {
     /// `--validate` lists them instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problems: Option<Problems>,
+    /// What following a live input measured against the wall clock (RTMP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveReport>,
+}
+
+/// A live input's timing as it arrived.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LiveReport {
+    /// Per media track, in the order of `tracks`.
+    pub tracks: Vec<LiveTrack>,
+    /// The last video timestamp minus the last audio timestamp, in ms (with both).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub av_drift_ms: Option<i64>,
+}
+
+/// One track's arrival against the wall clock.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LiveTrack {
+    /// The track `id`.
+    pub id: u32,
+    /// Media time from its first packet to its last, in ms.
+    pub media_ms: i64,
+    /// Wall-clock time between the arrival of those packets, in ms.
+    pub wall_ms: i64,
+    /// `wall_ms - media_ms`: how far the track fell behind the wall clock while it was
+    /// followed (negative: it came faster than real time, as a buffer or VOD does).
+    pub lag_ms: i64,
 }
 
 impl Report {

@@ -189,7 +189,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 }
                 if opts.detail >= 1 {
                     if opts.json {
-                        rows.push(PacketRow::of(&p));
+                        opts.push_row(&mut rows, PacketRow::of(&p), d.out())?;
                     } else if let Some(m) = &meta {
                         render::packet_line(d.out(), m, &p)?;
                     }

@@ -167,6 +167,7 @@ impl Stats {
             findings: listed.then_some(findings),
             structures: None,
             summary_lines: Vec::new(),
+            live: None,
         }
     }
 }

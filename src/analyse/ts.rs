@@ -85,7 +85,9 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
     let mut frames = Vec::new();
     loop {
         let n = input
-            .fill(1 << 20)
+            // One read at a time: a live stream shows what has come instead of waiting for
+            // a full buffer.
+            .fill_some(1 << 20)
             .map_err(|e| FormatError::io(FORMAT, input.offset(), e))?;
         if n == 0 {
             reader.finish();
@@ -407,7 +409,8 @@ impl State<'_> {
                 continue;
             }
             if self.opts.json {
-                self.rows.push(PacketRow::of(&p));
+                self.opts
+                    .push_row(&mut self.rows, PacketRow::of(&p), self.d.out())?;
             } else {
                 render::packet_line(self.d.out(), &self.meta, &p)?;
             }

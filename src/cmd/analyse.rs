@@ -12,6 +12,10 @@ use mist::io::Source;
 use super::UsageError;
 use crate::cli::AnalyseArgs;
 
+/// How much of a live HTTP body the format probe waits for: enough for several TS packets
+/// or MP3 frames, little enough that a slow stream shows its first packets at once.
+const LIVE_PROBE_BYTES: usize = 4 << 10;
+
 /// Runs `analyse`.
 pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
     let forced = match &a.format {
@@ -25,7 +29,20 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
         validate: a.validate,
         json: a.json,
         pid: a.pid,
+        duration: a.duration,
+        timeout: Some(a.timeout),
+        json_lines: false,
+        stop: None,
+        publish_check: a.publish_check,
     };
+    if a.publish_check
+        && !a
+            .inputs
+            .iter()
+            .all(|i| analyse::rtmp::is_url(&i.display().to_string()))
+    {
+        return Err(UsageError("--publish-check only applies to rtmp:// URLs".into()).into());
+    }
     let style = table_style();
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -50,6 +67,11 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e),
         };
+        let mut report = report;
+        if a.json && !several && is_live(&input.display().to_string()) {
+            // The packets went out as lines already.
+            report.packets = None;
+        }
         findings_with_errors |= report.has_errors();
         if a.json {
             reports.push(report);
@@ -64,7 +86,12 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
         if several {
             serde_json::to_writer_pretty(&mut out, &reports)?;
         } else if let Some(r) = reports.first() {
-            serde_json::to_writer_pretty(&mut out, r)?;
+            if is_live(&a.inputs[0].display().to_string()) {
+                // The last of the JSON lines (after the packets'): one object on one line.
+                serde_json::to_writer(&mut out, r)?;
+            } else {
+                serde_json::to_writer_pretty(&mut out, r)?;
+            }
         }
         if !reports.is_empty() || !several {
             writeln!(out)?;
@@ -87,6 +114,18 @@ fn analyse_one(
     out: &mut dyn Write,
 ) -> anyhow::Result<Report> {
     let name = input.display().to_string();
+    let live = is_live(&name);
+    // A live input with --json: packets as JSON lines as they arrive, the report last.
+    let live_opts = Options {
+        stop: live.then(ctrl_c),
+        // With several inputs --json prints one array, so no lines.
+        json_lines: opts.json && live && a.inputs.len() == 1,
+        ..opts.clone()
+    };
+    let opts = if live { &live_opts } else { opts };
+    if forced.is_none() && analyse::rtmp::is_url(&name) {
+        return analyse::rtmp::analyse(&name, opts, out).with_context(|| name.clone());
+    }
     // A packaged folder or its playlist or manifest: the playlists and their segments.
     // An MPD or a packaged DASH folder: the MPD and its segments.
     if forced.is_none() && analyse::dash::is_mpd(input) {
@@ -101,12 +140,22 @@ fn analyse_one(
     if forced.is_none() && analyse::smooth::is_packaged(input) {
         return Ok(analyse::smooth::analyse(input, opts, out)?);
     }
-    let src = Source::open(input)
-        .with_context(|| name.clone())?
-        .with_demux_options(formats::DemuxOptions {
-            fps: a.fps,
-            program: a.program,
-        });
+    let mut cut = None;
+    let src = if mist::io::http::is_url(&name) {
+        // Progressive HTTP: the body is read as it arrives, as stdin is.
+        let body =
+            mist::io::http::HttpBody::get_until(&name, a.timeout, a.duration, opts.stop.clone())
+                .with_context(|| name.clone())?;
+        cut = Some(body.cut_flag());
+        Source::stream_probing(&name, Box::new(body), LIVE_PROBE_BYTES)
+            .with_context(|| name.clone())?
+    } else {
+        Source::open(input).with_context(|| name.clone())?
+    };
+    let src = src.with_demux_options(formats::DemuxOptions {
+        fps: a.fps,
+        program: a.program,
+    });
     let spec = match forced {
         Some(s) => s,
         None => formats::detect(src.head(), src.path())
@@ -121,7 +170,61 @@ fn analyse_one(
     }
     mist::pipeline::check_demux_options(src.demux_options(), spec, &name)
         .map_err(|e| UsageError(e.to_string()))?;
-    analyse::run(spec, src, opts, out).with_context(|| name.clone())
+    // MP4 reads its tables wherever they are: an HTTP body is kept in a scratch file until it
+    // ends (or --duration says stop), then analysed.
+    let src = if live && spec.needs_seek {
+        src.spool(&std::env::temp_dir())
+            .with_context(|| name.clone())?
+    } else {
+        src
+    };
+    // A live input is read with its findings listed, so one that --duration caused can be
+    // told apart below; without --validate they are then only counted, as for files.
+    let validating = Options {
+        validate: true,
+        ..opts.clone()
+    };
+    let run_opts = if live { &validating } else { opts };
+    let mut report = analyse::run(spec, src, run_opts, out).with_context(|| name.clone())?;
+    if cut.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+        report
+            .summary_lines
+            .push("  stopped by --duration or Ctrl-C (the stream had not ended)".into());
+        // Stopping cuts the last structure short; that is ours, not the stream's fault. The
+        // readers report it as their last finding, about the data ending.
+        if let Some(f) = report.findings.as_mut().and_then(|f| f.last_mut()) {
+            let m = f.message.to_ascii_lowercase();
+            if f.severity == mist::formats::Severity::Error
+                && (m.contains("end") || m.contains("truncated"))
+            {
+                f.severity = mist::formats::Severity::Info;
+                f.message = format!("cut by the stop: {}", f.message);
+            }
+        }
+    }
+    if live && !opts.validate {
+        report.problems = report
+            .findings
+            .take()
+            .and_then(|f| analyse::Problems::count(&f));
+    }
+    Ok(report)
+}
+
+/// A flag Ctrl-C sets, so a live analysis stops reading and still prints its summary; a
+/// second Ctrl-C ends the process at once (exit 130).
+fn ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use signal_hook::consts::SIGINT;
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Registered in this order, the second signal finds the flag set and exits.
+    let _ = signal_hook::flag::register_conditional_shutdown(SIGINT, 130, flag.clone());
+    let _ = signal_hook::flag::register(SIGINT, flag.clone());
+    flag
+}
+
+/// True for inputs read live from the network (`rtmp://`, `http://`).
+fn is_live(name: &str) -> bool {
+    analyse::rtmp::is_url(name) || mist::io::http::is_url(name)
 }
 
 /// The summary table's width and borders: `COLUMNS` when set, else the terminal's width

@@ -11,6 +11,7 @@ pub mod mp3;
 pub mod mp4;
 pub mod probe;
 pub mod raw;
+pub mod rtmp;
 pub mod ts;
 
 use std::fmt;

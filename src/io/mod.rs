@@ -6,9 +6,11 @@ pub mod atomic;
 pub mod bits;
 pub mod chunks;
 pub mod cursor;
+pub mod http;
 pub mod scratch;
 pub mod sink;
 pub mod source;
+pub mod tls;
 
 pub use bits::{BitReader, BitWriter};
 pub use chunks::{ChunkReader, ReadPool};

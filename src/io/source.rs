@@ -65,11 +65,19 @@ impl Source {
     }
 
     /// A forward-only source over any reader (stdin, a pipe, a socket): no seeking, no length.
-    pub fn stream(name: &str, mut reader: Box<dyn Read + Send>) -> io::Result<Source> {
-        let mut head = Vec::with_capacity(PROBE_BYTES);
-        (&mut reader)
-            .take(PROBE_BYTES as u64)
-            .read_to_end(&mut head)?;
+    pub fn stream(name: &str, reader: Box<dyn Read + Send>) -> io::Result<Source> {
+        Source::stream_probing(name, reader, PROBE_BYTES)
+    }
+
+    /// [`Source::stream`] probing only the first `probe` bytes: a live stream at a low
+    /// bitrate would otherwise wait for a full [`PROBE_BYTES`] before anything is shown.
+    pub fn stream_probing(
+        name: &str,
+        mut reader: Box<dyn Read + Send>,
+        probe: usize,
+    ) -> io::Result<Source> {
+        let mut head = Vec::with_capacity(probe.min(PROBE_BYTES));
+        (&mut reader).take(probe as u64).read_to_end(&mut head)?;
         Ok(Source {
             inner: Inner::Stream {
                 head: head.clone(),

@@ -186,3 +186,22 @@ pub fn require(tool: &str) {
          --features interop. ***\n"
     );
 }
+
+/// A live `--json` output: one `{"packet": …}` line per packet as it came, then the report
+/// on one line; returned as the report with the packets put back in.
+pub fn json_lines(out: &str) -> serde_json::Value {
+    let mut packets = Vec::new();
+    let mut report = None;
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+        assert!(report.is_none(), "the report is the last line");
+        match v.get("packet") {
+            Some(p) => packets.push(p.clone()),
+            None => report = Some(v),
+        }
+    }
+    let mut report = report.expect("a report line");
+    assert!(report.get("packets").is_none(), "packets are not repeated");
+    report["packets"] = serde_json::Value::Array(packets);
+    report
+}

@@ -7,7 +7,8 @@
 //! | Adobe *Video File Format Specification* v10.1, Annex E | audio/video message bodies are FLV tag bodies, read by [`crate::formats::flv::reader::Streams`] |
 //! | FFmpeg `libavformat/rtmpproto.c`, `rtmppkt.c` (5.1) | the digest handshake, type-3 timestamp rules, the status codes its client waits for |
 //!
-//! Layers, each bytes in and values out, with no sockets:
+//! Layers, each bytes in and values out, with no sockets (the first four in
+//! [`crate::formats::rtmp`]):
 //! [`handshake`] (C0-C2/S0-S2, plain and digest) → [`chunk`] (chunk streams → messages) →
 //! [`message`] (protocol control, user control) and [`command`] (AMF0 commands) →
 //! [`session`] (the server's conversation: connect, publish, play; events out, answers in)
@@ -28,18 +29,14 @@
 //!   players get an `onMetaData` made from the tracks (size, frame rate, codecs, rate).
 //! - `getStreamLength` is answered with 0, as MistServer does.
 
-pub mod chunk;
 pub mod client;
 pub mod client_conn;
-pub mod command;
 pub mod conn;
-pub mod handshake;
 pub mod media;
-pub mod message;
 pub mod name;
 pub mod session;
 
+// The wire layers live in `formats::rtmp` so `analyse` can read RTMP without depending on
+// `serve`; the old paths stay valid.
+pub use crate::formats::rtmp::{chunk, command, handshake, message, FORMAT};
 pub use session::{Event, Session};
-
-/// The format name errors carry.
-pub const FORMAT: &str = "rtmp";

@@ -56,6 +56,8 @@ pub const MAX_BUFFERED: usize = 16 << 20;
 pub const MAX_CSID: u32 = 65599;
 /// The 24-bit timestamp value that means "the extended timestamp follows".
 pub const EXTENDED: u32 = 0xFF_FFFF;
+/// Irregularities kept between drains (a peer repeating one on every chunk cannot grow it).
+const MAX_IRREGULAR: usize = 1024;
 /// Payload buffers start at most this large and grow as bytes arrive, so a header announcing a
 /// large message costs nothing until its bytes come.
 const PREALLOC: usize = 64 << 10;
@@ -111,6 +113,57 @@ struct StreamState {
     partial: Option<Partial>,
 }
 
+/// One chunk header as read, for analysers (`ChunkReader::record`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkHeader {
+    /// Absolute offset of the basic header.
+    pub offset: u64,
+    /// Header type 0..=3.
+    pub fmt: u8,
+    /// Chunk stream id.
+    pub csid: u32,
+    /// The message header's timestamp field (absolute for type 0, a delta for 1/2; for type 3
+    /// the field it repeats), the extended value resolved.
+    pub field: u32,
+    /// The extended timestamp read after this header (`None` when there was none).
+    pub extended: Option<u32>,
+    /// The message's length, type and stream id (declared here or inherited).
+    pub len: u32,
+    /// The message's type id.
+    pub kind: MessageType,
+    /// The message stream id.
+    pub stream_id: u32,
+    /// The message's absolute timestamp.
+    pub timestamp: u32,
+    /// True when this chunk starts a message.
+    pub starts_message: bool,
+}
+
+/// Something the reader tolerated that a strict sender does not do (reported to analysers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Irregularity {
+    /// A type-3 chunk whose chunk stream uses extended timestamps did not repeat the extended
+    /// field (RTMP 1.0 §5.3.1.3 says it must; FFmpeg and librtmp require it).
+    MissingExtended {
+        /// Offset of the chunk's basic header.
+        offset: u64,
+        /// Its chunk stream.
+        csid: u32,
+    },
+    /// Set Chunk Size arrived while another chunk stream was inside a message: the rest of
+    /// that message is cut at a different size than its start, which peers disagree on.
+    ChunkSizeMidMessage {
+        /// Offset of the Set Chunk Size message.
+        offset: u64,
+        /// The chunk stream whose message was in progress.
+        csid: u32,
+        /// Chunk size before.
+        from: u32,
+        /// Chunk size after.
+        to: u32,
+    },
+}
+
 /// Reassembles messages from chunk streams.
 #[derive(Debug)]
 pub struct ChunkReader {
@@ -124,6 +177,10 @@ pub struct ChunkReader {
     current: Option<(u32, u32)>,
     /// Sum of the lengths of partly received messages.
     buffered: usize,
+    /// Keep a [`ChunkHeader`] per chunk (analysers only).
+    record: bool,
+    chunks: Vec<ChunkHeader>,
+    irregular: Vec<Irregularity>,
 }
 
 fn u24(b: &[u8]) -> u32 {
@@ -145,7 +202,27 @@ impl ChunkReader {
             streams: HashMap::new(),
             current: None,
             buffered: 0,
+            record: false,
+            chunks: Vec::new(),
+            irregular: Vec::new(),
         }
+    }
+
+    /// Keeps every chunk header for [`ChunkReader::take_chunks`] (an analyser's `--detail 2`).
+    /// The caller drains them after each message; one message's chunks are bounded by
+    /// `max_message_len` / chunk size.
+    pub fn record(&mut self, on: bool) {
+        self.record = on;
+    }
+
+    /// The chunk headers read since the last call (with [`ChunkReader::record`]).
+    pub fn take_chunks(&mut self) -> Vec<ChunkHeader> {
+        std::mem::take(&mut self.chunks)
+    }
+
+    /// What the reader tolerated since the last call.
+    pub fn take_irregularities(&mut self) -> Vec<Irregularity> {
+        std::mem::take(&mut self.irregular)
     }
 
     /// The peer's chunk size in force.
@@ -192,6 +269,24 @@ impl ChunkReader {
         match m.kind {
             MessageType::SET_CHUNK_SIZE => {
                 if let Control::SetChunkSize(n) = Control::parse(m)? {
+                    let mut busy: Vec<u32> = self
+                        .streams
+                        .iter()
+                        .filter(|(_, s)| s.partial.is_some())
+                        .map(|(c, _)| *c)
+                        .collect();
+                    busy.sort_unstable();
+                    if let Some(&csid) = busy.first().filter(|_| n != self.chunk_size) {
+                        // Bounded: only while someone drains; one entry per control message.
+                        if self.irregular.len() < MAX_IRREGULAR {
+                            self.irregular.push(Irregularity::ChunkSizeMidMessage {
+                                offset: m.offset,
+                                csid,
+                                from: self.chunk_size,
+                                to: n,
+                            });
+                        }
+                    }
                     self.chunk_size = n;
                 }
             }
@@ -261,18 +356,24 @@ impl ChunkReader {
         p += len_of;
         // The extended timestamp: always after a 0xFFFFFF field; on type 3, peeked.
         let mut value = ts_field;
+        let mut ext_read = None;
+        let mut ext_missing = false;
         if fmt < 3 && ts_field == EXTENDED {
             if b.len() < p + 4 {
                 return Ok(false);
             }
             value = u32be(&b[p..]);
+            ext_read = Some(value);
             p += 4;
         } else if let Some(st) = known.filter(|s| fmt == 3 && s.extended) {
             if b.len() < p + 4 {
                 return Ok(false);
             }
             if u32be(&b[p..]) == st.field {
+                ext_read = Some(st.field);
                 p += 4;
+            } else {
+                ext_missing = true;
             }
         }
         let extended = ts_field == EXTENDED;
@@ -340,6 +441,24 @@ impl ChunkReader {
         }
         let got = st.partial.as_ref().map_or(0, |p| p.buf.len() as u32);
         let left = (st.len - got).min(self.chunk_size);
+        if ext_missing && self.irregular.len() < MAX_IRREGULAR {
+            self.irregular
+                .push(Irregularity::MissingExtended { offset: at, csid });
+        }
+        if self.record {
+            self.chunks.push(ChunkHeader {
+                offset: at,
+                fmt,
+                csid,
+                field: if fmt < 3 { value } else { st.field },
+                extended: ext_read,
+                len: st.len,
+                kind: st.kind,
+                stream_id: st.stream_id,
+                timestamp: st.timestamp,
+                starts_message: got == 0,
+            });
+        }
         self.buf.advance(p);
         self.offset += p as u64;
         self.current = Some((csid, left));
@@ -641,6 +760,83 @@ mod tests {
         let mut r = ChunkReader::new(Limits::default(), 0);
         r.feed(bytes);
         read_all(&mut r)
+    }
+
+    /// Hand-cut bytes (RTMP 1.0 §5.3.1): a 200-byte message at timestamp 0x01000000 in two
+    /// chunks, the type-3 one with or without the repeated extended timestamp.
+    fn extended_message(repeat: bool) -> Vec<u8> {
+        let mut b = vec![0x06, 0xFF, 0xFF, 0xFF, 0, 0, 200, 9, 1, 0, 0, 0, 1, 0, 0, 0];
+        b.extend_from_slice(&[0xAA; 128]);
+        b.push(0xC6);
+        if repeat {
+            b.extend_from_slice(&[1, 0, 0, 0]);
+        }
+        b.extend_from_slice(&[0xBB; 72]);
+        b
+    }
+
+    #[test]
+    fn chunk_headers_are_recorded_and_a_missing_extended_repeat_is_reported() {
+        for repeat in [true, false] {
+            let mut r = ChunkReader::new(Limits::default(), 3073);
+            r.record(true);
+            r.feed(&extended_message(repeat));
+            let m = read_all(&mut r).unwrap();
+            assert_eq!(m.len(), 1);
+            assert_eq!((m[0].timestamp, m[0].body.len()), (0x0100_0000, 200));
+            let h = r.take_chunks();
+            assert_eq!(h.len(), 2);
+            assert_eq!(
+                (
+                    h[0].offset,
+                    h[0].fmt,
+                    h[0].csid,
+                    h[0].extended,
+                    h[0].starts_message
+                ),
+                (3073, 0, 6, Some(0x0100_0000), true)
+            );
+            assert_eq!(
+                (h[1].offset, h[1].fmt, h[1].extended, h[1].starts_message),
+                (3073 + 16 + 128, 3, repeat.then_some(0x0100_0000), false)
+            );
+            let irregular = r.take_irregularities();
+            if repeat {
+                assert!(irregular.is_empty(), "{irregular:?}");
+            } else {
+                assert_eq!(
+                    irregular,
+                    [Irregularity::MissingExtended {
+                        offset: 3073 + 16 + 128,
+                        csid: 6
+                    }]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_chunk_size_change_mid_message_is_reported() {
+        // 200 bytes on csid 6: the first 128-byte chunk, Set Chunk Size 4096 on csid 2, the
+        // other 72 bytes.
+        let mut b = vec![0x06, 0, 0, 0, 0, 0, 200, 9, 1, 0, 0, 0];
+        b.extend_from_slice(&[0xAA; 128]);
+        b.extend_from_slice(&[0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0x10, 0]);
+        b.push(0xC6);
+        b.extend_from_slice(&[0xBB; 72]);
+        let mut r = ChunkReader::new(Limits::default(), 0);
+        r.feed(&b);
+        let m = read_all(&mut r).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            r.take_irregularities(),
+            [Irregularity::ChunkSizeMidMessage {
+                offset: 140,
+                csid: 6,
+                from: 128,
+                to: 4096
+            }]
+        );
     }
 
     #[test]
