@@ -326,7 +326,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__serve)
-            opts="-h --config --http --rtmp --api --stream --account --api-token --help"
+            opts="-h --config --http --rtmp --api --dtsc --stream --account --api-token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -345,6 +345,10 @@ _mist() {
                     return 0
                     ;;
                 --api)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dtsc)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

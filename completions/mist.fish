@@ -135,7 +135,8 @@ complete -c mist -n "__fish_mist_using_subcommand serve" -l config -d 'Configura
 complete -c mist -n "__fish_mist_using_subcommand serve" -l http -d 'HTTP listen address ("off" to disable)' -r
 complete -c mist -n "__fish_mist_using_subcommand serve" -l rtmp -d 'RTMP listen address ("off" to disable)' -r
 complete -c mist -n "__fish_mist_using_subcommand serve" -l api -d 'API listen address ("off" to disable)' -r
-complete -c mist -n "__fish_mist_using_subcommand serve" -l stream -d 'A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/)' -r
+complete -c mist -n "__fish_mist_using_subcommand serve" -l dtsc -d 'DTSC listen address, MistServer\'s server-to-server protocol (MistServer uses 0.0.0.0:4200; "off" to disable)' -r
+complete -c mist -n "__fish_mist_using_subcommand serve" -l stream -d 'A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/, or a URL to pull: rtmp://, dtsc://, http(s)://, tsudp://, ts-exec:COMMAND)' -r
 complete -c mist -n "__fish_mist_using_subcommand serve" -l account -d 'Create (or replace) an API account: USER:PASSWORD. Other addresses than this machine\'s must log in with it (MistServer\'s challenge-response)' -r
 complete -c mist -n "__fish_mist_using_subcommand serve" -l api-token -d 'Accept API requests from anywhere that send "Authorization: Bearer TOKEN"' -r
 complete -c mist -n "__fish_mist_using_subcommand serve" -s h -l help -d 'Print help'

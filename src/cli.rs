@@ -272,7 +272,12 @@ pub struct ServeArgs {
     /// API listen address ("off" to disable).
     #[arg(long, default_value = "127.0.0.1:4242")]
     pub api: String,
-    /// A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/).
+    /// DTSC listen address, MistServer's server-to-server protocol (MistServer uses
+    /// 0.0.0.0:4200; "off" to disable).
+    #[arg(long, default_value = "off")]
+    pub dtsc: String,
+    /// A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/, or a URL to
+    /// pull: rtmp://, dtsc://, http(s)://, tsudp://, ts-exec:COMMAND).
     #[arg(long = "stream", value_name = "NAME=SOURCE")]
     pub streams: Vec<String>,
     /// Create (or replace) an API account: USER:PASSWORD. Other addresses than this

@@ -308,7 +308,8 @@ fn install_first_and_no_outside_links() {
         install < first_use,
         "install step after the first `mist` line"
     );
-    for bad in ["http://", "https://", "](../", "../shared"] {
+    // Links, not URLs: examples name http(s):// sources and addresses in code.
+    for bad in ["](http://", "](https://", "<http://", "<https://", "](../", "../shared"] {
         assert!(
             !text.contains(bad),
             "README links outside the repository: {bad}"

@@ -111,6 +111,7 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         http: addr(&args.http, "http")?,
         rtmp: addr(&args.rtmp, "rtmp")?,
         api: addr(&args.api, "api")?,
+        dtsc: addr(&args.dtsc, "dtsc")?,
         config,
         config_path: args.config.clone(),
         api_token: args.api_token.clone(),
@@ -142,6 +143,9 @@ fn print_urls(bound: Bound, settings: &Settings) {
     }
     if let Some(a) = bound.api {
         println!("  API   http://{}/api", host(a));
+    }
+    if let Some(a) = bound.dtsc {
+        println!("  DTSC  dtsc://{}/STREAM", host(a));
     }
     if let (Some(a), Some(dir)) = (bound.http, &settings.config.folder) {
         let files = mist::serve::input::folder::list(dir);

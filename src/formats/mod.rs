@@ -321,6 +321,8 @@ pub struct MuxCaps {
 
 /// Opens a demuxer on a source.
 pub type OpenFn = fn(Source) -> Result<Box<dyn Demuxer>, FormatError>;
+/// Creates an incremental reader.
+pub type ReaderFn = fn() -> Box<dyn Reader>;
 /// Creates a muxer.
 pub type MuxerFn = fn(&MuxOptions) -> Box<dyn Muxer>;
 /// A format's own analyser (structure detail and validation); formats without one get the
@@ -347,6 +349,9 @@ pub struct FormatSpec {
     pub probe: fn(&[u8]) -> Score,
     /// Opens a demuxer, when reading is built.
     pub open: Option<OpenFn>,
+    /// Creates the incremental reader live inputs feed from a socket (pulls over HTTP, pipes,
+    /// UDP), when the format can be read front to back.
+    pub reader: Option<ReaderFn>,
     /// True when the demuxer needs a seekable input (MP4 reads its tables wherever they
     /// are): from a pipe, the input is spooled to a temporary file first.
     pub needs_seek: bool,

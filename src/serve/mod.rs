@@ -8,12 +8,14 @@
 
 pub mod api;
 pub mod config;
+pub mod dtsc;
 pub mod guard;
 pub mod http;
 pub mod hub;
 pub mod input;
 pub mod log;
 pub mod names;
+pub mod net;
 pub mod rtmp;
 
 use std::future::Future;
@@ -41,6 +43,8 @@ pub struct Settings {
     pub rtmp: Option<SocketAddr>,
     /// API listen address (`None`: no API).
     pub api: Option<SocketAddr>,
+    /// DTSC listen address (`None`: no DTSC; MistServer's port is 4200).
+    pub dtsc: Option<SocketAddr>,
     /// What to serve.
     pub config: Config,
     /// Where the configuration is saved (`None`: not saved).
@@ -77,6 +81,8 @@ pub struct Bound {
     pub rtmp: Option<SocketAddr>,
     /// API.
     pub api: Option<SocketAddr>,
+    /// DTSC.
+    pub dtsc: Option<SocketAddr>,
 }
 
 /// A server with its listeners bound, ready to run.
@@ -86,6 +92,7 @@ pub struct Server {
     http: Option<TcpListener>,
     rtmp: Option<TcpListener>,
     api: Option<TcpListener>,
+    dtsc: Option<TcpListener>,
 }
 
 impl Server {
@@ -103,11 +110,13 @@ impl Server {
         let http = listen(settings.http).await?;
         let rtmp = listen(settings.rtmp).await?;
         let api = listen(settings.api).await?;
+        let dtsc = listen(settings.dtsc).await?;
         let addr = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
         let bound = Bound {
             http: addr(&http),
             rtmp: addr(&rtmp),
             api: addr(&api),
+            dtsc: addr(&dtsc),
         };
         let (stop, shutdown) = watch::channel(false);
         Ok(Server {
@@ -124,6 +133,7 @@ impl Server {
             http,
             rtmp,
             api,
+            dtsc,
         })
     }
 
@@ -146,6 +156,7 @@ impl Server {
             http,
             rtmp,
             api,
+            dtsc,
         } = self;
         let live = Arc::new(());
         let mut tasks = Vec::new();
@@ -162,6 +173,10 @@ impl Server {
                 live.clone(),
             )));
         }
+        if let Some(l) = dtsc {
+            tasks.push(tokio::spawn(dtsc::listen(l, shared.clone(), live.clone())));
+        }
+        let always_on = tokio::spawn(input::pull::keep_always_on(shared.hub.clone()));
         let ticker = {
             let hub = shared.hub.clone();
             tokio::spawn(async move {
@@ -181,6 +196,7 @@ impl Server {
         for t in &tasks {
             t.abort();
         }
+        always_on.abort();
         shared.hub.stop_all();
         let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
         while Arc::strong_count(&live) > 1 && tokio::time::Instant::now() < deadline {

@@ -155,3 +155,21 @@ impl Reader {
         Ok(())
     }
 }
+
+/// A `DTCM` unit carrying `members` as one object, in the order given (MistServer packs its
+/// commands from JSON objects, whose members come out sorted by name: pass them so to match
+/// its bytes).
+pub fn command(members: &[(&str, Value)]) -> Vec<u8> {
+    let obj = Value::Object(
+        members
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect(),
+    );
+    let body = obj.to_bytes();
+    let mut out = Vec::with_capacity(8 + body.len());
+    out.extend_from_slice(Magic::Command.bytes());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}

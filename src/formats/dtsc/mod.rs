@@ -25,6 +25,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "application/octet-stream",
     probe,
     open: Some(demux::open),
+    reader: Some(|| Box::new(StreamReader::default())),
     needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {

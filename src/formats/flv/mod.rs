@@ -60,6 +60,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "video/x-flv",
     probe,
     open: Some(demux::open),
+    reader: Some(|| Box::new(reader::StreamReader::default())),
     needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {

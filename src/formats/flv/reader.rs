@@ -1176,6 +1176,38 @@ impl Reader {
     }
 }
 
+/// The FLV reader as the format table's [`crate::formats::Reader`] (live inputs: HTTP-FLV
+/// pulls, pipes): script tags are dropped (tracks come from the sequence headers).
+#[derive(Debug, Default)]
+pub struct StreamReader {
+    inner: Reader,
+}
+
+impl crate::formats::Reader for StreamReader {
+    fn feed(&mut self, chunk: Bytes) {
+        self.inner.feed(chunk);
+    }
+
+    fn next_event(&mut self) -> Result<Option<crate::formats::Event>, FormatError> {
+        use crate::formats::Event as E;
+        loop {
+            return Ok(Some(match self.inner.next_event()? {
+                None => return Ok(None),
+                Some(Event::Tracks(t)) => E::Tracks(t),
+                Some(Event::Packet(p)) => E::Packet(p),
+                Some(Event::Finding(f)) => E::Finding(f),
+                Some(Event::Script(_)) => continue,
+            }));
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), FormatError> {
+        // The inner reader reports a cut structure from `next_event` after this.
+        self.inner.finish();
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

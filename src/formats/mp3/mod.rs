@@ -31,6 +31,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "audio/mpeg",
     probe,
     open: Some(demux::open),
+    reader: Some(|| Box::new(reader::StreamReader::new())),
     needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: mux::CAPS,

@@ -672,7 +672,7 @@ pub fn widen_nal_lengths(data: &[u8], n: u8, at: u64) -> Result<Bytes, FormatErr
 }
 
 /// The track a `trak` describes, or `None` for tracks mist does not list (hint, timecode).
-fn make_track(t: &Trak, findings: &mut Vec<Finding>) -> Option<(Track, Option<u8>)> {
+pub(super) fn make_track(t: &Trak, findings: &mut Vec<Finding>) -> Option<(Track, Option<u8>)> {
     let id = TrackId(t.tkhd.track_id);
     let kind = match &t.hdlr.handler {
         b"vide" => TrackKind::Video,
@@ -792,7 +792,7 @@ fn set_rate(track: &mut Track, w: &Walk) {
 /// Samples from the last keyframe at or before the edit start are kept (audio: from one second
 /// before, for decoder priming); samples past the edit end are dropped from the first keyframe
 /// (any audio sample) that reaches it. Fragment samples only shift.
-fn apply_edits(
+pub(super) fn apply_edits(
     t: &Trak,
     movie_ts: u32,
     table: &mut Table,

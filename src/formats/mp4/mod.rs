@@ -30,6 +30,7 @@ pub mod fmp4;
 pub mod mux;
 pub mod reader;
 pub mod samples;
+pub mod stream;
 
 use super::{Format, FormatSpec, MuxCaps, Score};
 use crate::dtsc::{Codec, Framing};
@@ -42,6 +43,11 @@ fn framing(c: &Codec) -> Option<Framing> {
     }
 }
 
+/// The incremental reader (faststart and fragmented files).
+fn stream_reader() -> Box<dyn crate::formats::Reader> {
+    Box::new(stream::StreamReader::new())
+}
+
 /// The format table row for progressive MP4.
 pub const SPEC: FormatSpec = FormatSpec {
     format: Format::Mp4,
@@ -51,6 +57,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "video/mp4",
     probe,
     open: Some(demux::open),
+    reader: Some(stream_reader),
     needs_seek: true,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {
@@ -72,6 +79,7 @@ pub const FMP4_SPEC: FormatSpec = FormatSpec {
     mime: "video/mp4",
     probe: super::never,
     open: Some(demux::open),
+    reader: Some(stream_reader),
     needs_seek: true,
     muxer: Some(fmp4::new),
     mux_caps: MuxCaps {

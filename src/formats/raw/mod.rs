@@ -75,6 +75,7 @@ pub const H264_SPEC: FormatSpec = FormatSpec {
     mime: "video/h264",
     probe: h264::probe,
     open: Some(h264::open),
+    reader: Some(|| Box::new(h264::StreamReader::new(None))),
     needs_seek: false,
     muxer: Some(h264::new_muxer),
     mux_caps: MuxCaps {
@@ -96,6 +97,7 @@ pub const AAC_SPEC: FormatSpec = FormatSpec {
     mime: "audio/aac",
     probe: aac::probe,
     open: Some(aac::open),
+    reader: Some(|| Box::new(aac::StreamReader::new())),
     needs_seek: false,
     muxer: Some(aac::new_muxer),
     mux_caps: MuxCaps {

@@ -45,6 +45,7 @@ pub const SPEC: FormatSpec = FormatSpec {
     mime: "video/mp2t",
     probe,
     open: Some(demux::open),
+    reader: Some(|| Box::new(demux::StreamReader::default())),
     needs_seek: false,
     muxer: Some(mux::new),
     mux_caps: MuxCaps {

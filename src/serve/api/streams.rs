@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::serve::config::{PushRule, StreamConfig};
 use crate::serve::hub::{ClientRecord, Hub, State};
+use crate::serve::input::pull;
 use crate::serve::names::StreamName;
 
 /// Whether `client_stream` is `name` or one of its wildcard streams (`name+...`).
@@ -47,11 +48,14 @@ pub fn status(
     if sc.source.trim().is_empty() {
         return (0, Some("Stream offline: Missing source parameter!".into()));
     }
+    if let Some(kind) = pull::Kind::of(&sc.source) {
+        return pull_status(hub, name, kind, &sc.source);
+    }
     if !sc.source.starts_with('/') && sc.source.contains("://") {
         return (
             0,
             Some(format!(
-                "Stream offline: mist cannot pull '{}' yet",
+                "Stream offline: mist cannot pull '{}'",
                 scheme(&sc.source)
             )),
         );
@@ -67,6 +71,34 @@ pub fn status(
     }
 }
 
+/// `online` and `error` of a pulled stream, from its pull's state.
+fn pull_status(hub: &Hub, name: &str, kind: pull::Kind, source: &str) -> (u8, Option<String>) {
+    let Some(h) = hub.pull(name) else {
+        return if kind == pull::Kind::TsUdp || source.contains('$') {
+            (2, Some("Available (pulled when first viewed)".into()))
+        } else {
+            (2, Some("Available (pulled on demand)".into()))
+        };
+    };
+    let s = h.status();
+    match s.phase {
+        pull::Phase::Active => match hub.live_stream(name) {
+            Some(l) if l.state() == State::Live && l.window_ms().is_some() => (1, None),
+            _ => (2, Some("Waiting for data".into())),
+        },
+        pull::Phase::Connecting => (2, Some(format!("Connecting to {}", h.source))),
+        pull::Phase::Retrying { at } => (
+            0,
+            Some(format!(
+                "Stream offline: {}; retrying in {} ms",
+                s.last_error.as_deref().unwrap_or("the source failed"),
+                at.saturating_duration_since(std::time::Instant::now())
+                    .as_millis()
+            )),
+        ),
+    }
+}
+
 fn scheme(source: &str) -> &str {
     source.split("://").next().unwrap_or(source)
 }
@@ -78,6 +110,9 @@ pub fn entry(hub: &Hub, clients: &[Arc<ClientRecord>], name: &str, sc: &StreamCo
     if let Value::Object(m) = &mut v {
         m.insert("name".into(), json!(name));
         m.insert("online".into(), json!(online));
+        if let Some(h) = hub.pull(name) {
+            m.insert("pull".into(), h.to_json());
+        }
         match error {
             Some(e) => m.insert("error".into(), json!(e)),
             None => m.remove("error"),
@@ -232,5 +267,7 @@ mod tests {
         assert_eq!(o, 0);
         assert!(e.unwrap().contains("rtsp"));
         assert_eq!(status(&hub, &[], "x", &sc("push://")), (0, None));
+        let (o, e) = status(&hub, &[], "x", &sc("rtmp://origin/live/x"));
+        assert_eq!((o, e.as_deref()), (2, Some("Available (pulled on demand)")));
     }
 }

@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use crate::dtsc::{Packet, Track};
 use crate::serve::config::{Config, PushRule, StreamConfig};
 use crate::serve::input::folder;
+use crate::serve::input::pull::{self, PullHandle};
 use crate::serve::names::{expand_source, StreamName};
 
 pub use entry::{Encoded, Entry, Slot};
@@ -69,6 +70,17 @@ pub enum Resolved {
         /// Whether the name was configured (unconfigured pushes may be refused).
         configured: bool,
     },
+    /// A live stream pulled from a URL.
+    Pull {
+        /// The source URL, variables expanded.
+        source: String,
+        /// Its kind.
+        kind: pull::Kind,
+        /// Limits of the buffer.
+        settings: LiveSettings,
+        /// Pulled without viewers too (`always_on`).
+        always: bool,
+    },
     /// A file served on demand.
     File(PathBuf),
     /// Nothing.
@@ -89,6 +101,7 @@ pub enum Lookup {
 pub struct Hub {
     config: RwLock<Config>,
     live: Mutex<HashMap<String, Arc<LiveStream>>>,
+    pulls: Mutex<HashMap<String, Arc<PullHandle>>>,
     epochs: Notify,
     /// Clients and counters.
     pub stats: Arc<Stats>,
@@ -101,6 +114,7 @@ impl Hub {
         Arc::new(Hub {
             config: RwLock::new(config),
             live: Mutex::new(HashMap::new()),
+            pulls: Mutex::new(HashMap::new()),
             epochs: Notify::new(),
             stats: Arc::new(Stats::default()),
             started: Instant::now(),
@@ -189,8 +203,45 @@ impl Hub {
                     "stream '{name}' is a file, not a live stream"
                 )))
             }
+            Resolved::Pull { source, .. } => {
+                return Err(HubError::Refused(format!(
+                    "stream '{name}' is pulled from {source}, not published"
+                )))
+            }
             Resolved::NotFound => return Err(HubError::NotFound(name.to_string())),
         };
+        Ok(self.claim(&name, settings, client))
+    }
+
+    /// Claims stream `raw` for a pull of it (no publish rules: the configuration asked for
+    /// the pull); the stream is created if it does not exist.
+    pub fn publish_pulled(
+        self: &Arc<Self>,
+        raw: &str,
+        protocol: &'static str,
+    ) -> Result<Publisher, HubError> {
+        let name = StreamName::parse(raw).ok_or_else(|| HubError::BadName(printable(raw)))?;
+        let settings = match self.resolve(&name) {
+            Resolved::Pull { settings, .. } => settings,
+            _ => {
+                return Err(HubError::Refused(format!(
+                    "stream '{name}' is no longer pulled"
+                )))
+            }
+        };
+        let client = Client {
+            peer: pull::PULL_PEER,
+            protocol,
+        };
+        Ok(self.claim(&name, settings, client))
+    }
+
+    fn claim(
+        self: &Arc<Self>,
+        name: &StreamName,
+        settings: LiveSettings,
+        client: Client,
+    ) -> Publisher {
         let stream = {
             let mut live = lock(&self.live);
             match live.get(name.as_str()) {
@@ -208,23 +259,118 @@ impl Hub {
             .stats
             .connect(client.peer, client.protocol, name.as_str(), Role::Input);
         tracing::info!(stream = %name, peer = %client.peer, protocol = client.protocol, "publish");
-        Ok(Publisher {
+        Publisher {
             hub: self.clone(),
             stream,
             epoch,
             guard,
-        })
+        }
+    }
+
+    /// Starts the pull of `name` unless it runs, and returns its live stream (created
+    /// waiting for the source when new). `None` when `name` is not pulled or no runtime is
+    /// there to run the pull on.
+    pub fn ensure_pull(self: &Arc<Self>, raw: &str) -> Option<Arc<LiveStream>> {
+        let name = StreamName::parse(raw)?;
+        let Resolved::Pull {
+            source,
+            kind,
+            settings,
+            always,
+        } = self.resolve(&name)
+        else {
+            return None;
+        };
+        let rt = tokio::runtime::Handle::try_current().ok()?;
+        let stream = {
+            let mut live = lock(&self.live);
+            match live.get(name.as_str()) {
+                Some(s) if s.state() != State::Ended => s.clone(),
+                _ => {
+                    let s = Arc::new(LiveStream::new(name.as_str(), settings));
+                    live.insert(name.to_string(), s.clone());
+                    s
+                }
+            }
+        };
+        let mut pulls = lock(&self.pulls);
+        let running = pulls
+            .get(name.as_str())
+            .is_some_and(|h| !h.stopping() && h.source == source);
+        if !running {
+            if let Some(old) = pulls.get(name.as_str()) {
+                old.stop();
+            }
+            let h = Arc::new(PullHandle::new(source, kind, always));
+            pulls.insert(name.to_string(), h.clone());
+            rt.spawn(pull::run(self.clone(), name.to_string(), h));
+        }
+        Some(stream)
+    }
+
+    /// True when the configuration pulls `name` (a cheap check: no folder is looked at).
+    fn pulled_by_config(&self, name: &StreamName) -> bool {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        let entry = config.streams.get(name.as_str()).or_else(|| {
+            name.wildcard()
+                .and_then(|_| config.streams.get(name.base()))
+        });
+        entry.is_some_and(|sc| pull::Kind::of(&expand_source(sc.source.trim(), name)).is_some())
+    }
+
+    /// A pull task's last word: it is forgotten, and its stream ends (viewers get the end).
+    pub fn pull_ended(&self, name: &str, handle: &Arc<PullHandle>) {
+        let mine = {
+            let mut pulls = lock(&self.pulls);
+            let mine = pulls.get(name).is_some_and(|h| Arc::ptr_eq(h, handle));
+            if mine {
+                pulls.remove(name);
+            }
+            mine
+        };
+        if mine {
+            self.stop(name);
+        }
+    }
+
+    /// The running pull of `name`, if any.
+    pub fn pull(&self, name: &str) -> Option<Arc<PullHandle>> {
+        lock(&self.pulls).get(name).cloned()
+    }
+
+    /// Names of configured streams that are pulled `always_on` and whose pull does not run.
+    pub fn always_on_pulls(&self) -> Vec<String> {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        let pulls = lock(&self.pulls);
+        config
+            .streams
+            .iter()
+            .filter(|(name, sc)| {
+                always_on(sc) && pull::Kind::of(&sc.source).is_some() && !pulls.contains_key(*name)
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// What `raw` names right now: a live stream (live or waiting for its publisher) or a
     /// file; an error when neither.
-    pub fn lookup(&self, raw: &str) -> Result<Lookup, HubError> {
+    pub fn lookup(self: &Arc<Self>, raw: &str) -> Result<Lookup, HubError> {
         let name = StreamName::parse(raw).ok_or_else(|| HubError::BadName(printable(raw)))?;
         if let Some(s) = self.live_stream(name.as_str()) {
+            if self.pull(name.as_str()).is_none() && self.pulled_by_config(&name) {
+                // A pulled stream whose pull stopped (idle) while the stream lingers: restart.
+                if let Some(s) = self.ensure_pull(name.as_str()) {
+                    return Ok(Lookup::Live(name, s));
+                }
+            }
             return Ok(Lookup::Live(name, s));
         }
         match self.resolve(&name) {
             Resolved::File(path) => Ok(Lookup::File(name, path)),
+            Resolved::Pull { .. } => match self.ensure_pull(name.as_str()) {
+                Some(s) => Ok(Lookup::Live(name, s)),
+                None => Err(HubError::Offline(name.to_string())),
+            },
             Resolved::Push { configured, .. } => Err(if configured {
                 HubError::Offline(name.to_string())
             } else {
@@ -282,6 +428,9 @@ impl Hub {
 
     /// Ends live stream `name` now (its publisher is disconnected, viewers get the end).
     pub fn stop(&self, name: &str) -> bool {
+        if let Some(h) = lock(&self.pulls).remove(name) {
+            h.stop();
+        }
         let s = lock(&self.live).remove(name);
         if let Some(s) = &s {
             s.end();
@@ -307,6 +456,9 @@ impl Hub {
 
     /// Ends every live stream (shutdown).
     pub fn stop_all(&self) {
+        for (_, h) in lock(&self.pulls).drain() {
+            h.stop();
+        }
         let all: Vec<_> = lock(&self.live).drain().map(|(_, s)| s).collect();
         for s in all {
             s.end();
@@ -315,24 +467,53 @@ impl Hub {
     }
 }
 
+/// The stream option `always_on` (MistServer's name): pull without viewers.
+pub fn always_on(sc: &StreamConfig) -> bool {
+    match sc.extra.get("always_on") {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::Number(n)) => n.as_i64().is_some_and(|n| n != 0),
+        Some(serde_json::Value::String(s)) => matches!(s.as_str(), "1" | "true" | "yes"),
+        _ => false,
+    }
+}
+
+fn live_settings(sc: &StreamConfig, default_grace: Duration) -> LiveSettings {
+    let mut settings = LiveSettings {
+        grace: default_grace,
+        ..LiveSettings::default()
+    };
+    if let Some(d) = sc.dvr {
+        settings.dvr_ms = d;
+    }
+    if let Some(k) = sc.maxkeepaway {
+        settings.max_keep_away_ms = k;
+    }
+    if let Some(g) = sc.grace {
+        settings.grace = Duration::from_millis(g);
+    }
+    if let Some(ms) = sc.segmentsize.filter(|ms| *ms > 0) {
+        settings.segment_ms = i64::try_from(ms).unwrap_or(i64::MAX);
+    }
+    settings
+}
+
 fn resolve_source(sc: &StreamConfig, name: &StreamName) -> Resolved {
+    let expanded = expand_source(sc.source.trim(), name);
+    if let Some(kind) = pull::Kind::of(&expanded) {
+        return Resolved::Pull {
+            source: expanded,
+            kind,
+            settings: live_settings(sc, pull::PULL_GRACE),
+            always: always_on(sc),
+        };
+    }
     if let Some(rule) = PushRule::parse(&sc.source) {
-        let mut settings = LiveSettings::default();
-        if let Some(d) = sc.dvr {
-            settings.dvr_ms = d;
-        }
-        if let Some(k) = sc.maxkeepaway {
-            settings.max_keep_away_ms = k;
-        }
-        if let Some(g) = sc.grace {
-            settings.grace = Duration::from_millis(g);
-        }
-        if let Some(ms) = sc.segmentsize.filter(|ms| *ms > 0) {
-            settings.segment_ms = i64::try_from(ms).unwrap_or(i64::MAX);
-        }
         return Resolved::Push {
             rule,
-            settings,
+            settings: live_settings(
+                sc,
+                Duration::from_millis(crate::serve::config::DEFAULT_GRACE_MS),
+            ),
             configured: true,
         };
     }

@@ -1,4 +1,4 @@
-//! RTMP: the server side of Adobe's Real-Time Messaging Protocol, sans-IO.
+//! RTMP: the server and client sides of Adobe's Real-Time Messaging Protocol, sans-IO.
 //!
 //! | spec | what mist uses |
 //! |---|---|
@@ -10,11 +10,12 @@
 //! Layers, each bytes in and values out, with no sockets:
 //! [`handshake`] (C0-C2/S0-S2, plain and digest) → [`chunk`] (chunk streams → messages) →
 //! [`message`] (protocol control, user control) and [`command`] (AMF0 commands) →
-//! [`session`] (the server's conversation: connect, publish, play; events out, answers in).
+//! [`session`] (the server's conversation: connect, publish, play; events out, answers in)
+//! and [`client`] (the client's: mist pulling from or pushing to another server).
 //! [`name`] turns publish/play names into stream names by MistServer's rules. [`media`]
 //! builds the chunked form of a packet once per stream so every viewer shares it. [`conn`] is
-//! the only part that touches sockets: one tokio task per connection, between the session
-//! and the hub.
+//! the only part of the server that touches sockets: one tokio task per connection, between
+//! the session and the hub; [`client_conn`] is the same for the client session.
 //!
 //! Known gaps:
 //! - RTMPE/RTMPS/RTMPT are not served (no encoder in use needs them).
@@ -28,6 +29,8 @@
 //! - `getStreamLength` is answered with 0, as MistServer does.
 
 pub mod chunk;
+pub mod client;
+pub mod client_conn;
 pub mod command;
 pub mod conn;
 pub mod handshake;
