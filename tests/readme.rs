@@ -309,7 +309,14 @@ fn install_first_and_no_outside_links() {
         "install step after the first `mist` line"
     );
     // Links, not URLs: examples name http(s):// sources and addresses in code.
-    for bad in ["](http://", "](https://", "<http://", "<https://", "](../", "../shared"] {
+    for bad in [
+        "](http://",
+        "](https://",
+        "<http://",
+        "<https://",
+        "](../",
+        "../shared",
+    ] {
         assert!(
             !text.contains(bad),
             "README links outside the repository: {bad}"
