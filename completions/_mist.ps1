@@ -111,6 +111,7 @@ Register-ArgumentCompleter -Native -CommandName 'mist' -ScriptBlock {
             [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/, or a URL to pull: rtmp://, dtsc://, http(s)://, tsudp://, ts-exec:COMMAND)')
             [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'Create (or replace) an API account: USER:PASSWORD. Other addresses than this machine''s must log in with it (MistServer''s challenge-response)')
             [CompletionResult]::new('--api-token', '--api-token', [CompletionResultType]::ParameterName, 'Accept API requests from anywhere that send "Authorization: Bearer TOKEN"')
+            [CompletionResult]::new('--access-log', '--access-log', [CompletionResultType]::ParameterName, 'Log every HTTP request to FILE (Common Log Format, appended)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break

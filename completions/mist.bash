@@ -326,7 +326,7 @@ _mist() {
             return 0
             ;;
         mist__subcmd__serve)
-            opts="-h --config --http --rtmp --api --dtsc --stream --account --api-token --help"
+            opts="-h --config --http --rtmp --api --dtsc --stream --account --api-token --access-log --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -361,6 +361,10 @@ _mist() {
                     return 0
                     ;;
                 --api-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --access-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

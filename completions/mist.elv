@@ -103,6 +103,7 @@ set edit:completion:arg-completer[mist] = {|@words|
             cand --stream 'A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/, or a URL to pull: rtmp://, dtsc://, http(s)://, tsudp://, ts-exec:COMMAND)'
             cand --account 'Create (or replace) an API account: USER:PASSWORD. Other addresses than this machine''s must log in with it (MistServer''s challenge-response)'
             cand --api-token 'Accept API requests from anywhere that send "Authorization: Bearer TOKEN"'
+            cand --access-log 'Log every HTTP request to FILE (Common Log Format, appended)'
             cand -h 'Print help'
             cand --help 'Print help'
         }

@@ -139,6 +139,7 @@ complete -c mist -n "__fish_mist_using_subcommand serve" -l dtsc -d 'DTSC listen
 complete -c mist -n "__fish_mist_using_subcommand serve" -l stream -d 'A stream: NAME=SOURCE (push://, push://HOST@PASSWORD, a file, a folder/, or a URL to pull: rtmp://, dtsc://, http(s)://, tsudp://, ts-exec:COMMAND)' -r
 complete -c mist -n "__fish_mist_using_subcommand serve" -l account -d 'Create (or replace) an API account: USER:PASSWORD. Other addresses than this machine\'s must log in with it (MistServer\'s challenge-response)' -r
 complete -c mist -n "__fish_mist_using_subcommand serve" -l api-token -d 'Accept API requests from anywhere that send "Authorization: Bearer TOKEN"' -r
+complete -c mist -n "__fish_mist_using_subcommand serve" -l access-log -d 'Log every HTTP request to FILE (Common Log Format, appended)' -r -F
 complete -c mist -n "__fish_mist_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c mist -n "__fish_mist_using_subcommand help; and not __fish_seen_subcommand_from convert remux analyse serve completions help" -f -a "convert" -d 'Convert media from one container to another (packets are copied, never re-encoded)'

@@ -287,6 +287,9 @@ pub struct ServeArgs {
     /// Accept API requests from anywhere that send "Authorization: Bearer TOKEN".
     #[arg(long, value_name = "TOKEN")]
     pub api_token: Option<String>,
+    /// Log every HTTP request to FILE (Common Log Format, appended).
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
 }
 
 /// Arguments of `completions`.

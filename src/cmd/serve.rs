@@ -115,6 +115,7 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         config,
         config_path: args.config.clone(),
         api_token: args.api_token.clone(),
+        access_log: args.access_log.clone(),
     })
 }
 

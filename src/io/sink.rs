@@ -173,7 +173,7 @@ impl<W: Write> ByteSink for FileSink<W> {
 }
 
 /// Writes every slice, in order, with as few vectored writes as the writer allows.
-fn write_all_vectored<W: Write>(out: &mut W, slices: &[io::IoSlice<'_>]) -> io::Result<()> {
+pub fn write_all_vectored<W: Write>(out: &mut W, slices: &[io::IoSlice<'_>]) -> io::Result<()> {
     let (mut first, mut skip) = (0, 0);
     while first < slices.len() {
         let n = if skip == 0 {

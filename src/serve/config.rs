@@ -36,6 +36,14 @@ pub struct StreamConfig {
     /// How long viewers wait for a publisher that left, in ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace: Option<u64>,
+    /// Playing needs a token signed with this secret ([`crate::serve::access`]); mist's
+    /// option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub play_secret: Option<String>,
+    /// Publishing needs this password (as the RTMP application name, the stream key part,
+    /// or `?password=`), besides what the `push://` source allows; mist's option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_password: Option<String>,
     /// Every other option, kept for the API to show and save.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -65,6 +73,10 @@ pub struct Config {
     /// A bearer token that authorises API requests from any address (mist's own member).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_token: Option<String>,
+    /// Every stream without a `play_secret` of its own needs a token signed with this one
+    /// to play (mist's own member; [`crate::serve::access`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub play_secret: Option<String>,
     /// Server-wide settings (MistServer's `config` object: `serverid`, `protocols`, `debug`
     /// ...), kept as given; the API's `config` call merges into it.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -98,6 +110,7 @@ impl Default for Config {
             streamkeys: BTreeMap::new(),
             account: BTreeMap::new(),
             api_token: None,
+            play_secret: None,
             config: serde_json::Map::new(),
             extra: serde_json::Map::new(),
         }

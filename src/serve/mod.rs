@@ -6,6 +6,7 @@
 //! down cleanly. Protocol byte logic lives in sans-IO sessions (`rtmp/`) and in the format
 //! table's muxers; the `http` and `rtmp` modules are glue.
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod dtsc;
@@ -16,6 +17,7 @@ pub mod input;
 pub mod log;
 pub mod names;
 pub mod net;
+pub mod push;
 pub mod rtmp;
 
 use std::future::Future;
@@ -33,6 +35,9 @@ pub use hub::Hub;
 const TICK: Duration = Duration::from_millis(250);
 /// How long shutdown waits for connections to finish.
 pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(4);
+/// How long shutdown waits for recordings to finish their files (finalising a long MP4 is a
+/// remux of the whole file).
+pub const PUSH_SHUTDOWN_WAIT: Duration = Duration::from_secs(60);
 
 /// Where to listen, and what to serve.
 #[derive(Clone, Debug, Default)]
@@ -51,6 +56,8 @@ pub struct Settings {
     pub config_path: Option<std::path::PathBuf>,
     /// A bearer token that authorises API requests from anywhere (besides the config's).
     pub api_token: Option<String>,
+    /// Where HTTP requests are logged (`None`: nowhere).
+    pub access_log: Option<std::path::PathBuf>,
 }
 
 /// What every connection task can reach.
@@ -70,6 +77,10 @@ pub struct Shared {
     pub quit: Notify,
     /// Segmented outputs' built segments, playlists and packaged files.
     pub segmented: http::segmented::Registry,
+    /// Pushes and recordings.
+    pub pushes: Arc<push::Pushes>,
+    /// The HTTP access log, when asked for.
+    pub access_log: Option<http::access_log::AccessLog>,
 }
 
 /// Addresses the server listens on.
@@ -118,6 +129,13 @@ impl Server {
             api: addr(&api),
             dtsc: addr(&dtsc),
         };
+        let access_log = match &settings.access_log {
+            Some(p) => Some(
+                http::access_log::AccessLog::open(p)
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?,
+            ),
+            None => None,
+        };
         let (stop, shutdown) = watch::channel(false);
         Ok(Server {
             shared: Arc::new(Shared {
@@ -128,6 +146,8 @@ impl Server {
                 api_token: settings.api_token,
                 quit: Notify::new(),
                 segmented: Default::default(),
+                pushes: Default::default(),
+                access_log,
             }),
             stop,
             http,
@@ -145,6 +165,11 @@ impl Server {
     /// The hub.
     pub fn hub(&self) -> &Arc<Hub> {
         &self.shared.hub
+    }
+
+    /// The pushes and recordings.
+    pub fn pushes(&self) -> &Arc<push::Pushes> {
+        &self.shared.pushes
     }
 
     /// Serves until `shutdown` resolves (or the API asks to stop), then closes the listeners,
@@ -177,6 +202,12 @@ impl Server {
             tasks.push(tokio::spawn(dtsc::listen(l, shared.clone(), live.clone())));
         }
         let always_on = tokio::spawn(input::pull::keep_always_on(shared.hub.clone()));
+        let auto = tokio::spawn(shared.pushes.clone().watch_auto(shared.hub.clone()));
+        // Automatic pushes of streams that are live already (none at startup, unless a
+        // caller published before running).
+        for s in shared.hub.live_streams() {
+            shared.pushes.auto_start(&shared.hub, s.name());
+        }
         let ticker = {
             let hub = shared.hub.clone();
             tokio::spawn(async move {
@@ -197,7 +228,13 @@ impl Server {
             t.abort();
         }
         always_on.abort();
+        auto.abort();
+        // Recordings end their files (an MP4 is finalised) before the process goes.
+        shared.pushes.stop_all();
         shared.hub.stop_all();
+        if !shared.pushes.wait_idle(PUSH_SHUTDOWN_WAIT).await {
+            tracing::warn!("some pushes did not finish within {PUSH_SHUTDOWN_WAIT:?}");
+        }
         let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
         while Arc::strong_count(&live) > 1 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -219,3 +219,58 @@ fn read_some(sock: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> io::Res
         }
     }
 }
+
+/// The tags of a FLV file: (type, timestamp in ms, body).
+pub fn flv_tags(
+    path: &std::path::Path,
+) -> Vec<(mist::formats::flv::tag::TagType, u32, bytes::Bytes)> {
+    use mist::formats::flv::reader::{Item, TagReader};
+    let mut r = TagReader::new();
+    r.feed(bytes::Bytes::from(std::fs::read(path).expect("read FLV")));
+    let mut v = Vec::new();
+    while let Some(i) = r.next_item().expect("the FLV parses") {
+        if let Item::Tag(t) = i {
+            v.push((t.header.tag_type, t.header.timestamp_ms, t.body));
+        }
+    }
+    v
+}
+
+/// Sends the media tags of `tags` `loops` times back to back on a publishing client's stream
+/// (times shifted by the fixture's length each loop; sequence headers in the first loop
+/// only), as an encoder looping a file does. Returns the audio and video frames sent.
+pub fn send_looped(
+    c: &mut RtmpClient,
+    tags: &[(mist::formats::flv::tag::TagType, u32, bytes::Bytes)],
+    loops: u32,
+) -> io::Result<usize> {
+    use mist::formats::flv::tag::TagType;
+    let media: Vec<_> = tags
+        .iter()
+        .filter(|t| matches!(t.0, TagType::AUDIO | TagType::VIDEO))
+        .collect();
+    let last = media.iter().map(|t| t.1).max().unwrap_or(0);
+    // One loop lasts until the last tag plus one video frame (40 ms at 25 fps).
+    let span = last + 40;
+    let sid = c.stream_id;
+    let mut frames = 0;
+    for l in 0..loops {
+        for t in &media {
+            // AVC (codec 7) and AAC (sound format 10) sequence headers: packet type 0.
+            let avc_or_aac = match t.0 {
+                TagType::VIDEO => t.2.first().is_some_and(|b| b & 0x0f == 7),
+                _ => t.2.first().is_some_and(|b| b >> 4 == 10),
+            };
+            let header = avc_or_aac && t.2.get(1) == Some(&0);
+            if header && l > 0 {
+                continue;
+            }
+            let cs = if t.0 == TagType::VIDEO { 6 } else { 4 };
+            c.message(cs, t.1 + l * span, MessageType(t.0 .0), sid, &t.2)?;
+            if !header {
+                frames += 1;
+            }
+        }
+    }
+    Ok(frames)
+}

@@ -23,6 +23,7 @@ const READS: &[&str] = &[
     "totals",
     "capabilities",
     "push_list",
+    "push_auto_list",
     "log",
     "version",
     "stats_streams",
@@ -45,6 +46,13 @@ const KNOWN: &[&str] = &[
     "clients",
     "totals",
     "push_list",
+    "push_start",
+    "push_stop",
+    "push_stop_graceful",
+    "push_auto_add",
+    "push_auto_remove",
+    "push_auto_list",
+    "push_settings",
     "log",
     "clearstatlogs",
     "version",
@@ -176,6 +184,7 @@ pub async fn run(api: &Api, req: Map<String, Value>, local: bool, authorize: Val
         }
     }
     streamkeys(api, &req, &mut out, &mut errors, &mut changed);
+    pushes(api, &req, &mut out, &mut errors, &mut changed);
 
     let explicit_save = req.contains_key("save");
     if changed || explicit_save {
@@ -234,8 +243,8 @@ pub async fn run(api: &Api, req: Map<String, Value>, local: bool, authorize: Val
         }
     }
     if req.contains_key("push_list") {
-        // No pushes exist yet.
-        out.insert("push_list".into(), json!([]));
+        let rows: Vec<Value> = api.shared.pushes.list().iter().map(|p| p.row()).collect();
+        out.insert("push_list".into(), Value::Array(rows));
     }
     if req.contains_key("version") {
         out.insert(
@@ -380,6 +389,115 @@ fn streamkeys(
     }
     if req.contains_key("streamkeys") {
         out.insert("streamkeys".into(), json!(hub.config().streamkeys));
+    }
+}
+
+/// The push calls: `push_start` (`{"stream", "target"}` or `[stream, target]`),
+/// `push_stop` and `push_stop_graceful` (an id, a list of ids, or a stream name),
+/// `push_auto_add`, `push_auto_remove`, `push_auto_list` (answered with `auto_push` and
+/// `push_auto_list`, as MistServer answers), `push_settings` (`wait`, `maxspeed`: stored and
+/// shown; mist starts automatic pushes at once and without a rate limit).
+fn pushes(
+    api: &Api,
+    req: &Map<String, Value>,
+    out: &mut Map<String, Value>,
+    errors: &mut Vec<String>,
+    changed: &mut bool,
+) {
+    let hub = &api.shared.hub;
+    let pushes = &api.shared.pushes;
+    if let Some(v) = req.get("push_auto_add") {
+        let r = hub.update_config(|c| crate::serve::push::auto_add(c, v));
+        match r {
+            Ok(_) => {
+                *changed = true;
+                // Matching streams that are live now start at once (MistServer does too).
+                for s in hub.live_streams() {
+                    pushes.auto_start(hub, s.name());
+                }
+            }
+            Err(why) => errors.push(why),
+        }
+    }
+    if let Some(v) = req.get("push_auto_remove") {
+        let n = hub.update_config(|c| crate::serve::push::auto_remove(c, v));
+        *changed |= n > 0;
+    }
+    if ["push_auto_list", "push_auto_add", "push_auto_remove"]
+        .iter()
+        .any(|k| req.contains_key(*k))
+    {
+        let (object, list) = crate::serve::push::auto_answer(&hub.config());
+        out.insert("auto_push".into(), object);
+        out.insert("push_auto_list".into(), list);
+    }
+    if let Some(v) = req.get("push_start") {
+        let (stream, target) = match v {
+            Value::Array(a) => (
+                a.first().and_then(Value::as_str),
+                a.get(1).and_then(Value::as_str),
+            ),
+            Value::Object(o) => (
+                o.get("stream").and_then(Value::as_str),
+                o.get("target").and_then(Value::as_str),
+            ),
+            _ => (None, None),
+        };
+        match (stream, target) {
+            (Some(s), Some(t)) if !s.is_empty() => {
+                if let Err(why) = pushes.start(hub, s, t) {
+                    errors.push(format!("push_start: {why}"));
+                }
+            }
+            _ => errors.push(
+                "push_start: expected {\"stream\": NAME, \"target\": URL} or [NAME, URL]".into(),
+            ),
+        }
+    }
+    for key in ["push_stop", "push_stop_graceful"] {
+        let Some(v) = req.get(key) else { continue };
+        let mut stop = |v: &Value| match v {
+            Value::String(name) => {
+                if let Ok(id) = name.parse::<u64>() {
+                    pushes.stop(id);
+                } else if let Some(n) = crate::serve::names::StreamName::parse(name) {
+                    pushes.stop_stream(n.as_str());
+                }
+            }
+            v => {
+                if let Some(id) = v.as_u64() {
+                    if !pushes.stop(id) {
+                        errors.push(format!("{key}: no push {id}"));
+                    }
+                }
+            }
+        };
+        match v {
+            Value::Array(a) => a.iter().for_each(&mut stop),
+            v => stop(v),
+        }
+    }
+    if let Some(v) = req.get("push_settings") {
+        if let Value::Object(m) = v {
+            hub.update_config(|c| {
+                let e = c.extra.entry("push_settings").or_insert_with(|| json!({}));
+                if let Value::Object(stored) = e {
+                    for k in ["wait", "maxspeed"] {
+                        if let Some(x) = m.get(k).and_then(Value::as_i64) {
+                            stored.insert(k.into(), json!(x));
+                        }
+                    }
+                }
+            });
+            *changed = true;
+        }
+        let stored = hub
+            .config()
+            .extra
+            .get("push_settings")
+            .cloned()
+            .unwrap_or_else(|| json!({"wait": 0, "maxspeed": 0}));
+        out.insert("push_settings".into(), stored);
     }
 }
 

@@ -16,6 +16,7 @@
 //! that cannot carry any of the stream's tracks are 415 (Unsupported Media Type); any other
 //! URL is 404.
 
+pub mod access_log;
 pub mod info;
 pub mod pages;
 pub mod progressive;
@@ -153,6 +154,21 @@ pub async fn handle<B>(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("*"),
     );
+    if let Some(log) = &shared.access_log {
+        let bytes = resp
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        log.log(
+            peer,
+            req.method().as_str(),
+            path,
+            resp.status().as_u16(),
+            bytes,
+        );
+    }
     resp
 }
 
@@ -160,6 +176,8 @@ pub async fn handle<B>(
 struct Ask<'a> {
     head: bool,
     query: Query,
+    /// A signed play token (`?tkn=` or the `tkn` cookie).
+    token: Option<String>,
     headers: &'a http::HeaderMap,
     shared: &'a Shared,
     state: &'a Arc<HttpState>,
@@ -172,9 +190,17 @@ async fn route<B>(
     state: &Arc<HttpState>,
     peer: SocketAddr,
 ) -> Response<Body> {
+    let token = crate::serve::access::token_in_query(req.uri().query()).or_else(|| {
+        req.headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(crate::serve::access::token_in_cookie)
+    });
     let ask = Ask {
         head: req.method() == Method::HEAD,
         query: Query::parse(req.uri().query()),
+        token,
         headers: req.headers(),
         shared,
         state,
@@ -190,7 +216,11 @@ async fn route<B>(
     // `/hls/STREAM/...`, `/cmaf/STREAM/...`: segmented outputs.
     if let Some((prefix, rest)) = seg.split_once('/') {
         if let Some(packaging) = segmented::packaging_for(prefix) {
-            return segmented::handle(
+            let name = percent_decode(rest.split('/').next().unwrap_or(""), false);
+            if let Err(e) = shared.hub.check_play(&name, ask.token.as_deref()) {
+                return hub_error(&e);
+            }
+            let resp = segmented::handle(
                 req.method(),
                 req.headers(),
                 req.uri().query(),
@@ -200,6 +230,7 @@ async fn route<B>(
                 rest,
             )
             .await;
+            return carry_token(resp, shared, &name, ask.token.as_deref()).await;
         }
     }
     // MistServer's `$` in a URL pattern never holds a `/`: a stream URL is one segment.
@@ -419,7 +450,68 @@ pub fn live_spec(spec: &'static FormatSpec) -> Option<&'static FormatSpec> {
         .find(|f| f.mime == spec.mime && f.muxer.is_some() && f.mux_caps.live)
 }
 
+/// For a stream with a play secret, played with a valid token: playlists get the token on
+/// every URI they list, and every answer sets the `tkn` cookie (players that keep cookies
+/// carry it to segments whatever the manifest's form).
+async fn carry_token(
+    resp: Response<Body>,
+    shared: &Shared,
+    name: &str,
+    token: Option<&str>,
+) -> Response<Body> {
+    let Some(token) = token else { return resp };
+    let signed = crate::serve::names::StreamName::parse(name)
+        .is_some_and(|n| shared.hub.play_secret(&n).is_some());
+    if !signed || !resp.status().is_success() {
+        return resp;
+    }
+    // Tokens are `DIGITS-HEX`, safe in a header and in a URI as they are.
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let playlist = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("mpegurl"));
+    let body = if playlist {
+        match body.collect().await {
+            Ok(c) => {
+                let text = String::from_utf8_lossy(&c.to_bytes()).into_owned();
+                let signed = crate::serve::access::sign_playlist(&text, token);
+                parts
+                    .headers
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(signed.len()));
+                // One viewer's playlist: no shared cache may keep it.
+                parts.headers.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-cache"),
+                );
+                parts.headers.remove(header::ETAG);
+                full(Bytes::from(signed))
+            }
+            Err(e) => return status(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+        }
+    } else {
+        body
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Lax",
+        crate::serve::access::TOKEN_PARAM
+    )) {
+        parts.headers.insert(header::SET_COOKIE, v);
+    }
+    Response::from_parts(parts, body)
+}
+
 async fn progressive(ask: &Ask<'_>, name: &str, spec: &'static FormatSpec) -> Response<Body> {
+    if let Err(e) = ask.shared.hub.check_play(name, ask.token.as_deref()) {
+        return hub_error(&e);
+    }
     let protocol = protocol_name(spec);
     let client = Client {
         peer: ask.peer,

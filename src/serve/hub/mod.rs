@@ -32,6 +32,9 @@ pub use viewer::{ViewOptions, Viewer, ViewerEvent};
 
 use stats::lock;
 
+/// Stream starts queued for slow subscribers before they must catch up by listing.
+const STARTED_QUEUE: usize = 256;
+
 /// Who is connecting, for statistics and access rules.
 #[derive(Clone, Copy, Debug)]
 pub struct Client {
@@ -106,6 +109,8 @@ pub struct Hub {
     /// Clients and counters.
     pub stats: Arc<Stats>,
     started: Instant,
+    /// Names of live streams as they start (automatic pushes follow it).
+    went_live: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Hub {
@@ -118,7 +123,20 @@ impl Hub {
             epochs: Notify::new(),
             stats: Arc::new(Stats::default()),
             started: Instant::now(),
+            went_live: tokio::sync::broadcast::channel(STARTED_QUEUE).0,
         })
+    }
+
+    /// News of live streams starting (a new buffer for a name, not a publisher coming back
+    /// within the grace period): each message is a stream name.
+    pub fn subscribe_started(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.went_live.subscribe()
+    }
+
+    /// Tells subscribers that live stream `name` started (inputs that make live streams
+    /// call it once per new buffer).
+    pub fn announce_started(&self, name: &str) {
+        let _ = self.went_live.send(name.to_string());
     }
 
     /// When the hub started.
@@ -196,6 +214,13 @@ impl Hub {
                         client.peer.ip()
                     )));
                 }
+                if let Some(pw) = self.publish_password(&name) {
+                    if keyed.is_none() && !passwords.iter().any(|c| *c == pw) {
+                        return Err(HubError::Refused(format!(
+                            "publishing to '{name}' needs its password"
+                        )));
+                    }
+                }
                 settings
             }
             Resolved::File(_) => {
@@ -242,18 +267,24 @@ impl Hub {
         settings: LiveSettings,
         client: Client,
     ) -> Publisher {
-        let stream = {
+        // The session begins under the table's lock: `tick` (which takes it too) must never
+        // see a new stream before its publisher has it, or a zero grace period ends it.
+        let (stream, new, epoch) = {
             let mut live = lock(&self.live);
-            match live.get(name.as_str()) {
-                Some(s) if s.state() != State::Ended => s.clone(),
+            let (s, new) = match live.get(name.as_str()) {
+                Some(s) if s.state() != State::Ended => (s.clone(), false),
                 _ => {
                     let s = Arc::new(LiveStream::new(name.as_str(), settings));
                     live.insert(name.to_string(), s.clone());
-                    s
+                    (s, true)
                 }
-            }
+            };
+            let epoch = s.begin_epoch();
+            (s, new, epoch)
         };
-        let epoch = stream.begin_epoch();
+        if new {
+            self.announce_started(name.as_str());
+        }
         self.epochs.notify_waiters();
         let guard = self
             .stats
@@ -350,6 +381,52 @@ impl Hub {
             })
             .map(|(name, _)| name.clone())
             .collect()
+    }
+
+    /// The play secret of stream `name`: its own `play_secret` (a wildcard stream's base's),
+    /// else the server's.
+    pub fn play_secret(&self, name: &StreamName) -> Option<String> {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        config
+            .streams
+            .get(name.as_str())
+            .or_else(|| {
+                name.wildcard()
+                    .and_then(|_| config.streams.get(name.base()))
+            })
+            .and_then(|s| s.play_secret.clone())
+            .or_else(|| config.play_secret.clone())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The publish password of stream `name` (its own, or its base's for wildcards).
+    fn publish_password(&self, name: &StreamName) -> Option<String> {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        config
+            .streams
+            .get(name.as_str())
+            .or_else(|| {
+                name.wildcard()
+                    .and_then(|_| config.streams.get(name.base()))
+            })
+            .and_then(|s| s.publish_password.clone())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Whether `raw` may be played with `token` (a signed play token, when the stream has a
+    /// play secret; see [`crate::serve::access`]).
+    pub fn check_play(&self, raw: &str, token: Option<&str>) -> Result<(), HubError> {
+        let name = StreamName::parse(raw).ok_or_else(|| HubError::BadName(printable(raw)))?;
+        let Some(secret) = self.play_secret(&name) else {
+            return Ok(());
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        crate::serve::access::verify(secret.as_bytes(), name.as_str(), token, now).map_err(|e| {
+            tracing::info!(stream = %name, "play refused: {e}");
+            HubError::Refused(e.to_string())
+        })
     }
 
     /// What `raw` names right now: a live stream (live or waiting for its publisher) or a

@@ -312,7 +312,26 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 .reject_publish(req.id, "this connection already publishes or plays");
             return;
         }
-        let passwords = req.password_candidates();
+        // The application name, the stream key part, and a `?password=` (or `pass`, `pw`)
+        // on the publish name or the application.
+        let mut passwords: Vec<String> = req
+            .password_candidates()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for q in [
+            req.name.params.as_deref(),
+            req.app.split_once('?').map(|x| x.1),
+        ] {
+            for pair in q.unwrap_or("").split('&') {
+                if let Some((k, v)) = pair.split_once('=') {
+                    if matches!(k, "password" | "pass" | "pw") {
+                        passwords.push(super::name::url_decode(v));
+                    }
+                }
+            }
+        }
+        let passwords: Vec<&str> = passwords.iter().map(String::as_str).collect();
         match self
             .shared
             .hub
@@ -347,6 +366,14 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             lead_ms: VOD_LEAD_MS,
         };
         let hub = &self.shared.hub;
+        // A signed play token rides on the play name (`STREAM?tkn=...`) or the application.
+        let token = crate::serve::access::token_in_query(req.name.params.as_deref())
+            .or_else(|| crate::serve::access::token_in_query(req.app.split_once('?').map(|x| x.1)));
+        if let Err(e) = hub.check_play(&req.name.rewritten, token.as_deref()) {
+            tracing::info!(peer = %self.peer, name = %req.name.raw, "rtmp play refused: {e}");
+            self.session.reject_play(req.id, false, &e.to_string());
+            return;
+        }
         let mut found = hub.view(&req.name.rewritten, self.client(), opts);
         if matches!(found, Err(HubError::NotFound(_))) && !req.name.rewritten.contains('.') {
             // A bare name is an FLV file, as Flash Media Server has it; FFmpeg also strips
