@@ -6,8 +6,9 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 use bytes::{Bytes, BytesMut};
 
-/// How much one read asks the OS for.
-const READ_CHUNK: usize = 1 << 20;
+/// How much one read asks the OS for (256 KiB stays in cache between the kernel's copy and
+/// the parser's; 1 MiB was no faster and cost peak RSS).
+const READ_CHUNK: usize = 256 << 10;
 /// The buffer grows by at most this much per read, so a corrupt length field asking for
 /// hundreds of megabytes costs nothing until the bytes really arrive.
 const MAX_GROWTH: usize = 16 << 20;

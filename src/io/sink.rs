@@ -39,8 +39,10 @@ impl ByteSink for VecSink {
 }
 
 /// How many bytes [`FileSink`] gathers before it writes: big writes keep system calls few;
-/// bigger buys nothing.
-const FILE_SINK_BUFFER: usize = 1 << 20;
+/// bigger buys nothing (1 MiB buffers measured no faster and 2-4 MB larger in peak RSS, and
+/// plain read+write of a file in 1 MiB blocks took twice the CPU of 256 KiB blocks here: the
+/// buffer no longer stays in the CPU's cache).
+const FILE_SINK_BUFFER: usize = 256 << 10;
 
 /// Payloads at least this big are not copied into the buffer: the sink keeps the shared
 /// [`Bytes`] and hands it to the kernel in a vectored write with its neighbours.

@@ -23,7 +23,8 @@ mod slice;
 mod sps;
 
 pub use annexb::{
-    annexb_to_length_prefixed, length_prefixed_to_annexb, AnnexBNal, AnnexBNals, LengthPrefixedNals,
+    annexb_to_length_prefixed, find_start_code, length_prefixed_to_annexb, AnnexBNal, AnnexBNals,
+    LengthPrefixedNals,
 };
 pub use avcc::{AvcConfig, AvcConfigExt};
 pub use nal::{add_emulation_prevention, remove_emulation_prevention, NalHeader, NalType};

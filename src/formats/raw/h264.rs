@@ -264,19 +264,7 @@ impl AuSplitter {
 
     /// Finds the next start code at or after `from`; the index of its `00 00 01`.
     fn find_start_code(&self, from: usize) -> Option<usize> {
-        let d = &self.buf[..];
-        let mut i = from;
-        while i + 2 < d.len() {
-            let c = d[i + 2];
-            if c > 1 {
-                i += 3;
-            } else if c == 1 && d[i] == 0 && d[i + 1] == 0 {
-                return Some(i);
-            } else {
-                i += 1;
-            }
-        }
-        None
+        crate::codec::h264::find_start_code(&self.buf, from)
     }
 
     /// The next complete NAL unit, if the buffer holds one.

@@ -27,7 +27,7 @@ use super::FORMAT;
 /// How far `open` reads to find the PMT and every stream's codec configuration.
 pub const PROBE_LIMIT: u64 = 16 << 20;
 /// Bytes handed to the reader at a time.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 256 << 10;
 
 /// Demuxer choices.
 #[derive(Clone, Copy, Debug, Default)]

@@ -432,18 +432,7 @@ fn split_adts_blocks(frame: &Bytes) -> Option<Vec<(Bytes, u32)>> {
 
 /// Offset just past the next `00 00 01` at or after `from`, if any.
 fn next_start(b: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while i + 3 <= b.len() {
-        let c = b[i + 2];
-        if c > 1 {
-            i += 3;
-        } else if c == 1 && b[i + 1] == 0 && b[i] == 0 {
-            return Some(i + 3);
-        } else {
-            i += 1;
-        }
-    }
-    None
+    crate::codec::h264::find_start_code(b, from).map(|i| i + 3)
 }
 
 /// Where the NAL units of an Annex B buffer lie (start codes and trailing zero bytes

@@ -251,6 +251,8 @@ impl Assembler {
             let len = usize::from(u16::from_be_bytes([self.buf[4], self.buf[5]]));
             if len != 0 {
                 self.expected = Some(6 + len);
+                // One allocation of the declared size, not a doubling from 184 bytes.
+                self.buf.reserve((6 + len).saturating_sub(self.buf.len()));
             }
         }
         if let Some(n) = self.expected {
