@@ -130,7 +130,15 @@ impl Muxer {
         }
         .write(&mut w);
         w.begin(b"moov");
-        let next = self.ids.iter().copied().max().unwrap_or(0) + 1;
+        // A track numbered 0xFFFFFFFF leaves next_track_ID at all ones, which 14496-12 allows
+        // ("search for an unused identifier").
+        let next = self
+            .ids
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
         Mvhd::new(MOVIE_TIMESCALE, 0, next).write(&mut w);
         for (i, t) in self.tracks.iter().enumerate() {
             let video = t.kind == TrackKind::Video;

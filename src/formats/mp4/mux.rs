@@ -628,7 +628,9 @@ fn moov(
         .map(|p| movie_duration(p, &movie))
         .max()
         .unwrap_or(0);
-    let next = ids.iter().copied().max().unwrap_or(0) + 1;
+    // A track numbered 0xFFFFFFFF leaves next_track_ID at all ones, which 14496-12 allows
+    // ("search for an unused identifier").
+    let next = ids.iter().copied().max().unwrap_or(0).saturating_add(1);
     Mvhd::new(movie.timescale, dur, next).write(&mut w);
     for (ti, (t, p)) in tracks.iter().zip(plans).enumerate() {
         let mine: Vec<&Chunk> = chunks.iter().filter(|c| c.track == ti).collect();
