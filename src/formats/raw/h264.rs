@@ -381,7 +381,8 @@ impl AuSplitter {
                     && sh.frame_num != prev
                     && sh.frame_num != (prev + 1) % max
                 {
-                    let lost = (sh.frame_num + max - prev - 1) % max;
+                    // `prev` may come from an SPS with a longer frame_num: taken modulo this one's.
+                    let lost = (sh.frame_num % max + max - prev % max - 1) % max;
                     self.findings.push(Finding::error(
                         au.offset,
                         format!(
