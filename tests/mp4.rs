@@ -94,6 +94,30 @@ fn packet_listings_equal_ffprobe_show_packets() {
 }
 
 #[test]
+fn edit_end_keeps_trailing_b_frames_when_every_sample_is_sync() {
+    // Without `stss` every sample is a keyframe. The first one in decode order that reaches
+    // the edit's end is then a P-frame with B-frames after it that are shown before it; as in
+    // FFmpeg's mov_fix_index the cut waits for the next keyframe. Oracle: ffprobe lists the
+    // patched file with the same dts, pts and sizes as the sidecar of the untouched one (checked
+    // by hand: `ffprobe -show_entries packet=dts,pts,size` gives identical output for both).
+    let mut data = std::fs::read(fixture("bframes_editlist.mp4")).unwrap();
+    let at = data.windows(4).position(|w| w == b"stss").unwrap();
+    data[at..at + 4].copy_from_slice(b"free");
+    let dir = TestDir::new("mp4-no-stss");
+    let path = dir.join("no_stss.mp4");
+    std::fs::write(&path, &data).unwrap();
+    let strip = |l: Listing| -> Vec<Vec<(i64, i64, u64)>> {
+        l.into_iter()
+            .map(|t| t.into_iter().map(|(d, p, s, _)| (d, p, s)).collect())
+            .collect()
+    };
+    assert_eq!(
+        strip(mist_listing(&path)),
+        strip(ffprobe_listing("bframes_editlist.mp4"))
+    );
+}
+
+#[test]
 fn mp4_and_fmp4_outputs_keep_every_sample() {
     // Oracle: the source's ffprobe sidecar; mist's reading of its own output must equal it.
     let dir = TestDir::new("mp4-roundtrip");

@@ -15,15 +15,17 @@ pub struct Ticks(pub i64);
 
 impl Add<i64> for Ticks {
     type Output = Ticks;
+    /// Saturates: a hostile file's times may sit next to `i64::MAX`.
     fn add(self, rhs: i64) -> Ticks {
-        Ticks(self.0 + rhs)
+        Ticks(self.0.saturating_add(rhs))
     }
 }
 
 impl Sub for Ticks {
     type Output = i64;
+    /// Saturates, as `add` does.
     fn sub(self, rhs: Ticks) -> i64 {
-        self.0 - rhs.0
+        self.0.saturating_sub(rhs.0)
     }
 }
 

@@ -791,7 +791,8 @@ fn set_rate(track: &mut Track, w: &Walk) {
 /// leading empty edit (a delay) and one edit at rate 1 whose `media_time` shifts times back.
 /// Samples from the last keyframe at or before the edit start are kept (audio: from one second
 /// before, for decoder priming); samples past the edit end are dropped from the first keyframe
-/// (any audio sample) that reaches it. Fragment samples only shift.
+/// (any audio sample) that reaches it, or with B-frames from the second. Fragment samples only
+/// shift.
 pub(super) fn apply_edits(
     t: &Trak,
     movie_ts: u32,
@@ -862,6 +863,11 @@ pub(super) fn apply_edits(
             mts,
         );
         let limit = media_time.saturating_add(dur);
+        // With composition offsets, the first keyframe that reaches the end may be followed
+        // in decode order by B-frames shown before it: as FFmpeg does, the cut waits for the
+        // next keyframe that also reaches the end.
+        let reordered = kind != TrackKind::Audio && table.moov_samples().any(|s| s.cts != 0);
+        let mut waited = false;
         let mut it = table.moov_samples().skip(start as usize).peekable();
         let mut k = start;
         while let Some(s) = it.next() {
@@ -873,8 +879,12 @@ pub(super) fn apply_edits(
             };
             let pts = s.dts + i64::from(s.cts);
             if pts + d >= limit && (s.sync || kind == TrackKind::Audio) {
-                end = k + 1;
-                break;
+                if reordered && !waited {
+                    waited = true;
+                } else {
+                    end = k + 1;
+                    break;
+                }
             }
             k += 1;
         }
