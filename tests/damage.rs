@@ -422,3 +422,33 @@ fn dtsc() {
     check(&c, Damage::Cut(at_packet(&c.clean, 0.7, 30)));
     check(&c, Damage::Noise(at_packet(&c.clean, 0.5, 0), 300));
 }
+
+/// An ADTS frame of two raw data blocks that cannot be told apart would be written to ADTS
+/// as one block, 1024 samples short: time lost, so it is damage like any other. Oracle:
+/// fdk-aac's verdict file for the fixture, which rejects the frame at byte 1751 (the first
+/// frame whose raw data mist cannot walk).
+#[test]
+fn adts_frame_whose_blocks_cannot_be_separated_is_damage() {
+    let src = fixture("crc_lc_blocks_damaged.aac");
+    let verdicts = std::fs::read_to_string(fixture("crc_lc_blocks_damaged.aac.fdk.txt")).unwrap();
+    assert!(
+        verdicts.lines().any(|l| l == "4 1751 crc"),
+        "fdk rejects byte 1751"
+    );
+    let dir = TestDir::new("damage-adts-blocks");
+    let out = dir.join("out.aac");
+    let args = ["convert", src.to_str().unwrap(), out.to_str().unwrap()];
+    let strict = mist().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&strict.stderr);
+    assert_eq!(strict.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--salvage") && err.contains("at byte 1751"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written by the refused run");
+    let salvaged = mist().args(args).arg("--salvage").output().unwrap();
+    let err = String::from_utf8_lossy(&salvaged.stderr);
+    assert_eq!(salvaged.status.code(), Some(0), "{err}");
+    assert!(err.contains("damaged at byte 1751"), "{err}");
+    assert!(out.exists());
+}

@@ -128,12 +128,13 @@ impl Frame {
                     .collect(),
                 None,
             ),
-            // The frame is written whole, as it is (its payload is damaged where the
-            // container cannot tell; --validate's payload checks report it as an error):
-            // a warning, not a damaged region of the stream.
+            // The blocks cannot be told apart, so the payload is damaged. It is passed
+            // whole, which keeps the frame's time only in containers with timestamps: an
+            // ADTS writer heads it as one block, 1024 samples short. That loses time, so
+            // it is an error (refused by default, written with --salvage), not a warning.
             Err(e) => (
                 vec![packet(0, self.offset, self.payload())],
-                Some(Finding::warning(
+                Some(Finding::error(
                     self.offset,
                     format!(
                         "ADTS frame of {} raw data blocks passed as one packet: {e}",
