@@ -456,3 +456,80 @@ fn served_segments_answer_ranges_and_conditional_requests() {
     );
     assert!(serve.terminate(Duration::from_secs(10)).is_some());
 }
+
+#[test]
+fn damaged_files_are_packaged_from_what_salvage_reads_by_remux_and_serve_alike() {
+    // Oracle: `convert --salvage` of the same file, whose packets tests/damage.rs checks
+    // against the bytes the damage left untouched. The segments of `remux --salvage` hold
+    // the same packets, and `mist serve` answers the same bytes as that folder (a damaged
+    // file is packaged from a salvage pass instead of answering 500).
+    let dir = TestDir::new("hls-damaged");
+    let names = ["truncated.ts", "truncated.mp3"];
+    for name in names {
+        let src = fixture(name);
+        let out = dir.join(&format!("{name}.hls"));
+        let strict = exec(
+            mist()
+                .args(["remux", src.to_str().unwrap()])
+                .arg(&out)
+                .args(["--to", "hls"]),
+        );
+        let err = String::from_utf8_lossy(&strict.stderr);
+        assert_eq!(strict.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains("--salvage"), "{name}: {err}");
+        assert!(!out.exists(), "{name}: nothing written when refused");
+        let o = exec(
+            mist()
+                .args(["remux", src.to_str().unwrap()])
+                .arg(&out)
+                .args(["--to", "hls", "--salvage"]),
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{name}: {err}");
+        assert!(err.contains("salvaged"), "{name}: {err}");
+        // Every media segment, in playlist order, concatenated: a TS stream.
+        let mut joined = Vec::new();
+        for f in files_under(&out) {
+            if f.ends_with("index.m3u8") && f.contains('/') {
+                let text = std::fs::read_to_string(out.join(&f)).unwrap();
+                let Some(Playlist::Media(m)) = parse(&text).0 else {
+                    panic!("{f}")
+                };
+                let folder = out.join(f.rsplit_once('/').unwrap().0);
+                for s in &m.segments {
+                    joined.extend(std::fs::read(folder.join(&s.uri)).unwrap());
+                }
+            }
+        }
+        let seg = dir.join(&format!("{name}.segments.ts"));
+        std::fs::write(&seg, &joined).unwrap();
+        let whole = dir.join(&format!("{name}.salvaged.ts"));
+        mist_ok(&[
+            "convert",
+            "-q",
+            src.to_str().unwrap(),
+            whole.to_str().unwrap(),
+            "--salvage",
+        ]);
+        let count = |p: &Path| {
+            analyse_json(p, &["--detail", "1"])["packets"]
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        let want = count(&whole);
+        assert!(want > 0, "{name}");
+        assert_eq!(count(&seg), want, "{name}: packets of the segments");
+    }
+    let st = static_server(dir.path().to_path_buf());
+    let fixtures_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let serve = Serve::start(&[fixtures_dir.to_str().unwrap()]);
+    let http = serve.http.unwrap();
+    for name in names {
+        let a = crawl(st.addr, &format!("/{name}.hls"));
+        let b = crawl(http, &format!("/hls/{name}"));
+        assert!(!a.is_empty(), "{name}");
+        assert_eq!(a, b, "{name}: served as remux wrote it");
+    }
+    assert!(serve.terminate(Duration::from_secs(10)).is_some());
+}

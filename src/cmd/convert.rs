@@ -153,12 +153,6 @@ fn package_plan(a: ConvertArgs, packaging: Packaging) -> Result<(Work, bool), Us
             )));
         }
     }
-    if a.salvage {
-        return Err(UsageError(format!(
-            "--salvage is for convert to a file; {} packaging refuses damaged input",
-            packaging.name()
-        )));
-    }
     let tracks = selection(&a)?;
     let from = a.from.as_deref().and_then(formats::spec_by_name);
     let mut options = package::Options::default();
@@ -180,6 +174,7 @@ fn package_plan(a: ConvertArgs, packaging: Packaging) -> Result<(Work, bool), Us
                 fps: a.fps,
                 program: a.program,
             },
+            salvage: a.salvage,
         }),
         a.quiet,
     ))

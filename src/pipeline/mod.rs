@@ -939,6 +939,19 @@ impl Job {
         Ok(())
     }
 
+    /// Under `--salvage`, the closing line that counts what was kept and what was damaged.
+    fn salvage_summary(&self, packets: u64, progress: &dyn Progress) {
+        if self.damaged > 0 {
+            progress.warn(&format!(
+                "{}: salvaged {packets} packets from {} ({} damaged region{} skipped)",
+                self.out_name,
+                self.in_name,
+                self.damaged,
+                if self.damaged == 1 { "" } else { "s" }
+            ));
+        }
+    }
+
     /// Shows the warnings gathered so far.
     fn flush_warnings(&mut self, progress: &dyn Progress) {
         for w in self.warnings.drain(..) {
@@ -1077,16 +1090,7 @@ impl Job {
                 self.out_name
             ));
         }
-        if self.damaged > 0 {
-            progress.warn(&format!(
-                "{}: salvaged {} packets from {} ({} damaged region{} skipped)",
-                self.out_name,
-                outcome.packets,
-                self.in_name,
-                self.damaged,
-                if self.damaged == 1 { "" } else { "s" }
-            ));
-        }
+        self.salvage_summary(outcome.packets, progress);
         Ok((outcome, finish))
     }
 

@@ -35,6 +35,9 @@ pub struct PackagePlan {
     pub force: bool,
     /// Options for the demuxer.
     pub demux: DemuxOptions,
+    /// Package what is readable of a damaged input, with a warning per damaged region
+    /// (`--salvage`); otherwise damage refuses the input and nothing is written.
+    pub salvage: bool,
 }
 
 /// What the segment muxers of `packaging` need from the copy engine: their framing, the
@@ -96,7 +99,7 @@ pub fn package(plan: &PackagePlan, progress: &dyn Progress) -> Result<Outcome, P
         force: plan.force,
         mux: Default::default(),
         demux: plan.demux.clone(),
-        salvage: false,
+        salvage: plan.salvage,
     };
     let (mut demux, _, total, seekable) = super::open_both(&base, &base.mux, None)?;
     let dir = AtomicDir::create(&plan.output, plan.force).map_err(out_err)?;
@@ -165,6 +168,7 @@ pub fn package(plan: &PackagePlan, progress: &dyn Progress) -> Result<Outcome, P
             pkt.dts = pkt.dts + shift[slot];
             write(packager.push(pkt).map_err(pkg_err)?)?;
             packets += 1;
+            job.flush_warnings(progress);
             let pos = demux.position();
             if pos.saturating_sub(last_report) >= 1 << 20 {
                 progress.advance(pos);
@@ -173,6 +177,9 @@ pub fn package(plan: &PackagePlan, progress: &dyn Progress) -> Result<Outcome, P
         }
         write(packager.finish().map_err(pkg_err)?)?;
         outcome.packets = packets;
+        outcome.damaged = job.damaged;
+        job.flush_warnings(progress);
+        job.salvage_summary(packets, progress);
         Ok(outcome)
     })();
     progress.end();

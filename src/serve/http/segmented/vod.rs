@@ -236,6 +236,7 @@ impl VodCache {
             end: None,
             force: true,
             demux: Default::default(),
+            salvage: false,
         };
         let mut h = DefaultHasher::new();
         (
@@ -247,13 +248,30 @@ impl VodCache {
         )
             .hash(&mut h);
         let etag_hash = h.finish();
-        let outcome = tokio::task::spawn_blocking(move || package(&plan, &Silent))
-            .await
-            .map_err(|e| VodError::from(format!("packaging stopped: {e}")))?
-            .map_err(|e| VodError {
-                unsupported: matches!(e, crate::pipeline::PipelineError::CannotCarry { .. }),
-                message: e.to_string(),
-            })?;
+        // As the progressive outputs do: a file found damaged (an interrupted recording) is
+        // packaged from what a salvage pass reads of it, and the damage is logged once.
+        let outcome = tokio::task::spawn_blocking(move || match package(&plan, &Silent) {
+            Err(crate::pipeline::PipelineError::Damaged {
+                path,
+                offset,
+                message,
+            }) => {
+                tracing::warn!(
+                    "{path}: damaged at byte {}: {message}; packaging what is readable",
+                    offset.map_or_else(|| "?".to_string(), |o| o.to_string())
+                );
+                let mut plan = plan;
+                plan.salvage = true;
+                package(&plan, &Silent)
+            }
+            r => r,
+        })
+        .await
+        .map_err(|e| VodError::from(format!("packaging stopped: {e}")))?
+        .map_err(|e| VodError {
+            unsupported: matches!(e, crate::pipeline::PipelineError::CannotCarry { .. }),
+            message: e.to_string(),
+        })?;
         Ok(Arc::new(Ready {
             dir,
             bytes: outcome.bytes,
