@@ -464,7 +464,7 @@ fn damaged_files_are_packaged_from_what_salvage_reads_by_remux_and_serve_alike()
     // the same packets, and `mist serve` answers the same bytes as that folder (a damaged
     // file is packaged from a salvage pass instead of answering 500).
     let dir = TestDir::new("hls-damaged");
-    let names = ["truncated.ts", "truncated.mp3"];
+    let names = ["truncated.ts", "truncated.mp3", "crc_lc_blocks_damaged.aac"];
     for name in names {
         let src = fixture(name);
         let out = dir.join(&format!("{name}.hls"));

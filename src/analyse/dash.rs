@@ -7,7 +7,8 @@
 //! - the first video frame of every segment a keyframe (`startWithSAP`);
 //! - the `codecs` declared against the codec found in the init segment.
 //!
-//! Only files are read: URLs with a scheme are reported and left unchecked.
+//! A folder's MPD takes relative URLs only (one with a scheme is reported and left
+//! unchecked); an MPD named by URL is fetched with its segments, through [`Loc`].
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -18,7 +19,8 @@ use crate::package::dash::parse::{parse, Representation};
 use crate::package::dash::MPD;
 use crate::package::variant::codec_string;
 
-use super::hls::{count, demux, read_text, resolve, same_codec, Ctx};
+use super::hls::{count, demux, read_text, same_codec, Ctx, MAX_SEGMENT_BYTES};
+use super::loc::Loc;
 use super::{AnalyseError, Options, Report, Stats};
 
 /// True when `path` is an MPD or a folder holding `index.mpd` (and no HLS playlist, which
@@ -33,17 +35,17 @@ pub fn is_mpd(path: &Path) -> bool {
 }
 
 /// Analyses the MPD or packaged folder at `path`.
-pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Report, AnalyseError> {
+pub fn analyse(path: &Loc, opts: &Options, _out: &mut dyn Write) -> Result<Report, AnalyseError> {
     let top = if path.is_dir() {
-        path.join(MPD)
+        path.child(MPD)
     } else {
-        path.to_path_buf()
+        path.clone()
     };
     let text = read_text(&top)?;
-    let file = top.file_name().map_or_else(
-        || top.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let file = match top.file_name() {
+        n if n.is_empty() => top.to_string(),
+        n => n,
+    };
     let mut ctx = Ctx {
         findings: Vec::new(),
         stats: None,
@@ -64,10 +66,7 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
         }
     }
     let Some(mpd) = mpd else {
-        return Err(AnalyseError::Input(format!(
-            "{}: not an MPD",
-            top.display()
-        )));
+        return Err(AnalyseError::Input(format!("{top}: not an MPD")));
     };
     for period in &mpd.periods {
         for set in &period.sets {
@@ -79,7 +78,7 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
     let findings = ctx.findings;
     let stats = ctx.stats.unwrap_or_else(|| Stats::new(&Meta::default()));
     Ok(stats.into_report(
-        path.display().to_string(),
+        path.to_string(),
         "dash",
         None,
         None,
@@ -97,17 +96,17 @@ struct Span {
 }
 
 /// Checks one representation's init segment and segments against the MPD.
-fn representation(ctx: &mut Ctx, top: &Path, r: &Representation) {
+fn representation(ctx: &mut Ctx, top: &Loc, r: &Representation) {
     let what = format!("representation {}", r.id);
     let Some(init_url) = &r.init else {
         ctx.warning(format!("{what}: no init segment; segments not checked"));
         return;
     };
-    let Some(init_path) = resolve(top, init_url) else {
+    let Some(init_path) = top.resolve(init_url) else {
         ctx.warning(format!("{what}: {init_url}: not a file; not checked"));
         return;
     };
-    let init = match std::fs::read(&init_path) {
+    let init = match init_path.read(MAX_SEGMENT_BYTES) {
         Ok(b) => b,
         Err(e) => {
             ctx.error(format!("{what}: init {init_url}: {e}"));
@@ -118,12 +117,12 @@ fn representation(ctx: &mut Ctx, top: &Path, r: &Representation) {
     let mut codec_checked = false;
     for seg in &r.segments {
         let seg_what = format!("{what}: {}", seg.url);
-        let Some(p) = resolve(top, &seg.url) else {
+        let Some(p) = top.resolve(&seg.url) else {
             ctx.warning(format!("{seg_what}: not a file; not checked"));
             continue;
         };
         let mut bytes = init.clone();
-        match std::fs::read(&p) {
+        match p.read(MAX_SEGMENT_BYTES) {
             Ok(b) => bytes.extend_from_slice(&b),
             Err(e) => {
                 ctx.error(format!("{seg_what}: {e}"));

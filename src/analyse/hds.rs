@@ -15,7 +15,7 @@
 //! Only local files are read: URLs with a scheme are reported and left unchecked.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 
@@ -30,6 +30,7 @@ use crate::package::hds::manifest::{parse, F4m, MediaInfo};
 use crate::package::hds::MANIFEST;
 use crate::package::variant::resolution;
 
+use super::loc::Loc;
 use super::{AnalyseError, Options, Report, Stats};
 
 /// Largest manifest or bootstrap read.
@@ -69,42 +70,24 @@ impl Ctx {
     }
 }
 
-fn read(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let md = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if md.len() > limit {
-        return Err(format!("{}: larger than {limit} bytes", path.display()));
-    }
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// `uri` relative to `dir`; `None` for URIs with a scheme or absolute paths.
-fn resolve(dir: &Path, uri: &str) -> Option<PathBuf> {
-    if uri.contains("://") || uri.starts_with('/') {
-        return None;
-    }
-    let uri = uri.split(['?', '#']).next().unwrap_or(uri);
-    Some(dir.join(uri))
-}
-
 /// Analyses the HDS presentation at `path`.
-pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Report, AnalyseError> {
+pub fn analyse(path: &Loc, opts: &Options, _out: &mut dyn Write) -> Result<Report, AnalyseError> {
     let top = if path.is_dir() {
-        path.join(MANIFEST)
+        path.child(MANIFEST)
     } else {
-        path.to_path_buf()
+        path.clone()
     };
-    let dir = top.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let bytes = read(&top, MAX_TEXT_BYTES).map_err(AnalyseError::Input)?;
+    let bytes = top.read(MAX_TEXT_BYTES).map_err(AnalyseError::Input)?;
     let (m, problems) = parse(&bytes);
     let mut ctx = Ctx {
         findings: Vec::new(),
         stats: None,
         meta: Meta::default(),
     };
-    let mname = top.file_name().map_or_else(
-        || MANIFEST.to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let mname = match top.file_name() {
+        n if n.is_empty() => MANIFEST.to_string(),
+        n => n,
+    };
     for p in problems {
         let at = if p.line > 0 {
             format!("{mname} line {}", p.line)
@@ -119,10 +102,7 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
         }
     }
     let Some(m) = m else {
-        return Err(AnalyseError::Input(format!(
-            "{}: not an F4M manifest",
-            top.display()
-        )));
+        return Err(AnalyseError::Input(format!("{top}: not an F4M manifest")));
     };
     if let Some(b) = &m.base_url {
         ctx.warning(format!(
@@ -130,21 +110,21 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
         ));
     }
     for (k, media) in m.media.iter().enumerate().take(MAX_MEDIA) {
-        check_media(&mut ctx, &m, media, k, &dir);
+        check_media(&mut ctx, &m, media, k, &top);
     }
     if m.media.len() > MAX_MEDIA {
         ctx.warning(format!(
             "more than {MAX_MEDIA} <media>; the rest not checked"
         ));
     }
-    let file = path.display().to_string();
+    let file = path.to_string();
     let findings = ctx.findings;
     let stats = ctx.stats.unwrap_or_else(|| Stats::new(&Meta::default()));
     Ok(stats.into_report(file, "hds", None, None, findings, opts.validate))
 }
 
 /// The bootstrap of `media`: parsed, from its URL file and/or inline.
-fn bootstrap_of(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, dir: &Path, what: &str) -> Option<Abst> {
+fn bootstrap_of(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, top: &Loc, what: &str) -> Option<Abst> {
     let Some(b) = m.bootstrap_of(media) else {
         ctx.error(format!("{what}: no bootstrap; fragments not checked"));
         return None;
@@ -160,11 +140,11 @@ fn bootstrap_of(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, dir: &Path, what: &st
     let url = b
         .url
         .clone()
-        .or_else(|| beside.filter(|n| dir.join(n).is_file()));
+        .or_else(|| beside.filter(|n| top.resolve(n).is_some_and(|l| l.is_file())));
     if let Some(url) = &url {
-        match resolve(dir, url) {
+        match top.resolve(url) {
             None => ctx.warning(format!("{what}: bootstrap {url}: not a file; not checked")),
-            Some(p) => match read(&p, MAX_TEXT_BYTES) {
+            Some(p) => match p.read(MAX_TEXT_BYTES) {
                 Ok(v) => from_url = Some(v),
                 Err(e) => ctx.error(format!("{what}: bootstrap {e}")),
             },
@@ -196,9 +176,9 @@ struct Seen {
     main: Option<u32>,
 }
 
-fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, dir: &Path) {
+fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, top: &Loc) {
     let what = format!("<media url={:?}>", media.url);
-    let Some(abst) = bootstrap_of(ctx, m, media, dir, &what) else {
+    let Some(abst) = bootstrap_of(ctx, m, media, top, &what) else {
         return;
     };
     if abst.live != m.live() {
@@ -290,11 +270,11 @@ fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, dir: &Path) 
     for l in frags.iter().take(MAX_FRAGMENTS) {
         let name = format!("{}Seg1-Frag{}", media.url, l.fragment);
         let what_f = format!("{what} {name}");
-        let Some(p) = resolve(dir, &name) else {
+        let Some(p) = top.resolve(&name) else {
             ctx.warning(format!("{what_f}: not a file; not checked"));
             continue;
         };
-        let data = match read(&p, MAX_FRAGMENT_BYTES) {
+        let data = match p.read(MAX_FRAGMENT_BYTES) {
             Ok(d) => Bytes::from(d),
             Err(e) => {
                 ctx.error(format!("{what}: fragment {e}"));

@@ -9,11 +9,14 @@
 //! - the first video frame of every segment a keyframe; TS segments opening with PAT/PMT;
 //! - the codecs the master declares (`CODECS`) against those found in the segments.
 //!
-//! Only files are read: a URI with a scheme (`http://…`) is reported and left unchecked.
+//! A folder's playlists take relative URIs only (one with a scheme is reported and left
+//! unchecked); a playlist named by URL (`http://HOST/hls/STREAM/index.m3u8`) is fetched with
+//! everything it names, through [`Loc`].
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::dtsc::{Meta, Packet, Time, TrackId, TrackKind};
 use crate::formats::{self, Finding, Severity};
@@ -22,10 +25,13 @@ use crate::package::hls::parse::{parse, Attributes, Media, MediaSegment, Playlis
 use crate::package::hls::PLAYLIST;
 use crate::package::variant::codec_string;
 
+use super::loc::Loc;
 use super::{AnalyseError, Options, Report, Stats};
 
 /// Largest playlist read.
 const MAX_PLAYLIST_BYTES: u64 = 16 << 20;
+/// Largest segment or init section read.
+pub(crate) const MAX_SEGMENT_BYTES: u64 = 256 << 20;
 /// Most media playlists followed from one master.
 const MAX_MEDIA_PLAYLISTS: usize = 64;
 /// Difference between a segment's `EXTINF` and its real duration tolerated without a
@@ -75,47 +81,21 @@ impl Ctx {
     }
 }
 
-pub(crate) fn read_text(path: &Path) -> Result<String, AnalyseError> {
-    let md = std::fs::metadata(path).map_err(|e| input(path, e))?;
-    if md.len() > MAX_PLAYLIST_BYTES {
-        return Err(AnalyseError::Input(format!(
-            "{}: playlist larger than {MAX_PLAYLIST_BYTES} bytes",
-            path.display()
-        )));
-    }
-    let b = std::fs::read(path).map_err(|e| input(path, e))?;
-    String::from_utf8(b)
-        .map_err(|_| AnalyseError::Input(format!("{}: not UTF-8 text", path.display())))
+/// A playlist or manifest as text (at most 16 MiB).
+pub(crate) fn read_text(loc: &Loc) -> Result<String, AnalyseError> {
+    let b = loc.read(MAX_PLAYLIST_BYTES).map_err(AnalyseError::Input)?;
+    String::from_utf8(b).map_err(|_| AnalyseError::Input(format!("{loc}: not UTF-8 text")))
 }
 
-fn input(path: &Path, e: std::io::Error) -> AnalyseError {
-    AnalyseError::Input(format!("{}: {e}", path.display()))
-}
-
-/// `uri` relative to the folder of `base`; `None` for URIs with a scheme or a query we cannot
-/// map to a file.
-pub(crate) fn resolve(base: &Path, uri: &str) -> Option<PathBuf> {
-    if uri.contains("://") || uri.starts_with('/') {
-        return None;
-    }
-    let uri = uri.split(['?', '#']).next().unwrap_or(uri);
-    Some(base.parent().unwrap_or(Path::new(".")).join(uri))
-}
-
-/// Analyses the packaged folder or playlist at `path`.
-pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Report, AnalyseError> {
+/// Analyses the packaged folder or playlist at `path` (a file, a folder or a URL).
+pub fn analyse(path: &Loc, opts: &Options, _out: &mut dyn Write) -> Result<Report, AnalyseError> {
     let top = if path.is_dir() {
-        path.join(PLAYLIST)
+        path.child(PLAYLIST)
     } else {
-        path.to_path_buf()
+        path.clone()
     };
     let text = read_text(&top)?;
-    let name = |p: &Path| {
-        p.strip_prefix(top.parent().unwrap_or(Path::new("")))
-            .unwrap_or(p)
-            .display()
-            .to_string()
-    };
+    let name = |p: &Loc| p.relative_to(&top);
     let mut ctx = Ctx {
         findings: Vec::new(),
         stats: None,
@@ -126,58 +106,78 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
     ctx.problems(&name(&top), problems);
     let Some(playlist) = playlist else {
         return Err(AnalyseError::Input(format!(
-            "{}: not an HLS playlist (no #EXTM3U)",
-            top.display()
+            "{top}: not an HLS playlist (no #EXTM3U)"
         )));
     };
+    let mut followers: Vec<Follower> = Vec::new();
+    let mut variants: Vec<(String, Attributes)> = Vec::new();
     match playlist {
         Playlist::Media(m) => {
-            media(&mut ctx, &top, &name(&top), &m, None);
+            let mut f = Follower::new(top.clone(), name(&top), None);
+            f.take(&mut ctx, m);
+            followers.push(f);
         }
         Playlist::Master(master) => {
-            // Codecs of each audio group, to add to the variants that use it.
-            let mut followed = 0;
-            let mut group_codecs: Vec<(String, Vec<String>)> = Vec::new();
             for r in &master.renditions {
                 let Some(uri) = r.get("URI") else { continue };
-                let Some(p) = resolve(&top, uri) else {
+                let Some(p) = top.resolve(uri) else {
                     ctx.warning(format!("{uri}: not a file; not checked"));
                     continue;
                 };
-                if followed >= MAX_MEDIA_PLAYLISTS {
+                if followers.len() >= MAX_MEDIA_PLAYLISTS {
                     break;
                 }
-                followed += 1;
-                let found = follow(&mut ctx, &p, &name(&p), None);
                 let group = r.get("GROUP-ID").unwrap_or("").to_string();
-                match group_codecs.iter_mut().find(|(g, _)| *g == group) {
-                    Some((_, c)) => c.extend(found),
-                    None => group_codecs.push((group, found)),
-                }
+                let mut f = Follower::new(p.clone(), name(&p), Some(group));
+                f.load(&mut ctx);
+                followers.push(f);
             }
             for v in &master.variants {
-                let Some(p) = resolve(&top, &v.uri) else {
+                let Some(p) = top.resolve(&v.uri) else {
                     ctx.warning(format!("{}: not a file; not checked", v.uri));
                     continue;
                 };
-                if followed >= MAX_MEDIA_PLAYLISTS {
+                if followers.len() >= MAX_MEDIA_PLAYLISTS {
                     ctx.warning(format!(
                         "more than {MAX_MEDIA_PLAYLISTS} media playlists; the rest not checked"
                     ));
                     break;
                 }
-                followed += 1;
-                let mut found = follow(&mut ctx, &p, &name(&p), Some(&v.attributes));
-                if let Some(g) = v.attributes.get("AUDIO") {
-                    if let Some((_, c)) = group_codecs.iter().find(|(x, _)| x == g) {
-                        found.extend(c.iter().cloned());
-                    }
-                }
-                check_codecs(&mut ctx, &v.uri, &v.attributes, &found);
+                let mut f = Follower::new(p.clone(), name(&p), None);
+                f.load(&mut ctx);
+                followers.push(f);
+                variants.push((v.uri.clone(), v.attributes.clone()));
             }
         }
     }
-    let file = path.display().to_string();
+    // A live playlist named by URL is followed: reloaded every half target duration until
+    // it ends, --duration passes or Ctrl-C.
+    if matches!(top, Loc::Url { .. }) {
+        follow_live(&mut ctx, &mut followers, opts);
+    }
+    // Codecs of each audio group, added to the variants that use it.
+    let mut group_codecs: Vec<(String, Vec<String>)> = Vec::new();
+    let mut variant_codecs: Vec<Vec<String>> = Vec::new();
+    for f in followers {
+        let group = f.group.clone();
+        let found = f.finish(&mut ctx);
+        match group {
+            Some(group) => match group_codecs.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, c)) => c.extend(found),
+                None => group_codecs.push((group, found)),
+            },
+            None => variant_codecs.push(found),
+        }
+    }
+    for ((uri, attrs), mut found) in variants.iter().zip(variant_codecs) {
+        if let Some(g) = attrs.get("AUDIO") {
+            if let Some((_, c)) = group_codecs.iter().find(|(x, _)| x == g) {
+                found.extend(c.iter().cloned());
+            }
+        }
+        check_codecs(&mut ctx, uri, attrs, &found);
+    }
+    let file = path.to_string();
     let findings = ctx.findings;
     let report = match ctx.stats {
         Some(s) => s.into_report(file, "hls", None, None, findings, opts.validate),
@@ -193,26 +193,163 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
     Ok(report)
 }
 
-/// Reads media playlist `p` and checks it; returns the codec strings found in its segments.
-fn follow(ctx: &mut Ctx, p: &Path, name: &str, _attrs: Option<&Attributes>) -> Vec<String> {
-    let text = match read_text(p) {
-        Ok(t) => t,
-        Err(e) => {
-            ctx.error(format!("{name}: {e}"));
-            return Vec::new();
+/// One media playlist being checked: its segments walked in order, and, live, each reload
+/// checked against the one before.
+struct Follower {
+    loc: Loc,
+    name: String,
+    /// The `GROUP-ID` of a rendition; `None` for a variant or a lone media playlist.
+    group: Option<String>,
+    /// The latest version read.
+    last: Option<Media>,
+    walk: Walk,
+    /// Sequence number of the newest segment walked.
+    newest: Option<u64>,
+    /// When a segment last appeared.
+    last_new: Instant,
+    /// Parse problems already reported (a reload repeats them).
+    reported: BTreeSet<String>,
+    stall_reported: bool,
+}
+
+impl Follower {
+    fn new(loc: Loc, name: String, group: Option<String>) -> Follower {
+        Follower {
+            loc,
+            name,
+            group,
+            last: None,
+            walk: Walk::default(),
+            newest: None,
+            last_new: Instant::now(),
+            reported: BTreeSet::new(),
+            stall_reported: false,
         }
-    };
-    let (pl, problems) = parse(&text);
-    ctx.problems(name, problems);
-    match pl {
-        Some(Playlist::Media(m)) => media(ctx, p, name, &m, None),
-        Some(Playlist::Master(_)) => {
+    }
+
+    /// Reads the playlist (again), checks it against the previous version and walks the
+    /// segments that are new.
+    fn load(&mut self, ctx: &mut Ctx) {
+        let name = self.name.clone();
+        let text = match read_text(&self.loc) {
+            Ok(t) => t,
+            Err(e) => {
+                ctx.error(format!("{name}: {e}"));
+                // Unreadable: not followed any further.
+                if let Some(m) = &mut self.last {
+                    m.endlist = true;
+                }
+                return;
+            }
+        };
+        let (pl, problems) = parse(&text);
+        let fresh: Vec<Problem> = problems
+            .into_iter()
+            .filter(|p| self.reported.insert(p.message.clone()))
+            .collect();
+        ctx.problems(&name, fresh);
+        match pl {
+            Some(Playlist::Media(m)) => {
+                if let Some(old) = &self.last {
+                    for (error, msg) in super::hls_reload::faults(old, &m) {
+                        let msg = format!("{name}: {msg}");
+                        if error {
+                            ctx.error(msg);
+                        } else {
+                            ctx.warning(msg);
+                        }
+                    }
+                }
+                self.take(ctx, m);
+            }
+            Some(Playlist::Master(_)) => {
+                ctx.error(format!(
+                    "{name}: a master playlist where a media playlist belongs"
+                ));
+            }
+            None => ctx.error(format!("{name}: not an HLS playlist (no #EXTM3U)")),
+        }
+    }
+
+    /// Walks the segments of `m` not walked yet, and keeps `m` as the latest version.
+    fn take(&mut self, ctx: &mut Ctx, m: Media) {
+        let loc = self.loc.clone();
+        for s in &m.segments {
+            if self.newest.is_some_and(|n| s.number <= n) {
+                continue;
+            }
+            self.walk
+                .segment(ctx, &loc, &self.name, s, m.target_duration);
+            self.newest = Some(s.number);
+            self.last_new = Instant::now();
+            self.stall_reported = false;
+        }
+        self.last = Some(m);
+    }
+
+    /// True while the playlist may still grow.
+    fn live(&self) -> bool {
+        self.last
+            .as_ref()
+            .is_some_and(|m| !m.endlist && m.playlist_type.as_deref() != Some("VOD"))
+    }
+
+    /// A live playlist that stopped growing for more than one and a half target durations:
+    /// its players run dry.
+    fn stall_check(&mut self, ctx: &mut Ctx) {
+        let Some(t) = self.last.as_ref().and_then(|m| m.target_duration) else {
+            return;
+        };
+        let waited = self.last_new.elapsed();
+        if !self.stall_reported && waited > Duration::from_millis(1500 * t.max(1)) {
+            self.stall_reported = true;
             ctx.error(format!(
-                "{name}: a master playlist where a media playlist belongs"
+                "{}: no new segment for {:.1} s, over 1.5 x EXT-X-TARGETDURATION ({t} s): the live playlist is not advancing",
+                self.name,
+                waited.as_secs_f64()
             ));
-            Vec::new()
         }
-        None => Vec::new(),
+    }
+
+    /// The last segment's checks; returns the codecs found.
+    fn finish(self, ctx: &mut Ctx) -> Vec<String> {
+        let target = self.last.as_ref().and_then(|m| m.target_duration);
+        self.walk.finish(ctx, &self.name, target)
+    }
+}
+
+/// Reloads the live playlists among `followers` until each has ended, `--duration` has
+/// passed or Ctrl-C (`opts.stop`) was pressed.
+fn follow_live(ctx: &mut Ctx, followers: &mut [Follower], opts: &Options) {
+    let deadline = opts.duration.map(|d| Instant::now() + d);
+    let stopped = || {
+        opts.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    loop {
+        let live: Vec<u64> = followers
+            .iter()
+            .filter(|f| f.live())
+            .map(|f| f.last.as_ref().and_then(|m| m.target_duration).unwrap_or(2))
+            .collect();
+        let Some(target) = live.iter().min() else {
+            return;
+        };
+        // Half the target duration between reloads (RFC 8216 §6.3.4), watched in short
+        // steps so Ctrl-C and the deadline end it at once.
+        let wait = Duration::from_millis((target * 500).clamp(200, 5000));
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            if stopped() || deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+        }
+        for f in followers.iter_mut().filter(|f| f.live()) {
+            f.load(ctx);
+            f.stall_check(ctx);
+        }
     }
 }
 
@@ -257,43 +394,50 @@ struct Seen {
     main: Option<TrackId>,
 }
 
-/// Checks a media playlist against its segments; returns the codecs found.
-fn media(
-    ctx: &mut Ctx,
-    path: &Path,
-    name: &str,
-    m: &Media,
-    _attrs: Option<&Attributes>,
-) -> Vec<String> {
-    let mut codecs: Vec<String> = Vec::new();
-    let mut prev: Option<(Seen, &MediaSegment)> = None;
-    let mut init_cache: Option<(String, Vec<u8>)> = None;
-    for s in &m.segments {
-        let Some(seg_path) = resolve(path, &s.uri) else {
+/// The state of checking one media playlist's segments in order, kept across reloads.
+#[derive(Default)]
+struct Walk {
+    codecs: Vec<String>,
+    prev: Option<(Seen, MediaSegment)>,
+    init_cache: Option<(String, Vec<u8>)>,
+}
+
+impl Walk {
+    /// Reads segment `s` of the playlist at `path` and checks it, and its boundary with the
+    /// segment before.
+    fn segment(
+        &mut self,
+        ctx: &mut Ctx,
+        path: &Loc,
+        name: &str,
+        s: &MediaSegment,
+        target: Option<u64>,
+    ) {
+        let Some(seg_path) = path.resolve(&s.uri) else {
             ctx.warning(format!("{name}: {}: not a file; not checked", s.uri));
-            continue;
+            return;
         };
         let what = format!("{name}: {}", s.uri);
         let mut bytes = Vec::new();
         if let Some(map) = &s.map {
-            if init_cache.as_ref().is_none_or(|(u, _)| u != map) {
-                let Some(ip) = resolve(path, map) else {
+            if self.init_cache.as_ref().is_none_or(|(u, _)| u != map) {
+                let Some(ip) = path.resolve(map) else {
                     ctx.warning(format!("{name}: init {map}: not a file; not checked"));
-                    continue;
+                    return;
                 };
-                match std::fs::read(&ip) {
-                    Ok(b) => init_cache = Some((map.clone(), b)),
+                match ip.read(MAX_SEGMENT_BYTES) {
+                    Ok(b) => self.init_cache = Some((map.clone(), b)),
                     Err(e) => {
                         ctx.error(format!("{name}: init {map}: {e}"));
-                        continue;
+                        return;
                     }
                 }
             }
-            if let Some((_, b)) = &init_cache {
+            if let Some((_, b)) = &self.init_cache {
                 bytes.extend_from_slice(b);
             }
         }
-        match std::fs::read(&seg_path) {
+        match seg_path.read(MAX_SEGMENT_BYTES) {
             Ok(b) => {
                 if s.map.is_none() && b.len() >= 376 {
                     let pid =
@@ -308,53 +452,44 @@ fn media(
             }
             Err(e) => {
                 ctx.error(format!("{what}: {e}"));
-                continue;
+                return;
             }
         }
         let Some((meta, packets)) = demux(ctx, &what, bytes) else {
-            continue;
+            return;
         };
         for t in &meta.tracks {
             if let Some(c) = codec_string(t) {
-                if !codecs.contains(&c) {
-                    codecs.push(c);
+                if !self.codecs.contains(&c) {
+                    self.codecs.push(c);
                 }
             }
         }
         count(ctx, &meta, &packets);
         let seen = check_segment(ctx, &what, &meta, &packets);
-        if let Some((p, ps)) = &prev {
+        if let Some((p, ps)) = &self.prev {
             let prev_what = format!("{name}: {}", ps.uri);
-            between(
-                ctx,
-                (&prev_what, &what),
-                (p, ps),
-                (&seen, s),
-                m.target_duration,
-            );
+            between(ctx, (&prev_what, &what), (p, ps), (&seen, s), target);
         }
-        prev = Some((seen, s));
+        self.prev = Some((seen, s.clone()));
     }
-    // The last segment: from its first main-track time to the end of whichever track ends
-    // last (nothing follows it).
-    if let Some((seen, s)) = prev {
-        if let Some(main) = seen.main {
-            let end = seen.spans.iter().map(|x| x.3).max();
-            if let (Some((_, first, _, _)), Some(end)) =
-                (seen.spans.iter().find(|x| x.0 == main), end)
-            {
-                let real = end.as_ms() - first.as_ms();
-                duration_check(
-                    ctx,
-                    &format!("{name}: {}", s.uri),
-                    s,
-                    real,
-                    m.target_duration,
-                );
+
+    /// The last segment: from its first main-track time to the end of whichever track ends
+    /// last (nothing follows it). Returns the codecs found.
+    fn finish(self, ctx: &mut Ctx, name: &str, target: Option<u64>) -> Vec<String> {
+        if let Some((seen, s)) = self.prev {
+            if let Some(main) = seen.main {
+                let end = seen.spans.iter().map(|x| x.3).max();
+                if let (Some((_, first, _, _)), Some(end)) =
+                    (seen.spans.iter().find(|x| x.0 == main), end)
+                {
+                    let real = end.as_ms() - first.as_ms();
+                    duration_check(ctx, &format!("{name}: {}", s.uri), &s, real, target);
+                }
             }
         }
+        self.codecs
     }
-    codecs
 }
 
 pub(crate) fn demux(ctx: &mut Ctx, what: &str, bytes: Vec<u8>) -> Option<(Meta, Vec<Packet>)> {
@@ -513,25 +648,5 @@ fn between(
                 "{what}: track {id} jumps {gap} ms after the previous segment without EXT-X-DISCONTINUITY"
             ));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uris_resolve_beside_their_playlist() {
-        let base = Path::new("/x/pkg/1_2/index.m3u8");
-        assert_eq!(
-            resolve(base, "0_2000.ts"),
-            Some(PathBuf::from("/x/pkg/1_2/0_2000.ts"))
-        );
-        assert_eq!(
-            resolve(base, "a.ts?x=1"),
-            Some(PathBuf::from("/x/pkg/1_2/a.ts"))
-        );
-        assert_eq!(resolve(base, "http://h/a.ts"), None);
-        assert_eq!(resolve(base, "/abs.ts"), None);
     }
 }

@@ -8,6 +8,8 @@ pub mod dtsc;
 pub mod flv;
 pub mod hds;
 pub mod hls;
+pub mod hls_reload;
+pub mod loc;
 pub mod mp3;
 pub mod mp4;
 pub mod payload;

@@ -11,7 +11,7 @@
 //!   4-byte length-prefixed NAL units and each fragment starts with an IDR picture.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 
@@ -24,6 +24,7 @@ use crate::package::smooth::manifest::{parse, QualityInfo, Ssm, StreamIndexInfo}
 use crate::package::smooth::MANIFEST;
 use crate::package::variant::resolution;
 
+use super::loc::Loc;
 use super::{AnalyseError, Options, Report, Stats};
 
 /// Largest manifest read.
@@ -61,23 +62,14 @@ impl Ctx {
     }
 }
 
-fn read(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let md = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if md.len() > limit {
-        return Err(format!("{}: larger than {limit} bytes", path.display()));
-    }
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// Analyses the Smooth Streaming presentation at `path`.
-pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Report, AnalyseError> {
+pub fn analyse(path: &Loc, opts: &Options, _out: &mut dyn Write) -> Result<Report, AnalyseError> {
     let top = if path.is_dir() {
-        path.join(MANIFEST)
+        path.child(MANIFEST)
     } else {
-        path.to_path_buf()
+        path.clone()
     };
-    let dir = top.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let bytes = read(&top, MAX_TEXT_BYTES).map_err(AnalyseError::Input)?;
+    let bytes = top.read(MAX_TEXT_BYTES).map_err(AnalyseError::Input)?;
     let (m, problems) = parse(&bytes);
     let mut ctx = Ctx {
         findings: Vec::new(),
@@ -98,8 +90,7 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
     }
     let Some(m) = m else {
         return Err(AnalyseError::Input(format!(
-            "{}: not a Smooth Streaming manifest",
-            top.display()
+            "{top}: not a Smooth Streaming manifest"
         )));
     };
     let mut checked = 0;
@@ -112,14 +103,14 @@ pub fn analyse(path: &Path, opts: &Options, _out: &mut dyn Write) -> Result<Repo
                 break;
             }
             checked += 1;
-            check_quality(&mut ctx, &m, s, q, k, &dir);
+            check_quality(&mut ctx, &m, s, q, k, &top);
         }
     }
     let mut stats = Stats::new(&ctx.meta);
     for p in &ctx.packets {
         stats.add(p);
     }
-    let file = path.display().to_string();
+    let file = path.to_string();
     let findings = ctx.findings;
     Ok(stats.into_report(file, "smooth", None, None, findings, opts.validate))
 }
@@ -209,7 +200,7 @@ fn check_quality(
     s: &StreamIndexInfo,
     q: &QualityInfo,
     k: usize,
-    dir: &Path,
+    top: &Loc,
 ) {
     let name = s.name.clone().unwrap_or_else(|| s.kind.clone());
     let what = format!("StreamIndex {name} QualityLevel {}", q.bitrate.unwrap_or(0));
@@ -229,12 +220,11 @@ fn check_quality(
     for (i, c) in s.chunks.iter().enumerate().take(MAX_FRAGMENTS) {
         let rel = url_of(url, bitrate, c.time);
         let what_f = format!("{what} {rel}");
-        if rel.contains("://") || rel.starts_with('/') {
+        let Some(p) = top.resolve(&rel) else {
             ctx.warning(format!("{what_f}: not a file; not checked"));
             continue;
-        }
-        let p: PathBuf = dir.join(rel.split(['?', '#']).next().unwrap_or(&rel));
-        let data = match read(&p, MAX_FRAGMENT_BYTES) {
+        };
+        let data = match p.read(MAX_FRAGMENT_BYTES) {
             Ok(d) => Bytes::from(d),
             Err(e) => {
                 ctx.error(format!("{what}: {e}"));

@@ -5,6 +5,7 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use mist::analyse::loc::Loc;
 use mist::analyse::{self, render, Options, Report};
 use mist::formats::{self, Format, FormatSpec};
 use mist::io::Source;
@@ -126,19 +127,27 @@ fn analyse_one(
     if forced.is_none() && analyse::rtmp::is_url(&name) {
         return analyse::rtmp::analyse(&name, opts, out).with_context(|| name.clone());
     }
-    // A packaged folder or its playlist or manifest: the playlists and their segments.
-    // An MPD or a packaged DASH folder: the MPD and its segments.
-    if forced.is_none() && analyse::dash::is_mpd(input) {
-        return Ok(analyse::dash::analyse(input, opts, out)?);
-    }
-    if forced.is_none() && analyse::hls::is_packaged(input) {
-        return Ok(analyse::hls::analyse(input, opts, out)?);
-    }
-    if forced.is_none() && analyse::hds::is_packaged(input) {
-        return Ok(analyse::hds::analyse(input, opts, out)?);
-    }
-    if forced.is_none() && analyse::smooth::is_packaged(input) {
-        return Ok(analyse::smooth::analyse(input, opts, out)?);
+    // A packaged folder or its playlist or manifest, as files or URLs: the playlists and
+    // their segments. A URL is told by its last path segment, as players tell it.
+    let loc = Loc::of(input, a.timeout);
+    let url_named = |f: &dyn Fn(&str) -> bool| {
+        matches!(loc, Loc::Url { .. }) && f(&loc.file_name().to_ascii_lowercase())
+    };
+    if forced.is_none() {
+        if url_named(&|n| n.ends_with(".mpd")) || analyse::dash::is_mpd(input) {
+            return Ok(analyse::dash::analyse(&loc, opts, out)?);
+        }
+        if url_named(&|n| n.ends_with(".m3u8")) || analyse::hls::is_packaged(input) {
+            return Ok(analyse::hls::analyse(&loc, opts, out)?);
+        }
+        if url_named(&|n| n.ends_with(".f4m")) || analyse::hds::is_packaged(input) {
+            return Ok(analyse::hds::analyse(&loc, opts, out)?);
+        }
+        if url_named(&|n| n == "manifest" || n.ends_with(".ismc"))
+            || analyse::smooth::is_packaged(input)
+        {
+            return Ok(analyse::smooth::analyse(&loc, opts, out)?);
+        }
     }
     let mut cut = None;
     let src = if mist::io::http::is_url(&name) {

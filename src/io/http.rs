@@ -313,6 +313,42 @@ impl Read for HttpBody {
     }
 }
 
+/// The whole body of `url`, at most `limit` bytes (more is an error, so a hostile server
+/// cannot make it grow without bound): playlists, manifests and segments.
+pub fn fetch(url: &str, timeout: Duration, limit: u64) -> io::Result<Vec<u8>> {
+    let body = HttpBody::get(url, timeout, None)?;
+    let mut out = Vec::new();
+    body.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("more than {limit} bytes"),
+        ));
+    }
+    Ok(out)
+}
+
+/// `reference` resolved against `base` (absolute URLs, absolute paths, relative paths).
+pub fn join_url(base: &str, reference: &str) -> String {
+    if reference.contains("://") {
+        return reference.to_string();
+    }
+    let Some((scheme, rest)) = base.split_once("://") else {
+        return reference.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let origin = format!("{scheme}://{}", &rest[..authority_end]);
+    if reference.starts_with('/') {
+        return format!("{origin}{reference}");
+    }
+    let path = rest[authority_end..].split(['?', '#']).next().unwrap_or("");
+    let dir = match path.rfind('/') {
+        Some(i) => &path[..=i],
+        None => "/",
+    };
+    format!("{origin}{dir}{reference}")
+}
+
 enum Answer {
     Body(HttpBody),
     Redirect(String),
@@ -454,6 +490,16 @@ fn request(u: &Url, timeout: Duration, deadline: Option<Instant>) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_urls_resolve_against_the_playlist() {
+        let base = "http://h:8080/live/s/index.m3u8?token=1";
+        assert_eq!(join_url(base, "seg1.ts"), "http://h:8080/live/s/seg1.ts");
+        assert_eq!(join_url(base, "/other/a.ts"), "http://h:8080/other/a.ts");
+        assert_eq!(join_url(base, "https://c/x.ts"), "https://c/x.ts");
+        assert_eq!(join_url("http://h", "a.ts"), "http://h/a.ts");
+        assert_eq!(join_url("http://h?x=1", "a.ts"), "http://h/a.ts");
+    }
 
     #[test]
     fn urls() {

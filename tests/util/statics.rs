@@ -1,7 +1,10 @@
 //! A static file server for tests: GET of a file under its root answers the file's bytes as
 //! they are on disk, anything else 404; a few lines over `std::net` in a test thread, as a
-//! stand-in for nginx or `python3 -m http.server` serving a packaged folder.
+//! stand-in for nginx or `python3 -m http.server` serving a packaged folder. A scripted
+//! server also answers some paths with a list of versions, one more at each request (the
+//! last one from then on): a live playlist as a server rewrites it, fault by fault.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -24,6 +27,14 @@ impl Drop for Static {
 
 /// Serves `root` on 127.0.0.1 (a port chosen by the system) for at most ten minutes.
 pub fn static_server(root: PathBuf) -> Static {
+    scripted_server(root, Vec::new())
+}
+
+/// [`static_server`], where each `(path, versions)` of `scripts` answers its versions in turn.
+#[allow(dead_code)]
+pub fn scripted_server(root: PathBuf, scripts: Vec<(String, Vec<String>)>) -> Static {
+    let mut scripts: HashMap<String, (usize, Vec<String>)> =
+        scripts.into_iter().map(|(p, v)| (p, (0, v))).collect();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.set_nonblocking(true).unwrap();
     let addr = l.local_addr().unwrap();
@@ -50,7 +61,15 @@ pub fn static_server(root: PathBuf) -> Static {
             let path = text.split(' ').nth(1).unwrap_or("/").to_string();
             let file = root.join(path.trim_start_matches('/'));
             let ok = !path.contains("..");
-            let resp = match std::fs::read(&file) {
+            let scripted = scripts.get_mut(&path).and_then(|(k, v)| {
+                let body = v.get((*k).min(v.len().checked_sub(1)?))?.clone();
+                *k += 1;
+                Some(body.into_bytes())
+            });
+            let resp = match scripted
+                .ok_or(())
+                .or_else(|()| std::fs::read(&file).map_err(|_| ()))
+            {
                 Ok(body) if ok => {
                     let mut r = format!(
                         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt;
 
 use crate::formats::{Format, Reader};
+pub use crate::io::http::join_url;
 use crate::serve::net;
 
 use super::{split_url, Feed, CONNECT_TIMEOUT, STALL};
@@ -166,27 +167,6 @@ pub async fn get(url: &str) -> Result<(String, Response<Incoming>), String> {
     Err(format!("{url}: more than {MAX_REDIRECTS} redirects"))
 }
 
-/// `reference` resolved against `base` (absolute URLs, absolute paths, relative paths).
-pub fn join_url(base: &str, reference: &str) -> String {
-    if reference.contains("://") {
-        return reference.to_string();
-    }
-    let Some((scheme, rest)) = base.split_once("://") else {
-        return reference.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let origin = format!("{scheme}://{}", &rest[..authority_end]);
-    if reference.starts_with('/') {
-        return format!("{origin}{reference}");
-    }
-    let path = rest[authority_end..].split(['?', '#']).next().unwrap_or("");
-    let dir = match path.rfind('/') {
-        Some(i) => &path[..=i],
-        None => "/",
-    };
-    format!("{origin}{dir}{reference}")
-}
-
 /// The next body chunk, an error after [`STALL`] without one; `None` at the end.
 pub async fn next_chunk(body: &mut Incoming, url: &str) -> Result<Option<Bytes>, String> {
     loop {
@@ -315,15 +295,6 @@ pub async fn ts_udp(source: &str, feed: &mut Feed) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn relative_urls_resolve_against_the_playlist() {
-        let base = "http://h:8080/live/s/index.m3u8?token=1";
-        assert_eq!(join_url(base, "seg1.ts"), "http://h:8080/live/s/seg1.ts");
-        assert_eq!(join_url(base, "/other/a.ts"), "http://h:8080/other/a.ts");
-        assert_eq!(join_url(base, "https://c/x.ts"), "https://c/x.ts");
-        assert_eq!(join_url("http://h", "a.ts"), "http://h/a.ts");
-    }
 
     #[test]
     fn udp_sources_bind_or_join() {
