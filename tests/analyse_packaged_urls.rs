@@ -162,3 +162,178 @@ fn faults_are_named_over_http_as_on_disk() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+// ---- live HLS followed over reloads -----------------------------------------------------
+
+/// The three segments of `audio_only.ts` packaged as HLS with 0.25 s asked for (1400_2403.ts, 2403_3405.ts and
+/// 3405_3427.ts, about 1 s, 1 s and 22 ms of continuous audio) in `DIR/pkg/256/`.
+const SEGS: [(&str, f64); 3] = [
+    ("1400_2403.ts", 1.003),
+    ("2403_3405.ts", 1.002),
+    ("3405_3427.ts", 0.022),
+];
+
+/// A media playlist: `(segment index, discontinuity before it)` from [`SEGS`].
+fn version(seq: u64, disc_seq: u64, segs: &[(usize, bool)], end: bool) -> String {
+    let mut t = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:{seq}\n\
+         #EXT-X-DISCONTINUITY-SEQUENCE:{disc_seq}\n"
+    );
+    for (i, d) in segs {
+        if *d {
+            t.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        t.push_str(&format!("#EXTINF:{:.3},\n{}\n", SEGS[*i].1, SEGS[*i].0));
+    }
+    if end {
+        t.push_str("#EXT-X-ENDLIST\n");
+    }
+    t
+}
+
+/// `mist analyse --validate` of a live playlist whose server answers `versions` in turn
+/// (one more at each reload, the last from then on): exit code and report.
+fn follow(label: &str, versions: Vec<String>) -> (Option<i32>, String) {
+    let dir = TestDir::new(&format!("analyse-live-{label}"));
+    mist_ok(&[
+        "remux",
+        "-q",
+        fixture("audio_only.ts").to_str().unwrap(),
+        dir.join("pkg").to_str().unwrap(),
+        "--to",
+        "hls",
+        "--segment-duration",
+        "0.25",
+    ]);
+    for (s, _) in SEGS {
+        assert!(dir.join("pkg/256").join(s).is_file(), "{s}");
+    }
+    let st = util::statics::scripted_server(
+        dir.join("pkg"),
+        vec![("/256/live.m3u8".to_string(), versions)],
+    );
+    let url = format!("http://{}/256/live.m3u8", st.addr);
+    let o = analyse(&["--validate", "--duration", "4", &url]);
+    (
+        o.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn a_live_playlist_growing_by_the_rules_passes_and_every_segment_is_read() {
+    // Oracle: the packets of the three segments (95 AAC frames, ffprobe's count for the
+    // source in its sidecar), each read once however many reloads list it.
+    let (code, text) = follow(
+        "a_live_playlist_growing_by_the_rules_pas",
+        vec![
+            version(0, 0, &[(0, false)], false),
+            version(0, 0, &[(0, false), (1, false)], false),
+            version(0, 0, &[(0, false), (1, false), (2, false)], true),
+        ],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("0 errors"), "{text}");
+    let src = ffprobe::sidecar("audio_only.ts").packets.len();
+    assert!(
+        text.lines().any(|l| l.contains("aac")
+            && l.trim_end_matches(['│', '|', ' '])
+                .ends_with(&src.to_string())),
+        "{src} packets: {text}"
+    );
+}
+
+#[test]
+fn a_media_sequence_that_goes_back_is_an_error() {
+    let (code, text) = follow(
+        "a_media_sequence_that_goes_back_is_an_er",
+        vec![
+            version(1, 0, &[(1, false)], false),
+            version(0, 0, &[(0, false), (1, false)], true),
+        ],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("EXT-X-MEDIA-SEQUENCE went back from 1 to 0 on reload (RFC 8216 §6.2.1)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_sequence_number_that_names_another_segment_is_an_error() {
+    let (code, text) = follow(
+        "a_sequence_number_that_names_another_seg",
+        vec![
+            version(0, 0, &[(0, false), (1, false)], false),
+            version(0, 0, &[(1, false), (2, false)], true),
+        ],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("media sequence number 0 named 1400_2403.ts and now names 2403_3405.ts"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_discontinuity_leaving_without_the_sequence_rising_is_an_error() {
+    let (code, text) = follow(
+        "a_discontinuity_leaving_without_the_sequ",
+        vec![
+            version(0, 0, &[(0, false), (1, true), (2, false)], false),
+            version(2, 0, &[(2, false)], true),
+        ],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("EXT-X-DISCONTINUITY-SEQUENCE is 0 after 1 discontinuity left the playlist; it must be 1 (RFC 8216 §6.2.2)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn time_going_back_without_a_discontinuity_tag_is_an_error() {
+    let (code, text) = follow(
+        "time_going_back_without_a_discontinuity_",
+        vec![
+            version(0, 0, &[(1, false)], false),
+            version(0, 0, &[(1, false), (0, false)], true),
+        ],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("not after the previous segment's last packet"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_target_duration_too_short_is_an_error() {
+    let (code, text) = follow(
+        "a_target_duration_too_short_is_an_error",
+        vec![
+            version(0, 0, &[(0, false)], false),
+            version(0, 0, &[(0, false), (1, false)], true)
+                .replace("#EXTINF:1.002,", "#EXTINF:1.600,"),
+        ],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("above EXT-X-TARGETDURATION"), "{text}");
+}
+
+#[test]
+fn a_live_playlist_that_stops_advancing_is_an_error() {
+    let (code, text) = follow(
+        "a_live_playlist_that_stops_advancing_is_",
+        vec![version(0, 0, &[(0, false)], false)],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("no new segment for") && text.contains("not advancing"),
+        "{text}"
+    );
+}

@@ -92,7 +92,7 @@ impl Loc {
             }
             Loc::Url { url, timeout } => {
                 let to = http::join_url(url, uri);
-                http::is_url(&to).then(|| Loc::Url {
+                http::is_url(&to).then_some(Loc::Url {
                     url: to,
                     timeout: *timeout,
                 })
