@@ -268,3 +268,52 @@ fn a_live_push_is_followed_over_http_ts() {
     assert!(video > 25, "{video} video packets in 3 s");
     drop(server);
 }
+
+/// ffmpeg pushes into `mist serve`; the analyser follows its live HLS playlist by URL for 6 s
+/// (reloads, new segments read as they appear) and finds no error: the playlists reload by
+/// RFC 8216's rules and the segments follow on.
+#[test]
+fn a_live_push_is_followed_over_hls_reloads() {
+    let server = Serve::start(&["--stream", "live=push://"]);
+    let rtmp = server.rtmp.expect("RTMP address");
+    let fixture = util::fixture("h264_aac.flv");
+    let _ff = ffmpeg(&[
+        "-re",
+        "-stream_loop",
+        "9",
+        "-i",
+        fixture.to_str().expect("utf-8 path"),
+        "-c",
+        "copy",
+        "-f",
+        "flv",
+        &format!("rtmp://{rtmp}/live/live"),
+    ]);
+    let _ = analyse_when_up(
+        &format!("rtmp://{rtmp}/live/live"),
+        &["--duration", "0.5"],
+        Duration::from_secs(15),
+    );
+    // Two segments of about 2 s exist before the playlist is read.
+    std::thread::sleep(Duration::from_secs(4));
+    let out = util::mist()
+        .arg("analyse")
+        .arg(format!("{}/hls/live/index.m3u8", server.base()))
+        .args(["--validate", "--json", "--duration", "6"])
+        .output()
+        .expect("run mist");
+    let doc = json(&out);
+    assert_eq!(doc["format"], "hls");
+    let errors: Vec<_> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(codecs(&doc), ["h264", "aac"]);
+    // About 10 s of media (the window at the start and 6 s of new segments), 25 fps.
+    let video = doc["tracks"][0]["packets"].as_u64().expect("video packets");
+    assert!(video >= 150, "{video} video packets");
+    drop(server);
+}
