@@ -1378,7 +1378,8 @@ pub fn probe(head: &[u8]) -> Score {
 
 /// Writes `.h264` Annex B the way ffmpeg's `-f h264` does (its `h264_mp4toannexb` filter):
 /// packets as they are, with the SPS and PPS of the track's `avcC` inserted before the first
-/// slice of every keyframe that does not carry them. No access unit delimiters are added
+/// slice of every keyframe that does not carry them before it, and its SPS before a PPS that
+/// comes before any SPS. No access unit delimiters are added
 /// (ffmpeg adds none either); those the packets hold are kept.
 #[derive(Default)]
 pub struct Muxer {
@@ -1426,22 +1427,44 @@ impl MuxerTrait for Muxer {
             return out.put_shared(pkt.data.clone()).map_err(io);
         }
         let nals: Vec<_> = AnnexBNals::new(pkt.data.clone(), 0).collect();
-        let has = |t: NalType| nals.iter().any(|n| NalHeader::type_of(&n.data) == t);
-        if has(NalType::SPS) && has(NalType::PPS) {
-            return out.put_shared(pkt.data.clone()).map_err(io);
-        }
+        // As h264_mp4toannexb: a PPS met before any SPS gets the avcC's SPS before it, and
+        // the first slice gets whichever sets the packet has not carried before it.
+        let is = |d: &Bytes, t: NalType| NalHeader::type_of(d) == t;
+        let (sps, pps): (Vec<&Bytes>, Vec<&Bytes>) =
+            self.sets.iter().partition(|d| is(d, NalType::SPS));
+        let (mut sps_seen, mut pps_seen, mut sliced) = (false, false, false);
         let mut buf = BytesMut::with_capacity(pkt.data.len() + 256);
-        let mut inserted = false;
-        for n in &nals {
-            if !inserted && NalHeader::type_of(&n.data).is_slice() {
-                for s in &self.sets {
-                    buf.extend_from_slice(&[0, 0, 0, 1]);
-                    buf.extend_from_slice(s);
-                }
-                inserted = true;
-            }
+        let put = |buf: &mut BytesMut, d: &[u8]| {
             buf.extend_from_slice(&[0, 0, 0, 1]);
-            buf.extend_from_slice(&n.data);
+            buf.extend_from_slice(d);
+        };
+        let mut changed = false;
+        for n in &nals {
+            let t = NalHeader::type_of(&n.data);
+            if t == NalType::SPS {
+                sps_seen = true;
+            } else if t == NalType::PPS {
+                if !sps_seen && !sps.is_empty() {
+                    sps.iter().for_each(|d| put(&mut buf, d));
+                    changed = true;
+                }
+                sps_seen = true;
+                pps_seen = true;
+            } else if t.is_slice() && !sliced {
+                sliced = true;
+                if !sps_seen {
+                    sps.iter().for_each(|d| put(&mut buf, d));
+                    changed |= !sps.is_empty();
+                }
+                if !pps_seen {
+                    pps.iter().for_each(|d| put(&mut buf, d));
+                    changed |= !pps.is_empty();
+                }
+            }
+            put(&mut buf, &n.data);
+        }
+        if !changed {
+            return out.put_shared(pkt.data.clone()).map_err(io);
         }
         out.put_shared(buf.freeze()).map_err(io)
     }
@@ -1562,6 +1585,24 @@ mod tests {
             .map(|n| n.data)
             .collect();
         assert_eq!((&nals[1], &nals[2]), (&sps, &pps));
+        // h264_mp4toannexb's other two rules (libavcodec/bsf/h264_mp4toannexb.c): a PPS that
+        // comes before any SPS gets the avcC's SPS before it, and a keyframe with its own SPS
+        // but no PPS gets the avcC's PPS before its slice. Types 6, 7, 8, 5 and 7, 8, 5.
+        let mut out = crate::io::sink::VecSink::default();
+        m.write(
+            &pkt(&[0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88], true),
+            &mut out,
+        )
+        .unwrap();
+        m.write(
+            &pkt(&[0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x65, 0x88], true),
+            &mut out,
+        )
+        .unwrap();
+        let types: Vec<u8> = AnnexBNals::new(Bytes::from(out.data.clone()), 0)
+            .map(|n| n.data[0] & 0x1f)
+            .collect();
+        assert_eq!(types, vec![7, 8, 5, 7, 8, 5]);
     }
 
     #[test]
