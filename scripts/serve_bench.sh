@@ -5,6 +5,7 @@
 # viewers on `mist serve` (nginx-rtmp has no HTTP-FLV).
 #
 #   scripts/serve_bench.sh [N ...]          (default: 100 1000 2000)
+#   scripts/serve_bench.sh --table CSV      (the README table from a results file)
 #
 # The input is encoded once into $MIST_BENCH_DIR (default ~/.cache/mist-bench), never into the
 # repository. Each run prints the load generator's report; the CSV lines go to
@@ -12,6 +13,19 @@
 # the machine's state hits both alike. Measure on a quiet machine and say if it was not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--table" ]; then
+    csv=${2:?--table needs a results CSV}
+    echo "| server | RTMP viewers | HTTP-FLV viewers | kept ≥ 90 % of real time | CPU (cores) | CPU per viewer | RSS per viewer | publish→play latency (median / p95) |"
+    echo "|---|---|---|---|---|---|---|---|"
+    tail -n +2 "$csv" | awk -F, '{
+        n = $3 + $4
+        printf "| %s | %s | %s | %s / %s | %.2f | %.3f %% | %.1f KiB | %s / %s ms |\n",
+            $2, $3, $4, $5, n, $6, $7 * 100, $10, $11, $12
+    }'
+    echo
+    echo "$(basename "$csv" .csv): $(tail -n +2 "$csv" | head -1 | cut -d, -f1 | cut -dT -f1), load average before each run $(tail -n +2 "$csv" | cut -d, -f13 | tr '\n' ' ' | sed 's/ $//')."
+    exit 0
+fi
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(100 1000 2000)
 dir=${MIST_BENCH_DIR:-$HOME/.cache/mist-bench}

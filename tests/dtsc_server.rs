@@ -352,3 +352,102 @@ fn two_edges_share_one_pull_each_and_survive_losing_the_origin() {
         }
     });
 }
+
+/// `mist analyse dtsc://…` plays a stream from mist's DTSC server and lists what it got.
+/// Oracle: the analysis of the file the stream is served from; every packet the play listed
+/// is that file's packet at the same place (track, time, size, key flag), the codecs are the
+/// file's, and `--validate` finds no error.
+#[test]
+fn analyse_of_a_dtsc_url_lists_the_packets_the_file_holds() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let file = interop("vod_idx0.dtsc");
+    let (_hub, bound, stop, task) = rt.block_on(start(Settings {
+        dtsc: Some("127.0.0.1:0".parse().unwrap()),
+        config: config(&[("vod_idx0", file.to_str().unwrap())]),
+        ..Settings::default()
+    }));
+    let url = format!("dtsc://{}/vod_idx0", bound.dtsc.unwrap());
+    let live = rt.block_on(async {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            util::mist()
+                .args(["analyse", &url, "--validate", "--json", "--detail", "1"])
+                .args(["--duration", "4"])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    });
+    // A stream that is not there: one error line naming it, exit 1.
+    let missing = rt.block_on(async {
+        let url = url.replace("vod_idx0", "nosuch");
+        tokio::task::spawn_blocking(move || {
+            util::mist()
+                .args(["analyse", &url, "--duration", "4"])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    });
+    rt.block_on(async {
+        let _ = stop.send(());
+        let _ = task.await;
+    });
+    let text = String::from_utf8_lossy(&live.stdout);
+    assert!(
+        live.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    let got = util::json_lines(&text);
+    let want = util::analyse_json(&file, &["--detail", "1"]);
+    assert_eq!(got["format"], "dtsc");
+    let codecs = |v: &serde_json::Value| -> Vec<String> {
+        v["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["codec"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(codecs(&got), codecs(&want));
+    // Tracks by their place in the header: the file numbers them from 0, the server from 1.
+    let rows = |v: &serde_json::Value| -> Vec<(usize, i64, u64, bool)> {
+        let ids: Vec<u64> = v["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_u64().unwrap())
+            .collect();
+        v["packets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    ids.iter()
+                        .position(|i| Some(*i) == p["track"].as_u64())
+                        .unwrap(),
+                    p["dts"].as_i64().unwrap(),
+                    p["size"].as_u64().unwrap(),
+                    p["key"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (g, w) = (rows(&got), rows(&want));
+    assert!(g.len() > 10, "{} packets: {text}", g.len());
+    for row in &g {
+        assert!(w.contains(row), "{row:?} is not a packet of the file");
+    }
+    let errors: Vec<_> = got["findings"]
+        .as_array()
+        .map(|f| f.iter().filter(|f| f["severity"] == "error").collect())
+        .unwrap_or_default();
+    assert!(errors.is_empty(), "{errors:?}");
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

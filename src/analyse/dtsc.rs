@@ -126,7 +126,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 stats.add(&pkt);
                 if opts.detail >= 1 {
                     if opts.json {
-                        rows.push(PacketRow::of(&pkt));
+                        opts.push_row(&mut rows, PacketRow::of(&pkt), d.out())?;
                     } else {
                         render::packet_line(d.out(), &meta, &pkt)?;
                         if opts.detail >= 3 {

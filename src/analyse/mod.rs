@@ -5,6 +5,7 @@
 pub mod dash;
 pub mod decode;
 pub mod dtsc;
+pub mod dtsc_live;
 pub mod flv;
 pub mod hds;
 pub mod hls;

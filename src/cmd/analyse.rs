@@ -158,6 +158,12 @@ fn analyse_one(
         cut = Some(body.cut_flag());
         Source::stream_probing(&name, Box::new(body), LIVE_PROBE_BYTES)
             .with_context(|| name.clone())?
+    } else if analyse::dtsc_live::is_url(&name) {
+        // A DTSC play: the server's commands, header and packets as they arrive.
+        let (wire, flag) =
+            analyse::dtsc_live::open(&name, a.timeout, a.duration, opts.stop.clone())?;
+        cut = Some(flag);
+        Source::stream_probing(&name, wire, LIVE_PROBE_BYTES).with_context(|| name.clone())?
     } else {
         Source::open(input).with_context(|| name.clone())?
     };
@@ -233,7 +239,7 @@ fn ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
 
 /// True for inputs read live from the network (`rtmp://`, `http://`).
 fn is_live(name: &str) -> bool {
-    analyse::rtmp::is_url(name) || mist::io::http::is_url(name)
+    analyse::rtmp::is_url(name) || mist::io::http::is_url(name) || analyse::dtsc_live::is_url(name)
 }
 
 /// The summary table's width and borders: `COLUMNS` when set, else the terminal's width

@@ -173,3 +173,17 @@ pub fn command(members: &[(&str, Value)]) -> Vec<u8> {
     out.extend_from_slice(&body);
     out
 }
+
+/// What mist says it is in its DTSC commands.
+pub fn peer_version() -> String {
+    concat!("mist/", env!("CARGO_PKG_VERSION")).to_string()
+}
+
+/// The `play` command a client sends for `stream` (members in MistServer's sorted order).
+pub fn play_command(stream: &str) -> Vec<u8> {
+    command(&[
+        ("cmd", Value::Str(Bytes::from_static(b"play"))),
+        ("stream", Value::Str(Bytes::from(stream.to_string()))),
+        ("version", Value::Str(Bytes::from(peer_version()))),
+    ])
+}

@@ -16,19 +16,7 @@ use super::{split_url, Feed, CONNECT_TIMEOUT, STALL};
 /// MistServer's port for DTSC.
 pub const DEFAULT_PORT: u16 = 4200;
 
-/// What mist says it is in its commands.
-pub fn version() -> String {
-    concat!("mist/", env!("CARGO_PKG_VERSION")).to_string()
-}
-
-/// The `play` command a client sends for `stream` (members in MistServer's sorted order).
-pub fn play_command(stream: &str) -> Vec<u8> {
-    unit::command(&[
-        ("cmd", Value::Str(Bytes::from_static(b"play"))),
-        ("stream", Value::Str(Bytes::from(stream.to_string()))),
-        ("version", Value::Str(Bytes::from(version()))),
-    ])
-}
+pub use crate::dtsc::wire::unit::{peer_version as version, play_command};
 
 /// The stream a `dtsc://` URL names (an empty path: the same name as the pulling stream).
 pub fn stream_of(url: &str, own: &str) -> Option<(String, u16, String)> {
