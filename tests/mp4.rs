@@ -118,6 +118,38 @@ fn edit_end_keeps_trailing_b_frames_when_every_sample_is_sync() {
 }
 
 #[test]
+fn a_track_whose_sync_table_names_no_sample_keeps_its_flags_through_a_round_trip() {
+    // An `stss` whose entries all point past the last sample: mist reads no keyframe (the
+    // container's word; ffprobe flags the two IDR frames from its H.264 parser instead). Its
+    // MP4 output must say the same, not promote the first sample to a sync sample because the
+    // index always opens with a key. Oracle: the round trip of the flags.
+    let mut data = std::fs::read(fixture("bframes_editlist.mp4")).unwrap();
+    let at = data.windows(4).position(|w| w == b"stss").unwrap();
+    let n = u32::from_be_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
+    for k in 0..n {
+        let o = at + 12 + 4 * k;
+        data[o..o + 4].copy_from_slice(&(1025 + k as u32).to_be_bytes());
+    }
+    let dir = TestDir::new("mp4-no-sync");
+    let (src, out) = (dir.join("in.mp4"), dir.join("out.mp4"));
+    std::fs::write(&src, &data).unwrap();
+    mist_ok(&[
+        "convert",
+        "-q",
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    let keys = |l: Listing| -> Vec<Vec<bool>> {
+        l.into_iter()
+            .map(|t| t.into_iter().map(|(_, _, _, k)| k).collect())
+            .collect()
+    };
+    let want = keys(mist_listing(&src));
+    assert!(want[0].iter().all(|k| !k), "no video keyframe read");
+    assert_eq!(keys(mist_listing(&out)), want);
+}
+
+#[test]
 fn mp4_and_fmp4_outputs_keep_every_sample() {
     // Oracle: the source's ffprobe sidecar; mist's reading of its own output must equal it.
     let dir = TestDir::new("mp4-roundtrip");

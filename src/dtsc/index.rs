@@ -72,6 +72,9 @@ pub struct TrackIndex {
     pub max_bps: u64,
     /// Fragments dropped from the front of a live window.
     pub missed_fragments: u32,
+    /// A video track whose first packet is not a keyframe: its first key (which always
+    /// opens the index) is a place to start, not a sync sample a writer may flag.
+    pub opens_without_keyframe: bool,
 }
 
 impl TrackIndex {
@@ -189,6 +192,9 @@ impl Builder {
                     .keys
                     .last()
                     .is_some_and(|k| t - k.time >= self.audio_key_interval));
+        if idx.keys.is_empty() && self.video && !p.keyframe {
+            idx.opens_without_keyframe = true;
+        }
         if new_key {
             if let Some(prev) = idx.keys.last_mut() {
                 prev.duration = (t - prev.time) as u64;

@@ -152,8 +152,14 @@ impl Scanner {
                         plausible = false;
                     }
                     if let Ok(n) = FrameHeader::parse(next, 0) {
-                        // A false sync rarely agrees with the next one on these.
-                        if n.sample_rate != header.sample_rate || n.layer != header.layer {
+                        // After garbage, a false sync rarely agrees with the next one on
+                        // these. At the very start a valid header right at the frame's end
+                        // is proof enough: a stream may change rate at its second frame, and
+                        // whether a tag stood between them must not decide whether the first
+                        // frame is kept (a writer drops such tags).
+                        if self.resync
+                            && (n.sample_rate != header.sample_rate || n.layer != header.layer)
+                        {
                             plausible = false;
                         }
                     }
@@ -465,5 +471,54 @@ impl Reader for StreamReader {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An MPEG-1 Layer III 128 kbit/s frame: 417 bytes at 44.1 kHz, 384 at 48 kHz
+    /// (144 × 128000 / rate, rounded down; no padding).
+    fn frame(rate_48k: bool) -> Vec<u8> {
+        let len = if rate_48k { 384 } else { 417 };
+        let mut f = vec![0u8; len];
+        f[..4].copy_from_slice(&[0xff, 0xfb, if rate_48k { 0x94 } else { 0x90 }, 0x64]);
+        f
+    }
+
+    fn units(buf: &[u8]) -> Vec<(bool, usize)> {
+        let mut s = Scanner::new();
+        let mut at = 0;
+        let mut out = Vec::new();
+        loop {
+            match s.step(&buf[at..], true) {
+                Step::Unit(Unit::Frame { len, .. }) => {
+                    out.push((true, len));
+                    at += len;
+                }
+                Step::Unit(Unit::Garbage { len }) => {
+                    out.push((false, len));
+                    at += len;
+                }
+                Step::Unit(u) => panic!("{u:?}"),
+                Step::Need(_) | Step::End => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn a_rate_change_at_the_second_frame_keeps_the_first() {
+        // Hand-built: 44.1 kHz then 48 kHz frames, nothing between them.
+        let mut v = frame(false);
+        v.extend(frame(true));
+        assert_eq!(units(&v), vec![(true, 417), (true, 384)]);
+        // After garbage the first candidate must agree with the next frame, so a lone
+        // 44.1 kHz frame there is taken for noise.
+        let mut g = vec![1u8; 10];
+        g.extend(&v);
+        let u = units(&g);
+        assert_eq!(u.last(), Some(&(true, 384)), "{u:?}");
+        assert!(!u.contains(&(true, 417)), "{u:?}");
     }
 }

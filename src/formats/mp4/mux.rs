@@ -144,6 +144,15 @@ pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan
                 *f = true;
             }
         }
+        if ti.opens_without_keyframe {
+            if let Some(f) = ti
+                .keys
+                .first()
+                .and_then(|k| keyframe.get_mut(k.first_part as usize))
+            {
+                *f = false;
+            }
+        }
     }
     let mut p = Plan {
         timescale,
