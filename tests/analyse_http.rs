@@ -137,6 +137,58 @@ fn a_slow_flv_stream_is_followed_for_the_duration() {
     }
 }
 
+/// The live report of a stream followed to its end: per track the media time, the wall-clock
+/// time of the arrivals and their difference, and the bitrate of every whole second of media.
+/// Oracle: the ffprobe sidecar of the fixture (FLV times are ms), whose packet sizes summed
+/// per second of decode time from each track's first packet give the bitrates; the server
+/// sends the 2 s file in about 3 s, so both tracks lag.
+#[test]
+fn the_live_report_gives_lag_and_the_bitrate_of_every_second() {
+    let (addr, h) = server(
+        slow_flv(),
+        Duration::from_millis(10),
+        Duration::from_secs(20),
+    );
+    let (code, out, err) = analyse(
+        &format!("http://{addr}/live.flv"),
+        &["--json", "--duration", "15"],
+    );
+    h.join().expect("server");
+    assert_eq!(code, 0, "{err}\n{out}");
+    let doc: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    let live = &doc["live"];
+    let probe = util::ffprobe::sidecar("h264_aac.flv");
+    for (index, id) in [(0usize, 1u64), (1, 2)] {
+        let t = live["tracks"]
+            .as_array()
+            .expect("live tracks")
+            .iter()
+            .find(|t| t["id"] == id)
+            .expect("track");
+        let packets = probe.stream_packets(index);
+        let first = packets[0].dts.unwrap();
+        let last = packets.last().unwrap().dts.unwrap();
+        assert_eq!(t["media_ms"].as_i64(), Some(last - first), "track {id}");
+        let wall = t["wall_ms"].as_i64().unwrap();
+        assert_eq!(t["lag_ms"].as_i64(), Some(wall - (last - first)));
+        assert!(wall > last - first, "track {id}: {wall} ms of arrivals");
+        let mut per_second = vec![0u64; ((last - first) / 1000 + 1) as usize];
+        for p in &packets {
+            per_second[((p.dts.unwrap() - first) / 1000) as usize] += p.size;
+        }
+        per_second.pop();
+        let want: Vec<u64> = per_second.iter().map(|b| b * 8 / 1000).collect();
+        let got: Vec<u64> = t["bitrate_kbps"]
+            .as_array()
+            .expect("bitrate_kbps")
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(got, want, "track {id}");
+    }
+    assert!(live["av_drift_ms"].is_i64());
+}
+
 /// Packets are shown as they arrive, not at the end: the first JSON line comes long before
 /// the 4 s `--duration` is over.
 #[test]

@@ -111,7 +111,7 @@ pub struct Report {
     /// `--validate` lists them instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problems: Option<Problems>,
-    /// What following a live input measured against the wall clock (RTMP).
+    /// What following a live input measured against the wall clock (live inputs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveReport>,
 }
@@ -138,6 +138,36 @@ pub struct LiveTrack {
     /// `wall_ms - media_ms`: how far the track fell behind the wall clock while it was
     /// followed (negative: it came faster than real time, as a buffer or VOD does).
     pub lag_ms: i64,
+    /// Bitrate of each whole second of media from the track's first packet, in kbit/s.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bitrate_kbps: Vec<u64>,
+}
+
+impl LiveReport {
+    /// The summary's line: per track its media against the wall clock and its bitrate
+    /// range over whole seconds, and the A/V drift.
+    pub fn summary_line(&self) -> Option<String> {
+        let mut parts: Vec<String> = self
+            .tracks
+            .iter()
+            .map(|t| {
+                let mut s = format!(
+                    "track {}: {} ms of media in {} ms (lag {} ms)",
+                    t.id, t.media_ms, t.wall_ms, t.lag_ms
+                );
+                if let (Some(lo), Some(hi)) =
+                    (t.bitrate_kbps.iter().min(), t.bitrate_kbps.iter().max())
+                {
+                    s.push_str(&format!(", {lo}-{hi} kbit/s per second"));
+                }
+                s
+            })
+            .collect();
+        if let Some(d) = self.av_drift_ms {
+            parts.push(format!("A/V drift {d} ms"));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
 }
 
 impl Report {

@@ -677,6 +677,7 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
         ));
     }
     let mut report = walk.into_report(url.to_string(), "rtmp", None);
+    let stats_live = report.live.take();
     report.summary_lines = vec![
         format!(
             "app {}, stream {}, {} messages ({} audio/video), {} bytes in {:.1} s",
@@ -700,25 +701,19 @@ pub fn analyse(url: &str, opts: &Options, out: &mut dyn Write) -> Result<Report,
             }
         ),
     ];
-    report.live = Some(live_report(&arrivals));
-    if let Some(l) = &report.live {
-        let mut parts: Vec<String> = l
-            .tracks
-            .iter()
-            .map(|t| {
-                format!(
-                    "track {}: {} ms of media in {} ms (lag {} ms)",
-                    t.id, t.media_ms, t.wall_ms, t.lag_ms
-                )
-            })
-            .collect();
-        if let Some(d) = l.av_drift_ms {
-            parts.push(format!("A/V drift {d} ms"));
-        }
-        if !parts.is_empty() {
-            report.summary_lines.push(parts.join("; "));
+    let mut live = live_report(&arrivals);
+    // Bitrates per second from the statistics, which saw every packet.
+    if let Some(counted) = &stats_live {
+        for t in &mut live.tracks {
+            if let Some(c) = counted.tracks.iter().find(|c| c.id == t.id) {
+                t.bitrate_kbps = c.bitrate_kbps.clone();
+            }
         }
     }
+    if let Some(line) = live.summary_line() {
+        report.summary_lines.push(line);
+    }
+    report.live = Some(live);
     report.structures = d.finish();
     Ok(report)
 }
@@ -737,6 +732,7 @@ fn live_report(arrivals: &[Option<(Arrival, Arrival)>; 2]) -> super::LiveReport 
                 media_ms,
                 wall_ms,
                 lag_ms: wall_ms - media_ms,
+                bitrate_kbps: Vec::new(),
             })
         })
         .collect();

@@ -1,4 +1,8 @@
-//! Per-track statistics gathered packet by packet: counts, bytes, time span, keyframe spacing.
+//! Per-track statistics gathered packet by packet: counts, bytes, time span, keyframe spacing,
+//! and for live inputs the packets' arrival against the wall clock and the bitrate of every
+//! second of media.
+
+use std::time::Instant;
 
 use crate::codec;
 use crate::dtsc::{Codec, Meta, Packet, Params, Ticks, Time, Timebase, Track, TrackId};
@@ -18,11 +22,18 @@ struct TrackStats {
     max_pts: Ticks,
     first_key: Option<Ticks>,
     last_key: Ticks,
+    /// When the first and the latest packet were counted.
+    arrived: Option<(Instant, Instant)>,
+    /// Bytes per whole second of media from the first packet (at most [`MAX_SECONDS`]).
+    per_second: Vec<u64>,
 }
+
+/// Seconds of media whose bitrate is kept per track (a week; 8 bytes each).
+const MAX_SECONDS: usize = 7 * 24 * 3600;
 
 impl TrackStats {
     /// Counts one packet.
-    fn count(&mut self, dts: Ticks, cts: i32, size: u64, keyframe: bool) {
+    fn count(&mut self, dts: Ticks, cts: i32, size: u64, keyframe: bool, base: Timebase) {
         let s = self;
         s.packets += 1;
         s.bytes += size;
@@ -33,12 +44,23 @@ impl TrackStats {
         s.prev_dts = s.last_dts;
         s.last_dts = dts;
         let pts = dts + i64::from(cts);
+        let now = Instant::now();
+        s.arrived = Some(s.arrived.map_or((now, now), |(first, _)| (first, now)));
         s.min_pts = Some(s.min_pts.map_or(pts, |m| m.min(pts)));
         s.max_pts = if s.packets == 1 {
             pts
         } else {
             s.max_pts.max(pts)
         };
+        let first = s.first_dts.unwrap_or(dts);
+        if let Ok(i) = usize::try_from(ms((dts - first).max(0), base) / 1000) {
+            if i < MAX_SECONDS {
+                if s.per_second.len() <= i {
+                    s.per_second.resize(i + 1, 0);
+                }
+                s.per_second[i] += size;
+            }
+        }
         if keyframe {
             s.keyframes += 1;
             if s.first_key.is_none() {
@@ -105,7 +127,43 @@ impl Stats {
         if s.packets == 0 {
             learn_from_first_payload(t, &p.data);
         }
-        s.count(p.dts, p.cts, p.data.len() as u64, p.keyframe);
+        s.count(p.dts, p.cts, p.data.len() as u64, p.keyframe, t.timebase);
+    }
+
+    /// How the packets arrived against the wall clock, and each track's bitrate per second of
+    /// media: what a live input's report adds (`None` before any packet).
+    pub fn live_report(&self) -> Option<super::LiveReport> {
+        let mut tracks = Vec::new();
+        let (mut video, mut audio) = (None, None);
+        for (t, s) in &self.tracks {
+            let (Some((first_at, last_at)), Some(first)) = (s.arrived, s.first_dts) else {
+                continue;
+            };
+            let media_ms = ms(s.last_dts - first, t.timebase);
+            let wall_ms = last_at.duration_since(first_at).as_millis() as i64;
+            // The last second is still filling: left out.
+            let whole = s.per_second.len().saturating_sub(1);
+            tracks.push(super::LiveTrack {
+                id: t.id.0,
+                media_ms,
+                wall_ms,
+                lag_ms: wall_ms - media_ms,
+                bitrate_kbps: s.per_second[..whole].iter().map(|b| b * 8 / 1000).collect(),
+            });
+            let last = Time::new(s.last_dts, t.timebase).as_ms();
+            match t.kind {
+                crate::dtsc::TrackKind::Video if video.is_none() => video = Some(last),
+                crate::dtsc::TrackKind::Audio if audio.is_none() => audio = Some(last),
+                _ => {}
+            }
+        }
+        if tracks.is_empty() {
+            return None;
+        }
+        Some(super::LiveReport {
+            tracks,
+            av_drift_ms: video.zip(audio).map(|(v, a)| v - a),
+        })
     }
 
     /// Lets the summary learn from a track's first payload when packets are counted with
@@ -119,8 +177,8 @@ impl Stats {
     /// Counts one packet known only by its index entry (no payload read): analysers of
     /// containers with a sample table use this for the summary.
     pub fn add_sample(&mut self, track: TrackId, dts: Ticks, cts: i32, size: u64, keyframe: bool) {
-        if let Some((_, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == track) {
-            s.count(dts, cts, size, keyframe);
+        if let Some((t, s)) = self.tracks.iter_mut().find(|(t, _)| t.id == track) {
+            s.count(dts, cts, size, keyframe, t.timebase);
         }
     }
 
@@ -137,6 +195,7 @@ impl Stats {
         // The file lasts from its earliest presentation to its latest end, across tracks (what
         // ffprobe reports as the format duration): a B-frame delay on video and audio that
         // starts at 0 make it longer than either track alone.
+        let live = self.live_report();
         let mut first: Option<Time> = None;
         let mut last: Option<Time> = None;
         for (t, s) in &self.tracks {
@@ -167,7 +226,8 @@ impl Stats {
             findings: listed.then_some(findings),
             structures: None,
             summary_lines: Vec::new(),
-            live: None,
+            // Meaningful for live inputs only: the caller drops it for files.
+            live,
         }
     }
 }

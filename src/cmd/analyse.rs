@@ -56,6 +56,11 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<ExitCode> {
             writeln!(out)?;
         }
         let report = match analyse_one(&a, input, forced, &opts, &mut out) {
+            // Arrival times and per-second bitrates mean something for live inputs only.
+            Ok(mut r) if !is_live(&input.display().to_string()) => {
+                r.live = None;
+                r
+            }
             Ok(r) => r,
             Err(e) if e.is::<UsageError>() => return Err(e),
             Err(e) if several => {
@@ -201,6 +206,14 @@ fn analyse_one(
     };
     let run_opts = if live { &validating } else { opts };
     let mut report = analyse::run(spec, src, run_opts, out).with_context(|| name.clone())?;
+    if let Some(line) = report
+        .live
+        .as_ref()
+        .filter(|_| live)
+        .and_then(|l| l.summary_line())
+    {
+        report.summary_lines.push(line);
+    }
     if cut.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
         report
             .summary_lines
