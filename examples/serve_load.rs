@@ -1,8 +1,11 @@
 //! Load generator for `mist serve` (and nginx-rtmp, for comparison): one publisher sends an FLV
-//! file over RTMP in real time, in a loop; N RTMP viewers and N HTTP-FLV viewers play it.
+//! file over RTMP in real time, in a loop; N RTMP viewers, N HTTP-FLV viewers and N HLS
+//! viewers play it. An HLS viewer reloads its media playlist every half target duration and
+//! fetches each new segment once, as players do (one keep-alive connection per viewer).
 //!
 //! Not a test: `scripts/serve_bench.sh` runs it and keeps the results. It reports, per run:
-//! - whether every viewer kept at least 90 % of real time over the measured window;
+//! - whether every viewer kept at least 90 % of real time over the measured window (an HLS
+//!   viewer: got every segment listed while it watched, each within its duration);
 //! - the server's CPU (from /proc/PID/stat) per viewer, and RSS (VmRSS) above its idle value
 //!   per viewer;
 //! - the added latency from publish to play (a video keyframe's receive time minus the time
@@ -14,8 +17,9 @@
 //!
 //! ```text
 //! serve_load --rtmp 127.0.0.1:1935 [--http 127.0.0.1:8080] --server-pid PID --input in.flv
-//!            [--rtmp-viewers N] [--flv-viewers N] [--warmup S] [--duration S] [--app live]
-//!            [--stream bench] [--connect-rate N] [--prewarm S]
+//!            [--rtmp-viewers N] [--flv-viewers N] [--hls-viewers N --hls-path /P.m3u8]
+//!            [--warmup S] [--duration S] [--app live] [--stream bench] [--connect-rate N]
+//!            [--prewarm S]
 //! ```
 //!
 //! `--prewarm` publishes that long before the idle RSS is read and viewers connect: set it
@@ -49,6 +53,9 @@ struct Opts {
     input: String,
     rtmp_viewers: usize,
     flv_viewers: usize,
+    hls_viewers: usize,
+    /// The playlist HLS viewers start from (a master playlist's first variant is followed).
+    hls_path: String,
     warmup: Duration,
     duration: Duration,
     app: String,
@@ -66,6 +73,8 @@ fn parse_opts() -> Result<Opts, String> {
         input: String::new(),
         rtmp_viewers: 0,
         flv_viewers: 0,
+        hls_viewers: 0,
+        hls_path: String::new(),
         warmup: Duration::from_secs(5),
         duration: Duration::from_secs(30),
         app: "live".into(),
@@ -83,6 +92,8 @@ fn parse_opts() -> Result<Opts, String> {
             "--input" => o.input = v()?,
             "--rtmp-viewers" => o.rtmp_viewers = num(v()?)? as usize,
             "--flv-viewers" => o.flv_viewers = num(v()?)? as usize,
+            "--hls-viewers" => o.hls_viewers = num(v()?)? as usize,
+            "--hls-path" => o.hls_path = v()?,
             "--warmup" => o.warmup = Duration::from_secs(num(v()?)?),
             "--duration" => o.duration = Duration::from_secs(num(v()?)?),
             "--app" => o.app = v()?,
@@ -95,8 +106,11 @@ fn parse_opts() -> Result<Opts, String> {
     if o.input.is_empty() || o.server_pid == 0 {
         return Err("--input and --server-pid are required".into());
     }
-    if o.flv_viewers > 0 && o.http.is_none() {
-        return Err("--flv-viewers needs --http".into());
+    if (o.flv_viewers > 0 || o.hls_viewers > 0) && o.http.is_none() {
+        return Err("--flv-viewers and --hls-viewers need --http".into());
+    }
+    if o.hls_viewers > 0 && o.hls_path.is_empty() {
+        o.hls_path = format!("/hls/{}/index.m3u8", o.stream);
     }
     Ok(o)
 }
@@ -163,6 +177,10 @@ struct ViewerStats {
     latency_us: Mutex<Vec<u64>>,
     /// Set when the connection ended early.
     failed: Mutex<Option<String>>,
+    /// HLS: segments fetched in the measured window, and those missed (listed and gone
+    /// before fetched, or fetched slower than their duration).
+    segments: AtomicU64,
+    missed: AtomicU64,
 }
 
 impl ViewerStats {
@@ -556,7 +574,7 @@ async fn rtmp_viewer(o: Arc<Opts>, st: Arc<ViewerStats>, sent: SentKeys, measure
                 sock.write_all(&a).await?;
             }
             if over {
-                return Ok(());
+                return Ok::<(), io::Error>(());
             }
         }
     }
@@ -632,8 +650,144 @@ async fn flv_viewer(o: Arc<Opts>, st: Arc<ViewerStats>, sent: SentKeys, measure:
             }
             buf.drain(..at);
             if over {
-                return Ok(());
+                return Ok::<(), io::Error>(());
             }
+        }
+    }
+    .await;
+    if let Err(e) = r {
+        *st.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+    }
+}
+
+/// One HTTP/1.1 GET on a keep-alive connection: the body (`Content-Length` framing).
+async fn get(
+    sock: &mut TcpStream,
+    host: SocketAddr,
+    path: &str,
+    buf: &mut Vec<u8>,
+) -> io::Result<Vec<u8>> {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    sock.write_all(req.as_bytes()).await?;
+    let mut tmp = vec![0u8; 64 << 10];
+    let end = loop {
+        if let Some(e) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break e;
+        }
+        let n = sock.read(&mut tmp).await?;
+        if n == 0 {
+            return Err(io::Error::other("server closed"));
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(io::Error::other(format!(
+            "{path}: {}",
+            head.lines().next().unwrap_or("")
+        )));
+    }
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .ok_or_else(|| io::Error::other(format!("{path}: no Content-Length")))?;
+    buf.drain(..end + 4);
+    while buf.len() < len {
+        let n = sock.read(&mut tmp).await?;
+        if n == 0 {
+            return Err(io::Error::other("server closed"));
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    Ok(buf.drain(..len).collect())
+}
+
+/// `reference` relative to the folder of `base` (both absolute paths on one server).
+fn beside(base: &str, reference: &str) -> String {
+    if reference.starts_with('/') {
+        return reference.to_string();
+    }
+    let dir = base.rfind('/').map_or("/", |i| &base[..=i]);
+    format!("{dir}{reference}")
+}
+
+/// An HLS viewer: the media playlist reloaded every half target duration, each new segment
+/// fetched once. A segment missed (gone from the window before it was fetched, or fetched
+/// slower than it lasts) while measuring is counted.
+async fn hls_viewer(o: Arc<Opts>, st: Arc<ViewerStats>, measure: Window) {
+    let r = async {
+        let addr = o.http.ok_or_else(|| io::Error::other("no --http"))?;
+        let mut sock = TcpStream::connect(addr).await?;
+        let mut buf = Vec::new();
+        let mut path = o.hls_path.clone();
+        let mut next: Option<u64> = None;
+        loop {
+            let text = get(&mut sock, addr, &path, &mut buf).await?;
+            st.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+            let text = String::from_utf8_lossy(&text).to_string();
+            if text.contains("#EXT-X-STREAM-INF") {
+                let uri = text
+                    .lines()
+                    .find(|l| !l.is_empty() && !l.starts_with('#'))
+                    .ok_or_else(|| io::Error::other("a master playlist without variants"))?;
+                path = beside(&path, uri);
+                continue;
+            }
+            let target = text
+                .lines()
+                .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(2);
+            let mut seq = text
+                .lines()
+                .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            let mut dur = 0.0f64;
+            let mut segs = Vec::new();
+            for l in text.lines() {
+                if let Some(d) = l.strip_prefix("#EXTINF:") {
+                    dur = d
+                        .split(',')
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0.0);
+                } else if !l.is_empty() && !l.starts_with('#') {
+                    segs.push((seq, l.to_string(), dur));
+                    seq += 1;
+                }
+            }
+            // A new viewer starts at the live edge, as players do (three segments back).
+            let from = next.unwrap_or_else(|| seq.saturating_sub(3));
+            let (measuring, over) = window(&measure, Instant::now());
+            if over {
+                return Ok::<(), io::Error>(());
+            }
+            if measuring && segs.first().is_some_and(|(first, _, _)| *first > from) {
+                let gone = segs[0].0 - from;
+                st.missed.fetch_add(gone, Ordering::Relaxed);
+            }
+            for (n, uri, d) in segs.into_iter().filter(|(n, _, _)| *n >= from) {
+                let t = Instant::now();
+                let body = get(&mut sock, addr, &beside(&path, &uri), &mut buf).await?;
+                st.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+                let (measuring, _) = window(&measure, Instant::now());
+                if measuring {
+                    st.segments.fetch_add(1, Ordering::Relaxed);
+                    if t.elapsed().as_secs_f64() > d {
+                        st.missed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                next = Some(n + 1);
+            }
+            if next.is_none() {
+                next = Some(from);
+            }
+            tokio::time::sleep(Duration::from_millis(target * 500)).await;
         }
     }
     .await;
@@ -704,7 +858,7 @@ async fn run(o: Opts) -> i32 {
     };
     let o = Arc::new(o);
     let sent: SentKeys = Arc::new(Mutex::new(HashMap::new()));
-    let n = o.rtmp_viewers + o.flv_viewers;
+    let n = o.rtmp_viewers + o.flv_viewers + o.hls_viewers;
     let t0 = Instant::now();
     let measure: Window = Arc::new(std::sync::OnceLock::new());
     let stop = Arc::new(std::sync::OnceLock::<Instant>::new());
@@ -720,12 +874,15 @@ async fn run(o: Opts) -> i32 {
     for i in 0..n {
         let st = Arc::new(ViewerStats::default());
         let (o2, s2, m2, st2) = (o.clone(), sent.clone(), measure.clone(), st.clone());
+        let hls = i >= o.rtmp_viewers + o.flv_viewers;
         if i < o.rtmp_viewers {
             tokio::spawn(rtmp_viewer(o2, st2, s2, m2));
-        } else {
+        } else if !hls {
             tokio::spawn(flv_viewer(o2, st2, s2, m2));
+        } else {
+            tokio::spawn(hls_viewer(o2, st2, m2));
         }
-        viewers.push((i < o.rtmp_viewers, st));
+        viewers.push((hls, st));
         if (i + 1) % burst == 0 {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -751,11 +908,27 @@ async fn run(o: Opts) -> i32 {
     let mut lat: Vec<u64> = Vec::new();
     let mut bytes = 0u64;
     let mut why: HashMap<String, usize> = HashMap::new();
-    for (_, st) in &viewers {
+    let (mut segments, mut missed) = (0u64, 0u64);
+    for (hls, st) in &viewers {
         bytes += st.bytes.load(Ordering::Relaxed);
         if let Some(e) = st.failed.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             failed += 1;
             *why.entry(e).or_default() += 1;
+            continue;
+        }
+        if *hls {
+            let (got, lost) = (
+                st.segments.load(Ordering::Relaxed),
+                st.missed.load(Ordering::Relaxed),
+            );
+            segments += got;
+            missed += lost;
+            // Every segment of the window, each in time: real time kept.
+            let ratio = if got > 0 && lost == 0 { 1.0 } else { 0.0 };
+            worst = worst.min(ratio);
+            if ratio >= 0.9 {
+                kept += 1;
+            }
             continue;
         }
         let first = *st.first.lock().unwrap_or_else(|p| p.into_inner());
@@ -794,9 +967,12 @@ async fn run(o: Opts) -> i32 {
     let cpu = (cpu1 - cpu0) / wall;
     let per = |x: f64| if n > 0 { x / n as f64 } else { f64::NAN };
     println!(
-        "viewers: {} RTMP + {} HTTP-FLV = {n}",
-        o.rtmp_viewers, o.flv_viewers
+        "viewers: {} RTMP + {} HTTP-FLV + {} HLS = {n}",
+        o.rtmp_viewers, o.flv_viewers, o.hls_viewers
     );
+    if o.hls_viewers > 0 {
+        println!("HLS segments fetched while measuring: {segments}, missed or late: {missed}");
+    }
     println!(
         "kept >= 90% of real time: {kept}/{n} (worst {:.2}x), failed: {failed}",
         if worst.is_finite() { worst } else { 0.0 }
@@ -827,9 +1003,10 @@ async fn run(o: Opts) -> i32 {
         per(bytes as f64 * 8.0 / 1e6 / (measure_end - t0).as_secs_f64())
     );
     println!(
-        "CSV,{},{},{},{:.4},{:.5},{},{},{:.2},{:.1},{:.1}",
+        "CSV,{},{},{},{},{:.4},{:.5},{},{},{:.2},{:.1},{:.1}",
         o.rtmp_viewers,
         o.flv_viewers,
+        o.hls_viewers,
         kept,
         cpu,
         per(cpu),
