@@ -806,6 +806,8 @@ impl Job {
         if caps.needs_index && (seekable || !caps.live) {
             if !plan.salvage {
                 demux.build_index().map_err(in_err)?;
+                // Damage the index scan met refuses the input before anything is written.
+                job.absorb(demux)?;
             }
             // Selection keeps whole tracks, so the source's index still describes each kept
             // track. A time window drops packets: then the index of exactly what will be

@@ -17,7 +17,7 @@ use crate::dtsc::{
 };
 use crate::formats::error::{FormatError, Problem};
 use crate::formats::{
-    Demuxer as DemuxerTrait, Finding, Finish, MuxOptions, Muxer as MuxerTrait, Score,
+    Demuxer as DemuxerTrait, Finding, Finish, MuxOptions, Muxer as MuxerTrait, Score, Severity,
 };
 use crate::io::chunks::ChunkReader;
 use crate::io::{ByteSink, Source};
@@ -421,6 +421,10 @@ pub struct Demuxer {
     multi_block_frames: Vec<(u64, i64)>,
     /// After such a seek: blocks before the key's time are dropped.
     skip_before: Option<i64>,
+    /// Damaged frames the index scan met, not yet taken.
+    index_errors: Vec<Finding>,
+    /// Offsets of the damaged frames already reported.
+    errors_reported: std::collections::BTreeSet<u64>,
 }
 
 /// Opens `src` as ADTS (the format table's `open`).
@@ -443,6 +447,8 @@ impl Demuxer {
             queue: VecDeque::new(),
             multi_block_frames: Vec::new(),
             skip_before: None,
+            index_errors: Vec::new(),
+            errors_reported: Default::default(),
         })
     }
 }
@@ -479,10 +485,14 @@ impl DemuxerTrait for Demuxer {
         self.scan.seek_to(self.scan.data_start)?;
         let mut samples = 0i64;
         let mut multi = Vec::new();
+        let mut index_errors = Vec::new();
         let result = (|| -> Result<(), FormatError> {
             while let Some(f) = self.scan.next_frame()? {
-                // The same packets reading gives: one part per raw data block.
-                let (packets, _) = f.packets(samples);
+                // The same packets reading gives: one part per raw data block. A frame whose
+                // blocks cannot be separated is damage: kept, so a caller that indexes before
+                // writing learns of it first (reading finds it again; reported once).
+                let (packets, found) = f.packets(samples);
+                index_errors.extend(found.filter(|e| e.severity == Severity::Error));
                 if packets.len() > 1 {
                     multi.push((f.offset, samples));
                 }
@@ -505,6 +515,7 @@ impl DemuxerTrait for Demuxer {
             Ok(())
         })();
         self.multi_block_frames = multi;
+        self.index_errors = index_errors;
         self.scan.seek_to(resume.0)?;
         self.samples = resume.1;
         // Findings of the index scan repeat what reading will find again.
@@ -558,7 +569,14 @@ impl DemuxerTrait for Demuxer {
     }
 
     fn take_findings(&mut self) -> Vec<Finding> {
-        self.scan.take_findings()
+        let mut out = self.scan.take_findings();
+        out.append(&mut self.index_errors);
+        // A damaged frame is one region, whether the index scan or reading met it first.
+        let reported = &mut self.errors_reported;
+        out.retain(|f| {
+            f.severity != Severity::Error || f.offset.is_none_or(|o| reported.insert(o))
+        });
+        out
     }
 }
 
