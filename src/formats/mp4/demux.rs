@@ -845,9 +845,15 @@ pub(super) fn apply_edits(
         } else {
             media_time
         };
-        // The last sync sample at or before `search` (decode and presentation time).
+        // The last sync sample at or before `search` (decode and presentation time), but
+        // never past the first sample shown inside the edit: with reordering, a sample
+        // decoded before that sync sample may be presented after the edit starts.
+        let shown = table
+            .moov_samples()
+            .position(|s| s.dts + i64::from(s.cts) >= media_time)
+            .map_or(u64::MAX, |i| i as u64);
         for (k, s) in table.moov_samples().enumerate() {
-            if s.dts > search {
+            if s.dts > search || k as u64 > shown {
                 break;
             }
             if s.sync && s.dts + i64::from(s.cts) <= search {

@@ -1427,12 +1427,18 @@ impl MuxerTrait for Muxer {
             return out.put_shared(pkt.data.clone()).map_err(io);
         }
         let nals: Vec<_> = AnnexBNals::new(pkt.data.clone(), 0).collect();
-        // As h264_mp4toannexb: a PPS met before any SPS gets the avcC's SPS before it, and
-        // the first slice gets whichever sets the packet has not carried before it.
-        let is = |d: &Bytes, t: NalType| NalHeader::type_of(d) == t;
-        let (sps, pps): (Vec<&Bytes>, Vec<&Bytes>) =
-            self.sets.iter().partition(|d| is(d, NalType::SPS));
-        let (mut sps_seen, mut pps_seen, mut sliced) = (false, false, false);
+        // As h264_mp4toannexb: a PPS met before any SPS gets the avcC's SPSs before it, and
+        // the first slice gets the avcC's sets the packet has not carried before it. Sets are
+        // told apart by their ids, so a keyframe carrying PPS 1 still gets the avcC's PPS 0;
+        // a set whose id cannot be read counts for every id of its kind, as ffmpeg counts it.
+        let id = |d: &Bytes| match NalHeader::type_of(d) {
+            NalType::SPS => Some((true, Sps::parse(d, 0).ok().map(|s| s.sps_id))),
+            NalType::PPS => Some((false, Pps::parse(d, 0).ok().map(|p| p.pps_id))),
+            _ => None,
+        };
+        let mut carried: Vec<(bool, Option<u32>)> = Vec::new();
+        let mut sps_seen = false;
+        let mut sliced = false;
         let mut buf = BytesMut::with_capacity(pkt.data.len() + 256);
         let put = |buf: &mut BytesMut, d: &[u8]| {
             buf.extend_from_slice(&[0, 0, 0, 1]);
@@ -1441,24 +1447,34 @@ impl MuxerTrait for Muxer {
         let mut changed = false;
         for n in &nals {
             let t = NalHeader::type_of(&n.data);
-            if t == NalType::SPS {
-                sps_seen = true;
-            } else if t == NalType::PPS {
-                if !sps_seen && !sps.is_empty() {
-                    sps.iter().for_each(|d| put(&mut buf, d));
-                    changed = true;
+            if t == NalType::SPS || t == NalType::PPS {
+                if t == NalType::PPS && !sps_seen {
+                    for d in self
+                        .sets
+                        .iter()
+                        .filter(|d| NalHeader::type_of(d) == NalType::SPS)
+                    {
+                        put(&mut buf, d);
+                        carried.extend(id(d));
+                        changed = true;
+                    }
                 }
                 sps_seen = true;
-                pps_seen = true;
+                carried.extend(id(&n.data));
             } else if t.is_slice() && !sliced {
                 sliced = true;
-                if !sps_seen {
-                    sps.iter().for_each(|d| put(&mut buf, d));
-                    changed |= !sps.is_empty();
-                }
-                if !pps_seen {
-                    pps.iter().for_each(|d| put(&mut buf, d));
-                    changed |= !pps.is_empty();
+                // SPSs first, then PPSs, as an avcC lists them.
+                for d in &self.sets {
+                    let covered = id(d).is_some_and(|(kind, n)| {
+                        carried
+                            .iter()
+                            .any(|&(k, c)| k == kind && (c.is_none() || c == n))
+                    });
+                    if !covered {
+                        put(&mut buf, d);
+                        carried.extend(id(d));
+                        changed = true;
+                    }
                 }
             }
             put(&mut buf, &n.data);
@@ -1603,6 +1619,18 @@ mod tests {
             .map(|n| n.data[0] & 0x1f)
             .collect();
         assert_eq!(types, vec![7, 8, 5, 7, 8, 5]);
+        // A keyframe carrying only PPS 1 (hand-encoded: pps_id 1, sps_id 0, CAVLC, all
+        // defaults) still needs the avcC's PPS 0 its slice may refer to: types 7, 8, 8, 5.
+        let pps1: &'static [u8] = &[0, 0, 0, 1, 0x68, 0x53, 0x8e, 0x20, 0, 0, 0, 1, 0x65, 0x88];
+        assert_eq!(Pps::parse(&pps1[4..8], 0).unwrap().pps_id, 1);
+        let mut out = crate::io::sink::VecSink::default();
+        m.write(&pkt(pps1, true), &mut out).unwrap();
+        let nals: Vec<Bytes> = AnnexBNals::new(Bytes::from(out.data), 0)
+            .map(|n| n.data)
+            .collect();
+        let types: Vec<u8> = nals.iter().map(|n| n[0] & 0x1f).collect();
+        assert_eq!(types, vec![7, 8, 8, 5]);
+        assert_eq!(nals[2], pps);
     }
 
     #[test]
