@@ -183,7 +183,7 @@ pub fn analyse(src: Source, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 let row = PacketRow {
                     track: id.0,
                     dts: smp.dts,
-                    pts: smp.dts + i64::from(smp.cts),
+                    pts: smp.dts.saturating_add(i64::from(smp.cts)),
                     size: smp.size as usize,
                     key: smp.sync,
                     offset: Some(smp.offset),

@@ -850,13 +850,13 @@ pub(super) fn apply_edits(
         // decoded before that sync sample may be presented after the edit starts.
         let shown = table
             .moov_samples()
-            .position(|s| s.dts + i64::from(s.cts) >= media_time)
+            .position(|s| s.dts.saturating_add(i64::from(s.cts)) >= media_time)
             .map_or(u64::MAX, |i| i as u64);
         for (k, s) in table.moov_samples().enumerate() {
             if s.dts > search || k as u64 > shown {
                 break;
             }
-            if s.sync && s.dts + i64::from(s.cts) <= search {
+            if s.sync && s.dts.saturating_add(i64::from(s.cts)) <= search {
                 start = k as u64;
             }
         }
@@ -879,12 +879,15 @@ pub(super) fn apply_edits(
         while let Some(s) = it.next() {
             // The next sample's time; the last sample of the whole track lasts 0.
             let d = match it.peek() {
-                Some(n) => n.dts - s.dts,
-                None if k + 1 < total => table.frags.first().map_or(0, |f| f.dts - s.dts),
+                Some(n) => n.dts.saturating_sub(s.dts),
+                None if k + 1 < total => table
+                    .frags
+                    .first()
+                    .map_or(0, |f| f.dts.saturating_sub(s.dts)),
                 None => 0,
             };
-            let pts = s.dts + i64::from(s.cts);
-            if pts + d >= limit && (s.sync || kind == TrackKind::Audio) {
+            let pts = s.dts.saturating_add(i64::from(s.cts));
+            if pts.saturating_add(d) >= limit && (s.sync || kind == TrackKind::Audio) {
                 if reordered && !waited {
                     waited = true;
                 } else {

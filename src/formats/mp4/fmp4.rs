@@ -463,7 +463,12 @@ impl MuxerTrait for Muxer {
             video && pkt.keyframe && long_enough(self.fragment_ms.unwrap_or(0))
         } else {
             long_enough(self.fragment_ms.unwrap_or(AUDIO_FRAGMENT_MS))
-        } || self.pending_bytes + pkt.data.len() as u64 > MAX_FRAGMENT_BYTES;
+        } || self.pending_bytes + pkt.data.len() as u64 > MAX_FRAGMENT_BYTES
+            // A step a 32-bit sample duration cannot hold (a jump, or time going back): the
+            // sample opens a fragment, whose 64-bit tfdt carries its time exactly.
+            || self.pending[i]
+                .last()
+                .is_some_and(|l| u32::try_from(dts.saturating_sub(l.dts)).is_err());
         if cut {
             self.flush(out, &[(i, dts)])?;
         }
