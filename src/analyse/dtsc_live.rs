@@ -9,18 +9,17 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dtsc::wire::unit::play_command;
+use crate::io::http::{Watch, POLL};
 
 use super::AnalyseError;
 
 /// MistServer's DTSC port.
 pub const DEFAULT_PORT: u16 = 4200;
-/// How often a blocked read wakes to check the deadline and Ctrl-C.
-const POLL: Duration = Duration::from_millis(100);
 
 /// True when `s` is a `dtsc://` URL.
 pub fn is_url(s: &str) -> bool {
@@ -39,27 +38,8 @@ pub fn split(url: &str) -> Result<(String, u16, String), String> {
     if stream.is_empty() {
         return Err("the URL names no stream (dtsc://HOST[:PORT]/STREAM)".into());
     }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or("unclosed [ in the URL's host")?;
-        (h, after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("the URL has no host".into());
-    }
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| format!("'{p}' is not a port"))?,
-        None => DEFAULT_PORT,
-    };
-    Ok((host.to_string(), port, stream.to_string()))
+    let (host, port) = crate::io::http::split_authority(authority, DEFAULT_PORT)?;
+    Ok((host, port, stream.to_string()))
 }
 
 /// The bytes of a DTSC play, read as they arrive.
@@ -74,37 +54,13 @@ struct Wire {
 
 impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let stopped = self
-                .stop
-                .as_ref()
-                .is_some_and(|s| s.load(Ordering::Relaxed));
-            if stopped || self.deadline.is_some_and(|t| Instant::now() >= t) {
-                self.cut.store(true, Ordering::Relaxed);
-                return Ok(0);
-            }
-            match self.sock.read(buf) {
-                Ok(n) => {
-                    self.last_data = Instant::now();
-                    return Ok(n);
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    if self.last_data.elapsed() >= self.timeout {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!("no data for {} s", self.timeout.as_secs_f64()),
-                        ));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let watch = Watch {
+            deadline: self.deadline,
+            stop: self.stop.as_deref(),
+            timeout: self.timeout,
+            cut: &self.cut,
+        };
+        watch.read(&mut self.sock, buf, &mut self.last_data)
     }
 }
 

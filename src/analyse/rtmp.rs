@@ -93,28 +93,7 @@ impl Target {
         }
         let rest = &url[7..];
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or("unclosed [ in the host of the URL")?;
-            (h, after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err("the URL has no host".into());
-        }
-        let port = match port {
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("'{p}' is not a port"))?,
-            None => DEFAULT_PORT,
-        };
+        let (host, port) = crate::io::http::split_authority(authority, DEFAULT_PORT)?;
         let (app, stream) = path
             .split_once('/')
             .filter(|(a, s)| !a.is_empty() && !s.is_empty())

@@ -20,7 +20,35 @@ pub const MAX_REDIRECTS: usize = 5;
 /// A chunk-size line (with extensions) may not be longer than this.
 const MAX_CHUNK_LINE: usize = 1024;
 /// How often a blocked read wakes to check the deadline.
-const POLL: Duration = Duration::from_millis(100);
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// `HOST[:PORT]` (or `[V6]:PORT`) of a URL's authority: the host, and the port or `default`.
+/// Shared by every URL mist dials (`http(s)://`, `rtmp://`, `dtsc://`).
+pub fn split_authority(authority: &str, default: u16) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or("unclosed [ in the host of the URL")?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("the URL has no host".into());
+    }
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("'{p}' is not a port"))?,
+        None => default,
+    };
+    Ok((host.to_string(), port))
+}
 
 /// True when `s` is an `http://` or `https://` URL.
 pub fn is_url(s: &str) -> bool {
@@ -58,29 +86,9 @@ impl Url {
             Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
             None => (rest, "/".to_string()),
         };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or("unclosed [ in the URL's host")?;
-            (h, after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err("the URL has no host".into());
-        }
-        let port = match port {
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("'{p}' is not a port"))?,
-            None if tls => 443,
-            None => 80,
-        };
+        let (host, port) = split_authority(authority, if tls { 443 } else { 80 })?;
         Ok(Url {
-            host: host.to_string(),
+            host,
             port,
             authority: authority.to_string(),
             target,
@@ -128,6 +136,59 @@ impl Write for Conn {
         match self {
             Conn::Plain(s) => s.flush(),
             Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// What ends a live read: a wall-clock deadline, a stop flag (Ctrl-C) and a read timeout,
+/// watched between short blocking reads (the socket's read timeout is [`POLL`]).
+pub struct Watch<'a> {
+    /// After this the input reads as ended (`--duration`).
+    pub deadline: Option<Instant>,
+    /// Once set the input reads as ended.
+    pub stop: Option<&'a AtomicBool>,
+    /// No data for this long is an error.
+    pub timeout: Duration,
+    /// Set when the deadline or the stop flag ended the input.
+    pub cut: &'a AtomicBool,
+}
+
+impl Watch<'_> {
+    /// One read of `r` into `buf`: 0 at the deadline, at the stop or at the end of input;
+    /// `last_data` is when bytes last came.
+    pub fn read(
+        &self,
+        r: &mut impl Read,
+        buf: &mut [u8],
+        last_data: &mut Instant,
+    ) -> io::Result<usize> {
+        loop {
+            let stopped = self.stop.is_some_and(|s| s.load(Ordering::Relaxed));
+            if stopped || self.deadline.is_some_and(|t| Instant::now() >= t) {
+                self.cut.store(true, Ordering::Relaxed);
+                return Ok(0);
+            }
+            match r.read(buf) {
+                Ok(n) => {
+                    *last_data = Instant::now();
+                    return Ok(n);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if last_data.elapsed() >= self.timeout {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("no data for {} s", self.timeout.as_secs_f64()),
+                        ));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 }
@@ -199,37 +260,14 @@ impl HttpBody {
             self.pending.drain(..n);
             return Ok(n);
         }
-        loop {
-            let stopped = self
-                .stop
-                .as_ref()
-                .is_some_and(|s| s.load(Ordering::Relaxed));
-            if stopped || self.deadline.is_some_and(|t| Instant::now() >= t) {
-                self.cut.store(true, Ordering::Relaxed);
-                return Ok(0);
-            }
-            match self.sock.read(buf) {
-                Ok(n) => {
-                    self.last_data = Instant::now();
-                    return Ok(n);
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    if self.last_data.elapsed() >= self.timeout {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!("no data for {} s", self.timeout.as_secs_f64()),
-                        ));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let stop = self.stop.as_deref();
+        let watch = Watch {
+            deadline: self.deadline,
+            stop,
+            timeout: self.timeout,
+            cut: &self.cut,
+        };
+        watch.read(&mut self.sock, buf, &mut self.last_data)
     }
 
     /// One byte of a chunk-size line, or `None` at the end of input.
