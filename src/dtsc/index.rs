@@ -213,14 +213,14 @@ impl Builder {
                 if let Some(f) = idx.fragments.last_mut() {
                     f.duration = (t - self.fragment_start) as u64;
                     let ps = u64::from(self.base.per_second());
-                    if let Some(rate) = (f.size * ps).checked_div(f.duration) {
+                    // Saturating: hostile files claim sizes whose product overflows.
+                    if let Some(rate) = f.size.saturating_mul(ps).checked_div(f.duration) {
                         idx.max_bps = idx.max_bps.max(rate);
                     }
-                    let (size, dur) = idx
-                        .fragments
-                        .iter()
-                        .fold((0u64, 0u64), |(s, d), f| (s + f.size, d + f.duration));
-                    if let Some(rate) = (size * ps).checked_div(dur) {
+                    let (size, dur) = idx.fragments.iter().fold((0u64, 0u64), |(s, d), f| {
+                        (s.saturating_add(f.size), d.saturating_add(f.duration))
+                    });
+                    if let Some(rate) = size.saturating_mul(ps).checked_div(dur) {
                         idx.bps = rate;
                     }
                 }
@@ -235,14 +235,14 @@ impl Builder {
                 f.keys += 1;
             }
         } else if let Some(k) = idx.keys.last_mut() {
-            k.duration += gap as u64;
+            k.duration = k.duration.saturating_add(gap as u64);
         }
         if let Some(k) = idx.keys.last_mut() {
             k.parts += 1;
-            k.size += p.unit_size;
+            k.size = k.size.saturating_add(p.unit_size);
         }
         if let Some(f) = idx.fragments.last_mut() {
-            f.size += u64::from(p.size);
+            f.size = f.size.saturating_add(u64::from(p.size));
         }
         if self.last.is_none() {
             idx.first = t;
