@@ -170,6 +170,17 @@ pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan
                     t.id
                 )));
             }
+            // Two distinct source times landing on one output tick: the output clock is too
+            // coarse for this track's times, and writing on would lose samples at the edit's
+            // end. Refused with a reason rather than written wrong.
+            if d == prev && i > 0 && times[i] != times[i - 1] {
+                return Err(err(format!(
+                    "track {}: packets {} and {i} are closer than one tick of the output clock \
+                     ({timescale}/s); their times cannot be kept",
+                    t.id,
+                    i - 1
+                )));
+            }
         }
         p.dts.push(d);
         p.cts.push(cts);
