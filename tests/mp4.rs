@@ -572,3 +572,36 @@ fn errors_on_samples_past_the_end_point_inside_the_file() {
         assert!(f["offset"].as_u64().unwrap() <= len, "{f}");
     }
 }
+
+/// One FLV tag (header, body, PreviousTagSize).
+fn flv_tag(kind: u8, ms: u32, body: &[u8]) -> Vec<u8> {
+    let mut t = vec![kind];
+    t.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    t.extend_from_slice(&ms.to_be_bytes()[1..]);
+    t.push((ms >> 24) as u8);
+    t.extend_from_slice(&[0, 0, 0]);
+    t.extend_from_slice(body);
+    t.extend_from_slice(&(11 + body.len() as u32).to_be_bytes());
+    t
+}
+
+#[test]
+fn a_last_sample_sharing_its_time_stays_inside_the_edit() {
+    // A repeated audio tag (as a damaged FLV holds) gives the last two samples one time. The
+    // last sample used to last 0 ticks, so the edit ended at its time and both fell outside:
+    // ffprobe and mist read 1 of 3 samples. Oracle: a hand-built FLV (AAC LC 48 kHz stereo,
+    // raw frames at 0, 21 and 21 ms); every sample must be read back from the MP4.
+    let mut flv = b"FLV\x01\x04\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
+    flv.extend(flv_tag(8, 0, &[0xAF, 0x00, 0x11, 0x90]));
+    for ms in [0, 21, 21] {
+        flv.extend(flv_tag(8, ms, &[0xAF, 0x01, 0x21, 0x10, 0x04, 0x60, 0x8C, 0x1C]));
+    }
+    let dir = TestDir::new("mp4-last-shared-time");
+    let src = dir.join("dup.flv");
+    std::fs::write(&src, &flv).unwrap();
+    let out = dir.join("dup.mp4");
+    mist_ok(&["convert", "-q", src.to_str().unwrap(), out.to_str().unwrap()]);
+    let listing = mist_listing(&out);
+    let times: Vec<i64> = listing[0].iter().map(|p| p.0).collect();
+    assert_eq!(times, [0, 1008, 1008], "48 kHz decode times of the three samples");
+}

@@ -188,17 +188,25 @@ pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan
         p.sync.push(keyframe[i]);
     }
     // The last sample lasts as long as the index says (an MP4 source's own last duration;
-    // other sources repeat the gap before it).
+    // other sources repeat the last gap that is not zero, or one tick). Never zero: the edit
+    // spans the presentation, and a last sample of no duration would fall outside it, together
+    // with every sample sharing its time (a repeated tag in a damaged FLV did that).
     let last_end = match (times.last(), ti.parts.last()) {
         (Some(t), Some(part)) => Some(src.rescale(t.0 + i64::from(part.duration), out)),
         _ => None,
     };
+    let last_gap = p
+        .dts
+        .windows(2)
+        .rev()
+        .map(|w| w[1] - w[0])
+        .find(|&g| g > 0)
+        .unwrap_or(1);
     for i in 0..p.dts.len() {
         let d = match (p.dts.get(i + 1), last_end) {
             (Some(n), _) => n - p.dts[i],
             (None, Some(e)) if e > p.dts[i] => e - p.dts[i],
-            (None, _) if i > 0 => p.dts[i] - p.dts[i - 1],
-            (None, _) => 0,
+            (None, _) => last_gap,
         };
         p.durations
             .push(u32::try_from(d).map_err(|_| err(format!("track {}: gap too long", t.id)))?);
