@@ -223,6 +223,63 @@ fn packets_are_printed_as_they_arrive() {
     );
 }
 
+/// A fragmented MP4 body goes through the MP4 reader as it arrives (it used to be kept in a
+/// scratch file until the stop): the first packet line comes long before the 5 s
+/// `--duration`, and the packets listed equal ffprobe's listing of the fixture, in order.
+#[test]
+fn a_fragmented_mp4_body_is_listed_as_it_arrives() {
+    use std::io::BufRead;
+    let data = std::fs::read(util::fixture("frag.mp4")).expect("fixture");
+    let mut pieces = vec![b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\n\r\n".to_vec()];
+    pieces.extend(data.chunks(2000).map(<[u8]>::to_vec));
+    // About 65 kB/s and then silence: the body never ends, so only the stop ends it.
+    let (addr, h) = server(pieces, Duration::from_millis(30), Duration::from_secs(8));
+    let t = Instant::now();
+    let mut child = util::mist()
+        .arg("analyse")
+        .arg(format!("http://{addr}/live.mp4"))
+        .args(["--json", "--detail", "1", "--duration", "5"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mist");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("a line").expect("read");
+    let first_at = t.elapsed();
+    let mut rows: Vec<serde_json::Value> = vec![serde_json::from_str(&first).expect("JSON")];
+    for l in lines {
+        rows.push(serde_json::from_str(&l.expect("read")).expect("JSON"));
+    }
+    let status = child.wait().expect("wait");
+    h.join().expect("server");
+    assert!(status.success());
+    assert!(
+        first_at < Duration::from_secs(3),
+        "the first packet line came after {first_at:?}"
+    );
+    let got: Vec<(u64, i64)> = rows
+        .iter()
+        .filter_map(|r| r.get("packet"))
+        .map(|p| (p["track"].as_u64().unwrap(), p["dts"].as_i64().unwrap()))
+        .collect();
+    let probe = util::ffprobe::sidecar("frag.mp4");
+    let mut want: Vec<(u64, i64)> = Vec::new();
+    for s in 0..2 {
+        want.extend(
+            probe
+                .stream_packets(s)
+                .iter()
+                .map(|p| (s as u64 + 1, p.dts.expect("dts"))),
+        );
+    }
+    want.sort_by_key(|&(t, d)| (t, d));
+    let mut sorted = got.clone();
+    sorted.sort_by_key(|&(t, d)| (t, d));
+    assert_eq!(
+        sorted, want,
+        "every packet of the fixture, with ffprobe's times"
+    );
+}
+
 /// `mist serve` remuxes `h264_aac.flv` to progressive FLV, TS and MP4 over HTTP; each is
 /// analysed from its URL with the fixture's tracks and packet counts (ffprobe: 50 video,
 /// 95 audio) and no errors.

@@ -594,14 +594,27 @@ fn a_last_sample_sharing_its_time_stays_inside_the_edit() {
     let mut flv = b"FLV\x01\x04\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
     flv.extend(flv_tag(8, 0, &[0xAF, 0x00, 0x11, 0x90]));
     for ms in [0, 21, 21] {
-        flv.extend(flv_tag(8, ms, &[0xAF, 0x01, 0x21, 0x10, 0x04, 0x60, 0x8C, 0x1C]));
+        flv.extend(flv_tag(
+            8,
+            ms,
+            &[0xAF, 0x01, 0x21, 0x10, 0x04, 0x60, 0x8C, 0x1C],
+        ));
     }
     let dir = TestDir::new("mp4-last-shared-time");
     let src = dir.join("dup.flv");
     std::fs::write(&src, &flv).unwrap();
     let out = dir.join("dup.mp4");
-    mist_ok(&["convert", "-q", src.to_str().unwrap(), out.to_str().unwrap()]);
+    mist_ok(&[
+        "convert",
+        "-q",
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
     let listing = mist_listing(&out);
     let times: Vec<i64> = listing[0].iter().map(|p| p.0).collect();
-    assert_eq!(times, [0, 1008, 1008], "48 kHz decode times of the three samples");
+    assert_eq!(
+        times,
+        [0, 1008, 1008],
+        "48 kHz decode times of the three samples"
+    );
 }

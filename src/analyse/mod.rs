@@ -19,6 +19,7 @@ pub mod render;
 pub mod rtmp;
 pub mod smooth;
 pub mod stats;
+pub mod streamed;
 pub mod tree;
 pub mod ts;
 
@@ -345,7 +346,7 @@ pub fn generic(
                 }
                 if opts.detail >= 1 {
                     if opts.json {
-                        rows.push(PacketRow::of(&p));
+                        opts.push_row(&mut rows, PacketRow::of(&p), out)?;
                     } else {
                         render::packet_line(out, &meta, &p)?;
                         if opts.detail >= 3 {

@@ -190,8 +190,23 @@ fn analyse_one(
     }
     mist::pipeline::check_demux_options(src.demux_options(), spec, &name)
         .map_err(|e| UsageError(e.to_string()))?;
-    // MP4 reads its tables wherever they are: an HTTP body is kept in a scratch file until it
-    // ends (or --duration says stop), then analysed.
+    // A live MP4 body whose `moov` comes first (fragmented, faststart) goes through the
+    // format's incremental reader as it arrives. Any other reads its tables wherever they are:
+    // the body is kept in a scratch file until it ends (or --duration says stop), then analysed.
+    if let Some(reader) = spec
+        .reader
+        .filter(|_| live && spec.needs_seek)
+        .filter(|_| matches!(spec.format, Format::Mp4 | Format::Fmp4))
+        .filter(|_| analyse::streamed::mp4_reads_front_to_back(src.head()))
+    {
+        let run_opts = Options {
+            validate: true,
+            ..opts.clone()
+        };
+        let report = analyse::streamed::analyse(spec.name, reader(), src, &run_opts, out)
+            .with_context(|| name.clone())?;
+        return Ok(finish_live(report, cut, opts, live));
+    }
     let src = if live && spec.needs_seek {
         src.spool(&std::env::temp_dir())
             .with_context(|| name.clone())?
@@ -205,7 +220,18 @@ fn analyse_one(
         ..opts.clone()
     };
     let run_opts = if live { &validating } else { opts };
-    let mut report = analyse::run(spec, src, run_opts, out).with_context(|| name.clone())?;
+    let report = analyse::run(spec, src, run_opts, out).with_context(|| name.clone())?;
+    Ok(finish_live(report, cut, opts, live))
+}
+
+/// What a live input's report adds: the live summary line, a note when a stop cut the stream,
+/// and (without --validate) findings only counted, as for files.
+fn finish_live(
+    mut report: analyse::Report,
+    cut: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    opts: &Options,
+    live: bool,
+) -> analyse::Report {
     if let Some(line) = report
         .live
         .as_ref()
@@ -236,7 +262,7 @@ fn analyse_one(
             .take()
             .and_then(|f| analyse::Problems::count(&f));
     }
-    Ok(report)
+    report
 }
 
 /// A flag Ctrl-C sets, so a live analysis stops reading and still prints its summary; a
