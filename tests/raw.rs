@@ -857,3 +857,80 @@ fn multi_block_frames_become_one_packet_per_block() {
         .unwrap();
     assert_eq!(first.data, want_first.data);
 }
+
+/// A stream cut mid-GOP whose parameter sets change before its first keyframe: the baseline
+/// fixture's SPS and PPS with one of its P-frames, then the B-frame fixture's SPS and PPS with
+/// its units 8 to 24 (no keyframe), then its units 25 on with unit 25's own SPS and PPS
+/// taken out.
+/// All the dropped units carry SPS 0 and PPS 0. Oracle: the B-frame fixture's own bytes and
+/// its sidecar's offsets. The IDR must be written with the B-frame fixture's sets, the ones in
+/// force at it; with the first ones seen (the baseline's) its slices cannot even be parsed.
+#[test]
+fn parameter_sets_of_dropped_units_go_with_the_first_keyframe() {
+    let side = ffprobe::sidecar("h264_bframes.h264");
+    let (u8_at, u25_at) = (
+        side.packets[8].pos.unwrap() as usize,
+        side.packets[25].pos.unwrap() as usize,
+    );
+    let of_kind = |nals: &[Bytes], k: u8| -> Bytes {
+        nals.iter().find(|n| n[0] & 0x1f == k).unwrap().clone()
+    };
+    let base = nal_list(&fixture("h264_baseline.h264"));
+    let bf = nal_list(&fixture("h264_bframes.h264"));
+    let annexb = |nals: &[&Bytes]| -> Vec<u8> {
+        nals.iter()
+            .flat_map(|n| [&[0u8, 0, 0, 1][..], &n[..]].concat())
+            .collect()
+    };
+    let (sps_b, pps_b) = (of_kind(&bf, 7), of_kind(&bf, 8));
+    let bframes = std::fs::read(fixture("h264_bframes.h264")).unwrap();
+    let mut data = annexb(&[&of_kind(&base, 7), &of_kind(&base, 8), &of_kind(&base, 1)]);
+    data.extend(annexb(&[&sps_b, &pps_b]));
+    data.extend_from_slice(&bframes[u8_at..u25_at]);
+    let rest: Vec<Bytes> = AnnexBNals::new(Bytes::from(bframes[u25_at..].to_vec()), 0)
+        .map(|n| n.data)
+        .collect();
+    // Unit 25 is AUD, SPS, PPS, IDR, ...: its own sets are taken out.
+    assert_eq!(
+        rest[..4].iter().map(|n| n[0] & 0x1f).collect::<Vec<_>>(),
+        [9, 7, 8, 5]
+    );
+    let stripped: Vec<&Bytes> = rest
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !matches!(i, 1 | 2))
+        .map(|(_, n)| n)
+        .collect();
+    data.extend(annexb(&stripped));
+    let dir = TestDir::new("raw_sets_before_key");
+    let input = dir.join("cut.h264");
+    let output = dir.join("out.h264");
+    std::fs::write(&input, &data).unwrap();
+    mist_ok(&[
+        "convert",
+        "-q",
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+    ]);
+    // The output is the B-frame fixture from unit 25 on, its sets back in place.
+    let got = nal_list(&output);
+    assert_eq!(got.len(), rest.len());
+    assert!(
+        got == rest,
+        "the output is the B-frame fixture from unit 25"
+    );
+    assert_eq!((&rest[1], &rest[2]), (&sps_b, &pps_b));
+    let doc = analyse_json(&output, &["--validate"]);
+    let findings = doc["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().all(|f| f["severity"] != "error"),
+        "{findings:#?}"
+    );
+    // The track's configuration is the one in force too (an MP4 gets it as its avcC): the
+    // profile ffprobe gives the B-frame fixture, not the baseline's "Constrained Baseline".
+    let mp4 = dir.join("out.mp4");
+    mist_ok(&["convert", "-q", input.to_str().unwrap(), mp4.to_str().unwrap()]);
+    let want = side.streams[0].profile.clone().unwrap();
+    assert_eq!(want, "High");
+    assert_eq!(analyse_json(&mp4, &[])["tracks"][0]["profile"], want.as_str());
+}

@@ -171,7 +171,8 @@ pub struct AuSplitter {
     au: Option<AccessUnit>,
     last_slice: Option<SliceHeader>,
     /// `frame_num` of the last reference picture (`PrevRefFrameNum`), to see lost ones.
-    prev_ref_frame_num: Option<u32>,
+    /// The previous reference picture's frame_num, and the SPS it was coded under.
+    prev_ref_frame_num: Option<(u32, Arc<Sps>)>,
     /// The last slice header met could not be read.
     header_failed: bool,
     sps: HashMap<u32, (Bytes, Arc<Sps>)>,
@@ -375,7 +376,14 @@ impl AuSplitter {
             // 7.4.3: without gaps_in_frame_num_value_allowed_flag, frame_num is the previous
             // reference picture's or one more: anything else means reference pictures were
             // lost (what decoders report as a frame_num gap).
-            if let Some(prev) = self.prev_ref_frame_num.filter(|_| !sh.idr) {
+            // Only within one SPS: after a change (a splice, or a cut stream's leading units)
+            // the numbers of two sequences say nothing about each other.
+            if let Some(prev) = self
+                .prev_ref_frame_num
+                .as_ref()
+                .filter(|(_, s)| !sh.idr && **s == **sps)
+                .map(|(n, _)| *n)
+            {
                 let max = sps.max_frame_num().max(1);
                 if !sps.gaps_in_frame_num_allowed
                     && sh.frame_num != prev
@@ -394,7 +402,7 @@ impl AuSplitter {
                 }
             }
             if sh.nal_ref_idc != 0 {
-                self.prev_ref_frame_num = Some(sh.frame_num);
+                self.prev_ref_frame_num = Some((sh.frame_num, sps.clone()));
             }
         }
         if au.unreadable {
@@ -578,7 +586,29 @@ pub struct LeadingFilter {
     active: bool,
     dropped: u64,
     first_at: u64,
+    /// SPS and PPS NAL units of the dropped access units, the latest per kind and id, for
+    /// the first kept one.
+    carried: Vec<Nal>,
+    /// The SPS and PPS in force at the first kept keyframe when units were dropped before it
+    /// (the carried ones, then its own): what the track's configuration is built from.
+    in_force: Vec<Bytes>,
 }
+
+/// `(nal_unit_type, id)` of an SPS or PPS NAL unit, when readable.
+fn set_id(n: &Nal) -> Option<(NalType, u32)> {
+    match n.kind() {
+        NalType::SPS => Sps::parse(&n.data, 0)
+            .ok()
+            .map(|s| (NalType::SPS, s.sps_id)),
+        NalType::PPS => Pps::parse(&n.data, 0)
+            .ok()
+            .map(|p| (NalType::PPS, p.pps_id)),
+        _ => None,
+    }
+}
+
+/// Most parameter sets carried from dropped access units (the latest are kept).
+const MAX_CARRIED_SETS: usize = 64;
 
 impl LeadingFilter {
     /// A filter that drops (`true`) or keeps everything (`false`).
@@ -590,7 +620,9 @@ impl LeadingFilter {
     }
 
     /// Whether `au` passes; a finding when the first keyframe ends a run of dropped ones.
-    pub fn admit(&mut self, au: &AccessUnit) -> (bool, Option<Finding>) {
+    /// The SPS and PPS of dropped access units go into the first one kept (before its own),
+    /// so it decodes with the sets in force at it, not with the ones first seen.
+    pub fn admit(&mut self, au: &mut AccessUnit) -> (bool, Option<Finding>) {
         if !self.active {
             return (true, None);
         }
@@ -599,9 +631,35 @@ impl LeadingFilter {
                 self.first_at = au.offset;
             }
             self.dropped += 1;
+            for n in &au.nals {
+                if let Some(id) = set_id(n) {
+                    self.carried.retain(|c| set_id(c) != Some(id));
+                    self.carried.push(n.clone());
+                }
+            }
+            let over = self.carried.len().saturating_sub(MAX_CARRIED_SETS);
+            self.carried.drain(..over);
             return (false, None);
         }
         self.active = false;
+        if !self.carried.is_empty() {
+            let own: Vec<_> = au.nals.iter().filter_map(set_id).collect();
+            self.carried
+                .retain(|c| set_id(c).is_some_and(|id| !own.contains(&id)));
+            self.in_force = self
+                .carried
+                .iter()
+                .chain(au.nals.iter().filter(|n| set_id(n).is_some()))
+                .map(|n| n.data.clone())
+                .collect();
+            // After an access unit delimiter, which must stay first (H.264 §7.4.1.2.3).
+            let at = au
+                .nals
+                .iter()
+                .position(|n| n.kind() != NalType::AUD)
+                .unwrap_or(au.nals.len());
+            au.nals.splice(at..at, std::mem::take(&mut self.carried));
+        }
         let f = (self.dropped > 0).then(|| {
             Finding::warning(
                 self.first_at,
@@ -880,11 +938,19 @@ pub type FpsSource = ((u32, u32), &'static str);
 /// 25), the clock, the delay, and the prefetched access units re-timed with them.
 fn setup(
     split: &AuSplitter,
+    leading: &LeadingFilter,
     prefetched: &Timing,
     forced: Option<(u32, u32)>,
 ) -> Result<(Track, Timing, FpsSource), FormatError> {
     let mut annexb = BytesMut::new();
-    for n in split.first_parameter_sets() {
+    // The sets in force at the first keyframe when units with other sets were dropped before
+    // it, else the first ones seen.
+    let sets = if leading.in_force.is_empty() {
+        split.first_parameter_sets()
+    } else {
+        &leading.in_force[..]
+    };
+    for n in sets {
         annexb.extend_from_slice(&[0, 0, 0, 1]);
         annexb.extend_from_slice(n);
     }
@@ -961,7 +1027,7 @@ impl Scan {
                 what,
             ));
         }
-        let (track, timing, fps) = setup(&s.split, &s.timing, forced)?;
+        let (track, timing, fps) = setup(&s.split, &s.leading, &s.timing, forced)?;
         s.track = track;
         s.timing = timing;
         s.fps = fps;
@@ -971,9 +1037,9 @@ impl Scan {
     /// Reads the next access unit from the source.
     fn pull(&mut self) -> Result<Option<AccessUnit>, FormatError> {
         loop {
-            if let Some(au) = self.split.next_au()? {
+            if let Some(mut au) = self.split.next_au()? {
                 self.findings.extend(self.split.take_findings());
-                let (pass, finding) = self.leading.admit(&au);
+                let (pass, finding) = self.leading.admit(&mut au);
                 self.findings.extend(finding);
                 if pass {
                     return Ok(Some(au));
@@ -1260,7 +1326,7 @@ impl crate::formats::Reader for StreamReader {
                     self.events.push_front(Event::Packet(to_packet(&au)));
                     continue;
                 }
-                let Some(au) = self.split.next_au()? else {
+                let Some(mut au) = self.split.next_au()? else {
                     if self.finished && !self.drained {
                         self.drained = true;
                         continue;
@@ -1271,7 +1337,7 @@ impl crate::formats::Reader for StreamReader {
                     }
                     continue;
                 };
-                let (pass, finding) = self.leading.admit(&au);
+                let (pass, finding) = self.leading.admit(&mut au);
                 self.events.extend(finding.map(Event::Finding));
                 if let (true, Some(t)) = (pass, self.timing.as_mut()) {
                     t.push(au);
@@ -1281,8 +1347,8 @@ impl crate::formats::Reader for StreamReader {
             let au = self.split.next_au()?;
             self.queue_findings();
             let au = match au {
-                Some(au) => {
-                    let (pass, finding) = self.leading.admit(&au);
+                Some(mut au) => {
+                    let (pass, finding) = self.leading.admit(&mut au);
                     self.events.extend(finding.map(Event::Finding));
                     if !pass {
                         continue;
@@ -1323,7 +1389,8 @@ impl crate::formats::Reader for StreamReader {
                 }
                 continue;
             }
-            let (track, timing, _) = setup(&self.split, &self.prefetch, self.forced)?;
+            let (track, timing, _) =
+                setup(&self.split, &self.leading, &self.prefetch, self.forced)?;
             self.prefetch = Timing::new(1, 0);
             self.timing = Some(timing);
             self.events.push_back(Event::Tracks(vec![track]));
