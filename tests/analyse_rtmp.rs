@@ -637,3 +637,54 @@ fn a_refused_publish_is_one_error() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// One small video message with a hand-made type-1 header on `csid`: `delta` as the
+/// timestamp field (the extended field when it needs one), no continuation chunks.
+fn type1_video(csid: u8, delta: u32) -> Vec<u8> {
+    // An inter frame: AVC NALU packet with one 2-byte NAL unit.
+    let body = [0x27, 0x01, 0, 0, 0, 0, 0, 0, 2, 0x41, 0x9a];
+    let mut b = vec![0x40 | csid];
+    let field = if delta >= 0xFF_FFFF { 0xFF_FFFF } else { delta };
+    b.extend_from_slice(&field.to_be_bytes()[1..]);
+    b.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    b.push(9);
+    if field == 0xFF_FFFF {
+        b.extend_from_slice(&delta.to_be_bytes());
+    }
+    b.extend_from_slice(&body);
+    b
+}
+
+#[test]
+fn a_negative_delta_written_unsigned_is_named() {
+    // Oracle: RTMP 1.0 §5.3.1.2.2 (a delta is unsigned; -20 ms written as 2^32 - 20 is a jump
+    // of 49 days to every reader). Type 1 on chunk stream 6, which the frames before used.
+    let mut s = healthy(4);
+    s.raw(&type1_video(6, 20));
+    let (code, out, err) = validate(&s);
+    assert_eq!(code, 0, "a delta of 20: stdout:\n{out}\nstderr:\n{err}");
+    let mut s = healthy(4);
+    s.raw(&type1_video(6, 20u32.wrapping_neg()));
+    let (code, out, err) = validate(&s);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("timestamp delta 4294967276 on chunk stream 6 is -20 ms as a signed number"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_delta_with_nothing_before_it_is_named() {
+    // Oracle: RTMP 1.0 §5.3.1.2.2 (type 1 takes the stream id, and the time base, of the
+    // previous message on its chunk stream). Chunk stream 7 has carried nothing.
+    let mut s = healthy(4);
+    s.raw(&type1_video(7, 40));
+    let (code, out, err) = validate(&s);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains(
+            "type-1 chunk on chunk stream 7 gives a timestamp delta (40) with no earlier message"
+        ),
+        "{out}"
+    );
+}

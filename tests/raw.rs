@@ -929,8 +929,16 @@ fn parameter_sets_of_dropped_units_go_with_the_first_keyframe() {
     // The track's configuration is the one in force too (an MP4 gets it as its avcC): the
     // profile ffprobe gives the B-frame fixture, not the baseline's "Constrained Baseline".
     let mp4 = dir.join("out.mp4");
-    mist_ok(&["convert", "-q", input.to_str().unwrap(), mp4.to_str().unwrap()]);
+    mist_ok(&[
+        "convert",
+        "-q",
+        input.to_str().unwrap(),
+        mp4.to_str().unwrap(),
+    ]);
     let want = side.streams[0].profile.clone().unwrap();
     assert_eq!(want, "High");
-    assert_eq!(analyse_json(&mp4, &[])["tracks"][0]["profile"], want.as_str());
+    assert_eq!(
+        analyse_json(&mp4, &[])["tracks"][0]["profile"],
+        want.as_str()
+    );
 }

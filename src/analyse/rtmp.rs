@@ -7,7 +7,8 @@
 //!
 //! `--validate` adds RTMP's own rules: a type-3 chunk that does not repeat its chunk stream's
 //! extended timestamp (RTMP 1.0 §5.3.1.3), Set Chunk Size while another chunk stream is inside a
-//! message, media before `onStatus NetStream.Play.Start`, a first video frame that is not a
+//! message, timestamp deltas that do not add up (a type-1 header with nothing before it on its
+//! chunk stream, a delta of 2^31 or more: a negative step written unsigned), media before `onStatus NetStream.Play.Start`, a first video frame that is not a
 //! keyframe; the FLV walk adds timestamps going back per track and AVC/AAC sequence headers
 //! missing or changing.
 //!
@@ -241,6 +242,30 @@ impl<'o> Player<'o> {
                     format!(
                         "type-3 chunk on chunk stream {csid} does not repeat the extended \
                          timestamp (RTMP 1.0 §5.3.1.3)"
+                    ),
+                ),
+                Irregularity::DeltaWithoutBase {
+                    offset,
+                    csid,
+                    delta,
+                } => Finding::error(
+                    offset,
+                    format!(
+                        "type-1 chunk on chunk stream {csid} gives a timestamp delta ({delta}) \
+                         with no earlier message there to add it to (RTMP 1.0 §5.3.1.2.2)"
+                    ),
+                ),
+                Irregularity::BackwardsDelta {
+                    offset,
+                    csid,
+                    delta,
+                } => Finding::error(
+                    offset,
+                    format!(
+                        "timestamp delta {delta} on chunk stream {csid} is {} ms as a signed \
+                         number: deltas cannot go back (RTMP 1.0 §5.3.1.2.2), readers add it \
+                         as a jump forward",
+                        delta as i32
                     ),
                 ),
                 Irregularity::ChunkSizeMidMessage {

@@ -162,6 +162,28 @@ pub enum Irregularity {
         /// Chunk size after.
         to: u32,
     },
+    /// A type-1 header on a chunk stream that had none before: its delta has no timestamp to
+    /// add to (RTMP 1.0 §5.3.1.2.2: type 1 follows a message on the same chunk stream), so
+    /// readers take it from 0 and the times do not add up to what the sender meant.
+    DeltaWithoutBase {
+        /// Offset of the chunk's basic header.
+        offset: u64,
+        /// Its chunk stream.
+        csid: u32,
+        /// The delta.
+        delta: u32,
+    },
+    /// A timestamp delta of 2^31 or more: a sender's negative step written unsigned (deltas
+    /// cannot go back; a type-0 header with the absolute time must be sent instead), which
+    /// readers add as a jump of weeks.
+    BackwardsDelta {
+        /// Offset of the chunk's basic header.
+        offset: u64,
+        /// Its chunk stream.
+        csid: u32,
+        /// The delta as written.
+        delta: u32,
+    },
 }
 
 /// Reassembles messages from chunk streams.
@@ -377,6 +399,7 @@ impl ChunkReader {
             }
         }
         let extended = ts_field == EXTENDED;
+        let fresh = known.is_none();
         let st = self.streams.entry(csid).or_insert(StreamState {
             timestamp: 0,
             field: 0,
@@ -399,6 +422,21 @@ impl ChunkReader {
                 if fmt == 1 {
                     st.len = u24(&h[3..]);
                     st.kind = MessageType(h[6]);
+                }
+                if self.irregular.len() < MAX_IRREGULAR && st.partial.is_none() {
+                    if fresh {
+                        self.irregular.push(Irregularity::DeltaWithoutBase {
+                            offset: at,
+                            csid,
+                            delta: value,
+                        });
+                    } else if value >= 1 << 31 {
+                        self.irregular.push(Irregularity::BackwardsDelta {
+                            offset: at,
+                            csid,
+                            delta: value,
+                        });
+                    }
                 }
                 st.field = value;
                 st.extended = extended;
