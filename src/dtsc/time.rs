@@ -136,7 +136,7 @@ impl Time {
         let f = rescale_floor(self.ticks.0, num, den);
         // f/to <= self; step up once if it falls short.
         if Time::new(Ticks(f), to) < self {
-            Ticks(f + 1)
+            Ticks(f.saturating_add(1))
         } else {
             Ticks(f)
         }

@@ -146,6 +146,8 @@ pub struct Splitter {
     kind: Kind,
     pending: BytesMut,
     anchor: Option<(i64, u64)>,
+    /// The sample rate `anchor`'s sample count is in.
+    anchor_rate: u32,
     /// What the stream told so far.
     pub learned: Learned,
     sps: Option<Bytes>,
@@ -167,6 +169,7 @@ impl Splitter {
             kind,
             pending: BytesMut::new(),
             anchor: None,
+            anchor_rate: 0,
             learned: Learned {
                 codec,
                 ..Learned::default()
@@ -370,7 +373,15 @@ impl Splitter {
                 }
                 anchored = true;
             }
-            if let Some((base, n)) = self.anchor {
+            if let Some((mut base, mut n)) = self.anchor {
+                // Samples counted since the anchor are in the rate they were counted in: on a
+                // rate change the anchor moves to the end of them, so each frame starts where
+                // the one before ends at that one's own rate.
+                if self.anchor_rate != rate && n > 0 {
+                    base += rescale_round(n as i64, 90_000, u64::from(self.anchor_rate.max(1)));
+                    n = 0;
+                }
+                self.anchor_rate = rate;
                 let whole = data.slice(pos..pos + len);
                 // One frame per raw data block: an ADTS frame may hold up to four.
                 let blocks = match self.kind {
@@ -378,7 +389,6 @@ impl Splitter {
                     _ => None,
                 };
                 let pieces = blocks.unwrap_or_else(|| vec![(whole, samples)]);
-                let mut n = n;
                 for (piece, piece_samples) in pieces {
                     let t = base + rescale_round(n as i64, 90_000, u64::from(rate.max(1)));
                     n += u64::from(piece_samples);
@@ -708,6 +718,33 @@ mod tests {
             .map(|i| 900 + rescale_round(i * 1024, 90_000, 44_100))
             .collect();
         assert_eq!(times, expect);
+    }
+
+    #[test]
+    fn a_rate_change_inside_a_pes_steps_by_each_frames_own_rate() {
+        // Oracle: ffprobe on the fuzz input this came from (a 44.1 kHz header among 48 kHz
+        // frames in one PES): each frame starts where the one before it ends at that one's
+        // rate: 900, +1920 (48 kHz), +1920 (48 kHz), +2090 (1024 at 44.1 kHz).
+        let frame = |asc: &[u8]| {
+            let raw = [0x21u8, 0x10, 0x04, 0x60, 0x8C, 0x1C];
+            let mut f = adts_for(asc, raw.len()).unwrap();
+            f.extend_from_slice(&raw);
+            f
+        };
+        let (f48, f44) = (frame(&[0x11, 0x90]), frame(&[0x12, 0x10]));
+        let payload = [f48.clone(), f48, f44.clone(), f44].concat();
+        let mut sp = Splitter::new(Kind::Adts);
+        let (mut out, mut findings) = (Vec::new(), Vec::new());
+        sp.push(
+            0,
+            Bytes::from(payload),
+            Some((900, 900)),
+            true,
+            &mut out,
+            &mut findings,
+        );
+        let times: Vec<i64> = out.iter().map(|f| f.dts).collect();
+        assert_eq!(times, [900, 2820, 4740, 6830]);
     }
 
     #[test]
