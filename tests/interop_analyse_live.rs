@@ -317,3 +317,136 @@ fn a_live_push_is_followed_over_hls_reloads() {
     assert!(video >= 150, "{video} video packets");
     drop(server);
 }
+
+/// nginx-rtmp, a server that is not ours, carries a stream ffmpeg publishes in real time. The
+/// analyser plays it over RTMP with `--validate`: nginx's chunking (its own chunk size, type-1
+/// to type-3 headers, shared chunk streams) gives no error, the codecs are the fixture's, and
+/// about 4 s of 25 fps video arrive in the 5 s `--duration` (nginx starts at a keyframe).
+#[test]
+fn nginx_rtmp_is_analysed_over_rtmp_with_no_error() {
+    let nginx = util::nginx::start();
+    let fixture = util::fixture("h264_aac.flv");
+    let _ff = ffmpeg(&[
+        "-re",
+        "-stream_loop",
+        "9",
+        "-i",
+        fixture.to_str().expect("utf-8 path"),
+        "-c",
+        "copy",
+        "-f",
+        "flv",
+        &format!("rtmp://127.0.0.1:{}/live/cam", nginx.rtmp),
+    ]);
+    // Wait for the publish to be there: nginx answers a play of a missing stream with silence.
+    std::thread::sleep(Duration::from_secs(2));
+    let out = analyse_when_up(
+        &format!("rtmp://127.0.0.1:{}/live/cam", nginx.rtmp),
+        &["--validate", "--json", "--detail", "1", "--duration", "5"],
+        Duration::from_secs(15),
+    );
+    let doc = json(&out);
+    assert_eq!(doc["format"], "rtmp");
+    let errors: Vec<_> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // nginx sends the audio sequence header first, so the tracks come in that order.
+    let mut got = codecs(&doc);
+    got.sort();
+    assert_eq!(got, ["aac", "h264"]);
+    let video = doc["tracks"]
+        .as_array()
+        .expect("tracks")
+        .iter()
+        .find(|t| t["codec"] == "h264")
+        .expect("video")["packets"]
+        .as_u64()
+        .expect("video packets");
+    assert!((60..=140).contains(&video), "{video} video packets in 5 s");
+}
+
+/// nginx-rtmp's own HLS (TS segments of about 1 s, a 6 s playlist) is followed live for 6 s
+/// under RFC 8216's rules (sequence continuity across reloads, target duration, segments that
+/// start with keyframes, the playlist advancing): the codecs published, 10 s of 25 fps video,
+/// and no error but the one nginx-rtmp is known for.
+#[test]
+fn nginx_rtmp_hls_is_followed_live_with_only_its_known_fault() {
+    let nginx = util::nginx::start();
+    // A stream encoded live, one continuous timeline: a looped file would make nginx write
+    // EXT-X-DISCONTINUITY at each loop, and nginx-rtmp never writes the
+    // EXT-X-DISCONTINUITY-SEQUENCE that must count them once they leave the playlist
+    // (RFC 8216 §6.2.2), which the analyser rightly reports as an error.
+    let _ff = ffmpeg(&[
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "40",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "25",
+        "-c:a",
+        "aac",
+        "-f",
+        "flv",
+        &format!("rtmp://127.0.0.1:{}/live/cam", nginx.rtmp),
+    ]);
+    // A few fragments must exist before the playlist does.
+    let url = format!("http://127.0.0.1:{}/hls/cam.m3u8", nginx.http);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mist::io::http::fetch(&url, Duration::from_secs(2), 1 << 20).is_err() {
+        assert!(Instant::now() < deadline, "nginx wrote no playlist");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let out = util::mist()
+        .arg("analyse")
+        .arg(&url)
+        .args(["--validate", "--json", "--duration", "6"])
+        .output()
+        .expect("run mist");
+    // Exit 1 is expected when the one known fault below is seen; the report is there either
+    // way.
+    let doc = util::json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        doc["format"],
+        "hls",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // nginx-rtmp marks the first segment of a publish with EXT-X-DISCONTINUITY and never
+    // writes EXT-X-DISCONTINUITY-SEQUENCE, so once that segment leaves the 6 s window the
+    // playlist breaks RFC 8216 §6.2.2's MUST. That, once, is the only error allowed.
+    let errors: Vec<String> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| f["message"].as_str().unwrap_or("").to_string())
+        .collect();
+    let known = "EXT-X-DISCONTINUITY-SEQUENCE is 0 after 1 discontinuity left the playlist";
+    assert!(
+        errors.len() <= 1 && errors.iter().all(|e| e.contains(known)),
+        "{errors:#?}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(if errors.is_empty() { 0 } else { 1 })
+    );
+    assert_eq!(codecs(&doc), ["h264", "aac"]);
+    let video = doc["tracks"][0]["packets"].as_u64().expect("video packets");
+    assert!(video >= 150, "{video} video packets");
+}

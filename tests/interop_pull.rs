@@ -254,59 +254,10 @@ fn decode(url: &str) -> usize {
         .count()
 }
 
-/// nginx with the RTMP module: `live` with HLS into the prefix, served over HTTP.
-struct Nginx {
-    _kid: Kid,
-    rtmp: u16,
-    http: u16,
-    _dir: TestDir,
-}
-
-fn nginx() -> Nginx {
-    require("nginx");
-    let module = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
-    assert!(
-        Path::new(module).exists(),
-        "interop test needs libnginx-mod-rtmp ({module} is missing): apt-get install -y nginx libnginx-mod-rtmp"
-    );
-    let dir = TestDir::new("nginx-rtmp");
-    let (rtmp, http) = (free_port(), free_port());
-    let p = dir.path().display().to_string();
-    std::fs::create_dir_all(dir.join("hls")).unwrap();
-    let conf = format!(
-        "load_module {module};\ndaemon off;\nmaster_process off;\nworker_processes 1;\n\
-         error_log stderr warn;\npid {p}/nginx.pid;\nevents {{ worker_connections 256; }}\n\
-         rtmp {{ server {{ listen 127.0.0.1:{rtmp}; chunk_size 4096;\n\
-           application live {{ live on; hls on; hls_path {p}/hls; hls_fragment 1s; hls_playlist_length 6s; }} }} }}\n\
-         http {{ access_log off; client_body_temp_path {p}/t1; proxy_temp_path {p}/t2;\n\
-           fastcgi_temp_path {p}/t3; uwsgi_temp_path {p}/t4; scgi_temp_path {p}/t5;\n\
-           types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}\n\
-           server {{ listen 127.0.0.1:{http}; location /hls/ {{ root {p}; add_header Cache-Control no-cache; }} }} }}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let kid = Kid(Command::new("nginx")
-        .args(["-p", &p, "-c", &format!("{p}/nginx.conf")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run nginx"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", rtmp)).is_err() {
-        assert!(Instant::now() < deadline, "nginx did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Nginx {
-        _kid: kid,
-        rtmp,
-        http,
-        _dir: dir,
-    }
-}
-
 #[test]
 fn mist_pulls_rtmp_and_hls_from_nginx_rtmp_and_ffmpeg_plays_them() {
     require("ffmpeg");
-    let ngx = nginx();
+    let ngx = util::nginx::start();
     let _pub = ffmpeg_publish(
         "h264_aac.flv",
         "flv",

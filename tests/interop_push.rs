@@ -371,68 +371,10 @@ fn top_boxes(path: &Path) -> Vec<String> {
     out
 }
 
-/// nginx with the RTMP module, listening on a port of its own, in a folder of its own.
-struct Nginx {
-    _proc: Proc,
-    rtmp: u16,
-    _dir: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Where Debian's libnginx-mod-rtmp puts the module.
-const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
-
-fn start_nginx_rtmp(dir: &Path) -> Nginx {
-    require("nginx");
-    assert!(
-        Path::new(RTMP_MODULE).exists(),
-        "\n\n*** this test needs libnginx-mod-rtmp ({RTMP_MODULE}); .ci/run installs it ***\n"
-    );
-    let port = free_port();
-    std::fs::create_dir_all(dir.join("logs")).unwrap();
-    let conf = format!(
-        "load_module {RTMP_MODULE};\n\
-         daemon off;\nmaster_process off;\nworker_processes 1;\n\
-         error_log {d}/logs/error.log warn;\npid {d}/nginx.pid;\n\
-         events {{ worker_connections 64; }}\n\
-         rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
-           application live {{ live on; record off; }} }} }}\n",
-        d = dir.display()
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new("nginx")
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start nginx");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nginx did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Nginx {
-        _proc: Proc(child),
-        rtmp: port,
-        _dir: dir.to_path_buf(),
-    }
-}
-
 #[test]
 fn a_push_to_nginx_rtmp_plays_back_from_nginx() {
     let dir = TestDir::new("interop-push-nginx");
-    let nginx = start_nginx_rtmp(&dir.join("nginx"));
+    let nginx = util::nginx::start();
     let serve = Serve::start(&[]);
     let rtmp = serve.rtmp.expect("RTMP address");
     let api_addr = serve.api.expect("API address");

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod ffprobe;
+pub mod nginx;
 pub mod rtmp;
 pub mod serve;
 pub mod statics;
