@@ -337,3 +337,248 @@ fn a_live_playlist_that_stops_advancing_is_an_error() {
         "{text}"
     );
 }
+
+// ---- live DASH followed over MPD updates --------------------------------------------------
+
+/// A dynamic MPD over the three DASH segments of `audio_only.ts` (0.25 s asked for: chunks at
+/// 1400, 2403 and 3405 ms lasting 1003, 1002 and 22 ms), listing those of `segs`, with
+/// `ast` as availabilityStartTime; `end` makes it static (the stream ended).
+fn mpd_version(ast: &str, segs: &[(u64, u64)], end: bool) -> String {
+    let timeline: String = segs
+        .iter()
+        .map(|(t, d)| format!(r#"<S t="{t}" d="{d}"/>"#))
+        .collect();
+    let kind = if end {
+        r#"type="static" mediaPresentationDuration="PT2.027S""#
+    } else {
+        r#"type="dynamic" minimumUpdatePeriod="PT0.5S""#
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" {kind} availabilityStartTime="{ast}" publishTime="{ast}" minBufferTime="PT1S">
+  <Period id="0" start="PT0S">
+    <AdaptationSet id="0" contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1">
+      <SegmentTemplate timescale="1000" presentationTimeOffset="1400" initialization="$RepresentationID$/init.m4s" media="$RepresentationID$/chunk_$Time$.m4s">
+        <SegmentTimeline>{timeline}</SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="256" bandwidth="72047" codecs="mp4a.40.2" audioSamplingRate="48000"/>
+    </AdaptationSet>
+  </Period>
+</MPD>"#
+    )
+}
+
+const AST: &str = "2026-12-07T10:00:00Z";
+const DASH_SEGS: [(u64, u64); 3] = [(1400, 1003), (2403, 1002), (3405, 22)];
+
+/// `mist analyse --validate --json` of a dynamic MPD whose server answers `versions` in turn:
+/// exit code and the report.
+fn follow_mpd(label: &str, versions: Vec<String>) -> (Option<i32>, serde_json::Value) {
+    let dir = TestDir::new(&format!("analyse-live-dash-{label}"));
+    mist_ok(&[
+        "remux",
+        "-q",
+        fixture("audio_only.ts").to_str().unwrap(),
+        dir.join("pkg").to_str().unwrap(),
+        "--to",
+        "dash",
+        "--segment-duration",
+        "0.25",
+    ]);
+    for (t, _) in DASH_SEGS {
+        assert!(dir.join(&format!("pkg/256/chunk_{t}.m4s")).is_file(), "{t}");
+    }
+    let st =
+        util::statics::scripted_server(dir.join("pkg"), vec![("/live.mpd".to_string(), versions)]);
+    let url = format!("http://{}/live.mpd", st.addr);
+    let o = analyse(&["--validate", "--json", "--duration", "4", &url]);
+    let doc = util::json_lines(&String::from_utf8_lossy(&o.stdout));
+    (o.status.code(), doc)
+}
+
+fn errors(doc: &serde_json::Value) -> Vec<String> {
+    doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| f["message"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn a_live_mpd_growing_by_the_rules_passes_and_every_segment_is_read() {
+    // Oracle: ffprobe's packet count of the source (its sidecar): the three segments, each
+    // read once however many updates list them, and the MPD turning static ends the follow.
+    let (code, doc) = follow_mpd(
+        "grows",
+        vec![
+            mpd_version(AST, &DASH_SEGS[..1], false),
+            mpd_version(AST, &DASH_SEGS[..2], false),
+            mpd_version(AST, &DASH_SEGS, true),
+        ],
+    );
+    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(errors(&doc), Vec::<String>::new());
+    let src = ffprobe::sidecar("audio_only.ts").packets.len() as u64;
+    assert_eq!(doc["tracks"][0]["packets"].as_u64(), Some(src));
+}
+
+#[test]
+fn an_availability_start_that_moves_is_named() {
+    let (code, doc) = follow_mpd(
+        "ast",
+        vec![
+            mpd_version(AST, &DASH_SEGS[..1], false),
+            mpd_version("2026-12-07T10:00:01Z", &DASH_SEGS[..2], false),
+        ],
+    );
+    assert_eq!(code, Some(1), "{doc:#}");
+    let e = errors(&doc);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(
+        e[0].contains("availabilityStartTime changed from 2026-12-07T10:00:00Z"),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn an_announced_segment_that_changes_is_named() {
+    // The second segment first announced 1002 ms long, then 900.
+    let (code, doc) = follow_mpd(
+        "rewrite",
+        vec![
+            mpd_version(AST, &DASH_SEGS[..2], false),
+            mpd_version(AST, &[(1400, 1003), (2403, 900)], false),
+        ],
+    );
+    assert_eq!(code, Some(1), "{doc:#}");
+    let e = errors(&doc);
+    assert!(
+        e.iter()
+            .any(|m| m.contains("the segment at t=2403 changed")),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn an_mpd_that_stops_advancing_is_named() {
+    // Dynamic, one segment, never more: after three update periods (and thrice its 1 s
+    // segment) the follow says the timeline stopped.
+    let (_, doc) = follow_mpd("stall", vec![mpd_version(AST, &DASH_SEGS[..1], false)]);
+    let f = doc["findings"].as_array().expect("findings");
+    assert!(
+        f.iter().any(|f| f["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("the timeline stopped advancing")),
+        "{f:#?}"
+    );
+}
+
+/// Publishes `h264_aac.flv` to `rtmp` as stream `name`, paced in real time, for about `secs`
+/// seconds, from a thread (mist's own RTMP test client: no ffmpeg needed). Each track is
+/// looped on its own clock so neither has a gap or an overlap a validator would rightly flag:
+/// video every 2 s (50 frames at 25 fps), audio frame after frame at 1024 samples of 48 kHz.
+fn publish_live(rtmp: std::net::SocketAddr, name: &str, secs: u32) -> std::thread::JoinHandle<()> {
+    use mist::formats::flv::tag::TagType;
+    use mist::formats::rtmp::message::MessageType;
+    let tags = util::rtmp::flv_tags(&fixture("h264_aac.flv"));
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        let mut c = util::rtmp::RtmpClient::connect(rtmp, "live").expect("connect");
+        c.publish(&name).expect("publish");
+        let sid = c.stream_id;
+        let is_header = |t: &(TagType, u32, bytes::Bytes)| t.2.get(1) == Some(&0);
+        let of = |k: TagType| -> Vec<_> {
+            tags.iter()
+                .filter(|t| t.0 == k && t.2.get(1) == Some(&1))
+                .cloned()
+                .collect()
+        };
+        // Frames only (AVC NALU and AAC raw packets: packet type 1), no end-of-sequence.
+        let (video, audio) = (of(TagType::VIDEO), of(TagType::AUDIO));
+        assert_eq!(video.len(), 50, "2 s of 25 fps video");
+        let a0 = audio.first().map_or(0, |t| t.1);
+        // (time ms, chunk stream, type, body), in time order.
+        let mut plan: Vec<(u32, u32, TagType, bytes::Bytes)> = Vec::new();
+        for t in tags.iter().filter(|t| is_header(t)) {
+            plan.push((
+                0,
+                if t.0 == TagType::VIDEO { 6 } else { 4 },
+                t.0,
+                t.2.clone(),
+            ));
+        }
+        let end = secs * 1000;
+        for i in 0.. {
+            let v = &video[i % video.len()];
+            let at = (i / video.len()) as u32 * 2000 + v.1;
+            if at > end {
+                break;
+            }
+            plan.push((at, 6, TagType::VIDEO, v.2.clone()));
+        }
+        for k in 0u64.. {
+            let at = a0 + u32::try_from(k * 1024 * 1000 / 48_000).unwrap_or(u32::MAX);
+            if at > end {
+                break;
+            }
+            plan.push((
+                at,
+                4,
+                TagType::AUDIO,
+                audio[k as usize % audio.len()].2.clone(),
+            ));
+        }
+        plan.sort_by_key(|p| p.0);
+        let start = std::time::Instant::now();
+        for (at, cs, kind, body) in plan {
+            let due = start + std::time::Duration::from_millis(u64::from(at));
+            if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if c.message(cs, at, MessageType(kind.0), sid, &body).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+#[test]
+fn a_live_mpd_of_mist_serve_is_followed_as_it_grows() {
+    // Oracle: the publish rate. A 0.5 s look reads the segments listed at first; following
+    // for 6 s more must read about 6 s more of 25 fps video (at least 3 s of it: segments
+    // appear whole, up to a segment late), with no error under §5.4's update rules.
+    let server = Serve::start(&["--stream", "cam=push://"]);
+    let rtmp = server.rtmp.expect("RTMP address");
+    let _pub = publish_live(rtmp, "cam", 16);
+    let url = format!("{}/cmaf/cam/index.mpd", server.base());
+    // Two segments exist before the MPD is read.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let look = |secs: &str| {
+        let o = analyse(&["--validate", "--json", "--duration", secs, &url]);
+        let doc = util::json_lines(&String::from_utf8_lossy(&o.stdout));
+        (o.status.code(), doc)
+    };
+    let (code, first) = look("0.5");
+    assert_eq!(code, Some(0), "{first:#}");
+    let (code, doc) = look("6");
+    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(errors(&doc), Vec::<String>::new());
+    let video = |d: &Value| {
+        d["tracks"]
+            .as_array()
+            .expect("tracks")
+            .iter()
+            .find(|t| t["codec"] == "h264")
+            .and_then(|t| t["packets"].as_u64())
+            .unwrap_or(0)
+    };
+    let (a, b) = (video(&first), video(&doc));
+    assert!(a > 0, "{first:#}");
+    assert!(
+        b >= a + 75,
+        "{a} video packets at first, {b} after following for 6 s"
+    );
+}

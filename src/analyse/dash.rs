@@ -8,14 +8,19 @@
 //! - the `codecs` declared against the codec found in the init segment.
 //!
 //! A folder's MPD takes relative URLs only (one with a scheme is reported and left
-//! unchecked); an MPD named by URL is fetched with its segments, through [`Loc`].
+//! unchecked); an MPD named by URL is fetched with its segments, through [`Loc`]. A dynamic
+//! MPD named by URL is followed live: reloaded every `minimumUpdatePeriod` (0.5–10 s) until it
+//! turns static, `--duration` passes or Ctrl-C; each update is checked against the one before
+//! ([`super::dash_reload`]), new segments are checked as above as they appear, and an MPD that
+//! stops adding segments is reported.
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::dtsc::{Meta, Timebase, TrackKind};
-use crate::package::dash::parse::{parse, Representation};
+use crate::package::dash::parse::{parse, Mpd, Problem, Representation};
 use crate::package::dash::MPD;
 use crate::package::variant::codec_string;
 
@@ -53,27 +58,15 @@ pub fn analyse(path: &Loc, opts: &Options, _out: &mut dyn Write) -> Result<Repor
         meta: Meta::default(),
     };
     let (mpd, problems) = parse(&text);
-    for p in problems {
-        let msg = if p.line > 0 {
-            format!("{file} line {}: {}", p.line, p.message)
-        } else {
-            format!("{file}: {}", p.message)
-        };
-        if p.error {
-            ctx.error(msg);
-        } else {
-            ctx.warning(msg);
-        }
-    }
+    let mut reported = BTreeSet::new();
+    report_problems(&mut ctx, &file, problems, &mut reported);
     let Some(mpd) = mpd else {
         return Err(AnalyseError::Input(format!("{top}: not an MPD")));
     };
-    for period in &mpd.periods {
-        for set in &period.sets {
-            for r in &set.reps {
-                representation(&mut ctx, &top, r);
-            }
-        }
+    let mut reps = Vec::new();
+    check_segments(&mut ctx, &top, &mpd, &mut reps);
+    if mpd.dynamic && matches!(top, Loc::Url { .. }) {
+        follow_live(&mut ctx, &top, &file, mpd, &mut reps, &mut reported, opts);
     }
     let findings = ctx.findings;
     let stats = ctx.stats.unwrap_or_else(|| Stats::new(&Meta::default()));
@@ -87,6 +80,152 @@ pub fn analyse(path: &Loc, opts: &Options, _out: &mut dyn Write) -> Result<Repor
     ))
 }
 
+/// Reports the MPD's broken rules, each once (a reload repeats them).
+fn report_problems(
+    ctx: &mut Ctx,
+    file: &str,
+    problems: Vec<Problem>,
+    reported: &mut BTreeSet<String>,
+) {
+    for p in problems {
+        let msg = if p.line > 0 {
+            format!("{file} line {}: {}", p.line, p.message)
+        } else {
+            format!("{file}: {}", p.message)
+        };
+        if !reported.insert(msg.clone()) {
+            continue;
+        }
+        if p.error {
+            ctx.error(msg);
+        } else {
+            ctx.warning(msg);
+        }
+    }
+}
+
+/// Checks the segments of every representation not checked before; returns how many.
+fn check_segments(ctx: &mut Ctx, top: &Loc, mpd: &Mpd, reps: &mut Vec<RepState>) -> usize {
+    let mut new = 0;
+    for period in &mpd.periods {
+        for set in &period.sets {
+            for r in &set.reps {
+                let key = (period.id.clone(), r.id.clone());
+                let i = match reps.iter().position(|s| s.key == key) {
+                    Some(i) => i,
+                    None => {
+                        reps.push(RepState::new(key));
+                        reps.len() - 1
+                    }
+                };
+                new += representation(ctx, top, r, &mut reps[i]);
+            }
+        }
+    }
+    new
+}
+
+/// Reloads a dynamic MPD until it turns static, `--duration` passes or Ctrl-C.
+fn follow_live(
+    ctx: &mut Ctx,
+    top: &Loc,
+    file: &str,
+    mut old: Mpd,
+    reps: &mut Vec<RepState>,
+    reported: &mut BTreeSet<String>,
+    opts: &Options,
+) {
+    let deadline = opts.duration.map(|d| Instant::now() + d);
+    let stopped = || {
+        opts.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    let mut last_new = Instant::now();
+    let mut stall_reported = false;
+    loop {
+        let wait = Duration::from_millis(
+            u64::try_from(old.update_ms.unwrap_or(2000).clamp(500, 10_000)).unwrap_or(2000),
+        );
+        // A timeline that adds nothing for three update periods (and at least the longest
+        // segment thrice) has stopped, whatever the MPD still says.
+        let longest = reps.iter().map(|r| r.longest_ms).max().unwrap_or(0);
+        let stall = wait.max(Duration::from_millis(longest.max(0) as u64)) * 3;
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            if stopped() || deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+        }
+        let text = match read_text(top) {
+            Ok(t) => t,
+            Err(e) => {
+                ctx.error(format!("{file}: reload: {e}"));
+                return;
+            }
+        };
+        let (new, problems) = parse(&text);
+        report_problems(ctx, file, problems, reported);
+        let Some(new) = new else {
+            ctx.error(format!("{file}: a reload is not an MPD"));
+            return;
+        };
+        for (error, msg) in super::dash_reload::faults(&old, &new) {
+            let msg = format!("{file}: {msg}");
+            if reported.insert(msg.clone()) {
+                if error {
+                    ctx.error(msg);
+                } else {
+                    ctx.warning(msg);
+                }
+            }
+        }
+        if check_segments(ctx, top, &new, reps) > 0 {
+            last_new = Instant::now();
+        } else if !stall_reported && new.dynamic && last_new.elapsed() > stall {
+            stall_reported = true;
+            ctx.warning(format!(
+                "{file}: no new segment in {:.1} s while the MPD is dynamic (the timeline stopped \
+                 advancing)",
+                last_new.elapsed().as_secs_f64()
+            ));
+        }
+        let ended = !new.dynamic;
+        old = new;
+        if ended {
+            return;
+        }
+    }
+}
+
+/// One representation's checking state, kept across reloads.
+struct RepState {
+    /// Period id and representation id.
+    key: (Option<String>, String),
+    /// The last checked segment's span, time and duration.
+    prev: Option<(Span, u64, u64)>,
+    codec_checked: bool,
+    init: Option<Vec<u8>>,
+    /// Start times (`t`) of the segments checked, from the first still listed on.
+    done: BTreeSet<u64>,
+    /// The longest segment seen, ms.
+    longest_ms: i64,
+}
+
+impl RepState {
+    fn new(key: (Option<String>, String)) -> RepState {
+        RepState {
+            key,
+            prev: None,
+            codec_checked: false,
+            init: None,
+            done: BTreeSet::new(),
+            longest_ms: 0,
+        }
+    }
+}
+
 /// The media of one segment: its first decode time and the step to its second sample, its
 /// last decode time (ms).
 struct Span {
@@ -95,27 +234,46 @@ struct Span {
     last_ms: i64,
 }
 
-/// Checks one representation's init segment and segments against the MPD.
-fn representation(ctx: &mut Ctx, top: &Loc, r: &Representation) {
+/// Checks one representation's init segment and the segments not checked before against the
+/// MPD; returns how many it checked.
+fn representation(ctx: &mut Ctx, top: &Loc, r: &Representation, st: &mut RepState) -> usize {
     let what = format!("representation {}", r.id);
-    let Some(init_url) = &r.init else {
-        ctx.warning(format!("{what}: no init segment; segments not checked"));
-        return;
-    };
-    let Some(init_path) = top.resolve(init_url) else {
-        ctx.warning(format!("{what}: {init_url}: not a file; not checked"));
-        return;
-    };
-    let init = match init_path.read(MAX_SEGMENT_BYTES) {
-        Ok(b) => b,
-        Err(e) => {
-            ctx.error(format!("{what}: init {init_url}: {e}"));
-            return;
+    if st.init.is_none() {
+        let Some(init_url) = &r.init else {
+            ctx.warning(format!("{what}: no init segment; segments not checked"));
+            return 0;
+        };
+        let Some(init_path) = top.resolve(init_url) else {
+            ctx.warning(format!("{what}: {init_url}: not a file; not checked"));
+            return 0;
+        };
+        match init_path.read(MAX_SEGMENT_BYTES) {
+            Ok(b) => st.init = Some(b),
+            Err(e) => {
+                ctx.error(format!("{what}: init {init_url}: {e}"));
+                return 0;
+            }
         }
+    }
+    let Some(init) = st.init.clone() else {
+        return 0;
     };
-    let mut prev: Option<(Span, u64, u64)> = None;
-    let mut codec_checked = false;
+    // Segments that left the time-shift buffer are forgotten.
+    if let Some(first) = r.segments.first() {
+        st.done = st.done.split_off(&first.t);
+    }
+    let scale = Timebase::new(u32::try_from(r.timescale).unwrap_or(1)).unwrap_or(Timebase::MS);
+    let mut checked = 0;
+    let mut prev = st.prev.take();
+    let mut codec_checked = st.codec_checked;
     for seg in &r.segments {
+        if !st.done.insert(seg.t) {
+            continue;
+        }
+        checked += 1;
+        st.longest_ms = st
+            .longest_ms
+            .max(scale.rescale(i64::try_from(seg.d).unwrap_or(0), Timebase::MS));
         let seg_what = format!("{what}: {}", seg.url);
         let Some(p) = top.resolve(&seg.url) else {
             ctx.warning(format!("{seg_what}: not a file; not checked"));
@@ -176,7 +334,6 @@ fn representation(ctx: &mut Ctx, top: &Loc, r: &Representation) {
             last_ms: own.last().map_or(0, |p| ms(p.dts.0)),
         };
         // Where the timeline puts it, in ms of media time.
-        let scale = Timebase::new(u32::try_from(r.timescale).unwrap_or(1)).unwrap_or(Timebase::MS);
         let t_ms = scale.rescale(i64::try_from(seg.t).unwrap_or(i64::MAX), Timebase::MS);
         let slack = span.step_ms.max(0) + 1;
         // A track that starts after the presentation does may start late in its first
@@ -215,4 +372,7 @@ fn representation(ctx: &mut Ctx, top: &Loc, r: &Representation) {
         }
         prev = Some((span, seg.t, seg.d));
     }
+    st.prev = prev;
+    st.codec_checked = codec_checked;
+    checked
 }

@@ -3,6 +3,7 @@
 //! lines or as JSON (the stable shape of DESIGN.md §1, documented in `docs/analyse-json.md`).
 
 pub mod dash;
+pub mod dash_reload;
 pub mod decode;
 pub mod dtsc;
 pub mod dtsc_live;
