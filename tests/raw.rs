@@ -859,7 +859,7 @@ fn multi_block_frames_become_one_packet_per_block() {
 }
 
 /// A stream cut mid-GOP whose parameter sets change before its first keyframe: the baseline
-/// fixture's SPS and PPS with one of its P-frames, then the B-frame fixture's SPS and PPS with
+/// fixture's SPS and PPS with its sixth picture (a P-frame), then the B-frame fixture's SPS and PPS with
 /// its units 8 to 24 (no keyframe), then its units 25 on with unit 25's own SPS and PPS
 /// taken out.
 /// All the dropped units carry SPS 0 and PPS 0. Oracle: the B-frame fixture's own bytes and
@@ -884,7 +884,10 @@ fn parameter_sets_of_dropped_units_go_with_the_first_keyframe() {
     };
     let (sps_b, pps_b) = (of_kind(&bf, 7), of_kind(&bf, 8));
     let bframes = std::fs::read(fixture("h264_bframes.h264")).unwrap();
-    let mut data = annexb(&[&of_kind(&base, 7), &of_kind(&base, 8), &of_kind(&base, 1)]);
+    // The baseline's sixth picture (frame_num 5): unit 8 of the B-frame fixture has frame_num
+    // 6, so the cut shows no frame_num gap.
+    let p5 = base.iter().filter(|n| n[0] & 0x1f == 1).nth(4).unwrap();
+    let mut data = annexb(&[&of_kind(&base, 7), &of_kind(&base, 8), p5]);
     data.extend(annexb(&[&sps_b, &pps_b]));
     data.extend_from_slice(&bframes[u8_at..u25_at]);
     let rest: Vec<Bytes> = AnnexBNals::new(Bytes::from(bframes[u25_at..].to_vec()), 0)

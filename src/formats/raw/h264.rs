@@ -171,8 +171,7 @@ pub struct AuSplitter {
     au: Option<AccessUnit>,
     last_slice: Option<SliceHeader>,
     /// `frame_num` of the last reference picture (`PrevRefFrameNum`), to see lost ones.
-    /// The previous reference picture's frame_num, and the SPS it was coded under.
-    prev_ref_frame_num: Option<(u32, Arc<Sps>)>,
+    prev_ref_frame_num: Option<u32>,
     /// The last slice header met could not be read.
     header_failed: bool,
     sps: HashMap<u32, (Bytes, Arc<Sps>)>,
@@ -376,14 +375,7 @@ impl AuSplitter {
             // 7.4.3: without gaps_in_frame_num_value_allowed_flag, frame_num is the previous
             // reference picture's or one more: anything else means reference pictures were
             // lost (what decoders report as a frame_num gap).
-            // Only within one SPS: after a change (a splice, or a cut stream's leading units)
-            // the numbers of two sequences say nothing about each other.
-            if let Some(prev) = self
-                .prev_ref_frame_num
-                .as_ref()
-                .filter(|(_, s)| !sh.idr && **s == **sps)
-                .map(|(n, _)| *n)
-            {
+            if let Some(prev) = self.prev_ref_frame_num.filter(|_| !sh.idr) {
                 let max = sps.max_frame_num().max(1);
                 if !sps.gaps_in_frame_num_allowed
                     && sh.frame_num != prev
@@ -402,7 +394,7 @@ impl AuSplitter {
                 }
             }
             if sh.nal_ref_idc != 0 {
-                self.prev_ref_frame_num = Some((sh.frame_num, sps.clone()));
+                self.prev_ref_frame_num = Some(sh.frame_num);
             }
         }
         if au.unreadable {
