@@ -582,3 +582,429 @@ fn a_live_mpd_of_mist_serve_is_followed_as_it_grows() {
         "{a} video packets at first, {b} after following for 6 s"
     );
 }
+
+// ---- live HDS followed over bootstrap reloads ---------------------------------------------
+
+use mist::package::hds::bootstrap::{bootstrap, listing, Listed, Window};
+use mist::package::hds::boxes::Abst;
+use mist::package::Segment;
+
+/// `audio_only.ts` packaged as HDS with 0.25 s asked for in `DIR/pkg` (three fragments:
+/// 1400, 2403 and 3405 ms lasting 1003, 1002 and 22 ms), with `live.f4m` beside it: the
+/// file's manifest made live, its bootstrap by URL at `live.abst`. Returns the fragments as
+/// the file's own bootstrap lists them.
+fn hds_package(dir: &TestDir) -> Vec<Listed> {
+    let pkg = dir.join("pkg");
+    mist_ok(&[
+        "remux",
+        "-q",
+        fixture("audio_only.ts").to_str().unwrap(),
+        pkg.to_str().unwrap(),
+        "--to",
+        "hds",
+        "--segment-duration",
+        "0.25",
+    ]);
+    let raw = std::fs::read(pkg.join("256.abst")).unwrap();
+    let all = listing(&Abst::parse_box(&bytes::Bytes::from(raw)).unwrap());
+    assert_eq!(
+        all.iter()
+            .map(|l| (l.fragment, l.start, l.duration))
+            .collect::<Vec<_>>(),
+        [(1, 1400, 1003), (2, 2403, 1002), (3, 3405, 22)]
+    );
+    let f4m = std::fs::read_to_string(pkg.join("manifest.f4m")).unwrap();
+    let live: String = f4m
+        .lines()
+        .filter(|l| !l.contains("<duration>"))
+        .map(|l| {
+            if l.contains("<bootstrapInfo") {
+                r#"  <bootstrapInfo profile="named" id="boot256" url="live.abst"/>"#.to_string()
+            } else {
+                l.replace("recorded", "live")
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    assert!(live.contains("<streamType>live</streamType>"), "{live}");
+    std::fs::write(pkg.join("live.f4m"), live).unwrap();
+    all
+}
+
+/// A bootstrap listing fragments `frags` (indices into `all`) with `version`: live, or
+/// (`live` false) the presentation ended.
+fn hds_abst(all: &[Listed], frags: &[usize], live: bool, version: u32) -> Abst {
+    let segs: Vec<Segment> = frags
+        .iter()
+        .map(|&i| Segment {
+            number: u64::from(all[i].fragment) - 1,
+            start_ms: all[i].start as i64,
+            end_ms: (all[i].start + u64::from(all[i].duration)) as i64,
+            discontinuities: 0,
+        })
+        .collect();
+    bootstrap(
+        &Window {
+            segments: &segs,
+            live,
+            ended: !live,
+            version,
+        },
+        "audio_only.ts",
+    )
+}
+
+/// `mist analyse --validate --json --duration SECS` of `live.f4m` whose bootstrap answers
+/// the versions `make` builds in turn: exit code, report and how long it ran.
+fn follow_f4m(
+    label: &str,
+    secs: &str,
+    make: impl Fn(&[Listed]) -> Vec<Abst>,
+) -> (Option<i32>, Value, std::time::Duration) {
+    let dir = TestDir::new(&format!("analyse-live-hds-{label}"));
+    let all = hds_package(&dir);
+    let versions: Vec<Vec<u8>> = make(&all).iter().map(|a| a.to_bytes().to_vec()).collect();
+    let st =
+        util::statics::scripted_server(dir.join("pkg"), vec![("/live.abst".to_string(), versions)]);
+    let url = format!("http://{}/live.f4m", st.addr);
+    let t = std::time::Instant::now();
+    let o = analyse(&["--validate", "--json", "--duration", secs, &url]);
+    let took = t.elapsed();
+    let doc = util::json_lines(&String::from_utf8_lossy(&o.stdout));
+    (o.status.code(), doc, took)
+}
+
+#[test]
+fn a_live_hds_bootstrap_growing_by_the_rules_passes_and_every_fragment_is_read() {
+    // Oracle: ffprobe's packet count of the source (its sidecar): the three fragments, each
+    // read once however many reloads list them; the Live flag dropping ends the follow long
+    // before --duration.
+    let (code, doc, took) = follow_f4m("grows", "20", |all| {
+        vec![
+            hds_abst(all, &[0], true, 1),
+            hds_abst(all, &[0, 1], true, 2),
+            hds_abst(all, &[0, 1, 2], true, 3),
+            hds_abst(all, &[0, 1, 2], false, 4),
+        ]
+    });
+    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(errors(&doc), Vec::<String>::new());
+    let src = ffprobe::sidecar("audio_only.ts").packets.len() as u64;
+    assert_eq!(doc["tracks"][0]["packets"].as_u64(), Some(src), "{doc:#}");
+    assert!(took < std::time::Duration::from_secs(12), "{took:?}");
+}
+
+#[test]
+fn a_live_hds_current_media_time_going_back_is_named() {
+    let (code, doc, _) = follow_f4m("cmt", "4", |all| {
+        let a = hds_abst(all, &[0, 1], true, 1);
+        let mut b = hds_abst(all, &[0, 1], true, 2);
+        b.current_media_time = 2500;
+        vec![a, b]
+    });
+    assert_eq!(code, Some(1), "{doc:#}");
+    let e = errors(&doc);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(
+        e[0].contains("<media url=\"256-\">: CurrentMediaTime went back from 3405 ms to 2500 ms"),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn a_live_hds_fragment_that_changes_is_named() {
+    // Fragment 2 first listed at 2403 ms for 1002 ms, then for 900 ms.
+    let (code, doc, _) = follow_f4m("changed", "4", |all| {
+        let a = hds_abst(all, &[0, 1], true, 1);
+        let mut b = hds_abst(all, &[0, 1], true, 2);
+        b.fragment_tables[0].runs[1].duration = 900;
+        b.current_media_time = 3303;
+        vec![a, b]
+    });
+    assert_eq!(code, Some(1), "{doc:#}");
+    let e = errors(&doc);
+    assert!(
+        e.iter().any(|m| m.contains(
+            "fragment 2 changed on reload (timestamp 2403 duration 1002 became timestamp 2403 \
+             duration 900"
+        )),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn a_live_hds_window_going_back_is_named() {
+    let (code, doc, _) = follow_f4m("back", "4", |all| {
+        vec![
+            hds_abst(all, &[1, 2], true, 1),
+            hds_abst(all, &[0, 1, 2], true, 2),
+        ]
+    });
+    assert_eq!(code, Some(1), "{doc:#}");
+    let e = errors(&doc);
+    assert!(
+        e.iter()
+            .any(|m| m.contains("the fragment run table's first fragment went back from 2 to 1")),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn a_live_hds_profile_that_flips_is_named() {
+    let (code, doc, _) = follow_f4m("profile", "4", |all| {
+        let mut b = hds_abst(all, &[0, 1], true, 2);
+        b.profile = 1;
+        vec![hds_abst(all, &[0], true, 1), b]
+    });
+    assert_eq!(code, Some(1), "{doc:#}");
+    let e = errors(&doc);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(
+        e[0].contains("the bootstrap's Profile changed from 0 to 1"),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn a_live_hds_bootstrap_that_stops_advancing_is_named() {
+    // Live, one fragment, never more: after three reloads (and thrice its 1 s) the follow
+    // says the timeline stopped.
+    let (_, doc, _) = follow_f4m("stall", "6", |all| vec![hds_abst(all, &[0], true, 1)]);
+    let f = doc["findings"].as_array().expect("findings");
+    assert!(
+        f.iter().any(|f| f["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no new fragment in")
+            && f["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("the timeline stopped advancing")),
+        "{f:#?}"
+    );
+    assert_eq!(errors(&doc), Vec::<String>::new());
+}
+
+// ---- live Smooth Streaming followed over manifest reloads ---------------------------------
+
+/// `audio_only.ts` packaged as Smooth Streaming with 0.25 s asked for in `DIR/pkg` (three
+/// fragments at t=14000000, 24026667 and 34053333); returns its manifest's `QualityLevel`
+/// line and `c` lines.
+fn smooth_package(dir: &TestDir) -> (String, Vec<String>) {
+    let pkg = dir.join("pkg");
+    mist_ok(&[
+        "remux",
+        "-q",
+        fixture("audio_only.ts").to_str().unwrap(),
+        pkg.to_str().unwrap(),
+        "--to",
+        "smooth",
+        "--segment-duration",
+        "0.25",
+    ]);
+    let text = std::fs::read_to_string(pkg.join("Manifest")).unwrap();
+    let quality = text
+        .lines()
+        .find(|l| l.contains("<QualityLevel "))
+        .expect("a QualityLevel")
+        .to_string();
+    let chunks: Vec<String> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("<c "))
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        chunks.iter().map(|c| c.trim()).collect::<Vec<_>>(),
+        [
+            r#"<c t="14000000" d="10026667"/>"#,
+            r#"<c t="24026667" d="10026666"/>"#,
+            r#"<c t="34053333" d="213334"/>"#
+        ]
+    );
+    (quality, chunks)
+}
+
+/// A client manifest over the audio stream of [`smooth_package`] listing `chunks`: live
+/// (IIS's live attributes) or on demand.
+fn smooth_version(quality: &str, chunks: &[&str], live: bool) -> String {
+    let kind = if live {
+        r#"Duration="0" IsLive="TRUE" LookAheadFragmentCount="2" DVRWindowLength="0""#
+    } else {
+        r#"Duration="20266667""#
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<SmoothStreamingMedia MajorVersion=\"2\" \
+         MinorVersion=\"0\" TimeScale=\"10000000\" {kind}>\n  <StreamIndex Type=\"audio\" \
+         Name=\"audio\" Chunks=\"{}\" QualityLevels=\"1\" \
+         Url=\"QualityLevels({{bitrate}})/Fragments(audio={{start time}})\">\n{quality}\n{}\n  \
+         </StreamIndex>\n</SmoothStreamingMedia>\n",
+        chunks.len(),
+        chunks.join("\n")
+    )
+}
+
+/// `mist analyse --validate --json --duration SECS` of a live manifest whose server answers
+/// the versions `make` writes (from the QualityLevel line and the `c` lines) in turn: exit
+/// code, report and how long it ran.
+fn follow_ssm(
+    label: &str,
+    secs: &str,
+    make: impl Fn(&str, &[&str]) -> Vec<String>,
+) -> (Option<i32>, Value, std::time::Duration) {
+    let dir = TestDir::new(&format!("analyse-live-smooth-{label}"));
+    let (quality, chunks) = smooth_package(&dir);
+    let c: Vec<&str> = chunks.iter().map(String::as_str).collect();
+    let versions = make(&quality, &c);
+    let st =
+        util::statics::scripted_server(dir.join("pkg"), vec![("/Manifest".to_string(), versions)]);
+    let url = format!("http://{}/Manifest", st.addr);
+    let t = std::time::Instant::now();
+    let o = analyse(&["--validate", "--json", "--duration", secs, &url]);
+    let took = t.elapsed();
+    let doc = util::json_lines(&String::from_utf8_lossy(&o.stdout));
+    (o.status.code(), doc, took)
+}
+
+#[test]
+fn a_live_smooth_manifest_growing_by_the_rules_passes_and_every_fragment_is_read() {
+    // Oracle: ffprobe's packet count of the source (its sidecar): the three fragments, each
+    // read once however many reloads list them; IsLive turning off ends the follow long
+    // before --duration.
+    let (code, doc, took) = follow_ssm("grows", "20", |q, c| {
+        vec![
+            smooth_version(q, &c[..1], true),
+            smooth_version(q, &c[..2], true),
+            smooth_version(q, c, true),
+            smooth_version(q, c, false),
+        ]
+    });
+    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(errors(&doc), Vec::<String>::new());
+    let src = ffprobe::sidecar("audio_only.ts").packets.len() as u64;
+    assert_eq!(doc["tracks"][0]["packets"].as_u64(), Some(src), "{doc:#}");
+    assert!(took < std::time::Duration::from_secs(12), "{took:?}");
+}
+
+#[test]
+fn a_live_smooth_fragment_that_changes_is_named() {
+    // The second fragment first announced 10026666 long, then 9000000.
+    let (code, doc, _) = follow_ssm("changed", "4", |q, c| {
+        let short = c[1].replace("10026666", "9000000");
+        vec![
+            smooth_version(q, &c[..2], true),
+            smooth_version(q, &[c[0], &short], true),
+        ]
+    });
+    assert_eq!(code, Some(1), "{doc:#}");
+    let e = errors(&doc);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(
+        e[0].contains(
+            "StreamIndex audio: the fragment at t=24026667 changed its d from 10026666 to \
+             9000000 on reload (MS-SSTR 2.2.2.6"
+        ),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn a_live_smooth_window_going_back_is_named() {
+    let (code, doc, _) = follow_ssm("back", "4", |q, c| {
+        vec![smooth_version(q, &c[1..], true), smooth_version(q, c, true)]
+    });
+    assert_eq!(code, Some(1), "{doc:#}");
+    let e = errors(&doc);
+    assert!(
+        e.iter().any(|m| m.contains(
+            "the window's first fragment went back from t=24026667 to t=14000000 on reload \
+             (MS-SSTR 2.2.2.1 DVRWindowLength"
+        )),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn a_live_smooth_track_that_changes_is_named() {
+    let (code, doc, _) = follow_ssm("tracks", "4", |q, c| {
+        let other = q.replace("Bitrate=\"", "Bitrate=\"1");
+        vec![
+            smooth_version(q, &c[..1], true),
+            smooth_version(&other, &c[..2], true),
+        ]
+    });
+    assert_eq!(code, Some(1), "{doc:#}");
+    let e = errors(&doc);
+    assert!(
+        e.iter().any(
+            |m| m.contains("StreamIndex audio: its QualityLevels changed on reload")
+                && m.contains("MS-SSTR 2.2.2.5")
+        ),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn a_live_smooth_manifest_that_stops_advancing_is_named() {
+    let (_, doc, _) = follow_ssm("stall", "6", |q, c| vec![smooth_version(q, &c[..1], true)]);
+    let f = doc["findings"].as_array().expect("findings");
+    assert!(
+        f.iter().any(|f| f["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("the timeline stopped advancing")),
+        "{f:#?}"
+    );
+    assert_eq!(errors(&doc), Vec::<String>::new());
+}
+
+// ---- mist serve's live HDS and Smooth followed under a paced publish ----------------------
+
+/// Video packets of a `--json` report.
+fn video_packets(d: &Value) -> u64 {
+    d["tracks"]
+        .as_array()
+        .expect("tracks")
+        .iter()
+        .find(|t| t["codec"] == "h264")
+        .and_then(|t| t["packets"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Follows `path` of a `mist serve` that a paced publish feeds: a 0.5 s look, then 6 s; both
+/// without error, the second seeing at least 3 s more of 25 fps video (fragments appear
+/// whole, up to a fragment late, and Smooth holds two back as its lookahead).
+fn follow_mist_serve(path: &str) {
+    let server = Serve::start(&["--stream", "cam=push://"]);
+    let rtmp = server.rtmp.expect("RTMP address");
+    let _pub = publish_live(rtmp, "cam", 20);
+    let url = format!("{}{path}", server.base());
+    // A few fragments exist before the manifest is read (Smooth lists one once two follow).
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let look = |secs: &str| {
+        let o = analyse(&["--validate", "--json", "--duration", secs, &url]);
+        let doc = util::json_lines(&String::from_utf8_lossy(&o.stdout));
+        (o.status.code(), doc)
+    };
+    let (code, first) = look("0.5");
+    assert_eq!(code, Some(0), "{first:#}");
+    assert_eq!(errors(&first), Vec::<String>::new());
+    let (code, doc) = look("6");
+    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(errors(&doc), Vec::<String>::new());
+    let (a, b) = (video_packets(&first), video_packets(&doc));
+    assert!(a > 0, "{first:#}");
+    assert!(
+        b >= a + 75,
+        "{a} video packets at first, {b} after following for 6 s"
+    );
+}
+
+#[test]
+fn a_live_f4m_of_mist_serve_is_followed_as_it_grows() {
+    follow_mist_serve("/dynamic/cam/manifest.f4m");
+}
+
+#[test]
+fn a_live_smooth_manifest_of_mist_serve_is_followed_as_it_grows() {
+    follow_mist_serve("/smooth/cam.ism/Manifest");
+}

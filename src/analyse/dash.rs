@@ -17,13 +17,14 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::dtsc::{Meta, Timebase, TrackKind};
 use crate::package::dash::parse::{parse, Mpd, Problem, Representation};
 use crate::package::dash::MPD;
 use crate::package::variant::codec_string;
 
+use super::follow::{reload_period, Follow, Stall};
 use super::hls::{count, demux, read_text, same_codec, Ctx, MAX_SEGMENT_BYTES};
 use super::loc::Loc;
 use super::{AnalyseError, Options, Report, Stats};
@@ -135,28 +136,16 @@ fn follow_live(
     reported: &mut BTreeSet<String>,
     opts: &Options,
 ) {
-    let deadline = opts.duration.map(|d| Instant::now() + d);
-    let stopped = || {
-        opts.stop
-            .as_ref()
-            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
-    };
-    let mut last_new = Instant::now();
-    let mut stall_reported = false;
+    let clock = Follow::new(opts);
+    let mut stall = Stall::default();
     loop {
-        let wait = Duration::from_millis(
-            u64::try_from(old.update_ms.unwrap_or(2000).clamp(500, 10_000)).unwrap_or(2000),
-        );
+        let wait = reload_period(old.update_ms, 2000);
         // A timeline that adds nothing for three update periods (and at least the longest
         // segment thrice) has stopped, whatever the MPD still says.
         let longest = reps.iter().map(|r| r.longest_ms).max().unwrap_or(0);
-        let stall = wait.max(Duration::from_millis(longest.max(0) as u64)) * 3;
-        let until = Instant::now() + wait;
-        while Instant::now() < until {
-            if stopped() || deadline.is_some_and(|d| Instant::now() >= d) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+        let limit = wait.max(Duration::from_millis(longest.max(0) as u64)) * 3;
+        if !clock.wait(wait) {
+            return;
         }
         let text = match read_text(top) {
             Ok(t) => t,
@@ -181,14 +170,12 @@ fn follow_live(
                 }
             }
         }
-        if check_segments(ctx, top, &new, reps) > 0 {
-            last_new = Instant::now();
-        } else if !stall_reported && new.dynamic && last_new.elapsed() > stall {
-            stall_reported = true;
+        let advanced = check_segments(ctx, top, &new, reps) > 0;
+        if let Some(idle) = stall.reload(advanced, limit).filter(|_| new.dynamic) {
             ctx.warning(format!(
                 "{file}: no new segment in {:.1} s while the MPD is dynamic (the timeline stopped \
                  advancing)",
-                last_new.elapsed().as_secs_f64()
+                idle.as_secs_f64()
             ));
         }
         let ended = !new.dynamic;

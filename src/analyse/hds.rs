@@ -12,10 +12,18 @@
 //! - the codecs and picture size the manifest's `<metadata>` and `<media>` declare against
 //!   those found.
 //!
-//! Only local files are read: URLs with a scheme are reported and left unchecked.
+//! A folder's manifest takes relative URLs only; a manifest named by URL is fetched with its
+//! bootstraps and fragments through [`Loc`]. A live one (its bootstrap's `Live` flag, or
+//! `streamType` live) is followed: each bootstrap is fetched again about every fragment
+//! duration (0.5–10 s; the manifest again when the bootstrap is inline) until its `Live`
+//! flag drops, `--duration` passes or Ctrl-C; each version is checked against the one before
+//! ([`super::hds_reload`]), new fragments are checked as above as they appear (each once),
+//! and a bootstrap that stops adding fragments is reported.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -23,13 +31,14 @@ use crate::dtsc::{Codec, Meta, Packet, Timebase, TrackKind};
 use crate::formats::flv::amf0::Value;
 use crate::formats::{self, Finding, Severity};
 use crate::io::{Cursor, Source};
-use crate::package::hds::bootstrap::{listed, Listed};
+use crate::package::hds::bootstrap::{listing, Listed};
 use crate::package::hds::boxes::Abst;
 use crate::package::hds::fragment::{self, flv_header};
 use crate::package::hds::manifest::{parse, F4m, MediaInfo};
 use crate::package::hds::MANIFEST;
 use crate::package::variant::resolution;
 
+use super::follow::{reload_period, Follow, Stall};
 use super::loc::Loc;
 use super::{AnalyseError, Options, Report, Stats};
 
@@ -59,14 +68,20 @@ struct Ctx {
     findings: Vec<Finding>,
     stats: Option<Stats>,
     meta: Meta,
+    /// Findings made so far: a live bootstrap's reloads repeat its tables' faults, told once.
+    reported: BTreeSet<String>,
 }
 
 impl Ctx {
     fn error(&mut self, m: String) {
-        self.findings.push(Finding::general(Severity::Error, m));
+        if self.reported.insert(m.clone()) {
+            self.findings.push(Finding::general(Severity::Error, m));
+        }
     }
     fn warning(&mut self, m: String) {
-        self.findings.push(Finding::general(Severity::Warning, m));
+        if self.reported.insert(m.clone()) {
+            self.findings.push(Finding::general(Severity::Warning, m));
+        }
     }
 }
 
@@ -83,6 +98,7 @@ pub fn analyse(path: &Loc, opts: &Options, _out: &mut dyn Write) -> Result<Repor
         findings: Vec::new(),
         stats: None,
         meta: Meta::default(),
+        reported: BTreeSet::new(),
     };
     let mname = match top.file_name() {
         n if n.is_empty() => MANIFEST.to_string(),
@@ -109,13 +125,32 @@ pub fn analyse(path: &Loc, opts: &Options, _out: &mut dyn Write) -> Result<Repor
             "{mname}: <baseURL> {b:?}: fragments looked for beside the manifest"
         ));
     }
+    let mut states = Vec::new();
     for (k, media) in m.media.iter().enumerate().take(MAX_MEDIA) {
-        check_media(&mut ctx, &m, media, k, &top);
+        let what = format!("<media url={:?}>", media.url);
+        let Some((abst, url)) = bootstrap_of(&mut ctx, &m, media, &top, &what) else {
+            continue;
+        };
+        if abst.live != m.live() {
+            ctx.error(format!(
+                "{what}: the bootstrap says live={}, the manifest's streamType {:?}",
+                abst.live, m.stream_type
+            ));
+        }
+        let mut st = MediaState::new(k, media.clone(), what, url, abst.live || m.live());
+        st.take(&mut ctx, abst, &top);
+        states.push(st);
     }
     if m.media.len() > MAX_MEDIA {
         ctx.warning(format!(
             "more than {MAX_MEDIA} <media>; the rest not checked"
         ));
+    }
+    if matches!(top, Loc::Url { .. }) {
+        follow_live(&mut ctx, &top, &mname, &mut states, opts);
+    }
+    for st in states {
+        st.finish(&mut ctx);
     }
     let file = path.to_string();
     let findings = ctx.findings;
@@ -123,8 +158,15 @@ pub fn analyse(path: &Loc, opts: &Options, _out: &mut dyn Write) -> Result<Repor
     Ok(stats.into_report(file, "hds", None, None, findings, opts.validate))
 }
 
-/// The bootstrap of `media`: parsed, from its URL file and/or inline.
-fn bootstrap_of(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, top: &Loc, what: &str) -> Option<Abst> {
+/// The bootstrap of `media`: parsed, from its URL file and/or inline; and the URL it was read
+/// from, if any (a live one is fetched from there again).
+fn bootstrap_of(
+    ctx: &mut Ctx,
+    m: &F4m,
+    media: &MediaInfo,
+    top: &Loc,
+    what: &str,
+) -> Option<(Abst, Option<String>)> {
     let Some(b) = m.bootstrap_of(media) else {
         ctx.error(format!("{what}: no bootstrap; fragments not checked"));
         return None;
@@ -158,9 +200,10 @@ fn bootstrap_of(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, top: &Loc, what: &str
             ));
         }
     }
+    let read_url = from_url.is_some().then_some(url).flatten();
     let raw = from_url.or_else(|| b.inline.clone())?;
     match Abst::parse_box(&Bytes::from(raw)) {
-        Ok(a) => Some(a),
+        Ok(a) => Some((a, read_url)),
         Err(e) => {
             ctx.error(format!("{what}: bootstrap: {e}"));
             None
@@ -176,31 +219,187 @@ struct Seen {
     main: Option<u32>,
 }
 
-fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, top: &Loc) {
-    let what = format!("<media url={:?}>", media.url);
-    let Some(abst) = bootstrap_of(ctx, m, media, top, &what) else {
-        return;
-    };
-    if abst.live != m.live() {
-        ctx.error(format!(
-            "{what}: the bootstrap says live={}, the manifest's streamType {:?}",
-            abst.live, m.stream_type
-        ));
+/// One `<media>` being checked: its bootstrap's tables and fragments, and, live, each
+/// reload of its bootstrap checked against the one before.
+struct MediaState {
+    /// Its place in the manifest (the first one's packets are counted).
+    k: usize,
+    media: MediaInfo,
+    what: String,
+    /// Where the bootstrap was read from (`None`: inline in the manifest).
+    url: Option<String>,
+    /// Still followed.
+    live: bool,
+    /// The latest bootstrap read.
+    abst: Option<Abst>,
+    /// Fragments checked, from the first still listed on.
+    done: BTreeSet<u32>,
+    /// The last fragment tried, and the last one read with what it held.
+    tried: Option<u32>,
+    prev: Option<(Seen, Listed)>,
+    found_codecs: Vec<(TrackKind, Codec)>,
+    found_size: Option<(u32, u32)>,
+    /// The newest fragment's listed duration, ms.
+    last_ms: i64,
+    stall: Stall,
+}
+
+impl MediaState {
+    fn new(k: usize, media: MediaInfo, what: String, url: Option<String>, live: bool) -> Self {
+        MediaState {
+            k,
+            media,
+            what,
+            url,
+            live,
+            abst: None,
+            done: BTreeSet::new(),
+            tried: None,
+            prev: None,
+            found_codecs: Vec::new(),
+            found_size: None,
+            last_ms: 0,
+            stall: Stall::default(),
+        }
     }
+
+    /// Checks the tables of `abst` and the fragments it lists that were not checked before;
+    /// keeps `abst` as the latest. Returns how many fragments were new.
+    fn take(&mut self, ctx: &mut Ctx, abst: Abst, top: &Loc) -> usize {
+        let what = self.what.clone();
+        let frags = tables(ctx, &what, &abst);
+        let to_ms = fragment_ms(&abst);
+        if let Some(last) = frags.last() {
+            self.last_ms = to_ms(u64::from(last.duration));
+        }
+        if let Some(first) = frags.first() {
+            self.done = self.done.split_off(&first.fragment);
+        }
+        self.abst = Some(abst);
+        let mut new = 0;
+        for l in frags.iter().take(MAX_FRAGMENTS) {
+            if !self.done.insert(l.fragment) {
+                continue;
+            }
+            new += 1;
+            // Fragments that came and went between two reloads break the chain.
+            if self
+                .tried
+                .is_some_and(|t| t.checked_add(1) != Some(l.fragment))
+            {
+                self.prev = None;
+            }
+            self.tried = Some(l.fragment);
+            self.fragment(ctx, top, l, &to_ms);
+        }
+        if frags.len() > MAX_FRAGMENTS {
+            ctx.warning(format!(
+                "{what}: more than {MAX_FRAGMENTS} fragments; the rest not checked"
+            ));
+        }
+        new
+    }
+
+    /// Reads fragment `l` and checks it, and its boundary with the one before.
+    fn fragment(&mut self, ctx: &mut Ctx, top: &Loc, l: &Listed, to_ms: &dyn Fn(u64) -> i64) {
+        let what = &self.what;
+        let name = format!("{}Seg1-Frag{}", self.media.url, l.fragment);
+        let what_f = format!("{what} {name}");
+        let Some(p) = top.resolve(&name) else {
+            ctx.warning(format!("{what_f}: not a file; not checked"));
+            return;
+        };
+        let data = match p.read(MAX_FRAGMENT_BYTES) {
+            Ok(d) => Bytes::from(d),
+            Err(e) => {
+                ctx.error(format!("{what}: fragment {e}"));
+                return;
+            }
+        };
+        let Some((meta, packets)) = check_fragment(ctx, &what_f, &data, l.fragment) else {
+            return;
+        };
+        for t in &meta.tracks {
+            if !self
+                .found_codecs
+                .iter()
+                .any(|(k, c)| *k == t.kind && *c == t.codec)
+            {
+                self.found_codecs.push((t.kind, t.codec.clone()));
+            }
+            if t.kind == TrackKind::Video && self.found_size.is_none() {
+                self.found_size = resolution(t);
+            }
+        }
+        count(ctx, self.k, &meta, &packets);
+        let seen = spans(ctx, &what_f, &meta, &packets);
+        // The table's start against the fragment's first packet.
+        if let Some(e) = seen.earliest {
+            let listed_ms = to_ms(l.start);
+            if (e - listed_ms).abs() > SLACK_MS {
+                ctx.error(format!(
+                    "{what_f}: the bootstrap says it starts at {listed_ms} ms, its first packet is at {e} ms"
+                ));
+            }
+        }
+        if let Some((ps, pl)) = &self.prev {
+            between(ctx, &what_f, (ps, pl), (&seen, l), to_ms);
+        }
+        self.prev = Some((seen, *l));
+    }
+
+    /// The last fragment's listed duration against where its tracks end; the codecs and size
+    /// declared against those found.
+    fn finish(self, ctx: &mut Ctx) {
+        let what = &self.what;
+        if let (Some((seen, l)), Some(abst)) = (&self.prev, &self.abst) {
+            let to_ms = fragment_ms(abst);
+            if let (Some(e), Some(end)) =
+                (seen.earliest, seen.spans.iter().map(|s| s.3 + s.4).max())
+            {
+                let real = end - e;
+                let listed_ms = to_ms(u64::from(l.duration));
+                if (real - listed_ms).abs()
+                    > SLACK_MS.max(seen.spans.iter().map(|s| s.4).max().unwrap_or(0))
+                {
+                    ctx.warning(format!(
+                        "{what}: the last fragment is listed for {listed_ms} ms, it lasts {real} ms"
+                    ));
+                }
+            }
+        }
+        check_declared(ctx, what, &self.media, &self.found_codecs, self.found_size);
+    }
+}
+
+/// A time or duration of `abst`'s fragment run table in ms.
+fn fragment_ms(abst: &Abst) -> impl Fn(u64) -> i64 {
+    let tb = abst
+        .fragment_tables
+        .first()
+        .and_then(|t| Timebase::new(t.timescale));
+    move |v: u64| {
+        let v = i64::try_from(v).unwrap_or(i64::MAX);
+        tb.map_or(v, |tb| tb.rescale(v, Timebase::MS))
+    }
+}
+
+/// Checks a bootstrap's tables on their own; returns the fragments they list.
+fn tables(ctx: &mut Ctx, what: &str, abst: &Abst) -> Vec<Listed> {
     if abst.timescale == 0 {
         ctx.error(format!("{what}: bootstrap TimeScale 0"));
-        return;
+        return Vec::new();
     }
     let (Some(asrt), Some(afrt)) = (abst.segment_tables.first(), abst.fragment_tables.first())
     else {
         ctx.error(format!(
             "{what}: the bootstrap has no segment or no fragment run table"
         ));
-        return;
+        return Vec::new();
     };
     if afrt.timescale == 0 {
         ctx.error(format!("{what}: afrt TimeScale 0"));
-        return;
+        return Vec::new();
     }
     if asrt.runs.len() != 1 || asrt.runs[0].first_segment != 1 {
         ctx.warning(format!(
@@ -210,18 +409,10 @@ fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, top: &Loc) {
     }
     let per_segment = asrt.runs.first().map_or(0, |r| r.fragments_per_segment);
     let finite = per_segment != u32::MAX;
-    // The last run goes on to the current media time (in the fragment table's timescale).
-    let until = (!finite).then(|| {
-        let v = abst.current_media_time as i64;
-        match (Timebase::new(abst.timescale), Timebase::new(afrt.timescale)) {
-            (Some(a), Some(f)) => a.rescale(v, f).max(0) as u64,
-            _ => v as u64,
-        }
-    });
-    let frags: Vec<Listed> = listed(afrt, per_segment, until);
+    let frags = listing(abst);
     if frags.is_empty() {
         ctx.error(format!("{what}: the bootstrap lists no fragment"));
-        return;
+        return frags;
     }
     if finite && !abst.live {
         let first = frags[0].fragment;
@@ -233,10 +424,7 @@ fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, top: &Loc) {
             ));
         }
     }
-    // Times of the table in ms.
-    let to_ms = |v: u64| {
-        Timebase::new(afrt.timescale).map_or(v as i64, |tb| tb.rescale(v as i64, Timebase::MS))
-    };
+    let to_ms = fragment_ms(abst);
     if let Some(last) = frags.last() {
         let end = to_ms(last.start + u64::from(last.duration));
         let cmt = Timebase::new(abst.timescale).map_or(0, |tb| {
@@ -264,73 +452,104 @@ fn check_media(ctx: &mut Ctx, m: &F4m, media: &MediaInfo, k: usize, top: &Loc) {
             ));
         }
     }
-    let mut prev: Option<(Seen, Listed)> = None;
-    let mut found_codecs: Vec<(TrackKind, Codec)> = Vec::new();
-    let mut found_size: Option<(u32, u32)> = None;
-    for l in frags.iter().take(MAX_FRAGMENTS) {
-        let name = format!("{}Seg1-Frag{}", media.url, l.fragment);
-        let what_f = format!("{what} {name}");
-        let Some(p) = top.resolve(&name) else {
-            ctx.warning(format!("{what_f}: not a file; not checked"));
-            continue;
-        };
-        let data = match p.read(MAX_FRAGMENT_BYTES) {
-            Ok(d) => Bytes::from(d),
-            Err(e) => {
-                ctx.error(format!("{what}: fragment {e}"));
-                continue;
+    frags
+}
+
+/// Fetches the bootstrap of `st` again: from its URL, or from the manifest when inline.
+fn reload_bootstrap(ctx: &mut Ctx, top: &Loc, mname: &str, st: &MediaState) -> Option<Abst> {
+    let what = &st.what;
+    let raw = match &st.url {
+        Some(url) => {
+            let p = top.resolve(url)?;
+            match p.read(MAX_TEXT_BYTES) {
+                Ok(b) => b,
+                Err(e) => {
+                    ctx.error(format!("{what}: bootstrap reload: {e}"));
+                    return None;
+                }
             }
-        };
-        let Some((meta, packets)) = check_fragment(ctx, &what_f, &data, l.fragment) else {
-            continue;
-        };
-        for t in &meta.tracks {
-            if !found_codecs
+        }
+        None => {
+            let bytes = match top.read(MAX_TEXT_BYTES) {
+                Ok(b) => b,
+                Err(e) => {
+                    ctx.error(format!("{mname}: reload: {e}"));
+                    return None;
+                }
+            };
+            let (m, _) = parse(&bytes);
+            let Some(m) = m else {
+                ctx.error(format!("{mname}: a reload is not an F4M manifest"));
+                return None;
+            };
+            let inline = m
+                .media
                 .iter()
-                .any(|(k, c)| *k == t.kind && *c == t.codec)
-            {
-                found_codecs.push((t.kind, t.codec.clone()));
-            }
-            if t.kind == TrackKind::Video && found_size.is_none() {
-                found_size = resolution(t);
-            }
-        }
-        count(ctx, k, &meta, &packets);
-        let seen = spans(ctx, &what_f, &meta, &packets);
-        // The table's start against the fragment's first packet.
-        if let Some(e) = seen.earliest {
-            let listed_ms = to_ms(l.start);
-            if (e - listed_ms).abs() > SLACK_MS {
+                .find(|x| x.url == st.media.url)
+                .and_then(|x| m.bootstrap_of(x))
+                .and_then(|b| b.inline.clone());
+            let Some(b) = inline else {
                 ctx.error(format!(
-                    "{what_f}: the bootstrap says it starts at {listed_ms} ms, its first packet is at {e} ms"
+                    "{what}: a reload of {mname} has no inline bootstrap for it any more"
                 ));
+                return None;
+            };
+            b
+        }
+    };
+    match Abst::parse_box(&Bytes::from(raw)) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            ctx.error(format!("{what}: bootstrap reload: {e}"));
+            None
+        }
+    }
+}
+
+/// Fetches the bootstraps of the live `<media>` among `states` again, about every fragment
+/// duration, until each has ended (its `Live` flag dropped), `--duration` has passed or
+/// Ctrl-C was pressed.
+fn follow_live(ctx: &mut Ctx, top: &Loc, mname: &str, states: &mut [MediaState], opts: &Options) {
+    let clock = Follow::new(opts);
+    loop {
+        let Some(shortest) = states.iter().filter(|s| s.live).map(|s| s.last_ms).min() else {
+            return;
+        };
+        let wait = reload_period(Some(shortest), 2000);
+        if !clock.wait(wait) {
+            return;
+        }
+        for st in states.iter_mut().filter(|s| s.live) {
+            let Some(new) = reload_bootstrap(ctx, top, mname, st) else {
+                // Unreadable: not followed any further.
+                st.live = false;
+                continue;
+            };
+            if let Some(old) = &st.abst {
+                for (error, msg) in super::hds_reload::faults(old, &new) {
+                    let msg = format!("{}: {msg}", st.what);
+                    if error {
+                        ctx.error(msg);
+                    } else {
+                        ctx.warning(msg);
+                    }
+                }
             }
-        }
-        if let Some((ps, pl)) = &prev {
-            between(ctx, &what_f, (ps, pl), (&seen, l), &to_ms);
-        }
-        prev = Some((seen, *l));
-    }
-    if frags.len() > MAX_FRAGMENTS {
-        ctx.warning(format!(
-            "{what}: more than {MAX_FRAGMENTS} fragments; the rest not checked"
-        ));
-    }
-    // The last fragment: its listed duration against where its tracks end.
-    if let Some((seen, l)) = &prev {
-        if let (Some(e), Some(end)) = (seen.earliest, seen.spans.iter().map(|s| s.3 + s.4).max()) {
-            let real = end - e;
-            let listed_ms = to_ms(u64::from(l.duration));
-            if (real - listed_ms).abs()
-                > SLACK_MS.max(seen.spans.iter().map(|s| s.4).max().unwrap_or(0))
-            {
+            let live = new.live;
+            let advanced = st.take(ctx, new, top) > 0;
+            // Nothing new for three reloads and three fragment durations: stopped.
+            let limit = wait.max(Duration::from_millis(st.last_ms.max(0) as u64)) * 3;
+            if let Some(idle) = st.stall.reload(advanced, limit).filter(|_| live) {
                 ctx.warning(format!(
-                    "{what}: the last fragment is listed for {listed_ms} ms, it lasts {real} ms"
+                    "{}: no new fragment in {:.1} s while the bootstrap is live (the timeline \
+                     stopped advancing)",
+                    st.what,
+                    idle.as_secs_f64()
                 ));
             }
+            st.live = live;
         }
     }
-    check_declared(ctx, &what, media, &found_codecs, found_size);
 }
 
 /// Reads one fragment: its boxes, then its FLV tags; checks that the two agree.

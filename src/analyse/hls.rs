@@ -321,12 +321,7 @@ impl Follower {
 /// Reloads the live playlists among `followers` until each has ended, `--duration` has
 /// passed or Ctrl-C (`opts.stop`) was pressed.
 fn follow_live(ctx: &mut Ctx, followers: &mut [Follower], opts: &Options) {
-    let deadline = opts.duration.map(|d| Instant::now() + d);
-    let stopped = || {
-        opts.stop
-            .as_ref()
-            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
-    };
+    let clock = super::follow::Follow::new(opts);
     loop {
         let live: Vec<u64> = followers
             .iter()
@@ -336,15 +331,10 @@ fn follow_live(ctx: &mut Ctx, followers: &mut [Follower], opts: &Options) {
         let Some(target) = live.iter().min() else {
             return;
         };
-        // Half the target duration between reloads (RFC 8216 §6.3.4), watched in short
-        // steps so Ctrl-C and the deadline end it at once.
+        // Half the target duration between reloads (RFC 8216 §6.3.4).
         let wait = Duration::from_millis((target * 500).clamp(200, 5000));
-        let until = Instant::now() + wait;
-        while Instant::now() < until {
-            if stopped() || deadline.is_some_and(|d| Instant::now() >= d) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+        if !clock.wait(wait) {
+            return;
         }
         for f in followers.iter_mut().filter(|f| f.live()) {
             f.load(ctx);

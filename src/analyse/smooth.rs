@@ -9,22 +9,34 @@
 //! - the codec each `QualityLevel` declares (`FourCC`, `CodecPrivateData`, size, rate,
 //!   channels) is consistent, and the samples are what it says: H.264 samples are whole
 //!   4-byte length-prefixed NAL units and each fragment starts with an IDR picture.
+//!
+//! A manifest named by URL is fetched with its fragments through [`Loc`]; a live one
+//! (`IsLive="TRUE"`) is followed: reloaded about every fragment duration (0.5–10 s) until
+//! `IsLive` turns off, `--duration` passes or Ctrl-C; each version is checked against the one
+//! before ([`super::smooth_reload`]), new fragments are checked as above as they appear (each
+//! once), and a manifest that stops adding fragments is reported.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::codec::aac::AudioSpecificConfig;
 use crate::codec::h264::AvcConfig;
-use crate::dtsc::{Audio, Codec, Meta, Packet, Params, Ticks, Track, TrackId, TrackKind, Video};
+use crate::dtsc::{
+    Audio, Codec, Meta, Packet, Params, Ticks, Timebase, Track, TrackId, TrackKind, Video,
+};
 use crate::formats::{Finding, Severity};
 use crate::package::smooth::fragment::{self, Parsed};
 use crate::package::smooth::manifest::{parse, QualityInfo, Ssm, StreamIndexInfo};
 use crate::package::smooth::MANIFEST;
 use crate::package::variant::resolution;
 
+use super::follow::{reload_period, Follow, Stall};
 use super::loc::Loc;
+use super::smooth_reload::stream_name;
 use super::{AnalyseError, Options, Report, Stats};
 
 /// Largest manifest read.
@@ -50,15 +62,35 @@ pub fn is_packaged(path: &Path) -> bool {
 struct Ctx {
     findings: Vec<Finding>,
     meta: Meta,
-    packets: Vec<Packet>,
+    stats: Stats,
+    /// Findings made so far: a live manifest's reloads repeat its faults, told once.
+    reported: BTreeSet<String>,
 }
 
 impl Ctx {
     fn error(&mut self, m: String) {
-        self.findings.push(Finding::general(Severity::Error, m));
+        if self.reported.insert(m.clone()) {
+            self.findings.push(Finding::general(Severity::Error, m));
+        }
     }
     fn warning(&mut self, m: String) {
-        self.findings.push(Finding::general(Severity::Warning, m));
+        if self.reported.insert(m.clone()) {
+            self.findings.push(Finding::general(Severity::Warning, m));
+        }
+    }
+    fn problems(&mut self, problems: Vec<crate::package::smooth::manifest::Problem>) {
+        for p in problems {
+            let msg = if p.line > 0 {
+                format!("Manifest line {}: {}", p.line, p.message)
+            } else {
+                format!("Manifest: {}", p.message)
+            };
+            if p.error {
+                self.error(msg);
+            } else {
+                self.warning(msg);
+            }
+        }
     }
 }
 
@@ -74,45 +106,157 @@ pub fn analyse(path: &Loc, opts: &Options, _out: &mut dyn Write) -> Result<Repor
     let mut ctx = Ctx {
         findings: Vec::new(),
         meta: Meta::default(),
-        packets: Vec::new(),
+        stats: Stats::new(&Meta::default()),
+        reported: BTreeSet::new(),
     };
-    for p in problems {
-        let msg = if p.line > 0 {
-            format!("Manifest line {}: {}", p.line, p.message)
-        } else {
-            format!("Manifest: {}", p.message)
-        };
-        if p.error {
-            ctx.error(msg);
-        } else {
-            ctx.warning(msg);
-        }
-    }
+    ctx.problems(problems);
     let Some(m) = m else {
         return Err(AnalyseError::Input(format!(
             "{top}: not a Smooth Streaming manifest"
         )));
     };
+    let mut states = Vec::new();
+    walk(&mut ctx, &m, &mut states, &top);
+    if m.live && matches!(top, Loc::Url { .. }) {
+        follow_live(&mut ctx, &top, m, &mut states, opts);
+    }
+    let file = path.to_string();
+    let findings = ctx.findings;
+    Ok(ctx
+        .stats
+        .into_report(file, "smooth", None, None, findings, opts.validate))
+}
+
+/// One quality level's checking state, kept across reloads.
+struct QualityState {
+    /// Stream type and name, and bit rate.
+    key: (String, String, Option<u64>),
+    /// The track it declares (`None`: not readable, reported).
+    track: Option<Track>,
+    counted: bool,
+    /// Start times of the fragments checked, from the first still listed on.
+    done: BTreeSet<u64>,
+    /// The start time of the last fragment tried.
+    tried: Option<u64>,
+    /// The last fragment read: where it ends, its sequence number and track id.
+    prev: Option<(u64, u32, Option<u32>)>,
+}
+
+/// Checks the fragments of every quality level of `m` not checked before; returns how many.
+fn walk(ctx: &mut Ctx, m: &Ssm, states: &mut Vec<QualityState>, top: &Loc) -> usize {
     let mut checked = 0;
+    let mut new = 0;
     for (k, s) in m.streams.iter().enumerate() {
         for q in &s.qualities {
             if checked >= MAX_QUALITIES {
                 ctx.warning(format!(
                     "more than {MAX_QUALITIES} quality levels; the rest not checked"
                 ));
-                break;
+                return new;
             }
             checked += 1;
-            check_quality(&mut ctx, &m, s, q, k, &top);
+            let key = (s.kind.clone(), stream_name(s), q.bitrate);
+            let i = match states.iter().position(|x| x.key == key) {
+                Some(i) => i,
+                None => {
+                    let name = stream_name(s);
+                    let what =
+                        format!("StreamIndex {name} QualityLevel {}", q.bitrate.unwrap_or(0));
+                    let track = match declared_track(k as u32 + 1, s, q) {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            ctx.error(format!("{what}: {e}"));
+                            None
+                        }
+                    };
+                    states.push(QualityState {
+                        key,
+                        track,
+                        counted: false,
+                        done: BTreeSet::new(),
+                        tried: None,
+                        prev: None,
+                    });
+                    states.len() - 1
+                }
+            };
+            new += check_quality(ctx, m, s, q, top, &mut states[i]);
         }
     }
-    let mut stats = Stats::new(&ctx.meta);
-    for p in &ctx.packets {
-        stats.add(p);
+    new
+}
+
+/// The newest fragment's duration across `m`'s streams, the shortest and the longest, in ms.
+fn chunk_ms(m: &Ssm) -> (Option<i64>, i64) {
+    let ms: Vec<i64> = m
+        .streams
+        .iter()
+        .filter_map(|s| {
+            let c = s.chunks.last()?;
+            let tb = Timebase::new(u32::try_from(s.timescale).ok()?)?;
+            Some(tb.rescale(i64::try_from(c.duration).ok()?, Timebase::MS))
+        })
+        .collect();
+    (
+        ms.iter().min().copied(),
+        ms.iter().max().copied().unwrap_or(0),
+    )
+}
+
+/// Reloads a live manifest about every fragment duration until `IsLive` turns off,
+/// `--duration` passes or Ctrl-C.
+fn follow_live(
+    ctx: &mut Ctx,
+    top: &Loc,
+    mut old: Ssm,
+    states: &mut Vec<QualityState>,
+    opts: &Options,
+) {
+    let clock = Follow::new(opts);
+    let mut stall = Stall::default();
+    loop {
+        let (shortest, longest) = chunk_ms(&old);
+        let wait = reload_period(shortest, 2000);
+        // Nothing new for three reloads and three fragment durations: stopped.
+        let limit = wait.max(Duration::from_millis(longest.max(0) as u64)) * 3;
+        if !clock.wait(wait) {
+            return;
+        }
+        let bytes = match top.read(MAX_TEXT_BYTES) {
+            Ok(b) => b,
+            Err(e) => {
+                ctx.error(format!("Manifest: reload: {e}"));
+                return;
+            }
+        };
+        let (new, problems) = parse(&bytes);
+        ctx.problems(problems);
+        let Some(new) = new else {
+            ctx.error("Manifest: a reload is not a Smooth Streaming manifest".into());
+            return;
+        };
+        for (error, msg) in super::smooth_reload::faults(&old, &new) {
+            let msg = format!("Manifest: {msg}");
+            if error {
+                ctx.error(msg);
+            } else {
+                ctx.warning(msg);
+            }
+        }
+        let advanced = walk(ctx, &new, states, top) > 0;
+        if let Some(idle) = stall.reload(advanced, limit).filter(|_| new.live) {
+            ctx.warning(format!(
+                "Manifest: no new fragment in {:.1} s while IsLive is TRUE (the timeline stopped \
+                 advancing)",
+                idle.as_secs_f64()
+            ));
+        }
+        let live = new.live;
+        old = new;
+        if !live {
+            return;
+        }
     }
-    let file = path.to_string();
-    let findings = ctx.findings;
-    Ok(stats.into_report(file, "smooth", None, None, findings, opts.validate))
 }
 
 /// The track a quality level declares, or why it cannot be read.
@@ -194,30 +338,40 @@ fn url_of(template: &str, bitrate: u64, time: u64) -> String {
         .replace("{start_time}", &time.to_string())
 }
 
+/// Checks the fragments of quality level `q` of stream `s` not checked before; returns how
+/// many.
 fn check_quality(
     ctx: &mut Ctx,
     m: &Ssm,
     s: &StreamIndexInfo,
     q: &QualityInfo,
-    k: usize,
     top: &Loc,
-) {
-    let name = s.name.clone().unwrap_or_else(|| s.kind.clone());
+    st: &mut QualityState,
+) -> usize {
+    let name = stream_name(s);
     let what = format!("StreamIndex {name} QualityLevel {}", q.bitrate.unwrap_or(0));
     let (Some(url), Some(bitrate)) = (&s.url, q.bitrate) else {
-        return;
+        return 0;
     };
-    let id = k as u32 + 1;
-    let track = match declared_track(id, s, q) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            ctx.error(format!("{what}: {e}"));
-            None
-        }
-    };
-    let mut prev: Option<(u64, u32, Option<u32>)> = None;
-    let mut counted = false;
+    // Fragments that left the DVR window are forgotten.
+    if let Some(first) = s.chunks.first() {
+        st.done = st.done.split_off(&first.time);
+    }
+    let mut new = 0;
     for (i, c) in s.chunks.iter().enumerate().take(MAX_FRAGMENTS) {
+        if !st.done.insert(c.time) {
+            continue;
+        }
+        new += 1;
+        // Fragments that came and went between two reloads break the chain.
+        let before = i
+            .checked_sub(1)
+            .and_then(|j| s.chunks.get(j))
+            .map(|b| b.time);
+        if st.tried.is_some() && before != st.tried {
+            st.prev = None;
+        }
+        st.tried = Some(c.time);
         let rel = url_of(url, bitrate, c.time);
         let what_f = format!("{what} {rel}");
         let Some(p) = top.resolve(&rel) else {
@@ -240,7 +394,7 @@ fn check_quality(
         };
         check_fragment(ctx, &what_f, m, s, i, &f);
         // Continuity of sequence numbers and track ids across the quality level.
-        if let Some((end, seq, tid)) = prev {
+        if let Some((end, seq, tid)) = st.prev {
             let first = f.samples.first().map(|x| x.dts);
             if let Some(first) = first {
                 if first != end {
@@ -266,15 +420,16 @@ fn check_quality(
             .samples
             .last()
             .map_or(c.time + c.duration, |x| x.dts + u64::from(x.duration));
-        prev = Some((end, f.sequence.unwrap_or(0), f.track));
-        if let Some(t) = &track {
-            if !counted {
+        st.prev = Some((end, f.sequence.unwrap_or(0), f.track));
+        if let Some(t) = &st.track {
+            if !st.counted {
                 ctx.meta.tracks.push(t.clone());
-                counted = true;
+                ctx.stats.update_tracks(&ctx.meta);
+                st.counted = true;
             }
             check_samples(ctx, &what_f, t, &f);
             for smp in &f.samples {
-                ctx.packets.push(Packet {
+                ctx.stats.add(&Packet {
                     track: t.id,
                     dts: Ticks(i64::try_from(smp.dts).unwrap_or(i64::MAX)),
                     cts: smp.cto,
@@ -290,6 +445,7 @@ fn check_quality(
             "{what}: more than {MAX_FRAGMENTS} fragments; the rest not checked"
         ));
     }
+    new
 }
 
 /// One fragment against the manifest's chunk `i` of stream `s`.

@@ -27,14 +27,17 @@ impl Drop for Static {
 
 /// Serves `root` on 127.0.0.1 (a port chosen by the system) for at most ten minutes.
 pub fn static_server(root: PathBuf) -> Static {
-    scripted_server(root, Vec::new())
+    scripted_server::<Vec<u8>>(root, Vec::new())
 }
 
-/// [`static_server`], where each `(path, versions)` of `scripts` answers its versions in turn.
+/// [`static_server`], where each `(path, versions)` of `scripts` answers its versions (text
+/// or bytes) in turn.
 #[allow(dead_code)]
-pub fn scripted_server(root: PathBuf, scripts: Vec<(String, Vec<String>)>) -> Static {
-    let mut scripts: HashMap<String, (usize, Vec<String>)> =
-        scripts.into_iter().map(|(p, v)| (p, (0, v))).collect();
+pub fn scripted_server<B: Into<Vec<u8>>>(root: PathBuf, scripts: Vec<(String, Vec<B>)>) -> Static {
+    let mut scripts: HashMap<String, (usize, Vec<Vec<u8>>)> = scripts
+        .into_iter()
+        .map(|(p, v)| (p, (0, v.into_iter().map(Into::into).collect())))
+        .collect();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.set_nonblocking(true).unwrap();
     let addr = l.local_addr().unwrap();
@@ -64,7 +67,7 @@ pub fn scripted_server(root: PathBuf, scripts: Vec<(String, Vec<String>)>) -> St
             let scripted = scripts.get_mut(&path).and_then(|(k, v)| {
                 let body = v.get((*k).min(v.len().checked_sub(1)?))?.clone();
                 *k += 1;
-                Some(body.into_bytes())
+                Some(body)
             });
             let resp = match scripted
                 .ok_or(())

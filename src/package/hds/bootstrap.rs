@@ -10,6 +10,7 @@
 //!   (all zero, indicator 0).
 //! - `CurrentMediaTime`: where the newest fragment ends (ms).
 
+use crate::dtsc::Timebase;
 use crate::package::Segment;
 
 use super::boxes::{Abst, Afrt, Asrt, FragmentRun, SegmentRun, END_OF_PRESENTATION, TIMESTAMPS};
@@ -178,6 +179,30 @@ pub fn listed(afrt: &Afrt, last_fragment: u32, until: Option<u64>) -> Vec<Listed
         disc = false;
     }
     out
+}
+
+/// The fragments `abst` lists, from its first segment and fragment run tables: for a
+/// finite segment up to its last fragment; for a live one (2^32 − 1 fragments) the last run
+/// goes on to the fragments that start before `CurrentMediaTime`. Empty when either table
+/// is missing or the fragment table's timescale is 0.
+pub fn listing(abst: &Abst) -> Vec<Listed> {
+    let (Some(asrt), Some(afrt)) = (abst.segment_tables.first(), abst.fragment_tables.first())
+    else {
+        return Vec::new();
+    };
+    if afrt.timescale == 0 {
+        return Vec::new();
+    }
+    let per_segment = asrt.runs.first().map_or(0, |r| r.fragments_per_segment);
+    // CurrentMediaTime is in the bootstrap's timescale, the runs in the table's.
+    let until = (per_segment == u32::MAX).then(|| {
+        let v = i64::try_from(abst.current_media_time).unwrap_or(i64::MAX);
+        match (Timebase::new(abst.timescale), Timebase::new(afrt.timescale)) {
+            (Some(a), Some(f)) => u64::try_from(a.rescale(v, f)).unwrap_or(0),
+            _ => abst.current_media_time,
+        }
+    });
+    listed(afrt, per_segment, until)
 }
 
 #[cfg(test)]
