@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::h264::{
-    AnnexBNals, AvcConfig, NalHeader, NalType, PocCalculator, Pps, SliceHeader, Sps,
+    AnnexBNal, AnnexBNals, AvcConfig, NalHeader, NalType, PocCalculator, Pps, SliceHeader, Sps,
 };
 use crate::dtsc::index::{Builder, PartInfo};
 use crate::dtsc::{
@@ -1436,14 +1436,65 @@ pub fn probe(head: &[u8]) -> Score {
 }
 
 /// Writes `.h264` Annex B the way ffmpeg's `-f h264` does (its `h264_mp4toannexb` filter):
-/// packets as they are, with the SPS and PPS of the track's `avcC` inserted before the first
-/// slice of every keyframe that does not carry them before it, and its SPS before a PPS that
-/// comes before any SPS. No access unit delimiters are added
-/// (ffmpeg adds none either); those the packets hold are kept.
+/// packets as they are, with the SPS and PPS in force inserted before the first slice of
+/// every keyframe that does not carry them before it, and the SPSs before a PPS that comes
+/// before any SPS. No access unit delimiters are added (ffmpeg adds none either); those the
+/// packets hold are kept.
+///
+/// "In force" is where this parts from ffmpeg, which always inserts the `avcC`'s sets: here
+/// a set the packets carried replaces the `avcC`'s of its kind and id, so a keyframe after
+/// an in-band SPS change is not handed the stale SPS its slices cannot be read with.
 #[derive(Default)]
 pub struct Muxer {
+    /// The SPSs, then the PPSs, in force: the `avcC`'s, replaced by id by in-band ones.
     sets: Vec<Bytes>,
     track: Option<TrackId>,
+}
+
+/// `(is an SPS, id)` of a parameter set NAL unit; `None` for other NAL units, and an id of
+/// `None` when the set cannot be read.
+fn set_kind_id(d: &Bytes) -> Option<(bool, Option<u32>)> {
+    match NalHeader::type_of(d) {
+        NalType::SPS => Some((true, Sps::parse(d, 0).ok().map(|s| s.sps_id))),
+        NalType::PPS => Some((false, Pps::parse(d, 0).ok().map(|p| p.pps_id))),
+        _ => None,
+    }
+}
+
+impl Muxer {
+    /// Makes an in-band SPS or PPS the one in force for its id. A set whose id cannot be
+    /// read is not kept: what it would replace is unknown. Ids bound the list (32 SPSs,
+    /// 256 PPSs).
+    fn remember(&mut self, d: &Bytes) {
+        let Some((sps, Some(id))) = set_kind_id(d) else {
+            return;
+        };
+        let same = |s: &Bytes| set_kind_id(s) == Some((sps, Some(id)));
+        if let Some(slot) = self.sets.iter_mut().find(|s| same(s)) {
+            if slot != d {
+                *slot = d.clone();
+            }
+            return;
+        }
+        let at = if sps {
+            self.sets
+                .iter()
+                .position(|s| NalHeader::type_of(s) == NalType::PPS)
+                .unwrap_or(self.sets.len())
+        } else {
+            self.sets.len()
+        };
+        self.sets.insert(at, d.clone());
+    }
+
+    /// Remembers the parameter sets a packet carries.
+    fn remember_all(&mut self, nals: impl IntoIterator<Item = AnnexBNal>) {
+        for n in nals {
+            if matches!(NalHeader::type_of(&n.data), NalType::SPS | NalType::PPS) {
+                self.remember(&n.data);
+            }
+        }
+    }
 }
 
 /// A new `.h264` muxer (the format table's `muxer`).
@@ -1483,18 +1534,15 @@ impl MuxerTrait for Muxer {
         let at = out.position();
         let io = |e| FormatError::io(FORMAT, at, e);
         if !pkt.keyframe || self.sets.is_empty() {
+            self.remember_all(AnnexBNals::new(pkt.data.clone(), 0));
             return out.put_shared(pkt.data.clone()).map_err(io);
         }
         let nals: Vec<_> = AnnexBNals::new(pkt.data.clone(), 0).collect();
-        // As h264_mp4toannexb: a PPS met before any SPS gets the avcC's SPSs before it, and
-        // the first slice gets the avcC's sets the packet has not carried before it. Sets are
-        // told apart by their ids, so a keyframe carrying PPS 1 still gets the avcC's PPS 0;
+        // As h264_mp4toannexb: a PPS met before any SPS gets the SPSs in force before it,
+        // and the first slice gets the sets in force the packet has not carried before it.
+        // Sets are told apart by their ids, so a keyframe carrying PPS 1 still gets PPS 0;
         // a set whose id cannot be read counts for every id of its kind, as ffmpeg counts it.
-        let id = |d: &Bytes| match NalHeader::type_of(d) {
-            NalType::SPS => Some((true, Sps::parse(d, 0).ok().map(|s| s.sps_id))),
-            NalType::PPS => Some((false, Pps::parse(d, 0).ok().map(|p| p.pps_id))),
-            _ => None,
-        };
+        let id = set_kind_id;
         let mut carried: Vec<(bool, Option<u32>)> = Vec::new();
         let mut sps_seen = false;
         let mut sliced = false;
@@ -1538,6 +1586,7 @@ impl MuxerTrait for Muxer {
             }
             put(&mut buf, &n.data);
         }
+        self.remember_all(nals);
         if !changed {
             return out.put_shared(pkt.data.clone()).map_err(io);
         }
@@ -1690,6 +1739,72 @@ mod tests {
         let types: Vec<u8> = nals.iter().map(|n| n[0] & 0x1f).collect();
         assert_eq!(types, vec![7, 8, 8, 5]);
         assert_eq!(nals[2], pps);
+    }
+
+    #[test]
+    fn muxer_inserts_the_sets_in_force_not_the_avccs_after_an_in_band_change() {
+        // The avcC holds SPS 0 at level 1.3 and PPS 0; a non-keyframe then carries a new
+        // SPS 0 (level 3.0) and PPS 0 (CABAC) in band. A bare keyframe after it must get
+        // those: its slices were coded against them. Layout computed by hand: the in-band
+        // pair, then the IDR slice.
+        let sps = Bytes::from_static(&[0x67, 0x42, 0xc0, 0x0d, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40]);
+        let pps = Bytes::from_static(&[0x68, 0xce, 0x06, 0x72]);
+        let sps2 =
+            Bytes::from_static(&[0x67, 0x42, 0xc0, 0x1e, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40]);
+        let pps2 = Bytes::from_static(&[0x68, 0xee, 0x3c, 0x80]);
+        assert_eq!(Sps::parse(&sps2, 0).unwrap().sps_id, 0);
+        assert_eq!(Pps::parse(&pps2, 0).unwrap().pps_id, 0);
+        assert_ne!(Pps::parse(&pps2, 0).unwrap(), Pps::parse(&pps, 0).unwrap());
+        let annexb = |nals: &[&[u8]]| {
+            let mut b = BytesMut::new();
+            for n in nals {
+                b.extend_from_slice(&[0, 0, 0, 1]);
+                b.extend_from_slice(n);
+            }
+            b.freeze()
+        };
+        let mut t = Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MPEG);
+        t.framing = Framing::AnnexB;
+        t.init = AvcConfig::from_annexb_parameter_sets(&annexb(&[&sps, &pps]), 0)
+            .unwrap()
+            .unwrap()
+            .build()
+            .unwrap();
+        let meta = Meta {
+            tracks: vec![t],
+            ..Meta::default()
+        };
+        let pkt = |data: Bytes, keyframe| Packet {
+            track: TrackId(1),
+            dts: Ticks(0),
+            cts: 0,
+            keyframe,
+            data,
+            pos: None,
+        };
+        let mut m = Muxer::default();
+        let mut out = crate::io::sink::VecSink::default();
+        m.start(&meta, &mut out).unwrap();
+        m.write(&pkt(annexb(&[&[0x65, 0x88]]), true), &mut out)
+            .unwrap();
+        m.write(
+            &pkt(annexb(&[&sps2, &pps2, &[0x41, 0x9a]]), false),
+            &mut out,
+        )
+        .unwrap();
+        let before = out.data.len();
+        m.write(&pkt(annexb(&[&[0x65, 0x88]]), true), &mut out)
+            .unwrap();
+        assert_eq!(
+            &out.data[before..],
+            &annexb(&[&sps2, &pps2, &[0x65, 0x88]])[..]
+        );
+        // The first keyframe still got the avcC's own pair.
+        assert_eq!(
+            &out.data[..22],
+            &annexb(&[&sps, &pps])[..],
+            "the avcC's sets before the first keyframe"
+        );
     }
 
     #[test]
