@@ -664,8 +664,27 @@ fn follow_f4m(
     let dir = TestDir::new(&format!("analyse-live-hds-{label}"));
     let all = hds_package(&dir);
     let versions: Vec<Vec<u8>> = make(&all).iter().map(|a| a.to_bytes().to_vec()).collect();
-    let st =
-        util::statics::scripted_server(dir.join("pkg"), vec![("/live.abst".to_string(), versions)]);
+    // Bootstraps inline in the manifest: each version is the manifest carrying one.
+    let script = if label.starts_with("inline") {
+        let f4m = std::fs::read_to_string(dir.join("pkg/live.f4m")).unwrap();
+        let texts = versions
+            .iter()
+            .map(|b| {
+                f4m.replace(
+                    r#"url="live.abst"/>"#,
+                    &format!(
+                        ">{}</bootstrapInfo>",
+                        mist::package::hds::manifest::base64_encode(b)
+                    ),
+                )
+                .into_bytes()
+            })
+            .collect();
+        ("/live.f4m".to_string(), texts)
+    } else {
+        ("/live.abst".to_string(), versions)
+    };
+    let st = util::statics::scripted_server(dir.join("pkg"), vec![script]);
     let url = format!("http://{}/live.f4m", st.addr);
     let t = std::time::Instant::now();
     let o = analyse(&["--validate", "--json", "--duration", secs, &url]);
@@ -685,6 +704,24 @@ fn a_live_hds_bootstrap_growing_by_the_rules_passes_and_every_fragment_is_read()
             hds_abst(all, &[0, 1], true, 2),
             hds_abst(all, &[0, 1, 2], true, 3),
             hds_abst(all, &[0, 1, 2], false, 4),
+        ]
+    });
+    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(errors(&doc), Vec::<String>::new());
+    let src = ffprobe::sidecar("audio_only.ts").packets.len() as u64;
+    assert_eq!(doc["tracks"][0]["packets"].as_u64(), Some(src), "{doc:#}");
+    assert!(took < std::time::Duration::from_secs(12), "{took:?}");
+}
+
+#[test]
+fn a_live_hds_bootstrap_inline_in_the_manifest_is_followed_through_the_manifest() {
+    // The same growth with the bootstrap inline: the manifest itself is reloaded.
+    let (code, doc, took) = follow_f4m("inline-grows", "20", |all| {
+        vec![
+            hds_abst(all, &[0], true, 1),
+            hds_abst(all, &[0, 1], true, 2),
+            hds_abst(all, &[1, 2], true, 3),
+            hds_abst(all, &[1, 2], false, 4),
         ]
     });
     assert_eq!(code, Some(0), "{doc:#}");
