@@ -67,7 +67,10 @@ impl Placed {
     /// Moves a packet (decode time `dts`, composition offset `cts`) onto the timeline: the
     /// new decode time and the composition offset that keeps its presentation time.
     pub fn apply(&self, dts: &mut Ticks, cts: &mut i32) {
-        let pts = dts.0.saturating_add(i64::from(*cts)).saturating_add(self.shift);
+        let pts = dts
+            .0
+            .saturating_add(i64::from(*cts))
+            .saturating_add(self.shift);
         *dts = self.dts;
         *cts = pts
             .saturating_sub(self.dts.0)
