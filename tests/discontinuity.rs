@@ -1,5 +1,5 @@
-//! Never drop media in silence: an encoder restart (times jump back) in FLV and TS, and a TS
-//! whose PMT changes half-way, convert whole into every output.
+//! Never drop media in silence: an encoder restart (times jump back) in FLV, TS and spliced
+//! DTSC, and a TS whose PMT changes half-way, convert whole into every output.
 //!
 //! Oracle: the input's own packet listing (`analyse` shows the file's times, equal to
 //! ffprobe's: tests/ts.rs and tests/flv.rs check the sidecars). Every packet of every track is
@@ -65,9 +65,17 @@ fn ffprobe_streams(path: &Path) -> Vec<Vec<(i64, i64)>> {
 #[test]
 fn an_encoder_restart_keeps_every_packet_and_the_av_relation() {
     let dir = TestDir::new("restart");
-    for name in ["jump_back.flv", "jump_back.ts"] {
-        let input = fixture(name);
-        let src = rows(&analyse_json(&input, &["--detail", "1"]));
+    // Two DTSC files spliced together (`cat a.dtsc a.dtsc`): the second half's times start
+    // again from 0, and its header sits mid-file.
+    let half = dir.join("half.dtsc");
+    convert(&fixture("h264_aac.flv"), &half, &["-f"]);
+    let one = std::fs::read(&half).unwrap();
+    let spliced = dir.join("spliced.dtsc");
+    std::fs::write(&spliced, [one.clone(), one].concat()).unwrap();
+    let inputs = [fixture("jump_back.flv"), fixture("jump_back.ts"), spliced];
+    for input in &inputs {
+        let name = input.file_name().unwrap().to_string_lossy().into_owned();
+        let src = rows(&analyse_json(input, &["--detail", "1"]));
         // Where each track restarts: its first packet whose decode time goes back.
         let restart: Vec<usize> = src
             .values()
@@ -81,10 +89,17 @@ fn an_encoder_restart_keeps_every_packet_and_the_av_relation() {
             .unwrap();
         let (v, a) = (&src[&0], &src[&1]);
         let relation = v[restart[0]].1 - a[restart[1]].1;
+        // Trimmed, the jump is still said once: reading ahead at opening and reading again
+        // after the seek to the start once said it twice for TS.
+        for ext in ["ts", "mp4"] {
+            let out = dir.join(&format!("trimmed.{ext}"));
+            let err = convert(input, &out, &["-f", "--start", "0.5"]);
+            assert_eq!(err.lines().count(), 1, "{name} -> {ext} --start 0.5: {err}");
+        }
         for ext in ["mp4", "flv", "ts", "dtsc"] {
             let what = format!("{name} -> {ext}");
             let out = dir.join(&format!("out.{ext}"));
-            let err = convert(&input, &out, &["-f"]);
+            let err = convert(input, &out, &["-f"]);
             let lines: Vec<&str> = err.lines().collect();
             assert_eq!(lines.len(), 1, "{what}: one warning: {err}");
             assert!(

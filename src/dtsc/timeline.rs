@@ -41,7 +41,7 @@ pub struct Jump {
 impl Jump {
     /// `to - from` in milliseconds (negative: backwards).
     pub fn ms(&self) -> i64 {
-        self.to.as_ms() - self.from.as_ms()
+        self.to.as_ms().saturating_sub(self.from.as_ms())
     }
 }
 
@@ -67,9 +67,14 @@ impl Placed {
     /// Moves a packet (decode time `dts`, composition offset `cts`) onto the timeline: the
     /// new decode time and the composition offset that keeps its presentation time.
     pub fn apply(&self, dts: &mut Ticks, cts: &mut i32) {
-        let pts = dts.0 + i64::from(*cts) + self.shift;
+        let pts = dts
+            .0
+            .saturating_add(i64::from(*cts))
+            .saturating_add(self.shift);
         *dts = self.dts;
-        *cts = (pts - self.dts.0).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        *cts = pts
+            .saturating_sub(self.dts.0)
+            .clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
     }
 }
 
@@ -147,7 +152,8 @@ impl Timeline {
         self.resumed = vec![true; self.tracks.len()];
     }
 
-    /// Places a packet of track `slot` (clock `base`) with source decode time `dts`.
+    /// Places a packet of track `slot` (clock `base`) with source decode time `dts`. The
+    /// arithmetic saturates: DTSC times reach `i64::MAX`.
     pub fn place(&mut self, slot: usize, base: Timebase, dts: Ticks) -> Placed {
         if self.tracks.len() <= slot {
             self.tracks.resize(slot + 1, None);
@@ -172,8 +178,9 @@ impl Timeline {
             none => {
                 let fits = (0..self.epochs.len()).rev().find(|&k| {
                     let e = &self.epochs[k];
-                    raw.in_base(base).0 >= e.raw_min.in_base(base).0 - threshold
-                        && raw.in_base(base).0 <= e.raw_max.in_base(base).0 + threshold
+                    raw.in_base(base).0 >= e.raw_min.in_base(base).0.saturating_sub(threshold)
+                        && raw.in_base(base).0
+                            <= e.raw_max.in_base(base).0.saturating_add(threshold)
                 });
                 none.insert(Track {
                     extra: 0,
@@ -185,16 +192,19 @@ impl Timeline {
             }
         };
         let e = &self.epochs[track.epoch];
-        let back = track.last_raw.is_some_and(|l| dts.0 < l - jitter);
-        let ahead =
-            !resumed && track.last_raw.is_some() && dts.0 > e.raw_max.in_base(base).0 + threshold;
+        let back = track
+            .last_raw
+            .is_some_and(|l| dts.0 < l.saturating_sub(jitter));
+        let ahead = !resumed
+            && track.last_raw.is_some()
+            && dts.0 > e.raw_max.in_base(base).0.saturating_add(threshold);
         if back || ahead {
             let from = Time::new(Ticks(track.last_raw.unwrap_or(dts.0)), base);
             // Another track jumped here first: join its epoch.
             let join = (track.epoch + 1..self.epochs.len()).find(|&k| {
                 let e = &self.epochs[k];
-                dts.0 >= e.raw_min.in_base(base).0 - threshold
-                    && dts.0 <= e.raw_max.in_base(base).0 + threshold
+                dts.0 >= e.raw_min.in_base(base).0.saturating_sub(threshold)
+                    && dts.0 <= e.raw_max.in_base(base).0.saturating_add(threshold)
             });
             match join {
                 Some(k) => {
@@ -208,7 +218,9 @@ impl Timeline {
                             .reached
                             .map_or(dts.0, |r| r.ceil_in(base).0)
                             .max(track.last_out.unwrap_or(i64::MIN));
-                        reached + track.gap.max(1) - dts.0
+                        reached
+                            .saturating_add(track.gap.max(1))
+                            .saturating_sub(dts.0)
                     } else {
                         0
                     };
@@ -236,30 +248,30 @@ impl Timeline {
             e.raw_min = raw;
         }
         let mut shift = if self.shift {
-            e.shift.in_base(base).0 + track.extra
+            e.shift.in_base(base).0.saturating_add(track.extra)
         } else {
             0
         };
-        let mut out = dts.0 + shift;
+        let mut out = dts.0.saturating_add(shift);
         let mut held = false;
         let mut moved = None;
         if self.shift {
             if let Some(l) = track.last_out {
-                if out < l && l - out < track.gap.max(1) {
+                if out < l && l.saturating_sub(out) < track.gap.max(1) {
                     out = l;
                     held = true;
                 } else if out < l {
-                    let more = l + track.gap.max(1) - out;
-                    track.extra += more;
-                    shift += more;
-                    out += more;
+                    let more = l.saturating_add(track.gap.max(1)).saturating_sub(out);
+                    track.extra = track.extra.saturating_add(more);
+                    shift = shift.saturating_add(more);
+                    out = out.saturating_add(more);
                     moved = Some(more);
                 }
             }
         }
         if let Some(l) = track.last_out {
             if out > l {
-                track.gap = out - l;
+                track.gap = out.saturating_sub(l);
             }
         }
         track.last_raw = Some(dts.0);

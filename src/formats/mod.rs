@@ -81,7 +81,7 @@ pub fn timeline_finding(
             offset,
             format!(
                 "track {track}: timestamps jump {dir} by {} ({} to {}){shifted}",
-                Time::from_ms(j.ms().abs()),
+                Time::from_ms(j.ms().saturating_abs()),
                 j.from,
                 j.to
             ),

@@ -1,7 +1,13 @@
 //! The DTSC demuxer: packets in file order, the index from the file (or built by one scan),
 //! and seeking by key positions.
+//!
+//! Times that jump (DTSC files spliced together, a recording across an encoder restart) are
+//! bridged on the [timeline](crate::dtsc::timeline), as FLV and TS are: the packets and an
+//! index this demuxer builds go through the same rule, so they agree. A stored index (the
+//! file's header or its `.dtsh`) is trusted as MistServer trusts it.
 
 use crate::dtsc::index::{Builder, PartInfo};
+use crate::dtsc::timeline::Timeline;
 use crate::dtsc::wire::{Unit, FORMAT};
 use crate::dtsc::{Index, Meta, Packet, Time, TrackKind};
 use crate::formats::error::{FormatError, Problem};
@@ -13,6 +19,11 @@ use super::scan::{to_packet, IndexPolicy, Scanner};
 /// Reads a DTSC input.
 pub struct Demuxer {
     scan: Scanner,
+    /// What the packets handed out go through.
+    timeline: Timeline,
+    /// Where the index scan met each jump, with the timeline just after it, so a seek
+    /// resumes with the shift in force at its place.
+    jumps: Vec<(u64, Timeline)>,
 }
 
 /// Opens `src` as DTSC (the format table's `open`).
@@ -25,6 +36,8 @@ impl Demuxer {
     pub fn open(src: Source) -> Result<Demuxer, FormatError> {
         Ok(Demuxer {
             scan: Scanner::open(src, IndexPolicy::Defer)?,
+            timeline: Timeline::bridge(),
+            jumps: Vec::new(),
         })
     }
 
@@ -45,6 +58,8 @@ impl Demuxer {
         // The packet pass reports what this pass meets again: keep only the findings before.
         let before = std::mem::take(&mut self.scan.findings);
         self.scan.seek_to(self.scan.data_start)?;
+        let mut timeline = Timeline::bridge();
+        self.jumps.clear();
         while let Some(item) = self.scan.next_item()? {
             let Unit::Packet(p) = item.unit else { continue };
             let Some(id) = self.scan.track_of(p.track) else {
@@ -53,13 +68,20 @@ impl Demuxer {
             let Some(i) = self.scan.meta.position(id) else {
                 continue;
             };
+            let (keyframe, size, unit_size) = (p.keyframe, p.data.len() as u32, p.unit_size);
+            let mut pkt = to_packet(id, p, item.offset);
+            let placed = timeline.place(i, builders[i].timebase(), pkt.dts);
+            placed.apply(&mut pkt.dts, &mut pkt.cts);
+            if placed.jump.is_some() {
+                self.jumps.push((item.offset, timeline.clone()));
+            }
             builders[i].push(PartInfo {
-                dts: crate::dtsc::Ticks(p.time.min(i64::MAX as u64) as i64),
-                cts: p.offset.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
-                size: p.data.len() as u32,
-                keyframe: p.keyframe,
+                dts: pkt.dts,
+                cts: pkt.cts,
+                size,
+                keyframe,
                 pos: item.offset,
-                unit_size: p.unit_size,
+                unit_size,
             });
         }
         self.scan.seek_to(resume)?;
@@ -82,7 +104,20 @@ impl DemuxerTrait for Demuxer {
             };
             match item.unit {
                 Unit::Packet(p) => match self.scan.track_of(p.track) {
-                    Some(id) => return Ok(Some(to_packet(id, p, item.offset))),
+                    Some(id) => {
+                        let mut pkt = to_packet(id, p, item.offset);
+                        if let Some(slot) = self.scan.meta.position(id) {
+                            let base = self.scan.meta.tracks[slot].timebase;
+                            let placed = self.timeline.place(slot, base, pkt.dts);
+                            self.scan.findings.extend(crate::formats::timeline_finding(
+                                &placed,
+                                item.offset,
+                                id,
+                            ));
+                            placed.apply(&mut pkt.dts, &mut pkt.cts);
+                        }
+                        return Ok(Some(pkt));
+                    }
                     None => self.scan.findings.push(Finding::warning(
                         item.offset,
                         format!("packet for unknown track id {} skipped", p.track),
@@ -125,11 +160,19 @@ impl DemuxerTrait for Demuxer {
         } else {
             pos
         };
+        self.timeline = self
+            .jumps
+            .iter()
+            .rev()
+            .find(|j| j.0 <= pos)
+            .map_or_else(Timeline::bridge, |j| j.1.clone());
+        self.timeline.resume();
         self.scan.seek_to(pos)
     }
 
     fn rewind(&mut self) -> Result<(), FormatError> {
         let at = self.scan.data_start;
+        self.timeline = Timeline::bridge();
         self.scan.seek_to(at)
     }
 

@@ -125,9 +125,31 @@ fn err(why: impl std::fmt::Display) -> FormatError {
     FormatError::whole_invalid(FORMAT, why)
 }
 
-/// Builds a track's plan from its index (times rescaled from `t.timebase` to `timescale`).
+/// Builds a track's plan from its index (times rescaled from `t.timebase` to the output
+/// clock). When that clock is coarser than the source's and two distinct source times would
+/// land on one of its ticks (audio at 90 kHz with packets closer than one sample, say), the
+/// track keeps the source's clock instead, where every time is exact: losing samples at the
+/// edit's end, or refusing the file, would be worse than an unusual `mdhd` timescale.
 pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan, FormatError> {
-    let timescale = output_timescale(t);
+    let preferred = output_timescale(t);
+    match plan_in(t, ti, preferred)? {
+        Some(p) => Ok(p),
+        None => plan_in(t, ti, t.timebase.per_second())?.ok_or_else(|| {
+            err(format!(
+                "track {}: two packets share a decode time in its own clock",
+                t.id
+            ))
+        }),
+    }
+}
+
+/// A track's plan in `timescale`; `None` when two distinct source times collapse onto one
+/// of its ticks.
+fn plan_in(
+    t: &Track,
+    ti: &crate::dtsc::index::TrackIndex,
+    timescale: u32,
+) -> Result<Option<Plan>, FormatError> {
     let out = Timebase::new(timescale).ok_or_else(|| err("zero timescale"))?;
     let src = t.timebase;
     let times = ti.part_times();
@@ -170,16 +192,11 @@ pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan
                     t.id
                 )));
             }
-            // Two distinct source times landing on one output tick: the output clock is too
-            // coarse for this track's times, and writing on would lose samples at the edit's
-            // end. Refused with a reason rather than written wrong.
+            // Two distinct source times landing on one output tick: this clock is too
+            // coarse for the track's times, and writing on would lose samples at the
+            // edit's end.
             if d == prev && i > 0 && times[i] != times[i - 1] {
-                return Err(err(format!(
-                    "track {}: packets {} and {i} are closer than one tick of the output clock \
-                     ({timescale}/s); their times cannot be kept",
-                    t.id,
-                    i - 1
-                )));
+                return Ok(None);
             }
         }
         p.dts.push(d);
@@ -211,7 +228,7 @@ pub fn plan_track(t: &Track, ti: &crate::dtsc::index::TrackIndex) -> Result<Plan
         p.durations
             .push(u32::try_from(d).map_err(|_| err(format!("track {}: gap too long", t.id)))?);
     }
-    Ok(p)
+    Ok(Some(p))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -990,6 +1007,39 @@ mod tests {
         assert_eq!(edits(&v, &m), vec![(1920, -1), (14_400, 7200)]);
         assert_eq!(edits(&a, &m), vec![(3840, 0)]);
         assert_eq!(movie_duration(&v, &m), 16_320);
+    }
+
+    /// A 90 kHz audio track at 8 kHz: planned in its sample rate, as ffmpeg writes audio; but
+    /// when two packets sit 5 ticks of 90 kHz apart (less than one 8 kHz sample, as a damaged
+    /// TS can have them), the track keeps its 90 kHz clock so no two samples share a time.
+    /// Times computed by hand: 11520 ticks of 90 kHz = 1024 samples of 8 kHz.
+    #[test]
+    fn a_clock_too_coarse_for_the_times_gives_way_to_the_sources() {
+        use crate::dtsc::index::{Builder, PartInfo};
+        use crate::dtsc::{Codec, Params, TrackId};
+        let mut t = Track::new(TrackId(1), TrackKind::Audio, Codec::Aac, Timebase::MPEG);
+        if let Params::Audio(a) = &mut t.params {
+            a.rate = 8000;
+        }
+        let index = |times: &[i64]| {
+            let mut b = Builder::new(false, Timebase::MPEG);
+            for &d in times {
+                assert!(b.push(PartInfo {
+                    dts: Ticks(d),
+                    cts: 0,
+                    size: 10,
+                    keyframe: true,
+                    pos: 0,
+                    unit_size: 10,
+                }));
+            }
+            b.finish()
+        };
+        let p = plan_track(&t, &index(&[0, 11_520, 23_040])).unwrap();
+        assert_eq!((p.timescale, p.dts), (8000, vec![0, 1024, 2048]));
+        let p = plan_track(&t, &index(&[0, 5, 11_525])).unwrap();
+        assert_eq!((p.timescale, &p.dts[..]), (90_000, &[0, 5, 11_525][..]));
+        assert_eq!(&p.durations[..2], &[5, 11_520]);
     }
 
     /// Oracle: faststart.mp4 as ffmpeg reads it: video from dts -1024 (12.8 kHz, B-frame

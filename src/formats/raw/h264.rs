@@ -1660,15 +1660,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn muxer_inserts_parameter_sets_before_the_first_slice_of_a_bare_keyframe() {
-        // Oracle: what `ffmpeg -i h264_only.flv -c copy -f h264` writes for the first frame
-        // (observed NAL types 6, 7, 8, 5: SEI, then SPS and PPS from the avcC, then the IDR
-        // slice); a later keyframe that carries its own SPS/PPS is left alone.
-        let sps = Bytes::from_static(&[0x67, 0x42, 0xc0, 0x0d, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40]);
-        let pps = Bytes::from_static(&[0x68, 0xce, 0x06, 0x72]);
+    /// A started muxer for one H.264 track whose avcC holds `sets` (SPS then PPS).
+    fn muxer_with(sets: &[&[u8]]) -> (Muxer, crate::io::sink::VecSink) {
         let mut annexb = BytesMut::new();
-        for n in [&sps, &pps] {
+        for n in sets {
             annexb.extend_from_slice(&[0, 0, 0, 1]);
             annexb.extend_from_slice(n);
         }
@@ -1686,14 +1681,30 @@ mod tests {
         let mut m = Muxer::default();
         let mut out = crate::io::sink::VecSink::default();
         m.start(&meta, &mut out).unwrap();
-        let pkt = |data: &'static [u8], keyframe| Packet {
+        (m, out)
+    }
+
+    /// A packet of the track [`muxer_with`] writes.
+    fn h264_packet(data: Bytes, keyframe: bool) -> Packet {
+        Packet {
             track: TrackId(1),
             dts: Ticks(0),
             cts: 0,
             keyframe,
-            data: Bytes::from_static(data),
+            data,
             pos: None,
-        };
+        }
+    }
+
+    #[test]
+    fn muxer_inserts_parameter_sets_before_the_first_slice_of_a_bare_keyframe() {
+        // Oracle: what `ffmpeg -i h264_only.flv -c copy -f h264` writes for the first frame
+        // (observed NAL types 6, 7, 8, 5: SEI, then SPS and PPS from the avcC, then the IDR
+        // slice); a later keyframe that carries its own SPS/PPS is left alone.
+        let sps = Bytes::from_static(&[0x67, 0x42, 0xc0, 0x0d, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40]);
+        let pps = Bytes::from_static(&[0x68, 0xce, 0x06, 0x72]);
+        let (mut m, mut out) = muxer_with(&[&sps, &pps]);
+        let pkt = |data: &'static [u8], keyframe| h264_packet(Bytes::from_static(data), keyframe);
         m.write(
             &pkt(&[0, 0, 0, 1, 0x06, 5, 0x80, 0, 0, 0, 1, 0x65, 0x88], true),
             &mut out,
@@ -1763,28 +1774,8 @@ mod tests {
             }
             b.freeze()
         };
-        let mut t = Track::new(TrackId(1), TrackKind::Video, Codec::H264, Timebase::MPEG);
-        t.framing = Framing::AnnexB;
-        t.init = AvcConfig::from_annexb_parameter_sets(&annexb(&[&sps, &pps]), 0)
-            .unwrap()
-            .unwrap()
-            .build()
-            .unwrap();
-        let meta = Meta {
-            tracks: vec![t],
-            ..Meta::default()
-        };
-        let pkt = |data: Bytes, keyframe| Packet {
-            track: TrackId(1),
-            dts: Ticks(0),
-            cts: 0,
-            keyframe,
-            data,
-            pos: None,
-        };
-        let mut m = Muxer::default();
-        let mut out = crate::io::sink::VecSink::default();
-        m.start(&meta, &mut out).unwrap();
+        let (mut m, mut out) = muxer_with(&[&sps, &pps]);
+        let pkt = h264_packet;
         m.write(&pkt(annexb(&[&[0x65, 0x88]]), true), &mut out)
             .unwrap();
         m.write(

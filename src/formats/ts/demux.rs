@@ -761,6 +761,11 @@ impl DemuxerTrait for Demuxer {
         }
         self.queue.clear();
         self.done = false;
+        // What was read ahead from `start` on is read again and found again: opening reads a
+        // whole chunk, so a small file's jump was reported once from there and once more
+        // after a seek back before it.
+        self.findings
+            .retain(|f| f.offset.is_none_or(|at| at < start));
         Ok(())
     }
 
