@@ -4,11 +4,13 @@
 //! as soon as it exists instead of waiting for the whole segment.
 //!
 //! Parts are cut from the variant's own samples: a part closes before the sample that would
-//! take it past the part target (judged with the step from the sample before, the best guess
-//! of that sample's length), so no part outlasts `PART-TARGET` (§4.4.3.7: MUST) for media of
-//! steady frame rate, however the segment's length divides, and none is empty. A segment's
-//! first part starts with it, its last ends with it. A part is complete once the next one has
-//! started (or its segment is complete). A live fMP4 segment is the concatenation of its
+//! end past the part target, so no part outlasts `PART-TARGET` (§4.4.3.7: MUST), whatever the
+//! steps between samples, and none is empty. A sample's end is the next sample's start (the
+//! segment's end for its last), so where a part closes is decided one sample late: a guess of
+//! a sample's length from the step before it once let an irregular step (a publisher's loop,
+//! a dropped frame) push a part past the target. A segment's first part starts with it, its
+//! last ends with it. A part is complete once the next one has started (or its segment is
+//! complete). A live fMP4 segment is the concatenation of its
 //! parts, so a player mixing parts and segments reads the same bytes, and `mfhd` sequence
 //! numbers rise through both.
 
@@ -20,10 +22,6 @@ use super::segment::Segment;
 /// Part target duration, ms (`PART-TARGET`): three parts a second, so `PART-HOLD-BACK` (three
 /// parts) is about 1 s and a 1 s GOP plays about a second behind its publisher.
 pub const PART_TARGET_MS: i64 = 334;
-/// Parts are cut at this much less than the target: sample times in ms step unevenly by a
-/// millisecond (30 fps is 33, 34, 33 ms; 48 kHz AAC 21, 22, 21 ms), which the guess of a
-/// sample's length from the one before can miss by that much.
-pub const PART_JITTER_MS: i64 = 1;
 /// Most parts one segment is cut into (a segment without keys for minutes ends its last part
 /// late rather than numbering past this); also the `mfhd` sequence numbers one segment uses.
 pub const MAX_PARTS: u32 = 1024;
@@ -32,20 +30,24 @@ pub const MAX_PARTS: u32 = 1024;
 pub const PART_LIST_TARGETS: i64 = 3;
 
 /// Where the parts of a segment begin: indices into `times`, the decode times (ms, rising)
-/// of the variant's samples in the segment so far. The first part begins at the first
-/// sample; a sample begins a new part when, lasting as long as the step before it, it would
-/// end the current part past `part_ms - PART_JITTER_MS`. At most [`MAX_PARTS`].
-pub fn cut_parts(times: &[i64], part_ms: i64) -> Vec<usize> {
+/// of the variant's samples in the segment so far, for a segment starting at `start` and, once
+/// complete, ending at `end`. The first part begins at the first sample; a sample begins a new
+/// part when its end (the next sample's time, or `end` for the last) would be more than
+/// `part_ms` past the current part's start. The last sample of a segment still growing is not
+/// decided yet. At most [`MAX_PARTS`].
+pub fn cut_parts(times: &[i64], start: i64, end: Option<i64>, part_ms: i64) -> Vec<usize> {
     let mut starts = Vec::new();
-    if times.is_empty() {
+    let Some(&first) = times.first() else {
         return starts;
-    }
+    };
     starts.push(0);
-    let limit = part_ms - PART_JITTER_MS;
-    let mut a = times[0];
+    // The first part starts with its segment.
+    let mut a = start.min(first);
     for i in 1..times.len() {
-        let step = times[i] - times[i - 1];
-        if times[i] - a + step > limit && starts.len() < MAX_PARTS as usize {
+        let Some(ends) = times.get(i + 1).copied().or(end) else {
+            break;
+        };
+        if ends.saturating_sub(a) > part_ms && starts.len() < MAX_PARTS as usize {
             starts.push(i);
             a = times[i];
         }
@@ -162,10 +164,10 @@ mod tests {
         // 25 fps from 2000 ms: a frame at t begins a new part when t - start + 40 > 333, so
         // parts of 8 frames (320 ms): 2000, 2320, ..., 3920; the last to 4000 is 80 ms.
         let times: Vec<i64> = (0..50).map(|i| 2000 + i * 40).collect();
-        let starts = cut_parts(&times, 334);
+        let starts = cut_parts(&times, 2000, Some(4000), 334);
         let at: Vec<i64> = starts.iter().map(|&i| times[i]).collect();
         assert_eq!(at, vec![2000, 2320, 2640, 2960, 3280, 3600, 3920]);
-        assert!(cut_parts(&[], 334).is_empty());
+        assert!(cut_parts(&[], 0, None, 334).is_empty());
         // Uneven steps in ms (30 fps: 33/34/33; 48 kHz AAC: 21/22/21) over a segment of any
         // length: every part within the target (§4.4.3.7), all but the last at least 85 % of
         // it (SHOULD), none empty.
@@ -176,7 +178,7 @@ mod tests {
         ] {
             let times: Vec<i64> = (0..n).map(|i| (i as f64 * step).round() as i64).collect();
             let end = ((n as f64) * step).round() as i64;
-            let starts = cut_parts(&times, 334);
+            let starts = cut_parts(&times, 0, Some(end), 334);
             let mut bounds: Vec<i64> = starts.iter().map(|&i| times[i]).collect();
             bounds.push(end);
             for (k, w) in bounds.windows(2).enumerate() {
@@ -188,6 +190,36 @@ mod tests {
             }
             assert!(starts.windows(2).all(|w| w[1] > w[0]));
         }
+    }
+
+    #[test]
+    fn an_irregular_step_does_not_push_a_part_past_the_target() {
+        // 48 kHz AAC in ms (21/22/21) with one 26 ms step where a publisher looped its file,
+        // in a segment starting 5 ms before its first sample (the video key that cut it):
+        // guessing a sample's length from the step before made a 336 ms part of this
+        // (mist serve's own playlist, seen by `mist analyse`). Each part's end is the next
+        // part's first sample, the segment's end for the last.
+        let mut times: Vec<i64> = (0..30)
+            .map(|i| 5 + (i as f64 * 21.333).round() as i64)
+            .collect();
+        let seam = *times.last().unwrap() + 26;
+        times.extend((0..30).map(|i| seam + (i as f64 * 21.333).round() as i64));
+        let end = *times.last().unwrap() + 21;
+        let starts = cut_parts(&times, 0, Some(end), 334);
+        let mut bounds: Vec<i64> = starts.iter().map(|&i| times[i]).collect();
+        bounds[0] = 0;
+        bounds.push(end);
+        for w in bounds.windows(2) {
+            assert!(
+                w[1] - w[0] <= 334,
+                "a part of {} ms: {bounds:?}",
+                w[1] - w[0]
+            );
+        }
+        // Still growing: the last sample's part is not decided before the next sample.
+        let growing = cut_parts(&times[..16], 0, None, 334);
+        assert_eq!(growing, vec![0], "{:?}", &times[..16]);
+        assert_eq!(cut_parts(&times[..17], 0, None, 334), vec![0, 15]);
     }
 
     #[test]

@@ -727,7 +727,7 @@ impl LiveState {
                 .filter(|e| e.packet.track == main.0)
                 .collect();
             let times: Vec<i64> = own.iter().map(|e| e.ms).collect();
-            let starts = cut_parts(&times, part_ms);
+            let starts = cut_parts(&times, info.start_ms, info.end_ms, part_ms);
             let complete = info.end_ms.is_some();
             let count = if complete {
                 u32::try_from(starts.len()).unwrap_or(MAX_PARTS)
