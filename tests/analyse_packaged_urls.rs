@@ -325,6 +325,50 @@ fn a_target_duration_too_short_is_an_error() {
     assert!(text.contains("above EXT-X-TARGETDURATION"), "{text}");
 }
 
+/// [`version`] as a low-latency playlist: server control with `part_hold_back`, a part
+/// target of 1.1 s, and each segment also listed as one part of its own length.
+fn ll_version(seq: u64, segs: &[usize], end: bool, part_hold_back: &str) -> String {
+    let mut t = format!(
+        "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:1\n\
+         #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={part_hold_back},HOLD-BACK=3.0\n\
+         #EXT-X-PART-INF:PART-TARGET=1.1\n#EXT-X-MEDIA-SEQUENCE:{seq}\n"
+    );
+    for i in segs {
+        let (name, d) = SEGS[*i];
+        t.push_str(&format!(
+            "#EXT-X-PART:DURATION={d:.3},URI=\"{name}\",INDEPENDENT=YES\n#EXTINF:{d:.3},\n{name}\n"
+        ));
+    }
+    if end {
+        t.push_str("#EXT-X-ENDLIST\n");
+    }
+    t
+}
+
+#[test]
+fn low_latency_part_rules_are_checked_on_every_reload() {
+    // draft-pantos-hls-rfc8216bis §4.4.3.8: PART-HOLD-BACK at least twice PART-TARGET. The
+    // same playlists with 3.3 s (three part targets) pass; with 2.0 s the error names the
+    // rule and the playlist.
+    let versions = |hold: &str| {
+        vec![
+            ll_version(0, &[0], false, hold),
+            ll_version(0, &[0, 1], false, hold),
+            ll_version(0, &[0, 1, 2], true, hold),
+        ]
+    };
+    let (code, text) = follow("low_latency_part_rules_pass", versions("3.3"));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("0 errors"), "{text}");
+    let (code, text) = follow("low_latency_part_rules_fail", versions("2.0"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("live.m3u8")
+            && text.contains("PART-HOLD-BACK below twice PART-TARGET (§4.4.3.8)"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_live_playlist_that_stops_advancing_is_an_error() {
     let (code, text) = follow(
@@ -1003,6 +1047,13 @@ fn follow_mist_serve(path: &str) {
         b >= a + 75,
         "{a} video packets at first, {b} after following for 6 s"
     );
+}
+
+#[test]
+fn a_live_ll_hls_playlist_of_mist_serve_is_followed_as_it_grows() {
+    // mist's fMP4 HLS is low-latency: its media playlists carry parts, so the draft's part
+    // rules are checked on every reload besides RFC 8216's.
+    follow_mist_serve("/cmaf/cam/index.m3u8");
 }
 
 #[test]

@@ -190,6 +190,11 @@ pub fn parse(text: &str) -> (Option<Playlist>, Vec<Problem>) {
     let mut pdt: Option<String> = None;
     let mut map: Option<String> = None;
     let mut seen_sequence_after_segment = false;
+    // Low-latency HLS (draft-pantos-hls-rfc8216bis): PART-TARGET, hold-backs, parts seen.
+    let mut part_target: Option<i64> = None;
+    let mut part_hold_back: Option<(usize, i64)> = None;
+    let mut hold_back: Option<(usize, i64)> = None;
+    let mut parts: Vec<(usize, i64)> = Vec::new();
     let mut number: u64 = 0;
     let mut media_sequence_seen = false;
     for (i, raw) in lines {
@@ -381,6 +386,79 @@ pub fn parse(text: &str) -> (Option<Playlist>, Vec<Problem>) {
                 }
             }
             "#EXT-X-INDEPENDENT-SEGMENTS" => media.independent = true,
+            "#EXT-X-PART-INF" => {
+                is_media = true;
+                match Attributes::parse(value)
+                    .as_ref()
+                    .and_then(|a| a.get("PART-TARGET"))
+                    .and_then(parse_seconds_ms)
+                {
+                    Some(t) => part_target = Some(t),
+                    None => bad(
+                        n,
+                        true,
+                        "EXT-X-PART-INF without a PART-TARGET in seconds (§4.4.3.7)".into(),
+                    ),
+                }
+            }
+            "#EXT-X-SERVER-CONTROL" => {
+                is_media = true;
+                match Attributes::parse(value) {
+                    Some(a) => {
+                        part_hold_back = a
+                            .get("PART-HOLD-BACK")
+                            .and_then(parse_seconds_ms)
+                            .map(|v| (n, v));
+                        hold_back = a
+                            .get("HOLD-BACK")
+                            .and_then(parse_seconds_ms)
+                            .map(|v| (n, v));
+                    }
+                    None => bad(
+                        n,
+                        true,
+                        "EXT-X-SERVER-CONTROL attribute list is malformed (§4.2)".into(),
+                    ),
+                }
+            }
+            "#EXT-X-PART" => {
+                is_media = true;
+                let a = Attributes::parse(value);
+                let d = a
+                    .as_ref()
+                    .and_then(|a| a.get("DURATION"))
+                    .and_then(parse_seconds_ms);
+                match (&a, d) {
+                    (Some(a), Some(d)) if a.get("URI").is_some() => {
+                        if a.get("INDEPENDENT").is_some_and(|v| v != "YES") {
+                            bad(
+                                n,
+                                true,
+                                "EXT-X-PART INDEPENDENT is not YES (§4.4.4.9)".into(),
+                            );
+                        }
+                        parts.push((n, d));
+                    }
+                    _ => bad(
+                        n,
+                        true,
+                        "EXT-X-PART without a DURATION and a URI (§4.4.4.9)".into(),
+                    ),
+                }
+            }
+            "#EXT-X-PRELOAD-HINT" => {
+                is_media = true;
+                let ok = Attributes::parse(value).is_some_and(|a| {
+                    matches!(a.get("TYPE"), Some("PART" | "MAP")) && a.get("URI").is_some()
+                });
+                if !ok {
+                    bad(
+                        n,
+                        true,
+                        "EXT-X-PRELOAD-HINT needs TYPE=PART or MAP and a URI (§4.4.5.3)".into(),
+                    );
+                }
+            }
             "#EXT-X-STREAM-INF" => {
                 is_master = true;
                 match Attributes::parse(value) {
@@ -483,6 +561,59 @@ pub fn parse(text: &str) -> (Option<Playlist>, Vec<Problem>) {
             }
         }
     }
+    if !parts.is_empty() {
+        match part_target {
+            None => bad(
+                0,
+                true,
+                "EXT-X-PART without EXT-X-PART-INF (§4.4.3.7)".into(),
+            ),
+            Some(t) => {
+                for (line, d) in &parts {
+                    if *d > t {
+                        bad(
+                            *line,
+                            true,
+                            format!(
+                                "EXT-X-PART lasts {} s, above PART-TARGET {} s (§4.4.4.9)",
+                                super::playlist::seconds(*d),
+                                super::playlist::seconds(t)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(t) = part_target {
+        match part_hold_back {
+            None => bad(
+                0,
+                true,
+                "EXT-X-PART-INF without PART-HOLD-BACK in EXT-X-SERVER-CONTROL (§4.4.3.8)".into(),
+            ),
+            Some((line, h)) if h < 2 * t => bad(
+                line,
+                true,
+                "PART-HOLD-BACK below twice PART-TARGET (§4.4.3.8)".into(),
+            ),
+            Some((line, h)) if h < 3 * t => bad(
+                line,
+                false,
+                "PART-HOLD-BACK below three times PART-TARGET (SHOULD, §4.4.3.8)".into(),
+            ),
+            _ => {}
+        }
+    }
+    if let (Some((line, h)), Some(t)) = (hold_back, media.target_duration) {
+        if h < i64::try_from(t).unwrap_or(i64::MAX / 3000) * 3000 {
+            bad(
+                line,
+                true,
+                "HOLD-BACK below three target durations (§4.4.3.8)".into(),
+            );
+        }
+    }
     if media.playlist_type.as_deref() == Some("VOD") && !media.endlist {
         bad(
             0,
@@ -509,6 +640,57 @@ mod tests {
         assert!(Attributes::parse("bandwidth=1").is_none());
         assert!(Attributes::parse("A=\"unterminated").is_none());
         assert!(Attributes::parse("A=\"x\"B=1").is_none());
+    }
+
+    #[test]
+    fn low_latency_rules_of_the_draft() {
+        // What mist writes parses clean (its shape: tests of playlist::media_ll).
+        let good = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:2\n\
+            #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.002,HOLD-BACK=6.000\n\
+            #EXT-X-PART-INF:PART-TARGET=0.334\n#EXT-X-MEDIA-SEQUENCE:3\n\
+            #EXT-X-PART:DURATION=0.320,URI=\"a.0.m4s\",INDEPENDENT=YES\n\
+            #EXT-X-PART:DURATION=0.334,URI=\"a.1.m4s\"\n#EXTINF:0.654,\na.m4s\n\
+            #EXT-X-PART:DURATION=0.320,URI=\"b.0.m4s\",INDEPENDENT=YES\n\
+            #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"b.1.m4s\"\n";
+        let (p, problems) = parse(good);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(matches!(p, Some(Playlist::Media(_))));
+        let broken = |from: &str, to: &str| -> Vec<String> {
+            parse(&good.replace(from, to))
+                .1
+                .into_iter()
+                .filter(|p| p.error)
+                .map(|p| p.message)
+                .collect()
+        };
+        for (from, to, want) in [
+            ("DURATION=0.334", "DURATION=0.340", "above PART-TARGET"),
+            (
+                "#EXT-X-PART-INF:PART-TARGET=0.334\n",
+                "",
+                "without EXT-X-PART-INF",
+            ),
+            (
+                "PART-HOLD-BACK=1.002",
+                "PART-HOLD-BACK=0.600",
+                "below twice",
+            ),
+            (
+                "HOLD-BACK=6.000",
+                "HOLD-BACK=4.000",
+                "three target durations",
+            ),
+            (",URI=\"a.1.m4s\"", "", "DURATION and a URI"),
+            ("TYPE=PART", "TYPE=SEGMENT", "PRELOAD-HINT"),
+            (
+                "INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.334",
+                "INDEPENDENT=NO\n#EXT-X-PART:DURATION=0.334",
+                "INDEPENDENT",
+            ),
+        ] {
+            let got = broken(from, to);
+            assert!(got.iter().any(|m| m.contains(want)), "{want}: {got:?}");
+        }
     }
 
     #[test]
