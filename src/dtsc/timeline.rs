@@ -5,8 +5,8 @@
 //! containers whose times can jump (TS, FLV) call it after unwrapping; live inputs can too.
 //!
 //! The rule, per track slot:
-//! - a decode time earlier than the track's previous one by more than [`JITTER`], or later
-//!   than anything the stream has reached by more than [`THRESHOLD`] (ffmpeg's default
+//! - a decode time earlier than the track's previous one by more than [`JITTER_MS`], or later
+//!   than anything the stream has reached by more than [`THRESHOLD_MS`] (ffmpeg's default
 //!   `dts_delta_threshold` for such formats) is a jump;
 //! - the first track to jump opens a new *epoch*: its times continue right after the latest
 //!   time any track has reached (plus the track's own packet spacing); the epoch's shift is

@@ -7,6 +7,7 @@ pub mod chunk;
 pub mod command;
 pub mod handshake;
 pub mod message;
+pub mod outbox;
 
 /// The format name errors carry.
 pub const FORMAT: &str = "rtmp";

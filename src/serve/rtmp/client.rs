@@ -35,7 +35,8 @@ use super::chunk::{ChunkReader, ChunkWriter, Limits, DEFAULT_CHUNK_SIZE};
 use super::command::{self, object, s, Command};
 use super::handshake::{ClientHandshake, Scheme};
 use super::message::{Control, Message, MessageType, UserControl};
-use super::session::{csid, Media, MediaKind, OUT_CHUNK_SIZE, WINDOW_ACK_SIZE};
+use super::outbox::{csid, Outbox};
+use super::session::{Media, MediaKind, OUT_CHUNK_SIZE, WINDOW_ACK_SIZE};
 use super::FORMAT;
 
 /// The default RTMP port.
@@ -233,8 +234,7 @@ pub struct ClientSession {
     handshake: ClientHandshake,
     phase: Phase,
     reader: ChunkReader,
-    writer: ChunkWriter,
-    out: BytesMut,
+    tx: Outbox,
     events: VecDeque<ClientEvent>,
     received: u64,
     last_ack: u64,
@@ -254,8 +254,7 @@ impl ClientSession {
             handshake,
             phase: Phase::Handshake,
             reader: ChunkReader::new(config.limits, 0),
-            writer: ChunkWriter::compressing(DEFAULT_CHUNK_SIZE, true),
-            out,
+            tx: Outbox::new(ChunkWriter::compressing(DEFAULT_CHUNK_SIZE, true), out),
             events: VecDeque::new(),
             received: 0,
             last_ack: 0,
@@ -288,7 +287,7 @@ impl ClientSession {
             let mut c2 = Vec::new();
             let used = self.handshake.feed(rest, start, &mut c2)?;
             rest = &rest[used..];
-            self.out.extend_from_slice(&c2);
+            self.tx.out.extend_from_slice(&c2);
             if self.handshake.is_done() {
                 self.reader = ChunkReader::new(self.config.limits, start + used as u64);
                 self.after_handshake();
@@ -303,7 +302,8 @@ impl ClientSession {
         if let Some(w) = self.peer_window {
             if self.received - self.last_ack >= u64::from(w) {
                 self.last_ack = self.received;
-                self.control(Control::Acknowledgement(self.received as u32));
+                self.tx
+                    .control(Control::Acknowledgement(self.received as u32));
             }
         }
         Ok(())
@@ -316,12 +316,12 @@ impl ClientSession {
 
     /// Bytes to send, taken out of the session (empty when there are none).
     pub fn take_output(&mut self) -> Bytes {
-        self.out.split().freeze()
+        self.tx.take()
     }
 
     /// Bytes waiting to be sent.
     pub fn output_len(&self) -> usize {
-        self.out.len()
+        self.tx.out.len()
     }
 
     /// True once `play` or `publish` was accepted.
@@ -346,8 +346,8 @@ impl ClientSession {
         all.push(s("@setDataFrame"));
         all.extend_from_slice(values);
         let body = command::encode_values(&all);
-        self.writer.write(
-            &mut self.out,
+        self.tx.writer.write(
+            &mut self.tx.out,
             csid::DATA,
             0,
             MessageType::DATA_AMF0,
@@ -358,8 +358,8 @@ impl ClientSession {
 
     /// Publishing: sends one audio or video message (an FLV tag body).
     pub fn send_media(&mut self, kind: MediaKind, timestamp: u32, body: &[u8]) {
-        self.writer.write(
-            &mut self.out,
+        self.tx.writer.write(
+            &mut self.tx.out,
             kind.csid(),
             timestamp,
             kind.message_type(),
@@ -377,13 +377,13 @@ impl ClientSession {
         if self.stream_id != 0 {
             if self.config.mode == Mode::Publish {
                 let name = self.config.stream.clone();
-                self.command(
+                self.tx.command(
                     0,
                     &Command::new("FCUnpublish", 0.0, Value::Null, vec![s(&name)]),
                 );
             }
             let id = f64::from(self.stream_id);
-            self.command(
+            self.tx.command(
                 0,
                 &Command::new("deleteStream", 0.0, Value::Null, vec![Value::Number(id)]),
             );
@@ -395,8 +395,8 @@ impl ClientSession {
 
     fn after_handshake(&mut self) {
         // Our chunk size first, so `connect` and everything after it go out in large chunks.
-        self.control(Control::SetChunkSize(OUT_CHUNK_SIZE));
-        self.writer.set_chunk_size(OUT_CHUNK_SIZE);
+        self.tx.control(Control::SetChunkSize(OUT_CHUNK_SIZE));
+        self.tx.writer.set_chunk_size(OUT_CHUNK_SIZE);
         let c = &self.config;
         let mut props = vec![
             ("app", s(&c.app)),
@@ -413,38 +413,8 @@ impl ClientSession {
             props.push(("videoFunction", Value::Number(1.0)));
         }
         let connect = Command::new("connect", txn::CONNECT, object(&props), vec![]);
-        self.command(0, &connect);
+        self.tx.command(0, &connect);
         self.phase = Phase::Connecting;
-    }
-
-    fn control(&mut self, c: Control) {
-        let (kind, body) = c.encode();
-        self.writer
-            .write(&mut self.out, csid::CONTROL, 0, kind, 0, &body);
-    }
-
-    fn user_control(&mut self, u: UserControl) {
-        let body = u.encode();
-        self.writer.write(
-            &mut self.out,
-            csid::CONTROL,
-            0,
-            MessageType::USER_CONTROL,
-            0,
-            &body,
-        );
-    }
-
-    fn command(&mut self, stream_id: u32, c: &Command) {
-        let body = c.encode();
-        self.writer.write(
-            &mut self.out,
-            csid::COMMAND,
-            0,
-            MessageType::COMMAND_AMF0,
-            stream_id,
-            &body,
-        );
     }
 
     fn handle(&mut self, m: Message) -> Result<(), FormatError> {
@@ -459,7 +429,7 @@ impl ClientSession {
                 Control::parse(&m)?;
             }
             MessageType::USER_CONTROL => match UserControl::parse(&m)? {
-                UserControl::PingRequest(t) => self.user_control(UserControl::PingResponse(t)),
+                UserControl::PingRequest(t) => self.tx.user_control(UserControl::PingResponse(t)),
                 UserControl::StreamEof(id)
                     if id == self.stream_id
                         && self.phase == Phase::Started
@@ -600,20 +570,20 @@ impl ClientSession {
     fn on_result(&mut self, c: &Command) {
         match (self.phase, c.transaction) {
             (Phase::Connecting, t) if t == txn::CONNECT => {
-                self.control(Control::WindowAckSize(WINDOW_ACK_SIZE));
+                self.tx.control(Control::WindowAckSize(WINDOW_ACK_SIZE));
                 self.events.push_back(ClientEvent::Connected);
                 let name = self.config.stream.clone();
                 if self.config.mode == Mode::Publish {
-                    self.command(
+                    self.tx.command(
                         0,
                         &Command::new("releaseStream", txn::RELEASE, Value::Null, vec![s(&name)]),
                     );
-                    self.command(
+                    self.tx.command(
                         0,
                         &Command::new("FCPublish", txn::FCPUBLISH, Value::Null, vec![s(&name)]),
                     );
                 }
-                self.command(
+                self.tx.command(
                     0,
                     &Command::new("createStream", txn::CREATE, Value::Null, vec![]),
                 );
@@ -638,8 +608,8 @@ impl ClientSession {
                             Value::Null,
                             vec![s(&name), Value::Number(-2000.0)],
                         );
-                        self.command(id, &play);
-                        self.user_control(UserControl::SetBufferLength {
+                        self.tx.command(id, &play);
+                        self.tx.user_control(UserControl::SetBufferLength {
                             stream_id: id,
                             ms: PLAY_BUFFER_MS,
                         });
@@ -651,7 +621,7 @@ impl ClientSession {
                             Value::Null,
                             vec![s(&name), s("live")],
                         );
-                        self.command(id, &publish);
+                        self.tx.command(id, &publish);
                     }
                 }
                 self.phase = Phase::Starting;

@@ -3,7 +3,7 @@
 //!
 //! That works because nothing in the chunks depends on the viewer:
 //! - every viewer's chunk size is [`OUT_CHUNK_SIZE`] (announced after `connect`);
-//! - a fixed chunk stream per kind ([`csid`](super::session::csid)) and message stream [`FIRST_STREAM_ID`];
+//! - a fixed chunk stream per kind ([`csid`](super::outbox::csid)) and message stream [`FIRST_STREAM_ID`];
 //! - a type-0 header with the absolute timestamp on the first chunk, so no chunk depends on
 //!   what the viewer was sent before (delta headers would); the extended timestamp is repeated
 //!   on type-3 continuation chunks, which FFmpeg's reader requires;

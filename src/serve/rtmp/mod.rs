@@ -38,5 +38,5 @@ pub mod session;
 
 // The wire layers live in `formats::rtmp` so `analyse` can read RTMP without depending on
 // `serve`; the old paths stay valid.
-pub use crate::formats::rtmp::{chunk, command, handshake, message, FORMAT};
+pub use crate::formats::rtmp::{chunk, command, handshake, message, outbox, FORMAT};
 pub use session::{Event, Session};

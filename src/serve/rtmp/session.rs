@@ -17,7 +17,7 @@
 //!   sequence headers and media.
 //!
 //! Every message goes out with a type-0 chunk header on a fixed chunk stream per kind
-//! ([`csid`]), so the media chunks built once per stream by [`super::media`] can be written
+//! ([`csid`](super::outbox::csid)), so the media chunks built once per stream by [`super::media`] can be written
 //! between the session's own output on any connection.
 
 use std::collections::{HashMap, VecDeque};
@@ -34,6 +34,7 @@ use super::command::{self, code, object, on_status, s, status_info, Command};
 use super::handshake::{HandshakeKind, ServerHandshake, PACKET_LEN};
 use super::message::{limit, Control, Message, MessageType, UserControl};
 use super::name::StreamName;
+use super::outbox::{csid, Outbox};
 use super::FORMAT;
 
 /// The chunk size the server announces after `connect` and cuts every outgoing message to
@@ -49,20 +50,6 @@ pub const MAX_PENDING: usize = 16;
 pub const FIRST_STREAM_ID: u32 = 1;
 /// Bytes the client sends before its first chunk: C0, C1, C2.
 const HANDSHAKE_LEN: u64 = 1 + 2 * PACKET_LEN as u64;
-
-/// The chunk stream ids the server sends on, one per kind of message.
-pub mod csid {
-    /// Protocol control and user control messages (the spec reserves 2 for them).
-    pub const CONTROL: u32 = 2;
-    /// Command answers and status messages.
-    pub const COMMAND: u32 = 3;
-    /// Audio.
-    pub const AUDIO: u32 = 4;
-    /// Data messages (`onMetaData`, `|RtmpSampleAccess`).
-    pub const DATA: u32 = 5;
-    /// Video.
-    pub const VIDEO: u32 = 6;
-}
 
 /// Settings of a session.
 #[derive(Clone, Debug)]
@@ -296,8 +283,7 @@ pub struct Session {
     handshake: Option<ServerHandshake>,
     handshake_kind: Option<HandshakeKind>,
     reader: ChunkReader,
-    writer: ChunkWriter,
-    out: BytesMut,
+    tx: Outbox,
     events: VecDeque<Event>,
     received: u64,
     last_ack: u64,
@@ -319,8 +305,7 @@ impl Session {
             handshake: Some(ServerHandshake::new(config.seed, config.epoch_ms)),
             handshake_kind: None,
             reader: ChunkReader::new(config.limits, HANDSHAKE_LEN),
-            writer: ChunkWriter::new(DEFAULT_CHUNK_SIZE),
-            out: BytesMut::new(),
+            tx: Outbox::new(ChunkWriter::new(DEFAULT_CHUNK_SIZE), BytesMut::new()),
             events: VecDeque::new(),
             received: 0,
             last_ack: 0,
@@ -356,7 +341,7 @@ impl Session {
         self.received += data.len() as u64;
         let mut rest = data;
         if let Some(hs) = self.handshake.as_mut() {
-            let used = hs.feed(rest, start, &mut self.out)?;
+            let used = hs.feed(rest, start, &mut self.tx.out)?;
             rest = &rest[used..];
             self.handshake_kind = hs.kind();
             if hs.is_done() {
@@ -373,7 +358,8 @@ impl Session {
             if self.received - self.last_ack >= u64::from(w) {
                 self.last_ack = self.received;
                 // The sequence number is the byte count mod 2^32 (§5.4.3).
-                self.control(Control::Acknowledgement(self.received as u32));
+                self.tx
+                    .control(Control::Acknowledgement(self.received as u32));
             }
         }
         Ok(())
@@ -386,12 +372,12 @@ impl Session {
 
     /// Bytes to send, taken out of the session (empty when there are none).
     pub fn take_output(&mut self) -> Bytes {
-        self.out.split().freeze()
+        self.tx.take()
     }
 
     /// Bytes waiting to be sent.
     pub fn output_len(&self) -> usize {
-        self.out.len()
+        self.tx.out.len()
     }
 
     /// How the handshake was answered, once C1 has arrived.
@@ -427,7 +413,7 @@ impl Session {
         let Some(Pending::Publish { stream_id, name }) = self.take_pending(id, "publish") else {
             return false;
         };
-        self.user_control(UserControl::StreamBegin(stream_id));
+        self.tx.user_control(UserControl::StreamBegin(stream_id));
         self.status(
             stream_id,
             code::STATUS,
@@ -465,9 +451,10 @@ impl Session {
             return false;
         };
         if recorded {
-            self.user_control(UserControl::StreamIsRecorded(stream_id));
+            self.tx
+                .user_control(UserControl::StreamIsRecorded(stream_id));
         }
-        self.user_control(UserControl::StreamBegin(stream_id));
+        self.tx.user_control(UserControl::StreamBegin(stream_id));
         if reset {
             self.status(
                 stream_id,
@@ -530,18 +517,19 @@ impl Session {
             Value::Null,
             vec![Value::Number(seconds)],
         );
-        self.command(stream_id, &c);
+        self.tx.command(stream_id, &c);
         true
     }
 
     /// A seek was done: StreamEOF, (StreamIsRecorded), StreamBegin, `NetStream.Seek.Notify`
     /// and `NetStream.Play.Start` (FMS's order); media from `ms` follows.
     pub fn seek_done(&mut self, stream_id: u32, ms: i64, recorded: bool) {
-        self.user_control(UserControl::StreamEof(stream_id));
+        self.tx.user_control(UserControl::StreamEof(stream_id));
         if recorded {
-            self.user_control(UserControl::StreamIsRecorded(stream_id));
+            self.tx
+                .user_control(UserControl::StreamIsRecorded(stream_id));
         }
-        self.user_control(UserControl::StreamBegin(stream_id));
+        self.tx.user_control(UserControl::StreamBegin(stream_id));
         self.status(
             stream_id,
             code::STATUS,
@@ -559,7 +547,7 @@ impl Session {
 
     /// Playback is over (file ended, live stream gone): StreamEOF and `NetStream.Play.Stop`.
     pub fn play_ended(&mut self, stream_id: u32) {
-        self.user_control(UserControl::StreamEof(stream_id));
+        self.tx.user_control(UserControl::StreamEof(stream_id));
         self.status(
             stream_id,
             code::STATUS,
@@ -573,15 +561,21 @@ impl Session {
     /// the session, see [`super::media`]).
     pub fn send_media(&mut self, stream_id: u32, kind: MediaKind, timestamp: u32, body: &[u8]) {
         let mt = kind.message_type();
-        self.writer
-            .write(&mut self.out, kind.csid(), timestamp, mt, stream_id, body);
+        self.tx.writer.write(
+            &mut self.tx.out,
+            kind.csid(),
+            timestamp,
+            mt,
+            stream_id,
+            body,
+        );
     }
 
     /// Sends a data message (AMF0 values, e.g. `onMetaData`).
     pub fn send_data(&mut self, stream_id: u32, timestamp: u32, values: &[Value]) {
         let body = command::encode_values(values);
-        self.writer.write(
-            &mut self.out,
+        self.tx.writer.write(
+            &mut self.tx.out,
             csid::DATA,
             timestamp,
             MessageType::DATA_AMF0,
@@ -624,36 +618,6 @@ impl Session {
         Ok(id)
     }
 
-    fn control(&mut self, c: Control) {
-        let (kind, body) = c.encode();
-        self.writer
-            .write(&mut self.out, csid::CONTROL, 0, kind, 0, &body);
-    }
-
-    fn user_control(&mut self, u: UserControl) {
-        let body = u.encode();
-        self.writer.write(
-            &mut self.out,
-            csid::CONTROL,
-            0,
-            MessageType::USER_CONTROL,
-            0,
-            &body,
-        );
-    }
-
-    fn command(&mut self, stream_id: u32, c: &Command) {
-        let body = c.encode();
-        self.writer.write(
-            &mut self.out,
-            csid::COMMAND,
-            0,
-            MessageType::COMMAND_AMF0,
-            stream_id,
-            &body,
-        );
-    }
-
     fn status(
         &mut self,
         stream_id: u32,
@@ -662,7 +626,7 @@ impl Session {
         desc: &str,
         details: Option<&str>,
     ) {
-        self.command(
+        self.tx.command(
             stream_id,
             &on_status(status_info(level, code, desc, details)),
         );
@@ -687,7 +651,7 @@ impl Session {
                 Control::parse(&m)?;
             }
             MessageType::USER_CONTROL => match UserControl::parse(&m)? {
-                UserControl::PingRequest(t) => self.user_control(UserControl::PingResponse(t)),
+                UserControl::PingRequest(t) => self.tx.user_control(UserControl::PingResponse(t)),
                 other => tracing::trace!(?other, "rtmp: user control event"),
             },
             MessageType::AUDIO => self.media(&m, MediaKind::Audio, m.timestamp, m.body.clone()),
@@ -806,7 +770,8 @@ impl Session {
                 if self.streams.len() >= MAX_STREAMS {
                     let info =
                         status_info(code::ERROR, code::CALL_FAILED, "too many streams", None);
-                    self.command(0, &Command::new("_error", txn, Value::Null, vec![info]));
+                    self.tx
+                        .command(0, &Command::new("_error", txn, Value::Null, vec![info]));
                 } else {
                     let id = self.next_stream;
                     self.next_stream += 1;
@@ -817,17 +782,17 @@ impl Session {
                         Value::Null,
                         vec![Value::Number(f64::from(id))],
                     );
-                    self.command(0, &r);
+                    self.tx.command(0, &r);
                 }
             }
             "releaseStream" => {
                 let r = Command::new("_result", txn, Value::Null, vec![Value::Undefined]);
-                self.command(sid, &r);
+                self.tx.command(sid, &r);
             }
             "FCPublish" => {
                 let name = c.arg_str(0).unwrap_or("").to_string();
                 let info = object(&[("code", s(code::PUBLISH_START)), ("description", s(&name))]);
-                self.command(
+                self.tx.command(
                     sid,
                     &Command::new("onFCPublish", 0.0, Value::Null, vec![info]),
                 );
@@ -942,10 +907,10 @@ impl Session {
                     .unwrap_or(0.0)
                     .max(0.0) as i64;
                 if paused {
-                    self.user_control(UserControl::StreamEof(sid));
+                    self.tx.user_control(UserControl::StreamEof(sid));
                     self.status(sid, code::STATUS, code::PAUSE_NOTIFY, "Paused", None);
                 } else {
-                    self.user_control(UserControl::StreamBegin(sid));
+                    self.tx.user_control(UserControl::StreamBegin(sid));
                     self.status(sid, code::STATUS, code::UNPAUSE_NOTIFY, "Unpaused", None);
                 }
                 self.events.push_back(Event::Pause {
@@ -971,7 +936,7 @@ impl Session {
                     ("code", s(code::UNPUBLISH_SUCCESS)),
                     ("description", s(&name)),
                 ]);
-                self.command(
+                self.tx.command(
                     sid,
                     &Command::new("onFCUnpublish", 0.0, Value::Null, vec![info]),
                 );
@@ -1020,7 +985,7 @@ impl Session {
                     .push_back(Event::StreamLengthRequested { id, name });
             }
             "checkBandwidth" | "_checkbw" => {
-                self.command(
+                self.tx.command(
                     sid,
                     &Command::new("_result", txn, Value::Null, vec![Value::Null]),
                 );
@@ -1037,7 +1002,8 @@ impl Session {
                         &format!("Method not found ({other})"),
                         None,
                     );
-                    self.command(sid, &Command::new("_error", txn, Value::Null, vec![info]));
+                    self.tx
+                        .command(sid, &Command::new("_error", txn, Value::Null, vec![info]));
                 }
             }
         }
@@ -1052,7 +1018,7 @@ impl Session {
                 "already connected",
                 None,
             );
-            self.command(
+            self.tx.command(
                 0,
                 &Command::new("_error", c.transaction, Value::Null, vec![info]),
             );
@@ -1069,13 +1035,14 @@ impl Session {
                 .and_then(Value::as_number)
                 .unwrap_or(0.0),
         };
-        self.control(Control::WindowAckSize(self.config.window_ack_size));
-        self.control(Control::SetPeerBandwidth {
+        self.tx
+            .control(Control::WindowAckSize(self.config.window_ack_size));
+        self.tx.control(Control::SetPeerBandwidth {
             size: self.config.peer_bandwidth,
             limit: limit::DYNAMIC,
         });
-        self.control(Control::SetChunkSize(OUT_CHUNK_SIZE));
-        self.writer.set_chunk_size(OUT_CHUNK_SIZE);
+        self.tx.control(Control::SetChunkSize(OUT_CHUNK_SIZE));
+        self.tx.writer.set_chunk_size(OUT_CHUNK_SIZE);
         let props = object(&[
             ("fmsVer", s("FMS/3,5,7,7009")),
             ("capabilities", Value::Number(31.0)),
@@ -1090,7 +1057,7 @@ impl Session {
         if let Value::Object(p) = &mut status {
             p.push(("objectEncoding".into(), Value::Number(info.object_encoding)));
         }
-        self.command(
+        self.tx.command(
             0,
             &Command::new("_result", c.transaction, props, vec![status]),
         );
