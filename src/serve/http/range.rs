@@ -219,14 +219,20 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
     let d: u32 = w.next()?.parse().ok()?;
     let mon = w.next()?;
     let m = MONTHS.iter().position(|x| *x == mon)? as u32 + 1;
-    let y: i64 = w.next()?.parse().ok()?;
+    // RFC 9110 §5.6.7: the year is four digits (a longer one overflowed the day count).
+    let year = w.next()?;
+    if year.len() != 4 {
+        return None;
+    }
+    let y: i64 = year.parse().ok()?;
     let mut hms = w.next()?.split(':');
-    let h: i64 = hms.next()?.parse().ok()?;
-    let mi: i64 = hms.next()?.parse().ok()?;
-    let se: i64 = hms.next()?.parse().ok()?;
+    let h: u8 = hms.next()?.parse().ok()?;
+    let mi: u8 = hms.next()?.parse().ok()?;
+    let se: u8 = hms.next()?.parse().ok()?;
     if w.next()? != "GMT" || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
+    let (h, mi, se) = (i64::from(h), i64::from(mi), i64::from(se));
     let secs = days_from_civil(y, m, d) * 86_400 + h * 3600 + mi * 60 + se;
     Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
 }
@@ -328,6 +334,12 @@ mod tests {
         );
         assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
         assert_eq!(parse_http_date("garbage"), None);
+        // Years are four digits: a fuzzed date with a 15-digit year overflowed the day count.
+        assert_eq!(
+            parse_http_date(", 06 Nov 444444444444199 08:49:37 GMT"),
+            None
+        );
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 -8:49:37 GMT"), None);
     }
 
     #[test]
