@@ -104,21 +104,23 @@ pub fn track_ids(meta: &Meta) -> Vec<u32> {
 }
 
 /// The clock a track is written in.
+///
+/// Audio is written in its sample rate, as ffmpeg writes it, when that is a real audio rate;
+/// a rate under 1 kHz (a damaged AudioSpecificConfig said 128 Hz) would round times by
+/// several milliseconds, so such a track, like video, takes its source clock, doubled until it
+/// is at least 10 kHz.
 pub fn output_timescale(t: &Track) -> u32 {
     let src = t.timebase.per_second();
-    match t.kind {
-        TrackKind::Audio => match t.audio().map(|a| a.rate) {
-            Some(r) if r > 0 => r,
-            _ => src,
-        },
-        _ => {
-            let mut ts = src;
-            while ts < 10_000 {
-                ts *= 2;
-            }
-            ts
+    if t.kind == TrackKind::Audio {
+        if let Some(r) = t.audio().map(|a| a.rate).filter(|&r| r >= 1000) {
+            return r;
         }
     }
+    let mut ts = src.max(1);
+    while ts < 10_000 {
+        ts *= 2;
+    }
+    ts
 }
 
 fn err(why: impl std::fmt::Display) -> FormatError {
@@ -1040,6 +1042,12 @@ mod tests {
         let p = plan_track(&t, &index(&[0, 5, 11_525])).unwrap();
         assert_eq!((p.timescale, &p.dts[..]), (90_000, &[0, 5, 11_525][..]));
         assert_eq!(&p.durations[..2], &[5, 11_520]);
+        // A damaged AudioSpecificConfig's 128 Hz is no clock for 21 ms frames: the source's.
+        if let Params::Audio(a) = &mut t.params {
+            a.rate = 128;
+        }
+        let p = plan_track(&t, &index(&[0, 1920, 3840])).unwrap();
+        assert_eq!((p.timescale, p.dts), (90_000, vec![0, 1920, 3840]));
     }
 
     /// Oracle: faststart.mp4 as ffmpeg reads it: video from dts -1024 (12.8 kHz, B-frame
