@@ -173,6 +173,22 @@ const SEGS: [(&str, f64); 3] = [
     ("3405_3427.ts", 0.022),
 ];
 
+/// `audio_only.ts` remuxed `--to` `to` with 0.25 s segments asked for, into `DIR/pkg`.
+fn package_audio_only(dir: &TestDir, to: &str) -> std::path::PathBuf {
+    let pkg = dir.join("pkg");
+    mist_ok(&[
+        "remux",
+        "-q",
+        fixture("audio_only.ts").to_str().unwrap(),
+        pkg.to_str().unwrap(),
+        "--to",
+        to,
+        "--segment-duration",
+        "0.25",
+    ]);
+    pkg
+}
+
 /// A media playlist: `(segment index, discontinuity before it)` from [`SEGS`].
 fn version(seq: u64, disc_seq: u64, segs: &[(usize, bool)], end: bool) -> String {
     let mut t = format!(
@@ -195,16 +211,7 @@ fn version(seq: u64, disc_seq: u64, segs: &[(usize, bool)], end: bool) -> String
 /// (one more at each reload, the last from then on): exit code and report.
 fn follow(label: &str, versions: Vec<String>) -> (Option<i32>, String) {
     let dir = TestDir::new(&format!("analyse-live-{label}"));
-    mist_ok(&[
-        "remux",
-        "-q",
-        fixture("audio_only.ts").to_str().unwrap(),
-        dir.join("pkg").to_str().unwrap(),
-        "--to",
-        "hls",
-        "--segment-duration",
-        "0.25",
-    ]);
+    package_audio_only(&dir, "hls");
     for (s, _) in SEGS {
         assert!(dir.join("pkg/256").join(s).is_file(), "{s}");
     }
@@ -606,17 +613,7 @@ use mist::package::Segment;
 /// file's manifest made live, its bootstrap by URL at `live.abst`. Returns the fragments as
 /// the file's own bootstrap lists them.
 fn hds_package(dir: &TestDir) -> Vec<Listed> {
-    let pkg = dir.join("pkg");
-    mist_ok(&[
-        "remux",
-        "-q",
-        fixture("audio_only.ts").to_str().unwrap(),
-        pkg.to_str().unwrap(),
-        "--to",
-        "hds",
-        "--segment-duration",
-        "0.25",
-    ]);
+    let pkg = package_audio_only(dir, "hds");
     let raw = std::fs::read(pkg.join("256.abst")).unwrap();
     let all = listing(&Abst::parse_box(&bytes::Bytes::from(raw)).unwrap());
     assert_eq!(
@@ -840,17 +837,7 @@ fn a_live_hds_bootstrap_that_stops_advancing_is_named() {
 /// fragments at t=14000000, 24026667 and 34053333); returns its manifest's `QualityLevel`
 /// line and `c` lines.
 fn smooth_package(dir: &TestDir) -> (String, Vec<String>) {
-    let pkg = dir.join("pkg");
-    mist_ok(&[
-        "remux",
-        "-q",
-        fixture("audio_only.ts").to_str().unwrap(),
-        pkg.to_str().unwrap(),
-        "--to",
-        "smooth",
-        "--segment-duration",
-        "0.25",
-    ]);
+    let pkg = package_audio_only(dir, "smooth");
     let text = std::fs::read_to_string(pkg.join("Manifest")).unwrap();
     let quality = text
         .lines()
