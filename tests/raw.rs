@@ -259,6 +259,58 @@ fn start_trims_on_keyframes() {
 /// Oracle: the fixtures' own formats. The raw probes pick their own files by content even
 /// under a neutral name, and say 0 for every other fixture (FLV, MP3, TS, MP4), so ADTS never
 /// takes an MP3 file (their sync words differ in the layer bits).
+/// A four-channel stream has no channel configuration: its ADTS headers say 0 and each frame
+/// starts with a program config element. Oracle: ffmpeg's `-c copy` to MP4 (the
+/// `aac_adtstoasc` filter) writes this AudioSpecificConfig for quad_pce.aac, PCE included,
+/// and ffprobe counts 4 channels.
+#[test]
+fn adts_channel_configuration_0_takes_the_frames_program_config_into_the_track() {
+    const FFMPEG_ASC: [u8; 13] = [
+        0x11, 0x80, 0x04, 0xc4, 0x04, 0x00, 0x21, 0x10, 0x04, 0x4c, 0x61, 0x76, 0x63,
+    ];
+    let d = aac::Demuxer::open(Source::open(&fixture("quad_pce.aac")).unwrap()).unwrap();
+    let t = &d.meta().tracks[0];
+    assert_eq!(&t.init[..], &FFMPEG_ASC[..]);
+    let want = ffprobe::sidecar("quad_pce.aac");
+    let mist::dtsc::Params::Audio(a) = &t.params else {
+        panic!("not audio: {:?}", t.params)
+    };
+    assert_eq!(Some(u64::from(a.channels)), want.streams[0].channels);
+}
+
+/// Channel configuration 0 with no program config element in the first frame: the stream
+/// cannot be described, so the probe does not claim it outright and opening it says why.
+/// Hand-built from quad_pce.aac by cutting each frame's PCE out: the 3-bit element id, the
+/// element and its 4-byte comment ("Lavc") fill the first 11 bytes after the header, as the
+/// 11 PCE bytes of ffmpeg's config above show.
+#[test]
+fn adts_channel_configuration_0_without_a_program_config_is_refused_in_one_line() {
+    let data = std::fs::read(fixture("quad_pce.aac")).unwrap();
+    let mut cut = Vec::new();
+    let mut at = 0;
+    while at + 7 <= data.len() {
+        let len = (usize::from(data[at + 3] & 3) << 11)
+            | (usize::from(data[at + 4]) << 3)
+            | usize::from(data[at + 5] >> 5);
+        let Some(frame) = data.get(at..at + len) else {
+            break;
+        };
+        let short = len - 11;
+        let mut h = frame[..7].to_vec();
+        h[3] = (h[3] & !3) | (short >> 11) as u8;
+        h[4] = (short >> 3) as u8;
+        h[5] = (h[5] & 0x1f) | ((short & 7) << 5) as u8;
+        cut.extend_from_slice(&h);
+        cut.extend_from_slice(&frame[18..]);
+        at += len;
+    }
+    assert!(aac::probe(&cut) < 90, "{}", aac::probe(&cut));
+    let e = aac::Demuxer::open(Source::from_bytes("cut.aac", cut))
+        .err()
+        .expect("no program config element");
+    assert!(e.to_string().contains("program config element"), "{e}");
+}
+
 #[test]
 fn probes_recognise_their_own_content_only() {
     for name in ffprobe::fixtures_with_sidecars() {

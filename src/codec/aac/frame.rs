@@ -13,7 +13,10 @@ use super::sbr::SbrParser;
 use super::syntax::{
     parse_raw_data_block, BlockConfig, ElementKind, RawDataBlock, EXT_SBR_DATA, EXT_SBR_DATA_CRC,
 };
-use super::{sampling_frequency_index, AdtsHeader, AudioSpecificConfig, SbrSignalling};
+use super::{
+    read_pce, sampling_frequency_index, AdtsHeader, AudioSpecificConfig, ProgramConfig,
+    SbrSignalling,
+};
 use crate::formats::error::FormatError;
 use crate::io::BitReader;
 
@@ -139,12 +142,24 @@ pub fn config_of(first: &AdtsHeader, frame: &[u8]) -> AudioSpecificConfig {
     let mut asc = first.to_asc();
     if let Ok(parsed) = AdtsFrame::parse(frame, first, 0) {
         if let Some(block) = parsed.blocks.first() {
+            if asc.channel_configuration == 0 {
+                asc.pce = pce_in_block(frame, block);
+            }
             if let Some(ps) = sbr_in_block(frame, block, asc.sampling_frequency) {
                 make_sbr_explicit(&mut asc, ps);
             }
         }
     }
     asc
+}
+
+/// The program config element of a raw data block, which channel configuration 0 puts in
+/// the frame (as `aac_adtstoasc` expects it, and carries it over into the config).
+fn pce_in_block(frame: &[u8], block: &RawDataBlock) -> Option<ProgramConfig> {
+    let e = block.elements.iter().find(|e| e.kind == ElementKind::Pce)?;
+    let mut r = BitReader::new(frame, 0, "aac");
+    r.skip(e.start, "raw data").ok()?;
+    read_pce(&mut r).ok()
 }
 
 /// The explicit HE-AAC config for a track whose config record (`asc`) signals no SBR but

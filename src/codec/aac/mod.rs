@@ -91,8 +91,8 @@ pub struct AudioSpecificConfig {
     pub core_coder_delay: Option<u16>,
     /// `extensionFlag` of the GASpecificConfig.
     pub extension_flag: bool,
-    /// Channels counted from a program config element (channel configuration 0).
-    pub pce_channels: Option<u32>,
+    /// The program config element that channel configuration 0 carries.
+    pub pce: Option<ProgramConfig>,
     /// SBR / PS signalling.
     pub sbr: SbrSignalling,
     /// `extensionSamplingFrequencyIndex` (SBR output rate; 15 = explicit).
@@ -141,8 +141,46 @@ fn write_frequency(w: &mut BitWriter, idx: u8, freq: u32) {
     }
 }
 
-/// Counts the channels of a `program_config_element()` (14496-3 Table 4.2).
-fn read_pce_channels(r: &mut BitReader<'_>) -> Result<u32, FormatError> {
+/// A `program_config_element()` (14496-3 Table 4.2) kept bit for bit, so a config that
+/// carries one (channel configuration 0) can be written back exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramConfig {
+    /// Output channels of its front, side, back and LFE elements.
+    pub channels: u32,
+    /// The fields before the byte alignment, MSB first.
+    head: Vec<u8>,
+    /// Bits of `head` in use.
+    head_bits: usize,
+    /// `comment_field_data`.
+    comment: Vec<u8>,
+}
+
+impl ProgramConfig {
+    /// Writes the element (without the 3-bit `id_syn_ele`); its byte alignment counts from
+    /// the writer's first bit.
+    fn write(&self, w: &mut BitWriter) {
+        let mut r = BitReader::new(&self.head, 0, "aac pce");
+        let mut left = self.head_bits;
+        while left > 0 {
+            let n = left.min(32);
+            // `head` holds `head_bits` bits, so the read cannot fail.
+            let v = r.read_bits(n as u32, "pce").unwrap_or(0);
+            w.write_bits(n as u32, u64::from(v));
+            left -= n;
+        }
+        w.byte_align();
+        w.write_bits(8, self.comment.len() as u64);
+        for &b in &self.comment {
+            w.write_bits(8, u64::from(b));
+        }
+    }
+}
+
+/// Reads a `program_config_element()` (14496-3 Table 4.2); its byte alignment counts from
+/// the reader's first bit.
+pub(crate) fn read_pce(r: &mut BitReader<'_>) -> Result<ProgramConfig, FormatError> {
+    let mut copy = r.clone();
+    let start = r.bit_position();
     r.skip(
         4 + 2 + 4,
         "element_instance_tag, object_type, sampling_frequency_index",
@@ -171,10 +209,26 @@ fn read_pce_channels(r: &mut BitReader<'_>) -> Result<u32, FormatError> {
     r.skip(4 * lfe as usize, "lfe_element_tag_select")?;
     r.skip(4 * assoc as usize, "assoc_data_element_tag_select")?;
     r.skip(5 * cc as usize, "cc_element_tag_select")?;
+    let head_bits = r.bit_position() - start;
+    let mut head = BitWriter::new();
+    let mut left = head_bits;
+    while left > 0 {
+        let n = left.min(32);
+        head.write_bits(n as u32, u64::from(copy.read_bits(n as u32, "pce")?));
+        left -= n;
+    }
     r.byte_align();
-    let comment = r.read_bits(8, "comment_field_bytes")?;
-    r.skip(8 * comment as usize, "comment_field_data")?;
-    Ok(channels)
+    let count = r.read_bits(8, "comment_field_bytes")?;
+    let mut comment = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        comment.push(r.read_bits(8, "comment_field_data")? as u8);
+    }
+    Ok(ProgramConfig {
+        channels,
+        head: head.into_bytes(),
+        head_bits,
+        comment,
+    })
 }
 
 impl AudioSpecificConfig {
@@ -189,7 +243,7 @@ impl AudioSpecificConfig {
             frame_length_flag: false,
             core_coder_delay: None,
             extension_flag: false,
-            pce_channels: None,
+            pce: None,
             sbr: SbrSignalling::None,
             extension_sampling_frequency_index: None,
             extension_sampling_frequency: None,
@@ -225,7 +279,7 @@ impl AudioSpecificConfig {
                 }
                 asc.extension_flag = r.read_bit("extensionFlag")?;
                 if channel_configuration == 0 {
-                    asc.pce_channels = Some(read_pce_channels(&mut r)?);
+                    asc.pce = Some(read_pce(&mut r)?);
                 }
                 if object_type == 6 || object_type == 20 {
                     r.skip(3, "layerNr")?;
@@ -277,7 +331,7 @@ impl AudioSpecificConfig {
     }
 
     /// Writes the configuration. Refuses what it cannot write back exactly: channel
-    /// configuration 0 (program config element) and non-GA object types.
+    /// configuration 0 without its program config element, and non-GA object types.
     pub fn build(&self) -> Result<Vec<u8>, FormatError> {
         let unsupported =
             |what: String| FormatError::whole("aac config", Problem::Unsupported(what));
@@ -287,7 +341,12 @@ impl AudioSpecificConfig {
                 self.object_type
             )));
         }
-        if self.channel_configuration == 0 || self.channel_configuration > 15 {
+        if self.channel_configuration == 0 && self.pce.is_none() {
+            return Err(unsupported(
+                "writing channel configuration 0 without its program config element".into(),
+            ));
+        }
+        if self.channel_configuration > 15 {
             return Err(unsupported(format!(
                 "writing channel configuration {}",
                 self.channel_configuration
@@ -330,6 +389,9 @@ impl AudioSpecificConfig {
             w.write_bits(14, u64::from(d));
         }
         w.write_bit(self.extension_flag);
+        if let (0, Some(pce)) = (self.channel_configuration, &self.pce) {
+            pce.write(&mut w);
+        }
         if self.object_type == 6 {
             w.write_bits(3, 0);
         }
@@ -413,7 +475,7 @@ impl AudioSpecificConfig {
     /// mono with parametric stereo, as decoders output it); `None` when unknown.
     pub fn channels(&self) -> Option<u32> {
         let n = match self.channel_configuration {
-            0 => self.pce_channels?,
+            0 => self.pce.as_ref()?.channels,
             c @ 1..=6 => u32::from(c),
             7 => 8,
             11 => 7,
@@ -696,6 +758,24 @@ impl AdtsHeader {
 
 #[cfg(test)]
 mod tests {
+
+    /// ffmpeg's `aac_adtstoasc` config for a four-channel (quad) stream: channel
+    /// configuration 0 and a program config element with one CPE in front and one at the
+    /// back, and the comment "Lavc". Parsed and written back byte for byte.
+    #[test]
+    fn a_config_with_a_program_config_element_writes_back_exactly() {
+        let bytes = [
+            0x11, 0x80, 0x04, 0xc4, 0x04, 0x00, 0x21, 0x10, 0x04, 0x4c, 0x61, 0x76, 0x63,
+        ];
+        let asc = AudioSpecificConfig::parse(&bytes, 0).unwrap();
+        assert_eq!(asc.channel_configuration, 0);
+        assert_eq!(asc.channels(), Some(4));
+        assert_eq!(asc.build().unwrap(), bytes);
+        let mut bare = asc.clone();
+        bare.pce = None;
+        assert!(bare.build().is_err());
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -9,7 +9,7 @@
 //! parsed (an SSR block with gain control is reported as unsupported).
 
 use super::huffman::{codebooks, ESC_FLAG, SPECTRAL_SHAPES};
-use super::{object_type, read_pce_channels, tables};
+use super::{object_type, read_pce, tables};
 use crate::formats::error::{FormatError, Problem};
 use crate::io::BitReader;
 
@@ -211,7 +211,7 @@ pub fn parse_raw_data_block(
                 element.tag = r.clone().read_bits(4, "element_instance_tag")? as u8;
                 // Its byte alignment counts from the reader's first bit, where every block
                 // starts: containers and ADTS frames both begin raw data on a byte.
-                read_pce_channels(r)?;
+                read_pce(r)?;
             }
             id::FIL => {
                 let mut count = r.read_bits(4, "count")? as usize;

@@ -787,6 +787,7 @@ pub fn probe(head: &[u8]) -> Score {
     };
     let mut pos = start;
     let mut frames = 0;
+    let mut first_opens = true;
     while frames < PROBE_FRAMES {
         let Some(rest) = head.get(pos..) else { break };
         if rest.is_empty() {
@@ -795,11 +796,18 @@ pub fn probe(head: &[u8]) -> Score {
         let Some(h) = header_at(rest, pos as u64) else {
             return 0;
         };
+        if frames == 0 && h.channel_configuration == 0 {
+            // Channel configuration 0 needs a program config element in the first frame;
+            // without one the stream is ADTS mist cannot describe.
+            let frame = rest.get(..usize::from(h.frame_length)).unwrap_or(rest);
+            first_opens = track_of(&h, frame).is_ok();
+        }
         frames += 1;
         pos += usize::from(h.frame_length);
     }
     match frames {
-        PROBE_FRAMES.. => 90,
+        PROBE_FRAMES.. if first_opens => 90,
+        PROBE_FRAMES.. => 50,
         // Fewer frames than that only when the input ends after them.
         n if n >= 2 && pos == head.len() => 70,
         1 if pos == head.len() => 30,
