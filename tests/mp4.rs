@@ -618,3 +618,56 @@ fn a_last_sample_sharing_its_time_stays_inside_the_edit() {
         "48 kHz decode times of the three samples"
     );
 }
+
+/// Audio packets closer together than one sample of the track's rate (a 90 kHz source with
+/// packets 5 ticks apart, written at 8 kHz): each still becomes a sample of its own with a
+/// rising decode time, one tick apart, never a zero-length sample whose decode time a reader
+/// sees twice. Hand-computed: 0 and 5 of 90 kHz round to tick 0 of 8 kHz and 10 to tick 1,
+/// so they are written at 0, 1 and 2 (before, at 0, 0 and 1); the fourth, at 1800 (20 ms),
+/// is tick 160 as it was.
+#[test]
+fn fragmented_audio_never_writes_two_samples_at_one_decode_time() {
+    use mist::dtsc::{Audio, Codec, Meta, Packet, Params, Track, TrackId};
+    use mist::formats::{MuxOptions, Muxer as _};
+    use mist::io::VecSink;
+    let mut t = Track::new(
+        TrackId(1),
+        TrackKind::Audio,
+        Codec::Aac,
+        Timebase::new(90_000).unwrap(),
+    );
+    t.init = Bytes::from_static(&[0x15, 0x88]); // AAC LC, 8 kHz, mono
+    t.params = Params::Audio(Audio {
+        rate: 8000,
+        channels: 1,
+        sample_bits: 16,
+    });
+    let meta = Meta {
+        tracks: vec![t],
+        ..Meta::default()
+    };
+    let mut mux = mist::formats::mp4::fmp4::Muxer::new(&MuxOptions::default());
+    let mut out = VecSink::default();
+    mux.start(&meta, &mut out).unwrap();
+    for dts in [0, 5, 10, 1800] {
+        let p = Packet {
+            track: TrackId(1),
+            dts: Ticks(dts),
+            cts: 0,
+            keyframe: true,
+            data: Bytes::from_static(&[0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c]),
+            pos: None,
+        };
+        mux.write(&p, &mut out).unwrap();
+    }
+    mux.finish(&mut out).unwrap();
+    let mut d =
+        mist::formats::mp4::demux::Demuxer::open(Source::from_bytes("a.mp4", out.data)).unwrap();
+    let tb = d.meta().tracks[0].timebase;
+    assert_eq!(tb.per_second(), 8000);
+    let mut dts = Vec::new();
+    while let Some(p) = d.next_packet().unwrap() {
+        dts.push(p.dts.0);
+    }
+    assert_eq!(dts, [0, 1, 2, 160]);
+}

@@ -68,6 +68,8 @@ pub struct Muxer {
     offsets: Vec<Option<i64>>,
     /// Per track: last sample duration written (the estimate for a fragment's last sample).
     last_dur: Vec<u32>,
+    /// Per track: the last decode time taken, in the output clock.
+    last_dts: Vec<Option<i64>>,
     pending: Vec<Vec<Sample>>,
     pending_bytes: u64,
     start: Option<Time>,
@@ -97,6 +99,7 @@ impl Muxer {
             scales: Vec::new(),
             offsets: Vec::new(),
             last_dur: Vec::new(),
+            last_dts: Vec::new(),
             pending: Vec::new(),
             pending_bytes: 0,
             start: None,
@@ -436,6 +439,7 @@ impl MuxerTrait for Muxer {
         let n = self.tracks.len();
         self.offsets = vec![None; n];
         self.last_dur = vec![0; n];
+        self.last_dts = vec![None; n];
         self.pending = vec![Vec::new(); n];
         self.has_video = self.tracks.iter().any(|t| t.kind == TrackKind::Video);
         Ok(())
@@ -451,8 +455,20 @@ impl MuxerTrait for Muxer {
         };
         let src = self.tracks[i].timebase;
         let to = self.scales[i];
-        let dts = src.rescale(pkt.dts.0, to);
-        let pts = src.rescale(pkt.pts().0, to);
+        let mut dts = src.rescale(pkt.dts.0, to);
+        let mut pts = src.rescale(pkt.pts().0, to);
+        // Two decode times one tick of the output clock cannot tell apart (audio at 90 kHz
+        // with packets closer than one sample, say) would make a zero-length sample, and
+        // readers then see a decode time twice. The later one moves on by a tick, with its
+        // presentation time; the shift is gone at the next time the clock can tell apart.
+        // A progressive MP4 plans its clock from the index instead (`mux::plan_track`); a
+        // fragment stream has no index ahead.
+        if let Some(last) = self.last_dts[i].filter(|&l| dts <= l) {
+            let shift = last + 1 - dts;
+            dts += shift;
+            pts += shift;
+        }
+        self.last_dts[i] = Some(dts);
         let time = Time::new(pkt.dts, src);
         let video = self.tracks[i].kind == TrackKind::Video;
         let long_enough = |min: i64| {
