@@ -17,6 +17,8 @@
 //! URL is 404.
 
 pub mod access_log;
+mod conn;
+pub mod h1;
 pub mod info;
 pub mod pages;
 pub mod progressive;
@@ -26,7 +28,6 @@ pub mod segmented;
 pub mod sink;
 pub mod vod_mp4;
 
-use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -36,10 +37,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use super::guard::{self, StallGuard, WRITE_STALL};
+use super::guard;
 use super::hub::{Client, HubError, Lookup, State as StreamState, ViewOptions};
 use super::Shared;
 use crate::formats::{self, FormatSpec};
@@ -65,9 +65,10 @@ pub struct HttpState {
 /// A response body: a whole buffer or a stream of pieces.
 pub type Body = UnsyncBoxBody<Bytes, io::Error>;
 
-/// A client must send its whole request head within this time (slowloris).
+/// A client must send its whole request head within this time (slowloris); a kept
+/// connection that sends no new request within it is closed.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest request head accepted; hyper answers 431 or closes above it.
+/// Largest request head accepted; a larger one is answered 431 and the connection closed.
 pub const MAX_HEAD: usize = 64 << 10;
 
 /// Accepts HTTP connections until the task is aborted.
@@ -96,26 +97,14 @@ async fn connection(
     shared: Arc<Shared>,
     state: Arc<HttpState>,
 ) -> Result<(), String> {
-    let _ = sock.set_nodelay(true);
-    let io = TokioIo::new(StallGuard::new(sock, WRITE_STALL));
     let mut shutdown = shared.shutdown.clone();
-    let svc = hyper::service::service_fn(move |req| {
-        let shared = shared.clone();
-        let state = state.clone();
-        async move { Ok::<_, Infallible>(handle(req, &shared, &state, peer).await) }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(MAX_HEAD)
-        .serve_connection(io, svc);
+    let conn = conn::serve_connection(sock, peer, shared, state);
     tokio::pin!(conn);
     tokio::select! {
-        r = conn.as_mut() => r.map_err(|e| e.to_string()),
+        r = conn.as_mut() => r,
         _ = async { shutdown.wait_for(|s| *s).await.map(|_| ()) } => {
-            conn.as_mut().graceful_shutdown();
-            // Live bodies never finish on their own; the hub's end of every stream ends
-            // them, and this bounds the wait.
+            // No new request is read; live bodies never finish on their own, the hub's end
+            // of every stream ends them, and this bounds the wait.
             let _ = tokio::time::timeout(super::SHUTDOWN_WAIT, conn).await;
             Ok(())
         }

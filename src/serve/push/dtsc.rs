@@ -289,7 +289,7 @@ pub async fn run(
                     }
                     let pieces = sink.take();
                     let n: usize = pieces.iter().map(|p| p.len()).sum();
-                    let write = crate::serve::rtmp::conn::write_all_vectored(&mut sock, &pieces);
+                    let write = crate::serve::guard::write_all_vectored(&mut sock, &pieces);
                     match tokio::time::timeout(WRITE_TIMEOUT, write).await {
                         Ok(Ok(_)) => {}
                         Ok(Err(e)) => return fail(format!("{addr}: {e}")),
