@@ -255,9 +255,11 @@ fn ms(t: i64, base: Timebase) -> i64 {
 fn track_report(t: &Track, s: &TrackStats) -> TrackReport {
     let base = t.timebase;
     // The last packet lasts as long as the gap before it, as ffprobe and MistServer assume.
+    // Saturating (as `Ticks` subtraction is): a damaged file's times can lie at the ends of
+    // the 64-bit range.
     let last_gap = s.last_dts - s.prev_dts;
     let duration_ticks = match s.min_pts {
-        Some(min) => (s.max_pts - min) + last_gap,
+        Some(min) => (s.max_pts - min).saturating_add(last_gap),
         None => 0,
     };
     let duration_ms = ms(duration_ticks, base);
