@@ -30,9 +30,12 @@ pub fn spawn_connection<F>(
 ) where
     F: Future<Output = Result<(), String>> + Send + 'static,
 {
+    // Boxed before the task is made: an `async` block holds what it captures, so a future
+    // boxed inside it would be kept twice, once in the task for the connection's life.
+    let conn = CatchUnwind(Box::pin(conn));
     tokio::spawn(async move {
         let _live = live;
-        match CatchUnwind(Box::pin(conn)).await {
+        match conn.await {
             Ok(Ok(())) => {}
             Ok(Err(why)) => {
                 tracing::info!(%peer, protocol, "connection closed: {why}");

@@ -71,7 +71,9 @@ pub async fn serve_connection(
         }
         let method = head.request.method().clone();
         let version = head.request.version();
-        let resp = handle(head.request, &shared, &state, peer).await;
+        // Boxed: routing's state is large and needed only until the answer is made, and a
+        // future holds room for its largest state for as long as it lives.
+        let resp = Box::pin(handle(head.request, &shared, &state, peer)).await;
         let exact = resp.body().size_hint().exact();
         let date = http_date(SystemTime::now());
         let (head_bytes, framing) =

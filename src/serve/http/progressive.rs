@@ -93,7 +93,10 @@ pub struct LiveBody {
     adapters: Vec<(TrackId, Adapter)>,
     started: bool,
     out: PieceSink,
-    pending: VecDeque<Bytes>,
+    /// The sink's last batch, being handed out. Its allocation goes when it is used up: a
+    /// queue kept across batches would keep the size of the largest (a viewer's first
+    /// GOP) for the viewer's life.
+    pending: std::vec::IntoIter<Bytes>,
     done: bool,
 }
 
@@ -109,7 +112,7 @@ impl LiveBody {
             adapters: Vec::new(),
             started: false,
             out: PieceSink::default(),
-            pending: VecDeque::new(),
+            pending: Vec::new().into_iter(),
             done: false,
         })
     }
@@ -213,7 +216,7 @@ impl Body for LiveBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
         loop {
-            if let Some(b) = this.pending.pop_front() {
+            if let Some(b) = this.pending.next() {
                 this.viewer.count_down(b.len() as u64);
                 return Poll::Ready(Some(Ok(Frame::data(b))));
             }
@@ -226,13 +229,13 @@ impl Body for LiveBody {
                     this.done = true;
                     return Poll::Ready(Some(Err(e)));
                 }
-                Poll::Ready(Ok(())) => this.pending.extend(this.out.take()),
+                Poll::Ready(Ok(())) => this.pending = this.out.take().into_iter(),
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done && self.pending.is_empty()
+        self.done && self.pending.len() == 0
     }
 
     fn size_hint(&self) -> SizeHint {
