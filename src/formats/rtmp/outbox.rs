@@ -8,6 +8,9 @@ use super::chunk::ChunkWriter;
 use super::command::Command;
 use super::message::{Control, MessageType, UserControl};
 
+/// Spare room an outbox keeps after [`Outbox::take`]; more is let go.
+const KEPT_CAPACITY: usize = 512;
+
 /// The chunk stream ids mist sends on, one per kind of message.
 pub mod csid {
     /// Protocol control and user control messages (the spec reserves 2 for them).
@@ -72,6 +75,12 @@ impl Outbox {
 
     /// Everything written so far, leaving the outbox empty.
     pub fn take(&mut self) -> Bytes {
-        self.out.split().freeze()
+        let taken = self.out.split().freeze();
+        if self.out.capacity() > KEPT_CAPACITY {
+            // The rest of a large buffer (the handshake's 3 KiB answer) would keep the whole
+            // allocation alive for the connection's life, where control messages need little.
+            self.out = BytesMut::new();
+        }
+        taken
     }
 }
