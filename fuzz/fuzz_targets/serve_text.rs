@@ -1,7 +1,8 @@
-//! The small text parsers on serve's network edge: `Range` headers, HTTP dates, query strings,
-//! stream names, push targets and RTMP URLs. Never panics, and each answer keeps its promise:
-//! a range lies inside the representation, a parsed date prints and parses back to itself, a
-//! stream name can never leave a folder.
+//! The small text parsers on serve's network edge: HTTP/1.1 request heads, `Range` headers,
+//! HTTP dates, query strings, stream names, push targets and RTMP URLs. Never panics, and each
+//! answer keeps its promise: a head lies inside the input and is not found in any shorter
+//! prefix, a range lies inside the representation, a parsed date prints and parses back to
+//! itself, a stream name can never leave a folder.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,6 +16,13 @@ fuzz_target!(|data: &[u8]| {
     let Some((&len_byte, rest)) = data.split_first() else {
         return;
     };
+    if let Ok(Some(h)) = mist::serve::http::h1::parse_request(rest) {
+        assert!(h.len > 0 && h.len <= rest.len(), "head of {} bytes", h.len);
+        assert!(matches!(
+            mist::serve::http::h1::parse_request(&rest[..h.len - 1]),
+            Ok(None)
+        ));
+    }
     let text = String::from_utf8_lossy(rest);
     let len = u64::from(len_byte) * 1000;
     match range::answer(Some(&text), len) {
