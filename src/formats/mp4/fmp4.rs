@@ -68,8 +68,8 @@ pub struct Muxer {
     offsets: Vec<Option<i64>>,
     /// Per track: last sample duration written (the estimate for a fragment's last sample).
     last_dur: Vec<u32>,
-    /// Per track: the last decode time taken, in the output clock.
-    last_dts: Vec<Option<i64>>,
+    /// Per track: the last decode time taken, in the output clock and in the source's.
+    last_dts: Vec<Option<(i64, i64)>>,
     pending: Vec<Vec<Sample>>,
     pending_bytes: u64,
     start: Option<Time>,
@@ -463,12 +463,16 @@ impl MuxerTrait for Muxer {
         // presentation time; the shift is gone at the next time the clock can tell apart.
         // A progressive MP4 plans its clock from the index instead (`mux::plan_track`); a
         // fragment stream has no index ahead.
-        if let Some(last) = self.last_dts[i].filter(|&l| dts <= l) {
-            let shift = last + 1 - dts;
-            dts += shift;
-            pts += shift;
+        // Only times the source tells apart are moved; a source whose times go back keeps
+        // them (a new fragment's `tfdt` carries them exactly, below).
+        if let Some((last, last_src)) = self.last_dts[i] {
+            if dts <= last && pkt.dts.0 > last_src {
+                let shift = last.saturating_add(1).saturating_sub(dts);
+                dts = dts.saturating_add(shift);
+                pts = pts.saturating_add(shift);
+            }
         }
-        self.last_dts[i] = Some(dts);
+        self.last_dts[i] = Some((dts, pkt.dts.0));
         let time = Time::new(pkt.dts, src);
         let video = self.tracks[i].kind == TrackKind::Video;
         let long_enough = |min: i64| {
